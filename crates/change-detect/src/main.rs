@@ -1,0 +1,5 @@
+//! `change-detect` entry point; the logic lives in the library.
+
+fn main() -> std::process::ExitCode {
+    runner_protocol::main(change_detect::run)
+}

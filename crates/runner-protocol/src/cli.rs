@@ -1,0 +1,176 @@
+//! Command-line conventions shared by every binary.
+//!
+//! Every flag can also be given as an environment variable named by one mechanical rule:
+//! the binary name and the long flag, upper-cased, `-` -> `_` (`change-detect --base-ref` ->
+//! `CHANGE_DETECT_BASE_REF`). The rule is applied here, once, to the clap command, so no tool
+//! spells an env name by hand and the action.yml agreement test can check it.
+
+use clap::{Arg, ArgAction, Command};
+
+use crate::output::OutputFormat;
+
+/// Flags every binary accepts.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Output")]
+pub struct CommonArgs {
+    /// Where step outputs go.
+    ///
+    /// `auto` writes to $GITHUB_OUTPUT under GitHub Actions and prints one JSON object on stdout
+    /// elsewhere; `dotenv` prints `NAME=value` lines (GitLab dotenv reports, `set -a; . file`).
+    #[arg(long, value_name = "FORMAT", default_value = "auto")]
+    pub output_format: OutputFormat,
+
+    /// Print debug logs to stderr (also on when the runner sets RUNNER_DEBUG=1).
+    ///
+    /// Accepts true/false like every boolean input; `--verbose` alone means true.
+    #[arg(
+        long,
+        short = 'v',
+        value_name = "BOOL",
+        value_parser = crate::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    pub verbose: bool,
+}
+
+/// A binary's parsed command line, which carries the [`CommonArgs`].
+pub trait ToolCli: clap::Parser {
+    /// The common flags.
+    fn common(&self) -> &CommonArgs;
+}
+
+/// The env prefix for a binary: `change-detect` -> `CHANGE_DETECT`.
+pub fn env_prefix(binary: &str) -> String {
+    env_suffix(binary)
+}
+
+fn env_suffix(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The environment variable for a flag of a binary: `PREFIX_LONG_NAME`.
+pub fn env_name(binary: &str, long: &str) -> String {
+    format!("{}_{}", env_prefix(binary), env_suffix(long))
+}
+
+/// True for the flags that never take an environment variable.
+fn is_builtin(arg: &Arg) -> bool {
+    matches!(
+        arg.get_action(),
+        ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
+    )
+}
+
+/// Attaches the env rule to every long flag of `command` and its subcommands.
+pub fn with_env_names(command: Command) -> Command {
+    let binary = command.get_name().to_owned();
+    apply(command, &binary)
+}
+
+fn apply(command: Command, binary: &str) -> Command {
+    let binary_owned = binary.to_owned();
+    let command = command.mut_args(move |arg| {
+        if is_builtin(&arg) {
+            return arg;
+        }
+        match arg.get_long().map(|long| env_name(&binary_owned, long)) {
+            Some(name) => arg.env(name),
+            None => arg,
+        }
+    });
+    let binary_owned = binary.to_owned();
+    command.mut_subcommands(move |sub| apply(sub, &binary_owned))
+}
+
+/// The clap command of `C` with the env rule applied; use for parsing and introspection.
+pub fn command<C: clap::CommandFactory>() -> Command {
+    with_env_names(C::command())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    #[command(name = "change-detect")]
+    struct Cli {
+        #[arg(long)]
+        base_ref: Option<String>,
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        use clap::FromArgMatches as _;
+        let matches = command::<Cli>().try_get_matches_from(args)?;
+        Cli::from_arg_matches(&matches)
+    }
+
+    #[test]
+    fn env_names_follow_one_rule() {
+        assert_eq!(
+            env_name("change-detect", "base-ref"),
+            "CHANGE_DETECT_BASE_REF"
+        );
+        assert_eq!(
+            env_name("health-gate", "output-format"),
+            "HEALTH_GATE_OUTPUT_FORMAT"
+        );
+        let command = command::<Cli>();
+        let envs: Vec<(String, Option<String>)> = command
+            .get_arguments()
+            .map(|a| {
+                (
+                    a.get_id().to_string(),
+                    a.get_env().map(|e| e.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        assert!(envs.contains(&("base_ref".into(), Some("CHANGE_DETECT_BASE_REF".into()))));
+        assert!(envs.contains(&("verbose".into(), Some("CHANGE_DETECT_VERBOSE".into()))));
+    }
+
+    #[test]
+    fn verbose_flag_forms() {
+        assert!(!parse(&["change-detect"]).expect("ok").common.verbose);
+        assert!(
+            parse(&["change-detect", "--verbose"])
+                .expect("ok")
+                .common
+                .verbose
+        );
+        assert!(parse(&["change-detect", "-v"]).expect("ok").common.verbose);
+        assert!(
+            parse(&["change-detect", "--verbose=True"])
+                .expect("ok")
+                .common
+                .verbose
+        );
+        assert!(
+            !parse(&["change-detect", "--verbose=FALSE"])
+                .expect("ok")
+                .common
+                .verbose
+        );
+        let error = parse(&["change-detect", "--verbose=yes"]).expect_err("strict booleans");
+        assert!(error.to_string().contains("true, True, TRUE"), "{error}");
+    }
+
+    #[test]
+    fn output_format_values() {
+        let cli = parse(&["change-detect", "--output-format", "dotenv"]).expect("ok");
+        assert_eq!(cli.common.output_format, OutputFormat::Dotenv);
+        assert!(parse(&["change-detect", "--output-format", "xml"]).is_err());
+    }
+}

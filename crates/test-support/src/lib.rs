@@ -1,0 +1,107 @@
+//! Test harness shared by the suite's tests.
+//!
+//! - [`tool_command`]: spawn one of our binaries with a scrubbed, pinned environment, so a test
+//!   running inside a GitHub Actions job never writes into the real job's `GITHUB_OUTPUT`.
+//! - [`require_program`]: a missing peer (sshd, moto_server, git) fails the test with the command
+//!   that installs it; tests never skip themselves.
+//! - [`cli_contract`]: the behaviour every binary's command line must have.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test harness: a failed setup should panic loudly"
+)]
+
+pub mod cli_contract;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Environment prefixes removed from every spawned binary (the runner's own variables).
+pub const SCRUBBED_ENV_PREFIXES: &[&str] = &["GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_"];
+
+/// The workspace root (the directory holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A command for `program` with the runner's variables and the tools' own `*_`-prefixed
+/// variables removed, and `LC_ALL`, `COLUMNS`, `NO_COLOR` pinned.
+pub fn tool_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the harness must see the real environment to scrub it"
+    )]
+    for (key, _) in std::env::vars_os() {
+        let key_text = key.to_string_lossy();
+        let tool_prefixed = TOOL_ENV_PREFIXES.iter().any(|p| key_text.starts_with(p));
+        if SCRUBBED_ENV_PREFIXES
+            .iter()
+            .any(|p| key_text.starts_with(p))
+            || tool_prefixed
+        {
+            command.env_remove(&key);
+        }
+    }
+    command
+        .env("LC_ALL", "C.UTF-8")
+        .env("COLUMNS", "100")
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// Env prefixes of the suite's own binaries; a developer's shell may set some.
+pub const TOOL_ENV_PREFIXES: &[&str] = &[
+    "CHANGE_DETECT_",
+    "RELEASE_DESCRIPTOR_RENDER_",
+    "BUNDLE_JSON_GEN_",
+    "SSH_DEPLOY_",
+    "ECS_TASKDEF_UPDATE_",
+    "HEALTH_GATE_",
+];
+
+/// Finds `program` on `PATH` or panics with the command that installs it.
+pub fn require_program(program: &str, install: &str) -> PathBuf {
+    let found = Command::new("sh")
+        .args(["-c", "command -v \"$1\"", "sh", program])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    match found {
+        Some(path) if !path.as_os_str().is_empty() => path,
+        _ => panic!(
+            "`{program}` is required by this test and is not installed.\n\
+             Install it with: {install}\n\
+             (scripts/test installs every test dependency)"
+        ),
+    }
+}
+
+/// The captured result of a spawned command.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Stdout, lossily decoded.
+    pub stdout: String,
+    /// Stderr, lossily decoded.
+    pub stderr: String,
+}
+
+/// Runs a command to completion and captures its output.
+pub fn run(command: &mut Command) -> Output {
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("cannot spawn {command:?}: {error}"));
+    Output {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
