@@ -1,0 +1,70 @@
+# shellcheck shell=bash
+# Installs what the tests and the demo need when it is missing. Sourced by scripts/test and
+# scripts/demo; every function is idempotent and quiet when there is nothing to do.
+#
+# Python tools live in one venv outside the checkout so CI and later runs reuse it:
+#   ${DEPLOY_SUITE_CACHE:-$HOME/.cache/deploy-suite}/venv
+
+DEPLOY_SUITE_CACHE="${DEPLOY_SUITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/deploy-suite}"
+DEPLOY_SUITE_VENV="$DEPLOY_SUITE_CACHE/venv"
+
+# Pinned versions of the Python tools (bump deliberately; the requirements hash keys the venv).
+PYTHON_REQUIREMENTS=(
+  "zizmor==1.32.0"
+  "check-jsonschema==0.39.0"
+  "moto[server]==5.2.5"
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 2; }
+
+apt_updated=""
+# ensure_debian_packages PACKAGE... : installs the Debian packages that are not installed yet.
+ensure_debian_packages() {
+  local missing=()
+  local package
+  for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' ||
+      missing+=("$package")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  command -v apt-get >/dev/null ||
+    die "missing packages ${missing[*]} and no apt-get here: install them with your package manager"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log "installing Debian packages: ${missing[*]}"
+  if [ -z "$apt_updated" ]; then
+    $sudo apt-get update -qq >&2
+    apt_updated=1
+  fi
+  # No service starts in CI containers; policy-rc.d-less installs may try and fail harmlessly.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >&2
+}
+
+# ensure_python_tools: a venv with the pinned Python tools; puts its bin/ first on PATH.
+ensure_python_tools() {
+  local stamp="$DEPLOY_SUITE_VENV/.requirements"
+  local wanted
+  wanted="$(printf '%s\n' "${PYTHON_REQUIREMENTS[@]}")"
+  if [ ! -x "$DEPLOY_SUITE_VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    log "creating the Python tool venv in $DEPLOY_SUITE_VENV"
+    command -v python3 >/dev/null || ensure_debian_packages python3 python3-venv
+    rm -rf "$DEPLOY_SUITE_VENV"
+    mkdir -p "$DEPLOY_SUITE_CACHE"
+    python3 -m venv "$DEPLOY_SUITE_VENV" >&2 ||
+      { ensure_debian_packages python3-venv && python3 -m venv "$DEPLOY_SUITE_VENV" >&2; }
+    "$DEPLOY_SUITE_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+      "${PYTHON_REQUIREMENTS[@]}" >&2
+    printf '%s\n' "$wanted" >"$stamp"
+  fi
+  export PATH="$DEPLOY_SUITE_VENV/bin:$PATH"
+}
+
+# ensure_test_dependencies: everything `cargo test` needs beyond the Rust toolchain.
+ensure_test_dependencies() {
+  # sshd for ssh-deploy's real-OpenSSH tests; musl-tools so C dependencies build for the
+  # static musl target; git for change-detect's real repositories.
+  ensure_debian_packages openssh-server openssh-client musl-tools git
+  ensure_python_tools
+}
