@@ -36,7 +36,7 @@ fn build_static_produces_static_binaries_that_run() {
     for binary in BINARIES {
         let path = out.path().join(binary);
         assert_eq!(is_static(&path), Ok(true), "{binary} is statically linked");
-        let version = test_support::run(&mut test_support::tool_command(&path).arg("--version"));
+        let version = test_support::run(test_support::tool_command(&path).arg("--version"));
         assert_eq!(version.code, Some(0), "{binary} --version runs");
         assert!(version.stdout.starts_with(binary));
     }
