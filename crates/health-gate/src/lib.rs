@@ -1,34 +1,513 @@
-//! Gate a deploy: wait for readiness, then observe success rate and latency, and decide go or rollback.
+//! health-gate: wait for readiness, then observe success rate and latency, and decide whether
+//! a deploy goes ahead or rolls back.
 //!
-//! The binary is a thin `main.rs` over [`run`]; this skeleton parses the common flags and
-//! reports that the tool's logic has not landed yet (issue #7).
+//! The engine is a library: [`config`] (gate file and quick form -> validated [`config::Gate`]),
+//! [`probe`] (http, sse, grpc, tcp attempts with classified failures), [`readiness`] and
+//! [`observe`] (the two phases), [`threshold`] (exact error-rate and latency thresholds),
+//! [`baseline`], [`gate`] (runs the checks) and [`report`]. ssh-deploy calls [`gate::run_gate`]
+//! directly.
 
+pub mod baseline;
 mod cli;
+pub mod config;
+pub mod failure;
+pub mod gate;
+pub mod observe;
+pub mod probe;
+pub mod readiness;
+pub mod report;
+pub mod threshold;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 pub use cli::Cli;
-use runner_protocol::{ErrorClass, Reportable, Runner, Verdict};
+use runner_protocol::{Diagnostic, ErrorClass, Reportable, Runner, Verdict};
+
+use crate::baseline::{BaselineError, BaselineFile};
+use crate::config::{
+    CheckConfig, ConfigError, DefaultsConfig, ExpectConfig, Gate, GateFile, GrpcConfig, HttpConfig, HumanDuration,
+    ObserveConfig, ProbeSpec, ReadinessConfig, SseConfig, TcpConfig, ThresholdsConfig, TlsConfig,
+};
+use crate::gate::{CheckInputs, Progress, baseline_from, build_report, run_gate};
+use crate::probe::ResolvedHeaders;
+use crate::report::{Decision, Report};
 
 /// The step outputs this tool writes; `action.yml` must declare exactly these.
-pub const OUTPUTS: &[&str] = &[];
+pub const OUTPUTS: &[&str] = &["decision", "report"];
 
 /// Errors of `health-gate`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The tool's logic is not implemented yet.
-    #[error("health-gate is not implemented yet (issue #7); only --help and --version work")]
-    NotImplemented,
+    /// The gate file could not be read.
+    #[error("cannot read the gate file {path}")]
+    ReadGateFile {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The gate file is not valid YAML for the model.
+    #[error("{message}")]
+    ParseGateFile {
+        /// File.
+        path: PathBuf,
+        /// 1-based line and column.
+        position: Option<(u32, u32)>,
+        /// The offending source line.
+        source_line: Option<String>,
+        /// serde's message.
+        message: String,
+    },
+    /// The gate is invalid; every problem is listed.
+    #[error("the gate is invalid ({} problems)", .errors.len())]
+    Config {
+        /// Where the checks came from.
+        origin: String,
+        /// Problems.
+        errors: Vec<ConfigError>,
+    },
+    /// Neither a gate file nor a quick-form check.
+    #[error("no checks: give --gate-file or at least one of --url, --grpc-addr, --sse-url, --tcp-addr")]
+    NoChecks,
+    /// A quick-form flag is malformed.
+    #[error("{flag}: {message}")]
+    Flag {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Baseline problem.
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    /// The report file could not be written.
+    #[error("cannot write the report to {path}")]
+    WriteReport {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Output protocol error.
+    #[error(transparent)]
+    Output(#[from] runner_protocol::output::OutputError),
 }
 
 impl Reportable for Error {
     fn class(&self) -> ErrorClass {
         match self {
-            Error::NotImplemented => ErrorClass::Usage,
+            Error::Runtime(_) | Error::WriteReport { .. } => ErrorClass::Infrastructure,
+            Error::Baseline(BaselineError::Io { action: "write", .. }) => ErrorClass::Infrastructure,
+            _ => ErrorClass::Usage,
         }
+    }
+
+    fn diagnostics(&self) -> Vec<Diagnostic> {
+        match self {
+            Error::ParseGateFile {
+                path,
+                position,
+                source_line,
+                message,
+            } => {
+                let mut diagnostic = Diagnostic::new(format!("invalid gate file: {message}"))
+                    .at(path.display().to_string(), position.map(|p| p.0), position.map(|p| p.1))
+                    .with_hint("see the gate file format in the health-gate README");
+                if let Some(text) = source_line {
+                    diagnostic.snippet = Some(runner_protocol::diagnostic::Snippet {
+                        text: text.clone(),
+                        width: 1,
+                        label: None,
+                    });
+                }
+                vec![diagnostic]
+            }
+            Error::Config { origin, errors } => errors
+                .iter()
+                .map(|e| {
+                    Diagnostic::new(e.message.clone())
+                        .at(origin.clone(), None, None)
+                        .for_field(e.field.clone())
+                })
+                .collect(),
+            other => vec![Diagnostic::from_error(other)],
+        }
+    }
+}
+
+/// Validated options.
+#[derive(Debug)]
+pub struct Options {
+    /// The gate.
+    pub gate: Gate,
+    /// Baseline to load.
+    pub baseline: Option<PathBuf>,
+    /// Where to record a new baseline.
+    pub record_baseline: Option<PathBuf>,
+    /// Where to write the report.
+    pub report_file: Option<PathBuf>,
+}
+
+fn flag_lines(lists: &[runner_protocol::input::LineList]) -> Vec<String> {
+    runner_protocol::input::LineList::flatten(lists.iter().cloned())
+}
+
+fn quick_form(cli: &Cli) -> Result<Option<GateFile>, Error> {
+    let mut headers = BTreeMap::new();
+    for line in flag_lines(&cli.header) {
+        let (name, value) = line.split_once(':').ok_or_else(|| Error::Flag {
+            flag: "--header",
+            message: format!("`{line}` is not `Name: value`"),
+        })?;
+        headers.insert(name.trim().to_owned(), value.trim().to_owned());
+    }
+    let mut checks = Vec::new();
+    let check = |name: &str| CheckConfig {
+        name: name.to_owned(),
+        http: None,
+        grpc: None,
+        sse: None,
+        tcp: None,
+        attempt_timeout: None,
+        connect_timeout: None,
+        readiness: None,
+        observe: None,
+    };
+    if let Some(url) = &cli.url {
+        checks.push(CheckConfig {
+            http: Some(HttpConfig {
+                url: url.clone(),
+                method: Some(cli.method.clone()),
+                headers: BTreeMap::new(),
+                body: None,
+                expect: ExpectConfig {
+                    status: vec![serde_yaml_ng::Value::String(cli.expect_status.clone())],
+                    body_contains: cli.body_contains.iter().cloned().collect(),
+                    ..ExpectConfig::default()
+                },
+                max_body: None,
+                redirects: Default::default(),
+                tls: None,
+                connect_to: cli.connect_to.clone(),
+                proxy: None,
+            }),
+            ..check("url")
+        });
+    }
+    if let Some(addr) = &cli.grpc_addr {
+        let services = flag_lines(&cli.grpc_service);
+        checks.push(CheckConfig {
+            grpc: Some(GrpcConfig {
+                addr: addr.clone(),
+                service: None,
+                services: (!services.is_empty()).then_some(services),
+                tls: cli.grpc_tls,
+                authority: None,
+                metadata: BTreeMap::new(),
+                rpc_timeout: None,
+            }),
+            ..check("grpc")
+        });
+    }
+    if let Some(url) = &cli.sse_url {
+        checks.push(CheckConfig {
+            sse: Some(SseConfig {
+                url: url.clone(),
+                headers: BTreeMap::new(),
+                first_event_within: None,
+                event: None,
+                data_contains: None,
+                json: Vec::new(),
+                events: None,
+                idle_timeout: None,
+                heartbeat_counts: None,
+                tls: None,
+                connect_to: cli.connect_to.clone(),
+                proxy: None,
+            }),
+            ..check("sse")
+        });
+    }
+    if let Some(addr) = &cli.tcp_addr {
+        checks.push(CheckConfig {
+            tcp: Some(TcpConfig { addr: addr.clone() }),
+            ..check("tcp")
+        });
+    }
+    if checks.is_empty() {
+        return Ok(None);
+    }
+    let mut thresholds = vec![format!("rate{}", cli.max_error_rate.trim())];
+    thresholds.extend(flag_lines(&cli.threshold));
+    Ok(Some(GateFile {
+        version: Some(1),
+        defaults: DefaultsConfig {
+            attempt_timeout: Some(HumanDuration(cli.attempt_timeout)),
+            connect_timeout: Some(HumanDuration(cli.connect_timeout)),
+            headers,
+            tls: TlsConfig {
+                verify: Some(!cli.insecure),
+                ca_file: cli.ca_file.clone(),
+                client_cert: cli.client_cert.clone(),
+                client_key: cli.client_key.clone(),
+                server_name: None,
+            },
+            proxy: None,
+            readiness: ReadinessConfig {
+                initial_delay: Some(HumanDuration(cli.initial_delay)),
+                interval: Some(HumanDuration(cli.interval)),
+                backoff: None,
+                success_threshold: Some(cli.success_threshold),
+                deadline: Some(HumanDuration(cli.deadline)),
+                fatal: None,
+            },
+            observe: if cli.observe_requests > 0 {
+                ObserveConfig {
+                    requests: Some(cli.observe_requests),
+                    concurrency: Some(cli.concurrency),
+                    warmup: Some(cli.warmup),
+                    thresholds: Some(ThresholdsConfig::K6(thresholds)),
+                    ..ObserveConfig::default()
+                }
+            } else {
+                ObserveConfig::default()
+            },
+        },
+        baseline: None,
+        checks,
+        gate: Default::default(),
+    }))
+}
+
+fn load_gate_file(path: &Path) -> Result<GateFile, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadGateFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    GateFile::parse(&text).map_err(|error| {
+        let position = error
+            .location()
+            .map(|l| (l.line() as u32, l.column() as u32));
+        let source_line = position.and_then(|(line, _)| text.lines().nth(line.saturating_sub(1) as usize).map(str::to_owned));
+        let message = error.to_string();
+        // serde_yaml_ng appends " at line L column C"; the location is rendered separately.
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        Error::ParseGateFile {
+            path: path.to_owned(),
+            position,
+            source_line,
+            message,
+        }
+    })
+}
+
+impl Options {
+    /// Validates the command line (and reads the gate file).
+    pub fn from_cli(cli: &Cli) -> Result<Self, Error> {
+        let mut checks = Vec::new();
+        let mut baseline = cli.baseline.clone();
+        let mut require = config::Require::All;
+        if let Some(path) = &cli.gate_file {
+            let file = load_gate_file(path)?;
+            let gate = file.resolve().map_err(|errors| Error::Config {
+                origin: path.display().to_string(),
+                errors,
+            })?;
+            baseline = baseline.or(gate.baseline_file);
+            require = gate.require;
+            checks.extend(gate.checks);
+        }
+        if let Some(file) = quick_form(cli)? {
+            let gate = file.resolve().map_err(|errors| Error::Config {
+                origin: "command line".into(),
+                errors,
+            })?;
+            for check in gate.checks {
+                if checks.iter().any(|c: &config::Check| c.name == check.name) {
+                    return Err(Error::Config {
+                        origin: "command line".into(),
+                        errors: vec![ConfigError {
+                            field: check.name.clone(),
+                            message: format!("the gate file already has a check named `{}`", check.name),
+                        }],
+                    });
+                }
+                checks.push(check);
+            }
+        }
+        if checks.is_empty() {
+            return Err(Error::NoChecks);
+        }
+        Ok(Self {
+            gate: Gate {
+                checks,
+                require,
+                baseline_file: baseline.clone(),
+            },
+            baseline,
+            record_baseline: cli.record_baseline.clone(),
+            report_file: cli.report_file.clone(),
+        })
+    }
+}
+
+/// Resolves headers and metadata, masking values read from the environment.
+fn check_inputs(gate: &Gate, runner: &Runner, baseline: Option<&BaselineFile>) -> Result<CheckInputs, Error> {
+    let mut inputs = CheckInputs::default();
+    for check in &gate.checks {
+        let declared = match &check.probe {
+            ProbeSpec::Http(spec) => spec.headers.clone(),
+            ProbeSpec::Sse(spec) => spec.headers.clone(),
+            ProbeSpec::Grpc(spec) => spec.metadata.clone(),
+            ProbeSpec::Tcp(_) => Vec::new(),
+        };
+        let mut lookup = |name: &str| {
+            runner
+                .env()
+                .get(name)
+                .map(|value| runner.secret(value).expose().to_owned())
+        };
+        let headers = ResolvedHeaders::resolve(&declared, &mut lookup).map_err(|e| Error::Config {
+            origin: "environment".into(),
+            errors: vec![ConfigError {
+                field: check.name.clone(),
+                message: e.to_string(),
+            }],
+        })?;
+        inputs.headers.insert(check.name.clone(), headers);
+        if let (Some(file), Some(observation)) = (baseline, &check.observe) {
+            if let Some(recorded) = file.checks.get(&check.name) {
+                recorded.check_comparable(check, observation)?;
+                inputs.baselines.insert(check.name.clone(), recorded.clone());
+            }
+        }
+    }
+    Ok(inputs)
+}
+
+fn warn_about_insecure_tls(gate: &Gate, runner: &Runner) {
+    for check in &gate.checks {
+        let verify = match &check.probe {
+            ProbeSpec::Http(spec) => spec.tls.verify,
+            ProbeSpec::Sse(spec) => spec.tls.verify,
+            ProbeSpec::Grpc(spec) => spec.tls.verify,
+            ProbeSpec::Tcp(_) => true,
+        };
+        if !verify {
+            runner.warn(&format!(
+                "check `{}` does NOT verify TLS certificates: any server, including an attacker's, is accepted; trust the server with a CA file instead",
+                check.name
+            ));
+        }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
 /// Runs `health-gate` with parsed flags.
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
-    let _ = (cli, runner);
-    Err(Error::NotImplemented)
+    let options = Options::from_cli(&cli)?;
+    let baseline = options.baseline.as_deref().map(BaselineFile::load).transpose()?;
+    let inputs = check_inputs(&options.gate, runner, baseline.as_ref())?;
+    warn_about_insecure_tls(&options.gate, runner);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    let progress: Progress = Arc::new(Mutex::new(vec![None; options.gate.checks.len()]));
+    let started = std::time::Instant::now();
+    tracing::info!(checks = options.gate.checks.len(), "health-gate: waiting for readiness");
+    let interrupted = runtime.block_on(async {
+        tokio::select! {
+            () = run_gate(&options.gate, &inputs, progress.clone()) => false,
+            () = interrupted() => true,
+        }
+    });
+    // Cancel whatever is still running at once (a hung attempt must not delay the exit).
+    runtime.shutdown_background();
+    let report = build_report(&options.gate, &progress, interrupted, started.elapsed());
+    publish(runner, &report, options.report_file.as_deref())?;
+
+    if let Some(path) = &options.record_baseline {
+        if report.decision == Decision::Go {
+            baseline_from(&options.gate, &report).save(path)?;
+            runner.notice(&format!("recorded a baseline in {}", path.display()));
+        } else {
+            runner.warn("not recording a baseline: the gate did not pass");
+        }
+    }
+    let failed: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{}: {}", c.name, c.failure_reason()))
+        .collect();
+    Ok(if interrupted {
+        Verdict::Interrupted(format!(
+            "health-gate interrupted after {} of {} checks finished; decision rollback",
+            report.checks.len(),
+            options.gate.checks.len()
+        ))
+    } else if report.decision == Decision::Go {
+        Verdict::Success
+    } else {
+        Verdict::Failed(format!("health-gate decided rollback: {}", failed.join("; ")))
+    })
+}
+
+fn publish(runner: &mut Runner, report: &Report, report_file: Option<&Path>) -> Result<(), Error> {
+    let json = serde_json::to_string(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    runner.set_output("decision", report.decision.as_str())?;
+    runner.set_output("report", json)?;
+    if let Some(path) = report_file {
+        let pretty = serde_json::to_string_pretty(report).unwrap_or_default();
+        std::fs::write(path, pretty + "\n").map_err(|source| Error::WriteReport {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    for line in report.text_table().lines() {
+        runner.console().log(line);
+    }
+    runner.console().log(&format!(
+        "decision: {} ({} of {} checks passed, {} required)",
+        report.decision.as_str(),
+        report.passed,
+        report.checks.len(),
+        report.required
+    ));
+    let summary = runner.summary();
+    summary.heading(2, &format!("health-gate: {}", report.decision.as_str()));
+    summary.table(&Report::HEADERS, report.rows());
+    Ok(())
 }

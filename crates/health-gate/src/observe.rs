@@ -1,0 +1,456 @@
+//! Phase 2: a burst of requests (a count or a duration, at a concurrency), then thresholds on
+//! the error rate and latency statistics, absolute or against a recorded baseline.
+//!
+//! Every counted request contributes to the latency statistics, failed ones included (a user
+//! waits for a timeout too); the first `warmup` requests are left out of both statistics and
+//! error counts. With `abort_early`, the burst stops as soon as a threshold can no longer pass.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::baseline::CheckBaseline;
+use crate::config::Observation;
+use crate::failure::{Failure, FailureKind};
+use crate::readiness::Attempt;
+use crate::threshold::{LatencyLimit, Statistic};
+
+/// Latency statistics in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct LatencySummary {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// One threshold's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThresholdOutcome {
+    /// The threshold as written.
+    pub threshold: String,
+    /// Held.
+    pub passed: bool,
+    /// Observed value and what it was compared with.
+    pub detail: String,
+}
+
+/// The observation result of one check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObservationOutcome {
+    /// Passed every threshold.
+    pub passed: bool,
+    /// Requests counted (after warm-up).
+    pub counted: u64,
+    /// Counted requests that failed.
+    pub failed: u64,
+    /// Requests left out as warm-up.
+    pub warmup: u64,
+    /// Concurrency used.
+    pub concurrency: u32,
+    /// Stopped early because a threshold was already lost.
+    pub aborted_early: bool,
+    /// Latency statistics of counted requests.
+    pub latency_ms: LatencySummary,
+    /// Failed requests per kind.
+    pub failures: BTreeMap<FailureKind, u64>,
+    /// The first few failures, for the log.
+    pub first_failures: Vec<Failure>,
+    /// Threshold verdicts.
+    pub thresholds: Vec<ThresholdOutcome>,
+    /// Requests per second over the burst.
+    pub requests_per_second: f64,
+    #[serde(skip)]
+    histogram: Option<Histogram<u64>>,
+}
+
+/// Highest latency the histogram tracks (1 hour, in microseconds).
+const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+
+fn new_histogram() -> Histogram<u64> {
+    // 3 significant figures: percentiles within 0.1 %.
+    match Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3) {
+        Ok(histogram) => histogram,
+        Err(_) => unreachable!("constant histogram bounds are valid"),
+    }
+}
+
+impl ObservationOutcome {
+    /// The value of `statistic` in microseconds.
+    pub fn statistic_us(&self, statistic: Statistic) -> Option<u64> {
+        let histogram = self.histogram.as_ref()?;
+        if histogram.is_empty() {
+            return None;
+        }
+        Some(match statistic {
+            Statistic::Percentile(p) => histogram.value_at_quantile(p / 100.0),
+            Statistic::Max => histogram.max(),
+            Statistic::Mean => histogram.mean().round() as u64,
+        })
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    counted: u64,
+    failed: u64,
+    warmup: u64,
+    failures: BTreeMap<FailureKind, u64>,
+    first_failures: Vec<Failure>,
+    over_limit: Vec<u64>,
+}
+
+/// Runs the burst against `target` and evaluates the thresholds.
+pub async fn observe<A: Attempt>(
+    observation: &Observation,
+    attempt_timeout: Duration,
+    target: Arc<A>,
+    baseline: Option<&CheckBaseline>,
+) -> ObservationOutcome {
+    let histogram = Arc::new(Mutex::new(new_histogram()));
+    let tally = Arc::new(Mutex::new(Tally {
+        over_limit: vec![0; observation.latency.len()],
+        ..Tally::default()
+    }));
+    let next_index = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let end = observation.duration.map(|d| started + d);
+    let planned = observation.requests.map(|r| r.saturating_sub(observation.warmup));
+    let shared = Arc::new(observation.clone());
+
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..observation.concurrency {
+        let (target, histogram, tally, next_index, stop, shared) = (
+            target.clone(),
+            histogram.clone(),
+            tally.clone(),
+            next_index.clone(),
+            stop.clone(),
+            shared.clone(),
+        );
+        workers.spawn(async move {
+            loop {
+                if stop.load(Ordering::Relaxed) || end.is_some_and(|end| Instant::now() >= end) {
+                    return;
+                }
+                let index = next_index.fetch_add(1, Ordering::Relaxed);
+                if shared.requests.is_some_and(|requests| index >= requests) {
+                    return;
+                }
+                let begin = Instant::now();
+                let result = match tokio::time::timeout(attempt_timeout, target.attempt()).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Failure::new(FailureKind::Timeout, "no result within the attempt timeout")),
+                };
+                let latency = Instant::now() - begin;
+                let mut tally = match tally.lock() {
+                    Ok(guard) => guard,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                if index < shared.warmup {
+                    tally.warmup += 1;
+                    continue;
+                }
+                tally.counted += 1;
+                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).clamp(1, HISTOGRAM_MAX_US);
+                if let Ok(mut histogram) = histogram.lock() {
+                    // Saturated into range above, so recording cannot fail.
+                    let _ = histogram.record(micros);
+                }
+                if let Err(failure) = result {
+                    tally.failed += 1;
+                    *tally.failures.entry(failure.kind).or_default() += 1;
+                    if tally.first_failures.len() < 5 {
+                        tally.first_failures.push(failure);
+                    }
+                }
+                for (position, threshold) in shared.latency.iter().enumerate() {
+                    if let LatencyLimit::Absolute(limit) = threshold.limit {
+                        if latency > limit {
+                            tally.over_limit[position] += 1;
+                        }
+                    }
+                }
+                if shared.abort_early && already_lost(&shared, &tally, planned) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    let elapsed = Instant::now() - started;
+
+    let tally = match Arc::try_unwrap(tally) {
+        Ok(mutex) => mutex.into_inner().unwrap_or_else(|p| p.into_inner()),
+        Err(shared) => std::mem::take(&mut *shared.lock().unwrap_or_else(|p| p.into_inner())),
+    };
+    let histogram = histogram.lock().map(|h| h.clone()).unwrap_or_else(|_| new_histogram());
+    let mut outcome = ObservationOutcome {
+        passed: false,
+        counted: tally.counted,
+        failed: tally.failed,
+        warmup: tally.warmup,
+        concurrency: observation.concurrency,
+        aborted_early: stop.load(Ordering::Relaxed),
+        latency_ms: LatencySummary::default(),
+        failures: tally.failures,
+        first_failures: tally.first_failures,
+        thresholds: Vec::new(),
+        requests_per_second: if elapsed.is_zero() {
+            0.0
+        } else {
+            (tally.counted + tally.warmup) as f64 / elapsed.as_secs_f64()
+        },
+        histogram: Some(histogram),
+    };
+    let ms = |statistic| outcome.statistic_us(statistic).map_or(0.0, |us| us as f64 / 1000.0);
+    outcome.latency_ms = LatencySummary {
+        p50: ms(Statistic::Percentile(50.0)),
+        p90: ms(Statistic::Percentile(90.0)),
+        p95: ms(Statistic::Percentile(95.0)),
+        p99: ms(Statistic::Percentile(99.0)),
+        max: ms(Statistic::Max),
+        mean: ms(Statistic::Mean),
+    };
+    outcome.thresholds = evaluate(observation, &outcome, baseline);
+    outcome.passed = outcome.thresholds.iter().all(|t| t.passed);
+    outcome
+}
+
+/// True when the thresholds cannot pass any more with `planned` counted requests in all.
+fn already_lost(observation: &Observation, tally: &Tally, planned: Option<u64>) -> bool {
+    let Some(planned) = planned else {
+        return false;
+    };
+    if observation.error_rate.already_lost(tally.failed, planned) {
+        return true;
+    }
+    observation
+        .latency
+        .iter()
+        .zip(&tally.over_limit)
+        .any(|(threshold, over)| {
+            // At most floor(planned * (100 - p) / 100) samples may exceed a pNN limit.
+            let allowed = match threshold.statistic {
+                Statistic::Percentile(p) => ((planned as f64) * (100.0 - p) / 100.0).floor() as u64,
+                Statistic::Max => 0,
+                Statistic::Mean => return false,
+            };
+            *over > allowed
+        })
+}
+
+/// Evaluates every threshold of `observation` on the outcome.
+pub fn evaluate(
+    observation: &Observation,
+    outcome: &ObservationOutcome,
+    baseline: Option<&CheckBaseline>,
+) -> Vec<ThresholdOutcome> {
+    let mut results = Vec::new();
+    results.push(ThresholdOutcome {
+        threshold: format!("min_samples >= {}", observation.min_samples),
+        // An early abort already failed another threshold; too few samples is its consequence.
+        passed: outcome.counted >= observation.min_samples || outcome.aborted_early,
+        detail: if outcome.aborted_early {
+            format!("{} counted samples (stopped early)", outcome.counted)
+        } else {
+            format!("{} counted samples", outcome.counted)
+        },
+    });
+    let rate_passed = observation.error_rate.passes(outcome.failed, outcome.counted);
+    results.push(ThresholdOutcome {
+        threshold: observation.error_rate.to_string(),
+        passed: rate_passed,
+        detail: format!(
+            "{} of {} failed ({:.2}%)",
+            outcome.failed,
+            outcome.counted,
+            if outcome.counted == 0 {
+                0.0
+            } else {
+                outcome.failed as f64 * 100.0 / outcome.counted as f64
+            }
+        ),
+    });
+    for threshold in &observation.latency {
+        let label = threshold.statistic.label();
+        let Some(observed_us) = outcome.statistic_us(threshold.statistic) else {
+            results.push(ThresholdOutcome {
+                threshold: threshold.to_string(),
+                passed: false,
+                detail: "no samples".into(),
+            });
+            continue;
+        };
+        let observed = Duration::from_micros(observed_us);
+        let baseline_value = baseline.and_then(|b| b.latency_us.get(&label)).map(|us| Duration::from_micros(*us));
+        let (passed, detail) = match threshold.evaluate(observed, baseline_value) {
+            Ok(passed) => (
+                passed,
+                match baseline_value {
+                    Some(b) if matches!(threshold.limit, LatencyLimit::Baseline(_)) => {
+                        format!("{label} {:.1} ms (baseline {:.1} ms)", ms(observed), ms(b))
+                    }
+                    _ => format!("{label} {:.1} ms", ms(observed)),
+                },
+            ),
+            Err(reason) => (false, reason),
+        };
+        results.push(ThresholdOutcome {
+            threshold: threshold.to_string(),
+            passed,
+            detail,
+        });
+    }
+    results
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Sample;
+    use crate::threshold::{ErrorRateLimit, LatencyThreshold};
+
+    /// Fails the requests whose index is in `failing`; each takes `latency(index)`.
+    struct ByIndex {
+        next: AtomicU64,
+        failing: Vec<u64>,
+        latency: fn(u64) -> Duration,
+    }
+
+    impl Attempt for ByIndex {
+        async fn attempt(&self) -> Result<Sample, Failure> {
+            let index = self.next.fetch_add(1, Ordering::SeqCst);
+            let latency = (self.latency)(index);
+            tokio::time::sleep(latency).await;
+            if self.failing.contains(&index) {
+                Err(Failure::new(FailureKind::Status, format!("injected failure {index}")))
+            } else {
+                Ok(Sample { latency })
+            }
+        }
+    }
+
+    fn observation(requests: u64, error_rate: &str, latency: &[(&str, &str)]) -> Observation {
+        Observation {
+            requests: Some(requests),
+            duration: None,
+            concurrency: 4,
+            warmup: 0,
+            min_samples: requests,
+            abort_early: false,
+            error_rate: ErrorRateLimit::parse(error_rate).expect("valid"),
+            latency: latency
+                .iter()
+                .map(|(s, t)| LatencyThreshold::parse_entry(s, t).expect("valid"))
+                .collect(),
+        }
+    }
+
+    fn failing_every(n: u64, count: u64) -> Vec<u64> {
+        (0..count).map(|i| i * n).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn four_percent_passes_and_six_percent_fails_a_five_percent_limit() {
+        for (failures, passes) in [(8, true), (10, true), (12, false)] {
+            let target = Arc::new(ByIndex {
+                next: AtomicU64::new(0),
+                failing: failing_every(200 / failures, failures),
+                latency: |_| Duration::from_millis(1),
+            });
+            let outcome = observe(&observation(200, "<= 5%", &[]), Duration::from_secs(1), target, None).await;
+            assert_eq!(outcome.counted, 200);
+            assert_eq!(outcome.failed, failures, "exact failure count");
+            assert_eq!(outcome.passed, passes, "{failures} failures of 200");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn warmup_requests_are_not_counted() {
+        let target = Arc::new(ByIndex {
+            next: AtomicU64::new(0),
+            failing: vec![0, 1],
+            latency: |i| Duration::from_millis(if i < 2 { 900 } else { 5 }),
+        });
+        let mut settings = observation(22, "== 0%", &[("max", "< 100ms")]);
+        settings.concurrency = 1;
+        settings.warmup = 2;
+        settings.min_samples = 20;
+        let outcome = observe(&settings, Duration::from_secs(2), target, None).await;
+        assert_eq!((outcome.warmup, outcome.counted, outcome.failed), (2, 20, 0));
+        assert!(outcome.passed, "{:?}", outcome.thresholds);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn latency_against_a_baseline() {
+        let make = || {
+            Arc::new(ByIndex {
+                next: AtomicU64::new(0),
+                failing: vec![],
+                latency: |_| Duration::from_millis(30),
+            })
+        };
+        let settings = observation(20, "<= 5%", &[("p95", "< 2x baseline")]);
+        let mut baseline = CheckBaseline::for_test(&settings);
+        baseline.latency_us.insert("p95".into(), 20_000);
+        let outcome = observe(&settings, Duration::from_secs(1), make(), Some(&baseline)).await;
+        assert!(outcome.passed, "30 ms < 2 x 20 ms: {:?}", outcome.thresholds);
+        baseline.latency_us.insert("p95".into(), 10_000);
+        let outcome = observe(&settings, Duration::from_secs(1), make(), Some(&baseline)).await;
+        assert!(!outcome.passed, "30 ms >= 2 x 10 ms");
+        assert!(outcome.thresholds[2].detail.contains("baseline 10.0 ms"), "{:?}", outcome.thresholds);
+        let outcome = observe(&settings, Duration::from_secs(1), make(), None).await;
+        assert!(!outcome.passed, "a relative threshold without a baseline fails");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn aborts_as_soon_as_the_error_budget_is_spent() {
+        let target = Arc::new(ByIndex {
+            next: AtomicU64::new(0),
+            failing: (0..200).collect(),
+            latency: |_| Duration::from_millis(10),
+        });
+        let mut settings = observation(200, "<= 5%", &[]);
+        settings.abort_early = true;
+        settings.concurrency = 1;
+        let outcome = observe(&settings, Duration::from_secs(1), target, None).await;
+        assert!(outcome.aborted_early);
+        assert_eq!(outcome.counted, 11, "stops at the 11th failure of 200 planned");
+        assert!(!outcome.passed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn percentiles_are_reported_in_milliseconds() {
+        let target = Arc::new(ByIndex {
+            next: AtomicU64::new(0),
+            failing: vec![],
+            latency: |i| Duration::from_millis(i + 1),
+        });
+        let mut settings = observation(100, "<= 5%", &[]);
+        settings.concurrency = 1;
+        let outcome = observe(&settings, Duration::from_secs(1), target, None).await;
+        let within = |value: f64, expected: f64| (value - expected).abs() <= expected * 0.01;
+        assert!(within(outcome.latency_ms.p50, 50.0), "{:?}", outcome.latency_ms);
+        assert!(within(outcome.latency_ms.p95, 95.0), "{:?}", outcome.latency_ms);
+        assert!(within(outcome.latency_ms.max, 100.0), "{:?}", outcome.latency_ms);
+    }
+}

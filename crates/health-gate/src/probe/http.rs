@@ -1,0 +1,291 @@
+//! HTTP(S) probe: status, content type, body and JSON assertions, bounded body reads,
+//! redirect policy, TLS policy, fixed address (`connect_to`), proxy policy.
+
+use std::time::{Duration, Instant};
+
+use crate::config::{Check, HttpSpec, JsonAssertion, JsonExpectation};
+use crate::failure::{Failure, FailureKind, classify_connect_error, error_chain};
+
+use super::{Phase, ResolvedHeaders, Sample, SetupError, apply_proxy, header_map};
+
+/// A built HTTP probe.
+#[derive(Debug)]
+pub struct HttpProbe {
+    client: reqwest::Client,
+    spec: HttpSpec,
+    attempt_timeout: Duration,
+}
+
+/// Marks a redirect refused by our policy, so the error is classified as `redirect_loop`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct RedirectRefused(String);
+
+impl HttpProbe {
+    /// Builds the client for `spec`.
+    pub fn build(
+        spec: &HttpSpec,
+        check: &Check,
+        headers: &ResolvedHeaders,
+        phase: Phase,
+    ) -> Result<Self, SetupError> {
+        let tls = super::tls::client_config(&spec.tls, &[b"h2", b"http/1.1"])?;
+        let redirect = if spec.follow_redirects {
+            let max = spec.max_redirects;
+            let same_host_only = spec.same_host_only;
+            let origin_host = spec.url.host_str().map(str::to_owned);
+            reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > max {
+                    let error = RedirectRefused(format!("more than {max} redirects"));
+                    return attempt.error(error);
+                }
+                if same_host_only && attempt.url().host_str().map(str::to_owned) != origin_host {
+                    let error = RedirectRefused(format!("redirect to another host: {}", attempt.url()));
+                    return attempt.error(error);
+                }
+                attempt.follow()
+            })
+        } else {
+            reqwest::redirect::Policy::none()
+        };
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(check.attempt_timeout)
+            .connect_timeout(check.connect_timeout)
+            .redirect(redirect)
+            .default_headers(header_map(headers)?)
+            .user_agent(concat!("health-gate/", env!("CARGO_PKG_VERSION")));
+        if phase == Phase::Readiness {
+            // Every readiness attempt opens a new connection: a pooled one would hide a
+            // restarted or refusing server.
+            builder = builder.pool_max_idle_per_host(0);
+        }
+        if let (Some(addr), Some(host)) = (spec.connect_to, spec.url.host_str()) {
+            builder = builder.resolve(host, addr);
+        }
+        builder = apply_proxy(builder, &spec.proxy, &spec.url)?;
+        let client = builder
+            .build()
+            .map_err(|e| SetupError::Client(error_chain(&e)))?;
+        Ok(Self {
+            client,
+            spec: spec.clone(),
+            attempt_timeout: check.attempt_timeout,
+        })
+    }
+
+    /// One request, judged against the expectations.
+    pub async fn attempt(&self) -> Result<Sample, Failure> {
+        let start = Instant::now();
+        let mut request = self.client.request(self.spec.method.clone(), self.spec.url.clone());
+        if let Some(body) = &self.spec.body {
+            request = request.body(body.clone());
+        }
+        let work = async {
+            let mut response = request.send().await.map_err(|e| classify_reqwest(&e))?;
+            let status = response.status().as_u16();
+            if !self.spec.statuses.contains(status) {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|l| format!(" (redirect to {l})"))
+                    .unwrap_or_default();
+                return Err(Failure::new(
+                    FailureKind::Status,
+                    format!("status {status}{location}, expected {}", describe_statuses(&self.spec)),
+                ));
+            }
+            if let Some(expected) = &self.spec.content_type {
+                let actual = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !media_type_matches(actual, expected) {
+                    return Err(Failure::new(
+                        FailureKind::Assertion,
+                        format!("content type `{actual}`, expected `{expected}`"),
+                    ));
+                }
+            }
+            let needs_body = !self.spec.body_contains.is_empty()
+                || self.spec.body_regex.is_some()
+                || !self.spec.json.is_empty();
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| classify_reqwest(&e))? {
+                if body.len() as u64 + chunk.len() as u64 > self.spec.max_body {
+                    return Err(Failure::new(
+                        FailureKind::BodyTooLarge,
+                        format!("body exceeded max_body ({} bytes); stopped reading", self.spec.max_body),
+                    ));
+                }
+                if needs_body {
+                    body.extend_from_slice(&chunk);
+                } else {
+                    // Count without keeping: the limit still applies.
+                    body.resize(body.len() + chunk.len(), 0);
+                }
+            }
+            if needs_body {
+                check_body(&self.spec, &body)?;
+            }
+            Ok(Sample {
+                latency: start.elapsed(),
+            })
+        };
+        match tokio::time::timeout(self.attempt_timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(timeout_failure(self.attempt_timeout)),
+        }
+    }
+}
+
+fn timeout_failure(timeout: Duration) -> Failure {
+    Failure::new(
+        FailureKind::Timeout,
+        format!(
+            "no complete response within the attempt timeout ({})",
+            humantime::format_duration(timeout)
+        ),
+    )
+}
+
+fn describe_statuses(spec: &HttpSpec) -> String {
+    spec.statuses
+        .0
+        .iter()
+        .map(|(low, high)| if low == high { low.to_string() } else { format!("{low}-{high}") })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Compares media types, ignoring parameters and case (`application/json; charset=utf-8`).
+pub fn media_type_matches(actual: &str, expected: &str) -> bool {
+    let essence = |t: &str| t.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence(actual) == essence(expected)
+}
+
+fn check_body(spec: &HttpSpec, body: &[u8]) -> Result<(), Failure> {
+    let text = String::from_utf8_lossy(body);
+    for needle in &spec.body_contains {
+        if !text.contains(needle.as_str()) {
+            return Err(Failure::new(
+                FailureKind::Assertion,
+                format!("body does not contain `{needle}`"),
+            ));
+        }
+    }
+    if let Some(regex) = &spec.body_regex {
+        if !regex.is_match(&text) {
+            return Err(Failure::new(
+                FailureKind::Assertion,
+                format!("body does not match /{}/", regex.as_str()),
+            ));
+        }
+    }
+    if !spec.json.is_empty() {
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            Failure::new(FailureKind::Assertion, format!("body is not JSON: {e}"))
+        })?;
+        check_json(&spec.json, &value)?;
+    }
+    Ok(())
+}
+
+/// Checks JSONPath assertions against a document.
+pub fn check_json(assertions: &[JsonAssertion], value: &serde_json::Value) -> Result<(), Failure> {
+    for assertion in assertions {
+        let found = assertion.path.query(value).all();
+        let failure = |detail: String| {
+            Err(Failure::new(
+                FailureKind::Assertion,
+                format!("{}: {detail}", assertion.path_text),
+            ))
+        };
+        match &assertion.expectation {
+            JsonExpectation::Exists(true) if found.is_empty() => return failure("missing".into()),
+            JsonExpectation::Exists(false) if !found.is_empty() => return failure("present".into()),
+            JsonExpectation::Exists(_) => {}
+            JsonExpectation::Equals(expected) => match found.first() {
+                Some(actual) if *actual == expected => {}
+                Some(actual) => return failure(format!("is {actual}, expected {expected}")),
+                None => return failure(format!("missing, expected {expected}")),
+            },
+            JsonExpectation::OneOf(options) => match found.first() {
+                Some(actual) if options.contains(actual) => {}
+                Some(actual) => {
+                    return failure(format!(
+                        "is {actual}, expected one of {}",
+                        serde_json::Value::Array(options.clone())
+                    ));
+                }
+                None => return failure("missing".into()),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Classifies a reqwest error.
+pub fn classify_reqwest(error: &reqwest::Error) -> Failure {
+    let chain = error_chain(error);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = source {
+        if err.downcast_ref::<RedirectRefused>().is_some() {
+            return Failure::new(FailureKind::RedirectLoop, chain);
+        }
+        source = err.source();
+    }
+    let kind = if error.is_redirect() {
+        FailureKind::RedirectLoop
+    } else if error.is_connect() {
+        match classify_connect_error(error) {
+            FailureKind::Io if error.is_timeout() => FailureKind::ConnectTimeout,
+            kind => kind,
+        }
+    } else if error.is_timeout() {
+        FailureKind::Timeout
+    } else {
+        match classify_connect_error(error) {
+            FailureKind::Refused | FailureKind::ConnectTimeout => FailureKind::Io,
+            kind => kind,
+        }
+    };
+    Failure::new(kind, chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_ignore_parameters_and_case() {
+        assert!(media_type_matches("application/json; charset=utf-8", "application/json"));
+        assert!(media_type_matches("Text/Event-Stream", "text/event-stream"));
+        assert!(!media_type_matches("text/html", "text/event-stream"));
+        assert!(!media_type_matches("", "application/json"));
+    }
+
+    #[test]
+    fn json_assertions_report_what_was_found() {
+        let assertions = |yaml: &str| -> Vec<JsonAssertion> {
+            let gate = crate::config::GateFile::parse(&format!(
+                "checks:\n  - name: a\n    http: {{ url: 'http://h/', expect: {{ json: {yaml} }} }}\n"
+            ))
+            .expect("parses")
+            .resolve()
+            .expect("valid");
+            let crate::config::ProbeSpec::Http(http) = &gate.checks[0].probe else { panic!() };
+            http.json.clone()
+        };
+        let doc = serde_json::json!({"status": "ok", "checks": {"db": "degraded"}});
+        assert!(check_json(&assertions("[{ path: '$.status', equals: ok }]"), &doc).is_ok());
+        assert!(check_json(&assertions("[{ path: '$.checks.db', in: [ok, degraded] }]"), &doc).is_ok());
+        let error = check_json(&assertions("[{ path: '$.status', equals: down }]"), &doc).expect_err("mismatch");
+        assert_eq!(error.detail, "$.status: is \"ok\", expected \"down\"");
+        let error = check_json(&assertions("[{ path: '$.missing', exists: true }]"), &doc).expect_err("missing");
+        assert_eq!(error.kind, FailureKind::Assertion);
+        assert!(check_json(&assertions("[{ path: '$.missing', exists: false }]"), &doc).is_ok());
+    }
+}
