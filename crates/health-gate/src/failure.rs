@@ -151,8 +151,14 @@ pub fn classify_connect_error(error: &(dyn std::error::Error + 'static)) -> Fail
             return classify_tls(tls);
         }
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-                return classify_tls(tls);
+            // Connectors wrap I/O errors in I/O errors (hyper-util around hyper-rustls), and
+            // `io::Error::source` skips the wrapped value: unwrap `get_ref` all the way down.
+            let mut inner = io.get_ref();
+            while let Some(wrapped) = inner {
+                if let Some(tls) = wrapped.downcast_ref::<rustls::Error>() {
+                    return classify_tls(tls);
+                }
+                inner = wrapped.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
             }
             kind = kind.or(match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => Some(FailureKind::Refused),
@@ -197,8 +203,10 @@ mod tests {
         struct Wrapper(#[source] std::io::Error);
         let refused = Wrapper(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert_eq!(classify_connect_error(&refused), FailureKind::Refused);
-        let tls = Wrapper(std::io::Error::other(rustls::Error::InvalidCertificate(
-            rustls::CertificateError::UnknownIssuer,
+        // As hyper-util wraps hyper-rustls: an I/O error inside an I/O error.
+        let tls = Wrapper(std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
         )));
         assert_eq!(classify_connect_error(&tls), FailureKind::TlsVerify);
         let handshake = Wrapper(std::io::Error::other(rustls::Error::AlertReceived(

@@ -92,6 +92,13 @@ pub async fn wait_ready<A: Attempt>(
         let budget = attempt_timeout.min(deadline - attempt_start);
         let result = match tokio::time::timeout(budget, target.attempt()).await {
             Ok(result) => result,
+            // Cut by the deadline rather than by its own timeout: the gate is over, and the
+            // last real failure (refused, no event, ...) stays the reason reported.
+            Err(_) if budget < attempt_timeout && outcome.last_failure.is_some() => {
+                outcome.attempts += 1;
+                outcome.stopped = Some(Stopped::Deadline);
+                return outcome;
+            }
             Err(_) => Err(Failure::new(
                 FailureKind::Timeout,
                 format!("no result within {}", humantime::format_duration(budget)),

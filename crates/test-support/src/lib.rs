@@ -12,6 +12,8 @@
 )]
 
 pub mod cli_contract;
+pub mod http_server;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
