@@ -36,7 +36,9 @@ pub enum BaselineError {
         source: serde_json::Error,
     },
     /// Recorded under other conditions.
-    #[error("the baseline for check `{check}` is not comparable: {difference}; record a new one with --record-baseline")]
+    #[error(
+        "the baseline for check `{check}` is not comparable: {difference}; record a new one with --record-baseline"
+    )]
     Mismatch {
         /// Check.
         check: String,
@@ -109,21 +111,34 @@ impl CheckBaseline {
     }
 
     /// Refuses a baseline recorded under other conditions.
-    pub fn check_comparable(&self, check: &Check, observation: &Observation) -> Result<(), BaselineError> {
+    pub fn check_comparable(
+        &self,
+        check: &Check,
+        observation: &Observation,
+    ) -> Result<(), BaselineError> {
         let mut differences = Vec::new();
         let target = check.probe.target();
         if self.target != target {
             differences.push(format!("target {} vs {}", self.target, target));
         }
         if self.requests != observation.requests {
-            differences.push(format!("requests {:?} vs {:?}", self.requests, observation.requests));
+            differences.push(format!(
+                "requests {:?} vs {:?}",
+                self.requests, observation.requests
+            ));
         }
         let duration_ms = observation.duration.map(|d| d.as_millis() as u64);
         if self.duration_ms != duration_ms {
-            differences.push(format!("duration {:?} ms vs {:?} ms", self.duration_ms, duration_ms));
+            differences.push(format!(
+                "duration {:?} ms vs {:?} ms",
+                self.duration_ms, duration_ms
+            ));
         }
         if self.concurrency != observation.concurrency {
-            differences.push(format!("concurrency {} vs {}", self.concurrency, observation.concurrency));
+            differences.push(format!(
+                "concurrency {} vs {}",
+                self.concurrency, observation.concurrency
+            ));
         }
         if self.warmup != observation.warmup {
             differences.push(format!("warmup {} vs {}", self.warmup, observation.warmup));
@@ -133,7 +148,10 @@ impl CheckBaseline {
         } else {
             Err(BaselineError::Mismatch {
                 check: check.name.clone(),
-                difference: format!("recorded with {} (baseline vs this gate)", differences.join(", ")),
+                difference: format!(
+                    "recorded with {} (baseline vs this gate)",
+                    differences.join(", ")
+                ),
             })
         }
     }
@@ -174,7 +192,8 @@ impl BaselineFile {
             path: path.display().to_string(),
             source,
         };
-        let text = serde_json::to_string_pretty(self).map_err(|e| io_error(std::io::Error::other(e)))?;
+        let text =
+            serde_json::to_string_pretty(self).map_err(|e| io_error(std::io::Error::other(e)))?;
         let temporary = path.with_extension("json.tmp");
         std::fs::write(&temporary, text + "\n").map_err(io_error)?;
         std::fs::rename(&temporary, path).map_err(io_error)

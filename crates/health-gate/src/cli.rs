@@ -38,7 +38,12 @@ pub struct Cli {
     pub url: Option<String>,
 
     /// Quick form: HTTP method of the `--url` check.
-    #[arg(long, value_name = "METHOD", default_value = "GET", help_heading = "Quick form")]
+    #[arg(
+        long,
+        value_name = "METHOD",
+        default_value = "GET",
+        help_heading = "Quick form"
+    )]
     pub method: String,
 
     /// Quick form: request headers, one `Name: value` per line; `Name: env:VAR` reads the
@@ -47,7 +52,12 @@ pub struct Cli {
     pub header: Vec<LineList>,
 
     /// Quick form: accepted statuses of the `--url` check, e.g. `200`, `200-299,304`, `2xx`.
-    #[arg(long, value_name = "LIST", default_value = "2xx", help_heading = "Quick form")]
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "2xx",
+        help_heading = "Quick form"
+    )]
     pub expect_status: String,
 
     /// Quick form: the `--url` response body must contain this text.
@@ -98,23 +108,48 @@ pub struct Cli {
     pub deadline: Duration,
 
     /// Consecutive successful attempts needed to be ready.
-    #[arg(long, value_name = "N", default_value = "1", help_heading = "Readiness (quick form)")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "1",
+        help_heading = "Readiness (quick form)"
+    )]
     pub success_threshold: u32,
 
     /// Requests in the observation burst after readiness (0: no observation phase).
-    #[arg(long, value_name = "N", default_value = "0", help_heading = "Observation (quick form)")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "0",
+        help_heading = "Observation (quick form)"
+    )]
     pub observe_requests: u64,
 
     /// Requests in flight at once during observation.
-    #[arg(long, value_name = "N", default_value = "5", help_heading = "Observation (quick form)")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "5",
+        help_heading = "Observation (quick form)"
+    )]
     pub concurrency: u32,
 
     /// First observation requests left out of the statistics (connection set-up).
-    #[arg(long, value_name = "N", default_value = "1", help_heading = "Observation (quick form)")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "1",
+        help_heading = "Observation (quick form)"
+    )]
     pub warmup: u64,
 
     /// Error-rate limit of the observation: `5%`, `<= 5%`, `< 0.05`, `== 0%`.
-    #[arg(long, value_name = "LIMIT", default_value = "<= 5%", help_heading = "Observation (quick form)")]
+    #[arg(
+        long,
+        value_name = "LIMIT",
+        default_value = "5%",
+        help_heading = "Observation (quick form)"
+    )]
     pub max_error_rate: String,
 
     /// More thresholds, k6 style, one per line: `p(95)<200` (ms), `max<1000`, `rate<0.01`.

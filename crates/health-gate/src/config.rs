@@ -68,7 +68,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Parses a byte size: `65536`, `64KiB`, `1MiB`, `10kB`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
@@ -79,7 +81,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "KiB" => 1024,
         "MB" => 1_000_000,
         "MiB" => 1024 * 1024,
-        other => return Err(format!("unknown size unit `{other}`: use B, KiB, MiB, kB or MB")),
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}`: use B, KiB, MiB, kB or MB"
+            ));
+        }
     };
     number
         .checked_mul(factor)
@@ -512,7 +518,14 @@ impl ProbeSpec {
     pub fn target(&self) -> String {
         match self {
             ProbeSpec::Http(spec) => spec.url.to_string(),
-            ProbeSpec::Grpc(spec) => format!("{}{}", spec.addr, spec.services.first().map(|s| format!(" {s}")).unwrap_or_default()),
+            ProbeSpec::Grpc(spec) => format!(
+                "{}{}",
+                spec.addr,
+                spec.services
+                    .first()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default()
+            ),
             ProbeSpec::Sse(spec) => spec.url.to_string(),
             ProbeSpec::Tcp(spec) => spec.addr.clone(),
         }
@@ -573,7 +586,9 @@ impl StatusSet {
 
     /// True when `status` is accepted.
     pub fn contains(&self, status: u16) -> bool {
-        self.0.iter().any(|(low, high)| (*low..=*high).contains(&status))
+        self.0
+            .iter()
+            .any(|(low, high)| (*low..=*high).contains(&status))
     }
 
     /// Parses `200`, `200-299`, `2xx`, comma lists.
@@ -808,7 +823,10 @@ impl GateFile {
         let mut errors = Vec::new();
         if let Some(version) = self.version {
             if version != 1 {
-                errors.push(config_error("version", format!("version {version} is not supported; use 1")));
+                errors.push(config_error(
+                    "version",
+                    format!("version {version} is not supported; use 1"),
+                ));
             }
         }
         if self.checks.is_empty() {
@@ -819,9 +837,15 @@ impl GateFile {
         for (index, check) in self.checks.into_iter().enumerate() {
             let field = format!("checks[{index}]");
             if check.name.trim().is_empty() {
-                errors.push(config_error(format!("{field}.name"), "a check needs a non-empty name"));
+                errors.push(config_error(
+                    format!("{field}.name"),
+                    "a check needs a non-empty name",
+                ));
             } else if !names.insert(check.name.clone()) {
-                errors.push(config_error(format!("{field}.name"), format!("duplicate check name `{}`", check.name)));
+                errors.push(config_error(
+                    format!("{field}.name"),
+                    format!("duplicate check name `{}`", check.name),
+                ));
             }
             match resolve_check(check, &self.defaults, &field) {
                 Ok(check) => checks.push(check),
@@ -832,12 +856,18 @@ impl GateFile {
             None => Require::All,
             Some(RequireConfig::Word(word)) if word == "all" => Require::All,
             Some(RequireConfig::Word(word)) => {
-                errors.push(config_error("gate.require", format!("`{word}` is not valid: use `all` or `{{ quorum: N }}`")));
+                errors.push(config_error(
+                    "gate.require",
+                    format!("`{word}` is not valid: use `all` or `{{ quorum: N }}`"),
+                ));
                 Require::All
             }
             Some(RequireConfig::Quorum { quorum }) => {
                 if quorum == 0 || quorum > checks.len().max(1) {
-                    errors.push(config_error("gate.require.quorum", format!("quorum {quorum} must be between 1 and the number of checks")));
+                    errors.push(config_error(
+                        "gate.require.quorum",
+                        format!("quorum {quorum} must be between 1 and the number of checks"),
+                    ));
                 }
                 Require::Quorum(quorum)
             }
@@ -854,7 +884,11 @@ impl GateFile {
     }
 }
 
-fn resolve_check(check: CheckConfig, defaults: &DefaultsConfig, field: &str) -> Result<Check, Vec<ConfigError>> {
+fn resolve_check(
+    check: CheckConfig,
+    defaults: &DefaultsConfig,
+    field: &str,
+) -> Result<Check, Vec<ConfigError>> {
     let mut errors = Vec::new();
     let attempt_timeout = check
         .attempt_timeout
@@ -865,17 +899,27 @@ fn resolve_check(check: CheckConfig, defaults: &DefaultsConfig, field: &str) -> 
         .or(defaults.connect_timeout)
         .map_or(defaults::CONNECT_TIMEOUT, |d| d.0);
     if attempt_timeout.is_zero() || connect_timeout.is_zero() {
-        errors.push(config_error(format!("{field}.attempt_timeout"), "timeouts must be greater than zero"));
+        errors.push(config_error(
+            format!("{field}.attempt_timeout"),
+            "timeouts must be greater than zero",
+        ));
     }
-    let kinds = [check.http.is_some(), check.grpc.is_some(), check.sse.is_some(), check.tcp.is_some()];
+    let kinds = [
+        check.http.is_some(),
+        check.grpc.is_some(),
+        check.sse.is_some(),
+        check.tcp.is_some(),
+    ];
     let probe = match kinds.iter().filter(|k| **k).count() {
         1 => {
             let probe = if let Some(http) = check.http {
                 resolve_http(http, defaults, &format!("{field}.http")).map(ProbeSpec::Http)
             } else if let Some(grpc) = check.grpc {
-                resolve_grpc(grpc, defaults, attempt_timeout, &format!("{field}.grpc")).map(ProbeSpec::Grpc)
+                resolve_grpc(grpc, defaults, attempt_timeout, &format!("{field}.grpc"))
+                    .map(ProbeSpec::Grpc)
             } else if let Some(sse) = check.sse {
-                resolve_sse(sse, defaults, attempt_timeout, &format!("{field}.sse")).map(ProbeSpec::Sse)
+                resolve_sse(sse, defaults, attempt_timeout, &format!("{field}.sse"))
+                    .map(ProbeSpec::Sse)
             } else if let Some(tcp) = check.tcp {
                 resolve_tcp(tcp, &format!("{field}.tcp")).map(ProbeSpec::Tcp)
             } else {
@@ -890,7 +934,10 @@ fn resolve_check(check: CheckConfig, defaults: &DefaultsConfig, field: &str) -> 
             }
         }
         0 => {
-            errors.push(config_error(field, "a check needs one of `http`, `grpc`, `sse` or `tcp`"));
+            errors.push(config_error(
+                field,
+                "a check needs one of `http`, `grpc`, `sse` or `tcp`",
+            ));
             None
         }
         _ => {
@@ -898,13 +945,24 @@ fn resolve_check(check: CheckConfig, defaults: &DefaultsConfig, field: &str) -> 
             None
         }
     };
-    let readiness = merge_readiness(&defaults.readiness, check.readiness.as_ref(), &format!("{field}.readiness"))
-        .map_err(|e| errors.push(e))
-        .ok();
+    let readiness = merge_readiness(
+        &defaults.readiness,
+        check.readiness.as_ref(),
+        &format!("{field}.readiness"),
+    )
+    .map_err(|e| errors.push(e))
+    .ok();
     let observe = match check.observe {
         Some(ObserveSetting::Off) => Ok(None),
-        Some(ObserveSetting::On(config)) => merge_observe(&defaults.observe, Some(&config), &format!("{field}.observe")).map(Some),
-        None if observe_configured(&defaults.observe) => merge_observe(&defaults.observe, None, &format!("{field}.observe")).map(Some),
+        Some(ObserveSetting::On(config)) => merge_observe(
+            &defaults.observe,
+            Some(&config),
+            &format!("{field}.observe"),
+        )
+        .map(Some),
+        None if observe_configured(&defaults.observe) => {
+            merge_observe(&defaults.observe, None, &format!("{field}.observe")).map(Some)
+        }
         None => Ok(None),
     };
     let observe = match observe {
@@ -931,18 +989,28 @@ fn observe_configured(config: &ObserveConfig) -> bool {
     config.requests.is_some() || config.duration.is_some() || config.thresholds.is_some()
 }
 
-fn merge_headers(defaults: &BTreeMap<String, String>, own: &BTreeMap<String, String>, field: &str) -> Result<Vec<(String, HeaderValue)>, ConfigError> {
+fn merge_headers(
+    defaults: &BTreeMap<String, String>,
+    own: &BTreeMap<String, String>,
+    field: &str,
+) -> Result<Vec<(String, HeaderValue)>, ConfigError> {
     let mut merged = defaults.clone();
     merged.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
     let mut headers = Vec::new();
     for (name, value) in merged {
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(config_error(format!("{field}.headers"), format!("`{name}` is not a valid header name")));
+            return Err(config_error(
+                format!("{field}.headers"),
+                format!("`{name}` is not a valid header name"),
+            ));
         }
         let value = HeaderValue::parse(&value);
         if let HeaderValue::Literal(text) = &value {
             if reqwest::header::HeaderValue::from_str(text).is_err() {
-                return Err(config_error(format!("{field}.headers.{name}"), "the value contains characters not allowed in a header (newline, control characters)"));
+                return Err(config_error(
+                    format!("{field}.headers.{name}"),
+                    "the value contains characters not allowed in a header (newline, control characters)",
+                ));
             }
         }
         headers.push((name, value));
@@ -950,39 +1018,67 @@ fn merge_headers(defaults: &BTreeMap<String, String>, own: &BTreeMap<String, Str
     Ok(headers)
 }
 
-fn resolve_tls(defaults: &TlsConfig, own: Option<&TlsConfig>, field: &str) -> Result<TlsSpec, ConfigError> {
+fn resolve_tls(
+    defaults: &TlsConfig,
+    own: Option<&TlsConfig>,
+    field: &str,
+) -> Result<TlsSpec, ConfigError> {
     let pick = |f: fn(&TlsConfig) -> Option<PathBuf>| own.and_then(f).or_else(|| f(defaults));
-    let verify = own.and_then(|t| t.verify).or(defaults.verify).unwrap_or(true);
+    let verify = own
+        .and_then(|t| t.verify)
+        .or(defaults.verify)
+        .unwrap_or(true);
     let client_cert = pick(|t| t.client_cert.clone());
     let client_key = pick(|t| t.client_key.clone());
     let client_identity = match (client_cert, client_key) {
         (Some(cert), Some(key)) => Some((cert, key)),
         (None, None) => None,
-        _ => return Err(config_error(format!("{field}.tls"), "client_cert and client_key go together")),
+        _ => {
+            return Err(config_error(
+                format!("{field}.tls"),
+                "client_cert and client_key go together",
+            ));
+        }
     };
     Ok(TlsSpec {
         verify,
         ca_file: pick(|t| t.ca_file.clone()),
         client_identity,
-        server_name: own.and_then(|t| t.server_name.clone()).or_else(|| defaults.server_name.clone()),
+        server_name: own
+            .and_then(|t| t.server_name.clone())
+            .or_else(|| defaults.server_name.clone()),
     })
 }
 
-fn resolve_proxy(own: Option<&str>, defaults: Option<&str>, field: &str) -> Result<ProxyPolicy, ConfigError> {
+fn resolve_proxy(
+    own: Option<&str>,
+    defaults: Option<&str>,
+    field: &str,
+) -> Result<ProxyPolicy, ConfigError> {
     match own.or(defaults).unwrap_or("env") {
         "env" => Ok(ProxyPolicy::Env),
         "none" => Ok(ProxyPolicy::None),
-        url if url.starts_with("http://") || url.starts_with("https://") || url.starts_with("socks5://") => {
+        url if url.starts_with("http://")
+            || url.starts_with("https://")
+            || url.starts_with("socks5://") =>
+        {
             Ok(ProxyPolicy::Url(url.to_owned()))
         }
-        other => Err(config_error(format!("{field}.proxy"), format!("`{other}` is not valid: use env, none or a proxy URL"))),
+        other => Err(config_error(
+            format!("{field}.proxy"),
+            format!("`{other}` is not valid: use env, none or a proxy URL"),
+        )),
     }
 }
 
 fn resolve_url(text: &str, field: &str) -> Result<reqwest::Url, ConfigError> {
-    let url = reqwest::Url::parse(text).map_err(|e| config_error(field, format!("`{text}` is not a URL: {e}")))?;
+    let url = reqwest::Url::parse(text)
+        .map_err(|e| config_error(field, format!("`{text}` is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(config_error(field, format!("`{text}` must be an http:// or https:// URL")));
+        return Err(config_error(
+            field,
+            format!("`{text}` must be an http:// or https:// URL"),
+        ));
     }
     if url.host_str().is_none() {
         return Err(config_error(field, format!("`{text}` has no host")));
@@ -992,25 +1088,41 @@ fn resolve_url(text: &str, field: &str) -> Result<reqwest::Url, ConfigError> {
 
 fn resolve_connect_to(text: Option<&str>, field: &str) -> Result<Option<SocketAddr>, ConfigError> {
     text.map(|t| {
-        t.parse::<SocketAddr>()
-            .map_err(|_| config_error(field, format!("`{t}` must be an ip:port such as 10.0.0.12:443 or [::1]:8443")))
+        t.parse::<SocketAddr>().map_err(|_| {
+            config_error(
+                field,
+                format!("`{t}` must be an ip:port such as 10.0.0.12:443 or [::1]:8443"),
+            )
+        })
     })
     .transpose()
 }
 
-fn resolve_json(assertions: &[JsonAssertionConfig], field: &str) -> Result<Vec<JsonAssertion>, ConfigError> {
+fn resolve_json(
+    assertions: &[JsonAssertionConfig],
+    field: &str,
+) -> Result<Vec<JsonAssertion>, ConfigError> {
     assertions
         .iter()
         .enumerate()
         .map(|(index, a)| {
             let field = format!("{field}[{index}]");
-            let path = serde_json_path::JsonPath::parse(&a.path)
-                .map_err(|e| config_error(format!("{field}.path"), format!("`{}` is not a JSONPath: {e}", a.path)))?;
+            let path = serde_json_path::JsonPath::parse(&a.path).map_err(|e| {
+                config_error(
+                    format!("{field}.path"),
+                    format!("`{}` is not a JSONPath: {e}", a.path),
+                )
+            })?;
             let expectation = match (&a.equals, &a.one_of, a.exists) {
                 (Some(value), None, None) => JsonExpectation::Equals(value.clone()),
                 (None, Some(values), None) => JsonExpectation::OneOf(values.clone()),
                 (None, None, Some(exists)) => JsonExpectation::Exists(exists),
-                _ => return Err(config_error(field, "a JSON assertion has exactly one of `equals`, `in`, `exists`")),
+                _ => {
+                    return Err(config_error(
+                        field,
+                        "a JSON assertion has exactly one of `equals`, `in`, `exists`",
+                    ));
+                }
             };
             Ok(JsonAssertion {
                 path_text: a.path.clone(),
@@ -1032,17 +1144,29 @@ fn yaml_status_items(values: &[serde_yaml_ng::Value]) -> Result<Vec<String>, Str
         .collect()
 }
 
-fn resolve_http(config: HttpConfig, defaults: &DefaultsConfig, field: &str) -> Result<HttpSpec, Vec<ConfigError>> {
+fn resolve_http(
+    config: HttpConfig,
+    defaults: &DefaultsConfig,
+    field: &str,
+) -> Result<HttpSpec, Vec<ConfigError>> {
     let mut errors = Vec::new();
-    let url = resolve_url(&config.url, &format!("{field}.url")).map_err(|e| errors.push(e)).ok();
-    let method = match reqwest::Method::from_bytes(config.method.as_deref().unwrap_or("GET").as_bytes()) {
-        Ok(method) => method,
-        Err(_) => {
-            errors.push(config_error(format!("{field}.method"), "not an HTTP method"));
-            reqwest::Method::GET
-        }
-    };
-    let headers = merge_headers(&defaults.headers, &config.headers, field).map_err(|e| errors.push(e)).unwrap_or_default();
+    let url = resolve_url(&config.url, &format!("{field}.url"))
+        .map_err(|e| errors.push(e))
+        .ok();
+    let method =
+        match reqwest::Method::from_bytes(config.method.as_deref().unwrap_or("GET").as_bytes()) {
+            Ok(method) => method,
+            Err(_) => {
+                errors.push(config_error(
+                    format!("{field}.method"),
+                    "not an HTTP method",
+                ));
+                reqwest::Method::GET
+            }
+        };
+    let headers = merge_headers(&defaults.headers, &config.headers, field)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
     let statuses = yaml_status_items(&config.expect.status)
         .and_then(|items| StatusSet::parse_list(&items))
         .map_err(|m| errors.push(config_error(format!("{field}.expect.status"), m)))
@@ -1053,10 +1177,17 @@ fn resolve_http(config: HttpConfig, defaults: &DefaultsConfig, field: &str) -> R
         .as_deref()
         .map(regex::Regex::new)
         .transpose()
-        .map_err(|e| errors.push(config_error(format!("{field}.expect.body_regex"), e.to_string())))
+        .map_err(|e| {
+            errors.push(config_error(
+                format!("{field}.expect.body_regex"),
+                e.to_string(),
+            ))
+        })
         .ok()
         .flatten();
-    let json = resolve_json(&config.expect.json, &format!("{field}.expect.json")).map_err(|e| errors.push(e)).unwrap_or_default();
+    let json = resolve_json(&config.expect.json, &format!("{field}.expect.json"))
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
     let max_body = config
         .max_body
         .as_deref()
@@ -1066,9 +1197,17 @@ fn resolve_http(config: HttpConfig, defaults: &DefaultsConfig, field: &str) -> R
         .ok()
         .flatten()
         .unwrap_or(defaults::MAX_BODY);
-    let tls = resolve_tls(&defaults.tls, config.tls.as_ref(), field).map_err(|e| errors.push(e)).unwrap_or_default();
-    let connect_to = resolve_connect_to(config.connect_to.as_deref(), &format!("{field}.connect_to")).map_err(|e| errors.push(e)).ok().flatten();
-    let proxy = resolve_proxy(config.proxy.as_deref(), defaults.proxy.as_deref(), field).map_err(|e| errors.push(e)).unwrap_or(ProxyPolicy::Env);
+    let tls = resolve_tls(&defaults.tls, config.tls.as_ref(), field)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
+    let connect_to =
+        resolve_connect_to(config.connect_to.as_deref(), &format!("{field}.connect_to"))
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
+    let proxy = resolve_proxy(config.proxy.as_deref(), defaults.proxy.as_deref(), field)
+        .map_err(|e| errors.push(e))
+        .unwrap_or(ProxyPolicy::Env);
     match url {
         Some(url) if errors.is_empty() => Ok(HttpSpec {
             url,
@@ -1092,22 +1231,42 @@ fn resolve_http(config: HttpConfig, defaults: &DefaultsConfig, field: &str) -> R
     }
 }
 
-fn resolve_grpc(config: GrpcConfig, defaults: &DefaultsConfig, attempt_timeout: Duration, field: &str) -> Result<GrpcSpec, Vec<ConfigError>> {
+fn resolve_grpc(
+    config: GrpcConfig,
+    defaults: &DefaultsConfig,
+    attempt_timeout: Duration,
+    field: &str,
+) -> Result<GrpcSpec, Vec<ConfigError>> {
     let mut errors = Vec::new();
-    if config.addr.parse::<SocketAddr>().is_err() && !config.addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()) {
-        errors.push(config_error(format!("{field}.addr"), format!("`{}` must be host:port", config.addr)));
+    if config.addr.parse::<SocketAddr>().is_err()
+        && !config
+            .addr
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+    {
+        errors.push(config_error(
+            format!("{field}.addr"),
+            format!("`{}` must be host:port", config.addr),
+        ));
     }
     let services = match (config.service, config.services) {
         (Some(service), None) => vec![service],
         (None, Some(services)) if !services.is_empty() => services,
         (None, None) => vec![String::new()],
         _ => {
-            errors.push(config_error(field, "use either `service` or a non-empty `services` list"));
+            errors.push(config_error(
+                field,
+                "use either `service` or a non-empty `services` list",
+            ));
             Vec::new()
         }
     };
-    let metadata = merge_headers(&BTreeMap::new(), &config.metadata, field).map_err(|e| errors.push(e)).unwrap_or_default();
-    let tls = resolve_tls(&defaults.tls, None, field).map_err(|e| errors.push(e)).unwrap_or_default();
+    let metadata = merge_headers(&BTreeMap::new(), &config.metadata, field)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
+    let tls = resolve_tls(&defaults.tls, None, field)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
     if errors.is_empty() {
         Ok(GrpcSpec {
             addr: config.addr,
@@ -1123,14 +1282,33 @@ fn resolve_grpc(config: GrpcConfig, defaults: &DefaultsConfig, attempt_timeout: 
     }
 }
 
-fn resolve_sse(config: SseConfig, defaults: &DefaultsConfig, attempt_timeout: Duration, field: &str) -> Result<SseSpec, Vec<ConfigError>> {
+fn resolve_sse(
+    config: SseConfig,
+    defaults: &DefaultsConfig,
+    attempt_timeout: Duration,
+    field: &str,
+) -> Result<SseSpec, Vec<ConfigError>> {
     let mut errors = Vec::new();
-    let url = resolve_url(&config.url, &format!("{field}.url")).map_err(|e| errors.push(e)).ok();
-    let headers = merge_headers(&defaults.headers, &config.headers, field).map_err(|e| errors.push(e)).unwrap_or_default();
-    let json = resolve_json(&config.json, &format!("{field}.json")).map_err(|e| errors.push(e)).unwrap_or_default();
-    let tls = resolve_tls(&defaults.tls, config.tls.as_ref(), field).map_err(|e| errors.push(e)).unwrap_or_default();
-    let connect_to = resolve_connect_to(config.connect_to.as_deref(), &format!("{field}.connect_to")).map_err(|e| errors.push(e)).ok().flatten();
-    let proxy = resolve_proxy(config.proxy.as_deref(), defaults.proxy.as_deref(), field).map_err(|e| errors.push(e)).unwrap_or(ProxyPolicy::Env);
+    let url = resolve_url(&config.url, &format!("{field}.url"))
+        .map_err(|e| errors.push(e))
+        .ok();
+    let headers = merge_headers(&defaults.headers, &config.headers, field)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
+    let json = resolve_json(&config.json, &format!("{field}.json"))
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
+    let tls = resolve_tls(&defaults.tls, config.tls.as_ref(), field)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
+    let connect_to =
+        resolve_connect_to(config.connect_to.as_deref(), &format!("{field}.connect_to"))
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
+    let proxy = resolve_proxy(config.proxy.as_deref(), defaults.proxy.as_deref(), field)
+        .map_err(|e| errors.push(e))
+        .unwrap_or(ProxyPolicy::Env);
     let events = config.events.unwrap_or(1);
     if events == 0 {
         errors.push(config_error(format!("{field}.events"), "at least 1 event"));
@@ -1156,62 +1334,130 @@ fn resolve_sse(config: SseConfig, defaults: &DefaultsConfig, attempt_timeout: Du
 
 fn resolve_tcp(config: TcpConfig, field: &str) -> Result<TcpSpec, Vec<ConfigError>> {
     match config.addr.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(TcpSpec { addr: config.addr }),
-        _ => Err(vec![config_error(format!("{field}.addr"), format!("`{}` must be host:port", config.addr))]),
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Ok(TcpSpec { addr: config.addr })
+        }
+        _ => Err(vec![config_error(
+            format!("{field}.addr"),
+            format!("`{}` must be host:port", config.addr),
+        )]),
     }
 }
 
-fn merge_readiness(defaults: &ReadinessConfig, own: Option<&ReadinessConfig>, field: &str) -> Result<Readiness, ConfigError> {
+fn merge_readiness(
+    defaults: &ReadinessConfig,
+    own: Option<&ReadinessConfig>,
+    field: &str,
+) -> Result<Readiness, ConfigError> {
     let own = own.cloned().unwrap_or_default();
     let backoff = own.backoff.or_else(|| defaults.backoff.clone());
     let readiness = Readiness {
-        initial_delay: own.initial_delay.or(defaults.initial_delay).map_or(Duration::ZERO, |d| d.0),
-        interval: own.interval.or(defaults.interval).map_or(defaults::INTERVAL, |d| d.0),
+        initial_delay: own
+            .initial_delay
+            .or(defaults.initial_delay)
+            .map_or(Duration::ZERO, |d| d.0),
+        interval: own
+            .interval
+            .or(defaults.interval)
+            .map_or(defaults::INTERVAL, |d| d.0),
         backoff_multiplier: backoff.as_ref().map_or(1.0, |b| b.multiplier),
-        max_interval: backoff.as_ref().and_then(|b| b.max_interval).map_or(defaults::MAX_INTERVAL, |d| d.0),
+        max_interval: backoff
+            .as_ref()
+            .and_then(|b| b.max_interval)
+            .map_or(defaults::MAX_INTERVAL, |d| d.0),
         jitter: backoff.as_ref().map_or(0.0, |b| b.jitter),
-        success_threshold: own.success_threshold.or(defaults.success_threshold).unwrap_or(1),
-        deadline: own.deadline.or(defaults.deadline).map_or(defaults::DEADLINE, |d| d.0),
+        success_threshold: own
+            .success_threshold
+            .or(defaults.success_threshold)
+            .unwrap_or(1),
+        deadline: own
+            .deadline
+            .or(defaults.deadline)
+            .map_or(defaults::DEADLINE, |d| d.0),
         fatal: own
             .fatal
             .or_else(|| defaults.fatal.clone())
             .map(|kinds| kinds.into_iter().collect())
-            .unwrap_or_else(|| FailureKind::ALL.into_iter().filter(|k| k.fatal_by_default()).collect()),
+            .unwrap_or_else(|| {
+                FailureKind::ALL
+                    .into_iter()
+                    .filter(|k| k.fatal_by_default())
+                    .collect()
+            }),
     };
     if readiness.interval.is_zero() {
-        return Err(config_error(format!("{field}.interval"), "must be greater than zero"));
+        return Err(config_error(
+            format!("{field}.interval"),
+            "must be greater than zero",
+        ));
     }
     if readiness.success_threshold == 0 {
-        return Err(config_error(format!("{field}.success_threshold"), "must be at least 1"));
+        return Err(config_error(
+            format!("{field}.success_threshold"),
+            "must be at least 1",
+        ));
     }
     if !(1.0..=10.0).contains(&readiness.backoff_multiplier) {
-        return Err(config_error(format!("{field}.backoff.multiplier"), "must be between 1.0 (fixed rate) and 10.0"));
+        return Err(config_error(
+            format!("{field}.backoff.multiplier"),
+            "must be between 1.0 (fixed rate) and 10.0",
+        ));
     }
     if !(0.0..=1.0).contains(&readiness.jitter) {
-        return Err(config_error(format!("{field}.backoff.jitter"), "must be between 0.0 and 1.0"));
+        return Err(config_error(
+            format!("{field}.backoff.jitter"),
+            "must be between 0.0 and 1.0",
+        ));
     }
     if readiness.deadline.is_zero() {
-        return Err(config_error(format!("{field}.deadline"), "must be greater than zero"));
+        return Err(config_error(
+            format!("{field}.deadline"),
+            "must be greater than zero",
+        ));
     }
     Ok(readiness)
 }
 
-fn merge_observe(defaults: &ObserveConfig, own: Option<&ObserveConfig>, field: &str) -> Result<Observation, Vec<ConfigError>> {
+fn merge_observe(
+    defaults: &ObserveConfig,
+    own: Option<&ObserveConfig>,
+    field: &str,
+) -> Result<Observation, Vec<ConfigError>> {
     let own = own.cloned().unwrap_or_default();
     let mut errors = Vec::new();
     let duration = own.duration.or(defaults.duration).map(|d| d.0);
-    let requests = own.requests.or(defaults.requests).or(if duration.is_some() { None } else { Some(defaults::REQUESTS) });
-    if requests.is_some() && duration.is_some() && own.requests.is_some() && own.duration.is_some() {
-        errors.push(config_error(field, "give `requests` or `duration`, not both"));
+    let requests = own
+        .requests
+        .or(defaults.requests)
+        .or(if duration.is_some() {
+            None
+        } else {
+            Some(defaults::REQUESTS)
+        });
+    if requests.is_some() && duration.is_some() && own.requests.is_some() && own.duration.is_some()
+    {
+        errors.push(config_error(
+            field,
+            "give `requests` or `duration`, not both",
+        ));
     }
-    let concurrency = own.concurrency.or(defaults.concurrency).unwrap_or(defaults::CONCURRENCY);
+    let concurrency = own
+        .concurrency
+        .or(defaults.concurrency)
+        .unwrap_or(defaults::CONCURRENCY);
     if concurrency == 0 || concurrency > 1000 {
-        errors.push(config_error(format!("{field}.concurrency"), "must be between 1 and 1000"));
+        errors.push(config_error(
+            format!("{field}.concurrency"),
+            "must be between 1 and 1000",
+        ));
     }
     let warmup = own.warmup.or(defaults.warmup).unwrap_or(defaults::WARMUP);
     if let Some(requests) = requests {
         if requests <= warmup {
-            errors.push(config_error(format!("{field}.requests"), format!("{requests} requests leave no sample after {warmup} warm-up")));
+            errors.push(config_error(
+                format!("{field}.requests"),
+                format!("{requests} requests leave no sample after {warmup} warm-up"),
+            ));
         }
     }
     let min_samples = own
@@ -1221,7 +1467,8 @@ fn merge_observe(defaults: &ObserveConfig, own: Option<&ObserveConfig>, field: &
     let thresholds = own.thresholds.or_else(|| defaults.thresholds.clone());
     let mut error_rate = None;
     let mut latency = Vec::new();
-    let mut push_threshold_error = |e: ThresholdError| errors.push(config_error(format!("{field}.thresholds"), e.to_string()));
+    let mut push_threshold_error =
+        |e: ThresholdError| errors.push(config_error(format!("{field}.thresholds"), e.to_string()));
     match thresholds {
         Some(ThresholdsConfig::K6(lines)) => {
             for line in lines {
@@ -1312,16 +1559,33 @@ gate: { require: { quorum: 2 } }
         assert_eq!(api.attempt_timeout, Duration::from_secs(3));
         assert_eq!(api.readiness.interval, Duration::from_millis(200));
         assert_eq!(api.readiness.success_threshold, 2);
-        let ProbeSpec::Http(http) = &api.probe else { panic!("http") };
-        assert!(http.statuses.contains(302) && http.statuses.contains(200) && !http.statuses.contains(201));
-        assert_eq!(http.headers, [("User-Agent".to_owned(), HeaderValue::Literal("health-gate".into()))]);
+        let ProbeSpec::Http(http) = &api.probe else {
+            panic!("http")
+        };
+        assert!(
+            http.statuses.contains(302)
+                && http.statuses.contains(200)
+                && !http.statuses.contains(201)
+        );
+        assert_eq!(
+            http.headers,
+            [(
+                "User-Agent".to_owned(),
+                HeaderValue::Literal("health-gate".into())
+            )]
+        );
         let observe = api.observe.as_ref().expect("inherited observation");
         assert_eq!(observe.requests, Some(20));
         assert_eq!(observe.error_rate.to_string(), "error rate < 1%");
         assert_eq!(observe.latency.len(), 1);
         assert!(gate.checks[1].observe.is_none(), "observe: none");
         assert_eq!(gate.checks[1].readiness.deadline, Duration::from_secs(10));
-        assert!(gate.checks[1].readiness.fatal.contains(&FailureKind::GrpcUnimplemented));
+        assert!(
+            gate.checks[1]
+                .readiness
+                .fatal
+                .contains(&FailureKind::GrpcUnimplemented)
+        );
         assert!(gate.checks[2].observe.is_some(), "defaults.observe applies");
     }
 
@@ -1356,15 +1620,22 @@ gate: { require: most }
             "checks[3].observe.thresholds",
             "gate.require",
         ] {
-            assert!(fields.contains(&expected), "missing {expected} in {fields:?}");
+            assert!(
+                fields.contains(&expected),
+                "missing {expected} in {fields:?}"
+            );
         }
-        let duplicate = errors.iter().find(|e| e.field == "checks[1].name").expect("dup");
+        let duplicate = errors
+            .iter()
+            .find(|e| e.field == "checks[1].name")
+            .expect("dup");
         assert!(duplicate.message.contains("duplicate check name `a`"));
     }
 
     #[test]
     fn unknown_keys_and_bad_durations_fail_parsing_with_a_location() {
-        let error = GateFile::parse("checks:\n  - name: a\n    htp: {}\n").expect_err("unknown key");
+        let error =
+            GateFile::parse("checks:\n  - name: a\n    htp: {}\n").expect_err("unknown key");
         assert!(error.to_string().contains("unknown field `htp`"), "{error}");
         assert!(error.location().is_some());
         let error = GateFile::parse("defaults:\n  attempt_timeout: 5\n").expect_err("no unit");
@@ -1377,7 +1648,10 @@ gate: { require: most }
         assert!(set.contains(204) && set.contains(304) && !set.contains(301));
         assert!(StatusSet::parse_list(&["99".into()]).is_err());
         assert!(StatusSet::parse_list(&["300-200".into()]).is_err());
-        assert_eq!(StatusSet::parse_list(&[]).expect("empty"), StatusSet::default_success());
+        assert_eq!(
+            StatusSet::parse_list(&[]).expect("empty"),
+            StatusSet::default_success()
+        );
     }
 
     #[test]
@@ -1391,9 +1665,14 @@ gate: { require: most }
     #[test]
     fn headers_from_env_and_invalid_values() {
         let gate = resolve("checks:\n  - name: a\n    http: { url: 'http://h/', headers: { Authorization: 'env:API_TOKEN' } }\n").expect("valid");
-        let ProbeSpec::Http(http) = &gate.checks[0].probe else { panic!("http") };
+        let ProbeSpec::Http(http) = &gate.checks[0].probe else {
+            panic!("http")
+        };
         assert_eq!(http.headers[0].1, HeaderValue::Env("API_TOKEN".into()));
-        let errors = resolve("checks:\n  - name: a\n    http: { url: 'http://h/', headers: { 'Bad Name': x } }\n").expect_err("bad header");
+        let errors = resolve(
+            "checks:\n  - name: a\n    http: { url: 'http://h/', headers: { 'Bad Name': x } }\n",
+        )
+        .expect_err("bad header");
         assert!(errors[0].message.contains("not a valid header name"));
     }
 }

@@ -158,7 +158,9 @@ pub fn classify_connect_error(error: &(dyn std::error::Error + 'static)) -> Fail
                 if let Some(tls) = wrapped.downcast_ref::<rustls::Error>() {
                     return classify_tls(tls);
                 }
-                inner = wrapped.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+                inner = wrapped
+                    .downcast_ref::<std::io::Error>()
+                    .and_then(|io| io.get_ref());
             }
             kind = kind.or(match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => Some(FailureKind::Refused),
@@ -212,6 +214,9 @@ mod tests {
         let handshake = Wrapper(std::io::Error::other(rustls::Error::AlertReceived(
             rustls::AlertDescription::HandshakeFailure,
         )));
-        assert_eq!(classify_connect_error(&handshake), FailureKind::TlsHandshake);
+        assert_eq!(
+            classify_connect_error(&handshake),
+            FailureKind::TlsHandshake
+        );
     }
 }

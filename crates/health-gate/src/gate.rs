@@ -51,7 +51,12 @@ pub async fn run_gate(gate: &Gate, inputs: &CheckInputs, progress: Progress) {
     while tasks.join_next().await.is_some() {}
 }
 
-async fn run_check(check: &Check, headers: &ResolvedHeaders, baseline: Option<&CheckBaseline>, start: Instant) -> CheckReport {
+async fn run_check(
+    check: &Check,
+    headers: &ResolvedHeaders,
+    baseline: Option<&CheckBaseline>,
+    start: Instant,
+) -> CheckReport {
     let mut report = CheckReport {
         name: check.name.clone(),
         kind: check.probe.kind(),
@@ -98,7 +103,12 @@ async fn run_check(check: &Check, headers: &ResolvedHeaders, baseline: Option<&C
 }
 
 /// Builds the report from whatever finished.
-pub fn build_report(gate: &Gate, progress: &Progress, interrupted: bool, elapsed: Duration) -> Report {
+pub fn build_report(
+    gate: &Gate,
+    progress: &Progress,
+    interrupted: bool,
+    elapsed: Duration,
+) -> Report {
     let checks: Vec<CheckReport> = progress
         .lock()
         .map(|slots| slots.iter().flatten().cloned().collect())
@@ -140,8 +150,10 @@ pub fn baseline_from(gate: &Gate, report: &Report) -> BaselineFile {
         ) else {
             continue;
         };
-        file.checks
-            .insert(check.name.clone(), CheckBaseline::record(check, observation, outcome));
+        file.checks.insert(
+            check.name.clone(),
+            CheckBaseline::record(check, observation, outcome),
+        );
     }
     file
 }

@@ -27,8 +27,9 @@ use runner_protocol::{Diagnostic, ErrorClass, Reportable, Runner, Verdict};
 
 use crate::baseline::{BaselineError, BaselineFile};
 use crate::config::{
-    CheckConfig, ConfigError, DefaultsConfig, ExpectConfig, Gate, GateFile, GrpcConfig, HttpConfig, HumanDuration,
-    ObserveConfig, ProbeSpec, ReadinessConfig, SseConfig, TcpConfig, ThresholdsConfig, TlsConfig,
+    CheckConfig, ConfigError, DefaultsConfig, ExpectConfig, Gate, GateFile, GrpcConfig, HttpConfig,
+    HumanDuration, ObserveConfig, ProbeSpec, ReadinessConfig, SseConfig, TcpConfig,
+    ThresholdsConfig, TlsConfig,
 };
 use crate::gate::{CheckInputs, Progress, baseline_from, build_report, run_gate};
 use crate::probe::ResolvedHeaders;
@@ -70,7 +71,9 @@ pub enum Error {
         errors: Vec<ConfigError>,
     },
     /// Neither a gate file nor a quick-form check.
-    #[error("no checks: give --gate-file or at least one of --url, --grpc-addr, --sse-url, --tcp-addr")]
+    #[error(
+        "no checks: give --gate-file or at least one of --url, --grpc-addr, --sse-url, --tcp-addr"
+    )]
     NoChecks,
     /// A quick-form flag is malformed.
     #[error("{flag}: {message}")]
@@ -104,7 +107,9 @@ impl Reportable for Error {
     fn class(&self) -> ErrorClass {
         match self {
             Error::Runtime(_) | Error::WriteReport { .. } => ErrorClass::Infrastructure,
-            Error::Baseline(BaselineError::Io { action: "write", .. }) => ErrorClass::Infrastructure,
+            Error::Baseline(BaselineError::Io {
+                action: "write", ..
+            }) => ErrorClass::Infrastructure,
             _ => ErrorClass::Usage,
         }
     }
@@ -118,7 +123,11 @@ impl Reportable for Error {
                 message,
             } => {
                 let mut diagnostic = Diagnostic::new(format!("invalid gate file: {message}"))
-                    .at(path.display().to_string(), position.map(|p| p.0), position.map(|p| p.1))
+                    .at(
+                        path.display().to_string(),
+                        position.map(|p| p.0),
+                        position.map(|p| p.1),
+                    )
                     .with_hint("see the gate file format in the health-gate README");
                 if let Some(text) = source_line {
                     diagnostic.snippet = Some(runner_protocol::diagnostic::Snippet {
@@ -295,10 +304,18 @@ fn load_gate_file(path: &Path) -> Result<GateFile, Error> {
         let position = error
             .location()
             .map(|l| (l.line() as u32, l.column() as u32));
-        let source_line = position.and_then(|(line, _)| text.lines().nth(line.saturating_sub(1) as usize).map(str::to_owned));
+        let source_line = position.and_then(|(line, _)| {
+            text.lines()
+                .nth(line.saturating_sub(1) as usize)
+                .map(str::to_owned)
+        });
         let message = error.to_string();
         // serde_yaml_ng appends " at line L column C"; the location is rendered separately.
-        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_owned();
         Error::ParseGateFile {
             path: path.to_owned(),
             position,
@@ -335,7 +352,10 @@ impl Options {
                         origin: "command line".into(),
                         errors: vec![ConfigError {
                             field: check.name.clone(),
-                            message: format!("the gate file already has a check named `{}`", check.name),
+                            message: format!(
+                                "the gate file already has a check named `{}`",
+                                check.name
+                            ),
                         }],
                     });
                 }
@@ -359,7 +379,11 @@ impl Options {
 }
 
 /// Resolves headers and metadata, masking values read from the environment.
-fn check_inputs(gate: &Gate, runner: &Runner, baseline: Option<&BaselineFile>) -> Result<CheckInputs, Error> {
+fn check_inputs(
+    gate: &Gate,
+    runner: &Runner,
+    baseline: Option<&BaselineFile>,
+) -> Result<CheckInputs, Error> {
     let mut inputs = CheckInputs::default();
     for check in &gate.checks {
         let declared = match &check.probe {
@@ -374,18 +398,21 @@ fn check_inputs(gate: &Gate, runner: &Runner, baseline: Option<&BaselineFile>) -
                 .get(name)
                 .map(|value| runner.secret(value).expose().to_owned())
         };
-        let headers = ResolvedHeaders::resolve(&declared, &mut lookup).map_err(|e| Error::Config {
-            origin: "environment".into(),
-            errors: vec![ConfigError {
-                field: check.name.clone(),
-                message: e.to_string(),
-            }],
-        })?;
+        let headers =
+            ResolvedHeaders::resolve(&declared, &mut lookup).map_err(|e| Error::Config {
+                origin: "environment".into(),
+                errors: vec![ConfigError {
+                    field: check.name.clone(),
+                    message: e.to_string(),
+                }],
+            })?;
         inputs.headers.insert(check.name.clone(), headers);
         if let (Some(file), Some(observation)) = (baseline, &check.observe) {
             if let Some(recorded) = file.checks.get(&check.name) {
                 recorded.check_comparable(check, observation)?;
-                inputs.baselines.insert(check.name.clone(), recorded.clone());
+                inputs
+                    .baselines
+                    .insert(check.name.clone(), recorded.clone());
             }
         }
     }
@@ -435,7 +462,11 @@ async fn interrupted() {
 /// Runs `health-gate` with parsed flags.
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     let options = Options::from_cli(&cli)?;
-    let baseline = options.baseline.as_deref().map(BaselineFile::load).transpose()?;
+    let baseline = options
+        .baseline
+        .as_deref()
+        .map(BaselineFile::load)
+        .transpose()?;
     let inputs = check_inputs(&options.gate, runner, baseline.as_ref())?;
     warn_about_insecure_tls(&options.gate, runner);
 
@@ -446,7 +477,10 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         .map_err(Error::Runtime)?;
     let progress: Progress = Arc::new(Mutex::new(vec![None; options.gate.checks.len()]));
     let started = std::time::Instant::now();
-    tracing::info!(checks = options.gate.checks.len(), "health-gate: waiting for readiness");
+    tracing::info!(
+        checks = options.gate.checks.len(),
+        "health-gate: waiting for readiness"
+    );
     let interrupted = runtime.block_on(async {
         tokio::select! {
             () = run_gate(&options.gate, &inputs, progress.clone()) => false,
@@ -481,7 +515,10 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     } else if report.decision == Decision::Go {
         Verdict::Success
     } else {
-        Verdict::Failed(format!("health-gate decided rollback: {}", failed.join("; ")))
+        Verdict::Failed(format!(
+            "health-gate decided rollback: {}",
+            failed.join("; ")
+        ))
     })
 }
 

@@ -129,7 +129,9 @@ pub async fn observe<A: Attempt>(
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let end = observation.duration.map(|d| started + d);
-    let planned = observation.requests.map(|r| r.saturating_sub(observation.warmup));
+    let planned = observation
+        .requests
+        .map(|r| r.saturating_sub(observation.warmup));
     let shared = Arc::new(observation.clone());
 
     let mut workers = tokio::task::JoinSet::new();
@@ -154,7 +156,10 @@ pub async fn observe<A: Attempt>(
                 let begin = Instant::now();
                 let result = match tokio::time::timeout(attempt_timeout, target.attempt()).await {
                     Ok(result) => result,
-                    Err(_) => Err(Failure::new(FailureKind::Timeout, "no result within the attempt timeout")),
+                    Err(_) => Err(Failure::new(
+                        FailureKind::Timeout,
+                        "no result within the attempt timeout",
+                    )),
                 };
                 let latency = Instant::now() - begin;
                 let mut tally = match tally.lock() {
@@ -166,7 +171,9 @@ pub async fn observe<A: Attempt>(
                     continue;
                 }
                 tally.counted += 1;
-                let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).clamp(1, HISTOGRAM_MAX_US);
+                let micros = u64::try_from(latency.as_micros())
+                    .unwrap_or(u64::MAX)
+                    .clamp(1, HISTOGRAM_MAX_US);
                 if let Ok(mut histogram) = histogram.lock() {
                     // Saturated into range above, so recording cannot fail.
                     let _ = histogram.record(micros);
@@ -198,7 +205,10 @@ pub async fn observe<A: Attempt>(
         Ok(mutex) => mutex.into_inner().unwrap_or_else(|p| p.into_inner()),
         Err(shared) => std::mem::take(&mut *shared.lock().unwrap_or_else(|p| p.into_inner())),
     };
-    let histogram = histogram.lock().map(|h| h.clone()).unwrap_or_else(|_| new_histogram());
+    let histogram = histogram
+        .lock()
+        .map(|h| h.clone())
+        .unwrap_or_else(|_| new_histogram());
     let mut outcome = ObservationOutcome {
         passed: false,
         counted: tally.counted,
@@ -217,7 +227,11 @@ pub async fn observe<A: Attempt>(
         },
         histogram: Some(histogram),
     };
-    let ms = |statistic| outcome.statistic_us(statistic).map_or(0.0, |us| us as f64 / 1000.0);
+    let ms = |statistic| {
+        outcome
+            .statistic_us(statistic)
+            .map_or(0.0, |us| us as f64 / 1000.0)
+    };
     outcome.latency_ms = LatencySummary {
         p50: ms(Statistic::Percentile(50.0)),
         p90: ms(Statistic::Percentile(90.0)),
@@ -271,7 +285,9 @@ pub fn evaluate(
             format!("{} counted samples", outcome.counted)
         },
     });
-    let rate_passed = observation.error_rate.passes(outcome.failed, outcome.counted);
+    let rate_passed = observation
+        .error_rate
+        .passes(outcome.failed, outcome.counted);
     results.push(ThresholdOutcome {
         threshold: observation.error_rate.to_string(),
         passed: rate_passed,
@@ -297,7 +313,9 @@ pub fn evaluate(
             continue;
         };
         let observed = Duration::from_micros(observed_us);
-        let baseline_value = baseline.and_then(|b| b.latency_us.get(&label)).map(|us| Duration::from_micros(*us));
+        let baseline_value = baseline
+            .and_then(|b| b.latency_us.get(&label))
+            .map(|us| Duration::from_micros(*us));
         let (passed, detail) = match threshold.evaluate(observed, baseline_value) {
             Ok(passed) => (
                 passed,
@@ -342,7 +360,10 @@ mod tests {
             let latency = (self.latency)(index);
             tokio::time::sleep(latency).await;
             if self.failing.contains(&index) {
-                Err(Failure::new(FailureKind::Status, format!("injected failure {index}")))
+                Err(Failure::new(
+                    FailureKind::Status,
+                    format!("injected failure {index}"),
+                ))
             } else {
                 Ok(Sample { latency })
             }
@@ -377,7 +398,13 @@ mod tests {
                 failing: failing_every(200 / failures, failures),
                 latency: |_| Duration::from_millis(1),
             });
-            let outcome = observe(&observation(200, "<= 5%", &[]), Duration::from_secs(1), target, None).await;
+            let outcome = observe(
+                &observation(200, "<= 5%", &[]),
+                Duration::from_secs(1),
+                target,
+                None,
+            )
+            .await;
             assert_eq!(outcome.counted, 200);
             assert_eq!(outcome.failed, failures, "exact failure count");
             assert_eq!(outcome.passed, passes, "{failures} failures of 200");
@@ -396,7 +423,10 @@ mod tests {
         settings.warmup = 2;
         settings.min_samples = 20;
         let outcome = observe(&settings, Duration::from_secs(2), target, None).await;
-        assert_eq!((outcome.warmup, outcome.counted, outcome.failed), (2, 20, 0));
+        assert_eq!(
+            (outcome.warmup, outcome.counted, outcome.failed),
+            (2, 20, 0)
+        );
         assert!(outcome.passed, "{:?}", outcome.thresholds);
     }
 
@@ -413,13 +443,24 @@ mod tests {
         let mut baseline = CheckBaseline::for_test(&settings);
         baseline.latency_us.insert("p95".into(), 20_000);
         let outcome = observe(&settings, Duration::from_secs(1), make(), Some(&baseline)).await;
-        assert!(outcome.passed, "30 ms < 2 x 20 ms: {:?}", outcome.thresholds);
+        assert!(
+            outcome.passed,
+            "30 ms < 2 x 20 ms: {:?}",
+            outcome.thresholds
+        );
         baseline.latency_us.insert("p95".into(), 10_000);
         let outcome = observe(&settings, Duration::from_secs(1), make(), Some(&baseline)).await;
         assert!(!outcome.passed, "30 ms >= 2 x 10 ms");
-        assert!(outcome.thresholds[2].detail.contains("baseline 10.0 ms"), "{:?}", outcome.thresholds);
+        assert!(
+            outcome.thresholds[2].detail.contains("baseline 10.0 ms"),
+            "{:?}",
+            outcome.thresholds
+        );
         let outcome = observe(&settings, Duration::from_secs(1), make(), None).await;
-        assert!(!outcome.passed, "a relative threshold without a baseline fails");
+        assert!(
+            !outcome.passed,
+            "a relative threshold without a baseline fails"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -434,7 +475,10 @@ mod tests {
         settings.concurrency = 1;
         let outcome = observe(&settings, Duration::from_secs(1), target, None).await;
         assert!(outcome.aborted_early);
-        assert_eq!(outcome.counted, 11, "stops at the 11th failure of 200 planned");
+        assert_eq!(
+            outcome.counted, 11,
+            "stops at the 11th failure of 200 planned"
+        );
         assert!(!outcome.passed);
     }
 
@@ -449,8 +493,20 @@ mod tests {
         settings.concurrency = 1;
         let outcome = observe(&settings, Duration::from_secs(1), target, None).await;
         let within = |value: f64, expected: f64| (value - expected).abs() <= expected * 0.01;
-        assert!(within(outcome.latency_ms.p50, 50.0), "{:?}", outcome.latency_ms);
-        assert!(within(outcome.latency_ms.p95, 95.0), "{:?}", outcome.latency_ms);
-        assert!(within(outcome.latency_ms.max, 100.0), "{:?}", outcome.latency_ms);
+        assert!(
+            within(outcome.latency_ms.p50, 50.0),
+            "{:?}",
+            outcome.latency_ms
+        );
+        assert!(
+            within(outcome.latency_ms.p95, 95.0),
+            "{:?}",
+            outcome.latency_ms
+        );
+        assert!(
+            within(outcome.latency_ms.max, 100.0),
+            "{:?}",
+            outcome.latency_ms
+        );
     }
 }

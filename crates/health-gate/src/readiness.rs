@@ -164,7 +164,10 @@ mod millis {
 mod millis_option {
     use std::time::Duration;
 
-    pub(super) fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: serde::Serializer>(
+        d: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => super::millis::serialize(d, s),
             None => s.serialize_none(),
@@ -235,7 +238,13 @@ pub(crate) mod tests {
         let bracket = outcome.ready_after.expect("bracket");
         assert_eq!(bracket.not_before, Some(MS(100)));
         assert_eq!(bracket.by, MS(230));
-        let starts: Vec<Duration> = target.starts.lock().expect("lock").iter().map(|t| *t - start).collect();
+        let starts: Vec<Duration> = target
+            .starts
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|t| *t - start)
+            .collect();
         assert_eq!(starts, [MS(0), MS(100), MS(200)]);
         assert_eq!(outcome.failures.get(&FailureKind::Refused), Some(&2));
     }
@@ -243,13 +252,25 @@ pub(crate) mod tests {
     #[tokio::test(start_paused = true)]
     async fn flapping_never_reaches_two_consecutive_successes() {
         let steps = (0..40)
-            .map(|i| (MS(0), if i % 2 == 0 { Ok(()) } else { Err(FailureKind::Status) }))
+            .map(|i| {
+                (
+                    MS(0),
+                    if i % 2 == 0 {
+                        Ok(())
+                    } else {
+                        Err(FailureKind::Status)
+                    },
+                )
+            })
             .collect();
         let target = Scripted::new(steps);
         let outcome = wait_ready(&readiness(100, 2, 2000), MS(500), Instant::now(), &target).await;
         assert!(!outcome.ready);
         assert_eq!(outcome.stopped, Some(Stopped::Deadline));
-        assert_eq!(outcome.last_failure.expect("failure").kind, FailureKind::Status);
+        assert_eq!(
+            outcome.last_failure.expect("failure").kind,
+            FailureKind::Status
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -260,7 +281,10 @@ pub(crate) mod tests {
         // The hung attempt is cancelled at 300 ms; the next (script exhausted) succeeds at once.
         assert!(outcome.ready);
         assert_eq!(outcome.attempts, 2);
-        assert_eq!(outcome.last_failure.as_ref().expect("failure").kind, FailureKind::Timeout);
+        assert_eq!(
+            outcome.last_failure.as_ref().expect("failure").kind,
+            FailureKind::Timeout
+        );
         assert_eq!(outcome.ready_after.expect("ready").by, MS(300));
         // Every attempt hangs: the deadline still holds.
         let start = Instant::now();
@@ -268,7 +292,10 @@ pub(crate) mod tests {
         let outcome = wait_ready(&readiness(100, 1, 1000), MS(300), start, &target).await;
         assert!(!outcome.ready);
         assert_eq!(outcome.stopped, Some(Stopped::Deadline));
-        assert!(Instant::now() - start <= MS(1000) + MS(300), "deadline enforced preemptively");
+        assert!(
+            Instant::now() - start <= MS(1000) + MS(300),
+            "deadline enforced preemptively"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -297,8 +324,17 @@ pub(crate) mod tests {
         let start = Instant::now();
         let outcome = wait_ready(&settings, MS(50), start, &target).await;
         assert!(outcome.ready);
-        let starts: Vec<Duration> = target.starts.lock().expect("lock").iter().map(|t| *t - start).collect();
-        assert_eq!(starts, [MS(0), MS(200), MS(500), MS(800), MS(1100), MS(1200)]);
+        let starts: Vec<Duration> = target
+            .starts
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|t| *t - start)
+            .collect();
+        assert_eq!(
+            starts,
+            [MS(0), MS(200), MS(500), MS(800), MS(1100), MS(1200)]
+        );
     }
 
     #[tokio::test(start_paused = true)]

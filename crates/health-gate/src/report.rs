@@ -61,7 +61,10 @@ impl CheckReport {
                 _ => "not ready by the deadline",
             };
             return match &self.readiness.last_failure {
-                Some(failure) => format!("{stopped} after {} attempts; last: {failure}", self.readiness.attempts),
+                Some(failure) => format!(
+                    "{stopped} after {} attempts; last: {failure}",
+                    self.readiness.attempts
+                ),
                 None => format!("{stopped} after {} attempts", self.readiness.attempts),
             };
         }
@@ -112,14 +115,21 @@ impl Report {
                 let (errors, latency) = match &check.observation {
                     Some(o) => (
                         format!("{}/{}", o.failed, o.counted),
-                        format!("{:.1} / {:.1} / {:.1}", o.latency_ms.p50, o.latency_ms.p95, o.latency_ms.p99),
+                        format!(
+                            "{:.1} / {:.1} / {:.1}",
+                            o.latency_ms.p50, o.latency_ms.p95, o.latency_ms.p99
+                        ),
                     ),
                     None => ("-".into(), "-".into()),
                 };
                 vec![
                     check.name.clone(),
                     check.kind.to_owned(),
-                    if check.passed { "pass".into() } else { "FAIL".into() },
+                    if check.passed {
+                        "pass".into()
+                    } else {
+                        "FAIL".into()
+                    },
                     ready,
                     errors,
                     latency,

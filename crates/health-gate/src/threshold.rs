@@ -75,7 +75,9 @@ impl Ratio {
         if whole.is_empty() && fraction.is_empty() {
             return None;
         }
-        if !whole.chars().all(|c| c.is_ascii_digit()) || !fraction.chars().all(|c| c.is_ascii_digit()) {
+        if !whole.chars().all(|c| c.is_ascii_digit())
+            || !fraction.chars().all(|c| c.is_ascii_digit())
+        {
             return None;
         }
         if fraction.len() > 9 {
@@ -83,7 +85,11 @@ impl Ratio {
         }
         let denominator = 10u64.pow(u32::try_from(fraction.len()).ok()?);
         let digits = format!("{whole}{fraction}");
-        let numerator = if digits.is_empty() { 0 } else { digits.parse::<u64>().ok()? };
+        let numerator = if digits.is_empty() {
+            0
+        } else {
+            digits.parse::<u64>().ok()?
+        };
         Some(Ratio {
             numerator,
             denominator,
@@ -123,13 +129,20 @@ impl ErrorRateLimit {
         let body = text.trim();
         let body = body.strip_prefix("rate").map_or(body, str::trim_start);
         let (bound, value) = split_bound(body).ok_or_else(|| {
-            invalid(text, "write an upper bound such as `<= 5%`, `< 0.05` or `rate<0.05`")
+            invalid(
+                text,
+                "write an upper bound such as `<= 5%`, `< 0.05` or `rate<0.05`",
+            )
         })?;
         let bound = match bound {
             Some(BoundText::Equal) => {
-                let limit = parse_rate_value(value).ok_or_else(|| invalid(text, "expected a number or percentage"))?;
+                let limit = parse_rate_value(value)
+                    .ok_or_else(|| invalid(text, "expected a number or percentage"))?;
                 if limit.numerator != 0 {
-                    return Err(invalid(text, "`==` is only meaningful for `== 0%`; use `<=` for a limit"));
+                    return Err(invalid(
+                        text,
+                        "`==` is only meaningful for `== 0%`; use `<=` for a limit",
+                    ));
                 }
                 return Ok(Self {
                     bound: Bound::AtMost,
@@ -164,7 +177,12 @@ impl ErrorRateLimit {
 
 impl fmt::Display for ErrorRateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "error rate {} {}%", self.bound.symbol(), self.limit.as_f64() * 100.0)
+        write!(
+            f,
+            "error rate {} {}%",
+            self.bound.symbol(),
+            self.limit.as_f64() * 100.0
+        )
     }
 }
 
@@ -269,14 +287,25 @@ impl LatencyThreshold {
     pub fn parse_entry(statistic: &str, text: &str) -> Result<Self, ThresholdError> {
         let full = format!("{statistic}: {text}");
         let statistic = Statistic::parse(statistic).ok_or_else(|| {
-            invalid(&full, "the statistic must be p50, p90, p95, p99 (any pNN), max, med or avg")
+            invalid(
+                &full,
+                "the statistic must be p50, p90, p95, p99 (any pNN), max, med or avg",
+            )
         })?;
         let (bound, value) = match split_bound(text) {
             Some((Some(BoundText::Bound(bound)), value)) => (bound, value),
-            _ => return Err(invalid(&full, "write an upper bound such as `< 200ms` or `<= 2x baseline`")),
+            _ => {
+                return Err(invalid(
+                    &full,
+                    "write an upper bound such as `< 200ms` or `<= 2x baseline`",
+                ));
+            }
         };
         let limit = parse_latency_limit(value).ok_or_else(|| {
-            invalid(&full, "the limit is a duration (`200ms`, `1.5s`) or a baseline multiple (`2x baseline`)")
+            invalid(
+                &full,
+                "the limit is a duration (`200ms`, `1.5s`) or a baseline multiple (`2x baseline`)",
+            )
         })?;
         Ok(Self {
             statistic,
@@ -287,9 +316,12 @@ impl LatencyThreshold {
 
     /// Parses a k6 threshold (`p(95)<200`, `max<=500`): numbers are milliseconds.
     pub fn parse_k6(text: &str) -> Result<Self, ThresholdError> {
-        let position = text
-            .find('<')
-            .ok_or_else(|| invalid(text, "k6 latency thresholds look like `p(95)<200` (milliseconds)"))?;
+        let position = text.find('<').ok_or_else(|| {
+            invalid(
+                text,
+                "k6 latency thresholds look like `p(95)<200` (milliseconds)",
+            )
+        })?;
         let (statistic, rest) = text.split_at(position);
         let (bound, value) = match split_bound(rest) {
             Some((Some(BoundText::Bound(bound)), value)) => (bound, value),
@@ -317,7 +349,10 @@ impl LatencyThreshold {
             LatencyLimit::Absolute(limit) => Ok(self.bound.holds(observed_us, limit.as_micros())),
             LatencyLimit::Baseline(factor) => {
                 let baseline = baseline.ok_or_else(|| {
-                    format!("{} needs a baseline: record one with --record-baseline", self)
+                    format!(
+                        "{} needs a baseline: record one with --record-baseline",
+                        self
+                    )
                 })?;
                 Ok(self.bound.holds(
                     observed_us * u128::from(factor.denominator),
@@ -355,7 +390,9 @@ fn parse_latency_limit(text: &str) -> Option<LatencyLimit> {
         let factor = factor.trim().strip_suffix(['x', '×'])?.trim();
         return Ratio::parse_decimal(factor).map(LatencyLimit::Baseline);
     }
-    humantime::parse_duration(text).ok().map(LatencyLimit::Absolute)
+    humantime::parse_duration(text)
+        .ok()
+        .map(LatencyLimit::Absolute)
 }
 
 /// A k6-style threshold line: error rate or latency.
@@ -414,7 +451,11 @@ mod tests {
             );
         }
         assert!(ErrorRateLimit::parse("== 0%").expect("valid").passes(0, 10));
-        assert!(!ErrorRateLimit::parse("== 0%").expect("valid").passes(1, 10_000));
+        assert!(
+            !ErrorRateLimit::parse("== 0%")
+                .expect("valid")
+                .passes(1, 10_000)
+        );
     }
 
     #[test]
@@ -427,7 +468,11 @@ mod tests {
 
     #[test]
     fn zero_requests_never_pass() {
-        assert!(!ErrorRateLimit::parse("<= 100%").expect("valid").passes(0, 0));
+        assert!(
+            !ErrorRateLimit::parse("<= 100%")
+                .expect("valid")
+                .passes(0, 0)
+        );
     }
 
     #[test]
@@ -440,22 +485,45 @@ mod tests {
     #[test]
     fn latency_entries_absolute_and_relative() {
         let absolute = LatencyThreshold::parse_entry("p95", "< 200ms").expect("valid");
-        assert_eq!(absolute.evaluate(Duration::from_millis(199), None), Ok(true));
-        assert_eq!(absolute.evaluate(Duration::from_millis(200), None), Ok(false));
+        assert_eq!(
+            absolute.evaluate(Duration::from_millis(199), None),
+            Ok(true)
+        );
+        assert_eq!(
+            absolute.evaluate(Duration::from_millis(200), None),
+            Ok(false)
+        );
         let at_most = LatencyThreshold::parse_entry("max", "<= 2s").expect("valid");
         assert_eq!(at_most.evaluate(Duration::from_secs(2), None), Ok(true));
 
         let relative = LatencyThreshold::parse_entry("p95", "< 2x baseline").expect("valid");
         let baseline = Some(Duration::from_millis(50));
-        assert_eq!(relative.evaluate(Duration::from_millis(99), baseline), Ok(true));
-        assert_eq!(relative.evaluate(Duration::from_millis(100), baseline), Ok(false));
-        let missing = relative.evaluate(Duration::from_millis(1), None).expect_err("no baseline");
+        assert_eq!(
+            relative.evaluate(Duration::from_millis(99), baseline),
+            Ok(true)
+        );
+        assert_eq!(
+            relative.evaluate(Duration::from_millis(100), baseline),
+            Ok(false)
+        );
+        let missing = relative
+            .evaluate(Duration::from_millis(1), None)
+            .expect_err("no baseline");
         assert!(missing.contains("--record-baseline"), "{missing}");
 
         let fractional = LatencyThreshold::parse_entry("p99.9", "<= 1.5x baseline").expect("valid");
         assert_eq!(fractional.statistic, Statistic::Percentile(99.9));
-        assert_eq!(fractional.evaluate(Duration::from_millis(150), Some(Duration::from_millis(100))), Ok(true));
-        assert_eq!(fractional.evaluate(Duration::from_micros(150_001), Some(Duration::from_millis(100))), Ok(false));
+        assert_eq!(
+            fractional.evaluate(Duration::from_millis(150), Some(Duration::from_millis(100))),
+            Ok(true)
+        );
+        assert_eq!(
+            fractional.evaluate(
+                Duration::from_micros(150_001),
+                Some(Duration::from_millis(100))
+            ),
+            Ok(false)
+        );
     }
 
     #[test]
@@ -472,9 +540,16 @@ mod tests {
                 panic!("{text} is a latency threshold")
             };
             assert_eq!(threshold.statistic, statistic, "{text}");
-            assert_eq!(threshold.limit, LatencyLimit::Absolute(Duration::from_millis(ms)), "{text}");
+            assert_eq!(
+                threshold.limit,
+                LatencyLimit::Absolute(Duration::from_millis(ms)),
+                "{text}"
+            );
         }
-        assert!(matches!(K6Threshold::parse("rate<0.01"), Ok(K6Threshold::ErrorRate(_))));
+        assert!(matches!(
+            K6Threshold::parse("rate<0.01"),
+            Ok(K6Threshold::ErrorRate(_))
+        ));
         for bad in ["p(101)<5", "p(0)<5", "p95>5", "count<5", "p(95)<fast"] {
             assert!(K6Threshold::parse(bad).is_err(), "{bad}");
         }
@@ -482,13 +557,20 @@ mod tests {
 
     #[test]
     fn displays_read_like_the_input() {
-        assert_eq!(ErrorRateLimit::parse("<= 5%").expect("valid").to_string(), "error rate <= 5%");
         assert_eq!(
-            LatencyThreshold::parse_entry("p95", "< 2x baseline").expect("valid").to_string(),
+            ErrorRateLimit::parse("<= 5%").expect("valid").to_string(),
+            "error rate <= 5%"
+        );
+        assert_eq!(
+            LatencyThreshold::parse_entry("p95", "< 2x baseline")
+                .expect("valid")
+                .to_string(),
             "p95 < 2x baseline"
         );
         assert_eq!(
-            LatencyThreshold::parse_entry("p50", "< 100ms").expect("valid").to_string(),
+            LatencyThreshold::parse_entry("p50", "< 100ms")
+                .expect("valid")
+                .to_string(),
             "p50 < 100ms"
         );
     }

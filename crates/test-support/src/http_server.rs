@@ -112,7 +112,9 @@ pub struct HttpServer {
 
 impl std::fmt::Debug for HttpServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpServer").field("addr", &self.addr).finish()
+        f.debug_struct("HttpServer")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -151,8 +153,12 @@ impl HttpServer {
                 let Ok((socket, _)) = listener.accept().await else {
                     continue;
                 };
-                let (handler, counter, log, acceptor) =
-                    (handler.clone(), counter.clone(), log_ref.clone(), acceptor.clone());
+                let (handler, counter, log, acceptor) = (
+                    handler.clone(),
+                    counter.clone(),
+                    log_ref.clone(),
+                    acceptor.clone(),
+                );
                 tokio::spawn(async move {
                     match acceptor {
                         Some(acceptor) => {
@@ -209,8 +215,12 @@ impl Drop for HttpServer {
     }
 }
 
-async fn serve<S>(mut stream: S, handler: Arc<Handler>, counter: Arc<AtomicU64>, log: Arc<Mutex<Vec<Request>>>)
-where
+async fn serve<S>(
+    mut stream: S,
+    handler: Arc<Handler>,
+    counter: Arc<AtomicU64>,
+    log: Arc<Mutex<Vec<Request>>>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut buffer = Vec::new();
@@ -258,8 +268,16 @@ where
             log.push(request.clone());
         }
         let keep_going = match handler(&request) {
-            Reply::Respond { status, headers, body } => {
-                let mut head = format!("HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n", reason(status), body.len());
+            Reply::Respond {
+                status,
+                headers,
+                body,
+            } => {
+                let mut head = format!(
+                    "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\n",
+                    reason(status),
+                    body.len()
+                );
                 for (name, value) in headers {
                     head.push_str(&format!("{name}: {value}\r\n"));
                 }
@@ -280,17 +298,26 @@ where
                 every,
                 hold_open,
             } => {
-                let mut head = format!("HTTP/1.1 {status} {}\r\ntransfer-encoding: chunked\r\n", reason(status));
+                let mut head = format!(
+                    "HTTP/1.1 {status} {}\r\ntransfer-encoding: chunked\r\n",
+                    reason(status)
+                );
                 for (name, value) in headers {
                     head.push_str(&format!("{name}: {value}\r\n"));
                 }
                 head.push_str("\r\n");
-                if stream.write_all(head.as_bytes()).await.is_err() || stream.flush().await.is_err() {
+                if stream.write_all(head.as_bytes()).await.is_err() || stream.flush().await.is_err()
+                {
                     return;
                 }
                 for chunk in chunks {
                     tokio::time::sleep(every).await;
-                    let framed = [format!("{:x}\r\n", chunk.len()).into_bytes(), chunk, b"\r\n".to_vec()].concat();
+                    let framed = [
+                        format!("{:x}\r\n", chunk.len()).into_bytes(),
+                        chunk,
+                        b"\r\n".to_vec(),
+                    ]
+                    .concat();
                     if stream.write_all(&framed).await.is_err() || stream.flush().await.is_err() {
                         return;
                     }
@@ -345,7 +372,9 @@ pub struct Blackhole {
 
 impl std::fmt::Debug for Blackhole {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Blackhole").field("addr", &self.addr).finish()
+        f.debug_struct("Blackhole")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 

@@ -66,8 +66,9 @@ impl TestCa {
 
     /// Issues a certificate for `names` (DNS names or IP addresses).
     pub fn issue(&self, file_stem: &str, names: &[&str]) -> Issued {
-        let params = CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-            .expect("params");
+        let params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .expect("params");
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("signed");
         let cert_file = self.dir.path().join(format!("{file_stem}.pem"));
@@ -84,7 +85,11 @@ impl TestCa {
 
     /// A rustls server config presenting `issued`; with `require_client_cert`, clients must
     /// present a certificate signed by this CA.
-    pub fn server_config(&self, issued: &Issued, require_client_cert: bool) -> rustls::ServerConfig {
+    pub fn server_config(
+        &self,
+        issued: &Issued,
+        require_client_cert: bool,
+    ) -> rustls::ServerConfig {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let builder = rustls::ServerConfig::builder();
         let builder = if require_client_cert {
@@ -98,7 +103,10 @@ impl TestCa {
             builder.with_no_client_auth()
         };
         builder
-            .with_single_cert(vec![issued.cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key_der.clone())))
+            .with_single_cert(
+                vec![issued.cert.clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(issued.key_der.clone())),
+            )
             .expect("server config")
     }
 }

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use tonic::metadata::{MetadataKey, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 use crate::config::{Check, GrpcSpec};
 use crate::failure::{Failure, FailureKind, classify_connect_error, error_chain};
@@ -22,7 +22,10 @@ pub struct GrpcProbe {
     /// A shared lazily-connected channel for observation; readiness connects per attempt.
     pooled: Option<Channel>,
     services: Vec<String>,
-    metadata: Vec<(MetadataKey<tonic::metadata::Ascii>, MetadataValue<tonic::metadata::Ascii>)>,
+    metadata: Vec<(
+        MetadataKey<tonic::metadata::Ascii>,
+        MetadataValue<tonic::metadata::Ascii>,
+    )>,
     attempt_timeout: Duration,
 }
 
@@ -38,7 +41,12 @@ fn read(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, SetupErro
 
 impl GrpcProbe {
     /// Builds the endpoint for `spec`.
-    pub fn build(spec: &GrpcSpec, check: &Check, headers: &ResolvedHeaders, phase: Phase) -> Result<Self, SetupError> {
+    pub fn build(
+        spec: &GrpcSpec,
+        check: &Check,
+        headers: &ResolvedHeaders,
+        phase: Phase,
+    ) -> Result<Self, SetupError> {
         super::tls::install_crypto_provider();
         let scheme = if spec.use_tls { "https" } else { "http" };
         let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", spec.addr))
@@ -64,10 +72,15 @@ impl GrpcProbe {
                 tls = tls.ca_certificate(Certificate::from_pem(read(ca, "CA certificates")?));
             }
             if let Some((cert, key)) = &spec.tls.client_identity {
-                tls = tls.identity(Identity::from_pem(read(cert, "client certificate")?, read(key, "client key")?));
+                tls = tls.identity(Identity::from_pem(
+                    read(cert, "client certificate")?,
+                    read(key, "client key")?,
+                ));
             }
             if let Some(name) = spec.tls.server_name.as_ref().or(spec.authority.as_ref()) {
-                let host = name.rsplit_once(':').map_or(name.as_str(), |(host, _)| host);
+                let host = name
+                    .rsplit_once(':')
+                    .map_or(name.as_str(), |(host, _)| host);
                 tls = tls.domain_name(host);
             }
             endpoint = endpoint
@@ -78,7 +91,8 @@ impl GrpcProbe {
         for (name, value, _) in &headers.0 {
             let key = MetadataKey::from_bytes(name.to_ascii_lowercase().as_bytes())
                 .map_err(|_| SetupError::InvalidValue { name: name.clone() })?;
-            let value = MetadataValue::try_from(value.as_str()).map_err(|_| SetupError::InvalidValue { name: name.clone() })?;
+            let value = MetadataValue::try_from(value.as_str())
+                .map_err(|_| SetupError::InvalidValue { name: name.clone() })?;
             metadata.push((key, value));
         }
         let pooled = (phase == Phase::Observation).then(|| endpoint.connect_lazy());
@@ -111,8 +125,15 @@ impl GrpcProbe {
                 for (key, value) in &self.metadata {
                     request.metadata_mut().insert(key.clone(), value.clone());
                 }
-                let shown = if service.is_empty() { "(overall)" } else { service.as_str() };
-                let response = client.check(request).await.map_err(|status| classify_status(&status, shown))?;
+                let shown = if service.is_empty() {
+                    "(overall)"
+                } else {
+                    service.as_str()
+                };
+                let response = client
+                    .check(request)
+                    .await
+                    .map_err(|status| classify_status(&status, shown))?;
                 match ServingStatus::try_from(response.into_inner().status) {
                     Ok(ServingStatus::Serving) => {}
                     Ok(other) => {
@@ -122,7 +143,10 @@ impl GrpcProbe {
                         ));
                     }
                     Err(_) => {
-                        return Err(Failure::new(FailureKind::NotServing, format!("service {shown} answered an unknown status")));
+                        return Err(Failure::new(
+                            FailureKind::NotServing,
+                            format!("service {shown} answered an unknown status"),
+                        ));
                     }
                 }
             }
@@ -134,7 +158,10 @@ impl GrpcProbe {
             Ok(result) => result,
             Err(_) => Err(Failure::new(
                 FailureKind::Timeout,
-                format!("no answer within {}", humantime::format_duration(self.attempt_timeout)),
+                format!(
+                    "no answer within {}",
+                    humantime::format_duration(self.attempt_timeout)
+                ),
             )),
         }
     }
@@ -159,6 +186,10 @@ fn classify_status(status: &tonic::Status, service: &str) -> Failure {
     };
     Failure::new(
         kind,
-        format!("service {service}: {}: {}{hint}", status.code(), status.message()),
+        format!(
+            "service {service}: {}: {}{hint}",
+            status.code(),
+            status.message()
+        ),
     )
 }

@@ -40,7 +40,8 @@ impl HttpProbe {
                     return attempt.error(error);
                 }
                 if same_host_only && attempt.url().host_str().map(str::to_owned) != origin_host {
-                    let error = RedirectRefused(format!("redirect to another host: {}", attempt.url()));
+                    let error =
+                        RedirectRefused(format!("redirect to another host: {}", attempt.url()));
                     return attempt.error(error);
                 }
                 attempt.follow()
@@ -77,7 +78,9 @@ impl HttpProbe {
     /// One request, judged against the expectations.
     pub async fn attempt(&self) -> Result<Sample, Failure> {
         let start = Instant::now();
-        let mut request = self.client.request(self.spec.method.clone(), self.spec.url.clone());
+        let mut request = self
+            .client
+            .request(self.spec.method.clone(), self.spec.url.clone());
         if let Some(body) = &self.spec.body {
             request = request.body(body.clone());
         }
@@ -93,7 +96,10 @@ impl HttpProbe {
                     .unwrap_or_default();
                 return Err(Failure::new(
                     FailureKind::Status,
-                    format!("status {status}{location}, expected {}", describe_statuses(&self.spec)),
+                    format!(
+                        "status {status}{location}, expected {}",
+                        describe_statuses(&self.spec)
+                    ),
                 ));
             }
             if let Some(expected) = &self.spec.content_type {
@@ -117,7 +123,10 @@ impl HttpProbe {
                 if body.len() as u64 + chunk.len() as u64 > self.spec.max_body {
                     return Err(Failure::new(
                         FailureKind::BodyTooLarge,
-                        format!("body exceeded max_body ({} bytes); stopped reading", self.spec.max_body),
+                        format!(
+                            "body exceeded max_body ({} bytes); stopped reading",
+                            self.spec.max_body
+                        ),
                     ));
                 }
                 if needs_body {
@@ -155,14 +164,26 @@ fn describe_statuses(spec: &HttpSpec) -> String {
     spec.statuses
         .0
         .iter()
-        .map(|(low, high)| if low == high { low.to_string() } else { format!("{low}-{high}") })
+        .map(|(low, high)| {
+            if low == high {
+                low.to_string()
+            } else {
+                format!("{low}-{high}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 /// Compares media types, ignoring parameters and case (`application/json; charset=utf-8`).
 pub fn media_type_matches(actual: &str, expected: &str) -> bool {
-    let essence = |t: &str| t.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = |t: &str| {
+        t.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    };
     essence(actual) == essence(expected)
 }
 
@@ -185,9 +206,8 @@ fn check_body(spec: &HttpSpec, body: &[u8]) -> Result<(), Failure> {
         }
     }
     if !spec.json.is_empty() {
-        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-            Failure::new(FailureKind::Assertion, format!("body is not JSON: {e}"))
-        })?;
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| Failure::new(FailureKind::Assertion, format!("body is not JSON: {e}")))?;
         check_json(&spec.json, &value)?;
     }
     Ok(())
@@ -205,7 +225,9 @@ pub fn check_json(assertions: &[JsonAssertion], value: &serde_json::Value) -> Re
         };
         match &assertion.expectation {
             JsonExpectation::Exists(true) if found.is_empty() => return failure("missing".into()),
-            JsonExpectation::Exists(false) if !found.is_empty() => return failure("present".into()),
+            JsonExpectation::Exists(false) if !found.is_empty() => {
+                return failure("present".into());
+            }
             JsonExpectation::Exists(_) => {}
             JsonExpectation::Equals(expected) => match found.first() {
                 Some(actual) if *actual == expected => {}
@@ -261,7 +283,10 @@ mod tests {
 
     #[test]
     fn media_types_ignore_parameters_and_case() {
-        assert!(media_type_matches("application/json; charset=utf-8", "application/json"));
+        assert!(media_type_matches(
+            "application/json; charset=utf-8",
+            "application/json"
+        ));
         assert!(media_type_matches("Text/Event-Stream", "text/event-stream"));
         assert!(!media_type_matches("text/html", "text/event-stream"));
         assert!(!media_type_matches("", "application/json"));
@@ -276,15 +301,25 @@ mod tests {
             .expect("parses")
             .resolve()
             .expect("valid");
-            let crate::config::ProbeSpec::Http(http) = &gate.checks[0].probe else { panic!() };
+            let crate::config::ProbeSpec::Http(http) = &gate.checks[0].probe else {
+                panic!()
+            };
             http.json.clone()
         };
         let doc = serde_json::json!({"status": "ok", "checks": {"db": "degraded"}});
         assert!(check_json(&assertions("[{ path: '$.status', equals: ok }]"), &doc).is_ok());
-        assert!(check_json(&assertions("[{ path: '$.checks.db', in: [ok, degraded] }]"), &doc).is_ok());
-        let error = check_json(&assertions("[{ path: '$.status', equals: down }]"), &doc).expect_err("mismatch");
+        assert!(
+            check_json(
+                &assertions("[{ path: '$.checks.db', in: [ok, degraded] }]"),
+                &doc
+            )
+            .is_ok()
+        );
+        let error = check_json(&assertions("[{ path: '$.status', equals: down }]"), &doc)
+            .expect_err("mismatch");
         assert_eq!(error.detail, "$.status: is \"ok\", expected \"down\"");
-        let error = check_json(&assertions("[{ path: '$.missing', exists: true }]"), &doc).expect_err("missing");
+        let error = check_json(&assertions("[{ path: '$.missing', exists: true }]"), &doc)
+            .expect_err("missing");
         assert_eq!(error.kind, FailureKind::Assertion);
         assert!(check_json(&assertions("[{ path: '$.missing', exists: false }]"), &doc).is_ok());
     }

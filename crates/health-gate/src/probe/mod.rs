@@ -96,11 +96,19 @@ pub enum Probe {
 
 impl Probe {
     /// Builds the probe for `check` in `phase`.
-    pub fn build(check: &Check, headers: &ResolvedHeaders, phase: Phase) -> Result<Self, SetupError> {
+    pub fn build(
+        check: &Check,
+        headers: &ResolvedHeaders,
+        phase: Phase,
+    ) -> Result<Self, SetupError> {
         Ok(match &check.probe {
-            ProbeSpec::Http(spec) => Probe::Http(http::HttpProbe::build(spec, check, headers, phase)?),
+            ProbeSpec::Http(spec) => {
+                Probe::Http(http::HttpProbe::build(spec, check, headers, phase)?)
+            }
             ProbeSpec::Sse(spec) => Probe::Sse(sse::SseProbe::build(spec, check, headers)?),
-            ProbeSpec::Grpc(spec) => Probe::Grpc(grpc::GrpcProbe::build(spec, check, headers, phase)?),
+            ProbeSpec::Grpc(spec) => {
+                Probe::Grpc(grpc::GrpcProbe::build(spec, check, headers, phase)?)
+            }
             ProbeSpec::Tcp(spec) => Probe::Tcp(tcp::TcpProbe::new(spec, check.connect_timeout)),
         })
     }
@@ -137,9 +145,8 @@ pub fn apply_proxy(
         _ if loopback => builder.no_proxy(),
         ProxyPolicy::None => builder.no_proxy(),
         ProxyPolicy::Env => builder,
-        ProxyPolicy::Url(proxy) => builder.proxy(
-            reqwest::Proxy::all(proxy).map_err(|e| SetupError::Client(e.to_string()))?,
-        ),
+        ProxyPolicy::Url(proxy) => builder
+            .proxy(reqwest::Proxy::all(proxy).map_err(|e| SetupError::Client(e.to_string()))?),
     })
 }
 
@@ -163,7 +170,14 @@ mod tests {
 
     #[test]
     fn loopback_hosts_are_recognised() {
-        for host in ["localhost", "LOCALHOST", "127.0.0.1", "127.3.4.5", "[::1]", "::1"] {
+        for host in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.3.4.5",
+            "[::1]",
+            "::1",
+        ] {
             assert!(is_loopback_host(host), "{host}");
         }
         for host in ["example.com", "10.0.0.1", "localhost.example.com", "[::2]"] {
@@ -177,11 +191,19 @@ mod tests {
             ("Authorization".to_owned(), HeaderValue::Env("TOKEN".into())),
             ("X-Plain".to_owned(), HeaderValue::Literal("v".into())),
         ];
-        let resolved = ResolvedHeaders::resolve(&headers, &mut |name| (name == "TOKEN").then(|| "Bearer s3cret".to_owned()))
-            .expect("resolves");
-        assert_eq!(resolved.0[0], ("Authorization".into(), "Bearer s3cret".into(), true));
+        let resolved = ResolvedHeaders::resolve(&headers, &mut |name| {
+            (name == "TOKEN").then(|| "Bearer s3cret".to_owned())
+        })
+        .expect("resolves");
+        assert_eq!(
+            resolved.0[0],
+            ("Authorization".into(), "Bearer s3cret".into(), true)
+        );
         assert!(!resolved.0[1].2);
         let missing = ResolvedHeaders::resolve(&headers, &mut |_| None).expect_err("unset");
-        assert_eq!(missing.to_string(), "header or metadata `Authorization` reads $TOKEN, which is not set");
+        assert_eq!(
+            missing.to_string(),
+            "header or metadata `Authorization` reads $TOKEN, which is not set"
+        );
     }
 }

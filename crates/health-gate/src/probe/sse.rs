@@ -43,7 +43,11 @@ impl SseParser {
                 (b'\r', None) => break,
                 _ => 1,
             };
-            let line: Vec<u8> = self.buffer.drain(..end + terminator_len).take(end).collect();
+            let line: Vec<u8> = self
+                .buffer
+                .drain(..end + terminator_len)
+                .take(end)
+                .collect();
             let line = String::from_utf8_lossy(&line).into_owned();
             if let Some(event) = self.line(&line) {
                 events.push(event);
@@ -90,7 +94,11 @@ pub struct SseProbe {
 impl SseProbe {
     /// Builds the client; no whole-request timeout (it would cut the stream), per-phase
     /// deadlines are enforced in [`SseProbe::attempt`].
-    pub fn build(spec: &SseSpec, check: &Check, headers: &ResolvedHeaders) -> Result<Self, SetupError> {
+    pub fn build(
+        spec: &SseSpec,
+        check: &Check,
+        headers: &ResolvedHeaders,
+    ) -> Result<Self, SetupError> {
         let tls = super::tls::client_config(&spec.tls, &[b"h2", b"http/1.1"])?;
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
@@ -135,7 +143,10 @@ impl SseProbe {
         };
         let status = response.status().as_u16();
         if status != 200 {
-            return Err(Failure::new(FailureKind::Status, format!("status {status}, expected 200")));
+            return Err(Failure::new(
+                FailureKind::Status,
+                format!("status {status}, expected 200"),
+            ));
         }
         let content_type = response
             .headers()
@@ -146,7 +157,9 @@ impl SseProbe {
         if !media_type_matches(&content_type, "text/event-stream") {
             return Err(Failure::new(
                 FailureKind::Assertion,
-                format!("content type `{content_type}`, expected text/event-stream (is an SPA or proxy answering this path?)"),
+                format!(
+                    "content type `{content_type}`, expected text/event-stream (is an SPA or proxy answering this path?)"
+                ),
             ));
         }
         let first_deadline = start + self.spec.first_event_within;
@@ -185,7 +198,10 @@ impl SseProbe {
             let Some(chunk) = chunk else {
                 return Err(Failure::new(
                     FailureKind::Io,
-                    format!("the server closed the stream after {matched} of {} events", self.spec.events),
+                    format!(
+                        "the server closed the stream after {matched} of {} events",
+                        self.spec.events
+                    ),
                 ));
             };
             for event in parser.feed(&chunk) {
@@ -193,7 +209,8 @@ impl SseProbe {
                     matched += 1;
                 }
             }
-            if matched >= self.spec.events || (self.spec.heartbeat_counts && parser.heartbeats > 0) {
+            if matched >= self.spec.events || (self.spec.heartbeat_counts && parser.heartbeats > 0)
+            {
                 return Ok(Sample {
                     latency: start.elapsed(),
                 });
@@ -202,7 +219,12 @@ impl SseProbe {
     }
 
     fn matches(&self, event: &SseEvent) -> bool {
-        if self.spec.event.as_ref().is_some_and(|name| *name != event.name) {
+        if self
+            .spec
+            .event
+            .as_ref()
+            .is_some_and(|name| *name != event.name)
+        {
             return false;
         }
         if self

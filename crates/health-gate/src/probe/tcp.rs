@@ -29,14 +29,27 @@ impl TcpProbe {
         let start = Instant::now();
         let addresses: Vec<_> = tokio::net::lookup_host(&self.addr)
             .await
-            .map_err(|e| Failure::new(FailureKind::Dns, format!("cannot resolve {}: {e}", self.addr)))?
+            .map_err(|e| {
+                Failure::new(
+                    FailureKind::Dns,
+                    format!("cannot resolve {}: {e}", self.addr),
+                )
+            })?
             .collect();
         if addresses.is_empty() {
-            return Err(Failure::new(FailureKind::Dns, format!("{} resolved to no address", self.addr)));
+            return Err(Failure::new(
+                FailureKind::Dns,
+                format!("{} resolved to no address", self.addr),
+            ));
         }
         let mut last = None;
         for address in addresses {
-            match tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(address)).await {
+            match tokio::time::timeout(
+                self.connect_timeout,
+                tokio::net::TcpStream::connect(address),
+            )
+            .await
+            {
                 Ok(Ok(_stream)) => {
                     return Ok(Sample {
                         latency: start.elapsed(),
@@ -53,7 +66,10 @@ impl TcpProbe {
                 Err(_) => {
                     last = Some(Failure::new(
                         FailureKind::ConnectTimeout,
-                        format!("{address}: no connection within {}", humantime::format_duration(self.connect_timeout)),
+                        format!(
+                            "{address}: no connection within {}",
+                            humantime::format_duration(self.connect_timeout)
+                        ),
                     ));
                 }
             }

@@ -15,11 +15,20 @@ fn binary() -> Command {
 #[test]
 fn quick_form_passes_and_prints_the_decision_and_report_as_json() {
     let server = HttpServer::start(|_| Reply::text(200, "ok"));
-    let out = run(binary().args(["--url", &server.url("/health"), "--interval", "50ms", "--observe-requests", "20"]));
+    let out = run(binary().args([
+        "--url",
+        &server.url("/health"),
+        "--interval",
+        "50ms",
+        "--observe-requests",
+        "20",
+    ]));
     assert_eq!(out.code, Some(0), "{out:?}");
-    let outputs: serde_json::Value = serde_json::from_str(&out.stdout).expect("stdout is one JSON object");
+    let outputs: serde_json::Value =
+        serde_json::from_str(&out.stdout).expect("stdout is one JSON object");
     assert_eq!(outputs["decision"], "go");
-    let report: serde_json::Value = serde_json::from_str(outputs["report"].as_str().expect("report")).expect("report JSON");
+    let report: serde_json::Value =
+        serde_json::from_str(outputs["report"].as_str().expect("report")).expect("report JSON");
     assert_eq!(report["checks"][0]["name"], "url");
     assert_eq!(report["checks"][0]["observation"]["counted"], 19);
     assert!(out.stderr.contains("decision: go"), "{}", out.stderr);
@@ -28,10 +37,23 @@ fn quick_form_passes_and_prints_the_decision_and_report_as_json() {
 #[test]
 fn a_failing_gate_exits_1_with_rollback_and_the_reason() {
     let server = HttpServer::start(|_| Reply::text(503, "down"));
-    let out = run(binary().args(["--url", &server.url("/"), "--interval", "50ms", "--deadline", "300ms", "--output-format", "dotenv"]));
+    let out = run(binary().args([
+        "--url",
+        &server.url("/"),
+        "--interval",
+        "50ms",
+        "--deadline",
+        "300ms",
+        "--output-format",
+        "dotenv",
+    ]));
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stdout.contains("DECISION=rollback\n"), "{}", out.stdout);
-    assert!(out.stderr.contains("status 503, expected 200-299"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("status 503, expected 200-299"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -58,17 +80,37 @@ fn writes_github_outputs_and_a_summary_under_actions() {
 fn a_bad_gate_file_is_a_usage_error_with_file_line_and_column() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("gate.yaml");
-    std::fs::write(&file, "checks:\n  - name: api\n    htp: { url: 'http://x/' }\n").expect("write");
+    std::fs::write(
+        &file,
+        "checks:\n  - name: api\n    htp: { url: 'http://x/' }\n",
+    )
+    .expect("write");
     let out = run(binary().arg("--gate-file").arg(&file));
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(out.stderr.contains("unknown field `htp`"), "{}", out.stderr);
-    assert!(out.stderr.contains(&format!("{}:3:5", file.display())), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("{}:3:5", file.display())),
+        "{}",
+        out.stderr
+    );
 
-    std::fs::write(&file, "checks:\n  - name: a\n    tcp: { addr: nope }\n  - name: a\n    tcp: { addr: 'h:1' }\n").expect("write");
+    std::fs::write(
+        &file,
+        "checks:\n  - name: a\n    tcp: { addr: nope }\n  - name: a\n    tcp: { addr: 'h:1' }\n",
+    )
+    .expect("write");
     let out = run(binary().arg("--gate-file").arg(&file));
     assert_eq!(out.code, Some(2));
-    assert!(out.stderr.contains("checks[0].tcp.addr"), "every problem is listed: {}", out.stderr);
-    assert!(out.stderr.contains("duplicate check name `a`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("checks[0].tcp.addr"),
+        "every problem is listed: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("duplicate check name `a`"),
+        "{}",
+        out.stderr
+    );
 
     let out = run(&mut binary());
     assert_eq!(out.code, Some(2));
@@ -86,27 +128,55 @@ fn header_secrets_from_the_environment_reach_the_server_but_never_the_output() {
         }
     });
     let out = run(binary()
-        .args(["--url", &server.url("/"), "--header", "Authorization: env:API_TOKEN", "--deadline", "300ms", "--interval", "50ms"])
+        .args([
+            "--url",
+            &server.url("/"),
+            "--header",
+            "Authorization: env:API_TOKEN",
+            "--deadline",
+            "300ms",
+            "--interval",
+            "50ms",
+        ])
         .env("API_TOKEN", format!("Bearer {secret}"))
         .env("GITHUB_ACTIONS", "true"));
     assert_eq!(out.code, Some(1), "{out:?}");
-    assert_eq!(server.requests()[0].header("authorization"), Some("Bearer s3cr3t-token-value"));
+    assert_eq!(
+        server.requests()[0].header("authorization"),
+        Some("Bearer s3cr3t-token-value")
+    );
     // stdout carries the JSON outputs, so workflow commands go to stderr; the mask comes first.
     let (first, rest) = out.stderr.split_once('\n').expect("stderr lines");
     assert_eq!(first, "::add-mask::Bearer s3cr3t-token-value");
     assert!(!rest.contains(secret), "{rest}");
     assert!(!out.stdout.contains(secret), "{}", out.stdout);
 
-    let unset = run(binary().args(["--url", &server.url("/"), "--header", "Authorization: env:API_TOKEN"]));
+    let unset = run(binary().args([
+        "--url",
+        &server.url("/"),
+        "--header",
+        "Authorization: env:API_TOKEN",
+    ]));
     assert_eq!(unset.code, Some(2));
-    assert!(unset.stderr.contains("reads $API_TOKEN, which is not set"), "{}", unset.stderr);
+    assert!(
+        unset.stderr.contains("reads $API_TOKEN, which is not set"),
+        "{}",
+        unset.stderr
+    );
 }
 
 #[test]
 fn sigterm_stops_within_a_second_with_a_partial_report() {
     let server = HttpServer::start(|_| Reply::Hang);
     let mut child = binary()
-        .args(["--url", &server.url("/"), "--deadline", "120s", "--attempt-timeout", "60s"])
+        .args([
+            "--url",
+            &server.url("/"),
+            "--deadline",
+            "120s",
+            "--attempt-timeout",
+            "60s",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -115,27 +185,45 @@ fn sigterm_stops_within_a_second_with_a_partial_report() {
     // Wait (bounded) until the gate has sent its first request: it is then inside an attempt.
     let ready_by = Instant::now() + Duration::from_secs(20);
     while server.request_count() == 0 {
-        assert!(Instant::now() < ready_by, "the gate never reached the server");
+        assert!(
+            Instant::now() < ready_by,
+            "the gate never reached the server"
+        );
         std::thread::yield_now();
     }
     let signalled = Instant::now();
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(kill.success());
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
         }
-        assert!(signalled.elapsed() < Duration::from_secs(10), "health-gate ignored SIGTERM");
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "health-gate ignored SIGTERM"
+        );
         std::thread::yield_now();
     };
     let stopped_after = signalled.elapsed();
     let mut stdout = String::new();
-    child.stdout.take().expect("stdout").read_to_string(&mut stdout).expect("read");
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read");
     assert_eq!(status.code(), Some(130), "{stdout}");
-    assert!(stopped_after < Duration::from_secs(1), "stopped after {stopped_after:?}");
+    assert!(
+        stopped_after < Duration::from_secs(1),
+        "stopped after {stopped_after:?}"
+    );
     let outputs: serde_json::Value = serde_json::from_str(&stdout).expect("outputs JSON");
     assert_eq!(outputs["decision"], "rollback");
-    let report: serde_json::Value = serde_json::from_str(outputs["report"].as_str().expect("report")).expect("json");
+    let report: serde_json::Value =
+        serde_json::from_str(outputs["report"].as_str().expect("report")).expect("json");
     assert_eq!(report["interrupted"], true);
 }
 
@@ -146,23 +234,56 @@ fn records_a_baseline_and_refuses_one_recorded_differently() {
     let baseline = dir.path().join("baseline.json");
     let url = server.url("/");
     let record = run(binary()
-        .args(["--url", &url, "--observe-requests", "20", "--concurrency", "2"])
+        .args([
+            "--url",
+            &url,
+            "--observe-requests",
+            "20",
+            "--concurrency",
+            "2",
+        ])
         .arg("--record-baseline")
         .arg(&baseline));
     assert_eq!(record.code, Some(0), "{record:?}");
-    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&baseline).expect("baseline")).expect("json");
-    assert!(file["checks"]["url"]["latency_us"]["p95"].as_u64().expect("p95") > 0);
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&baseline).expect("baseline")).expect("json");
+    assert!(
+        file["checks"]["url"]["latency_us"]["p95"]
+            .as_u64()
+            .expect("p95")
+            > 0
+    );
 
     let compare = run(binary()
-        .args(["--url", &url, "--observe-requests", "20", "--concurrency", "2", "--threshold", "p(95) < 1000"])
+        .args([
+            "--url",
+            &url,
+            "--observe-requests",
+            "20",
+            "--concurrency",
+            "2",
+            "--threshold",
+            "p(95) < 1000",
+        ])
         .arg("--baseline")
         .arg(&baseline));
     assert_eq!(compare.code, Some(0), "{compare:?}");
 
     let mismatched = run(binary()
-        .args(["--url", &url, "--observe-requests", "20", "--concurrency", "4"])
+        .args([
+            "--url",
+            &url,
+            "--observe-requests",
+            "20",
+            "--concurrency",
+            "4",
+        ])
         .arg("--baseline")
         .arg(&baseline));
     assert_eq!(mismatched.code, Some(2), "{mismatched:?}");
-    assert!(mismatched.stderr.contains("concurrency 2 vs 4"), "{}", mismatched.stderr);
+    assert!(
+        mismatched.stderr.contains("concurrency 2 vs 4"),
+        "{}",
+        mismatched.stderr
+    );
 }

@@ -19,37 +19,51 @@ struct GrpcServer {
 }
 
 impl GrpcServer {
-    fn start(setup: impl FnOnce(&tokio::runtime::Runtime, HealthReporter), flip_after: Option<(u64, &'static str)>) -> Self {
+    fn start(
+        setup: impl FnOnce(&tokio::runtime::Runtime, HealthReporter),
+        flip_after: Option<(u64, &'static str)>,
+    ) -> Self {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (reporter, _) = health_reporter();
         setup(&runtime, reporter.clone());
         let calls = Arc::new(AtomicU64::new(0));
-        let service = HealthServer::with_interceptor(HealthService::from_health_reporter(reporter.clone()), move |request| {
-            let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
-            if let Some((after, service)) = flip_after {
-                if call == after {
-                    // Flip before this call is answered, so the n-th call already sees SERVING.
-                    tokio::task::block_in_place(|| {
-                        tokio::runtime::Handle::current()
-                            .block_on(reporter.set_service_status(service, ServingStatus::Serving))
-                    });
+        let service = HealthServer::with_interceptor(
+            HealthService::from_health_reporter(reporter.clone()),
+            move |request| {
+                let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                if let Some((after, service)) = flip_after {
+                    if call == after {
+                        // Flip before this call is answered, so the n-th call already sees SERVING.
+                        tokio::task::block_in_place(|| {
+                            tokio::runtime::Handle::current().block_on(
+                                reporter.set_service_status(service, ServingStatus::Serving),
+                            )
+                        });
+                    }
                 }
-            }
-            Ok(request)
-        });
+                Ok(request)
+            },
+        );
         runtime.spawn(async move {
             tonic::transport::Server::builder()
                 .add_service(service)
                 .serve_with_incoming(tokio_stream_from(listener))
                 .await
         });
-        Self { addr, _runtime: runtime }
+        Self {
+            addr,
+            _runtime: runtime,
+        }
     }
 }
 
-fn tokio_stream_from(listener: tokio::net::TcpListener) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+fn tokio_stream_from(
+    listener: tokio::net::TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     tokio_stream::wrappers::TcpListenerStream::new(listener)
 }
 
@@ -62,13 +76,20 @@ fn grpc_gate(addr: SocketAddr, service: &str, readiness: &str) -> String {
 #[test]
 fn not_serving_then_serving_becomes_ready() {
     let server = GrpcServer::start(
-        |runtime, reporter| runtime.block_on(reporter.set_service_status("memory.v1.Memory", ServingStatus::NotServing)),
+        |runtime, reporter| {
+            runtime.block_on(
+                reporter.set_service_status("memory.v1.Memory", ServingStatus::NotServing),
+            )
+        },
         Some((3, "memory.v1.Memory")),
     );
     let report = run_yaml(&grpc_gate(server.addr, "memory.v1.Memory", ""));
     let check = only(&report);
     assert!(check.passed, "{check:?}");
-    assert_eq!(check.readiness.failures.get(&FailureKind::NotServing), Some(&2));
+    assert_eq!(
+        check.readiness.failures.get(&FailureKind::NotServing),
+        Some(&2)
+    );
     assert_eq!(check.readiness.attempts, 3);
 }
 
@@ -85,7 +106,9 @@ fn an_unknown_service_name_is_fatal_at_once() {
 #[test]
 fn a_server_without_the_health_service_is_unimplemented_and_fatal() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     runtime.spawn(async move {
         tonic::transport::Server::builder()
@@ -95,9 +118,17 @@ fn a_server_without_the_health_service_is_unimplemented_and_fatal() {
     });
     let report = run_yaml(&grpc_gate(addr, "", ""));
     let check = only(&report);
-    assert_eq!(last_kind(check), Some(FailureKind::GrpcUnimplemented), "{check:?}");
+    assert_eq!(
+        last_kind(check),
+        Some(FailureKind::GrpcUnimplemented),
+        "{check:?}"
+    );
     assert_eq!(check.readiness.attempts, 1);
-    assert!(check.failure_reason().contains("no grpc.health.v1 service"), "{}", check.failure_reason());
+    assert!(
+        check.failure_reason().contains("no grpc.health.v1 service"),
+        "{}",
+        check.failure_reason()
+    );
 }
 
 #[test]
@@ -105,8 +136,12 @@ fn the_overall_health_and_several_services_are_checked() {
     let server = GrpcServer::start(
         |runtime, reporter| {
             runtime.block_on(async {
-                reporter.set_service_status("", ServingStatus::Serving).await;
-                reporter.set_service_status("tools.v1.Tools", ServingStatus::Serving).await;
+                reporter
+                    .set_service_status("", ServingStatus::Serving)
+                    .await;
+                reporter
+                    .set_service_status("tools.v1.Tools", ServingStatus::Serving)
+                    .await;
             })
         },
         None,

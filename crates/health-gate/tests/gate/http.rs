@@ -9,7 +9,11 @@ use crate::{last_kind, only, run_yaml};
 
 /// A one-check gate; `readiness` adds keys to the readiness mapping (default deadline 2s).
 fn http_gate(url: &str, extra: &str, readiness: &str) -> String {
-    let deadline = if readiness.contains("deadline") { "" } else { ", deadline: 2s" };
+    let deadline = if readiness.contains("deadline") {
+        ""
+    } else {
+        ", deadline: 2s"
+    };
     format!(
         "checks:\n  - name: api\n    attempt_timeout: 300ms\n    connect_timeout: 200ms\n    http: {{ url: '{url}' {extra} }}\n    readiness: {{ interval: 20ms {deadline} {readiness} }}\n"
     )
@@ -17,7 +21,13 @@ fn http_gate(url: &str, extra: &str, readiness: &str) -> String {
 
 #[test]
 fn waits_through_503s_then_passes() {
-    let server = HttpServer::start(|r| if r.index < 3 { Reply::text(503, "starting") } else { Reply::text(200, "ok") });
+    let server = HttpServer::start(|r| {
+        if r.index < 3 {
+            Reply::text(503, "starting")
+        } else {
+            Reply::text(200, "ok")
+        }
+    });
     let report = run_yaml(&http_gate(&server.url("/health"), "", ""));
     let check = only(&report);
     assert!(check.passed, "{check:?}");
@@ -30,7 +40,13 @@ fn waits_through_503s_then_passes() {
 
 #[test]
 fn a_404_during_rollout_is_not_ready_yet_rather_than_fatal() {
-    let server = HttpServer::start(|r| if r.index < 2 { Reply::text(404, "no route") } else { Reply::text(200, "ok") });
+    let server = HttpServer::start(|r| {
+        if r.index < 2 {
+            Reply::text(404, "no route")
+        } else {
+            Reply::text(200, "ok")
+        }
+    });
     let check = only(&run_yaml(&http_gate(&server.url("/"), "", ""))).clone();
     assert!(check.passed);
     assert_eq!(check.readiness.attempts, 3);
@@ -38,13 +54,27 @@ fn a_404_during_rollout_is_not_ready_yet_rather_than_fatal() {
 
 #[test]
 fn flapping_never_passes_two_consecutive_successes() {
-    let server = HttpServer::start(|r| if r.index % 2 == 0 { Reply::text(200, "ok") } else { Reply::text(503, "down") });
-    let report = run_yaml(&http_gate(&server.url("/"), "", ", success_threshold: 2, deadline: 500ms"));
+    let server = HttpServer::start(|r| {
+        if r.index % 2 == 0 {
+            Reply::text(200, "ok")
+        } else {
+            Reply::text(503, "down")
+        }
+    });
+    let report = run_yaml(&http_gate(
+        &server.url("/"),
+        "",
+        ", success_threshold: 2, deadline: 500ms",
+    ));
     let check = only(&report);
     assert!(!check.passed);
     assert_eq!(report.decision, Decision::Rollback);
     assert_eq!(last_kind(check), Some(FailureKind::Status));
-    assert!(check.failure_reason().contains("not ready by the deadline"), "{}", check.failure_reason());
+    assert!(
+        check.failure_reason().contains("not ready by the deadline"),
+        "{}",
+        check.failure_reason()
+    );
 }
 
 #[test]
@@ -55,9 +85,16 @@ fn a_server_that_never_answers_is_cut_at_the_attempt_timeout_and_the_deadline_ho
     let check = only(&report);
     assert!(!check.passed);
     assert_eq!(last_kind(check), Some(FailureKind::Timeout));
-    assert!(check.readiness.attempts >= 2, "attempts were cut, not stuck: {check:?}");
+    assert!(
+        check.readiness.attempts >= 2,
+        "attempts were cut, not stuck: {check:?}"
+    );
     // Preemptive deadline: the gate does not outlive it by more than scheduling noise.
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -76,15 +113,32 @@ fn a_trickling_body_fails_at_the_attempt_timeout() {
 #[test]
 fn a_huge_body_stops_at_max_body() {
     let server = HttpServer::start(|_| Reply::Huge { size: 1 << 30 });
-    let report = run_yaml(&http_gate(&server.url("/"), ", max_body: 64KiB, expect: { body_contains: [ok] }", ", deadline: 500ms"));
+    let report = run_yaml(&http_gate(
+        &server.url("/"),
+        ", max_body: 64KiB, expect: { body_contains: [ok] }",
+        ", deadline: 500ms",
+    ));
     let check = only(&report);
-    assert_eq!(last_kind(check), Some(FailureKind::BodyTooLarge), "{check:?}");
-    assert!(check.readiness.last_failure.as_ref().expect("failure").detail.contains("65536"));
+    assert_eq!(
+        last_kind(check),
+        Some(FailureKind::BodyTooLarge),
+        "{check:?}"
+    );
+    assert!(
+        check
+            .readiness
+            .last_failure
+            .as_ref()
+            .expect("failure")
+            .detail
+            .contains("65536")
+    );
 }
 
 #[test]
 fn json_assertions_decide_on_the_body() {
-    let server = HttpServer::start(|_| Reply::json(200, r#"{"status":"degraded","checks":{"db":"ok"}}"#));
+    let server =
+        HttpServer::start(|_| Reply::json(200, r#"{"status":"degraded","checks":{"db":"ok"}}"#));
     let failing = run_yaml(&http_gate(
         &server.url("/"),
         ", expect: { content_type: application/json, json: [{ path: '$.status', equals: ok }] }",
@@ -92,7 +146,13 @@ fn json_assertions_decide_on_the_body() {
     ));
     let check = only(&failing);
     assert_eq!(last_kind(check), Some(FailureKind::Assertion));
-    assert!(check.failure_reason().contains("$.status: is \"degraded\", expected \"ok\""), "{}", check.failure_reason());
+    assert!(
+        check
+            .failure_reason()
+            .contains("$.status: is \"degraded\", expected \"ok\""),
+        "{}",
+        check.failure_reason()
+    );
     let passing = run_yaml(&http_gate(
         &server.url("/"),
         ", expect: { json: [{ path: '$.status', in: [ok, degraded] }, { path: '$.checks.db', equals: ok }] }",
@@ -113,10 +173,23 @@ fn refused_and_blackholed_ports_are_told_apart() {
         blackhole.addr(),
         blackhole.addr()
     ));
-    let kinds: Vec<_> = report.checks.iter().map(|c| (c.name.as_str(), last_kind(c))).collect();
-    assert!(kinds.contains(&("refused", Some(FailureKind::Refused))), "{kinds:?}");
-    assert!(kinds.contains(&("blackholed", Some(FailureKind::ConnectTimeout))), "{kinds:?}");
-    assert!(kinds.contains(&("http-blackholed", Some(FailureKind::ConnectTimeout))), "{kinds:?}");
+    let kinds: Vec<_> = report
+        .checks
+        .iter()
+        .map(|c| (c.name.as_str(), last_kind(c)))
+        .collect();
+    assert!(
+        kinds.contains(&("refused", Some(FailureKind::Refused))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("blackholed", Some(FailureKind::ConnectTimeout))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("http-blackholed", Some(FailureKind::ConnectTimeout))),
+        "{kinds:?}"
+    );
 }
 
 #[test]
@@ -124,47 +197,100 @@ fn a_name_that_cannot_resolve_is_a_dns_failure() {
     // A 64-character label is rejected by the resolver library itself, so no query leaves the
     // machine (this sandbox's resolver is not on loopback).
     let host = format!("{}.example", "a".repeat(64));
-    let report = run_yaml(&http_gate(&format!("http://{host}/"), "", ", deadline: 300ms"));
-    assert_eq!(last_kind(only(&report)), Some(FailureKind::Dns), "{:?}", only(&report).readiness.last_failure);
+    let report = run_yaml(&http_gate(
+        &format!("http://{host}/"),
+        "",
+        ", deadline: 300ms",
+    ));
+    assert_eq!(
+        last_kind(only(&report)),
+        Some(FailureKind::Dns),
+        "{:?}",
+        only(&report).readiness.last_failure
+    );
 }
 
 #[test]
 fn redirects_not_followed_fail_on_status_and_name_the_location() {
     let server = HttpServer::start(|_| Reply::redirect(302, "/login"));
     let report = run_yaml(&http_gate(&server.url("/"), "", ", deadline: 300ms"));
-    let failure = only(&report).readiness.last_failure.clone().expect("failure");
+    let failure = only(&report)
+        .readiness
+        .last_failure
+        .clone()
+        .expect("failure");
     assert_eq!(failure.kind, FailureKind::Status);
-    assert!(failure.detail.contains("302 (redirect to /login)"), "{}", failure.detail);
+    assert!(
+        failure.detail.contains("302 (redirect to /login)"),
+        "{}",
+        failure.detail
+    );
 }
 
 #[test]
 fn redirect_loops_and_cross_host_redirects_are_refused() {
     let looping = HttpServer::start(|r| Reply::redirect(302, &format!("/loop{}", r.index)));
-    let report = run_yaml(&http_gate(&looping.url("/"), ", redirects: { follow: true, max: 3 }", ", deadline: 300ms"));
+    let report = run_yaml(&http_gate(
+        &looping.url("/"),
+        ", redirects: { follow: true, max: 3 }",
+        ", deadline: 300ms",
+    ));
     assert_eq!(last_kind(only(&report)), Some(FailureKind::RedirectLoop));
 
     let port = looping.addr().port();
-    let cross = HttpServer::start(move |_| Reply::redirect(302, &format!("http://localhost:{port}/login")));
-    let report = run_yaml(&http_gate(&cross.url("/"), ", redirects: { follow: true }", ", deadline: 300ms"));
-    let failure = only(&report).readiness.last_failure.clone().expect("failure");
+    let cross =
+        HttpServer::start(move |_| Reply::redirect(302, &format!("http://localhost:{port}/login")));
+    let report = run_yaml(&http_gate(
+        &cross.url("/"),
+        ", redirects: { follow: true }",
+        ", deadline: 300ms",
+    ));
+    let failure = only(&report)
+        .readiness
+        .last_failure
+        .clone()
+        .expect("failure");
     assert_eq!(failure.kind, FailureKind::RedirectLoop);
-    assert!(failure.detail.contains("another host"), "{}", failure.detail);
+    assert!(
+        failure.detail.contains("another host"),
+        "{}",
+        failure.detail
+    );
 }
 
 #[test]
 fn tls_is_verified_by_default_and_each_failure_is_classified() {
     let ca = TestCa::new("health-gate test CA");
     let server_cert = ca.issue("server", &["localhost"]);
-    let server = HttpServer::start_tls(ca.server_config(&server_cert, false), |_| Reply::text(200, "ok"));
+    let server = HttpServer::start_tls(ca.server_config(&server_cert, false), |_| {
+        Reply::text(200, "ok")
+    });
     let ca_file = ca.cert_file().display().to_string();
 
-    let trusted = run_yaml(&http_gate(&server.localhost_url("/"), &format!(", tls: {{ ca_file: '{ca_file}' }}"), ""));
+    let trusted = run_yaml(&http_gate(
+        &server.localhost_url("/"),
+        &format!(", tls: {{ ca_file: '{ca_file}' }}"),
+        "",
+    ));
     assert!(only(&trusted).passed, "{:?}", only(&trusted));
 
-    let unknown_ca = run_yaml(&http_gate(&server.localhost_url("/"), "", ", deadline: 300ms"));
-    assert_eq!(last_kind(only(&unknown_ca)), Some(FailureKind::TlsVerify), "{:?}", only(&unknown_ca).readiness.last_failure);
+    let unknown_ca = run_yaml(&http_gate(
+        &server.localhost_url("/"),
+        "",
+        ", deadline: 300ms",
+    ));
+    assert_eq!(
+        last_kind(only(&unknown_ca)),
+        Some(FailureKind::TlsVerify),
+        "{:?}",
+        only(&unknown_ca).readiness.last_failure
+    );
 
-    let wrong_name = run_yaml(&http_gate(&server.url("/"), &format!(", tls: {{ ca_file: '{ca_file}' }}"), ", deadline: 300ms"));
+    let wrong_name = run_yaml(&http_gate(
+        &server.url("/"),
+        &format!(", tls: {{ ca_file: '{ca_file}' }}"),
+        ", deadline: 300ms",
+    ));
     assert_eq!(last_kind(only(&wrong_name)), Some(FailureKind::TlsVerify));
 
     let insecure = run_yaml(&http_gate(&server.url("/"), ", tls: { verify: false }", ""));
@@ -173,7 +299,10 @@ fn tls_is_verified_by_default_and_each_failure_is_classified() {
     // connect_to keeps the URL's name for TLS while dialing the address.
     let pinned = run_yaml(&http_gate(
         &format!("https://localhost:{}/", server.addr().port()),
-        &format!(", connect_to: '{}', tls: {{ ca_file: '{ca_file}' }}", server.addr()),
+        &format!(
+            ", connect_to: '{}', tls: {{ ca_file: '{ca_file}' }}",
+            server.addr()
+        ),
         "",
     ));
     assert!(only(&pinned).passed);
@@ -184,11 +313,21 @@ fn mutual_tls_needs_the_client_certificate() {
     let ca = TestCa::new("mtls CA");
     let server_cert = ca.issue("server", &["localhost"]);
     let client_cert = ca.issue("client", &["client.local"]);
-    let server = HttpServer::start_tls(ca.server_config(&server_cert, true), |_| Reply::text(200, "ok"));
+    let server = HttpServer::start_tls(ca.server_config(&server_cert, true), |_| {
+        Reply::text(200, "ok")
+    });
     let ca_file = ca.cert_file().display().to_string();
-    let without = run_yaml(&http_gate(&server.localhost_url("/"), &format!(", tls: {{ ca_file: '{ca_file}' }}"), ", deadline: 300ms"));
+    let without = run_yaml(&http_gate(
+        &server.localhost_url("/"),
+        &format!(", tls: {{ ca_file: '{ca_file}' }}"),
+        ", deadline: 300ms",
+    ));
     let kind = last_kind(only(&without));
-    assert!(matches!(kind, Some(FailureKind::TlsHandshake | FailureKind::Io)), "{:?}", only(&without).readiness.last_failure);
+    assert!(
+        matches!(kind, Some(FailureKind::TlsHandshake | FailureKind::Io)),
+        "{:?}",
+        only(&without).readiness.last_failure
+    );
     let with = run_yaml(&http_gate(
         &server.localhost_url("/"),
         &format!(
@@ -203,7 +342,13 @@ fn mutual_tls_needs_the_client_certificate() {
 
 fn observed_failures(fail: fn(u64) -> bool) -> (u64, u64, bool) {
     // Request 0 is the readiness attempt; 1..=200 are the observation burst.
-    let server = HttpServer::start(move |r| if r.index > 0 && fail(r.index) { Reply::text(500, "boom") } else { Reply::text(200, "ok") });
+    let server = HttpServer::start(move |r| {
+        if r.index > 0 && fail(r.index) {
+            Reply::text(500, "boom")
+        } else {
+            Reply::text(200, "ok")
+        }
+    });
     let report = run_yaml(&format!(
         "checks:\n  - name: api\n    http: {{ url: '{}' }}\n    observe: {{ requests: 200, concurrency: 4, warmup: 0, abort_early: false, thresholds: {{ error_rate: '<= 5%' }} }}\n",
         server.url("/")
@@ -217,7 +362,10 @@ fn observed_failures(fail: fn(u64) -> bool) -> (u64, u64, bool) {
 #[test]
 fn four_percent_failures_pass_and_six_percent_fail_a_five_percent_limit() {
     assert_eq!(observed_failures(|i| i % 25 == 0), (8, 200, true));
-    assert_eq!(observed_failures(|i| [0, 17, 34].contains(&(i % 50))), (12, 200, false));
+    assert_eq!(
+        observed_failures(|i| [0, 17, 34].contains(&(i % 50))),
+        (12, 200, false)
+    );
 }
 
 #[test]
@@ -246,5 +394,9 @@ fn latency_thresholds_hold_against_a_real_server() {
     ));
     let check = only(&report);
     assert!(!check.passed);
-    assert!(check.failure_reason().contains("p50 < 10ms failed"), "{}", check.failure_reason());
+    assert!(
+        check.failure_reason().contains("p50 < 10ms failed"),
+        "{}",
+        check.failure_reason()
+    );
 }

@@ -25,33 +25,60 @@ fn sse_gate(url: &str, extra: &str) -> String {
 fn a_matching_event_after_heartbeats_passes_and_the_request_asks_for_a_stream() {
     let server = HttpServer::start(|_| {
         stream(
-            &[": ping\n\n", "event: log\ndata: x\n\n", "event: telemetry\ndata: {\"ts\": 1}\n\n"],
+            &[
+                ": ping\n\n",
+                "event: log\ndata: x\n\n",
+                "event: telemetry\ndata: {\"ts\": 1}\n\n",
+            ],
             10,
             true,
         )
     });
-    let report = run_yaml(&sse_gate(&server.url("/stream"), ", event: telemetry, json: [{ path: '$.ts', exists: true }]"));
+    let report = run_yaml(&sse_gate(
+        &server.url("/stream"),
+        ", event: telemetry, json: [{ path: '$.ts', exists: true }]",
+    ));
     assert!(only(&report).passed, "{:?}", only(&report));
-    assert_eq!(server.requests()[0].header("accept"), Some("text/event-stream"));
+    assert_eq!(
+        server.requests()[0].header("accept"),
+        Some("text/event-stream")
+    );
 }
 
 #[test]
 fn a_stream_that_opens_but_never_sends_fails_with_no_event() {
     let server = HttpServer::start(|_| stream(&[], 0, true));
-    let report = run_yaml(&sse_gate(&server.url("/stream"), ", first_event_within: 200ms"));
+    let report = run_yaml(&sse_gate(
+        &server.url("/stream"),
+        ", first_event_within: 200ms",
+    ));
     let check = only(&report);
     assert_eq!(last_kind(check), Some(FailureKind::NoEvent));
-    assert!(check.failure_reason().contains("0 heartbeat(s) seen"), "{}", check.failure_reason());
+    assert!(
+        check.failure_reason().contains("0 heartbeat(s) seen"),
+        "{}",
+        check.failure_reason()
+    );
 }
 
 #[test]
 fn heartbeats_alone_do_not_count_unless_configured() {
     let server = HttpServer::start(|_| stream(&[": ping\n\n", ": ping\n\n"], 10, true));
-    let report = run_yaml(&sse_gate(&server.url("/stream"), ", first_event_within: 300ms"));
+    let report = run_yaml(&sse_gate(
+        &server.url("/stream"),
+        ", first_event_within: 300ms",
+    ));
     let check = only(&report);
     assert_eq!(last_kind(check), Some(FailureKind::NoEvent));
-    assert!(check.failure_reason().contains("2 heartbeat(s) seen"), "{}", check.failure_reason());
-    let report = run_yaml(&sse_gate(&server.url("/stream"), ", heartbeat_counts: true"));
+    assert!(
+        check.failure_reason().contains("2 heartbeat(s) seen"),
+        "{}",
+        check.failure_reason()
+    );
+    let report = run_yaml(&sse_gate(
+        &server.url("/stream"),
+        ", heartbeat_counts: true",
+    ));
     assert!(only(&report).passed);
 }
 
@@ -63,18 +90,35 @@ fn an_spa_answering_html_fails_at_once_on_content_type() {
         body: b"<html>app</html>".to_vec(),
     });
     let report = run_yaml(&sse_gate(&server.url("/stream"), ""));
-    let failure = only(&report).readiness.last_failure.clone().expect("failure");
+    let failure = only(&report)
+        .readiness
+        .last_failure
+        .clone()
+        .expect("failure");
     assert_eq!(failure.kind, FailureKind::Assertion);
-    assert!(failure.detail.contains("`text/html`, expected text/event-stream"), "{}", failure.detail);
+    assert!(
+        failure
+            .detail
+            .contains("`text/html`, expected text/event-stream"),
+        "{}",
+        failure.detail
+    );
 }
 
 #[test]
 fn a_stream_that_stalls_between_events_is_detected() {
     let server = HttpServer::start(|_| stream(&["data: one\n\n"], 10, true));
-    let report = run_yaml(&sse_gate(&server.url("/stream"), ", events: 3, idle_timeout: 200ms"));
+    let report = run_yaml(&sse_gate(
+        &server.url("/stream"),
+        ", events: 3, idle_timeout: 200ms",
+    ));
     let check = only(&report);
     assert_eq!(last_kind(check), Some(FailureKind::Stalled), "{check:?}");
-    assert!(check.failure_reason().contains("1 of 3 events"), "{}", check.failure_reason());
+    assert!(
+        check.failure_reason().contains("1 of 3 events"),
+        "{}",
+        check.failure_reason()
+    );
 }
 
 #[test]
