@@ -7,6 +7,7 @@
 //!                                               --validate--> every problem, as Diagnostics
 //! ```
 
+pub mod check;
 pub mod load;
 pub mod model;
 pub mod problem;
@@ -18,11 +19,13 @@ pub mod yaml;
 
 use std::path::Path;
 
+pub use check::{CheckError, DescriptorArgs, check_file, show_warnings};
 pub use load::{Document, load};
 pub use model::{BundleItem, Bundles, Release, RepoPin, Shape};
 pub use problem::{FieldPath, Problem, Severity, SourceFile, SpanIndex};
 pub use refs::{RefKind, RefLookup, ResolvedRef};
 pub use validate::{Checks, LookupError, validate};
+pub use version::VersionScheme;
 
 use runner_protocol::Diagnostic;
 

@@ -7,6 +7,7 @@ use crate::model::{BundleItem, RepoPin};
 use crate::problem::{FieldPath, Problem, did_you_mean};
 use crate::props;
 use crate::refs::{self, RefKind, RefLookup, RefShape};
+use crate::version::{self, VersionScheme};
 
 /// What to check beyond the always-on rules.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub struct Checks {
     pub allow_branch_refs: bool,
     /// Check that `env:` variables are set and `file:` files exist (values are never shown).
     pub check_prop_refs: bool,
+    /// The platform tag must be a version in this scheme (releases are tagged from it).
+    pub version_scheme: Option<VersionScheme>,
 }
 
 /// A remote could not be asked about a ref.
@@ -63,6 +66,9 @@ pub fn validate(
         ));
     }
     check_ids(document, &mut problems);
+    if let (Some(scheme), Some(platform)) = (checks.version_scheme, &release.platform) {
+        check_version(platform, scheme, &mut problems);
+    }
     for (path, pin) in &refs {
         check_repo(pin, path, &mut problems);
         check_ref(pin, path, checks, lookup, &mut problems)?;
@@ -314,4 +320,42 @@ fn check_ref(
         Some(RefKind::Tag | RefKind::Commit) => {}
     }
     Ok(())
+}
+
+fn check_version(platform: &RepoPin, scheme: VersionScheme, problems: &mut Vec<Problem>) {
+    let git_ref = &platform.git_ref;
+    if git_ref.is_empty() {
+        return;
+    }
+    let field = FieldPath::root().key("platform").key("ref");
+    let name = match scheme {
+        VersionScheme::Semver => "semver",
+        VersionScheme::Pep440 => "pep440",
+    };
+    if refs::is_full_sha(git_ref) {
+        problems.push(
+            Problem::error(
+                field,
+                format!(
+                    "`platform.ref` is a commit, but --version-scheme={name} needs a version tag"
+                ),
+            )
+            .hint("pin the platform to its release tag (`v0.3.2`), or drop --version-scheme"),
+        );
+        return;
+    }
+    let version = version::version_from_tag(git_ref);
+    if let Err(reason) = version::check(version, scheme) {
+        problems.push(
+            Problem::error(
+                field,
+                format!("`platform.ref` `{git_ref}` does not carry a {name} version: {reason}"),
+            )
+            .label(format!("expected a {name} version"))
+            .hint(match scheme {
+                VersionScheme::Semver => "tag as `vMAJOR.MINOR.PATCH`, e.g. `v0.3.2`",
+                VersionScheme::Pep440 => "tag as a PEP 440 version, e.g. `v1.2.3` or `v1.2rc1`",
+            }),
+        );
+    }
 }
