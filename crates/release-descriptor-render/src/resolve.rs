@@ -69,7 +69,7 @@ pub fn ls_remote(url: &str, git_ref: &str) -> Result<Option<ResolvedRef>, String
         }));
     }
     let output = Command::new("git")
-        .args(["ls-remote", "--", url, git_ref])
+        .args(["ls-remote", "--", url, git_ref, &format!("{git_ref}^{{}}")])
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ASKPASS", "true")
         .stdin(std::process::Stdio::null())

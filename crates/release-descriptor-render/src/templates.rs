@@ -110,6 +110,13 @@ fn diagnostic(name: &str, text: &str, error: &minijinja::Error) -> Diagnostic {
     if let Some(detail) = error.detail() {
         message.push_str(&format!(": {detail}"));
     }
+    let expression = error
+        .range()
+        .and_then(|range| text.get(range))
+        .filter(|expression| !expression.contains('\n'));
+    if let (minijinja::ErrorKind::UndefinedError, Some(expression)) = (error.kind(), expression) {
+        message = format!("template uses `{expression}`, which the release does not define");
+    }
     let line = error.line().and_then(|l| u32::try_from(l).ok());
     let mut result = Diagnostic::new(message).at(name, line, None);
     if let (Some(range), Some(line)) = (error.range(), line) {
@@ -207,7 +214,7 @@ mod tests {
         assert_eq!(
             diagnostic.to_text().lines().take(5).collect::<Vec<_>>(),
             [
-                "error: template uses a value the release does not have",
+                "error: template uses `versoin`, which the release does not define",
                 " --> unit.service.j2:2:6",
                 "  |",
                 "2 | X={{ versoin }}",
