@@ -247,7 +247,11 @@ fn action_inputs_flags_and_env_vars_agree() {
                 continue;
             }
             if tool.command.has_subcommands() && name == COMMAND_INPUT {
-                assert!(passed.contains(COMMAND_INPUT), "{}: `command` is passed", tool.name);
+                assert!(
+                    passed.contains(COMMAND_INPUT),
+                    "{}: `command` is passed",
+                    tool.name
+                );
                 let default = input.default.as_deref().unwrap_or_default();
                 assert!(
                     tool.command.find_subcommand(default).is_some(),
