@@ -56,6 +56,22 @@ struct Step {
 const ACTION_ONLY_INPUTS: &[&str] = &["install", "binary-path"];
 /// Flags that make no sense inside an action (outputs always go to GITHUB_OUTPUT there).
 const CLI_ONLY_FLAGS: &[&str] = &["output-format"];
+/// For a binary with subcommands, the input that selects the subcommand. It is passed as
+/// `<PREFIX>_COMMAND` and given to the binary as its first argument (a subcommand cannot come
+/// from an environment variable), so the run step is `"$DEPLOY_SUITE_BINARY" "$<PREFIX>_COMMAND"`.
+const COMMAND_INPUT: &str = "command";
+
+/// The `run:` line of an action's run step.
+fn expected_run_line(tool: &Tool) -> String {
+    if tool.command.has_subcommands() {
+        format!(
+            "\"$DEPLOY_SUITE_BINARY\" \"${}\"",
+            env_name(tool.name, COMMAND_INPUT)
+        )
+    } else {
+        "\"$DEPLOY_SUITE_BINARY\"".to_owned()
+    }
+}
 
 struct Tool {
     name: &'static str,
@@ -116,7 +132,13 @@ fn flags(command: &clap::Command) -> BTreeMap<String, (String, Option<String>)> 
         );
     }
     for sub in command.get_subcommands() {
-        flags.extend(flags_of(sub));
+        for (long, value) in flags_of(sub) {
+            // One input feeds every subcommand that has the flag: they must agree on it.
+            if let Some(existing) = flags.get(&long) {
+                assert_eq!(existing, &value, "--{long} differs between subcommands");
+            }
+            flags.insert(long, value);
+        }
     }
     flags
 }
@@ -171,7 +193,7 @@ fn every_action_is_a_composite_that_installs_then_runs_its_binary() {
             );
         }
         let run = &action.runs.steps[1];
-        assert_eq!(run.run.as_deref(), Some("\"$DEPLOY_SUITE_BINARY\""));
+        assert_eq!(run.run.as_deref(), Some(expected_run_line(&tool).as_str()));
         assert_eq!(
             run.env.get("DEPLOY_SUITE_BINARY").map(String::as_str),
             Some("${{ steps.install.outputs.path }}")
@@ -189,6 +211,10 @@ fn action_inputs_flags_and_env_vars_agree() {
         // Every env var the run step sets is an input passed under the binary's env name.
         for (key, value) in run_env {
             if key == "DEPLOY_SUITE_BINARY" {
+                continue;
+            }
+            if tool.command.has_subcommands() && input_reference(value) == Some(COMMAND_INPUT) {
+                assert_eq!(key, &env_name(tool.name, COMMAND_INPUT), "{}", tool.name);
                 continue;
             }
             let input = input_reference(value).unwrap_or_else(|| {
@@ -220,6 +246,20 @@ fn action_inputs_flags_and_env_vars_agree() {
             if ACTION_ONLY_INPUTS.contains(&name.as_str()) {
                 continue;
             }
+            if tool.command.has_subcommands() && name == COMMAND_INPUT {
+                assert!(
+                    passed.contains(COMMAND_INPUT),
+                    "{}: `command` is passed",
+                    tool.name
+                );
+                let default = input.default.as_deref().unwrap_or_default();
+                assert!(
+                    tool.command.find_subcommand(default).is_some(),
+                    "{}: the default of `command` must be a subcommand, found `{default}`",
+                    tool.name
+                );
+                continue;
+            }
             assert!(
                 passed.contains(name.as_str()),
                 "{}: input `{name}` is never passed",
@@ -235,6 +275,14 @@ fn action_inputs_flags_and_env_vars_agree() {
                     tool.name
                 );
             }
+        }
+
+        if tool.command.has_subcommands() {
+            assert!(
+                action.inputs.contains_key(COMMAND_INPUT),
+                "{}: a binary with subcommands needs a `command` input",
+                tool.name
+            );
         }
 
         // Every flag is an input (or deliberately CLI-only).

@@ -1,18 +1,29 @@
 //! Command-line interface. Every flag also reads `BUNDLE_JSON_GEN_<FLAG>`
-//! (see `runner_protocol::cli`).
+//! (see `runner_protocol::cli`); the action selects the subcommand with its `command` input.
 
+use std::path::PathBuf;
+
+use release_model::DescriptorArgs;
+use runner_protocol::input::LineList;
 use runner_protocol::{CommonArgs, ToolCli};
+
+use crate::descriptor::Mode;
 
 /// Derive the runtime bundle descriptor AGENTIC_BUNDLES_JSON from release.yaml, and stage baked bundles.
 ///
-/// Turns the `bundles:` section of release.yaml into the runtime descriptor AGENTIC_BUNDLES_JSON
-/// (baked or git delivery) and stages bundle folders for image builds.
+/// Turns the `bundles:` section of release.yaml (or a bundles.yaml) into the runtime
+/// descriptor AGENTIC_BUNDLES_JSON (baked or git delivery), and stages bundle folders for
+/// image builds.
 ///
 /// Exit codes: 0 success, 1 check or deploy failed, 2 usage or configuration error,
 /// 3 infrastructure error, 4 rollback failed, 130 interrupted.
 #[derive(Debug, clap::Parser)]
 #[command(name = "bundle-json-gen", version, max_term_width = 100)]
 pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+
     /// Flags shared by every binary of the suite.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -22,4 +33,135 @@ impl ToolCli for Cli {
     fn common(&self) -> &CommonArgs {
         &self.common
     }
+}
+
+/// The subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Write the runtime descriptor as an output, a file, a compose dotenv line, an ECS entry.
+    Generate(GenerateArgs),
+    /// Copy each bundle folder from its checkout into a destination, with a sha256 manifest.
+    Stage(StageArgs),
+}
+
+/// Flags of `generate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GenerateArgs {
+    /// The descriptor and its checks.
+    #[command(flatten)]
+    pub descriptor: DescriptorArgs,
+
+    /// Delivery mode: `baked` (bundles inside the image, `path` set) or `git` (no `path`).
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "baked",
+        help_heading = "Descriptor"
+    )]
+    pub mode: Mode,
+
+    /// Bundles root inside the image (`path` of every bundle in baked mode).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/bundles",
+        help_heading = "Descriptor"
+    )]
+    pub bundles_root: String,
+
+    /// Replace `env:NAME`/`file:/path` props with their values (masked before use); by
+    /// default they stay references for the runtime to resolve.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = runner_protocol::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        help_heading = "Descriptor"
+    )]
+    pub resolve_props: bool,
+
+    /// Name of the environment variable in the dotenv line and the ECS entry.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "AGENTIC_BUNDLES_JSON",
+        help_heading = "Forms"
+    )]
+    pub env_name: String,
+
+    /// Pretty-print the JSON (output, file, ECS entry); the dotenv line is always compact.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = runner_protocol::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        help_heading = "Forms"
+    )]
+    pub pretty: bool,
+
+    /// Write the descriptor to this file (e.g. `bundles.json`).
+    #[arg(long, value_name = "FILE", help_heading = "Forms")]
+    pub output_file: Option<PathBuf>,
+
+    /// Set `<env-name>='<json>'` in this compose env file (e.g. `.env.proc`), replacing an
+    /// existing line or appending one.
+    #[arg(long, value_name = "FILE", help_heading = "Forms")]
+    pub dotenv_file: Option<PathBuf>,
+
+    /// Write the ECS environment entry `{"name": ..., "value": ...}` to this file.
+    #[arg(long, value_name = "FILE", help_heading = "Forms")]
+    pub ecs_file: Option<PathBuf>,
+}
+
+/// Flags of `stage`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StageArgs {
+    /// The descriptor and its checks.
+    #[command(flatten)]
+    pub descriptor: DescriptorArgs,
+
+    /// Where bundle folders are staged (`<dest>/<folder>`), e.g. the build context's `bundles`.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "bundles",
+        help_heading = "Stage"
+    )]
+    pub dest: PathBuf,
+
+    /// The `checkouts` output of release-descriptor-render (JSON), mapping bundles to paths.
+    #[arg(long, value_name = "JSON", help_heading = "Stage")]
+    pub checkouts: Option<String>,
+
+    /// `BUNDLE_ID=PATH` pairs, one per line: the checkout holding each bundle's repository.
+    #[arg(long, value_name = "ID=PATH", help_heading = "Stage")]
+    pub checkout: Vec<LineList>,
+
+    /// Where to write the manifest (every staged file with its sha256).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "bundles.manifest.json",
+        help_heading = "Stage"
+    )]
+    pub manifest: PathBuf,
+
+    /// Replace a staged bundle folder whose contents differ (otherwise that is an error).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = runner_protocol::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        help_heading = "Stage"
+    )]
+    pub replace: bool,
 }

@@ -1,34 +1,308 @@
 //! Derive the runtime bundle descriptor AGENTIC_BUNDLES_JSON from release.yaml, and stage baked bundles.
 //!
-//! The binary is a thin `main.rs` over [`run`]; this skeleton parses the common flags and
-//! reports that the tool's logic has not landed yet (issue #5).
+//! The descriptor is loaded and validated by [`release_model`] (the same checks as
+//! release-descriptor-render: shared code). [`descriptor`] builds the runtime JSON and its
+//! output forms; [`stage`] copies bundle folders. Only this file talks to the runner.
 
 mod cli;
+pub mod descriptor;
+pub mod stage;
 
-pub use cli::Cli;
-use runner_protocol::{ErrorClass, Reportable, Runner, Verdict};
+use std::path::{Path, PathBuf};
+
+pub use cli::{Cli, Command, GenerateArgs, StageArgs};
+use release_model::props::{self, ResolveError};
+use release_model::{CheckError, Document, FieldPath, Problem, check_file};
+use runner_protocol::input::LineList;
+use runner_protocol::output::OutputError;
+use runner_protocol::{Diagnostic, ErrorClass, Reportable, Runner, Verdict};
+
+use crate::descriptor::Mode;
+use crate::stage::{CheckoutMap, StageError, StageOptions};
 
 /// The step outputs this tool writes; `action.yml` must declare exactly these.
-pub const OUTPUTS: &[&str] = &[];
+pub const OUTPUTS: &[&str] = &[
+    "bundles-json",
+    "dotenv-line",
+    "ecs-environment",
+    "default-bundle-id",
+    "bundle-ids",
+    "staged",
+    "manifest",
+];
 
 /// Errors of `bundle-json-gen`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The tool's logic is not implemented yet.
-    #[error("bundle-json-gen is not implemented yet (issue #5); only --help and --version work")]
-    NotImplemented,
+    /// The descriptor cannot be read or is invalid.
+    #[error(transparent)]
+    Check(#[from] CheckError),
+    /// Some `env:`/`file:` props could not be resolved (values are never shown).
+    #[error("{} prop reference(s) could not be resolved", .0.len())]
+    Props(Vec<Diagnostic>),
+    /// Staging failed.
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    /// Writing a file failed.
+    #[error("cannot write {path}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An output could not be recorded.
+    #[error(transparent)]
+    Output(#[from] OutputError),
 }
 
 impl Reportable for Error {
     fn class(&self) -> ErrorClass {
         match self {
-            Error::NotImplemented => ErrorClass::Usage,
+            Error::Check(error) => error.class(),
+            Error::Write { .. } | Error::Stage(StageError::Io { .. }) => ErrorClass::Infrastructure,
+            _ => ErrorClass::Usage,
+        }
+    }
+
+    fn diagnostics(&self) -> Vec<Diagnostic> {
+        match self {
+            Error::Check(error) => error.diagnostics(),
+            Error::Props(diagnostics) => {
+                let mut all = diagnostics.clone();
+                all.push(Diagnostic::from_error(self));
+                all
+            }
+            Error::Stage(StageError::Exists { .. }) => vec![Diagnostic::from_error(self)
+                .with_hint("remove the folder, or pass --replace=true to replace it")],
+            Error::Stage(StageError::NoCheckout { .. }) => vec![Diagnostic::from_error(self)
+                .with_hint("pass the `checkouts` output of release-descriptor-render as --checkouts, or --checkout BUNDLE_ID=PATH")],
+            other => vec![Diagnostic::from_error(other)],
         }
     }
 }
 
+/// Options of `generate`.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Delivery mode.
+    pub mode: Mode,
+    /// Bundles root in the image.
+    pub bundles_root: String,
+    /// Resolve `env:`/`file:` props.
+    pub resolve_props: bool,
+    /// Variable name for the dotenv and ECS forms.
+    pub env_name: String,
+    /// Pretty JSON.
+    pub pretty: bool,
+    /// `bundles.json` path.
+    pub output_file: Option<PathBuf>,
+    /// Compose env file to update.
+    pub dotenv_file: Option<PathBuf>,
+    /// ECS entry file.
+    pub ecs_file: Option<PathBuf>,
+}
+
 /// Runs `bundle-json-gen` with parsed flags.
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
-    let _ = (cli, runner);
-    Err(Error::NotImplemented)
+    match cli.command {
+        Command::Generate(args) => {
+            let document = check_file(
+                runner,
+                &args.descriptor.descriptor,
+                args.descriptor.checks(None),
+                None,
+            )?;
+            let options = GenerateOptions {
+                mode: args.mode,
+                bundles_root: args.bundles_root,
+                resolve_props: args.resolve_props,
+                env_name: args.env_name,
+                pretty: args.pretty,
+                output_file: args.output_file,
+                dotenv_file: args.dotenv_file,
+                ecs_file: args.ecs_file,
+            };
+            generate(runner, &document, &options)
+        }
+        Command::Stage(args) => {
+            let document = check_file(
+                runner,
+                &args.descriptor.descriptor,
+                args.descriptor.checks(None),
+                None,
+            )?;
+            let mut checkouts = CheckoutMap::default();
+            if let Some(json) = &args.checkouts {
+                checkouts.add_json(json)?;
+            }
+            checkouts.add_pairs(&LineList::flatten(args.checkout))?;
+            let options = StageOptions {
+                dest: args.dest,
+                replace: args.replace,
+            };
+            stage_command(runner, &document, &checkouts, &options, &args.manifest)
+        }
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), Error> {
+    let write = || -> std::io::Result<()> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, text)
+    };
+    write().map_err(|source| Error::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Resolves every prop reference, masking each value before it is stored.
+fn resolve_props(runner: &Runner, document: &Document) -> Result<release_model::Bundles, Error> {
+    let mut bundles = document.release.bundles.clone();
+    let mut errors: Vec<ResolveError> = Vec::new();
+    let items_path = FieldPath::root().key("bundles").key("items");
+    for (position, item) in bundles.items.iter_mut().enumerate() {
+        let mut value = serde_json::Value::Object(std::mem::take(&mut item.props));
+        props::resolve(
+            &mut value,
+            &items_path.index(position).key("props"),
+            runner.env(),
+            &mut |secret| {
+                runner.secret(secret);
+            },
+            &mut errors,
+        );
+        if let serde_json::Value::Object(map) = value {
+            item.props = map;
+        }
+    }
+    if errors.is_empty() {
+        return Ok(bundles);
+    }
+    let diagnostics = errors
+        .iter()
+        .map(|error| {
+            let item = error.field().segments().get(2).and_then(|s| match s {
+                release_model::problem::Segment::Index(i) => document.release.bundles.items.get(*i),
+                release_model::problem::Segment::Key(_) => None,
+            });
+            let problem = Problem::error(error.field().clone(), error.to_string()).hint(format!(
+                "bundle `{}`: set the variable or create the file before this step, or run without --resolve-props so the runtime resolves it",
+                item.map_or("?", |i| i.id.as_str())
+            ));
+            document.source.diagnostic(&problem, &document.index)
+        })
+        .collect();
+    Err(Error::Props(diagnostics))
+}
+
+/// `generate`: the runtime descriptor in every form asked for.
+pub fn generate(
+    runner: &mut Runner,
+    document: &Document,
+    options: &GenerateOptions,
+) -> Result<Verdict, Error> {
+    let bundles = if options.resolve_props {
+        resolve_props(runner, document)?
+    } else {
+        document.release.bundles.clone()
+    };
+    let value = descriptor::runtime_descriptor(&bundles, options.mode, &options.bundles_root);
+    let text = descriptor::json_text(&value, options.pretty);
+    let dotenv = descriptor::dotenv_line(&options.env_name, &value);
+    let ecs = descriptor::ecs_entry(&options.env_name, &value, options.pretty);
+    runner.set_output("bundles-json", text.clone())?;
+    runner.set_output("dotenv-line", dotenv.clone())?;
+    runner.set_output("ecs-environment", ecs.clone())?;
+    runner.set_output(
+        "default-bundle-id",
+        bundles.default_bundle_id.clone().unwrap_or_default(),
+    )?;
+    let ids: Vec<&str> = bundles.items.iter().map(|i| i.id.as_str()).collect();
+    runner.set_output(
+        "bundle-ids",
+        serde_json::to_string(&ids).unwrap_or_default(),
+    )?;
+    if let Some(path) = &options.output_file {
+        write_file(path, &format!("{text}\n"))?;
+    }
+    if let Some(path) = &options.dotenv_file {
+        let existing = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => {
+                return Err(Error::Write {
+                    path: path.clone(),
+                    source,
+                });
+            }
+        };
+        write_file(
+            path,
+            &descriptor::update_env_file(&existing, &options.env_name, &dotenv),
+        )?;
+    }
+    if let Some(path) = &options.ecs_file {
+        write_file(path, &format!("{ecs}\n"))?;
+    }
+    let mode = match options.mode {
+        Mode::Baked => format!("baked, path `{}`", options.bundles_root),
+        Mode::Git => "git".to_owned(),
+    };
+    let summary = runner.summary();
+    summary.heading(3, &format!("{} ({mode})", options.env_name));
+    summary.table(
+        &["bundle", "name", "module", "repository", "ref", "default"],
+        bundles.items.iter().map(|item| {
+            vec![
+                item.id.clone(),
+                item.name.clone().unwrap_or_default(),
+                item.module.clone(),
+                item.repo.clone(),
+                item.git_ref.clone(),
+                if bundles.default_bundle_id.as_deref() == Some(item.id.as_str()) {
+                    "yes".to_owned()
+                } else {
+                    String::new()
+                },
+            ]
+        }),
+    );
+    Ok(Verdict::Success)
+}
+
+fn stage_command(
+    runner: &mut Runner,
+    document: &Document,
+    checkouts: &CheckoutMap,
+    options: &StageOptions,
+    manifest_path: &Path,
+) -> Result<Verdict, Error> {
+    let manifest = stage::stage(&document.release.bundles.items, checkouts, options)?;
+    let mut text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    text.push('\n');
+    write_file(manifest_path, &text)?;
+    let ids: Vec<&str> = manifest.bundles.iter().map(|b| b.id.as_str()).collect();
+    runner.set_output("staged", serde_json::to_string(&ids).unwrap_or_default())?;
+    runner.set_output("manifest", manifest_path.display().to_string())?;
+    let rows: Vec<Vec<String>> = manifest
+        .bundles
+        .iter()
+        .map(|b| {
+            vec![
+                b.id.clone(),
+                format!("{}/{}", manifest.dest, b.folder),
+                b.status.to_owned(),
+                b.files.len().to_string(),
+            ]
+        })
+        .collect();
+    let summary = runner.summary();
+    summary.heading(3, "Staged bundles");
+    summary.table(&["bundle", "folder", "status", "files"], rows);
+    Ok(Verdict::Success)
 }

@@ -1,0 +1,140 @@
+//! The release descriptor as typed data.
+//!
+//! ```yaml
+//! release_name: "prod-2026-11-24"
+//! platform:   { repo: "acme/platform", ref: "v0.3.2" }
+//! frontend:   { repo: "acme/customer", ref: "ui-v2026.11.24" }
+//! bundles:
+//!   default_bundle_id: "support@3-1"
+//!   items:
+//!     - id: "support@3-1"
+//!       repo: "git@github.com:acme/customer.git"
+//!       ref: "bundles-v2026.11.24"
+//!       subdir: "service/bundles"
+//!       module: "support@3-1.entrypoint"
+//!       props: { token: "env:DOCS_TOKEN" }
+//! ```
+
+use serde::Serialize;
+
+/// Which kind of file was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// A full `release.yaml`.
+    #[default]
+    Release,
+    /// A `bundles.yaml` holding only the `bundles:` section.
+    BundlesOnly,
+}
+
+/// A repository pinned at a ref (tag or commit).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct RepoPin {
+    /// `owner/name` on GitHub, or a clone URL.
+    pub repo: String,
+    /// Tag, full commit SHA, or (development only) a branch.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+}
+
+/// One bundle of the release.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct BundleItem {
+    /// Unique id, conventionally `<name>@<version>`.
+    pub id: String,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether the runtime keeps one instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub singleton: Option<bool>,
+    /// Repository holding the bundle.
+    pub repo: String,
+    /// Tag or commit of `repo`.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// The parent folder of the bundle folders, relative to the repository root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subdir: Option<String>,
+    /// `<bundle folder>.entrypoint`, relative to `subdir`.
+    pub module: String,
+    /// Free-form properties; strings may be `env:NAME` or `file:/path` references.
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub props: serde_json::Map<String, serde_json::Value>,
+}
+
+impl BundleItem {
+    /// The bundle folder: `module` without its last dotted component
+    /// (`support@3-1.entrypoint` -> `support@3-1`; ids may contain dots, so the split is from
+    /// the right). `None` when `module` has no dot.
+    pub fn folder(&self) -> Option<&str> {
+        self.module.rsplit_once('.').map(|(folder, _)| folder)
+    }
+
+    /// The entrypoint module name inside the folder (`entrypoint`).
+    pub fn entrypoint(&self) -> Option<&str> {
+        self.module.rsplit_once('.').map(|(_, module)| module)
+    }
+
+    /// The pin of the bundle's repository.
+    pub fn pin(&self) -> RepoPin {
+        RepoPin {
+            repo: self.repo.clone(),
+            git_ref: self.git_ref.clone(),
+        }
+    }
+}
+
+/// The `bundles:` section: what the runtime reads.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Bundles {
+    /// The bundle used when a request names none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_bundle_id: Option<String>,
+    /// The bundles, in descriptor order.
+    pub items: Vec<BundleItem>,
+}
+
+/// A whole release descriptor.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Release {
+    /// `release_name`; absent in a bundles-only file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release_name: Option<String>,
+    /// The platform repository and ref (images are tagged from it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<RepoPin>,
+    /// The frontend repository and ref.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontend: Option<RepoPin>,
+    /// The bundles.
+    pub bundles: Bundles,
+    /// Which kind of file this came from.
+    #[serde(skip)]
+    pub shape: Shape,
+}
+
+/// Top-level keys of a release descriptor.
+pub const RELEASE_KEYS: &[&str] = &["release_name", "platform", "frontend", "bundles"];
+/// Keys of `platform` and `frontend`.
+pub const PIN_KEYS: &[&str] = &["repo", "ref"];
+/// Keys of `bundles`.
+pub const BUNDLES_KEYS: &[&str] = &["default_bundle_id", "items"];
+/// Keys of a bundle item.
+pub const ITEM_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "description",
+    "singleton",
+    "repo",
+    "ref",
+    "subdir",
+    "module",
+    "props",
+];
+/// Required keys of a bundle item.
+pub const ITEM_REQUIRED: &[&str] = &["id", "repo", "ref", "module"];

@@ -1,0 +1,462 @@
+//! A YAML tree whose every node knows where it came from.
+//!
+//! `serde_yaml_ng::Value` forgets positions, and deserialising with serde stops at the first
+//! error. We build our own small tree from `saphyr-parser`'s spanned events instead: one parser,
+//! so the positions and the values can never disagree, and the typed model is extracted from it
+//! with every problem collected (see [`crate::load`]).
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle};
+
+/// A position in the source: 1-based line and column (in characters), and the char offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column, in characters.
+    pub column: u32,
+    /// 0-based offset in characters.
+    pub offset: usize,
+}
+
+/// A range of the source, start inclusive, end exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    /// First character.
+    pub start: Position,
+    /// One past the last character.
+    pub end: Position,
+}
+
+impl Span {
+    fn from_parser(span: saphyr_parser::Span) -> Self {
+        let position = |marker: saphyr_parser::Marker| Position {
+            line: u32::try_from(marker.line()).unwrap_or(u32::MAX),
+            column: u32::try_from(marker.col() + 1).unwrap_or(u32::MAX),
+            offset: marker.index(),
+        };
+        Self {
+            start: position(span.start),
+            end: position(span.end),
+        }
+    }
+}
+
+/// How a scalar was written; quoted and block scalars are always strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// Unquoted: resolved with the YAML 1.2 core schema (null, bool, int, float, string).
+    Plain,
+    /// Quoted or block scalar: a string.
+    Quoted,
+}
+
+/// A YAML node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    /// A scalar as written, with its style.
+    Scalar(String, Style),
+    /// A sequence.
+    Sequence(Vec<Node>),
+    /// A mapping, in source order: (key, value).
+    Mapping(Vec<(Node, Node)>),
+}
+
+/// A node and its span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The value.
+    pub kind: NodeKind,
+    /// Where it is.
+    pub span: Span,
+}
+
+/// A YAML syntax error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SyntaxError {
+    /// What the parser said, lowercase.
+    pub message: String,
+    /// Where.
+    pub span: Span,
+}
+
+/// A core-schema scalar resolved from a plain scalar.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolved<'a> {
+    /// `~`, `null`, `Null`, `NULL` or nothing.
+    Null,
+    /// `true`/`false` in the three spellings.
+    Bool(bool),
+    /// An integer (decimal, `0o` octal, `0x` hex).
+    Int(i64),
+    /// A float, including `.inf` and `.nan`.
+    Float(f64),
+    /// Anything else.
+    String(&'a str),
+}
+
+impl Node {
+    /// A short name of the node's type for messages: `a string`, `a mapping`, ...
+    pub fn type_name(&self) -> &'static str {
+        match &self.kind {
+            NodeKind::Scalar(..) => match self.resolve() {
+                Some(Resolved::Null) => "null",
+                Some(Resolved::Bool(_)) => "a boolean",
+                Some(Resolved::Int(_)) => "an integer",
+                Some(Resolved::Float(_)) => "a number",
+                Some(Resolved::String(_)) | None => "a string",
+            },
+            NodeKind::Sequence(_) => "a list",
+            NodeKind::Mapping(_) => "a mapping",
+        }
+    }
+
+    /// The scalar resolved by the YAML 1.2 core schema; `None` for collections.
+    pub fn resolve(&self) -> Option<Resolved<'_>> {
+        let NodeKind::Scalar(text, style) = &self.kind else {
+            return None;
+        };
+        if *style == Style::Quoted {
+            return Some(Resolved::String(text));
+        }
+        Some(resolve_plain(text))
+    }
+
+    /// True for a plain empty scalar or `null`/`~`.
+    pub fn is_null(&self) -> bool {
+        matches!(self.resolve(), Some(Resolved::Null))
+    }
+
+    /// The scalar text as written (any style), `None` for collections and null.
+    ///
+    /// Fields such as refs take the text literally: `ref: 1.10` is the tag `1.10`, not a float.
+    pub fn scalar_text(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Scalar(text, _) if !self.is_null() => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The node as JSON (props are carried into the runtime descriptor).
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.kind {
+            NodeKind::Scalar(..) => match self.resolve() {
+                Some(Resolved::Null) | None => serde_json::Value::Null,
+                Some(Resolved::Bool(b)) => serde_json::Value::Bool(b),
+                Some(Resolved::Int(i)) => serde_json::Value::from(i),
+                Some(Resolved::Float(f)) => serde_json::Number::from_f64(f)
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number),
+                Some(Resolved::String(s)) => serde_json::Value::String(s.to_owned()),
+            },
+            NodeKind::Sequence(items) => items.iter().map(Node::to_json).collect(),
+            NodeKind::Mapping(entries) => serde_json::Value::Object(
+                entries
+                    .iter()
+                    .map(|(key, value)| (key_text(key), value.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// The text of a mapping key (collections as keys are shown as written type).
+pub fn key_text(key: &Node) -> String {
+    match &key.kind {
+        NodeKind::Scalar(text, _) => text.clone(),
+        _ => format!("<{}>", key.type_name()),
+    }
+}
+
+fn resolve_plain(text: &str) -> Resolved<'_> {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
+        "true" | "True" | "TRUE" => return Resolved::Bool(true),
+        "false" | "False" | "FALSE" => return Resolved::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Resolved::Float(f64::INFINITY);
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Resolved::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Resolved::Float(f64::NAN),
+        _ => {}
+    }
+    if let Some(octal) = text.strip_prefix("0o") {
+        if !octal.is_empty() && octal.chars().all(|c| c.is_digit(8)) {
+            if let Ok(value) = i64::from_str_radix(octal, 8) {
+                return Resolved::Int(value);
+            }
+        }
+        return Resolved::String(text);
+    }
+    if let Some(hex) = text.strip_prefix("0x") {
+        if !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            if let Ok(value) = i64::from_str_radix(hex, 16) {
+                return Resolved::Int(value);
+            }
+        }
+        return Resolved::String(text);
+    }
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+        if let Ok(value) = text.parse::<i64>() {
+            return Resolved::Int(value);
+        }
+    }
+    if is_core_float(text) {
+        if let Ok(value) = text.parse::<f64>() {
+            return Resolved::Float(value);
+        }
+    }
+    Resolved::String(text)
+}
+
+/// `[-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?`
+fn is_core_float(text: &str) -> bool {
+    let body = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(at) => (&body[..at], Some(&body[at + 1..])),
+        None => (body, None),
+    };
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, frac)) => {
+            int.chars().all(|c| c.is_ascii_digit())
+                && frac.chars().all(|c| c.is_ascii_digit())
+                && !(int.is_empty() && frac.is_empty())
+        }
+        None => !mantissa.is_empty() && mantissa.chars().all(|c| c.is_ascii_digit()),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
+    });
+    mantissa_ok && exponent_ok
+}
+
+/// Parses the first document of `text`. An empty stream is a null node.
+///
+/// Anchors and aliases are expanded (an alias node keeps the anchor's spans). A second
+/// document in the same stream is an error: a release is one document.
+pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    let mut builder = Builder {
+        parser: Parser::new_from_str(text),
+        anchors: HashMap::new(),
+        last_end: Span::default(),
+    };
+    builder.document()
+}
+
+struct Builder<'input> {
+    parser: Parser<'input, saphyr_parser::StrInput<'input>>,
+    anchors: HashMap<usize, Node>,
+    last_end: Span,
+}
+
+impl<'input> Builder<'input> {
+    fn next(&mut self) -> Result<(Event<'input>, Span), SyntaxError> {
+        match self.parser.next_event() {
+            Some(Ok((event, span))) => {
+                let span = Span::from_parser(span);
+                self.last_end = span;
+                Ok((event, span))
+            }
+            Some(Err(error)) => {
+                let marker = *error.marker();
+                let span = Span::from_parser(saphyr_parser::Span::empty(marker));
+                Err(SyntaxError {
+                    message: format!("invalid YAML: {}", error.info()),
+                    span,
+                })
+            }
+            None => Err(SyntaxError {
+                message: "invalid YAML: unexpected end of input".into(),
+                span: self.last_end,
+            }),
+        }
+    }
+
+    fn document(&mut self) -> Result<Node, SyntaxError> {
+        let mut root = None;
+        loop {
+            let (event, span) = self.next()?;
+            match event {
+                Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
+                Event::DocumentStart(_) if root.is_some() => {
+                    return Err(SyntaxError {
+                        message: "expected one YAML document, found a second one".into(),
+                        span,
+                    });
+                }
+                Event::DocumentStart(_) => {
+                    let (event, span) = self.next()?;
+                    root = Some(self.node(event, span)?);
+                }
+                Event::StreamEnd => {
+                    return Ok(root.unwrap_or(Node {
+                        kind: NodeKind::Scalar(String::new(), Style::Plain),
+                        span,
+                    }));
+                }
+                _ => {
+                    return Err(SyntaxError {
+                        message: "invalid YAML: unexpected event".into(),
+                        span,
+                    });
+                }
+            }
+        }
+    }
+
+    fn node(&mut self, event: Event<'input>, span: Span) -> Result<Node, SyntaxError> {
+        let (node, anchor) = match event {
+            Event::Scalar(text, style, anchor, _tag) => {
+                let style = match style {
+                    ScalarStyle::Plain => Style::Plain,
+                    _ => Style::Quoted,
+                };
+                let node = Node {
+                    kind: NodeKind::Scalar(text.into_owned(), style),
+                    span,
+                };
+                (node, anchor)
+            }
+            Event::SequenceStart(anchor, _tag) => {
+                let mut items = Vec::new();
+                let mut end = span;
+                loop {
+                    let (event, span) = self.next()?;
+                    if event == Event::SequenceEnd {
+                        break;
+                    }
+                    let item = self.node(event, span)?;
+                    end = item.span;
+                    items.push(item);
+                }
+                let node = Node {
+                    kind: NodeKind::Sequence(items),
+                    span: Span {
+                        start: span.start,
+                        end: end.end.max(span.end),
+                    },
+                };
+                (node, anchor)
+            }
+            Event::MappingStart(anchor, _tag) => {
+                let mut entries: Vec<(Node, Node)> = Vec::new();
+                let mut end = span;
+                loop {
+                    let (event, key_span) = self.next()?;
+                    if event == Event::MappingEnd {
+                        break;
+                    }
+                    let key = self.node(event, key_span)?;
+                    let (event, value_span) = self.next()?;
+                    let value = self.node(event, value_span)?;
+                    end = value.span;
+                    entries.push((key, value));
+                }
+                let node = Node {
+                    kind: NodeKind::Mapping(entries),
+                    span: Span {
+                        start: span.start,
+                        end: end.end.max(span.end),
+                    },
+                };
+                (node, anchor)
+            }
+            Event::Alias(id) => {
+                return match self.anchors.get(&id) {
+                    Some(node) => Ok(node.clone()),
+                    None => Err(SyntaxError {
+                        message: "invalid YAML: alias to an unknown anchor".into(),
+                        span,
+                    }),
+                };
+            }
+            _ => {
+                return Err(SyntaxError {
+                    message: "invalid YAML: unexpected event".into(),
+                    span,
+                });
+            }
+        };
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        Ok(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(node: &Node) -> &[(Node, Node)] {
+        match &node.kind {
+            NodeKind::Mapping(entries) => entries,
+            other => panic!("not a mapping: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nodes_carry_line_and_column() {
+        let root = parse("a: 1\nb:\n  c: \"x y\"\n  d: [p, q]\n").expect("valid");
+        let entries = mapping(&root);
+        assert_eq!(entries[0].1.span.start.line, 1);
+        assert_eq!(entries[0].1.span.start.column, 4);
+        let inner = mapping(&entries[1].1);
+        assert_eq!(inner[0].0.span.start.line, 3);
+        assert_eq!(inner[0].0.span.start.column, 3);
+        assert_eq!(inner[0].1.scalar_text(), Some("x y"));
+        assert_eq!(inner[0].1.span.start.column, 6, "the quote starts the span");
+    }
+
+    #[test]
+    fn core_schema_resolution_for_plain_scalars_only() {
+        let root =
+            parse("a: 1\nb: '1'\nc: true\nd: 1.5\ne: ~\nf: 0x1F\ng: 1.10.2\nh: yes\ni:\nj: 1e3\n")
+                .expect("valid");
+        let json = root.to_json();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "a": 1, "b": "1", "c": true, "d": 1.5, "e": null, "f": 31,
+                "g": "1.10.2", "h": "yes", "i": null, "j": 1000.0
+            })
+        );
+    }
+
+    #[test]
+    fn refs_keep_the_text_as_written() {
+        let root = parse("ref: 1.10\n").expect("valid");
+        assert_eq!(mapping(&root)[0].1.scalar_text(), Some("1.10"));
+    }
+
+    #[test]
+    fn aliases_expand_to_the_anchored_node() {
+        let root = parse("a: &x {k: v}\nb: *x\n").expect("valid");
+        assert_eq!(
+            root.to_json(),
+            serde_json::json!({"a": {"k": "v"}, "b": {"k": "v"}})
+        );
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let error = parse("a: [1, 2\nb: 3\n").expect_err("unclosed flow sequence");
+        assert!(error.message.starts_with("invalid YAML"), "{error}");
+        assert!(error.span.start.line >= 1);
+    }
+
+    #[test]
+    fn a_second_document_is_an_error() {
+        let error = parse("a: 1\n---\nb: 2\n").expect_err("two documents");
+        assert_eq!(error.span.start.line, 2);
+    }
+
+    #[test]
+    fn empty_input_is_null() {
+        assert!(parse("").expect("valid").is_null());
+        assert!(parse("# only a comment\n").expect("valid").is_null());
+    }
+}
