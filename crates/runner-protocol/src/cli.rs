@@ -93,9 +93,38 @@ fn apply(command: Command, binary: &str) -> Command {
     command.mut_subcommands(move |sub| apply(sub, &binary_owned))
 }
 
-/// The clap command of `C` with the env rule applied; use for parsing and introspection.
+/// The clap command of `C` with the env rule applied; use for introspection (help, docs,
+/// the action.yml agreement test).
 pub fn command<C: clap::CommandFactory>() -> Command {
     with_env_names(C::command())
+}
+
+/// The clap command of `C` for parsing in an environment: like [`command`], but a flag whose
+/// variable is set to the empty string reads no variable at all. An action passes every input
+/// through `env:`, so an input the user left out arrives as `""`, which must mean "not given"
+/// (the flag's default), not an empty value. clap would read `""` as a value, and the process
+/// environment cannot be edited without `unsafe`, so the binding is dropped instead.
+pub fn command_in<C: clap::CommandFactory>(env: &crate::env::Env) -> Command {
+    unbind_empty(command::<C>(), env)
+}
+
+fn unbind_empty(command: Command, env: &crate::env::Env) -> Command {
+    let empty: Vec<String> = command
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .filter_map(|name| name.to_str())
+        .filter(|name| env.is_set_but_empty(name))
+        .map(str::to_owned)
+        .collect();
+    let command = command.mut_args(move |arg| {
+        let is_empty = arg
+            .get_env()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| empty.iter().any(|e| e == name));
+        if is_empty { arg.env(None) } else { arg }
+    });
+    let env = env.clone();
+    command.mut_subcommands(move |sub| unbind_empty(sub, &env))
 }
 
 #[cfg(test)]
@@ -109,6 +138,27 @@ mod tests {
         base_ref: Option<String>,
         #[command(flatten)]
         common: CommonArgs,
+    }
+
+    #[test]
+    fn empty_variables_mean_not_given() {
+        use clap::FromArgMatches as _;
+        let env = crate::env::Env::from_pairs([
+            ("CHANGE_DETECT_VERBOSE", ""),
+            ("CHANGE_DETECT_OUTPUT_FORMAT", ""),
+        ]);
+        let command = command_in::<Cli>(&env);
+        let verbose = command
+            .get_arguments()
+            .find(|a| a.get_id() == "verbose")
+            .expect("verbose");
+        assert_eq!(verbose.get_env(), None, "binding dropped");
+        let matches = command
+            .try_get_matches_from(["change-detect"])
+            .expect("parses");
+        let cli = Cli::from_arg_matches(&matches).expect("valid");
+        assert!(!cli.common.verbose);
+        assert_eq!(cli.common.output_format, OutputFormat::Auto);
     }
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {

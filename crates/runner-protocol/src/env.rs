@@ -58,6 +58,13 @@ impl Env {
             .map(PathBuf::from)
     }
 
+    /// True when `name` is set to the empty string (an action input left out).
+    pub fn is_set_but_empty(&self, name: &str) -> bool {
+        self.vars
+            .get(std::ffi::OsStr::new(name))
+            .is_some_and(|v| v.is_empty())
+    }
+
     /// True when running inside a GitHub Actions job (`GITHUB_ACTIONS=true`).
     pub fn is_github_actions(&self) -> bool {
         self.get("GITHUB_ACTIONS") == Some("true")

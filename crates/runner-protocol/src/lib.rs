@@ -39,7 +39,12 @@ pub use secret::Secret;
 /// Returns the exit code to use instead when parsing ends the run (`--help`, `--version`: 0;
 /// a usage error: 2), after clap has printed its message.
 pub fn parse<C: ToolCli>() -> Result<C, Exit> {
-    let result = cli::command::<C>()
+    parse_in::<C>(&Env::from_process())
+}
+
+/// [`parse`] in a given environment snapshot (empty variables count as not given).
+pub fn parse_in<C: ToolCli>(env: &Env) -> Result<C, Exit> {
+    let result = cli::command_in::<C>(env)
         .try_get_matches()
         .and_then(|matches| C::from_arg_matches(&matches));
     result.map_err(|error| {
@@ -61,11 +66,11 @@ where
     C: ToolCli,
     E: Reportable,
 {
-    let cli = match parse::<C>() {
+    let env = Env::from_process();
+    let cli = match parse_in::<C>(&env) {
         Ok(cli) => cli,
         Err(exit) => return exit.into(),
     };
-    let env = Env::from_process();
     let common = cli.common().clone();
     let mut runner = runner::process_runner(env, &common);
     logging::init(runner.env(), runner.console(), common.verbose);
