@@ -65,6 +65,7 @@ ensure_python_tools() {
 ensure_test_dependencies() {
   # sshd for ssh-deploy's real-OpenSSH tests; musl-tools so C dependencies build for the
   # static musl target; git for change-detect's real repositories.
-  ensure_debian_packages openssh-server openssh-client musl-tools git
+  # prometheus: health-gate's metrics checks query a real Prometheus server in tests.
+  ensure_debian_packages openssh-server openssh-client musl-tools git prometheus
   ensure_python_tools
 }

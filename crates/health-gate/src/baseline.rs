@@ -73,6 +73,9 @@ pub struct CheckBaseline {
     pub samples: u64,
     /// Statistic label (`p95`, `max`, `mean`) to microseconds.
     pub latency_us: BTreeMap<String, u64>,
+    /// Metrics checks: rule expression to the value seen.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
 }
 
 /// Statistics always recorded, beside any a threshold names.
@@ -107,6 +110,34 @@ impl CheckBaseline {
             warmup: observation.warmup,
             samples: outcome.counted,
             latency_us,
+            metrics: BTreeMap::new(),
+        }
+    }
+
+    /// The baseline of a metrics check: the value of every rule.
+    pub fn for_metrics(check: &Check, metrics: BTreeMap<String, f64>) -> Self {
+        Self {
+            target: check.probe.target(),
+            requests: None,
+            duration_ms: None,
+            concurrency: 0,
+            warmup: 0,
+            samples: 0,
+            latency_us: BTreeMap::new(),
+            metrics,
+        }
+    }
+
+    /// Refuses a metrics baseline recorded from another source.
+    pub fn check_same_target(&self, check: &Check) -> Result<(), BaselineError> {
+        let target = check.probe.target();
+        if self.target == target {
+            Ok(())
+        } else {
+            Err(BaselineError::Mismatch {
+                check: check.name.clone(),
+                difference: format!("recorded from {} but this gate reads {target}", self.target),
+            })
         }
     }
 
@@ -167,6 +198,7 @@ impl CheckBaseline {
             warmup: observation.warmup,
             samples: 0,
             latency_us: BTreeMap::new(),
+            metrics: BTreeMap::new(),
         }
     }
 }

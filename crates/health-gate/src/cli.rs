@@ -14,7 +14,7 @@ fn duration(text: &str) -> Result<Duration, String> {
 /// Gate a deploy: wait for readiness, then observe success rate and latency, and decide go or
 /// rollback.
 ///
-/// Checks come from a gate file (`--gate-file`, YAML: http, grpc, sse and tcp checks with
+/// Checks come from a gate file (`--gate-file`, YAML: http, grpc, sse, tcp, ws, command and metrics checks with
 /// per-check readiness, observation and thresholds) and/or the quick-form flags below (one
 /// check per `--url`, `--grpc-addr`, `--sse-url`, `--tcp-addr`; the timing and threshold flags
 /// apply to those quick checks only).
@@ -86,6 +86,21 @@ pub struct Cli {
     /// readiness: proxies accept connections before the application listens.
     #[arg(long, value_name = "HOST:PORT", help_heading = "Quick form")]
     pub tcp_addr: Option<String>,
+
+    /// Quick form: a WebSocket check of this ws:// or wss:// URL (named `ws`): handshake, then
+    /// a clean close.
+    #[arg(long, value_name = "URL", help_heading = "Quick form")]
+    pub ws_url: Option<String>,
+
+    /// Quick form: subprotocols the `--ws-url` check offers, one per line; the server must
+    /// select one.
+    #[arg(long, value_name = "LINES", help_heading = "Quick form")]
+    pub ws_subprotocol: Vec<LineList>,
+
+    /// Quick form: a command check (named `command`) run with `sh -c`, e.g. `command -v bwrap`;
+    /// ready when it exits 0.
+    #[arg(long, value_name = "SHELL", help_heading = "Quick form")]
+    pub command: Option<String>,
 
     /// Time between attempt starts while waiting for readiness.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = duration, help_heading = "Readiness (quick form)")]

@@ -38,7 +38,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn config_error(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+pub(crate) fn config_error(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError {
         field: field.into(),
         message: message.into(),
@@ -289,7 +289,7 @@ pub enum RequireConfig {
     },
 }
 
-/// One check as written: exactly one of `http`, `grpc`, `sse`, `tcp`.
+/// One check as written: exactly one of `http`, `grpc`, `sse`, `tcp`, `ws`, `command`, `metrics`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckConfig {
@@ -303,6 +303,12 @@ pub struct CheckConfig {
     pub sse: Option<SseConfig>,
     /// TCP connect check.
     pub tcp: Option<TcpConfig>,
+    /// WebSocket check.
+    pub ws: Option<WsConfig>,
+    /// Command check.
+    pub command: Option<CommandConfig>,
+    /// Prometheus metrics check.
+    pub metrics: Option<MetricsConfig>,
     /// Overrides of the defaults' attempt timeout.
     pub attempt_timeout: Option<HumanDuration>,
     /// Overrides of the defaults' connect timeout.
@@ -450,6 +456,111 @@ pub struct TcpConfig {
     pub addr: String,
 }
 
+/// `ws:` check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsConfig {
+    /// `ws://` or `wss://` URL.
+    pub url: String,
+    /// Handshake headers (`Authorization`, `Origin`; `env:NAME` reads a masked secret).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Subprotocols offered; the server must select one of them.
+    #[serde(default)]
+    pub subprotocols: Vec<String>,
+    /// Handshake deadline (default: the attempt timeout).
+    pub handshake_timeout: Option<HumanDuration>,
+    /// Steps after the handshake, in order; a close handshake always follows.
+    #[serde(default)]
+    pub steps: Vec<WsStepConfig>,
+    /// TLS overrides.
+    pub tls: Option<TlsConfig>,
+}
+
+/// One WebSocket step: exactly one of `send`, `send_binary`, `expect`, `ping`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WsStepConfig {
+    /// Send a text message.
+    pub send: Option<String>,
+    /// Send a binary message (the UTF-8 bytes of this text).
+    pub send_binary: Option<String>,
+    /// Expect the next message (sent by the server on its own, or in reply).
+    pub expect: Option<TextExpectConfig>,
+    /// Send a ping and expect the pong.
+    pub ping: Option<bool>,
+    /// Step deadline (default 5s).
+    pub timeout: Option<HumanDuration>,
+}
+
+/// Expectations on a text (message, stdout, stderr); all optional, all must hold.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextExpectConfig {
+    /// Substring.
+    pub contains: Option<String>,
+    /// Regex.
+    pub regex: Option<String>,
+    /// JSONPath assertions on the text parsed as JSON.
+    #[serde(default)]
+    pub json: Vec<JsonAssertionConfig>,
+}
+
+/// `command:` check: exactly one of `argv` (no shell) or `shell` (`sh -c`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandConfig {
+    /// Program and arguments, run without a shell.
+    pub argv: Option<Vec<String>>,
+    /// A shell command line (`sh -c`), for builtins such as `command -v bwrap`.
+    pub shell: Option<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+    /// Accepted exit codes (default `[0]`).
+    pub exit_codes: Option<Vec<i32>>,
+    /// Expectations on stdout.
+    pub stdout: Option<TextExpectConfig>,
+    /// Expectations on stderr.
+    pub stderr: Option<TextExpectConfig>,
+}
+
+/// `metrics:` check: exactly one of `scrape` (a `/metrics` endpoint) or `prometheus` (a
+/// Prometheus server's HTTP API).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Prometheus text exposition URL, scraped at the start and end of the window.
+    pub scrape: Option<String>,
+    /// Prometheus server base URL; each rule's `expr` is an instant PromQL query.
+    pub prometheus: Option<String>,
+    /// Observation window (default 30s).
+    pub window: Option<HumanDuration>,
+    /// Rules.
+    #[serde(default)]
+    pub rules: Vec<MetricRuleConfig>,
+    /// `fail` (default) or `pass` when a rule has no data.
+    pub no_data: Option<String>,
+    /// Headers for the scrape or the API (`env:NAME` reads a masked secret).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// One metrics rule: an expression and an upper bound.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricRuleConfig {
+    /// For `scrape`: `metric{label="v"}`, `increase(m)`, `rate(m)`, and `a / b`, `a * b` of those;
+    /// for `prometheus`: any PromQL that returns one sample.
+    pub expr: String,
+    /// Must stay below this (`0.05`, `512Mi`, `2G`).
+    pub below: Option<serde_yaml_ng::Value>,
+    /// Must stay below this multiple of the value recorded in the baseline (`2x`).
+    pub below_baseline: Option<String>,
+}
+
 // ----------------------------------------------------------------------------------------
 // The resolved, validated gate.
 
@@ -501,6 +612,12 @@ pub enum ProbeSpec {
     Sse(SseSpec),
     /// TCP connect.
     Tcp(TcpSpec),
+    /// WebSocket.
+    Ws(crate::probe::ws::WsSpec),
+    /// A local command.
+    Command(crate::probe::command::CommandSpec),
+    /// Prometheus metrics.
+    Metrics(crate::probe::metrics::MetricsSpec),
 }
 
 impl ProbeSpec {
@@ -511,6 +628,9 @@ impl ProbeSpec {
             ProbeSpec::Grpc(_) => "grpc",
             ProbeSpec::Sse(_) => "sse",
             ProbeSpec::Tcp(_) => "tcp",
+            ProbeSpec::Ws(_) => "ws",
+            ProbeSpec::Command(_) => "command",
+            ProbeSpec::Metrics(_) => "metrics",
         }
     }
 
@@ -528,6 +648,9 @@ impl ProbeSpec {
             ),
             ProbeSpec::Sse(spec) => spec.url.to_string(),
             ProbeSpec::Tcp(spec) => spec.addr.clone(),
+            ProbeSpec::Ws(spec) => spec.url.to_string(),
+            ProbeSpec::Command(spec) => spec.display(),
+            ProbeSpec::Metrics(spec) => spec.source_url(),
         }
     }
 }
@@ -909,6 +1032,9 @@ fn resolve_check(
         check.grpc.is_some(),
         check.sse.is_some(),
         check.tcp.is_some(),
+        check.ws.is_some(),
+        check.command.is_some(),
+        check.metrics.is_some(),
     ];
     let probe = match kinds.iter().filter(|k| **k).count() {
         1 => {
@@ -922,6 +1048,15 @@ fn resolve_check(
                     .map(ProbeSpec::Sse)
             } else if let Some(tcp) = check.tcp {
                 resolve_tcp(tcp, &format!("{field}.tcp")).map(ProbeSpec::Tcp)
+            } else if let Some(ws) = check.ws {
+                crate::probe::ws::resolve(ws, defaults, attempt_timeout, &format!("{field}.ws"))
+                    .map(ProbeSpec::Ws)
+            } else if let Some(command) = check.command {
+                crate::probe::command::resolve(command, &format!("{field}.command"))
+                    .map(ProbeSpec::Command)
+            } else if let Some(metrics) = check.metrics {
+                crate::probe::metrics::resolve(metrics, defaults, &format!("{field}.metrics"))
+                    .map(ProbeSpec::Metrics)
             } else {
                 unreachable!("one kind is present")
             };
@@ -936,12 +1071,12 @@ fn resolve_check(
         0 => {
             errors.push(config_error(
                 field,
-                "a check needs one of `http`, `grpc`, `sse` or `tcp`",
+                "a check needs one of `http`, `grpc`, `sse`, `tcp`, `ws`, `command` or `metrics`",
             ));
             None
         }
         _ => {
-            errors.push(config_error(field, "a check has exactly one of `http`, `grpc`, `sse` or `tcp`; split it into several checks"));
+            errors.push(config_error(field, "a check has exactly one of `http`, `grpc`, `sse`, `tcp`, `ws`, `command` or `metrics`; split it into several checks"));
             None
         }
     };
@@ -989,7 +1124,7 @@ fn observe_configured(config: &ObserveConfig) -> bool {
     config.requests.is_some() || config.duration.is_some() || config.thresholds.is_some()
 }
 
-fn merge_headers(
+pub(crate) fn merge_headers(
     defaults: &BTreeMap<String, String>,
     own: &BTreeMap<String, String>,
     field: &str,
@@ -1018,7 +1153,7 @@ fn merge_headers(
     Ok(headers)
 }
 
-fn resolve_tls(
+pub(crate) fn resolve_tls(
     defaults: &TlsConfig,
     own: Option<&TlsConfig>,
     field: &str,
@@ -1098,7 +1233,7 @@ fn resolve_connect_to(text: Option<&str>, field: &str) -> Result<Option<SocketAd
     .transpose()
 }
 
-fn resolve_json(
+pub(crate) fn resolve_json(
     assertions: &[JsonAssertionConfig],
     field: &str,
 ) -> Result<Vec<JsonAssertion>, ConfigError> {

@@ -39,13 +39,26 @@ pub enum FailureKind {
     NoEvent,
     /// An SSE stream stalled between events longer than `idle_timeout`.
     Stalled,
+    /// The WebSocket handshake was malformed (wrong `Sec-WebSocket-Accept`, missing or
+    /// listed `Connection`/`Upgrade` headers).
+    WsHandshake,
+    /// The server did not select one of the requested subprotocols (or selected one unasked).
+    WsSubprotocol,
+    /// The WebSocket ended without a close handshake.
+    WsUncleanClose,
+    /// A command could not be started (not found, not executable): a configuration error.
+    CommandStart,
+    /// A command exited with an unexpected code.
+    ExitStatus,
+    /// A metrics source answered without the samples a rule needs.
+    NoData,
     /// The connection broke mid-response or another I/O error happened.
     Io,
 }
 
 impl FailureKind {
     /// Every kind, for documentation and config validation.
-    pub const ALL: [FailureKind; 16] = [
+    pub const ALL: [FailureKind; 22] = [
         FailureKind::Refused,
         FailureKind::ConnectTimeout,
         FailureKind::Dns,
@@ -61,6 +74,12 @@ impl FailureKind {
         FailureKind::GrpcNotFound,
         FailureKind::NoEvent,
         FailureKind::Stalled,
+        FailureKind::WsHandshake,
+        FailureKind::WsSubprotocol,
+        FailureKind::WsUncleanClose,
+        FailureKind::CommandStart,
+        FailureKind::ExitStatus,
+        FailureKind::NoData,
         FailureKind::Io,
     ];
 
@@ -82,6 +101,12 @@ impl FailureKind {
             FailureKind::GrpcNotFound => "grpc_not_found",
             FailureKind::NoEvent => "no_event",
             FailureKind::Stalled => "stalled",
+            FailureKind::WsHandshake => "ws_handshake",
+            FailureKind::WsSubprotocol => "ws_subprotocol",
+            FailureKind::WsUncleanClose => "ws_unclean_close",
+            FailureKind::CommandStart => "command_start",
+            FailureKind::ExitStatus => "exit_status",
+            FailureKind::NoData => "no_data",
             FailureKind::Io => "io",
         }
     }
@@ -90,7 +115,7 @@ impl FailureKind {
     pub fn fatal_by_default(self) -> bool {
         matches!(
             self,
-            FailureKind::GrpcUnimplemented | FailureKind::GrpcNotFound
+            FailureKind::GrpcUnimplemented | FailureKind::GrpcNotFound | FailureKind::CommandStart
         )
     }
 }

@@ -81,10 +81,17 @@ async fn run_check(
         }
     };
     report.readiness = wait_ready(&check.readiness, check.attempt_timeout, start, &probe).await;
-    drop(probe);
     if !report.readiness.ready {
         return report;
     }
+    // A metrics check observes its window of data rather than sending a burst.
+    if let Probe::Metrics(metrics) = &probe {
+        let outcome = metrics.observe(baseline.map(|b| &b.metrics)).await;
+        report.passed = outcome.passed;
+        report.observation = Some(outcome);
+        return report;
+    }
+    drop(probe);
     let Some(observation) = &check.observe else {
         report.passed = true;
         return report;
@@ -140,6 +147,27 @@ pub fn baseline_from(gate: &Gate, report: &Report) -> BaselineFile {
         checks: BTreeMap::new(),
     };
     for check in &gate.checks {
+        if let crate::config::ProbeSpec::Metrics(_) = &check.probe {
+            let values = report
+                .checks
+                .iter()
+                .find(|c| c.name == check.name)
+                .and_then(|c| c.observation.as_ref())
+                .map(|o| {
+                    o.thresholds
+                        .iter()
+                        .filter_map(|t| {
+                            Some((t.threshold.split(" < ").next()?.to_owned(), t.value?))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            file.checks.insert(
+                check.name.clone(),
+                CheckBaseline::for_metrics(check, values),
+            );
+            continue;
+        }
         let (Some(observation), Some(outcome)) = (
             &check.observe,
             report

@@ -27,9 +27,9 @@ use runner_protocol::{Diagnostic, ErrorClass, Reportable, Runner, Verdict};
 
 use crate::baseline::{BaselineError, BaselineFile};
 use crate::config::{
-    CheckConfig, ConfigError, DefaultsConfig, ExpectConfig, Gate, GateFile, GrpcConfig, HttpConfig,
-    HumanDuration, ObserveConfig, ProbeSpec, ReadinessConfig, SseConfig, TcpConfig,
-    ThresholdsConfig, TlsConfig,
+    CheckConfig, CommandConfig, ConfigError, DefaultsConfig, ExpectConfig, Gate, GateFile,
+    GrpcConfig, HttpConfig, HumanDuration, ObserveConfig, ProbeSpec, ReadinessConfig, SseConfig,
+    TcpConfig, ThresholdsConfig, TlsConfig, WsConfig,
 };
 use crate::gate::{CheckInputs, Progress, baseline_from, build_report, run_gate};
 use crate::probe::ResolvedHeaders;
@@ -184,6 +184,9 @@ fn quick_form(cli: &Cli) -> Result<Option<GateFile>, Error> {
         grpc: None,
         sse: None,
         tcp: None,
+        ws: None,
+        command: None,
+        metrics: None,
         attempt_timeout: None,
         connect_timeout: None,
         readiness: None,
@@ -248,6 +251,33 @@ fn quick_form(cli: &Cli) -> Result<Option<GateFile>, Error> {
         checks.push(CheckConfig {
             tcp: Some(TcpConfig { addr: addr.clone() }),
             ..check("tcp")
+        });
+    }
+    if let Some(url) = &cli.ws_url {
+        checks.push(CheckConfig {
+            ws: Some(WsConfig {
+                url: url.clone(),
+                headers: BTreeMap::new(),
+                subprotocols: flag_lines(&cli.ws_subprotocol),
+                handshake_timeout: None,
+                steps: Vec::new(),
+                tls: None,
+            }),
+            ..check("ws")
+        });
+    }
+    if let Some(line) = &cli.command {
+        checks.push(CheckConfig {
+            command: Some(CommandConfig {
+                argv: None,
+                shell: Some(line.clone()),
+                env: BTreeMap::new(),
+                cwd: None,
+                exit_codes: None,
+                stdout: None,
+                stderr: None,
+            }),
+            ..check("command")
         });
     }
     if checks.is_empty() {
@@ -390,7 +420,9 @@ fn check_inputs(
             ProbeSpec::Http(spec) => spec.headers.clone(),
             ProbeSpec::Sse(spec) => spec.headers.clone(),
             ProbeSpec::Grpc(spec) => spec.metadata.clone(),
-            ProbeSpec::Tcp(_) => Vec::new(),
+            ProbeSpec::Ws(spec) => spec.headers.clone(),
+            ProbeSpec::Metrics(spec) => spec.headers.clone(),
+            ProbeSpec::Tcp(_) | ProbeSpec::Command(_) => Vec::new(),
         };
         let mut lookup = |name: &str| {
             runner
@@ -407,7 +439,14 @@ fn check_inputs(
                 }],
             })?;
         inputs.headers.insert(check.name.clone(), headers);
-        if let (Some(file), Some(observation)) = (baseline, &check.observe) {
+        if let (Some(file), ProbeSpec::Metrics(_)) = (baseline, &check.probe) {
+            if let Some(recorded) = file.checks.get(&check.name) {
+                recorded.check_same_target(check)?;
+                inputs
+                    .baselines
+                    .insert(check.name.clone(), recorded.clone());
+            }
+        } else if let (Some(file), Some(observation)) = (baseline, &check.observe) {
             if let Some(recorded) = file.checks.get(&check.name) {
                 recorded.check_comparable(check, observation)?;
                 inputs
@@ -425,7 +464,8 @@ fn warn_about_insecure_tls(gate: &Gate, runner: &Runner) {
             ProbeSpec::Http(spec) => spec.tls.verify,
             ProbeSpec::Sse(spec) => spec.tls.verify,
             ProbeSpec::Grpc(spec) => spec.tls.verify,
-            ProbeSpec::Tcp(_) => true,
+            ProbeSpec::Ws(spec) => spec.tls.verify,
+            ProbeSpec::Tcp(_) | ProbeSpec::Command(_) | ProbeSpec::Metrics(_) => true,
         };
         if !verify {
             runner.warn(&format!(

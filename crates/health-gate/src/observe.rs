@@ -46,6 +46,9 @@ pub struct ThresholdOutcome {
     pub passed: bool,
     /// Observed value and what it was compared with.
     pub detail: String,
+    /// The observed number, when the threshold has one (metrics rules; recorded in baselines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
 }
 
 /// The observation result of one check.
@@ -89,6 +92,24 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 impl ObservationOutcome {
+    /// An outcome decided by rules alone (metrics checks observe a window, not a burst).
+    pub fn from_thresholds(thresholds: Vec<ThresholdOutcome>) -> Self {
+        Self {
+            passed: thresholds.iter().all(|t| t.passed),
+            counted: 0,
+            failed: 0,
+            warmup: 0,
+            concurrency: 0,
+            aborted_early: false,
+            latency_ms: LatencySummary::default(),
+            failures: BTreeMap::new(),
+            first_failures: Vec::new(),
+            thresholds,
+            requests_per_second: 0.0,
+            histogram: None,
+        }
+    }
+
     /// The value of `statistic` in microseconds.
     pub fn statistic_us(&self, statistic: Statistic) -> Option<u64> {
         let histogram = self.histogram.as_ref()?;
@@ -284,6 +305,7 @@ pub fn evaluate(
         } else {
             format!("{} counted samples", outcome.counted)
         },
+        value: None,
     });
     let rate_passed = observation
         .error_rate
@@ -301,6 +323,7 @@ pub fn evaluate(
                 outcome.failed as f64 * 100.0 / outcome.counted as f64
             }
         ),
+        value: None,
     });
     for threshold in &observation.latency {
         let label = threshold.statistic.label();
@@ -309,6 +332,7 @@ pub fn evaluate(
                 threshold: threshold.to_string(),
                 passed: false,
                 detail: "no samples".into(),
+                value: None,
             });
             continue;
         };
@@ -332,6 +356,7 @@ pub fn evaluate(
             threshold: threshold.to_string(),
             passed,
             detail,
+            value: None,
         });
     }
     results

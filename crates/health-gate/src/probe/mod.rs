@@ -2,11 +2,15 @@
 //! phase (readiness uses fresh connections per attempt; observation reuses a pool, like a load
 //! generator would).
 
+pub mod command;
+pub mod expect;
 pub mod grpc;
 pub mod http;
+pub mod metrics;
 pub mod sse;
 pub mod tcp;
 pub mod tls;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -92,6 +96,12 @@ pub enum Probe {
     Grpc(grpc::GrpcProbe),
     /// TCP connect.
     Tcp(tcp::TcpProbe),
+    /// WebSocket.
+    Ws(ws::WsProbe),
+    /// Command.
+    Command(command::CommandProbe),
+    /// Metrics (readiness: the source answers with data for every rule).
+    Metrics(metrics::MetricsProbe),
 }
 
 impl Probe {
@@ -110,6 +120,13 @@ impl Probe {
                 Probe::Grpc(grpc::GrpcProbe::build(spec, check, headers, phase)?)
             }
             ProbeSpec::Tcp(spec) => Probe::Tcp(tcp::TcpProbe::new(spec, check.connect_timeout)),
+            ProbeSpec::Ws(spec) => Probe::Ws(ws::WsProbe::build(spec, check, headers)?),
+            ProbeSpec::Command(spec) => {
+                Probe::Command(command::CommandProbe::new(spec, check.attempt_timeout))
+            }
+            ProbeSpec::Metrics(spec) => {
+                Probe::Metrics(metrics::MetricsProbe::build(spec, check, headers)?)
+            }
         })
     }
 
@@ -121,6 +138,9 @@ impl Probe {
             Probe::Sse(probe) => probe.attempt().await,
             Probe::Grpc(probe) => probe.attempt().await,
             Probe::Tcp(probe) => probe.attempt().await,
+            Probe::Ws(probe) => probe.attempt().await,
+            Probe::Command(probe) => probe.attempt().await,
+            Probe::Metrics(probe) => probe.attempt().await,
         }
     }
 }

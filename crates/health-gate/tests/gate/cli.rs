@@ -287,3 +287,64 @@ fn records_a_baseline_and_refuses_one_recorded_differently() {
         mismatched.stderr
     );
 }
+
+#[test]
+fn the_readme_gate_file_is_valid() {
+    let readme = std::fs::read_to_string(
+        test_support::workspace_root().join("actions/health-gate/README.md"),
+    )
+    .expect("README");
+    let section = readme
+        .split("## The seed's post-deploy gate")
+        .nth(1)
+        .expect("section");
+    let yaml = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("yaml block");
+    let gate = health_gate::config::GateFile::parse(yaml)
+        .expect("parses")
+        .resolve()
+        .expect("resolves");
+    let kinds: Vec<&str> = gate.checks.iter().map(|c| c.probe.kind()).collect();
+    for kind in ["http", "sse", "grpc", "ws", "command", "metrics"] {
+        assert!(
+            kinds.contains(&kind),
+            "the seed's gate covers {kind}: {kinds:?}"
+        );
+    }
+}
+
+#[test]
+fn an_action_passing_every_input_empty_but_one_works() {
+    let server = HttpServer::start(|_| Reply::text(200, "ok"));
+    let mut command = binary();
+    for flag in [
+        "GATE_FILE",
+        "HEADER",
+        "BODY_CONTAINS",
+        "GRPC_ADDR",
+        "GRPC_SERVICE",
+        "SSE_URL",
+        "TCP_ADDR",
+        "WS_URL",
+        "WS_SUBPROTOCOL",
+        "COMMAND",
+        "THRESHOLD",
+        "CA_FILE",
+        "CLIENT_CERT",
+        "CLIENT_KEY",
+        "CONNECT_TO",
+        "BASELINE",
+        "RECORD_BASELINE",
+        "REPORT_FILE",
+        "VERBOSE",
+        "INSECURE",
+        "GRPC_TLS",
+    ] {
+        command.env(format!("HEALTH_GATE_{flag}"), "");
+    }
+    let out = run(command.env("HEALTH_GATE_URL", server.url("/")));
+    assert_eq!(out.code, Some(0), "{out:?}");
+}

@@ -2,9 +2,12 @@
 //! gRPC server, refused and blackholed ports, and the binary itself.
 
 mod cli;
+mod command;
 mod grpc;
 mod http;
+mod metrics;
 mod sse;
+mod ws;
 
 use std::sync::{Arc, Mutex};
 
