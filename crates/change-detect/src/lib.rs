@@ -3,7 +3,11 @@
 //! The binary is a thin `main.rs` over [`run`]; this skeleton parses the common flags and
 //! reports that the tool's logic has not landed yet (issue #3).
 
+pub mod change;
 mod cli;
+pub mod config;
+pub mod glob;
+pub mod matcher;
 
 pub use cli::Cli;
 use runner_protocol::{ErrorClass, Reportable, Runner, Verdict};

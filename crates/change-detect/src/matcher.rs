@@ -1,0 +1,441 @@
+//! Filters x changes -> matches. Pure: no git, no I/O.
+//!
+//! Every glob of every filter goes into one `GlobSet`, so each changed path is matched once
+//! against all patterns (Aho-Corasick for literals, prefixes and extensions, one regex set for
+//! the rest) instead of files x patterns regex calls. Each filter's rules are then evaluated
+//! from the set of glob hits; filters whose answer cannot change without a hit (`some` filters
+//! without `!` rules) are only visited when one of their globs hit.
+
+use std::collections::HashMap;
+
+use globset::{Candidate, GlobSet, GlobSetBuilder};
+
+use crate::change::{Change, Status, StatusSet};
+use crate::config::{Filter, Quantifier, Rule};
+use crate::glob;
+
+/// Errors while compiling filters (the patterns were validated when parsed, so this is rare).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot compile the filter patterns: {0}")]
+pub struct CompileError(String);
+
+#[derive(Debug, Clone)]
+struct CompiledPattern {
+    globs: Vec<usize>,
+    negated: bool,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledRule {
+    statuses: Option<StatusSet>,
+    patterns: Vec<CompiledPattern>,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledFilter {
+    rules: Vec<CompiledRule>,
+    exclude: Vec<CompiledRule>,
+    quantifier: Quantifier,
+    /// True when the filter can match a path none of its globs matched.
+    needs_visit: bool,
+}
+
+/// Filters compiled for matching.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    set: GlobSet,
+    glob_count: usize,
+    filters: Vec<CompiledFilter>,
+    /// For each glob, the filters that use it.
+    users: Vec<Vec<usize>>,
+    /// Filters visited for every path.
+    always: Vec<usize>,
+    /// Transitive dependencies per filter (excluding itself), in filter order.
+    dependencies: Vec<Vec<usize>>,
+}
+
+/// What each filter matched, by index into the changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matches {
+    /// Per filter (in file order), the indices of matching changes, ascending; includes the
+    /// changes of the filters it depends on.
+    pub files: Vec<Vec<usize>>,
+    /// Per filter, true when it changed only through `depends-on`.
+    pub via_dependency: Vec<bool>,
+}
+
+impl Matcher {
+    /// Compiles `filters`; `default_quantifier` applies where a filter sets none.
+    pub fn new(filters: &[Filter], default_quantifier: Quantifier) -> Result<Self, CompileError> {
+        let mut builder = GlobSetBuilder::new();
+        let mut glob_index: HashMap<String, usize> = HashMap::new();
+        let mut compile_rules = |rules: &[Rule]| -> Result<Vec<CompiledRule>, CompileError> {
+            rules
+                .iter()
+                .map(|rule| {
+                    let patterns = rule
+                        .patterns
+                        .iter()
+                        .map(|pattern| {
+                            let globs = pattern
+                                .globs
+                                .iter()
+                                .map(|text| {
+                                    if let Some(index) = glob_index.get(text) {
+                                        return Ok(*index);
+                                    }
+                                    let compiled = glob::build(text)
+                                        .map_err(|e| CompileError(format!("`{text}`: {e}")))?;
+                                    builder.add(compiled);
+                                    let index = glob_index.len();
+                                    glob_index.insert(text.clone(), index);
+                                    Ok(index)
+                                })
+                                .collect::<Result<Vec<_>, CompileError>>()?;
+                            Ok(CompiledPattern {
+                                globs,
+                                negated: pattern.negated,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, CompileError>>()?;
+                    Ok(CompiledRule {
+                        statuses: rule.statuses,
+                        patterns,
+                    })
+                })
+                .collect()
+        };
+        let mut compiled = Vec::with_capacity(filters.len());
+        for filter in filters {
+            let rules = compile_rules(&filter.rules)?;
+            let exclude = compile_rules(&filter.exclude)?;
+            let quantifier = filter.quantifier.unwrap_or(default_quantifier);
+            let has_negation = rules.iter().flat_map(|r| &r.patterns).any(|p| p.negated);
+            let needs_visit = match quantifier {
+                Quantifier::Some => has_negation,
+                // `every` with no rules is vacuously true for every file (as in dorny).
+                Quantifier::Every => has_negation || rules.is_empty(),
+                Quantifier::Ordered => false,
+            };
+            compiled.push(CompiledFilter {
+                rules,
+                exclude,
+                quantifier,
+                needs_visit,
+            });
+        }
+        let set = builder.build().map_err(|e| CompileError(e.to_string()))?;
+        let glob_count = glob_index.len();
+        let mut users = vec![Vec::new(); glob_count];
+        for (index, filter) in compiled.iter().enumerate() {
+            for pattern in filter.rules.iter().flat_map(|r| &r.patterns) {
+                for glob in &pattern.globs {
+                    if users[*glob].last() != Some(&index) {
+                        users[*glob].push(index);
+                    }
+                }
+            }
+        }
+        let always = (0..compiled.len())
+            .filter(|i| compiled[*i].needs_visit)
+            .collect();
+        let dependencies = transitive_dependencies(filters);
+        Ok(Self {
+            set,
+            glob_count,
+            filters: compiled,
+            users,
+            always,
+            dependencies,
+        })
+    }
+
+    /// Matches every change against every filter.
+    pub fn matches(&self, changes: &[Change]) -> Matches {
+        let filter_count = self.filters.len();
+        let mut own: Vec<Vec<usize>> = vec![Vec::new(); filter_count];
+        let mut hit = vec![false; self.glob_count];
+        let mut hits = Vec::new();
+        let mut scratch = Vec::new();
+        let mut visit = vec![false; filter_count];
+        let mut visited = Vec::new();
+        for (index, change) in changes.iter().enumerate() {
+            hits.clear();
+            self.set
+                .matches_candidate_into(&Candidate::from_bytes(change.path.as_bytes()), &mut hits);
+            if let Some(previous) = &change.previous {
+                self.set.matches_candidate_into(
+                    &Candidate::from_bytes(previous.as_bytes()),
+                    &mut scratch,
+                );
+                hits.extend_from_slice(&scratch);
+            }
+            for glob in &hits {
+                hit[*glob] = true;
+            }
+            visited.clear();
+            for filter in hits
+                .iter()
+                .flat_map(|g| &self.users[*g])
+                .chain(&self.always)
+            {
+                if !visit[*filter] {
+                    visit[*filter] = true;
+                    visited.push(*filter);
+                }
+            }
+            visited.sort_unstable();
+            for filter in &visited {
+                visit[*filter] = false;
+                if self.filters[*filter].is_match(&hit, change.status) {
+                    own[*filter].push(index);
+                }
+            }
+            for glob in &hits {
+                hit[*glob] = false;
+            }
+        }
+        let mut files = Vec::with_capacity(filter_count);
+        let mut via_dependency = Vec::with_capacity(filter_count);
+        for (filter, dependencies) in self.dependencies.iter().enumerate() {
+            let mut merged = own[filter].clone();
+            for dependency in dependencies {
+                merged.extend_from_slice(&own[*dependency]);
+            }
+            merged.sort_unstable();
+            merged.dedup();
+            via_dependency.push(own[filter].is_empty() && !merged.is_empty());
+            files.push(merged);
+        }
+        Matches {
+            files,
+            via_dependency,
+        }
+    }
+}
+
+impl CompiledPattern {
+    fn holds(&self, hit: &[bool]) -> bool {
+        self.globs.iter().any(|g| hit[*g]) != self.negated
+    }
+}
+
+impl CompiledRule {
+    fn status_applies(&self, status: Status) -> bool {
+        self.statuses.is_none_or(|set| set.contains(status))
+    }
+
+    /// dorny's predicate: status applies and any pattern holds.
+    fn holds(&self, hit: &[bool], status: Status) -> bool {
+        self.status_applies(status) && self.patterns.iter().any(|p| p.holds(hit))
+    }
+}
+
+impl CompiledFilter {
+    fn is_match(&self, hit: &[bool], status: Status) -> bool {
+        let selected = match self.quantifier {
+            Quantifier::Some => self.rules.iter().any(|r| r.holds(hit, status)),
+            Quantifier::Every => self.rules.iter().all(|r| r.holds(hit, status)),
+            Quantifier::Ordered => {
+                let mut selected = false;
+                for rule in self.rules.iter().filter(|r| r.status_applies(status)) {
+                    for pattern in &rule.patterns {
+                        if pattern.globs.iter().any(|g| hit[*g]) {
+                            selected = !pattern.negated;
+                        }
+                    }
+                }
+                selected
+            }
+        };
+        selected
+            && !self.exclude.iter().any(|rule| {
+                rule.status_applies(status)
+                    && rule
+                        .patterns
+                        .iter()
+                        .any(|p| p.globs.iter().any(|g| hit[*g]))
+            })
+    }
+}
+
+/// For each filter, every filter it depends on directly or indirectly (cycles were rejected
+/// when parsing; a cycle here would just stop the walk).
+fn transitive_dependencies(filters: &[Filter]) -> Vec<Vec<usize>> {
+    let index: HashMap<&str, usize> = filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.name.as_str(), i))
+        .collect();
+    (0..filters.len())
+        .map(|start| {
+            let mut seen = vec![false; filters.len()];
+            seen[start] = true;
+            let mut stack = vec![start];
+            let mut out = Vec::new();
+            while let Some(node) = stack.pop() {
+                for name in &filters[node].depends_on {
+                    if let Some(&next) = index.get(name.as_str()) {
+                        if !seen[next] {
+                            seen[next] = true;
+                            out.push(next);
+                            stack.push(next);
+                        }
+                    }
+                }
+            }
+            out.sort_unstable();
+            out
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+
+    fn run(yaml: &str, quantifier: Quantifier, changes: &[Change]) -> Vec<(String, Vec<String>)> {
+        let filters = parse(yaml).expect("valid");
+        let matcher = Matcher::new(&filters, quantifier).expect("compiles");
+        let matches = matcher.matches(changes);
+        filters
+            .iter()
+            .zip(matches.files)
+            .map(|(f, files)| {
+                (
+                    f.name.clone(),
+                    files.iter().map(|i| changes[*i].path.to_string()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn modified(paths: &[&str]) -> Vec<Change> {
+        paths
+            .iter()
+            .map(|p| Change::new(*p, Status::Modified))
+            .collect()
+    }
+
+    fn files_of(result: &[(String, Vec<String>)], name: &str) -> Vec<String> {
+        result
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, f)| f.clone())
+            .expect("filter exists")
+    }
+
+    #[test]
+    fn negation_under_some_matches_everything_else_like_dorny() {
+        let changes = modified(&["src/a.js", "src/b.md", "docs/c.txt"]);
+        // "in src, or anything that is not markdown" (dorny #97).
+        let result = run("x: ['src/**', '!**/*.md']\n", Quantifier::Some, &changes);
+        assert_eq!(
+            files_of(&result, "x"),
+            ["src/a.js", "src/b.md", "docs/c.txt"]
+        );
+        let result = run("x: ['src/**', '!**/*.md']\n", Quantifier::Every, &changes);
+        assert_eq!(files_of(&result, "x"), ["src/a.js"]);
+        let result = run("x: '!**/*.md'\n", Quantifier::Some, &changes);
+        assert_eq!(files_of(&result, "x"), ["src/a.js", "docs/c.txt"]);
+    }
+
+    #[test]
+    fn ordered_rules_are_last_match_wins() {
+        let changes = modified(&["src/a.js", "src/gen/b.js", "src/gen/keep.js", "x.js"]);
+        let yaml = "x: ['src/**', '!src/gen/**', 'src/gen/keep.js']\n";
+        let result = run(yaml, Quantifier::Ordered, &changes);
+        assert_eq!(files_of(&result, "x"), ["src/a.js", "src/gen/keep.js"]);
+    }
+
+    #[test]
+    fn exclude_removes_files_under_any_quantifier() {
+        let changes = modified(&["api/main.rs", "api/README.md"]);
+        let yaml = "api:\n  paths: api/**\n  exclude: '**/*.md'\n";
+        for quantifier in [Quantifier::Some, Quantifier::Every, Quantifier::Ordered] {
+            let result = run(yaml, quantifier, &changes);
+            assert_eq!(files_of(&result, "api"), ["api/main.rs"], "{quantifier:?}");
+        }
+    }
+
+    #[test]
+    fn every_with_no_rules_matches_every_file_like_dorny() {
+        let changes = modified(&["a", "b"]);
+        let result = run("x: []\n", Quantifier::Every, &changes);
+        assert_eq!(files_of(&result, "x"), ["a", "b"]);
+        let result = run("x: []\n", Quantifier::Some, &changes);
+        assert!(files_of(&result, "x").is_empty());
+    }
+
+    #[test]
+    fn status_rules_see_only_their_statuses() {
+        let changes = vec![
+            Change::new("a/new.rs", Status::Added),
+            Change::new("a/old.rs", Status::Deleted),
+            Change::new("a/mod.rs", Status::Modified),
+            Change::new("a/type.rs", Status::Other),
+        ];
+        let result = run(
+            "x:\n  - added|deleted: a/**\ny: a/**\n",
+            Quantifier::Some,
+            &changes,
+        );
+        assert_eq!(files_of(&result, "x"), ["a/new.rs", "a/old.rs"]);
+        assert_eq!(files_of(&result, "y").len(), 4);
+    }
+
+    #[test]
+    fn dependencies_bring_their_files_transitively_in_change_order() {
+        let changes = modified(&[
+            "crates/shared/lib.rs",
+            "services/api/main.rs",
+            "proto/a.proto",
+        ]);
+        let yaml = "proto: proto/**\n\
+                    shared:\n  paths: crates/shared/**\n  depends-on: [proto]\n\
+                    api:\n  paths: services/api/**\n  depends-on: [shared]\n\
+                    worker:\n  paths: services/worker/**\n  depends-on: [shared]\n\
+                    web: web/**\n";
+        let result = run(yaml, Quantifier::Some, &changes);
+        assert_eq!(
+            files_of(&result, "api"),
+            [
+                "crates/shared/lib.rs",
+                "services/api/main.rs",
+                "proto/a.proto"
+            ]
+        );
+        assert_eq!(
+            files_of(&result, "worker"),
+            ["crates/shared/lib.rs", "proto/a.proto"]
+        );
+        assert!(files_of(&result, "web").is_empty());
+    }
+
+    #[test]
+    fn detected_renames_match_on_either_path() {
+        let changes = vec![Change {
+            path: "moved/x.rs".into(),
+            status: Status::Renamed,
+            previous: Some("api/x.rs".into()),
+        }];
+        let result = run(
+            "api: api/**\nmoved: moved/**\nrenames:\n  - renamed: api/**\n",
+            Quantifier::Some,
+            &changes,
+        );
+        assert_eq!(files_of(&result, "api"), ["moved/x.rs"]);
+        assert_eq!(files_of(&result, "moved"), ["moved/x.rs"]);
+        assert_eq!(files_of(&result, "renames"), ["moved/x.rs"]);
+    }
+
+    #[test]
+    fn identical_globs_are_compiled_once() {
+        let filters = parse("a: x/**\nb: [x/**, y/*]\n").expect("valid");
+        let matcher = Matcher::new(&filters, Quantifier::Some).expect("compiles");
+        // `x/**` also needs `x` (picomatch matches the directory name itself).
+        assert_eq!(matcher.glob_count, 3);
+        assert_eq!(matcher.users[0], [0, 1]);
+    }
+}
