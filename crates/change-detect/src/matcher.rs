@@ -19,6 +19,13 @@ use crate::glob;
 #[error("cannot compile the filter patterns: {0}")]
 pub struct CompileError(String);
 
+impl CompileError {
+    /// An error with a message.
+    pub fn new(message: String) -> Self {
+        Self(message)
+    }
+}
+
 #[derive(Debug, Clone)]
 struct CompiledPattern {
     globs: Vec<usize>,

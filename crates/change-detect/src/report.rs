@@ -1,0 +1,249 @@
+//! Results as step outputs, a step summary, a table on stderr and optional list files.
+
+use std::path::Path;
+
+use runner_protocol::Runner;
+use runner_protocol::output::OutputError;
+
+use crate::change::{Change, RepoPath};
+use crate::config::Filter;
+use crate::format::{self, ListFormat};
+use crate::matcher::Matches;
+
+/// The static step outputs, in the order they are written (after the per-filter outputs).
+pub const STATIC_OUTPUTS: &[&str] = &["changes", "matrix", "filters", "base", "head"];
+
+/// Files shown per filter in the summary and the log.
+const PREVIEW: usize = 5;
+
+/// One filter's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterResult<'a> {
+    /// The filter name.
+    pub name: &'a str,
+    /// Matching files, in diff order.
+    pub files: Vec<&'a RepoPath>,
+    /// Changed only through `depends-on`.
+    pub via_dependency: bool,
+}
+
+/// Everything a run found.
+#[derive(Debug, Clone)]
+pub struct Report<'a> {
+    /// Per filter, in file order.
+    pub results: Vec<FilterResult<'a>>,
+    /// All changes considered.
+    pub total_changes: usize,
+    /// What was compared, for humans (`abc123...def456`).
+    pub range: String,
+    /// Resolved base commit (empty when not applicable).
+    pub base: String,
+    /// Resolved head commit (empty when not applicable).
+    pub head: String,
+    /// Extra matrix values per filter.
+    pub matrix_values: Vec<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+impl<'a> Report<'a> {
+    /// Assembles a report from the matcher's answer.
+    pub fn new(
+        filters: &'a [Filter],
+        changes: &'a [Change],
+        matches: &Matches,
+        range: String,
+        base: String,
+        head: String,
+    ) -> Self {
+        let results = filters
+            .iter()
+            .zip(&matches.files)
+            .zip(&matches.via_dependency)
+            .map(|((filter, files), via)| FilterResult {
+                name: &filter.name,
+                files: files.iter().map(|i| &changes[*i].path).collect(),
+                via_dependency: *via,
+            })
+            .collect();
+        Self {
+            results,
+            total_changes: changes.len(),
+            range,
+            base,
+            head,
+            matrix_values: filters.iter().map(|f| &f.matrix).collect(),
+        }
+    }
+
+    /// Names of the filters that changed, in file order.
+    pub fn changed(&self) -> Vec<&str> {
+        self.results
+            .iter()
+            .filter(|r| !r.files.is_empty())
+            .map(|r| r.name)
+            .collect()
+    }
+
+    /// `{"include": [{"filter": "api", …matrix values}, …]}` for `strategy.matrix`.
+    pub fn matrix(&self) -> serde_json::Value {
+        let include: Vec<serde_json::Value> = self
+            .results
+            .iter()
+            .zip(&self.matrix_values)
+            .filter(|(r, _)| !r.files.is_empty())
+            .map(|(r, values)| {
+                let mut entry = serde_json::Map::new();
+                entry.insert("filter".into(), r.name.into());
+                entry.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+                serde_json::Value::Object(entry)
+            })
+            .collect();
+        serde_json::json!({ "include": include })
+    }
+
+    /// `{"api": {"changed": true, "count": 3, "files": […]}, …}`; `files` only when lists
+    /// are requested.
+    pub fn filters_json(&self, with_files: bool) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        for result in &self.results {
+            let mut entry = serde_json::Map::new();
+            entry.insert("changed".into(), (!result.files.is_empty()).into());
+            entry.insert("count".into(), result.files.len().into());
+            if with_files {
+                let files: Vec<String> = result
+                    .files
+                    .iter()
+                    .map(|p| p.to_lossy().into_owned())
+                    .collect();
+                entry.insert("files".into(), files.into());
+            }
+            object.insert(result.name.to_owned(), serde_json::Value::Object(entry));
+        }
+        serde_json::Value::Object(object)
+    }
+
+    /// Records every output on the runner.
+    pub fn set_outputs(&self, runner: &mut Runner, list: ListFormat) -> Result<(), OutputError> {
+        for result in &self.results {
+            runner.set_output(result.name, (!result.files.is_empty()).to_string())?;
+            runner.set_output(
+                &format!("{}_count", result.name),
+                result.files.len().to_string(),
+            )?;
+            if let Some(files) = list.format(result.files.iter().copied()) {
+                runner.set_output(&format!("{}_files", result.name), files)?;
+            }
+        }
+        runner.set_output(
+            "changes",
+            serde_json::to_string(&self.changed()).unwrap_or_default(),
+        )?;
+        runner.set_output("matrix", self.matrix().to_string())?;
+        runner.set_output(
+            "filters",
+            self.filters_json(list != ListFormat::None).to_string(),
+        )?;
+        runner.set_output("base", self.base.clone())?;
+        runner.set_output("head", self.head.clone())?;
+        Ok(())
+    }
+
+    /// The step summary: one table row per filter.
+    pub fn write_summary(&self, runner: &mut Runner) {
+        let summary = runner.summary();
+        summary.heading(3, "change-detect");
+        summary.paragraph(&format!(
+            "{} changed files in {}; {} of {} filters changed.",
+            self.total_changes,
+            self.range,
+            self.changed().len(),
+            self.results.len()
+        ));
+        let rows = self.results.iter().map(|r| {
+            let mut first: Vec<String> = r
+                .files
+                .iter()
+                .take(PREVIEW)
+                .map(|p| p.to_lossy().into_owned())
+                .collect();
+            if r.files.len() > PREVIEW {
+                first.push(format!("… {} more", r.files.len() - PREVIEW));
+            }
+            vec![
+                r.name.to_owned(),
+                changed_word(r).to_owned(),
+                r.files.len().to_string(),
+                first.join("\n"),
+            ]
+        });
+        summary.table(&["filter", "changed", "count", "first files"], rows);
+    }
+
+    /// A readable table on stderr; file names go through an untrusted block.
+    pub fn log_table(&self, runner: &Runner) {
+        let console = runner.console();
+        console.log(&format!(
+            "{} changed files in {}",
+            self.total_changes, self.range
+        ));
+        let width = self
+            .results
+            .iter()
+            .map(|r| r.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("filter".len());
+        console.log(&format!("{:width$}  {:<14}  count", "filter", "changed"));
+        for result in &self.results {
+            console.log(&format!(
+                "{:width$}  {:<14}  {}",
+                result.name,
+                changed_word(result),
+                result.files.len()
+            ));
+        }
+        let changed: Vec<&FilterResult<'_>> = self
+            .results
+            .iter()
+            .filter(|r| !r.files.is_empty())
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        let block = console.untrusted();
+        for result in changed {
+            block.line(&format!("{}:", result.name));
+            for path in result.files.iter().take(PREVIEW) {
+                block.line(&format!("  {path}"));
+            }
+            if result.files.len() > PREVIEW {
+                block.line(&format!("  … {} more", result.files.len() - PREVIEW));
+            }
+        }
+    }
+
+    /// Writes `<dir>/<filter>.txt` (NUL-terminated raw paths) and `<dir>/<filter>.json`.
+    pub fn write_files(&self, dir: &Path) -> Result<(), std::io::Error> {
+        std::fs::create_dir_all(dir)?;
+        for result in &self.results {
+            let mut raw = Vec::new();
+            for path in &result.files {
+                raw.extend_from_slice(path.as_bytes());
+                raw.push(0);
+            }
+            std::fs::write(dir.join(format!("{}.txt", result.name)), raw)?;
+            std::fs::write(
+                dir.join(format!("{}.json", result.name)),
+                format::json(result.files.iter().copied()),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn changed_word(result: &FilterResult<'_>) -> &'static str {
+    match (result.files.is_empty(), result.via_dependency) {
+        (true, _) => "no",
+        (false, true) => "yes (depends)",
+        (false, false) => "yes",
+    }
+}
