@@ -1,8 +1,6 @@
 //! Command-line interface. Every flag also reads `CHANGE_DETECT_<FLAG>`
 //! (see `runner_protocol::cli`).
 
-use std::path::PathBuf;
-
 use runner_protocol::{CommonArgs, ToolCli};
 
 /// Find which services changed: named glob filters over git diffs, per event (push, pull request, merge queue, tags).
@@ -112,7 +110,7 @@ pub struct Cli {
 
     /// Directory to run in (the repository or a directory inside it).
     #[arg(long, value_name = "DIR", help_heading = "Source")]
-    pub working_directory: Option<PathBuf>,
+    pub working_directory: Option<String>,
 
     /// Commits fetched first when a shallow clone lacks the merge base; doubles each round.
     #[arg(long, value_name = "N", default_value = "100", help_heading = "Source")]
@@ -154,7 +152,7 @@ pub struct Cli {
     /// Also write each filter's files to DIR/<filter>.txt (NUL-terminated, exact bytes) and
     /// DIR/<filter>.json, for lists too large for step outputs (1 MB per job).
     #[arg(long, value_name = "DIR", help_heading = "Results")]
-    pub files_dir: Option<PathBuf>,
+    pub files_dir: Option<String>,
 
     /// Flags shared by every binary of the suite.
     #[command(flatten)]

@@ -268,6 +268,10 @@ impl Git {
                 format!("refs/heads/{branch}"),
             ],
             (_, Some(tag)) => vec![format!("refs/tags/{tag}")],
+            // `HEAD`, `HEAD~2`, `main^`, SHAs: what rev-parse says (`origin/HEAD` is not HEAD).
+            _ if rev == "HEAD" || rev.contains(['~', '^', '@', ':']) || is_hex(rev) => {
+                vec![rev.to_owned()]
+            }
             _ => vec![
                 format!("refs/remotes/{REMOTE}/{rev}"),
                 format!("refs/heads/{rev}"),
@@ -432,6 +436,11 @@ impl Git {
             .map(str::to_owned)
             .collect())
     }
+}
+
+/// True for an abbreviated or full object name (4 to 64 hex digits).
+fn is_hex(text: &str) -> bool {
+    (4..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// True for a full 40-hex (SHA-1) or 64-hex (SHA-256) object name.

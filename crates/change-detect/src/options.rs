@@ -121,7 +121,11 @@ impl Options {
                 CliSource::Api => Source::Api,
             },
             token,
-            working_directory: cli.working_directory.unwrap_or_else(|| PathBuf::from(".")),
+            // Paths are strings so an action input left empty (an empty variable) means unset.
+            working_directory: cli
+                .working_directory
+                .filter(|d| !d.is_empty())
+                .map_or_else(|| PathBuf::from("."), PathBuf::from),
             initial_fetch_depth: cli.initial_fetch_depth,
             max_fetch_depth: cli.max_fetch_depth,
             unshallow: cli.unshallow,
@@ -132,7 +136,7 @@ impl Options {
                 CliListFormat::Shell => ListFormat::Shell,
                 CliListFormat::Escape => ListFormat::Escape,
             },
-            files_dir: cli.files_dir,
+            files_dir: cli.files_dir.filter(|d| !d.is_empty()).map(PathBuf::from),
         })
     }
 

@@ -3,4 +3,6 @@
 //! against a local HTTP server.
 
 mod cli;
+mod common;
+mod events;
 mod globs;
