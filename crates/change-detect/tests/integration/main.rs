@@ -2,6 +2,7 @@
 //! picomatch oracle, every event path against real git repositories, and the REST path
 //! against a local HTTP server.
 
+mod api;
 mod cli;
 mod common;
 mod events;
