@@ -182,7 +182,7 @@ fn a_truncated_list_falls_back_to_git_when_checked_out() {
     repo.write("services/api/src/main.rs", "1");
     let base = repo.commit("seed");
     for i in 0..3 {
-        repo.write(&format!("services/worker/f{i}.rs"), "x");
+        repo.write(format!("services/worker/f{i}.rs"), "x");
     }
     let head = repo.commit("big change");
     let files: Vec<Value> = (0..3000)
