@@ -92,6 +92,9 @@ pub struct Filter {
     pub quantifier: Option<Quantifier>,
     /// Extra values for this filter's `matrix` include entry.
     pub matrix: serde_json::Map<String, serde_json::Value>,
+    /// False with `matrix: false`: the filter never gets a `matrix` entry (a shared crate
+    /// that only feeds `depends-on`).
+    pub in_matrix: bool,
 }
 
 /// Where the filters text came from.
@@ -274,6 +277,7 @@ impl Context<'_> {
             depends_on: Vec::new(),
             quantifier: None,
             matrix: serde_json::Map::new(),
+            in_matrix: true,
         };
         match value {
             Value::Mapping(mapping)
@@ -324,6 +328,7 @@ impl Context<'_> {
                                 )
                                 })?);
                         }
+                        "matrix" if item.as_bool() == Some(false) => filter.in_matrix = false,
                         "matrix" => {
                             let json = match item {
                                 Value::Mapping(_) => serde_json::to_value(item).ok(),
@@ -335,7 +340,7 @@ impl Context<'_> {
                                     "matrix",
                                     format!("`matrix` of filter `{name}` must be a mapping"),
                                     field,
-                                    Some("write `matrix: { dir: services/api }`".into()),
+                                    Some("write `matrix: { dir: services/api }`, or `matrix: false` to leave the filter out".into()),
                                 ));
                             };
                             object.remove("filter");
@@ -789,6 +794,9 @@ mod tests {
         assert_eq!(api.quantifier, Some(Quantifier::Ordered));
         assert_eq!(api.matrix["dir"], "services/api");
         assert_eq!(api.matrix["port"], 8080);
+        assert!(api.in_matrix);
+        let shared = parse_ok("shared:\n  paths: x/**\n  matrix: false\n");
+        assert!(!shared[0].in_matrix);
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub struct Report<'a> {
     pub base: String,
     /// Resolved head commit (empty when not applicable).
     pub head: String,
-    /// Extra matrix values per filter.
-    pub matrix_values: Vec<&'a serde_json::Map<String, serde_json::Value>>,
+    /// Extra matrix values per filter; `None` for filters left out of the matrix.
+    pub matrix_values: Vec<Option<&'a serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl<'a> Report<'a> {
@@ -70,7 +70,10 @@ impl<'a> Report<'a> {
             range,
             base,
             head,
-            matrix_values: filters.iter().map(|f| &f.matrix).collect(),
+            matrix_values: filters
+                .iter()
+                .map(|f| f.in_matrix.then_some(&f.matrix))
+                .collect(),
         }
     }
 
@@ -90,6 +93,7 @@ impl<'a> Report<'a> {
             .iter()
             .zip(&self.matrix_values)
             .filter(|(r, _)| !r.files.is_empty())
+            .filter_map(|(r, values)| values.map(|values| (r, values)))
             .map(|(r, values)| {
                 let mut entry = serde_json::Map::new();
                 entry.insert("filter".into(), r.name.into());

@@ -541,3 +541,27 @@ fn dubious_ownership_is_handled_without_touching_git_config() {
     let config = std::fs::read_to_string(work.path().join(".git/config")).expect("config");
     assert!(!config.contains("safe"), "{config}");
 }
+
+#[test]
+fn matrix_entries_carry_filter_values_and_leave_out_matrix_false() {
+    let (_origin, work) = monorepo();
+    work.write("crates/shared/src/lib.rs", "changed");
+    let filters = "shared:\n  paths: crates/shared/**\n  matrix: false\n\
+                   api:\n  paths: services/api/**\n  depends-on: [shared]\n  matrix: {dir: services/api, port: 8080}\n\
+                   web: frontend/**\n";
+    let run = detect(work.path())
+        .args(&["--filters", filters, "--base=HEAD"])
+        .run()
+        .success();
+    assert_eq!(changed(&run), ["shared", "api"]);
+    assert_eq!(
+        run.json("matrix"),
+        json!({"include": [{"filter": "api", "dir": "services/api", "port": 8080}]})
+    );
+    assert_eq!(
+        run.json("filters"),
+        json!({"shared": {"changed": true, "count": 1}, "api": {"changed": true, "count": 1},
+               "web": {"changed": false, "count": 0}})
+    );
+    assert!(run.stderr.contains("yes (depends)"), "{}", run.stderr);
+}
