@@ -52,7 +52,6 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     let options = Options::from_cli(cli)?;
     let token = options.token.as_deref().map(|t| runner.secret(t));
     let (filters, origin) = load_filters(&options)?;
-    let matcher = Matcher::new(&filters, options.quantifier)?;
     tracing::debug!(filters = filters.len(), ?origin, "filters parsed");
 
     let event = runner.event()?;
@@ -78,7 +77,9 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         }),
         _ => None,
     };
-    let collected = {
+    // Compile the patterns while git lists the changes.
+    let (collected, matcher) = std::thread::scope(|scope| {
+        let compiling = scope.spawn(|| Matcher::new(&filters, options.quantifier));
         let _group = runner.group("Listing changes");
         let collected = collect::collect(
             &decision.plan,
@@ -93,8 +94,12 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
                 runner.console().log(command);
             }
         }
-        collected?
-    };
+        let matcher = compiling
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (collected, matcher)
+    });
+    let (collected, matcher) = (collected?, matcher?);
     if git.as_ref().is_some_and(Git::used_safe_directory) {
         runner.notice(
             "git refused the repository (dubious ownership, usual in container jobs); it was \

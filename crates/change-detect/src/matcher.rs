@@ -14,6 +14,12 @@ use crate::change::{Change, Status, StatusSet};
 use crate::config::{Filter, Quantifier, Rule};
 use crate::glob;
 
+/// Change lists at least this long are matched on several threads.
+const PARALLEL_THRESHOLD: usize = 20_000;
+
+/// More threads than this do not pay for themselves (the work per path is small).
+const MAX_THREADS: usize = 4;
+
 /// Errors while compiling filters (the patterns were validated when parsed, so this is rare).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot compile the filter patterns: {0}")]
@@ -61,12 +67,71 @@ pub struct Matcher {
     dependencies: Vec<Vec<usize>>,
 }
 
+/// A set of change indices, one bit per change: compact even when a filter matches nearly
+/// every one of 100,000 files, and iterated in change order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSet {
+    words: Vec<u64>,
+}
+
+impl FileSet {
+    /// An empty set for `len` changes.
+    pub fn new(len: usize) -> Self {
+        Self {
+            words: vec![0; len.div_ceil(64)],
+        }
+    }
+
+    /// Adds change `index`.
+    pub fn insert(&mut self, index: usize) {
+        self.words[index / 64] |= 1 << (index % 64);
+    }
+
+    /// True when change `index` is in the set.
+    pub fn contains(&self, index: usize) -> bool {
+        self.words
+            .get(index / 64)
+            .is_some_and(|w| w & (1 << (index % 64)) != 0)
+    }
+
+    /// Adds every member of `other` (same length).
+    pub fn union_with(&mut self, other: &FileSet) {
+        for (word, theirs) in self.words.iter_mut().zip(&other.words) {
+            *word |= theirs;
+        }
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// True when there is no member.
+    pub fn is_empty(&self) -> bool {
+        self.words.iter().all(|w| *w == 0)
+    }
+
+    /// Members in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(index, word)| {
+            let mut word = *word;
+            std::iter::from_fn(move || {
+                (word != 0).then(|| {
+                    let bit = word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    index * 64 + bit
+                })
+            })
+        })
+    }
+}
+
 /// What each filter matched, by index into the changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matches {
-    /// Per filter (in file order), the indices of matching changes, ascending; includes the
-    /// changes of the filters it depends on.
-    pub files: Vec<Vec<usize>>,
+    /// Per filter (in file order), the matching changes; includes the changes of the filters
+    /// it depends on.
+    pub files: Vec<FileSet>,
     /// Per filter, true when it changed only through `depends-on`.
     pub via_dependency: Vec<bool>,
 }
@@ -158,9 +223,79 @@ impl Matcher {
     }
 
     /// Matches every change against every filter.
+    ///
+    /// Large change lists are split across threads (each path is independent); the per-filter
+    /// lists are concatenated in order, so the result does not depend on the thread count.
     pub fn matches(&self, changes: &[Change]) -> Matches {
+        let threads = if changes.len() >= PARALLEL_THRESHOLD {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_THREADS))
+        } else {
+            1
+        };
+        let mut own: Vec<FileSet> = if threads > 1 {
+            // Chunks are whole 64-bit words, so each thread's bits land in distinct words.
+            let chunk = changes.len().div_ceil(threads).div_ceil(64) * 64;
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = changes
+                    .chunks(chunk)
+                    .enumerate()
+                    .map(|(part, slice)| {
+                        scope.spawn(move || self.match_slice(slice, part * chunk, changes.len()))
+                    })
+                    .collect();
+                let mut own = vec![FileSet::new(changes.len()); self.filters.len()];
+                for handle in handles {
+                    let part = handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    for (set, found) in own.iter_mut().zip(&part) {
+                        set.union_with(found);
+                    }
+                }
+                own
+            })
+        } else {
+            self.match_slice(changes, 0, changes.len())
+        };
+        // Filters with dependencies first (they read the others' sets), then move the rest.
+        let mut merged: Vec<Option<FileSet>> = self
+            .dependencies
+            .iter()
+            .enumerate()
+            .map(|(filter, dependencies)| {
+                (!dependencies.is_empty()).then(|| {
+                    let mut merged = own[filter].clone();
+                    for dependency in dependencies {
+                        merged.union_with(&own[*dependency]);
+                    }
+                    merged
+                })
+            })
+            .collect();
+        let via_dependency = merged
+            .iter()
+            .zip(&own)
+            .map(|(merged, own)| own.is_empty() && merged.as_ref().is_some_and(|m| !m.is_empty()))
+            .collect();
+        let files = merged
+            .iter_mut()
+            .zip(own.iter_mut())
+            .map(|(merged, own)| {
+                merged
+                    .take()
+                    .unwrap_or_else(|| std::mem::replace(own, FileSet::new(0)))
+            })
+            .collect();
+        Matches {
+            files,
+            via_dependency,
+        }
+    }
+
+    /// Matches `changes` (which start at index `offset` of the whole list).
+    fn match_slice(&self, changes: &[Change], offset: usize, total: usize) -> Vec<FileSet> {
         let filter_count = self.filters.len();
-        let mut own: Vec<Vec<usize>> = vec![Vec::new(); filter_count];
+        let mut own = vec![FileSet::new(total); filter_count];
         let mut hit = vec![false; self.glob_count];
         let mut hits = Vec::new();
         let mut scratch = Vec::new();
@@ -180,6 +315,7 @@ impl Matcher {
             for glob in &hits {
                 hit[*glob] = true;
             }
+            // The order filters are visited in does not matter: each list grows in file order.
             visited.clear();
             for filter in hits
                 .iter()
@@ -191,33 +327,17 @@ impl Matcher {
                     visited.push(*filter);
                 }
             }
-            visited.sort_unstable();
             for filter in &visited {
                 visit[*filter] = false;
                 if self.filters[*filter].is_match(&hit, change.status) {
-                    own[*filter].push(index);
+                    own[*filter].insert(offset + index);
                 }
             }
             for glob in &hits {
                 hit[*glob] = false;
             }
         }
-        let mut files = Vec::with_capacity(filter_count);
-        let mut via_dependency = Vec::with_capacity(filter_count);
-        for (filter, dependencies) in self.dependencies.iter().enumerate() {
-            let mut merged = own[filter].clone();
-            for dependency in dependencies {
-                merged.extend_from_slice(&own[*dependency]);
-            }
-            merged.sort_unstable();
-            merged.dedup();
-            via_dependency.push(own[filter].is_empty() && !merged.is_empty());
-            files.push(merged);
-        }
-        Matches {
-            files,
-            via_dependency,
-        }
+        own
     }
 }
 
@@ -312,7 +432,7 @@ mod tests {
             .map(|(f, files)| {
                 (
                     f.name.clone(),
-                    files.iter().map(|i| changes[*i].path.to_string()).collect(),
+                    files.iter().map(|i| changes[i].path.to_string()).collect(),
                 )
             })
             .collect()
@@ -435,6 +555,45 @@ mod tests {
         assert_eq!(files_of(&result, "api"), ["moved/x.rs"]);
         assert_eq!(files_of(&result, "moved"), ["moved/x.rs"]);
         assert_eq!(files_of(&result, "renames"), ["moved/x.rs"]);
+    }
+
+    #[test]
+    fn threaded_matching_equals_one_thread_in_order() {
+        let filters = parse(
+            "a: 'd1/**'\nb: ['d2/**', '!**/*.md']\nc:\n  paths: '**/*.rs'\n  depends-on: [a]\n",
+        )
+        .expect("valid");
+        let matcher = Matcher::new(&filters, Quantifier::Some).expect("compiles");
+        let changes: Vec<Change> = (0..PARALLEL_THRESHOLD * 3)
+            .map(|i| {
+                let path = format!("d{}/f{i}.{}", i % 3, ["rs", "md", "txt"][i % 3 / 2]);
+                Change::new(path.as_str(), Status::Modified)
+            })
+            .collect();
+        let threaded = matcher.matches(&changes);
+        let single = matcher.match_slice(&changes, 0, changes.len());
+        assert_eq!(threaded.files[0], single[0]);
+        assert_eq!(threaded.files[1], single[1]);
+        let mut expected_c = single[2].clone();
+        expected_c.union_with(&single[0]);
+        assert_eq!(threaded.files[2], expected_c);
+        let listed: Vec<usize> = threaded.files[1].iter().collect();
+        assert!(listed.windows(2).all(|w| w[0] < w[1]), "ascending");
+        assert_eq!(listed.len(), threaded.files[1].len());
+        assert!(threaded.files[1].contains(listed[0]));
+        assert!(!threaded.files[1].is_empty() && !threaded.files[0].is_empty());
+    }
+
+    #[test]
+    fn file_sets_iterate_in_order_across_words() {
+        let mut set = FileSet::new(200);
+        for index in [199, 0, 63, 64, 128] {
+            set.insert(index);
+        }
+        assert_eq!(set.iter().collect::<Vec<_>>(), [0, 63, 64, 128, 199]);
+        assert_eq!(set.len(), 5);
+        assert!(!set.contains(1) && set.contains(64));
+        assert!(FileSet::new(10).is_empty());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use runner_protocol::output::OutputError;
 use crate::change::{Change, RepoPath};
 use crate::config::Filter;
 use crate::format::{self, ListFormat};
-use crate::matcher::Matches;
+use crate::matcher::{FileSet, Matches};
 
 /// The static step outputs, in the order they are written (after the per-filter outputs).
 pub const STATIC_OUTPUTS: &[&str] = &["changes", "matrix", "filters", "base", "head"];
@@ -17,14 +17,30 @@ pub const STATIC_OUTPUTS: &[&str] = &["changes", "matrix", "filters", "base", "h
 const PREVIEW: usize = 5;
 
 /// One filter's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FilterResult<'a> {
     /// The filter name.
     pub name: &'a str,
-    /// Matching files, in diff order.
-    pub files: Vec<&'a RepoPath>,
+    /// Matching changes.
+    set: &'a FileSet,
+    /// All changes (the set indexes them).
+    changes: &'a [Change],
+    /// Number of matching files.
+    pub count: usize,
     /// Changed only through `depends-on`.
     pub via_dependency: bool,
+}
+
+impl<'a> FilterResult<'a> {
+    /// Matching paths, in diff order.
+    pub fn paths(&self) -> impl Iterator<Item = &'a RepoPath> + '_ {
+        self.set.iter().map(|index| &self.changes[index].path)
+    }
+
+    /// True when the filter matched something.
+    pub fn changed(&self) -> bool {
+        self.count > 0
+    }
 }
 
 /// Everything a run found.
@@ -49,7 +65,7 @@ impl<'a> Report<'a> {
     pub fn new(
         filters: &'a [Filter],
         changes: &'a [Change],
-        matches: &Matches,
+        matches: &'a Matches,
         range: String,
         base: String,
         head: String,
@@ -58,9 +74,11 @@ impl<'a> Report<'a> {
             .iter()
             .zip(&matches.files)
             .zip(&matches.via_dependency)
-            .map(|((filter, files), via)| FilterResult {
+            .map(|((filter, set), via)| FilterResult {
                 name: &filter.name,
-                files: files.iter().map(|i| &changes[*i].path).collect(),
+                set,
+                changes,
+                count: set.len(),
                 via_dependency: *via,
             })
             .collect();
@@ -81,7 +99,7 @@ impl<'a> Report<'a> {
     pub fn changed(&self) -> Vec<&str> {
         self.results
             .iter()
-            .filter(|r| !r.files.is_empty())
+            .filter(|r| r.changed())
             .map(|r| r.name)
             .collect()
     }
@@ -92,7 +110,7 @@ impl<'a> Report<'a> {
             .results
             .iter()
             .zip(&self.matrix_values)
-            .filter(|(r, _)| !r.files.is_empty())
+            .filter(|(r, _)| r.changed())
             .filter_map(|(r, values)| values.map(|values| (r, values)))
             .map(|(r, values)| {
                 let mut entry = serde_json::Map::new();
@@ -110,14 +128,11 @@ impl<'a> Report<'a> {
         let mut object = serde_json::Map::new();
         for result in &self.results {
             let mut entry = serde_json::Map::new();
-            entry.insert("changed".into(), (!result.files.is_empty()).into());
-            entry.insert("count".into(), result.files.len().into());
+            entry.insert("changed".into(), result.changed().into());
+            entry.insert("count".into(), result.count.into());
             if with_files {
-                let files: Vec<String> = result
-                    .files
-                    .iter()
-                    .map(|p| p.to_lossy().into_owned())
-                    .collect();
+                let files: Vec<String> =
+                    result.paths().map(|p| p.to_lossy().into_owned()).collect();
                 entry.insert("files".into(), files.into());
             }
             object.insert(result.name.to_owned(), serde_json::Value::Object(entry));
@@ -128,12 +143,9 @@ impl<'a> Report<'a> {
     /// Records every output on the runner.
     pub fn set_outputs(&self, runner: &mut Runner, list: ListFormat) -> Result<(), OutputError> {
         for result in &self.results {
-            runner.set_output(result.name, (!result.files.is_empty()).to_string())?;
-            runner.set_output(
-                &format!("{}_count", result.name),
-                result.files.len().to_string(),
-            )?;
-            if let Some(files) = list.format(result.files.iter().copied()) {
+            runner.set_output(result.name, result.changed().to_string())?;
+            runner.set_output(&format!("{}_count", result.name), result.count.to_string())?;
+            if let Some(files) = list.format(result.paths()) {
                 runner.set_output(&format!("{}_files", result.name), files)?;
             }
         }
@@ -164,31 +176,27 @@ impl<'a> Report<'a> {
         ));
         let rows = self.results.iter().map(|r| {
             let mut first: Vec<String> = r
-                .files
-                .iter()
+                .paths()
                 .take(PREVIEW)
                 .map(|p| p.to_lossy().into_owned())
                 .collect();
-            if r.files.len() > PREVIEW {
-                first.push(format!("… {} more", r.files.len() - PREVIEW));
+            if r.count > PREVIEW {
+                first.push(format!("… {} more", r.count - PREVIEW));
             }
             vec![
                 r.name.to_owned(),
                 changed_word(r).to_owned(),
-                r.files.len().to_string(),
+                r.count.to_string(),
                 first.join("\n"),
             ]
         });
         summary.table(&["filter", "changed", "count", "first files"], rows);
     }
 
-    /// A readable table on stderr; file names go through an untrusted block.
+    /// A readable table on stderr, then one line per changed filter with its first files
+    /// (file names go through an untrusted block). Few, whole writes: stderr is unbuffered.
     pub fn log_table(&self, runner: &Runner) {
         let console = runner.console();
-        console.log(&format!(
-            "{} changed files in {}",
-            self.total_changes, self.range
-        ));
         let width = self
             .results
             .iter()
@@ -196,32 +204,34 @@ impl<'a> Report<'a> {
             .max()
             .unwrap_or(0)
             .max("filter".len());
-        console.log(&format!("{:width$}  {:<14}  count", "filter", "changed"));
+        let mut table = format!("{} changed files in {}\n", self.total_changes, self.range);
+        table.push_str(&format!("{:width$}  {:<14}  count", "filter", "changed"));
         for result in &self.results {
-            console.log(&format!(
-                "{:width$}  {:<14}  {}",
+            table.push_str(&format!(
+                "\n{:width$}  {:<14}  {}",
                 result.name,
                 changed_word(result),
-                result.files.len()
+                result.count
             ));
         }
-        let changed: Vec<&FilterResult<'_>> = self
-            .results
-            .iter()
-            .filter(|r| !r.files.is_empty())
-            .collect();
+        console.log(&table);
+        let changed: Vec<&FilterResult<'_>> = self.results.iter().filter(|r| r.changed()).collect();
         if changed.is_empty() {
             return;
         }
         let block = console.untrusted();
         for result in changed {
-            block.line(&format!("{}:", result.name));
-            for path in result.files.iter().take(PREVIEW) {
-                block.line(&format!("  {path}"));
+            let mut line = format!("{}: ", result.name);
+            let first: Vec<String> = result
+                .paths()
+                .take(PREVIEW)
+                .map(|p| p.to_lossy().into_owned())
+                .collect();
+            line.push_str(&first.join(", "));
+            if result.count > PREVIEW {
+                line.push_str(&format!(", … {} more", result.count - PREVIEW));
             }
-            if result.files.len() > PREVIEW {
-                block.line(&format!("  … {} more", result.files.len() - PREVIEW));
-            }
+            block.line(&line);
         }
     }
 
@@ -230,14 +240,14 @@ impl<'a> Report<'a> {
         std::fs::create_dir_all(dir)?;
         for result in &self.results {
             let mut raw = Vec::new();
-            for path in &result.files {
+            for path in result.paths() {
                 raw.extend_from_slice(path.as_bytes());
                 raw.push(0);
             }
             std::fs::write(dir.join(format!("{}.txt", result.name)), raw)?;
             std::fs::write(
                 dir.join(format!("{}.json", result.name)),
-                format::json(result.files.iter().copied()),
+                format::json(result.paths()),
             )?;
         }
         Ok(())
@@ -245,7 +255,7 @@ impl<'a> Report<'a> {
 }
 
 fn changed_word(result: &FilterResult<'_>) -> &'static str {
-    match (result.files.is_empty(), result.via_dependency) {
+    match (!result.changed(), result.via_dependency) {
         (true, _) => "no",
         (false, true) => "yes (depends)",
         (false, false) => "yes",

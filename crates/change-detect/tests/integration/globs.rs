@@ -64,7 +64,7 @@ fn every_oracle_row_matches_exactly_what_picomatch_matches() {
         let matcher = Matcher::new(&filters, Quantifier::Some).expect("compiles");
         let matched: Vec<&str> = matcher.matches(&changes).files[0]
             .iter()
-            .map(|i| oracle.corpus[*i].as_str())
+            .map(|i| oracle.corpus[i].as_str())
             .collect();
         if matched != row.matches {
             failures.push(format!(
