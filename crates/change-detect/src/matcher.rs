@@ -14,6 +14,17 @@ use crate::change::{Change, Status, StatusSet};
 use crate::config::{Filter, Quantifier, Rule};
 use crate::glob;
 
+/// Every status, indexed by its discriminant.
+const ALL_STATUSES: [Status; 7] = [
+    Status::Added,
+    Status::Modified,
+    Status::Deleted,
+    Status::Renamed,
+    Status::Copied,
+    Status::Unmerged,
+    Status::Other,
+];
+
 /// Change lists at least this long are matched on several threads.
 const PARALLEL_THRESHOLD: usize = 20_000;
 
@@ -49,8 +60,6 @@ struct CompiledFilter {
     rules: Vec<CompiledRule>,
     exclude: Vec<CompiledRule>,
     quantifier: Quantifier,
-    /// True when the filter can match a path none of its globs matched.
-    needs_visit: bool,
 }
 
 /// Filters compiled for matching.
@@ -59,10 +68,11 @@ pub struct Matcher {
     set: GlobSet,
     glob_count: usize,
     filters: Vec<CompiledFilter>,
-    /// For each glob, the filters that use it.
+    /// For each glob, the filters that use it (in rules or excludes).
     users: Vec<Vec<usize>>,
-    /// Filters visited for every path.
-    always: Vec<usize>,
+    /// Per filter, a bit per status: the answer for a path none of its globs hit (true for
+    /// `!` rules under `some`, for instance). Such paths are never visited.
+    defaults: Vec<u8>,
     /// Transitive dependencies per filter (excluding itself), in filter order.
     dependencies: Vec<Vec<usize>>,
 }
@@ -98,6 +108,13 @@ impl FileSet {
     pub fn union_with(&mut self, other: &FileSet) {
         for (word, theirs) in self.words.iter_mut().zip(&other.words) {
             *word |= theirs;
+        }
+    }
+
+    /// Removes every member of `other` (same length).
+    pub fn difference_with(&mut self, other: &FileSet) {
+        for (word, theirs) in self.words.iter_mut().zip(&other.words) {
+            *word &= !theirs;
         }
     }
 
@@ -182,25 +199,22 @@ impl Matcher {
             let rules = compile_rules(&filter.rules)?;
             let exclude = compile_rules(&filter.exclude)?;
             let quantifier = filter.quantifier.unwrap_or(default_quantifier);
-            let has_negation = rules.iter().flat_map(|r| &r.patterns).any(|p| p.negated);
-            let needs_visit = match quantifier {
-                Quantifier::Some => has_negation,
-                // `every` with no rules is vacuously true for every file (as in dorny).
-                Quantifier::Every => has_negation || rules.is_empty(),
-                Quantifier::Ordered => false,
-            };
             compiled.push(CompiledFilter {
                 rules,
                 exclude,
                 quantifier,
-                needs_visit,
             });
         }
         let set = builder.build().map_err(|e| CompileError(e.to_string()))?;
         let glob_count = glob_index.len();
         let mut users = vec![Vec::new(); glob_count];
         for (index, filter) in compiled.iter().enumerate() {
-            for pattern in filter.rules.iter().flat_map(|r| &r.patterns) {
+            for pattern in filter
+                .rules
+                .iter()
+                .chain(&filter.exclude)
+                .flat_map(|r| &r.patterns)
+            {
                 for glob in &pattern.globs {
                     if users[*glob].last() != Some(&index) {
                         users[*glob].push(index);
@@ -208,8 +222,15 @@ impl Matcher {
                 }
             }
         }
-        let always = (0..compiled.len())
-            .filter(|i| compiled[*i].needs_visit)
+        let no_hits = vec![false; glob_count];
+        let defaults = compiled
+            .iter()
+            .map(|filter| {
+                ALL_STATUSES
+                    .iter()
+                    .filter(|status| filter.is_match(&no_hits, **status))
+                    .fold(0u8, |bits, status| bits | 1 << (*status as u8))
+            })
             .collect();
         let dependencies = transitive_dependencies(filters);
         Ok(Self {
@@ -217,7 +238,7 @@ impl Matcher {
             glob_count,
             filters: compiled,
             users,
-            always,
+            defaults,
             dependencies,
         })
     }
@@ -232,7 +253,12 @@ impl Matcher {
         } else {
             1
         };
-        let mut own: Vec<FileSet> = if threads > 1 {
+        self.matches_on(changes, threads)
+    }
+
+    /// [`Matcher::matches`] on a given number of threads.
+    fn matches_on(&self, changes: &[Change], threads: usize) -> Matches {
+        let (mut own, touched) = if threads > 1 {
             // Chunks are whole 64-bit words, so each thread's bits land in distinct words.
             let chunk = changes.len().div_ceil(threads).div_ceil(64) * 64;
             std::thread::scope(|scope| {
@@ -244,19 +270,43 @@ impl Matcher {
                     })
                     .collect();
                 let mut own = vec![FileSet::new(changes.len()); self.filters.len()];
+                let mut touched = vec![FileSet::new(changes.len()); self.filters.len()];
                 for handle in handles {
-                    let part = handle
+                    let (part, part_touched) = handle
                         .join()
                         .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                     for (set, found) in own.iter_mut().zip(&part) {
                         set.union_with(found);
                     }
+                    for (set, found) in touched.iter_mut().zip(&part_touched) {
+                        set.union_with(found);
+                    }
                 }
-                own
+                (own, touched)
             })
         } else {
             self.match_slice(changes, 0, changes.len())
         };
+        // Paths no glob of a filter hit take the filter's default for their status.
+        if self.defaults.iter().any(|d| *d != 0) {
+            let mut by_status = vec![FileSet::new(changes.len()); ALL_STATUSES.len()];
+            for (index, change) in changes.iter().enumerate() {
+                by_status[change.status as usize].insert(index);
+            }
+            for ((set, touched), defaults) in own.iter_mut().zip(&touched).zip(&self.defaults) {
+                if *defaults == 0 {
+                    continue;
+                }
+                let mut untouched = FileSet::new(changes.len());
+                for (status, members) in by_status.iter().enumerate() {
+                    if defaults & (1 << status) != 0 {
+                        untouched.union_with(members);
+                    }
+                }
+                untouched.difference_with(touched);
+                set.union_with(&untouched);
+            }
+        }
         // Filters with dependencies first (they read the others' sets), then move the rest.
         let mut merged: Vec<Option<FileSet>> = self
             .dependencies
@@ -293,9 +343,17 @@ impl Matcher {
     }
 
     /// Matches `changes` (which start at index `offset` of the whole list).
-    fn match_slice(&self, changes: &[Change], offset: usize, total: usize) -> Vec<FileSet> {
+    /// Returns, per filter, the paths it matched among those a glob of it hit, and which
+    /// paths a glob of it hit at all.
+    fn match_slice(
+        &self,
+        changes: &[Change],
+        offset: usize,
+        total: usize,
+    ) -> (Vec<FileSet>, Vec<FileSet>) {
         let filter_count = self.filters.len();
         let mut own = vec![FileSet::new(total); filter_count];
+        let mut touched = vec![FileSet::new(total); filter_count];
         let mut hit = vec![false; self.glob_count];
         let mut hits = Vec::new();
         let mut scratch = Vec::new();
@@ -317,11 +375,7 @@ impl Matcher {
             }
             // The order filters are visited in does not matter: each list grows in file order.
             visited.clear();
-            for filter in hits
-                .iter()
-                .flat_map(|g| &self.users[*g])
-                .chain(&self.always)
-            {
+            for filter in hits.iter().flat_map(|g| &self.users[*g]) {
                 if !visit[*filter] {
                     visit[*filter] = true;
                     visited.push(*filter);
@@ -329,6 +383,9 @@ impl Matcher {
             }
             for filter in &visited {
                 visit[*filter] = false;
+                if self.defaults[*filter] != 0 {
+                    touched[*filter].insert(offset + index);
+                }
                 if self.filters[*filter].is_match(&hit, change.status) {
                     own[*filter].insert(offset + index);
                 }
@@ -337,7 +394,7 @@ impl Matcher {
                 hit[*glob] = false;
             }
         }
-        own
+        (own, touched)
     }
 }
 
@@ -564,24 +621,36 @@ mod tests {
         )
         .expect("valid");
         let matcher = Matcher::new(&filters, Quantifier::Some).expect("compiles");
-        let changes: Vec<Change> = (0..PARALLEL_THRESHOLD * 3)
+        // Every directory holds every extension in equal numbers.
+        let n = 9 * 7000;
+        let changes: Vec<Change> = (0..n)
             .map(|i| {
-                let path = format!("d{}/f{i}.{}", i % 3, ["rs", "md", "txt"][i % 3 / 2]);
+                let path = format!("d{}/f{i}.{}", i % 3, ["rs", "md", "txt"][(i / 3) % 3]);
                 Change::new(path.as_str(), Status::Modified)
             })
             .collect();
-        let threaded = matcher.matches(&changes);
-        let single = matcher.match_slice(&changes, 0, changes.len());
-        assert_eq!(threaded.files[0], single[0]);
-        assert_eq!(threaded.files[1], single[1]);
-        let mut expected_c = single[2].clone();
-        expected_c.union_with(&single[0]);
-        assert_eq!(threaded.files[2], expected_c);
-        let listed: Vec<usize> = threaded.files[1].iter().collect();
+        let threaded = matcher.matches_on(&changes, 3);
+        let single = matcher.matches_on(&changes, 1);
+        assert_eq!(threaded, single);
+        let counts: Vec<usize> = single.files.iter().map(FileSet::len).collect();
+        // a: d1; b: d2, or anything not markdown; c: .rs files, plus a through depends-on.
+        assert_eq!(counts, [n / 3, n / 3 + 4 * n / 9, 5 * n / 9]);
+        let listed: Vec<usize> = single.files[1].iter().collect();
         assert!(listed.windows(2).all(|w| w[0] < w[1]), "ascending");
-        assert_eq!(listed.len(), threaded.files[1].len());
-        assert!(threaded.files[1].contains(listed[0]));
-        assert!(!threaded.files[1].is_empty() && !threaded.files[0].is_empty());
+    }
+
+    #[test]
+    fn paths_no_glob_hits_take_the_filters_default_per_status() {
+        let changes = vec![
+            Change::new("b.rs", Status::Modified),
+            Change::new("c.tmp", Status::Modified),
+            Change::new("docs/d.rs", Status::Modified),
+            Change::new("e.rs", Status::Added),
+        ];
+        let yaml = "x:\n  paths: '!docs/**'\n  exclude: '**/*.tmp'\ny:\n  - added: '!a/**'\n";
+        let result = run(yaml, Quantifier::Some, &changes);
+        assert_eq!(files_of(&result, "x"), ["b.rs", "e.rs"]);
+        assert_eq!(files_of(&result, "y"), ["e.rs"]);
     }
 
     #[test]
