@@ -2,9 +2,10 @@
 //!
 //! Every glob of every filter goes into one `GlobSet`, so each changed path is matched once
 //! against all patterns (Aho-Corasick for literals, prefixes and extensions, one regex set for
-//! the rest) instead of files x patterns regex calls. Each filter's rules are then evaluated
-//! from the set of glob hits; filters whose answer cannot change without a hit (`some` filters
-//! without `!` rules) are only visited when one of their globs hit.
+//! the rest) instead of files x patterns regex calls. A filter is only evaluated for the
+//! paths one of its globs hit; for every other path its answer is fixed per status and
+//! precomputed (true for `!` rules under `some`), then applied with bitset operations.
+//! Results are bitsets over the change list, so a filter matching 100,000 files costs 12 KB.
 
 use std::collections::HashMap;
 
