@@ -1,34 +1,180 @@
 //! Find which services changed: named glob filters over git diffs, per event (push, pull request, merge queue, tags).
 //!
-//! The binary is a thin `main.rs` over [`run`]; this skeleton parses the common flags and
-//! reports that the tool's logic has not landed yet (issue #3).
+//! [`run`] maps the command line to [`options::Options`], then:
+//!
+//! 1. parses the filters ([`config`]; dorny/paths-filter's YAML, picomatch globs in [`glob`]);
+//! 2. decides what to compare from the event ([`plan`], pure);
+//! 3. lists the changes with git or the REST API ([`collect`], [`git`], [`api`]);
+//! 4. matches filters x changes ([`matcher`], pure, one compiled `GlobSet`);
+//! 5. writes outputs, the step summary and a table on stderr ([`report`], [`format`]).
 
+pub mod api;
+pub mod change;
 mod cli;
+pub mod collect;
+pub mod config;
+mod error;
+pub mod format;
+pub mod git;
+pub mod glob;
+pub mod matcher;
+pub mod options;
+pub mod plan;
+pub mod report;
 
 pub use cli::Cli;
-use runner_protocol::{ErrorClass, Reportable, Runner, Verdict};
+pub use error::Error;
 
-/// The step outputs this tool writes; `action.yml` must declare exactly these.
-pub const OUTPUTS: &[&str] = &[];
+use std::path::Path;
 
-/// Errors of `change-detect`.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The tool's logic is not implemented yet.
-    #[error("change-detect is not implemented yet (issue #3); only --help and --version work")]
-    NotImplemented,
-}
+use runner_protocol::{Runner, Verdict};
 
-impl Reportable for Error {
-    fn class(&self) -> ErrorClass {
-        match self {
-            Error::NotImplemented => ErrorClass::Usage,
-        }
-    }
-}
+use crate::api::ApiTarget;
+use crate::change::Change;
+use crate::config::{Filter, Origin};
+use crate::git::Git;
+use crate::matcher::Matcher;
+use crate::options::Options;
+use crate::report::Report;
+
+/// The step outputs this tool always writes; `action.yml` must declare exactly these.
+///
+/// Per-filter outputs (`<filter>`, `<filter>_count`, `<filter>_files`) are written too, but
+/// their names come from the filters file, so a composite action cannot re-export them: the
+/// `filters` output carries the same data as JSON.
+pub const OUTPUTS: &[&str] = report::STATIC_OUTPUTS;
+
+/// The default REST API root when `GITHUB_API_URL` is not set.
+const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// Runs `change-detect` with parsed flags.
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
-    let _ = (cli, runner);
-    Err(Error::NotImplemented)
+    let options = Options::from_cli(cli)?;
+    let token = options.token.as_deref().map(|t| runner.secret(t));
+    let (filters, origin) = load_filters(&options)?;
+    tracing::debug!(filters = filters.len(), ?origin, "filters parsed");
+
+    let event = runner.event()?;
+    let mut git = Git::open(&options.working_directory)?;
+    let decision = plan::decide(event.as_ref(), &options, git.is_some())?;
+    for notice in &decision.notices {
+        runner.notice(notice);
+    }
+    for warning in &decision.warnings {
+        runner.warn(warning);
+    }
+    tracing::debug!(plan = ?decision.plan, "range decided");
+    let api = match (token, event.as_ref().and_then(|e| e.repository.clone())) {
+        (Some(token), Some(repository)) => Some(ApiTarget {
+            url: runner
+                .env()
+                .get("GITHUB_API_URL")
+                .unwrap_or(DEFAULT_API_URL)
+                .trim_end_matches('/')
+                .to_owned(),
+            repository,
+            token,
+        }),
+        _ => None,
+    };
+    // Compile the patterns while git lists the changes.
+    let (collected, matcher) = std::thread::scope(|scope| {
+        let compiling = scope.spawn(|| Matcher::new(&filters, options.quantifier));
+        let _group = runner.group("Listing changes");
+        let collected = collect::collect(
+            &decision.plan,
+            &options,
+            collect::Sources {
+                git: git.as_mut(),
+                api,
+            },
+        );
+        if let Some(git) = &git {
+            for command in &git.fetch_log {
+                runner.console().log(command);
+            }
+        }
+        let matcher = compiling
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (collected, matcher)
+    });
+    let (collected, matcher) = (collected?, matcher?);
+    if git.as_ref().is_some_and(Git::used_safe_directory) {
+        runner.notice(
+            "git refused the repository (dubious ownership, usual in container jobs); it was \
+             read with `-c safe.directory` for this step only, without changing git config",
+        );
+    }
+    for notice in &collected.notices {
+        runner.notice(notice);
+    }
+    for warning in &collected.warnings {
+        runner.warn(warning);
+    }
+    warn_about_newlines(runner, &collected.changes);
+
+    let matches = matcher.matches(&collected.changes);
+    let report = Report::new(
+        &filters,
+        &collected.changes,
+        &matches,
+        collected.range.clone(),
+        collected.base.clone(),
+        collected.head.clone(),
+    );
+    report.set_outputs(runner, options.list_files)?;
+    report.write_summary(runner);
+    report.log_table(runner);
+    if let Some(dir) = &options.files_dir {
+        let dir = options.working_directory.join(dir);
+        report
+            .write_files(&dir)
+            .map_err(|source| Error::FilesDir { path: dir, source })?;
+    }
+    Ok(Verdict::Success)
+}
+
+/// Reads and parses the filters (inline, or a file relative to the working directory).
+fn load_filters(options: &Options) -> Result<(Vec<Filter>, Origin), Error> {
+    let (text, origin) = if options.filters_are_inline() {
+        (options.filters.clone(), Origin::Inline)
+    } else {
+        let path = options.working_directory.join(&options.filters);
+        let text = read_file(&path).map_err(|source| Error::FiltersFile {
+            path: path.clone(),
+            source,
+        })?;
+        (text, Origin::File(Path::new(&options.filters).to_owned()))
+    };
+    match config::parse(&text) {
+        Ok(filters) => Ok((filters, origin)),
+        Err(error) => Err(Error::Config(Box::new((origin, error)))),
+    }
+}
+
+fn read_file(path: &Path) -> std::io::Result<String> {
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a file",
+        ));
+    }
+    std::fs::read_to_string(path)
+}
+
+/// picomatch's `**` never matches a name containing a newline (its regex uses `.`), while
+/// globset's does; say so rather than differ silently.
+fn warn_about_newlines(runner: &Runner, changes: &[Change]) {
+    let count = changes
+        .iter()
+        .filter(|c| c.path.as_bytes().contains(&b'\n'))
+        .count();
+    if count > 0 {
+        runner.warn(&format!(
+            "{count} changed file name(s) contain a newline: change-detect matches them like any \
+             other name, while dorny/paths-filter's `**` never matches them"
+        ));
+    }
 }

@@ -15,12 +15,16 @@ use tokio::net::TcpListener;
 pub struct Request {
     /// 0-based index over the server's lifetime.
     pub index: u64,
+    /// The server's own address (for absolute links such as GitHub's `Link` header).
+    pub local_addr: SocketAddr,
     /// Method.
     pub method: String,
     /// Path and query.
     pub path: String,
     /// Header lines, lower-case names.
     pub headers: Vec<(String, String)>,
+    /// The request body.
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -87,6 +91,19 @@ impl Reply {
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.as_bytes().to_vec(),
         }
+    }
+
+    /// A JSON error as GitHub's API sends them: `{"message": ...}`.
+    pub fn github_error(status: u16, message: &str) -> Self {
+        Reply::json(status, &format!("{{\"message\":{}}}", quote_json(message)))
+    }
+
+    /// Adds a header to a `Respond` or `Stream` reply.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        if let Reply::Respond { headers, .. } | Reply::Stream { headers, .. } = &mut self {
+            headers.push((name.to_ascii_lowercase(), value.into()));
+        }
+        self
     }
 
     /// A redirect.
@@ -163,10 +180,10 @@ impl HttpServer {
                     match acceptor {
                         Some(acceptor) => {
                             if let Ok(stream) = acceptor.accept(socket).await {
-                                serve(stream, handler, counter, log).await;
+                                serve(stream, addr, handler, counter, log).await;
                             }
                         }
-                        None => serve(socket, handler, counter, log).await,
+                        None => serve(socket, addr, handler, counter, log).await,
                     }
                 });
             }
@@ -183,6 +200,11 @@ impl HttpServer {
     /// The bound address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` (or https), without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.url("")
     }
 
     /// `http://127.0.0.1:PORT{path}` (or https).
@@ -217,6 +239,7 @@ impl Drop for HttpServer {
 
 async fn serve<S>(
     mut stream: S,
+    local_addr: SocketAddr,
     handler: Arc<Handler>,
     counter: Arc<AtomicU64>,
     log: Arc<Mutex<Vec<Request>>>,
@@ -257,12 +280,15 @@ async fn serve<S>(
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             }
         }
+        let body = buffer[head_end..head_end + body_length].to_vec();
         buffer.drain(..head_end + body_length);
         let request = Request {
             index: counter.fetch_add(1, Ordering::SeqCst),
+            local_addr,
             method,
             path,
             headers,
+            body,
         };
         if let Ok(mut log) = log.lock() {
             log.push(request.clone());
@@ -348,6 +374,20 @@ async fn serve<S>(
             return;
         }
     }
+}
+
+fn quote_json(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn reason(status: u16) -> &'static str {

@@ -5,6 +5,8 @@
 //! - [`require_program`]: a missing peer (sshd, moto_server, git) fails the test with the command
 //!   that installs it; tests never skip themselves.
 //! - [`cli_contract`]: the behaviour every binary's command line must have.
+//! - [`GitRepo`]: a real git repository in a temporary directory (also bare, as an origin).
+//! - [`HttpServer`]: a real HTTP(S) server on 127.0.0.1 whose every reply the test scripts.
 
 #![expect(
     clippy::unwrap_used,
@@ -12,8 +14,12 @@
 )]
 
 pub mod cli_contract;
+pub mod git_repo;
 pub mod http_server;
 pub mod tls;
+
+pub use git_repo::GitRepo;
+pub use http_server::HttpServer;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

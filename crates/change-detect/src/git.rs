@@ -1,0 +1,518 @@
+//! The `git` CLI: diffs with `-z`, ref resolution, and fetching what a shallow clone lacks.
+//!
+//! Every command runs with `LC_ALL=C` (so errors can be recognised), no prompts, and options
+//! that neutralise user configuration that would change the output (`--no-ext-diff`,
+//! `--no-relative`, explicit rename handling). Nothing is ever written to git config: a
+//! "dubious ownership" refusal (container jobs) is answered by retrying with
+//! `-c safe.directory=<dir>` for this process only.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::change::{Change, Renames, RepoPath, Status};
+
+/// The remote fetched from.
+pub const REMOTE: &str = "origin";
+
+/// Errors from git.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// `git` could not be started.
+    #[error("cannot run git (is it installed and on PATH?)")]
+    Spawn(#[source] std::io::Error),
+    /// A git command failed.
+    #[error("`git {command}` failed in {dir}: {stderr}")]
+    Failed {
+        /// The arguments.
+        command: String,
+        /// Where.
+        dir: PathBuf,
+        /// Its stderr, trimmed.
+        stderr: String,
+    },
+    /// Output that does not follow the documented `-z` format.
+    #[error("unexpected output from `git {command}`")]
+    Parse {
+        /// The arguments.
+        command: String,
+    },
+    /// A revision could not be found locally nor fetched.
+    #[error("cannot find `{rev}` locally or on the remote `{REMOTE}`")]
+    UnknownRevision {
+        /// What was asked for.
+        rev: String,
+    },
+    /// No common ancestor even with the whole history.
+    #[error(
+        "`{base}` and `{head}` have no common history, so there is no merge base to diff against"
+    )]
+    NoMergeBase {
+        /// Base.
+        base: String,
+        /// Head.
+        head: String,
+    },
+    /// Deepening stopped at the limit without finding a merge base.
+    #[error(
+        "no merge base of `{base}` and `{head}` within {depth} commits of shallow history, and unshallowing is off"
+    )]
+    TooShallow {
+        /// Base.
+        base: String,
+        /// Head.
+        head: String,
+        /// Commits fetched.
+        depth: u64,
+    },
+}
+
+impl GitError {
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            GitError::Spawn(_) => Some("install git (`apt-get install git`)".into()),
+            GitError::UnknownRevision { .. } => Some(
+                "check the name; with actions/checkout, `fetch-depth: 0` fetches every branch and tag".into(),
+            ),
+            GitError::NoMergeBase { .. } => Some(
+                "give `base` as a commit SHA to compare the two trees directly (two-dot)".into(),
+            ),
+            GitError::TooShallow { .. } => Some(
+                "raise `max-fetch-depth`, set `unshallow: true`, or check out with `fetch-depth: 0`"
+                    .into(),
+            ),
+            GitError::Failed { stderr, .. } if stderr.contains("dubious ownership") => Some(
+                "the repository belongs to another user; see `git config --global --add safe.directory`".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// How deep to fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// `--depth=n` (only ever used on shallow repositories).
+    Depth(u64),
+    /// `--deepen=n`.
+    Deepen(u64),
+    /// `--unshallow`.
+    Unshallow,
+    /// No depth option.
+    Full,
+}
+
+/// A git repository (its work tree, or any directory inside it).
+#[derive(Debug)]
+pub struct Git {
+    dir: PathBuf,
+    safe_directory: bool,
+    /// Log of what was fetched, for the step log.
+    pub fetch_log: Vec<String>,
+}
+
+impl Git {
+    /// Opens the repository containing `dir`; `Ok(None)` when `dir` is not in one.
+    pub fn open(dir: &Path) -> Result<Option<Self>, GitError> {
+        let mut git = Self {
+            dir: dir.to_owned(),
+            safe_directory: false,
+            fetch_log: Vec::new(),
+        };
+        match git.output(&["rev-parse", "--git-dir"]) {
+            Ok(_) => Ok(Some(git)),
+            Err(GitError::Failed { stderr, .. }) if stderr.contains("not a git repository") => {
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// True when the last command needed `safe.directory` (reported once by the caller).
+    pub fn used_safe_directory(&self) -> bool {
+        self.safe_directory
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("git");
+        command.arg("-C").arg(&self.dir);
+        if self.safe_directory {
+            command
+                .arg("-c")
+                .arg(format!("safe.directory={}", self.dir.display()));
+        }
+        command
+            .args(args)
+            .env("LC_ALL", "C")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_OPTIONAL_LOCKS", "0")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs git and returns stdout; retries once with `safe.directory` on a dubious-ownership
+    /// refusal.
+    fn output(&mut self, args: &[&str]) -> Result<Vec<u8>, GitError> {
+        let run = |git: &Self| -> Result<Vec<u8>, GitError> {
+            let output = git.command(args).output().map_err(GitError::Spawn)?;
+            if output.status.success() {
+                Ok(output.stdout)
+            } else {
+                Err(GitError::Failed {
+                    command: args.join(" "),
+                    dir: git.dir.clone(),
+                    stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                })
+            }
+        };
+        match run(self) {
+            Err(GitError::Failed { stderr, .. })
+                if !self.safe_directory && stderr.contains("detected dubious ownership") =>
+            {
+                self.safe_directory = true;
+                run(self)
+            }
+            other => other,
+        }
+    }
+
+    /// Runs git; `Ok(None)` when it exits non-zero (a "no" answer, not an error).
+    fn probe(&mut self, args: &[&str]) -> Result<Option<Vec<u8>>, GitError> {
+        match self.output(args) {
+            Ok(out) => Ok(Some(out)),
+            Err(GitError::Failed { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn text(bytes: Vec<u8>) -> String {
+        String::from_utf8_lossy(&bytes).trim().to_owned()
+    }
+
+    /// The commit SHA `rev` names locally, if any.
+    pub fn commit(&mut self, rev: &str) -> Result<Option<String>, GitError> {
+        let spec = format!("{rev}^{{commit}}");
+        Ok(self
+            .probe(&[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &spec,
+            ])?
+            .map(Self::text))
+    }
+
+    /// True when the repository is a shallow clone.
+    pub fn is_shallow(&mut self) -> Result<bool, GitError> {
+        Ok(Self::text(self.output(&["rev-parse", "--is-shallow-repository"])?) == "true")
+    }
+
+    /// True when a remote named [`REMOTE`] is configured.
+    pub fn has_remote(&mut self) -> Result<bool, GitError> {
+        Ok(self
+            .probe(&["remote", "get-url", REMOTE])?
+            .is_some_and(|out| !out.is_empty()))
+    }
+
+    /// The merge base of two commits, if they share history locally.
+    pub fn merge_base(&mut self, base: &str, head: &str) -> Result<Option<String>, GitError> {
+        Ok(self
+            .probe(&["merge-base", "--end-of-options", base, head])?
+            .map(Self::text)
+            .filter(|s| !s.is_empty()))
+    }
+
+    /// Number of commits reachable from anything (to see whether a deepen fetched more).
+    fn commit_count(&mut self) -> Result<u64, GitError> {
+        let text = Self::text(self.output(&["rev-list", "--count", "--all"])?);
+        Ok(text.parse().unwrap_or(0))
+    }
+
+    /// Fetches `refspecs` from [`REMOTE`] with explicit refspecs (never relying on the
+    /// configured fetch refspec, which a single-branch clone narrows).
+    pub fn fetch(&mut self, refspecs: &[String], depth: Depth) -> Result<(), GitError> {
+        let mut args: Vec<String> = vec![
+            "fetch".into(),
+            "--no-tags".into(),
+            "--no-recurse-submodules".into(),
+            "--no-write-fetch-head".into(),
+            "--quiet".into(),
+        ];
+        match depth {
+            Depth::Depth(n) => args.push(format!("--depth={n}")),
+            Depth::Deepen(n) => args.push(format!("--deepen={n}")),
+            Depth::Unshallow => args.push("--unshallow".into()),
+            Depth::Full => {}
+        }
+        args.push(REMOTE.into());
+        args.extend(refspecs.iter().cloned());
+        self.fetch_log.push(format!("git {}", args.join(" ")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.output(&args).map(drop)
+    }
+
+    /// Resolves `rev` to a commit SHA, fetching it from [`REMOTE`] when it is missing locally.
+    ///
+    /// Names are looked up as `refs/remotes/origin/<name>`, `refs/heads/<name>`,
+    /// `refs/tags/<name>`, then anything `git rev-parse` accepts.
+    pub fn resolve(&mut self, rev: &str) -> Result<String, GitError> {
+        let short = rev
+            .strip_prefix("refs/heads/")
+            .map(|b| (Some(b), None))
+            .or_else(|| rev.strip_prefix("refs/tags/").map(|t| (None, Some(t))))
+            .unwrap_or((None, None));
+        let candidates: Vec<String> = match short {
+            (Some(branch), _) => vec![
+                format!("refs/remotes/{REMOTE}/{branch}"),
+                format!("refs/heads/{branch}"),
+            ],
+            (_, Some(tag)) => vec![format!("refs/tags/{tag}")],
+            // `HEAD`, `HEAD~2`, `main^`, SHAs: what rev-parse says (`origin/HEAD` is not HEAD).
+            _ if rev == "HEAD" || rev.contains(['~', '^', '@', ':']) || is_hex(rev) => {
+                vec![rev.to_owned()]
+            }
+            _ => vec![
+                format!("refs/remotes/{REMOTE}/{rev}"),
+                format!("refs/heads/{rev}"),
+                format!("refs/tags/{rev}"),
+                rev.to_owned(),
+            ],
+        };
+        for candidate in &candidates {
+            if let Some(sha) = self.commit(candidate)? {
+                return Ok(sha);
+            }
+        }
+        if !self.has_remote()? {
+            return Err(GitError::UnknownRevision { rev: rev.into() });
+        }
+        let depth = if self.is_shallow()? {
+            Depth::Depth(1)
+        } else {
+            Depth::Full
+        };
+        let attempts: Vec<String> = match short {
+            (Some(branch), _) => vec![format!(
+                "+refs/heads/{branch}:refs/remotes/{REMOTE}/{branch}"
+            )],
+            (_, Some(tag)) => vec![format!("+refs/tags/{tag}:refs/tags/{tag}")],
+            _ if is_full_sha(rev) => vec![rev.to_owned()],
+            _ => vec![
+                format!("+refs/heads/{rev}:refs/remotes/{REMOTE}/{rev}"),
+                format!("+refs/tags/{rev}:refs/tags/{rev}"),
+            ],
+        };
+        for refspec in attempts {
+            if self.fetch(std::slice::from_ref(&refspec), depth).is_ok() {
+                for candidate in &candidates {
+                    if let Some(sha) = self.commit(candidate)? {
+                        return Ok(sha);
+                    }
+                }
+            }
+        }
+        Err(GitError::UnknownRevision { rev: rev.into() })
+    }
+
+    /// The merge base of `base` and `head` (SHAs), deepening a shallow clone exponentially
+    /// (`initial_depth`, doubling) up to `max_depth` commits, then `--unshallow` if allowed.
+    pub fn merge_base_deepening(
+        &mut self,
+        base: &str,
+        head: &str,
+        initial_depth: u64,
+        max_depth: u64,
+        unshallow: bool,
+    ) -> Result<String, GitError> {
+        if let Some(found) = self.merge_base(base, head)? {
+            return Ok(found);
+        }
+        let no_merge_base = || GitError::NoMergeBase {
+            base: base.into(),
+            head: head.into(),
+        };
+        if !self.is_shallow()? {
+            return Err(no_merge_base());
+        }
+        let refspecs = vec![base.to_owned(), head.to_owned()];
+        let mut step = initial_depth.max(1);
+        let mut fetched = 0u64;
+        let mut count = self.commit_count()?;
+        while fetched < max_depth {
+            let step_now = step.min(max_depth - fetched);
+            self.fetch(&refspecs, Depth::Deepen(step_now))?;
+            fetched += step_now;
+            if let Some(found) = self.merge_base(base, head)? {
+                return Ok(found);
+            }
+            let now = self.commit_count()?;
+            if now == count || !self.is_shallow()? {
+                // Nothing more to fetch: the histories really are unrelated.
+                return Err(no_merge_base());
+            }
+            count = now;
+            step = step.saturating_mul(2);
+        }
+        if !unshallow {
+            return Err(GitError::TooShallow {
+                base: base.into(),
+                head: head.into(),
+                depth: fetched,
+            });
+        }
+        self.fetch(&refspecs, Depth::Unshallow)?;
+        self.merge_base(base, head)?.ok_or_else(no_merge_base)
+    }
+
+    /// `git diff --name-status -z base head` (two commits, or `base` against the work tree
+    /// when `head` is `None`).
+    pub fn diff(
+        &mut self,
+        base: &str,
+        head: Option<&str>,
+        renames: Renames,
+    ) -> Result<Vec<Change>, GitError> {
+        let mut args = vec![
+            "diff",
+            "--name-status",
+            "-z",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-relative",
+            "--ignore-submodules=none",
+        ];
+        args.push(match renames {
+            Renames::Split => "--no-renames",
+            Renames::Detect => "--find-renames",
+        });
+        args.push("--end-of-options");
+        args.push(base);
+        args.extend(head);
+        let output = self.output(&args)?;
+        parse_name_status(&output).ok_or_else(|| GitError::Parse {
+            command: args.join(" "),
+        })
+    }
+
+    /// Untracked files that are not ignored, as additions.
+    pub fn untracked(&mut self) -> Result<Vec<Change>, GitError> {
+        let output = self.output(&[
+            "ls-files",
+            "-z",
+            "--others",
+            "--exclude-standard",
+            "--full-name",
+            ":/",
+        ])?;
+        Ok(nul_separated(&output)
+            .map(|path| Change::new(RepoPath::from_bytes(path), Status::Added))
+            .collect())
+    }
+
+    /// Every file of a commit, as additions (a first push, a first release).
+    pub fn all_files(&mut self, commit: &str) -> Result<Vec<Change>, GitError> {
+        let output = self.output(&["ls-tree", "-r", "-z", "--full-tree", "--name-only", commit])?;
+        Ok(nul_separated(&output)
+            .map(|path| Change::new(RepoPath::from_bytes(path), Status::Added))
+            .collect())
+    }
+
+    /// Tag names on the remote (or locally without a remote).
+    pub fn tags(&mut self) -> Result<Vec<String>, GitError> {
+        let text = if self.has_remote()? {
+            Self::text(self.output(&["ls-remote", "--tags", "--refs", REMOTE])?)
+        } else {
+            Self::text(self.output(&[
+                "for-each-ref",
+                "--format=%(objectname)\t%(refname)",
+                "refs/tags",
+            ])?)
+        };
+        Ok(text
+            .lines()
+            .filter_map(|line| line.split_once('\t'))
+            .filter_map(|(_, name)| name.strip_prefix("refs/tags/"))
+            .map(str::to_owned)
+            .collect())
+    }
+}
+
+/// True for an abbreviated or full object name (4 to 64 hex digits).
+fn is_hex(text: &str) -> bool {
+    (4..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// True for a full 40-hex (SHA-1) or 64-hex (SHA-256) object name.
+pub fn is_full_sha(text: &str) -> bool {
+    matches!(text.len(), 40 | 64) && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.split(|b| *b == 0).filter(|p| !p.is_empty())
+}
+
+/// Parses `--name-status -z`: `X\0path\0`, or `R100\0old\0new\0` for renames and copies.
+pub fn parse_name_status(bytes: &[u8]) -> Option<Vec<Change>> {
+    let mut fields = bytes.split(|b| *b == 0);
+    let mut changes = Vec::new();
+    while let Some(status) = fields.next() {
+        if status.is_empty() {
+            // The trailing NUL leaves one empty field at the end.
+            if fields.next().is_none() {
+                break;
+            }
+            return None;
+        }
+        let letter = Status::from_git_letter(status[0]);
+        let first = fields.next().filter(|f| !f.is_empty())?;
+        match letter {
+            Status::Renamed | Status::Copied => {
+                let second = fields.next().filter(|f| !f.is_empty())?;
+                changes.push(Change {
+                    path: RepoPath::from_bytes(second),
+                    status: letter,
+                    previous: Some(RepoPath::from_bytes(first)),
+                });
+            }
+            _ => changes.push(Change::new(RepoPath::from_bytes(first), letter)),
+        }
+    }
+    Some(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_name_status_with_renames_and_odd_names() {
+        let output = b"M\0a b.txt\0R087\0old\nname\0new\0D\0\xff.bin\0T\0link\0";
+        let changes = parse_name_status(output).expect("valid");
+        assert_eq!(changes.len(), 4);
+        assert_eq!(changes[0], Change::new("a b.txt", Status::Modified));
+        assert_eq!(changes[1].status, Status::Renamed);
+        assert_eq!(changes[1].path.as_bytes(), b"new");
+        assert_eq!(
+            changes[1].previous.as_ref().map(RepoPath::as_bytes),
+            Some(&b"old\nname"[..])
+        );
+        assert_eq!(changes[2].path.as_bytes(), b"\xff.bin");
+        assert_eq!(changes[3].status, Status::Other);
+        assert_eq!(parse_name_status(b"").expect("empty"), []);
+    }
+
+    #[test]
+    fn rejects_truncated_name_status() {
+        assert!(parse_name_status(b"M\0").is_none());
+        assert!(parse_name_status(b"R100\0old\0").is_none());
+    }
+
+    #[test]
+    fn full_shas_are_40_or_64_hex() {
+        assert!(is_full_sha(&"a".repeat(40)));
+        assert!(is_full_sha(&"0".repeat(64)));
+        assert!(!is_full_sha(&"g".repeat(40)));
+        assert!(!is_full_sha("abc123"));
+    }
+}

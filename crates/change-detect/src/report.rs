@@ -1,0 +1,263 @@
+//! Results as step outputs, a step summary, a table on stderr and optional list files.
+
+use std::path::Path;
+
+use runner_protocol::Runner;
+use runner_protocol::output::OutputError;
+
+use crate::change::{Change, RepoPath};
+use crate::config::Filter;
+use crate::format::{self, ListFormat};
+use crate::matcher::{FileSet, Matches};
+
+/// The static step outputs, in the order they are written (after the per-filter outputs).
+pub const STATIC_OUTPUTS: &[&str] = &["changes", "matrix", "filters", "base", "head"];
+
+/// Files shown per filter in the summary and the log.
+const PREVIEW: usize = 5;
+
+/// One filter's result.
+#[derive(Debug, Clone)]
+pub struct FilterResult<'a> {
+    /// The filter name.
+    pub name: &'a str,
+    /// Matching changes.
+    set: &'a FileSet,
+    /// All changes (the set indexes them).
+    changes: &'a [Change],
+    /// Number of matching files.
+    pub count: usize,
+    /// Changed only through `depends-on`.
+    pub via_dependency: bool,
+}
+
+impl<'a> FilterResult<'a> {
+    /// Matching paths, in diff order.
+    pub fn paths(&self) -> impl Iterator<Item = &'a RepoPath> + '_ {
+        self.set.iter().map(|index| &self.changes[index].path)
+    }
+
+    /// True when the filter matched something.
+    pub fn changed(&self) -> bool {
+        self.count > 0
+    }
+}
+
+/// Everything a run found.
+#[derive(Debug, Clone)]
+pub struct Report<'a> {
+    /// Per filter, in file order.
+    pub results: Vec<FilterResult<'a>>,
+    /// All changes considered.
+    pub total_changes: usize,
+    /// What was compared, for humans (`abc123...def456`).
+    pub range: String,
+    /// Resolved base commit (empty when not applicable).
+    pub base: String,
+    /// Resolved head commit (empty when not applicable).
+    pub head: String,
+    /// Extra matrix values per filter; `None` for filters left out of the matrix.
+    pub matrix_values: Vec<Option<&'a serde_json::Map<String, serde_json::Value>>>,
+}
+
+impl<'a> Report<'a> {
+    /// Assembles a report from the matcher's answer.
+    pub fn new(
+        filters: &'a [Filter],
+        changes: &'a [Change],
+        matches: &'a Matches,
+        range: String,
+        base: String,
+        head: String,
+    ) -> Self {
+        let results = filters
+            .iter()
+            .zip(&matches.files)
+            .zip(&matches.via_dependency)
+            .map(|((filter, set), via)| FilterResult {
+                name: &filter.name,
+                set,
+                changes,
+                count: set.len(),
+                via_dependency: *via,
+            })
+            .collect();
+        Self {
+            results,
+            total_changes: changes.len(),
+            range,
+            base,
+            head,
+            matrix_values: filters
+                .iter()
+                .map(|f| f.in_matrix.then_some(&f.matrix))
+                .collect(),
+        }
+    }
+
+    /// Names of the filters that changed, in file order.
+    pub fn changed(&self) -> Vec<&str> {
+        self.results
+            .iter()
+            .filter(|r| r.changed())
+            .map(|r| r.name)
+            .collect()
+    }
+
+    /// `{"include": [{"filter": "api", …matrix values}, …]}` for `strategy.matrix`.
+    pub fn matrix(&self) -> serde_json::Value {
+        let include: Vec<serde_json::Value> = self
+            .results
+            .iter()
+            .zip(&self.matrix_values)
+            .filter(|(r, _)| r.changed())
+            .filter_map(|(r, values)| values.map(|values| (r, values)))
+            .map(|(r, values)| {
+                let mut entry = serde_json::Map::new();
+                entry.insert("filter".into(), r.name.into());
+                entry.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+                serde_json::Value::Object(entry)
+            })
+            .collect();
+        serde_json::json!({ "include": include })
+    }
+
+    /// `{"api": {"changed": true, "count": 3, "files": […]}, …}`; `files` only when lists
+    /// are requested.
+    pub fn filters_json(&self, with_files: bool) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        for result in &self.results {
+            let mut entry = serde_json::Map::new();
+            entry.insert("changed".into(), result.changed().into());
+            entry.insert("count".into(), result.count.into());
+            if with_files {
+                let files: Vec<String> =
+                    result.paths().map(|p| p.to_lossy().into_owned()).collect();
+                entry.insert("files".into(), files.into());
+            }
+            object.insert(result.name.to_owned(), serde_json::Value::Object(entry));
+        }
+        serde_json::Value::Object(object)
+    }
+
+    /// Records every output on the runner.
+    pub fn set_outputs(&self, runner: &mut Runner, list: ListFormat) -> Result<(), OutputError> {
+        for result in &self.results {
+            runner.set_output(result.name, result.changed().to_string())?;
+            runner.set_output(&format!("{}_count", result.name), result.count.to_string())?;
+            if let Some(files) = list.format(result.paths()) {
+                runner.set_output(&format!("{}_files", result.name), files)?;
+            }
+        }
+        runner.set_output(
+            "changes",
+            serde_json::to_string(&self.changed()).unwrap_or_default(),
+        )?;
+        runner.set_output("matrix", self.matrix().to_string())?;
+        runner.set_output(
+            "filters",
+            self.filters_json(list != ListFormat::None).to_string(),
+        )?;
+        runner.set_output("base", self.base.clone())?;
+        runner.set_output("head", self.head.clone())?;
+        Ok(())
+    }
+
+    /// The step summary: one table row per filter.
+    pub fn write_summary(&self, runner: &mut Runner) {
+        let summary = runner.summary();
+        summary.heading(3, "change-detect");
+        summary.paragraph(&format!(
+            "{} changed files in {}; {} of {} filters changed.",
+            self.total_changes,
+            self.range,
+            self.changed().len(),
+            self.results.len()
+        ));
+        let rows = self.results.iter().map(|r| {
+            let mut first: Vec<String> = r
+                .paths()
+                .take(PREVIEW)
+                .map(|p| p.to_lossy().into_owned())
+                .collect();
+            if r.count > PREVIEW {
+                first.push(format!("… {} more", r.count - PREVIEW));
+            }
+            vec![
+                r.name.to_owned(),
+                changed_word(r).to_owned(),
+                r.count.to_string(),
+                first.join("\n"),
+            ]
+        });
+        summary.table(&["filter", "changed", "count", "first files"], rows);
+    }
+
+    /// A readable table on stderr, then one line per changed filter with its first files
+    /// (file names go through an untrusted block). Few, whole writes: stderr is unbuffered.
+    pub fn log_table(&self, runner: &Runner) {
+        let console = runner.console();
+        let width = self
+            .results
+            .iter()
+            .map(|r| r.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max("filter".len());
+        let mut table = format!("{} changed files in {}\n", self.total_changes, self.range);
+        table.push_str(&format!("{:width$}  {:<14}  count", "filter", "changed"));
+        for result in &self.results {
+            table.push_str(&format!(
+                "\n{:width$}  {:<14}  {}",
+                result.name,
+                changed_word(result),
+                result.count
+            ));
+        }
+        console.log(&table);
+        let changed: Vec<&FilterResult<'_>> = self.results.iter().filter(|r| r.changed()).collect();
+        if changed.is_empty() {
+            return;
+        }
+        let block = console.untrusted();
+        for result in changed {
+            let mut line = format!("{}: ", result.name);
+            let first: Vec<String> = result
+                .paths()
+                .take(PREVIEW)
+                .map(|p| p.to_lossy().into_owned())
+                .collect();
+            line.push_str(&first.join(", "));
+            if result.count > PREVIEW {
+                line.push_str(&format!(", … {} more", result.count - PREVIEW));
+            }
+            block.line(&line);
+        }
+    }
+
+    /// Writes `<dir>/<filter>.txt` (NUL-terminated raw paths) and `<dir>/<filter>.json`.
+    pub fn write_files(&self, dir: &Path) -> Result<(), std::io::Error> {
+        std::fs::create_dir_all(dir)?;
+        for result in &self.results {
+            let mut raw = Vec::new();
+            for path in result.paths() {
+                raw.extend_from_slice(path.as_bytes());
+                raw.push(0);
+            }
+            std::fs::write(dir.join(format!("{}.txt", result.name)), raw)?;
+            std::fs::write(
+                dir.join(format!("{}.json", result.name)),
+                format::json(result.paths()),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn changed_word(result: &FilterResult<'_>) -> &'static str {
+    match (!result.changed(), result.via_dependency) {
+        (true, _) => "no",
+        (false, true) => "yes (depends)",
+        (false, false) => "yes",
+    }
+}

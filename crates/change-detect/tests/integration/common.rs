@@ -1,0 +1,137 @@
+//! Running the real binary against a repository with an event payload.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The result of one run.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) code: Option<i32>,
+    pub(crate) outputs: serde_json::Map<String, Value>,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    /// An output's value (panics with stderr when missing).
+    pub(crate) fn output(&self, name: &str) -> &str {
+        self.outputs
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no output `{name}`: {self:#?}"))
+    }
+
+    /// A JSON output, parsed.
+    pub(crate) fn json(&self, name: &str) -> Value {
+        serde_json::from_str(self.output(name)).expect("JSON output")
+    }
+
+    /// The files of a filter from the `<name>_files` output written as `json`.
+    pub(crate) fn files(&self, filter: &str) -> Vec<String> {
+        serde_json::from_str(self.output(&format!("{filter}_files"))).expect("json list")
+    }
+
+    /// Asserts success and returns self.
+    pub(crate) fn success(self) -> Self {
+        assert_eq!(self.code, Some(0), "{}", self.stderr);
+        self
+    }
+}
+
+/// A change-detect invocation.
+pub(crate) struct Detect {
+    command: Command,
+    _event: Option<tempfile::TempDir>,
+}
+
+/// Starts an invocation in `dir`, with git config isolated like [`test_support::GitRepo`].
+pub(crate) fn detect(dir: &Path) -> Detect {
+    let mut command = test_support::tool_command(env!("CARGO_BIN_EXE_change-detect"));
+    command
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .arg("--output-format=json");
+    Detect {
+        command,
+        _event: None,
+    }
+}
+
+impl Detect {
+    /// Sets `GITHUB_EVENT_NAME` and writes the payload to `GITHUB_EVENT_PATH`.
+    pub(crate) fn event(mut self, name: &str, payload: Value) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("event.json");
+        std::fs::write(&path, payload.to_string()).expect("write event");
+        self.command
+            .env("GITHUB_EVENT_NAME", name)
+            .env("GITHUB_EVENT_PATH", &path)
+            .env("GITHUB_REPOSITORY", "octo/monorepo");
+        self._event = Some(dir);
+        self
+    }
+
+    /// Adds arguments.
+    pub(crate) fn args<S: AsRef<std::ffi::OsStr>>(mut self, args: &[S]) -> Self {
+        self.command.args(args);
+        self
+    }
+
+    /// Sets an environment variable.
+    pub(crate) fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.command.env(key, value);
+        self
+    }
+
+    /// Runs to completion.
+    pub(crate) fn run(mut self) -> Run {
+        let output = self
+            .command
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("change-detect runs");
+        let outputs = serde_json::from_slice::<Value>(&output.stdout)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default();
+        Run {
+            code: output.status.code(),
+            outputs,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// The filters of the seed-style monorepo used across tests.
+pub(crate) const MONOREPO_FILTERS: &str = "\
+shared: &shared
+  - crates/shared/**
+api:
+  paths: [services/api/**]
+  depends-on: [shared]
+worker:
+  paths: [services/worker/**]
+  depends-on: [shared]
+frontend:
+  paths: frontend/**
+  exclude: 'frontend/**/*.md'
+docs: '**/*.md'
+";
+
+/// A push payload.
+pub(crate) fn push_event(git_ref: &str, before: &str, after: &str, forced: bool) -> Value {
+    serde_json::json!({
+        "ref": git_ref,
+        "before": before,
+        "after": after,
+        "created": before == ZERO,
+        "deleted": after == ZERO,
+        "forced": forced,
+        "repository": {"full_name": "octo/monorepo", "default_branch": "main"},
+    })
+}
+
+/// GitHub's "no commit" SHA.
+pub(crate) const ZERO: &str = "0000000000000000000000000000000000000000";

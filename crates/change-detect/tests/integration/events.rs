@@ -1,0 +1,567 @@
+//! Every event path against real repositories: a bare `file://` origin, and fresh (mostly
+//! shallow) clones of it, as actions/checkout leaves them.
+
+use serde_json::json;
+use test_support::GitRepo;
+
+use crate::common::{MONOREPO_FILTERS, ZERO, detect, push_event};
+
+/// An origin with a seeded `main`, and the working clone that pushed it.
+fn monorepo() -> (GitRepo, GitRepo) {
+    let origin = GitRepo::bare();
+    let work = GitRepo::clone_from(&origin, &[]);
+    work.write("crates/shared/src/lib.rs", "1")
+        .write("services/api/src/main.rs", "1")
+        .write("services/worker/src/main.rs", "1")
+        .write("frontend/src/App.tsx", "1")
+        .write("frontend/README.md", "1");
+    work.commit("seed");
+    work.git(&["push", "-q", "origin", "main"]);
+    (origin, work)
+}
+
+fn changed(run: &crate::common::Run) -> Vec<String> {
+    serde_json::from_value(run.json("changes")).expect("changes is a list")
+}
+
+#[test]
+fn push_to_a_branch_compares_before_and_after_in_a_depth_one_clone() {
+    let (origin, work) = monorepo();
+    let before = work.head();
+    work.write("services/api/src/main.rs", "2");
+    let after = work.commit("api change");
+    work.git(&["push", "-q", "origin", "main"]);
+    let checkout = GitRepo::clone_from(&origin, &["--depth=1"]);
+    let run = detect(checkout.path())
+        .event(
+            "push",
+            push_event("refs/heads/main", &before, &after, false),
+        )
+        .args(&["--filters", MONOREPO_FILTERS, "--list-files=json"])
+        .run()
+        .success();
+    assert_eq!(changed(&run), ["api"]);
+    assert_eq!(run.output("api"), "true");
+    assert_eq!(run.output("api_count"), "1");
+    assert_eq!(run.files("api"), ["services/api/src/main.rs"]);
+    assert_eq!(run.output("worker"), "false");
+    assert_eq!(run.output("base"), before);
+    assert_eq!(run.output("head"), after);
+    assert_eq!(
+        run.json("matrix"),
+        json!({"include": [{"filter": "api"}]}),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn new_branch_is_compared_with_the_default_branch_at_the_merge_base_deepening_a_shallow_clone() {
+    let (origin, work) = monorepo();
+    work.git(&["checkout", "-q", "-b", "feature"]);
+    for i in 0..5 {
+        work.write("crates/shared/src/lib.rs", &format!("feature {i}"));
+        work.commit("feature work");
+    }
+    let feature = work.head();
+    work.git(&["checkout", "-q", "main"]);
+    for i in 0..6 {
+        work.write("services/worker/src/main.rs", &format!("main {i}"));
+        work.commit("main moves on");
+    }
+    work.git(&["push", "-q", "origin", "main", "feature"]);
+    let checkout = GitRepo::clone_from(&origin, &["--depth=1", "--single-branch", "-b", "feature"]);
+    let run = detect(checkout.path())
+        .event(
+            "push",
+            push_event("refs/heads/feature", ZERO, &feature, false),
+        )
+        .args(&[
+            "--filters",
+            MONOREPO_FILTERS,
+            "--list-files=json",
+            "--initial-fetch-depth=1",
+        ])
+        .run()
+        .success();
+    // shared changed on the branch, so api and worker depend on it; main's worker change is
+    // not part of what this branch changes.
+    assert_eq!(changed(&run), ["shared", "api", "worker"]);
+    assert_eq!(run.files("worker"), ["crates/shared/src/lib.rs"]);
+    assert!(
+        run.stderr.contains("first push of `feature`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--deepen=1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--deepen=2"),
+        "deepening doubles: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn force_push_offers_previous_tip_and_base_branch_comparisons() {
+    let (origin, work) = monorepo();
+    work.git(&["checkout", "-q", "-b", "feature"]);
+    work.write("services/api/src/main.rs", "old attempt");
+    let old_tip = work.commit("first attempt");
+    work.git(&["push", "-q", "origin", "feature"]);
+    work.git(&["reset", "-q", "--hard", "main"]);
+    work.write("services/worker/src/main.rs", "new attempt");
+    let new_tip = work.commit("second attempt");
+    work.git(&["push", "-q", "--force", "origin", "feature"]);
+    let checkout = GitRepo::clone_from(&origin, &["--depth=1", "-b", "feature"]);
+    let event = push_event("refs/heads/feature", &old_tip, &new_tip, true);
+
+    let previous_tip = detect(checkout.path())
+        .event("push", event.clone())
+        .args(&["--filters", MONOREPO_FILTERS])
+        .run()
+        .success();
+    assert_eq!(changed(&previous_tip), ["api", "worker"]);
+    assert!(
+        previous_tip.stderr.contains("force-push: base-branch"),
+        "{}",
+        previous_tip.stderr
+    );
+
+    let base_branch = detect(checkout.path())
+        .event("push", event)
+        .args(&["--filters", MONOREPO_FILTERS, "--force-push=base-branch"])
+        .run()
+        .success();
+    assert_eq!(changed(&base_branch), ["worker"]);
+}
+
+#[test]
+fn deleted_ref_reports_no_changes_with_a_notice() {
+    let (_origin, work) = monorepo();
+    let run = detect(work.path())
+        .event(
+            "push",
+            push_event("refs/heads/gone", &work.head(), ZERO, false),
+        )
+        .args(&["--filters", MONOREPO_FILTERS])
+        .run()
+        .success();
+    assert!(changed(&run).is_empty());
+    assert_eq!(run.output("api"), "false");
+    assert_eq!(run.json("matrix"), json!({"include": []}));
+    assert!(run.stderr.contains("was deleted"), "{}", run.stderr);
+}
+
+#[test]
+fn pull_request_uses_the_merge_base_with_a_shallow_checkout() {
+    let (origin, work) = monorepo();
+    work.git(&["checkout", "-q", "-b", "feature"]);
+    work.write("services/api/src/main.rs", "pr");
+    let head = work.commit("pr change");
+    work.git(&["checkout", "-q", "main"]);
+    work.write("services/worker/src/main.rs", "main moved");
+    let base = work.commit("main moved");
+    work.git(&["push", "-q", "origin", "main", "feature"]);
+    let checkout = GitRepo::clone_from(&origin, &["--depth=1"]);
+    for event in ["pull_request", "pull_request_target"] {
+        let run = detect(checkout.path())
+            .event(
+                event,
+                json!({
+                    "action": "synchronize",
+                    "pull_request": {"number": 7, "changed_files": 1,
+                        "base": {"sha": base, "ref": "main"},
+                        "head": {"sha": head, "ref": "feature"}},
+                    "repository": {"default_branch": "main"},
+                }),
+            )
+            .args(&["--filters", MONOREPO_FILTERS])
+            .run()
+            .success();
+        assert_eq!(changed(&run), ["api"], "{event}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn merge_group_compares_the_queue_commit_with_its_base() {
+    let (origin, work) = monorepo();
+    let base = work.head();
+    work.git(&["checkout", "-q", "-b", "gh-readonly-queue/main/pr-1"]);
+    work.write("frontend/src/App.tsx", "queued");
+    let head = work.commit("queued PR");
+    work.git(&["push", "-q", "origin", "gh-readonly-queue/main/pr-1"]);
+    let checkout = GitRepo::clone_from(&origin, &["--depth=1"]);
+    let run = detect(checkout.path())
+        .event(
+            "merge_group",
+            json!({"action": "checks_requested", "merge_group": {"base_sha": base, "head_sha": head,
+                "base_ref": "refs/heads/main", "head_ref": "refs/heads/gh-readonly-queue/main/pr-1"}}),
+        )
+        .args(&["--filters", MONOREPO_FILTERS])
+        .run()
+        .success();
+    assert_eq!(changed(&run), ["frontend"]);
+}
+
+#[test]
+fn tag_push_is_compared_with_the_previous_matching_tag_in_version_order() {
+    let (origin, work) = monorepo();
+    work.git(&["tag", "v1.9.0"]);
+    work.write("services/worker/src/main.rs", "2");
+    work.commit("worker");
+    work.git(&["tag", "other-1"]);
+    work.write("services/api/src/main.rs", "2");
+    let tagged = work.commit("api");
+    work.git(&["tag", "-a", "-m", "release", "v1.10.0"]);
+    work.git(&["push", "-q", "origin", "main", "--tags"]);
+    let checkout = GitRepo::clone_from(&origin, &["--depth=1"]);
+    let event = push_event("refs/tags/v1.10.0", ZERO, &tagged, false);
+    let run = detect(checkout.path())
+        .event("push", event.clone())
+        .args(&["--filters", MONOREPO_FILTERS, "--tag-pattern=v*"])
+        .run()
+        .success();
+    assert_eq!(
+        changed(&run),
+        ["api", "worker"],
+        "v1.9.0..v1.10.0: {}",
+        run.stderr
+    );
+
+    let first = detect(checkout.path())
+        .event("push", event)
+        .args(&["--filters", MONOREPO_FILTERS, "--tag-pattern=release-*"])
+        .run()
+        .success();
+    assert_eq!(
+        changed(&first),
+        ["shared", "api", "worker", "frontend", "docs"]
+    );
+    assert!(
+        first.stderr.contains("every file counts as added"),
+        "{}",
+        first.stderr
+    );
+}
+
+#[test]
+fn dispatch_uses_the_default_branch_and_schedule_without_one_asks_for_base() {
+    let (origin, work) = monorepo();
+    work.git(&["checkout", "-q", "-b", "feature"]);
+    work.write("frontend/src/App.tsx", "x");
+    let head = work.commit("frontend");
+    work.git(&["push", "-q", "origin", "feature"]);
+    let checkout = GitRepo::clone_from(&origin, &["-b", "feature"]);
+    let run = detect(checkout.path())
+        .event(
+            "workflow_dispatch",
+            json!({"inputs": {}, "ref": "refs/heads/feature",
+            "repository": {"default_branch": "main"}}),
+        )
+        .env("GITHUB_SHA", &head)
+        .args(&["--filters", MONOREPO_FILTERS])
+        .run()
+        .success();
+    assert_eq!(changed(&run), ["frontend"]);
+    assert!(
+        run.stderr
+            .contains("comparing with the default branch `main`"),
+        "{}",
+        run.stderr
+    );
+
+    let schedule = detect(checkout.path())
+        .event("schedule", json!({"schedule": "0 0 * * *"}))
+        .args(&["--filters", MONOREPO_FILTERS])
+        .run();
+    assert_eq!(schedule.code, Some(2), "{}", schedule.stderr);
+    assert!(
+        schedule.stderr.contains("set `base`"),
+        "{}",
+        schedule.stderr
+    );
+
+    let with_base = detect(checkout.path())
+        .event("schedule", json!({"schedule": "0 0 * * *"}))
+        .args(&["--filters", MONOREPO_FILTERS, "--base=main"])
+        .run()
+        .success();
+    assert_eq!(changed(&with_base), ["frontend"]);
+}
+
+#[test]
+fn base_head_lists_staged_and_unstaged_changes_and_optionally_untracked_files() {
+    let (_origin, work) = monorepo();
+    work.write("services/api/src/main.rs", "unstaged");
+    work.write("services/worker/src/main.rs", "staged");
+    work.git(&["add", "services/worker/src/main.rs"]);
+    work.write("frontend/src/new.tsx", "untracked");
+    let run = detect(work.path())
+        .args(&["--filters", MONOREPO_FILTERS, "--base=HEAD"])
+        .run()
+        .success();
+    assert_eq!(changed(&run), ["api", "worker"]);
+    let run = detect(work.path())
+        .args(&[
+            "--filters",
+            MONOREPO_FILTERS,
+            "--base=HEAD",
+            "--include-untracked",
+        ])
+        .run()
+        .success();
+    assert_eq!(changed(&run), ["api", "worker", "frontend"]);
+}
+
+#[test]
+fn renames_split_into_deleted_and_added_or_are_detected_with_the_previous_path() {
+    let (_origin, work) = monorepo();
+    let before = work.head();
+    work.git(&[
+        "mv",
+        "services/api/src/main.rs",
+        "services/worker/src/moved.rs",
+    ]);
+    work.commit("move");
+    let filters = "api: services/api/**\nworker: services/worker/**\n\
+                   gone:\n  - deleted: services/api/**\nmoved:\n  - renamed: services/**\n";
+    let split = detect(work.path())
+        .args(&["--filters", filters, "--base", &before, "--list-files=json"])
+        .run()
+        .success();
+    assert_eq!(changed(&split), ["api", "worker", "gone"]);
+    assert_eq!(split.files("api"), ["services/api/src/main.rs"]);
+
+    let detected = detect(work.path())
+        .args(&[
+            "--filters",
+            filters,
+            "--base",
+            &before,
+            "--list-files=json",
+            "--renames=detect",
+        ])
+        .run()
+        .success();
+    assert_eq!(changed(&detected), ["api", "worker", "moved"]);
+    assert_eq!(detected.files("api"), ["services/worker/src/moved.rs"]);
+}
+
+#[test]
+fn hostile_file_names_round_trip_through_every_list_format() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let (_origin, work) = monorepo();
+    let before = work.head();
+    let names: [&[u8]; 6] = [
+        b"odd/with space.txt",
+        "odd/ünïcode-файл.txt".as_bytes(),
+        b"odd/new\nline $(touch pwned).txt",
+        b"odd/it's \"quoted\" `id`.txt",
+        b"odd/not-utf8-\xff.txt",
+        b"odd/-leading-dash",
+    ];
+    for name in names {
+        work.write(std::ffi::OsStr::from_bytes(name), "x");
+    }
+    work.commit("odd names");
+    let files_dir = tempfile::tempdir().expect("tempdir");
+    for format in ["shell", "escape"] {
+        let run = detect(work.path())
+            .args(&["--filters", "odd: odd/**", "--base", &before])
+            .args(&[format!("--list-files={format}")])
+            .args(&[
+                std::ffi::OsStr::new("--files-dir"),
+                files_dir.path().as_os_str(),
+            ])
+            .run()
+            .success();
+        assert_eq!(run.output("odd_count"), "6");
+        let script = format!(
+            "cd \"$1\" && for f in {}; do printf '%s\\0' \"$f\"; done",
+            run.output("odd_files")
+        );
+        let output = std::process::Command::new("bash")
+            .args(["-c", &script, "bash", &work.path().display().to_string()])
+            .output()
+            .expect("bash");
+        assert!(!work.path().join("pwned").exists(), "no command ran");
+        let mut round_trip: Vec<&[u8]> = output
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|w| !w.is_empty())
+            .collect();
+        let mut expected = names.to_vec();
+        round_trip.sort();
+        expected.sort();
+        assert_eq!(
+            round_trip,
+            expected,
+            "{format}: {}",
+            run.output("odd_files")
+        );
+        assert!(run.stderr.contains("contain a newline"), "{}", run.stderr);
+    }
+    let raw = std::fs::read(files_dir.path().join("odd.txt")).expect("list file");
+    let mut listed: Vec<&[u8]> = raw.split(|b| *b == 0).filter(|w| !w.is_empty()).collect();
+    let mut expected = names.to_vec();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected, "exact bytes, NUL-terminated");
+    let json: Vec<String> = serde_json::from_slice(
+        &std::fs::read(files_dir.path().join("odd.json")).expect("json file"),
+    )
+    .expect("json");
+    assert!(json.contains(&"odd/not-utf8-\u{fffd}.txt".to_owned()));
+}
+
+#[test]
+fn configuration_errors_name_file_line_and_column() {
+    let (_origin, work) = monorepo();
+    work.write(
+        ".github/filters.yaml",
+        "api:\n  - services/api/**\nweb:\n  - add: web/**\n",
+    );
+    let run = detect(work.path())
+        .args(&["--filters", ".github/filters.yaml", "--base=HEAD"])
+        .run();
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown status `add` in filter `web`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--> .github/filters.yaml:4:5"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("field: web[0].add"), "{}", run.stderr);
+
+    let missing = detect(work.path())
+        .args(&["--filters", "nope.yaml", "--base=HEAD"])
+        .run();
+    assert_eq!(missing.code, Some(2));
+    assert!(
+        missing.stderr.contains("cannot read the filters file"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn outside_a_repository_is_a_usage_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = detect(dir.path())
+        .event(
+            "push",
+            push_event("refs/heads/main", &"1".repeat(40), &"2".repeat(40), false),
+        )
+        .args(&["--filters", MONOREPO_FILTERS])
+        .run();
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("is not inside a git repository"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("actions/checkout"), "{}", run.stderr);
+}
+
+#[test]
+fn deepening_stops_at_the_limit_and_then_unshallows_or_fails() {
+    let (origin, work) = monorepo();
+    work.git(&["checkout", "-q", "-b", "feature"]);
+    for i in 0..20 {
+        work.write("frontend/src/App.tsx", &format!("{i}"));
+        work.commit("feature");
+    }
+    work.git(&["push", "-q", "origin", "feature"]);
+    let checkout = GitRepo::clone_from(&origin, &["--depth=1", "-b", "feature"]);
+    let capped = detect(checkout.path())
+        .args(&[
+            "--filters",
+            MONOREPO_FILTERS,
+            "--base=main",
+            "--initial-fetch-depth=2",
+        ])
+        .args(&["--max-fetch-depth=6", "--unshallow=false"])
+        .run();
+    assert_eq!(capped.code, Some(3), "{}", capped.stderr);
+    assert!(
+        capped.stderr.contains("within 6 commits"),
+        "{}",
+        capped.stderr
+    );
+    assert!(
+        capped.stderr.contains("fetch-depth: 0"),
+        "{}",
+        capped.stderr
+    );
+
+    let unshallowed = detect(checkout.path())
+        .args(&[
+            "--filters",
+            MONOREPO_FILTERS,
+            "--base=main",
+            "--initial-fetch-depth=2",
+        ])
+        .args(&["--max-fetch-depth=6"])
+        .run()
+        .success();
+    assert_eq!(changed(&unshallowed), ["frontend"]);
+    assert!(
+        unshallowed.stderr.contains("--unshallow"),
+        "{}",
+        unshallowed.stderr
+    );
+}
+
+#[test]
+fn dubious_ownership_is_handled_without_touching_git_config() {
+    let (_origin, work) = monorepo();
+    let before = work.head();
+    work.write("services/api/src/main.rs", "2");
+    work.commit("api");
+    // Hand the repository to another user, as in a container job (tests run as root in CI).
+    let status = std::process::Command::new("chown")
+        .args(["-R", "12345:12345"])
+        .arg(work.path())
+        .status()
+        .expect("chown runs");
+    assert!(
+        status.success(),
+        "this test needs root to chown the repository to another user"
+    );
+    let run = detect(work.path())
+        .args(&["--filters", MONOREPO_FILTERS, "--base", &before])
+        .run()
+        .success();
+    assert_eq!(changed(&run), ["api"]);
+    assert!(run.stderr.contains("dubious ownership"), "{}", run.stderr);
+    let config = std::fs::read_to_string(work.path().join(".git/config")).expect("config");
+    assert!(!config.contains("safe"), "{config}");
+}
+
+#[test]
+fn matrix_entries_carry_filter_values_and_leave_out_matrix_false() {
+    let (_origin, work) = monorepo();
+    work.write("crates/shared/src/lib.rs", "changed");
+    let filters = "shared:\n  paths: crates/shared/**\n  matrix: false\n\
+                   api:\n  paths: services/api/**\n  depends-on: [shared]\n  matrix: {dir: services/api, port: 8080}\n\
+                   web: frontend/**\n";
+    let run = detect(work.path())
+        .args(&["--filters", filters, "--base=HEAD"])
+        .run()
+        .success();
+    assert_eq!(changed(&run), ["shared", "api"]);
+    assert_eq!(
+        run.json("matrix"),
+        json!({"include": [{"filter": "api", "dir": "services/api", "port": 8080}]})
+    );
+    assert_eq!(
+        run.json("filters"),
+        json!({"shared": {"changed": true, "count": 1}, "api": {"changed": true, "count": 1},
+               "web": {"changed": false, "count": 0}})
+    );
+    assert!(run.stderr.contains("yes (depends)"), "{}", run.stderr);
+}

@@ -1,0 +1,9 @@
+//! Integration tests of `change-detect`: the binary's command line, glob semantics against a
+//! picomatch oracle, every event path against real git repositories, and the REST path
+//! against a local HTTP server.
+
+mod api;
+mod cli;
+mod common;
+mod events;
+mod globs;
