@@ -12,6 +12,7 @@ mod cli;
 pub mod config;
 pub mod failure;
 pub mod gate;
+pub mod grpc_probe;
 pub mod observe;
 pub mod probe;
 pub mod readiness;
@@ -497,6 +498,28 @@ async fn interrupted() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// `health-gate grpc-probe ...`: when the first argument selects the grpc_health_probe
+/// compatible mode, runs it (printing like grpc_health_probe) and returns its exit code.
+pub fn grpc_probe_mode(args: &[String]) -> Option<std::process::ExitCode> {
+    if args.get(1).map(String::as_str) != Some(grpc_probe::SUBCOMMAND) {
+        return None;
+    }
+    let (code, line) = match grpc_probe::parse(&args[2..]) {
+        Ok(probe_args) => grpc_probe::run(&probe_args),
+        Err(message) => (1, message),
+    };
+    let console = runner_protocol::console::Console::new(
+        false,
+        None,
+        runner_protocol::console::shared(std::io::stdout()),
+        runner_protocol::console::shared(std::io::stderr()),
+        runner_protocol::secret::Masker::default(),
+    );
+    // grpc_health_probe logs its result on stderr, success included.
+    console.log(&line);
+    Some(std::process::ExitCode::from(code))
 }
 
 /// Runs `health-gate` with parsed flags.

@@ -29,10 +29,7 @@ fn entry(filename: &str, status: &str, previous: Option<&str>) -> Value {
 fn serve(files: Vec<Value>) -> HttpServer {
     HttpServer::start(move |request: &Request| {
         let address = request.local_addr;
-        let (path, query) = request
-            .path
-            .split_once('?')
-            .unwrap_or((&request.path, ""));
+        let (path, query) = request.path.split_once('?').unwrap_or((&request.path, ""));
         if path != "/repos/octo/monorepo/pulls/42/files" {
             return Reply::github_error(404, "Not Found");
         }

@@ -154,3 +154,44 @@ fn the_overall_health_and_several_services_are_checked() {
     assert!(check.passed, "{check:?}");
     assert_eq!(check.observation.as_ref().expect("observed").failed, 0);
 }
+
+#[test]
+fn grpc_probe_mode_speaks_grpc_health_probe_exit_codes() {
+    let server = GrpcServer::start(
+        |runtime, reporter| {
+            runtime.block_on(async {
+                reporter
+                    .set_service_status("up", ServingStatus::Serving)
+                    .await;
+                reporter
+                    .set_service_status("down", ServingStatus::NotServing)
+                    .await;
+            })
+        },
+        None,
+    );
+    let probe = |args: &[&str]| {
+        test_support::run(
+            test_support::tool_command(std::path::Path::new(env!("CARGO_BIN_EXE_health-gate")))
+                .arg("grpc-probe")
+                .args(args),
+        )
+    };
+    let addr = format!("-addr={}", server.addr);
+    let serving = probe(&[&addr, "-service=up"]);
+    assert_eq!(serving.code, Some(0), "{serving:?}");
+    assert!(serving.stderr.contains("status: SERVING"));
+    assert_eq!(probe(&[&addr, "-service", "down"]).code, Some(4));
+    assert_eq!(probe(&[&addr, "-service=unknown"]).code, Some(3));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed_addr = format!("-addr={}", closed.local_addr().expect("addr"));
+    drop(closed);
+    assert_eq!(probe(&[&closed_addr]).code, Some(2));
+    let missing = probe(&["-service=up"]);
+    assert_eq!(missing.code, Some(1));
+    assert!(
+        missing.stderr.contains("-addr not specified"),
+        "{}",
+        missing.stderr
+    );
+}
