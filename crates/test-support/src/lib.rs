@@ -13,6 +13,7 @@
 
 pub mod cli_contract;
 pub mod http_server;
+pub mod sshd;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
