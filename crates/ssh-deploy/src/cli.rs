@@ -1,6 +1,10 @@
-//! Command-line interface. Every flag also reads `SSH_DEPLOY_<FLAG>`
-//! (see `runner_protocol::cli`).
+//! Command-line interface. Every flag also reads `SSH_DEPLOY_<FLAG>` (see
+//! `runner_protocol::cli`); the action selects the subcommand with its `command` input.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use runner_protocol::input::LineList;
 use runner_protocol::{CommonArgs, ToolCli};
 
 /// Deploy releases to Linux hosts over SSH: releases/<id>, atomic `current` switch, ordered restarts, gated rollback.
@@ -13,6 +17,10 @@ use runner_protocol::{CommonArgs, ToolCli};
 #[derive(Debug, clap::Parser)]
 #[command(name = "ssh-deploy", version, max_term_width = 100)]
 pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+
     /// Flags shared by every binary of the suite.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -22,4 +30,222 @@ impl ToolCli for Cli {
     fn common(&self) -> &CommonArgs {
         &self.common
     }
+}
+
+/// The subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Make one deterministic artifact (tar.gz + manifest with sha256 of every file) from a directory.
+    Pack(PackArgs),
+    /// Upload, unpack, switch `current`, restart, gate; roll back when the gate fails.
+    Deploy(DeployArgs),
+    /// Switch back to the previous release (or `--to` a named one), restart, gate.
+    Rollback(RollbackArgs),
+    /// List the releases on each host, the current one marked.
+    Releases(HostArgs),
+    /// Remove a deploy lock left behind (prints who held it).
+    Unlock(HostArgs),
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("`{text}`: {e} (examples: 30s, 5m, 1h)"))
+}
+
+/// `pack` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PackArgs {
+    /// Directory to pack (bin/, frontend/dist, deploy/systemd, VERSION, ...).
+    #[arg(long, value_name = "DIR")]
+    pub source: PathBuf,
+    /// The archive to write; the manifest goes next to it as `<archive>.manifest.json`.
+    #[arg(long, value_name = "FILE", default_value = "release.tar.gz")]
+    pub artifact: PathBuf,
+}
+
+/// How to reach the hosts (every subcommand but `pack`).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Connection")]
+pub struct HostArgs {
+    /// Hosts, one per line: `[user@]host[:port]`, or `local` for this machine (no SSH).
+    #[arg(long, value_name = "HOSTS", required = true)]
+    pub hosts: Vec<LineList>,
+    /// Login user for hosts that name none.
+    #[arg(long, value_name = "USER", default_value = "deploy")]
+    pub user: String,
+    /// SSH port for hosts that name none.
+    #[arg(long, value_name = "PORT", default_value = "22")]
+    pub port: u16,
+    /// The deploy root on the hosts, e.g. `/opt/<app>` (holds releases/, current, shared/).
+    #[arg(long, value_name = "DIR")]
+    pub root: String,
+    /// Private key text (OpenSSH or PEM); kept in memory, never written to disk. Masked.
+    #[arg(long, value_name = "KEY", hide_env_values = true)]
+    pub private_key: Option<String>,
+    /// Passphrase of the private key. Masked.
+    #[arg(long, value_name = "TEXT", hide_env_values = true)]
+    pub passphrase: Option<String>,
+    /// Password login (discouraged: prefer a key). Masked.
+    #[arg(long, value_name = "TEXT", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Also try keys held by ssh-agent (SSH_AUTH_SOCK).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = runner_protocol::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    pub use_agent: bool,
+    /// known_hosts content (plain or hashed names; `@revoked` honoured). Hosts must be covered
+    /// by this or by --host-key-fingerprint.
+    #[arg(long, value_name = "TEXT")]
+    pub known_hosts: Option<String>,
+    /// Pinned host key fingerprints, one per line: `SHA256:...` (every host) or
+    /// `host[:port]=SHA256:...` (as `ssh-keygen -lf` prints them).
+    #[arg(long, value_name = "FINGERPRINTS")]
+    pub host_key_fingerprint: Vec<LineList>,
+    /// DANGEROUS: accept any host key (no protection against a man in the middle).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = runner_protocol::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    pub insecure_accept_any_host_key: bool,
+    /// TCP connect and SSH handshake timeout.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "15s")]
+    pub connect_timeout: Duration,
+    /// Longest wait for any single read or write of a remote command.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "10m")]
+    pub command_timeout: Duration,
+}
+
+/// What changes a release (deploy and rollback).
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Services and gate")]
+pub struct ChangeArgs {
+    /// Services to restart, one per line, in dependency order (e.g. memory, tools, gateway).
+    #[arg(long, value_name = "SERVICES")]
+    pub services: Vec<LineList>,
+    /// `systemd` (restart + is-active + journal) or `custom` (--restart-command per service).
+    #[arg(long, value_name = "MANAGER", default_value = "systemd")]
+    pub service_manager: ManagerArg,
+    /// systemd units: `system` or `user` (`systemctl --user`).
+    #[arg(long, value_name = "SCOPE", default_value = "system")]
+    pub systemd_scope: ScopeArg,
+    /// Restart commands for `custom`, one per line: `service=shell command` (run in `current`).
+    #[arg(long, value_name = "COMMANDS")]
+    pub restart_command: Vec<LineList>,
+    /// Optional check commands for `custom`: `service=shell command`, exit 0 = running.
+    #[arg(long, value_name = "COMMANDS")]
+    pub check_command: Vec<LineList>,
+    /// health-gate file checked after the restart, from the runner; `{host}` in it becomes the
+    /// host's name. A failed gate rolls back.
+    #[arg(long, value_name = "FILE")]
+    pub gate_file: Option<PathBuf>,
+    /// A lock older than this is taken over (with a warning).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "1h")]
+    pub lock_stale_after: Duration,
+    /// Print the exact commands per host without touching anything.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = runner_protocol::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    pub dry_run: bool,
+}
+
+/// `deploy` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeployArgs {
+    /// Hosts and credentials.
+    #[command(flatten)]
+    pub hosts: HostArgs,
+    /// Services, gate, lock.
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// The artifact to deploy (a tar.gz, e.g. from `pack`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "release.tar.gz",
+        help_heading = "Release"
+    )]
+    pub artifact: PathBuf,
+    /// Release id (`[A-Za-z0-9._-]`); default: the first 12 hex digits of the artifact's sha256.
+    #[arg(long, value_name = "ID", help_heading = "Release")]
+    pub release_id: Option<String>,
+    /// Paths inside the release linked to `<root>/shared/<path>`, one per line (`.env`, `data/`).
+    #[arg(long, value_name = "PATHS", help_heading = "Release")]
+    pub shared: Vec<LineList>,
+    /// systemd only: directory inside the release whose units are installed (empty: none).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "deploy/systemd",
+        help_heading = "Release"
+    )]
+    pub units_dir: String,
+    /// Releases kept per host (never removing `current` or the rollback target).
+    #[arg(long, value_name = "N", default_value = "5", help_heading = "Release")]
+    pub keep_releases: usize,
+    /// Hosts per rolling batch (0: all hosts in one batch).
+    #[arg(long, value_name = "N", default_value = "0", help_heading = "Fleet")]
+    pub batch_size: usize,
+    /// Hosts worked on at once inside a batch.
+    #[arg(long, value_name = "N", default_value = "8", help_heading = "Fleet")]
+    pub max_parallel: usize,
+    /// When a batch fails, also roll back the batches that already succeeded.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = runner_protocol::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        help_heading = "Fleet"
+    )]
+    pub rollback_completed: bool,
+}
+
+/// `rollback` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RollbackArgs {
+    /// Hosts and credentials.
+    #[command(flatten)]
+    pub hosts: HostArgs,
+    /// Services, gate, lock.
+    #[command(flatten)]
+    pub change: ChangeArgs,
+    /// The release to go back to (default: the one active before `current`).
+    #[arg(long, value_name = "ID")]
+    pub to: Option<String>,
+}
+
+/// Service manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ManagerArg {
+    /// systemctl.
+    Systemd,
+    /// --restart-command per service.
+    Custom,
+}
+
+/// systemd scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScopeArg {
+    /// System units.
+    System,
+    /// `--user` units.
+    User,
 }

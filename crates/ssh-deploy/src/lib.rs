@@ -1,34 +1,57 @@
 //! Deploy releases to Linux hosts over SSH: releases/<id>, atomic `current` switch, ordered restarts, gated rollback.
 //!
-//! The binary is a thin `main.rs` over [`run`]; this skeleton parses the common flags and
-//! reports that the tool's logic has not landed yet (issue #8).
+//! `run` turns the clap [`Cli`] into validated options, then: [`pack`] builds the artifact,
+//! [`commands`] spells every remote command (pure, snapshot-tested), [`plan`] lays them out per
+//! host and batch for `--dry-run`, [`remote`] carries them (libssh2 or the local transport) and
+//! [`deploy`] runs them, gates and rolls back.
 
 mod cli;
+pub mod commands;
+pub mod deploy;
+pub mod options;
+pub mod pack;
+pub mod plan;
+pub mod quote;
+pub mod remote;
 
-pub use cli::Cli;
-use runner_protocol::{ErrorClass, Reportable, Runner, Verdict};
+pub use cli::{
+    ChangeArgs, Cli, Command, DeployArgs, HostArgs, ManagerArg, PackArgs, RollbackArgs, ScopeArg,
+};
+pub use options::{Connection, Error, HostSpec};
+
+use runner_protocol::{Runner, Verdict};
 
 /// The step outputs this tool writes; `action.yml` must declare exactly these.
-pub const OUTPUTS: &[&str] = &[];
-
-/// Errors of `ssh-deploy`.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The tool's logic is not implemented yet.
-    #[error("ssh-deploy is not implemented yet (issue #8); only --help and --version work")]
-    NotImplemented,
-}
-
-impl Reportable for Error {
-    fn class(&self) -> ErrorClass {
-        match self {
-            Error::NotImplemented => ErrorClass::Usage,
-        }
-    }
-}
+pub const OUTPUTS: &[&str] = &[
+    "artifact",
+    "artifact-sha256",
+    "manifest",
+    "release-id",
+    "previous-release-id",
+    "result",
+    "hosts",
+    "releases",
+];
 
 /// Runs `ssh-deploy` with parsed flags.
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
-    let _ = (cli, runner);
-    Err(Error::NotImplemented)
+    match cli.command {
+        Command::Pack(args) => options::pack(&args, runner),
+        Command::Deploy(args) => {
+            let options = options::DeployOptions::from_args(&args, runner)?;
+            options::deploy(&options, runner)
+        }
+        Command::Rollback(args) => {
+            let options = options::RollbackOptions::from_args(&args, runner)?;
+            options::rollback(&options, runner)
+        }
+        Command::Releases(args) => {
+            let connection = Connection::from_args(&args, runner)?;
+            options::releases(&connection, runner)
+        }
+        Command::Unlock(args) => {
+            let connection = Connection::from_args(&args, runner)?;
+            options::unlock(&connection, runner)
+        }
+    }
 }

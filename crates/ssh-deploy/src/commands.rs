@@ -1,0 +1,461 @@
+//! The exact remote command lines, as pure functions of validated values.
+//!
+//! Layout on a host (`<root>` = `--root`):
+//!
+//! ```text
+//! <root>/releases/<id>/          one unpacked artifact per release
+//! <root>/current -> releases/<id> switched by rename, never missing
+//! <root>/shared/...              linked into every release (.env files, data dirs)
+//! <root>/.ssh-deploy/lock/owner  the deploy lock (mkdir is the atomic step)
+//! <root>/.ssh-deploy/artifacts/  uploaded archives by SHA-256
+//! <root>/.ssh-deploy/log         release log: id, sha, time, who, result
+//! ```
+//!
+//! Every interpolated value goes through [`q`]; user-supplied restart commands are the only
+//! shell text not quoted, because they are shell commands by definition (the workflow author's).
+
+use crate::quote::{ReleaseId, RemotePath, q};
+
+/// Marker printed by the lock command when the lock was taken.
+pub const LOCK_ACQUIRED: &str = "ssh-deploy-lock:acquired";
+/// Marker printed by the lock command when someone else holds it.
+pub const LOCK_HELD: &str = "ssh-deploy-lock:held";
+
+/// Paths and commands of one deploy root.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: RemotePath,
+}
+
+impl Layout {
+    /// The layout under `root`.
+    pub fn new(root: RemotePath) -> Self {
+        Self { root }
+    }
+
+    /// The deploy root.
+    pub fn root(&self) -> &RemotePath {
+        &self.root
+    }
+
+    fn state(&self, name: &str) -> String {
+        self.root.join(&format!(".ssh-deploy/{name}"))
+    }
+
+    fn artifact(&self, sha256: &str) -> String {
+        self.state(&format!("artifacts/{sha256}.tar.gz"))
+    }
+
+    /// Takes the lock: `mkdir` is atomic, the owner file says who, which run and since when.
+    pub fn lock(&self, token: &str, owner: &str, run: &str) -> String {
+        let lock = self.state("lock");
+        format!(
+            "set -e; mkdir -p {releases} {shared} {artifacts}; \
+             if mkdir {lock} 2>/dev/null; then \
+             printf 'token=%s\\nowner=%s\\nrun=%s\\nsince=%s\\n' {token} {owner} {run} \"$(date +%s)\" > {lock}/owner; \
+             echo {LOCK_ACQUIRED}; \
+             else echo \"{LOCK_HELD} now=$(date +%s)\"; cat {lock}/owner 2>/dev/null || true; fi",
+            releases = q(&self.root.join("releases")),
+            shared = q(&self.root.join("shared")),
+            artifacts = q(&self.state("artifacts")),
+            lock = q(&lock),
+            token = q(token),
+            owner = q(owner),
+            run = q(run),
+        )
+    }
+
+    /// Releases the lock only when it is still ours (a second deploy failing on the lock must
+    /// never remove the first one's lock).
+    pub fn unlock(&self, token: &str) -> String {
+        let lock = self.state("lock");
+        format!(
+            "if grep -qxF {line} {owner} 2>/dev/null; then rm -rf {lock}; fi",
+            line = q(&format!("token={token}")),
+            owner = q(&format!("{lock}/owner")),
+            lock = q(&lock),
+        )
+    }
+
+    /// Removes the lock whoever holds it (`unlock`, stale takeover), printing the owner first.
+    pub fn force_unlock(&self) -> String {
+        let lock = self.state("lock");
+        format!(
+            "cat {owner} 2>/dev/null || true; rm -rf {lock}",
+            owner = q(&format!("{lock}/owner")),
+            lock = q(&lock),
+        )
+    }
+
+    /// Prints `current=<id>`, one `release <id> <sha256|->` line per release (newest
+    /// activation first) and `artifact=present|absent` for `sha256` (verified by checksum).
+    pub fn status(&self, sha256: Option<&str>) -> String {
+        let artifact = match sha256 {
+            Some(sha) => format!(
+                "if [ -f {file} ] && printf '%s  %s\\n' {sha} {file} | sha256sum -c --status; \
+                 then echo artifact=present; else echo artifact=absent; fi",
+                file = q(&self.artifact(sha)),
+                sha = q(sha),
+            ),
+            None => "true".into(),
+        };
+        format!(
+            "cd {root} 2>/dev/null || {{ echo current=; exit 0; }}; \
+             c=$(readlink current 2>/dev/null || true); echo \"current=${{c##*/}}\"; \
+             if [ -d releases ]; then for r in $(ls -1t releases); do \
+             s=$(cat .ssh-deploy/release-\"$r\".sha256 2>/dev/null || echo -); echo \"release $r $s\"; done; fi; \
+             {artifact}",
+            root = q(self.root.as_str()),
+        )
+    }
+
+    /// Where an upload goes before its checksum is verified.
+    pub fn upload_path(&self, sha256: &str, token: &str) -> String {
+        format!("{}.part-{token}", self.artifact(sha256))
+    }
+
+    /// Streams stdin into the partial upload file.
+    pub fn upload(&self, sha256: &str, token: &str) -> String {
+        format!("umask 077; cat > {}", q(&self.upload_path(sha256, token)))
+    }
+
+    /// Verifies the upload's SHA-256 on the host, then renames it into place.
+    pub fn verify_upload(&self, sha256: &str, token: &str) -> String {
+        let part = q(&self.upload_path(sha256, token));
+        format!(
+            "set -e; got=$(sha256sum {part} | cut -d' ' -f1); \
+             if [ \"$got\" != {sha} ]; then rm -f {part}; \
+             echo \"checksum mismatch after upload: expected {sha_text}, got $got\" >&2; exit 1; fi; \
+             mv -f {part} {file}",
+            sha = q(sha256),
+            sha_text = sha256,
+            file = q(&self.artifact(sha256)),
+        )
+    }
+
+    /// Unpacks into `releases/.tmp-<id>-<token>`, links shared paths, records the sha, then
+    /// renames to `releases/<id>`. An existing release with the same sha is reused; with another
+    /// sha it is an error (release ids are immutable).
+    pub fn unpack(&self, id: &ReleaseId, sha256: &str, token: &str, shared: &[String]) -> String {
+        let release = q(&self.root.join(&format!("releases/{id}")));
+        let tmp = q(&self.root.join(&format!("releases/.tmp-{id}-{token}")));
+        let marker = q(&self.state(&format!("release-{id}.sha256")));
+        let mut links = String::new();
+        for path in shared {
+            let inside = q(&self
+                .root
+                .join(&format!("releases/.tmp-{id}-{token}/{path}")));
+            let target = q(&self.root.join(&format!("shared/{path}")));
+            links.push_str(&format!(
+                "rm -rf {inside}; mkdir -p \"$(dirname {inside})\" \"$(dirname {target})\"; \
+                 ln -s {target} {inside}; "
+            ));
+        }
+        format!(
+            "set -e; if [ -d {release} ]; then \
+             if [ \"$(cat {marker} 2>/dev/null)\" = {sha} ]; then echo reused; exit 0; fi; \
+             echo \"release {id} already exists on this host with another artifact; use a new release id\" >&2; exit 1; fi; \
+             rm -rf {tmp}; mkdir {tmp}; \
+             tar -xzf {artifact} -C {tmp} --no-same-owner; \
+             {links}printf '%s\\n' {sha} > {marker}; \
+             mv -T {tmp} {release}; echo unpacked",
+            sha = q(sha256),
+            artifact = q(&self.artifact(sha256)),
+        )
+    }
+
+    /// Points `current` at `releases/<id>` atomically: a new symlink under a temp name, then
+    /// `rename(2)` over the old one. The release's mtime records the activation (for ordering).
+    pub fn switch(&self, id: &ReleaseId, token: &str) -> String {
+        format!(
+            "set -e; cd {root}; test -d {release}; ln -sfn {release} {tmp}; mv -Tf {tmp} current; touch {release}",
+            root = q(self.root.as_str()),
+            release = q(&format!("releases/{id}")),
+            tmp = q(&format!(".current-{token}")),
+        )
+    }
+
+    /// Removes old releases (the ids were chosen by [`releases_to_remove`]).
+    pub fn remove_releases(&self, ids: &[ReleaseId]) -> String {
+        let mut command = String::from("set -e");
+        for id in ids {
+            command.push_str(&format!(
+                "; rm -rf {} {}",
+                q(&self.root.join(&format!("releases/{id}"))),
+                q(&self.state(&format!("release-{id}.sha256")))
+            ));
+        }
+        command
+    }
+
+    /// Appends one line to the release log: id, sha, UTC time, who, result (tab-separated).
+    pub fn log(&self, id: &ReleaseId, sha256: &str, who: &str, result: &str) -> String {
+        format!(
+            "printf '%s\\t%s\\t%s\\t%s\\t%s\\n' {id} {sha} \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" {who} {result} >> {log}",
+            id = q(id.as_str()),
+            sha = q(sha256),
+            who = q(who),
+            result = q(result),
+            log = q(&self.state("log")),
+        )
+    }
+}
+
+/// Which releases retention removes: all but the newest `keep` (by activation), never the
+/// current release nor the rollback target.
+pub fn releases_to_remove(
+    newest_first: &[ReleaseId],
+    keep: usize,
+    protect: &[&ReleaseId],
+) -> Vec<ReleaseId> {
+    newest_first
+        .iter()
+        .skip(keep)
+        .filter(|id| !protect.contains(id))
+        .cloned()
+        .collect()
+}
+
+/// What a service manager needs to know about the release being activated.
+#[derive(Debug, Clone)]
+pub struct ReleaseContext<'a> {
+    /// The layout.
+    pub layout: &'a Layout,
+    /// The release being made current.
+    pub release: &'a ReleaseId,
+}
+
+/// Restarts services and says whether they run. `systemd` by default; a custom command per
+/// service where systemd is not running (containers, tests) or not wanted.
+pub trait ServiceManager: Send + Sync + std::fmt::Debug {
+    /// Commands run once after unpacking, before the switch (e.g. installing units).
+    fn prepare(&self, ctx: &ReleaseContext<'_>) -> Option<String>;
+    /// Restarts one service.
+    fn restart(&self, service: &str, ctx: &ReleaseContext<'_>) -> String;
+    /// Exits 0 when the service is running (`None`: nothing to check).
+    fn is_active(&self, service: &str, ctx: &ReleaseContext<'_>) -> Option<String>;
+    /// Prints recent logs of a failed service.
+    fn logs(&self, service: &str) -> Option<String>;
+}
+
+/// systemd: `systemctl [--user] restart <unit>`, `is-active`, `journalctl -u`.
+#[derive(Debug, Clone)]
+pub struct Systemd {
+    /// `--user` units instead of system units.
+    pub user: bool,
+    /// Directory inside the release holding unit files to install (`deploy/systemd`).
+    pub units_dir: Option<String>,
+}
+
+impl Systemd {
+    fn scope(&self) -> &'static str {
+        if self.user { " --user" } else { "" }
+    }
+
+    fn unit(service: &str) -> String {
+        if service.contains('.') {
+            service.to_owned()
+        } else {
+            format!("{service}.service")
+        }
+    }
+}
+
+impl ServiceManager for Systemd {
+    fn prepare(&self, ctx: &ReleaseContext<'_>) -> Option<String> {
+        let units = self.units_dir.as_ref()?;
+        let source = ctx
+            .layout
+            .root()
+            .join(&format!("releases/{}/{units}", ctx.release));
+        let destination = if self.user {
+            "\"$HOME/.config/systemd/user\"".to_owned()
+        } else {
+            q("/etc/systemd/system")
+        };
+        Some(format!(
+            "set -e; src={source}; dst={destination}; changed=0; \
+             if [ -d \"$src\" ]; then mkdir -p \"$dst\"; \
+             for f in \"$src\"/*.service \"$src\"/*.socket \"$src\"/*.timer \"$src\"/*.target; do \
+             [ -f \"$f\" ] || continue; n=${{f##*/}}; \
+             if ! cmp -s \"$f\" \"$dst/$n\"; then install -m 0644 \"$f\" \"$dst/$n\"; changed=1; echo \"installed $n\"; fi; done; fi; \
+             if [ $changed = 1 ]; then systemctl{scope} daemon-reload; fi",
+            source = q(&source),
+            scope = self.scope(),
+        ))
+    }
+
+    fn restart(&self, service: &str, _: &ReleaseContext<'_>) -> String {
+        format!(
+            "systemctl{} restart {}",
+            self.scope(),
+            q(&Self::unit(service))
+        )
+    }
+
+    fn is_active(&self, service: &str, _: &ReleaseContext<'_>) -> Option<String> {
+        Some(format!(
+            "systemctl{} is-active --quiet {}",
+            self.scope(),
+            q(&Self::unit(service))
+        ))
+    }
+
+    fn logs(&self, service: &str) -> Option<String> {
+        Some(format!(
+            "journalctl{} -u {} -n 50 --no-pager 2>&1 || true",
+            self.scope(),
+            q(&Self::unit(service))
+        ))
+    }
+}
+
+/// A restart command (and optionally a check command) per service, run in `<root>/current`
+/// with `SSH_DEPLOY_ROOT`, `SSH_DEPLOY_RELEASE`, `SSH_DEPLOY_SERVICE` exported.
+#[derive(Debug, Clone, Default)]
+pub struct Custom {
+    /// `service -> restart command`.
+    pub restart: Vec<(String, String)>,
+    /// `service -> check command` (exit 0 = running).
+    pub check: Vec<(String, String)>,
+}
+
+impl Custom {
+    fn wrap(service: &str, ctx: &ReleaseContext<'_>, command: &str) -> String {
+        format!(
+            "cd {current} && export SSH_DEPLOY_ROOT={root} SSH_DEPLOY_RELEASE={release} SSH_DEPLOY_SERVICE={service} && {{ {command}\n}}",
+            current = q(&ctx.layout.root().join("current")),
+            root = q(ctx.layout.root().as_str()),
+            release = q(ctx.release.as_str()),
+            service = q(service),
+        )
+    }
+
+    fn find<'a>(list: &'a [(String, String)], service: &str) -> Option<&'a str> {
+        list.iter()
+            .find(|(name, _)| name == service)
+            .map(|(_, command)| command.as_str())
+    }
+}
+
+impl ServiceManager for Custom {
+    fn prepare(&self, _: &ReleaseContext<'_>) -> Option<String> {
+        None
+    }
+
+    fn restart(&self, service: &str, ctx: &ReleaseContext<'_>) -> String {
+        // Options validation guarantees every service has a restart command.
+        let command = Self::find(&self.restart, service).unwrap_or("false");
+        Self::wrap(service, ctx, command)
+    }
+
+    fn is_active(&self, service: &str, ctx: &ReleaseContext<'_>) -> Option<String> {
+        Self::find(&self.check, service).map(|command| Self::wrap(service, ctx, command))
+    }
+
+    fn logs(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        Layout::new(RemotePath::parse("/opt/it's app").expect("path"))
+    }
+
+    fn id(text: &str) -> ReleaseId {
+        ReleaseId::parse(text).expect("id")
+    }
+
+    #[test]
+    fn retention_keeps_newest_current_and_rollback_target() {
+        let all: Vec<ReleaseId> = ["r7", "r6", "r5", "r4", "r3", "r2", "r1"]
+            .into_iter()
+            .map(id)
+            .collect();
+        let current = id("r7");
+        let target = id("r2");
+        let removed = releases_to_remove(&all, 3, &[&current, &target]);
+        assert_eq!(removed, [id("r4"), id("r3"), id("r1")]);
+        assert!(releases_to_remove(&all[..2], 5, &[]).is_empty());
+    }
+
+    #[test]
+    fn systemd_commands() {
+        let layout = layout();
+        let release = id("v1.2.3");
+        let ctx = ReleaseContext {
+            layout: &layout,
+            release: &release,
+        };
+        let system = Systemd {
+            user: false,
+            units_dir: Some("deploy/systemd".into()),
+        };
+        let user = Systemd {
+            user: true,
+            units_dir: None,
+        };
+        insta::assert_snapshot!(
+            "systemd_commands",
+            [
+                system.prepare(&ctx).unwrap_or_default(),
+                system.restart("memory", &ctx),
+                system.is_active("memory", &ctx).unwrap_or_default(),
+                system.logs("gateway.service").unwrap_or_default(),
+                user.restart("frontend", &ctx),
+                format!("{:?}", user.prepare(&ctx)),
+            ]
+            .join("\n")
+        );
+    }
+
+    #[test]
+    fn layout_commands() {
+        let layout = layout();
+        let release = id("v2");
+        let shared = vec![".env".to_owned(), "data".to_owned()];
+        insta::assert_snapshot!(
+            "layout_commands",
+            [
+                layout.lock("t0k", "alice'; rm -rf /", "https://x/run/1"),
+                layout.unlock("t0k"),
+                layout.force_unlock(),
+                layout.status(Some("abc")),
+                layout.upload("abc", "t0k"),
+                layout.verify_upload("abc", "t0k"),
+                layout.unpack(&release, "abc", "t0k", &shared),
+                layout.switch(&release, "t0k"),
+                layout.remove_releases(&[id("v0"), id("v1")]),
+                layout.log(&release, "abc", "$(whoami)", "success"),
+            ]
+            .join("\n")
+        );
+    }
+
+    #[test]
+    fn custom_commands_quote_what_they_insert() {
+        let layout = layout();
+        let release = id("v2");
+        let ctx = ReleaseContext {
+            layout: &layout,
+            release: &release,
+        };
+        let custom = Custom {
+            restart: vec![("api".into(), "./bin/restart api".into())],
+            check: vec![("api".into(), "kill -0 $(cat api.pid)".into())],
+        };
+        insta::assert_snapshot!(
+            "custom_commands",
+            [
+                custom.restart("api", &ctx),
+                custom.is_active("api", &ctx).unwrap_or_default(),
+                format!("{:?}", custom.logs("api")),
+            ]
+            .join("\n")
+        );
+    }
+}

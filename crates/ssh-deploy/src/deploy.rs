@@ -1,0 +1,593 @@
+//! Runs the plan against hosts: per host lock -> upload -> verify -> unpack -> switch ->
+//! restart -> gate, per batch rollback, then log, retention and unlock.
+
+use std::fs::File;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use runner_protocol::console::Console;
+
+use crate::commands::{LOCK_ACQUIRED, LOCK_HELD, Layout, ReleaseContext, ServiceManager};
+use crate::quote::ReleaseId;
+use crate::remote::{ExecOutput, Remote, RemoteError};
+
+/// How a release is activated on a host. Today: switch `current` and restart in place.
+/// Blue-green, canary-first and compose strategies (issue #11) plug in here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// `current` symlink switch, restart in order.
+    #[default]
+    SymlinkSwitch,
+}
+
+/// A failure on one host.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{host}: {stage}: {message}")]
+pub struct HostError {
+    /// Host label.
+    pub host: String,
+    /// What was being done.
+    pub stage: String,
+    /// What went wrong.
+    pub message: String,
+    /// The connection itself failed (infrastructure) rather than a command.
+    pub infrastructure: bool,
+}
+
+/// Everything a host run needs that is the same for every host.
+#[derive(Debug)]
+pub struct Shared<'a> {
+    /// Paths and commands.
+    pub layout: &'a Layout,
+    /// Restarts.
+    pub manager: &'a dyn ServiceManager,
+    /// Services in restart order.
+    pub services: &'a [String],
+    /// health-gate file text (with `{host}` placeholders).
+    pub gate: Option<&'a str>,
+    /// Lock takeover age.
+    pub lock_stale_after: Duration,
+    /// Who deploys (release log, lock owner).
+    pub who: &'a str,
+    /// The CI run (lock owner).
+    pub run: &'a str,
+    /// Logs.
+    pub console: &'a Console,
+}
+
+/// What `status` reported.
+#[derive(Debug, Clone, Default)]
+pub struct HostStatus {
+    /// The current release.
+    pub current: Option<ReleaseId>,
+    /// Releases, newest activation first, with their artifact sha.
+    pub releases: Vec<(ReleaseId, Option<String>)>,
+    /// The artifact is already on the host (checksum verified).
+    pub artifact_present: bool,
+}
+
+/// Parses the output of [`Layout::status`].
+pub fn parse_status(text: &str) -> HostStatus {
+    let mut status = HostStatus::default();
+    for line in text.lines() {
+        if let Some(current) = line.strip_prefix("current=") {
+            status.current = ReleaseId::parse(current).ok();
+        } else if let Some(rest) = line.strip_prefix("release ") {
+            let mut fields = rest.split(' ');
+            if let Some(Ok(id)) = fields.next().map(ReleaseId::parse) {
+                let sha = fields.next().filter(|s| *s != "-").map(str::to_owned);
+                status.releases.push((id, sha));
+            }
+        } else if line == "artifact=present" {
+            status.artifact_present = true;
+        }
+    }
+    status
+}
+
+/// One host being worked on; holds the connection and the lock until [`HostRun::finish`].
+pub struct HostRun {
+    remote: Box<dyn Remote>,
+    token: String,
+    locked: bool,
+    /// The release that was current before this run.
+    pub previous: Option<ReleaseId>,
+    /// `current` was switched by this run.
+    pub switched: bool,
+    /// What the host had.
+    pub status: HostStatus,
+    /// When work on the host started.
+    pub started: Instant,
+}
+
+impl std::fmt::Debug for HostRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostRun")
+            .field("host", &self.remote.label())
+            .field("previous", &self.previous)
+            .field("switched", &self.switched)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_token() -> String {
+    runner_protocol::console::random_hex(8)
+}
+
+impl HostRun {
+    /// Wraps a connection.
+    pub fn new(remote: Box<dyn Remote>) -> Self {
+        Self {
+            remote,
+            token: random_token(),
+            locked: false,
+            previous: None,
+            switched: false,
+            status: HostStatus::default(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The host label.
+    pub fn label(&self) -> &str {
+        self.remote.label()
+    }
+
+    fn error(&self, stage: &str, message: impl Into<String>) -> HostError {
+        HostError {
+            host: self.label().to_owned(),
+            stage: stage.to_owned(),
+            message: message.into(),
+            infrastructure: false,
+        }
+    }
+
+    /// Runs one step, echoing its output as untrusted text prefixed with the host.
+    pub fn step(
+        &mut self,
+        shared: &Shared<'_>,
+        stage: &str,
+        command: &str,
+        input: Option<&mut dyn std::io::Read>,
+    ) -> Result<ExecOutput, HostError> {
+        tracing::debug!(host = self.label(), stage, command, "remote command");
+        let output = self
+            .remote
+            .exec(command, input)
+            .map_err(|error: RemoteError| HostError {
+                host: self.label().to_owned(),
+                stage: stage.to_owned(),
+                message: error.to_string(),
+                infrastructure: true,
+            })?;
+        echo(shared.console, self.label(), &output);
+        if output.status != 0 {
+            let detail = output.stderr.trim();
+            let detail = if detail.is_empty() {
+                output.stdout.trim()
+            } else {
+                detail
+            };
+            return Err(self.error(
+                stage,
+                format!(
+                    "exited with status {}: {}",
+                    output.status,
+                    runner_protocol::console::visible_controls(last_lines(detail, 5))
+                ),
+            ));
+        }
+        Ok(output)
+    }
+
+    /// Runs `status` quietly and returns its output.
+    pub fn remote_status(&mut self, layout: &Layout) -> Result<String, HostError> {
+        self.quiet("status", &layout.status(None))
+    }
+
+    /// Removes the lock whoever holds it and returns the owner file.
+    pub fn remote_force_unlock(&mut self, layout: &Layout) -> Result<String, HostError> {
+        self.quiet("unlock", &layout.force_unlock())
+    }
+
+    fn quiet(&mut self, stage: &str, command: &str) -> Result<String, HostError> {
+        let output = self.remote.exec(command, None).map_err(|error| HostError {
+            host: self.label().to_owned(),
+            stage: stage.to_owned(),
+            message: error.to_string(),
+            infrastructure: true,
+        })?;
+        if output.status != 0 {
+            return Err(self.error(stage, output.stderr.trim().to_owned()));
+        }
+        Ok(output.stdout)
+    }
+
+    /// Takes the deploy lock (taking over a stale one with a warning).
+    pub fn lock(&mut self, shared: &Shared<'_>) -> Result<(), HostError> {
+        for _attempt in 0..2 {
+            let command = shared.layout.lock(&self.token, shared.who, shared.run);
+            let output = self.step(shared, "lock", &command, None)?;
+            if output.stdout.lines().any(|l| l == LOCK_ACQUIRED) {
+                self.locked = true;
+                return Ok(());
+            }
+            let holder = LockHolder::parse(&output.stdout);
+            if holder
+                .age()
+                .is_some_and(|age| age >= shared.lock_stale_after)
+            {
+                shared.console.log(&format!(
+                    "warning: {}: taking over a stale deploy lock held by {} (run {}) for {}s",
+                    self.label(),
+                    holder.owner,
+                    holder.run,
+                    holder.age().map_or(0, |a| a.as_secs())
+                ));
+                self.step(shared, "unlock stale", &shared.layout.force_unlock(), None)?;
+                continue;
+            }
+            return Err(self.error(
+                "lock",
+                format!(
+                    "another deploy holds the lock: {} (run {}) since {}s ago; wait for it, or run \
+                     `ssh-deploy unlock` if it is gone (stale locks are taken over after {}s)",
+                    holder.owner,
+                    holder.run,
+                    holder.age().map_or(0, |a| a.as_secs()),
+                    shared.lock_stale_after.as_secs()
+                ),
+            ));
+        }
+        Err(self.error(
+            "lock",
+            "the lock was taken again while taking over a stale one",
+        ))
+    }
+
+    /// Reads what the host has.
+    pub fn read_status(
+        &mut self,
+        shared: &Shared<'_>,
+        sha256: Option<&str>,
+    ) -> Result<(), HostError> {
+        let output = self.step(shared, "status", &shared.layout.status(sha256), None)?;
+        self.status = parse_status(&output.stdout);
+        self.previous = self.status.current.clone();
+        Ok(())
+    }
+
+    /// Uploads (unless the host has it), verifies, unpacks.
+    pub fn stage(
+        &mut self,
+        shared: &Shared<'_>,
+        artifact: &std::path::Path,
+        sha256: &str,
+        release: &ReleaseId,
+        shared_paths: &[String],
+    ) -> Result<(), HostError> {
+        if self.status.artifact_present {
+            shared.console.log(&format!(
+                "[{}] artifact {} already on the host, upload skipped",
+                self.label(),
+                &sha256[..12]
+            ));
+        } else {
+            let mut file = File::open(artifact)
+                .map_err(|e| self.error("upload", format!("{}: {e}", artifact.display())))?;
+            let token = self.token.clone();
+            self.step(
+                shared,
+                "upload",
+                &shared.layout.upload(sha256, &token),
+                Some(&mut file),
+            )?;
+            self.step(
+                shared,
+                "verify",
+                &shared.layout.verify_upload(sha256, &token),
+                None,
+            )?;
+        }
+        let token = self.token.clone();
+        self.step(
+            shared,
+            "unpack",
+            &shared.layout.unpack(release, sha256, &token, shared_paths),
+            None,
+        )?;
+        let ctx = ReleaseContext {
+            layout: shared.layout,
+            release,
+        };
+        if let Some(command) = shared.manager.prepare(&ctx) {
+            self.step(shared, "install units", &command, None)?;
+        }
+        Ok(())
+    }
+
+    /// Switches `current`, restarts in order and checks each service.
+    pub fn activate(&mut self, shared: &Shared<'_>, release: &ReleaseId) -> Result<(), HostError> {
+        let token = self.token.clone();
+        self.step(
+            shared,
+            "switch",
+            &shared.layout.switch(release, &token),
+            None,
+        )?;
+        self.switched = self.previous.as_ref() != Some(release);
+        let ctx = ReleaseContext {
+            layout: shared.layout,
+            release,
+        };
+        for service in shared.services {
+            let restarted = self.step(
+                shared,
+                &format!("restart {service}"),
+                &shared.manager.restart(service, &ctx),
+                None,
+            );
+            let checked = restarted.and_then(|_| match shared.manager.is_active(service, &ctx) {
+                Some(command) => self
+                    .step(shared, &format!("check {service}"), &command, None)
+                    .map(drop),
+                None => Ok(()),
+            });
+            if let Err(error) = checked {
+                if let Some(logs) = shared.manager.logs(service) {
+                    let _ = self.step(shared, &format!("logs {service}"), &logs, None);
+                }
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the gate for this host.
+    pub fn gate(&self, shared: &Shared<'_>, host_name: &str) -> Result<(), HostError> {
+        let Some(text) = shared.gate else {
+            return Ok(());
+        };
+        run_gate(text, host_name).map_err(|message| self.error("gate", message))
+    }
+
+    /// Puts `current` back on `target`, restarts and re-checks.
+    pub fn revert(
+        &mut self,
+        shared: &Shared<'_>,
+        target: &ReleaseId,
+        host_name: &str,
+    ) -> Result<(), HostError> {
+        self.activate(shared, target)?;
+        self.gate(shared, host_name)?;
+        self.switched = false;
+        Ok(())
+    }
+
+    /// Appends to the release log, prunes old releases (on success) and releases the lock.
+    pub fn finish(
+        &mut self,
+        shared: &Shared<'_>,
+        release: Option<(&ReleaseId, &str)>,
+        result: &str,
+        keep: Option<usize>,
+    ) -> Vec<HostError> {
+        let mut errors = Vec::new();
+        if let Some((id, sha)) = release {
+            if let Err(e) = self.step(
+                shared,
+                "release log",
+                &shared.layout.log(id, sha, shared.who, result),
+                None,
+            ) {
+                errors.push(e);
+            }
+        }
+        if let (Some(keep), Some((id, _))) = (keep, release) {
+            let mut newest_first: Vec<ReleaseId> = vec![id.clone()];
+            newest_first.extend(
+                self.status
+                    .releases
+                    .iter()
+                    .map(|(r, _)| r.clone())
+                    .filter(|r| r != id),
+            );
+            let mut protect = vec![id];
+            if let Some(previous) = &self.previous {
+                protect.push(previous);
+            }
+            let remove = crate::commands::releases_to_remove(&newest_first, keep, &protect);
+            if !remove.is_empty() {
+                if let Err(e) = self.step(
+                    shared,
+                    "retention",
+                    &shared.layout.remove_releases(&remove),
+                    None,
+                ) {
+                    errors.push(e);
+                }
+            }
+        }
+        if self.locked {
+            let token = self.token.clone();
+            match self.step(shared, "unlock", &shared.layout.unlock(&token), None) {
+                Ok(_) => self.locked = false,
+                Err(e) => errors.push(e),
+            }
+        }
+        errors
+    }
+}
+
+/// Who holds a lock, from the owner file.
+#[derive(Debug, Clone, Default)]
+pub struct LockHolder {
+    /// `owner=`.
+    pub owner: String,
+    /// `run=`.
+    pub run: String,
+    since: Option<u64>,
+    now: Option<u64>,
+}
+
+impl LockHolder {
+    /// Parses the lock command's `held` output.
+    pub fn parse(text: &str) -> Self {
+        let mut holder = LockHolder {
+            owner: "unknown".into(),
+            run: "unknown".into(),
+            ..LockHolder::default()
+        };
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix(LOCK_HELD) {
+                holder.now = rest
+                    .trim()
+                    .strip_prefix("now=")
+                    .and_then(|n| n.parse().ok());
+            } else if let Some(owner) = line.strip_prefix("owner=") {
+                holder.owner = owner.to_owned();
+            } else if let Some(run) = line.strip_prefix("run=") {
+                holder.run = run.to_owned();
+            } else if let Some(since) = line.strip_prefix("since=") {
+                holder.since = since.parse().ok();
+            }
+        }
+        holder
+    }
+
+    /// How long it has been held (host clock on both ends).
+    pub fn age(&self) -> Option<Duration> {
+        Some(Duration::from_secs(self.now?.saturating_sub(self.since?)))
+    }
+}
+
+fn last_lines(text: &str, n: usize) -> &str {
+    let mut start = text.len();
+    for _ in 0..n {
+        match text[..start].rfind('\n') {
+            Some(i) => start = i,
+            None => return text,
+        }
+    }
+    &text[start + 1..]
+}
+
+/// Echoes remote output: stop-commands around it, control characters made visible, one prefix
+/// per host.
+pub fn echo(console: &Console, host: &str, output: &ExecOutput) {
+    if output.stdout.trim().is_empty() && output.stderr.trim().is_empty() {
+        return;
+    }
+    let block = console.untrusted();
+    for line in output.stdout.lines().chain(output.stderr.lines()) {
+        block.line(&format!("[{host}] {line}"));
+    }
+}
+
+/// Runs a health-gate file against `host` from the runner; `Err` carries the reasons.
+pub fn run_gate(text: &str, host: &str) -> Result<(), String> {
+    let gate = resolve_gate(text, host)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the gate's runtime: {e}"))?;
+    let progress: health_gate::gate::Progress = Arc::new(Mutex::new(vec![None; gate.checks.len()]));
+    let started = Instant::now();
+    runtime.block_on(health_gate::gate::run_gate(
+        &gate,
+        &health_gate::gate::CheckInputs::default(),
+        progress.clone(),
+    ));
+    let report = health_gate::gate::build_report(&gate, &progress, false, started.elapsed());
+    if report.decision == health_gate::report::Decision::Go {
+        return Ok(());
+    }
+    let reasons: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{} ({}): {}", c.name, c.target, c.failure_reason()))
+        .collect();
+    Err(format!(
+        "health gate failed ({}/{} required checks passed): {}",
+        report.passed,
+        report.required,
+        reasons.join("; ")
+    ))
+}
+
+/// Parses and resolves a gate file for `host`.
+pub fn resolve_gate(text: &str, host: &str) -> Result<health_gate::config::Gate, String> {
+    let text = text.replace("{host}", host);
+    let file =
+        health_gate::config::GateFile::parse(&text).map_err(|e| format!("gate file: {e}"))?;
+    file.resolve().map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
+/// Runs `work` for every item, at most `max_parallel` at once, keeping the input order.
+pub fn parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    max_parallel: usize,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let mut results = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        let chunk: Vec<T> = items.by_ref().take(max_parallel.max(1)).collect();
+        let work = &work;
+        let chunk_results: Vec<R> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .into_iter()
+                .map(|item| scope.spawn(move || work(item)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h.join() {
+                    Ok(result) => result,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        });
+        results.extend(chunk_results);
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_status_and_lock_holder() {
+        let status = parse_status(
+            "current=v2\nrelease v2 abc\nrelease v1 -\nrelease .tmp-x y\nartifact=present\n",
+        );
+        assert_eq!(status.current.as_ref().map(ReleaseId::as_str), Some("v2"));
+        assert_eq!(status.releases.len(), 2);
+        assert_eq!(status.releases[1].1, None);
+        assert!(status.artifact_present);
+        assert!(parse_status("current=\n").current.is_none());
+        let holder = LockHolder::parse(
+            "ssh-deploy-lock:held now=1100\ntoken=t\nowner=alice\nrun=42\nsince=1000\n",
+        );
+        assert_eq!(
+            (holder.owner.as_str(), holder.run.as_str()),
+            ("alice", "42")
+        );
+        assert_eq!(holder.age(), Some(Duration::from_secs(100)));
+    }
+
+    #[test]
+    fn parallel_keeps_order() {
+        assert_eq!(
+            parallel((0..7).collect(), 3, |i| i * 2),
+            [0, 2, 4, 6, 8, 10, 12]
+        );
+    }
+}

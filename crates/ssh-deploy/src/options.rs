@@ -1,0 +1,902 @@
+//! Validated options (from the clap structs) and the subcommands' flows.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use runner_protocol::input::LineList;
+use runner_protocol::{ErrorClass, Reportable, Runner, Verdict};
+
+use crate::cli::{ChangeArgs, DeployArgs, HostArgs, ManagerArg, PackArgs, RollbackArgs, ScopeArg};
+use crate::commands::{Custom, Layout, ServiceManager, Systemd};
+use crate::deploy::{HostError, HostRun, Shared, Strategy, parallel};
+use crate::pack::PackError;
+use crate::quote::{ReleaseId, RemotePath, relative_path};
+use crate::remote::{
+    Auth, HostTarget, HostTrust, LocalRemote, Remote, RemoteError, SshRemote, Timeouts,
+};
+
+/// Errors of `ssh-deploy`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad flags or inputs.
+    #[error("{0}")]
+    Usage(String),
+    /// Packing or checking the artifact failed.
+    #[error(transparent)]
+    Pack(#[from] PackError),
+    /// One or more hosts failed before anything was switched (or nothing needed rolling back).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Hosts(Vec<HostError>),
+    /// A rollback did not complete: some host may serve the new release.
+    #[error("rollback failed, manual intervention needed: {0}")]
+    RollbackFailed(String),
+    /// Writing an output failed.
+    #[error(transparent)]
+    Output(#[from] runner_protocol::output::OutputError),
+}
+
+impl Reportable for Error {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Error::Usage(_) => ErrorClass::Usage,
+            Error::Pack(PackError::Unsafe { .. } | PackError::NonUtf8 { .. }) => ErrorClass::Usage,
+            Error::Pack(PackError::Io { .. }) => ErrorClass::Usage,
+            Error::Hosts(errors) if errors.iter().all(|e| !e.infrastructure) => {
+                ErrorClass::Infrastructure
+            }
+            Error::Hosts(_) | Error::Output(_) => ErrorClass::Infrastructure,
+            Error::RollbackFailed(_) => ErrorClass::RollbackFailed,
+        }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Error {
+    Error::Usage(message.into())
+}
+
+/// A host: SSH or this machine.
+#[derive(Debug, Clone)]
+pub enum HostSpec {
+    /// Over SSH.
+    Ssh(HostTarget),
+    /// `local`: commands run with `sh -c` here.
+    Local,
+}
+
+impl HostSpec {
+    /// Label for logs.
+    pub fn label(&self) -> String {
+        match self {
+            HostSpec::Ssh(target) => target.label(),
+            HostSpec::Local => "local".into(),
+        }
+    }
+
+    /// The name `{host}` becomes in the gate file.
+    pub fn name(&self) -> String {
+        match self {
+            HostSpec::Ssh(target) => target.host.clone(),
+            HostSpec::Local => "127.0.0.1".into(),
+        }
+    }
+}
+
+/// Validated connection settings.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Hosts in order.
+    pub hosts: Vec<HostSpec>,
+    /// Deploy root layout.
+    pub layout: Layout,
+    /// Credentials.
+    pub auth: Auth,
+    /// Host key trust.
+    pub trust: HostTrust,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+}
+
+fn lines(lists: &[LineList]) -> Vec<String> {
+    LineList::flatten(lists.iter().cloned())
+}
+
+impl Connection {
+    /// Validates host flags; secrets are masked here, before anything can print them.
+    pub fn from_args(args: &HostArgs, runner: &Runner) -> Result<Self, Error> {
+        let private_key = args
+            .private_key
+            .as_ref()
+            .filter(|k| !k.trim().is_empty())
+            .map(|k| {
+                let mut key = k.replace("\r\n", "\n");
+                if !key.ends_with('\n') {
+                    key.push('\n');
+                }
+                runner.secret(key)
+            });
+        let passphrase = args
+            .passphrase
+            .as_ref()
+            .filter(|p| !p.is_empty())
+            .map(|p| runner.secret(p.clone()));
+        let password = args
+            .password
+            .as_ref()
+            .filter(|p| !p.is_empty())
+            .map(|p| runner.secret(p.clone()));
+        if password.is_some() {
+            runner.warn("password login is discouraged: use --private-key (a deploy key) instead");
+        }
+        let mut hosts = Vec::new();
+        for text in lines(&args.hosts) {
+            if text == "local" {
+                hosts.push(HostSpec::Local);
+            } else {
+                hosts.push(HostSpec::Ssh(
+                    HostTarget::parse(&text, &args.user, args.port).map_err(usage)?,
+                ));
+            }
+        }
+        if hosts.is_empty() {
+            return Err(usage("--hosts names no host"));
+        }
+        let root = RemotePath::parse(&args.root).map_err(|e| usage(format!("--root: {e}")))?;
+        let mut fingerprints = Vec::new();
+        for pin in lines(&args.host_key_fingerprint) {
+            let (host, fingerprint) = match pin.rsplit_once('=') {
+                Some((host, fp)) if fp.starts_with("SHA256:") => {
+                    (Some(host.to_owned()), fp.to_owned())
+                }
+                _ => (None, pin.clone()),
+            };
+            if !fingerprint.starts_with("SHA256:") {
+                return Err(usage(format!(
+                    "--host-key-fingerprint `{pin}` must be `SHA256:...` or `host=SHA256:...` \
+                     (as `ssh-keygen -lf` prints it)"
+                )));
+            }
+            fingerprints.push((host, fingerprint));
+        }
+        let known_hosts = args.known_hosts.clone().unwrap_or_default();
+        if args.insecure_accept_any_host_key {
+            runner.warn(
+                "--insecure-accept-any-host-key is set: host keys are NOT verified, so anyone able to \
+                 intercept the connection can impersonate the hosts and receive the release; pin \
+                 --host-key-fingerprint or --known-hosts instead",
+            );
+        } else if known_hosts.trim().is_empty()
+            && fingerprints.is_empty()
+            && hosts.iter().any(|h| matches!(h, HostSpec::Ssh(_)))
+        {
+            return Err(usage(
+                "no host key is trusted: give --known-hosts (e.g. the output of `ssh-keyscan -p PORT HOST`, \
+                 checked out of band) or --host-key-fingerprint SHA256:...; host keys are verified by default",
+            ));
+        }
+        Ok(Self {
+            hosts,
+            layout: Layout::new(root),
+            auth: Auth {
+                private_key,
+                passphrase,
+                agent: args.use_agent,
+                password,
+            },
+            trust: HostTrust {
+                known_hosts,
+                fingerprints,
+                accept_any: args.insecure_accept_any_host_key,
+            },
+            timeouts: Timeouts {
+                connect: args.connect_timeout,
+                command: args.command_timeout,
+            },
+        })
+    }
+
+    /// Opens a connection to `host`.
+    pub fn connect(&self, host: &HostSpec) -> Result<Box<dyn Remote>, RemoteError> {
+        match host {
+            HostSpec::Local => Ok(Box::new(LocalRemote::default())),
+            HostSpec::Ssh(target) => Ok(Box::new(SshRemote::connect(
+                target,
+                &self.auth,
+                &self.trust,
+                &self.timeouts,
+            )?)),
+        }
+    }
+
+    fn open(&self, host: &HostSpec) -> Result<HostRun, HostError> {
+        self.connect(host)
+            .map(HostRun::new)
+            .map_err(|error| HostError {
+                host: host.label(),
+                stage: "connect".into(),
+                message: error.to_string(),
+                infrastructure: true,
+            })
+    }
+}
+
+/// Validated service and gate settings.
+#[derive(Debug)]
+pub struct Change {
+    /// Restart order.
+    pub services: Vec<String>,
+    /// The manager.
+    pub manager: Box<dyn ServiceManager>,
+    /// Gate file text.
+    pub gate: Option<String>,
+    /// Stale lock age.
+    pub lock_stale_after: Duration,
+    /// Print the plan only.
+    pub dry_run: bool,
+    /// Who deploys.
+    pub who: String,
+    /// The CI run.
+    pub run: String,
+}
+
+fn pairs(lists: &[LineList], flag: &str) -> Result<Vec<(String, String)>, Error> {
+    lines(lists)
+        .into_iter()
+        .map(|line| match line.split_once('=') {
+            Some((service, command))
+                if !service.trim().is_empty() && !command.trim().is_empty() =>
+            {
+                Ok((service.trim().to_owned(), command.trim().to_owned()))
+            }
+            _ => Err(usage(format!(
+                "--{flag} `{line}` must be `service=shell command`"
+            ))),
+        })
+        .collect()
+}
+
+impl Change {
+    fn from_args(
+        args: &ChangeArgs,
+        units_dir: Option<&str>,
+        runner: &Runner,
+    ) -> Result<Self, Error> {
+        let services = lines(&args.services);
+        let manager: Box<dyn ServiceManager> = match args.service_manager {
+            ManagerArg::Systemd => {
+                let units_dir = units_dir
+                    .filter(|d| !d.is_empty())
+                    .map(|d| relative_path(d).map_err(|e| usage(format!("--units-dir: {e}"))))
+                    .transpose()?;
+                Box::new(Systemd {
+                    user: args.systemd_scope == ScopeArg::User,
+                    units_dir,
+                })
+            }
+            ManagerArg::Custom => {
+                let restart = pairs(&args.restart_command, "restart-command")?;
+                let check = pairs(&args.check_command, "check-command")?;
+                for service in &services {
+                    if !restart.iter().any(|(name, _)| name == service) {
+                        return Err(usage(format!(
+                            "service `{service}` has no --restart-command (`{service}=...`), which \
+                             --service-manager custom needs for every service"
+                        )));
+                    }
+                }
+                Box::new(Custom { restart, check })
+            }
+        };
+        let gate = match &args.gate_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| usage(format!("--gate-file {}: {e}", path.display())))?;
+                crate::deploy::resolve_gate(&text, "127.0.0.1")
+                    .map_err(|e| usage(format!("--gate-file {}: {e}", path.display())))?;
+                Some(text)
+            }
+            None => None,
+        };
+        let env = runner.env();
+        let who = env.get("GITHUB_ACTOR").unwrap_or("unknown").to_owned();
+        let run = match (
+            env.get("GITHUB_SERVER_URL"),
+            env.get("GITHUB_REPOSITORY"),
+            env.get("GITHUB_RUN_ID"),
+        ) {
+            (Some(server), Some(repo), Some(id)) => format!("{server}/{repo}/actions/runs/{id}"),
+            _ => format!("local pid {}", std::process::id()),
+        };
+        Ok(Self {
+            services,
+            manager,
+            gate,
+            lock_stale_after: args.lock_stale_after,
+            dry_run: args.dry_run,
+            who,
+            run,
+        })
+    }
+
+    fn shared<'a>(
+        &'a self,
+        layout: &'a Layout,
+        console: &'a runner_protocol::console::Console,
+    ) -> Shared<'a> {
+        Shared {
+            layout,
+            manager: self.manager.as_ref(),
+            services: &self.services,
+            gate: self.gate.as_deref(),
+            lock_stale_after: self.lock_stale_after,
+            who: &self.who,
+            run: &self.run,
+            console,
+        }
+    }
+}
+
+/// Validated `deploy` options.
+#[derive(Debug)]
+pub struct DeployOptions {
+    /// Hosts and credentials.
+    pub connection: Connection,
+    /// Services and gate.
+    pub change: Change,
+    /// The artifact.
+    pub artifact: PathBuf,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// The release id.
+    pub release: ReleaseId,
+    /// Shared paths.
+    pub shared: Vec<String>,
+    /// Retention.
+    pub keep_releases: usize,
+    /// Host indexes per batch.
+    pub batches: Vec<Vec<usize>>,
+    /// Hosts at once.
+    pub max_parallel: usize,
+    /// Roll back finished batches too.
+    pub rollback_completed: bool,
+    /// Activation strategy.
+    pub strategy: Strategy,
+}
+
+impl DeployOptions {
+    /// Validates `deploy` flags and checks the artifact (before any connection).
+    pub fn from_args(args: &DeployArgs, runner: &Runner) -> Result<Self, Error> {
+        let connection = Connection::from_args(&args.hosts, runner)?;
+        let change = Change::from_args(&args.change, Some(&args.units_dir), runner)?;
+        crate::pack::check_archive(&args.artifact)?;
+        let (sha256, _) = crate::pack::sha256_file(&args.artifact)?;
+        let release = match &args.release_id {
+            Some(id) if !id.is_empty() => {
+                ReleaseId::parse(id).map_err(|e| usage(format!("--release-id: {e}")))?
+            }
+            _ => ReleaseId::parse(&sha256[..12]).map_err(usage)?,
+        };
+        let shared = lines(&args.shared)
+            .iter()
+            .map(|p| relative_path(p).map_err(|e| usage(format!("--shared: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        if args.keep_releases == 0 {
+            return Err(usage("--keep-releases must be at least 1"));
+        }
+        let batches = crate::plan::batches(connection.hosts.len(), args.batch_size);
+        Ok(Self {
+            connection,
+            change,
+            artifact: args.artifact.clone(),
+            sha256,
+            release,
+            shared,
+            keep_releases: args.keep_releases,
+            batches,
+            max_parallel: args.max_parallel.max(1),
+            rollback_completed: args.rollback_completed,
+            strategy: Strategy::default(),
+        })
+    }
+}
+
+/// `pack`.
+pub fn pack(args: &PackArgs, runner: &mut Runner) -> Result<Verdict, Error> {
+    let mtime = runner
+        .env()
+        .get("SOURCE_DATE_EPOCH")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut manifest_path = args.artifact.clone().into_os_string();
+    manifest_path.push(".manifest.json");
+    let manifest_path = PathBuf::from(manifest_path);
+    let manifest = crate::pack::pack(&args.source, &args.artifact, &manifest_path, mtime)?;
+    runner.console().log(&format!(
+        "packed {} entries into {} ({} bytes, sha256 {})",
+        manifest.files.len(),
+        args.artifact.display(),
+        manifest.archive_size,
+        manifest.archive_sha256
+    ));
+    runner.set_output("artifact", args.artifact.display().to_string())?;
+    runner.set_output("artifact-sha256", manifest.archive_sha256)?;
+    runner.set_output("manifest", manifest_path.display().to_string())?;
+    Ok(Verdict::Success)
+}
+
+/// The outcome of one host.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostReport {
+    /// Host label.
+    pub host: String,
+    /// `deployed`, `unchanged`, `rolled-back`, `failed`, `skipped`, `rollback-failed`.
+    pub result: String,
+    /// The release before.
+    pub previous: Option<String>,
+    /// Error text, if any.
+    pub error: Option<String>,
+    /// Seconds spent.
+    pub seconds: f64,
+}
+
+fn report_hosts(runner: &mut Runner, title: &str, reports: &[HostReport]) -> Result<(), Error> {
+    runner.set_output("hosts", serde_json::to_string(reports).unwrap_or_default())?;
+    let summary = runner.summary();
+    summary.heading(3, title);
+    summary.table(
+        &["host", "result", "previous release", "time", "error"],
+        reports.iter().map(|r| {
+            vec![
+                r.host.clone(),
+                r.result.clone(),
+                r.previous.clone().unwrap_or_else(|| "-".into()),
+                format!("{:.1}s", r.seconds),
+                r.error.clone().unwrap_or_default(),
+            ]
+        }),
+    );
+    for r in reports {
+        runner.console().log(&format!(
+            "{:<30} {:<16} previous={} {:.1}s",
+            r.host,
+            r.result,
+            r.previous.as_deref().unwrap_or("-"),
+            r.seconds
+        ));
+    }
+    Ok(())
+}
+
+/// Host runs with their index in `--hosts`.
+type Runs = Vec<(usize, HostRun)>;
+
+/// `deploy`.
+pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, Error> {
+    let Strategy::SymlinkSwitch = options.strategy;
+    runner.set_output("release-id", options.release.as_str())?;
+    runner.set_output("artifact-sha256", options.sha256.as_str())?;
+    if options.change.dry_run {
+        let text = crate::plan::render(options);
+        for line in text.lines() {
+            runner.console().log(line);
+        }
+        runner.set_output("result", "dry-run")?;
+        return Ok(Verdict::Success);
+    }
+    let console = runner.console().clone();
+    let layout = &options.connection.layout;
+    let shared = options.change.shared(layout, &console);
+    let hosts = &options.connection.hosts;
+    let reports: Mutex<Vec<Option<HostReport>>> = Mutex::new(vec![None; hosts.len()]);
+    let set = |index: usize, run: Option<&HostRun>, result: &str, error: Option<String>| {
+        if let Ok(mut reports) = reports.lock() {
+            reports[index] = Some(HostReport {
+                host: hosts[index].label(),
+                result: result.to_owned(),
+                previous: run.and_then(|r| r.previous.as_ref().map(ToString::to_string)),
+                error,
+                seconds: run.map_or(0.0, |r| r.started.elapsed().as_secs_f64()),
+            });
+        }
+    };
+    let mut completed: Vec<(usize, HostRun)> = Vec::new();
+    let mut failure: Option<(Vec<HostError>, Runs)> = None;
+    for (number, batch) in options.batches.iter().enumerate() {
+        let _group = runner.group(&format!(
+            "batch {}/{}: {}",
+            number + 1,
+            options.batches.len(),
+            batch
+                .iter()
+                .map(|&i| hosts[i].label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let results = parallel(batch.clone(), options.max_parallel, |index| {
+            let host = &hosts[index];
+            let mut run = match options.connection.open(host) {
+                Ok(run) => run,
+                Err(error) => return (index, None, Err(error)),
+            };
+            let outcome = deploy_host(&mut run, &shared, options, host);
+            (index, Some(run), outcome)
+        });
+        let mut errors = Vec::new();
+        let mut runs = Vec::new();
+        for (index, run, outcome) in results {
+            match outcome {
+                Ok(()) => {}
+                Err(error) => {
+                    set(index, run.as_ref(), "failed", Some(error.to_string()));
+                    errors.push(error);
+                }
+            }
+            if let Some(run) = run {
+                runs.push((index, run));
+            }
+        }
+        if errors.is_empty() {
+            completed.extend(runs);
+        } else {
+            failure = Some((errors, runs));
+            break;
+        }
+    }
+    let mut rollback_errors = Vec::new();
+    let verdict = match failure {
+        None => None,
+        Some((errors, mut batch_runs)) => {
+            let mut to_revert: Vec<&mut (usize, HostRun)> = batch_runs.iter_mut().collect();
+            if options.rollback_completed {
+                to_revert.extend(completed.iter_mut());
+            }
+            let mut rolled_back = Vec::new();
+            for (index, run) in to_revert {
+                if !run.switched {
+                    continue;
+                }
+                let Some(previous) = run.previous.clone() else {
+                    let message = "no previous release to roll back to (first deploy)".to_owned();
+                    set(*index, Some(run), "rollback-failed", Some(message.clone()));
+                    rollback_errors.push(format!("{}: {message}", run.label()));
+                    continue;
+                };
+                console.log(&format!("rolling back {} to {previous}", run.label()));
+                match run.revert(&shared, &previous, &hosts[*index].name()) {
+                    Ok(()) => {
+                        set(*index, Some(run), "rolled-back", None);
+                        rolled_back.push(run.label().to_owned());
+                    }
+                    Err(error) => {
+                        set(
+                            *index,
+                            Some(run),
+                            "rollback-failed",
+                            Some(error.to_string()),
+                        );
+                        rollback_errors.push(error.to_string());
+                    }
+                }
+            }
+            for (index, run) in &batch_runs {
+                if let Ok(reports) = reports.lock() {
+                    if reports[*index].is_none() {
+                        drop(reports);
+                        set(*index, Some(run), "failed", None);
+                    }
+                }
+                let _ = run;
+            }
+            let first = errors.first().map(ToString::to_string).unwrap_or_default();
+            Some((errors, rolled_back, first, batch_runs))
+        }
+    };
+    // Finish: release log, retention for successful hosts, unlock everywhere.
+    let failed_batch = verdict.is_some();
+    let mut finish_errors = Vec::new();
+    let mut finish_all = |runs: &mut Vec<(usize, HostRun)>, in_failed_batch: bool| {
+        for (index, run) in runs.iter_mut() {
+            let reverted = reports
+                .lock()
+                .map(|r| {
+                    r[*index]
+                        .as_ref()
+                        .is_some_and(|r| r.result != "deployed" && r.result != "unchanged")
+                })
+                .unwrap_or(false);
+            let success = !in_failed_batch && !reverted;
+            let unchanged = run.previous.as_ref() == Some(&options.release);
+            if success {
+                set(
+                    *index,
+                    Some(run),
+                    if unchanged { "unchanged" } else { "deployed" },
+                    None,
+                );
+            }
+            let result = if success { "success" } else { "failed" };
+            let touched = run.status.current.is_some() || run.switched || success;
+            let release = touched.then_some((&options.release, options.sha256.as_str()));
+            let keep = success.then_some(options.keep_releases);
+            finish_errors.extend(run.finish(&shared, release, result, keep));
+        }
+    };
+    finish_all(&mut completed, false);
+    let mut failed_runs = Vec::new();
+    let summary_line = match verdict {
+        None => None,
+        Some((errors, rolled_back, first, mut batch_runs)) => {
+            finish_all(&mut batch_runs, true);
+            failed_runs = errors;
+            Some((rolled_back, first))
+        }
+    };
+    for error in &finish_errors {
+        runner.warn(&error.to_string());
+    }
+    let reports: Vec<HostReport> = reports
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(index, r)| {
+            r.unwrap_or(HostReport {
+                host: hosts[index].label(),
+                result: "skipped".into(),
+                previous: None,
+                error: None,
+                seconds: 0.0,
+            })
+        })
+        .collect();
+    let previous = reports
+        .iter()
+        .find_map(|r| r.previous.clone())
+        .unwrap_or_default();
+    runner.set_output("previous-release-id", previous)?;
+    report_hosts(runner, &format!("ssh-deploy {}", options.release), &reports)?;
+    if !rollback_errors.is_empty() {
+        runner.set_output("result", "rollback-failed")?;
+        return Err(Error::RollbackFailed(rollback_errors.join("; ")));
+    }
+    match summary_line {
+        None => {
+            runner.set_output("result", "success")?;
+            Ok(Verdict::Success)
+        }
+        Some((rolled_back, first)) if !rolled_back.is_empty() => {
+            runner.set_output("result", "rolled-back")?;
+            Ok(Verdict::RolledBack(format!(
+                "{first}; rolled back to the previous release on {}",
+                rolled_back.join(", ")
+            )))
+        }
+        Some(_) if failed_batch => {
+            runner.set_output("result", "failed")?;
+            Err(Error::Hosts(failed_runs))
+        }
+        Some(_) => Ok(Verdict::Success),
+    }
+}
+
+fn deploy_host(
+    run: &mut HostRun,
+    shared: &Shared<'_>,
+    options: &DeployOptions,
+    host: &HostSpec,
+) -> Result<(), HostError> {
+    run.lock(shared)?;
+    run.read_status(shared, Some(&options.sha256))?;
+    run.stage(
+        shared,
+        &options.artifact,
+        &options.sha256,
+        &options.release,
+        &options.shared,
+    )?;
+    run.activate(shared, &options.release)?;
+    run.gate(shared, &host.name())
+}
+
+/// Validated `rollback` options.
+#[derive(Debug)]
+pub struct RollbackOptions {
+    /// Hosts.
+    pub connection: Connection,
+    /// Services and gate.
+    pub change: Change,
+    /// Target release.
+    pub to: Option<ReleaseId>,
+}
+
+impl RollbackOptions {
+    /// Validates `rollback` flags.
+    pub fn from_args(args: &RollbackArgs, runner: &Runner) -> Result<Self, Error> {
+        Ok(Self {
+            connection: Connection::from_args(&args.hosts, runner)?,
+            change: Change::from_args(&args.change, None, runner)?,
+            to: args
+                .to
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(|t| ReleaseId::parse(t).map_err(|e| usage(format!("--to: {e}"))))
+                .transpose()?,
+        })
+    }
+}
+
+/// `rollback`: every host back to `--to` or to its previous release.
+pub fn rollback(options: &RollbackOptions, runner: &mut Runner) -> Result<Verdict, Error> {
+    let console = runner.console().clone();
+    let layout = &options.connection.layout;
+    let shared = options.change.shared(layout, &console);
+    let hosts = options.connection.hosts.clone();
+    let results = parallel(hosts.clone(), 8, |host| {
+        let mut run = options.connection.open(&host)?;
+        let result = (|| {
+            run.lock(&shared)?;
+            run.read_status(&shared, None)?;
+            let target = match &options.to {
+                Some(to) => to.clone(),
+                None => run
+                    .status
+                    .releases
+                    .iter()
+                    .map(|(id, _)| id)
+                    .find(|id| Some(*id) != run.status.current.as_ref())
+                    .cloned()
+                    .ok_or_else(|| HostError {
+                        host: run.label().to_owned(),
+                        stage: "rollback".into(),
+                        message: "no other release on the host".into(),
+                        infrastructure: false,
+                    })?,
+            };
+            if !run.status.releases.iter().any(|(id, _)| *id == target) {
+                return Err(HostError {
+                    host: run.label().to_owned(),
+                    stage: "rollback".into(),
+                    message: format!("release {target} is not on the host"),
+                    infrastructure: false,
+                });
+            }
+            if options.change.dry_run {
+                console.log(&format!(
+                    "[{}] would switch current to {target}",
+                    run.label()
+                ));
+                return Ok(target);
+            }
+            run.revert(&shared, &target, &host.name())?;
+            Ok(target)
+        })();
+        let sha = String::from("-");
+        let logged = result.as_ref().ok().map(|t| (t.clone(), sha));
+        let errors = run.finish(
+            &shared,
+            logged.as_ref().map(|(t, s)| (t, s.as_str())),
+            if result.is_ok() {
+                "rollback"
+            } else {
+                "rollback-failed"
+            },
+            None,
+        );
+        for error in errors {
+            console.log(&format!("warning: {error}"));
+        }
+        result.map(|target| (run.previous.clone(), target))
+    });
+    let mut errors = Vec::new();
+    let mut reports = Vec::new();
+    for (host, result) in hosts.iter().zip(results) {
+        match result {
+            Ok((previous, target)) => {
+                runner.set_output("release-id", target.as_str())?;
+                reports.push(HostReport {
+                    host: host.label(),
+                    result: format!("rolled back to {target}"),
+                    previous: previous.map(|p| p.to_string()),
+                    error: None,
+                    seconds: 0.0,
+                });
+            }
+            Err(error) => {
+                reports.push(HostReport {
+                    host: host.label(),
+                    result: "failed".into(),
+                    previous: None,
+                    error: Some(error.to_string()),
+                    seconds: 0.0,
+                });
+                errors.push(error);
+            }
+        }
+    }
+    report_hosts(runner, "ssh-deploy rollback", &reports)?;
+    if errors.is_empty() {
+        runner.set_output("result", "success")?;
+        Ok(Verdict::Success)
+    } else {
+        runner.set_output("result", "rollback-failed")?;
+        Err(Error::RollbackFailed(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ))
+    }
+}
+
+/// `releases`: list per host, current marked.
+pub fn releases(connection: &Connection, runner: &mut Runner) -> Result<Verdict, Error> {
+    let console = runner.console().clone();
+    let mut all = serde_json::Map::new();
+    let mut errors = Vec::new();
+    for host in &connection.hosts {
+        let listed = connection.open(host).and_then(|mut run| {
+            let output = run.remote_status(&connection.layout)?;
+            Ok(crate::deploy::parse_status(&output))
+        });
+        match listed {
+            Ok(status) => {
+                let block = console.untrusted();
+                let mut list = Vec::new();
+                for (id, sha) in &status.releases {
+                    let current = status.current.as_ref() == Some(id);
+                    block.line(&format!(
+                        "[{}] {} {id} {}",
+                        host.label(),
+                        if current { "*" } else { " " },
+                        sha.as_deref().map_or("-", |s| &s[..s.len().min(12)])
+                    ));
+                    list.push(
+                        serde_json::json!({"id": id.as_str(), "current": current, "sha256": sha}),
+                    );
+                }
+                all.insert(host.label(), serde_json::Value::Array(list));
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    runner.set_output("releases", serde_json::Value::Object(all).to_string())?;
+    if errors.is_empty() {
+        Ok(Verdict::Success)
+    } else {
+        Err(Error::Hosts(errors))
+    }
+}
+
+/// `unlock`: remove the deploy lock, saying who held it.
+pub fn unlock(connection: &Connection, runner: &mut Runner) -> Result<Verdict, Error> {
+    let mut errors = Vec::new();
+    for host in &connection.hosts {
+        let result = connection
+            .open(host)
+            .and_then(|mut run| run.remote_force_unlock(&connection.layout));
+        match result {
+            Ok(owner) => {
+                let holder = crate::deploy::LockHolder::parse(&owner);
+                if owner.trim().is_empty() {
+                    runner
+                        .console()
+                        .log(&format!("[{}] no lock held", host.label()));
+                } else {
+                    runner.warn(&format!(
+                        "{}: removed the deploy lock held by {} (run {})",
+                        host.label(),
+                        holder.owner,
+                        holder.run
+                    ));
+                }
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(Verdict::Success)
+    } else {
+        Err(Error::Hosts(errors))
+    }
+}

@@ -1,0 +1,399 @@
+//! End to end over a real OpenSSH sshd on loopback: the binary deploys to a temp root,
+//! services are small real processes restarted through `--service-manager custom`, and the
+//! gate is health-gate against a real HTTP server started from the release.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use test_support::sshd::Sshd;
+use test_support::{Output, run, tool_command};
+
+fn binary() -> Command {
+    tool_command(env!("CARGO_BIN_EXE_ssh-deploy"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A release tree whose `health.txt` says `version` (omitted when `healthy` is false).
+fn artifact(dir: &Path, version: &str, healthy: bool) -> PathBuf {
+    let tree = dir.join(format!("tree-{version}"));
+    std::fs::create_dir_all(tree.join("bin")).expect("mkdir");
+    std::fs::write(tree.join("VERSION"), format!("{version}\n")).expect("write");
+    if healthy {
+        std::fs::write(tree.join("health.txt"), version).expect("write");
+    }
+    let out = dir.join(format!("{version}.tar.gz"));
+    ssh_deploy::pack::pack(&tree, &out, &dir.join(format!("{version}.json")), 0).expect("pack");
+    out
+}
+
+/// Kills the test's web server (started by the restart command) at the end of the test.
+struct Service {
+    pid_file: PathBuf,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.pid_file) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
+struct Fixture {
+    sshd: Sshd,
+    work: tempfile::TempDir,
+    root: PathBuf,
+    port: u16,
+    _service: Service,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        test_support::require_program("python3", "apt-get install -y python3");
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().expect("tmp");
+        let root = work.path().join("it's app");
+        let port = free_port();
+        let service = Service {
+            pid_file: root.join("shared/web.pid"),
+        };
+        Self {
+            sshd,
+            work,
+            root,
+            port,
+            _service: service,
+        }
+    }
+
+    fn gate_file(&self) -> PathBuf {
+        let path = self.work.path().join("gate.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "checks:\n  - name: web\n    attempt_timeout: 1s\n    http: {{ url: 'http://{{host}}:{}/health.txt' }}\n    readiness: {{ interval: 50ms, deadline: 10s, fatal: [status] }}\n",
+                self.port
+            ),
+        )
+        .expect("write");
+        path
+    }
+
+    fn deploy(&self, artifact: &Path, release: &str, extra: &[&str]) -> Output {
+        let restart = format!(
+            "web=pid=\"$SSH_DEPLOY_ROOT/shared/web.pid\"; if [ -f \"$pid\" ]; then p=$(cat \"$pid\"); kill \"$p\" 2>/dev/null || true; while kill -0 \"$p\" 2>/dev/null; do sleep 0.05; done; fi; setsid python3 -m http.server {} --bind 127.0.0.1 --directory \"$SSH_DEPLOY_ROOT/current/\" >/dev/null 2>&1 </dev/null & echo $! > \"$pid\"",
+            self.port
+        );
+        let mut command = binary();
+        command
+            .arg("deploy")
+            .env("SSH_DEPLOY_HOSTS", self.sshd.host("root"))
+            .env("SSH_DEPLOY_ROOT", &self.root)
+            .env("SSH_DEPLOY_PRIVATE_KEY", self.sshd.user_key())
+            .env("SSH_DEPLOY_KNOWN_HOSTS", self.sshd.known_hosts_line())
+            .env("SSH_DEPLOY_ARTIFACT", artifact)
+            .env("SSH_DEPLOY_RELEASE_ID", release)
+            .env("SSH_DEPLOY_SERVICES", "web")
+            .env("SSH_DEPLOY_SERVICE_MANAGER", "custom")
+            .env("SSH_DEPLOY_RESTART_COMMAND", restart)
+            .env("SSH_DEPLOY_GATE_FILE", self.gate_file())
+            .env("SSH_DEPLOY_SHARED", "data/")
+            .args(extra);
+        run(&mut command)
+    }
+
+    fn current(&self) -> String {
+        std::fs::read_link(self.root.join("current"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
+    fn serving(&self) -> String {
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("web server is up");
+        use std::io::{Read, Write};
+        stream
+            .write_all(b"GET /health.txt HTTP/1.0\r\nHost: x\r\n\r\n")
+            .expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        response
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+#[test]
+fn first_deploy_then_redeploy_of_the_same_sha() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let out = fx.deploy(&v1, "v1", &[]);
+    assert_eq!(out.code, Some(0), "{out:?}\n{}", fx.sshd.log());
+    assert_eq!(fx.current(), "releases/v1");
+    assert_eq!(fx.serving(), "v1");
+    assert!(
+        fx.root.join("releases/v1/data").is_symlink(),
+        "shared path linked"
+    );
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json outputs");
+    assert_eq!(json["result"], "success");
+    assert_eq!(json["release-id"], "v1");
+    assert!(!fx.root.join(".ssh-deploy/lock").exists(), "lock released");
+
+    let again = fx.deploy(&v1, "v1", &[]);
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert!(again.stderr.contains("upload skipped"), "{}", again.stderr);
+    assert_eq!(fx.current(), "releases/v1");
+    let log = std::fs::read_to_string(fx.root.join(".ssh-deploy/log")).expect("release log");
+    assert_eq!(log.lines().count(), 2, "{log}");
+    assert!(
+        log.lines()
+            .all(|l| l.starts_with("v1\t") && l.ends_with("\tsuccess")),
+        "{log}"
+    );
+}
+
+#[test]
+fn failed_gate_rolls_back_and_the_old_release_serves_again() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let v2 = artifact(fx.work.path(), "v2", false);
+    assert_eq!(fx.deploy(&v1, "v1", &[]).code, Some(0));
+    let out = fx.deploy(&v2, "v2", &[]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("rolled back"), "{}", out.stderr);
+    assert!(out.stderr.contains("health gate failed"), "{}", out.stderr);
+    assert_eq!(fx.current(), "releases/v1");
+    assert_eq!(fx.serving(), "v1");
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(json["result"], "rolled-back");
+    assert_eq!(json["previous-release-id"], "v1");
+}
+
+#[test]
+fn wrong_host_key_is_refused_with_the_offered_fingerprint() {
+    let fx = Fixture::new();
+    let other = Sshd::start();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let wrong = other.known_hosts_line().replace(
+        &format!(":{}", other.port()),
+        &format!(":{}", fx.sshd.port()),
+    );
+    let out = run(binary()
+        .arg("deploy")
+        .env("SSH_DEPLOY_HOSTS", fx.sshd.host("root"))
+        .env("SSH_DEPLOY_ROOT", &fx.root)
+        .env("SSH_DEPLOY_PRIVATE_KEY", fx.sshd.user_key())
+        .env("SSH_DEPLOY_KNOWN_HOSTS", wrong)
+        .env("SSH_DEPLOY_ARTIFACT", &v1)
+        .env("SSH_DEPLOY_SERVICE_MANAGER", "custom"));
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(out.stderr.contains("has CHANGED"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&fx.sshd.fingerprint()),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&fx.sshd.known_hosts_line()),
+        "{}",
+        out.stderr
+    );
+    assert!(!fx.root.exists(), "nothing touched on the host");
+
+    let unknown = run(binary()
+        .arg("releases")
+        .env("SSH_DEPLOY_HOSTS", fx.sshd.host("root"))
+        .env("SSH_DEPLOY_ROOT", &fx.root)
+        .env("SSH_DEPLOY_PRIVATE_KEY", fx.sshd.user_key())
+        .env("SSH_DEPLOY_HOST_KEY_FINGERPRINT", "127.0.0.9=SHA256:x"));
+    assert_eq!(unknown.code, Some(3), "{unknown:?}");
+    assert!(
+        unknown.stderr.contains("is not known"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[test]
+fn a_held_lock_refuses_naming_the_holder_until_unlocked() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let lock = fx.root.join(".ssh-deploy/lock");
+    std::fs::create_dir_all(&lock).expect("mkdir");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    std::fs::write(
+        lock.join("owner"),
+        format!("token=other\nowner=alice\nrun=https://ci/run/7\nsince={now}\n"),
+    )
+    .expect("write");
+    let out = fx.deploy(&v1, "v1", &[]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stderr.contains("alice (run https://ci/run/7)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lock.join("owner").exists(),
+        "someone else's lock is never removed"
+    );
+    assert_eq!(fx.current(), "");
+
+    let unlock = run(binary()
+        .arg("unlock")
+        .env("SSH_DEPLOY_HOSTS", fx.sshd.host("root"))
+        .env("SSH_DEPLOY_ROOT", &fx.root)
+        .env("SSH_DEPLOY_PRIVATE_KEY", fx.sshd.user_key())
+        .env("SSH_DEPLOY_HOST_KEY_FINGERPRINT", fx.sshd.fingerprint()));
+    assert_eq!(unlock.code, Some(0), "{unlock:?}");
+    assert!(unlock.stderr.contains("held by alice"), "{}", unlock.stderr);
+    assert_eq!(fx.deploy(&v1, "v1", &[]).code, Some(0));
+}
+
+#[test]
+fn retention_keeps_the_newest_and_rollback_lists_and_switches() {
+    let fx = Fixture::new();
+    for n in 1..=4 {
+        let a = artifact(fx.work.path(), &format!("v{n}"), true);
+        let out = fx.deploy(&a, &format!("v{n}"), &["--keep-releases=2"]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+    }
+    let mut left: Vec<String> = std::fs::read_dir(fx.root.join("releases"))
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["v3", "v4"]);
+
+    let releases = run(binary()
+        .arg("releases")
+        .env("SSH_DEPLOY_HOSTS", fx.sshd.host("root"))
+        .env("SSH_DEPLOY_ROOT", &fx.root)
+        .env("SSH_DEPLOY_PRIVATE_KEY", fx.sshd.user_key())
+        .env("SSH_DEPLOY_KNOWN_HOSTS", fx.sshd.known_hosts_line()));
+    assert_eq!(releases.code, Some(0), "{releases:?}");
+    assert!(releases.stderr.contains("* v4"), "{}", releases.stderr);
+}
+
+#[test]
+fn unwritable_releases_dir_fails_clearly_and_switches_nothing() {
+    let fx = Fixture::new();
+    std::fs::create_dir_all(&fx.root).expect("mkdir");
+    // Root ignores permission bits, so "cannot write releases/" is made real with a file.
+    std::fs::write(fx.root.join("releases"), "not a directory").expect("write");
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let out = fx.deploy(&v1, "v1", &[]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(out.stderr.contains("releases"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("File exists") || out.stderr.contains("Not a directory"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fx.current(), "");
+}
+
+#[test]
+fn hostile_release_ids_and_archives_are_refused_before_connecting() {
+    let work = tempfile::tempdir().expect("tmp");
+    let good = artifact(work.path(), "v1", true);
+    let deploy = |artifact: &Path, id: &str| {
+        run(binary()
+            .arg("deploy")
+            .env("SSH_DEPLOY_HOSTS", "local")
+            .env("SSH_DEPLOY_ROOT", work.path().join("root"))
+            .env("SSH_DEPLOY_ARTIFACT", artifact)
+            .env("SSH_DEPLOY_RELEASE_ID", id)
+            .env("SSH_DEPLOY_SERVICE_MANAGER", "custom"))
+    };
+    for id in ["../../etc", "$(touch pwned)", "-rf", "a'b"] {
+        let out = deploy(&good, id);
+        assert_eq!(out.code, Some(2), "{id}: {out:?}");
+        assert!(out.stderr.contains("release id"), "{}", out.stderr);
+    }
+    for (name, entry, kind, link) in [
+        ("dotdot", "../escape", tar::EntryType::Regular, ""),
+        ("absolute", "/etc/evil", tar::EntryType::Regular, ""),
+        (
+            "symlink",
+            "link",
+            tar::EntryType::Symlink,
+            "../../../etc/passwd",
+        ),
+        (
+            "abs-symlink",
+            "link",
+            tar::EntryType::Symlink,
+            "/etc/passwd",
+        ),
+        ("hardlink", "hard", tar::EntryType::Link, "/etc/passwd"),
+    ] {
+        let path = work.path().join(format!("{name}.tar.gz"));
+        hostile_archive(&path, entry, kind, link);
+        let out = deploy(&path, "v1");
+        assert_eq!(out.code, Some(2), "{name}: {out:?}");
+        assert!(
+            out.stderr.contains(&format!("entry `{entry}`")),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+    assert!(!work.path().join("root").exists(), "nothing created");
+}
+
+/// Writes a one-entry tar.gz with raw header fields (the tar crate refuses `..` and `/`).
+fn hostile_archive(path: &Path, name: &str, kind: tar::EntryType, link: &str) {
+    let mut header = tar::Header::new_gnu();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    header.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+    header.set_entry_type(kind);
+    header.set_mode(0o644);
+    header.set_size(0);
+    header.set_cksum();
+    let file = std::fs::File::create(path).expect("create");
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    let mut builder = tar::Builder::new(gz);
+    builder.append(&header, std::io::empty()).expect("append");
+    builder.into_inner().expect("tar").finish().expect("gz");
+}
+
+#[test]
+fn local_transport_deploys_with_hostile_root_path() {
+    let work = tempfile::tempdir().expect("tmp");
+    let v1 = artifact(work.path(), "v1", true);
+    let root = work.path().join("r $(touch pwned) 'x'");
+    let marker = work.path().join("restarted");
+    let out = run(binary()
+        .arg("deploy")
+        .current_dir(work.path())
+        .env("SSH_DEPLOY_HOSTS", "local")
+        .env("SSH_DEPLOY_ROOT", &root)
+        .env("SSH_DEPLOY_ARTIFACT", &v1)
+        .env("SSH_DEPLOY_RELEASE_ID", "v1")
+        .env("SSH_DEPLOY_SERVICES", "api")
+        .env("SSH_DEPLOY_SERVICE_MANAGER", "custom")
+        .env(
+            "SSH_DEPLOY_RESTART_COMMAND",
+            format!("api=cat VERSION > '{}'", marker.display()),
+        ));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&marker).expect("restarted"), "v1\n");
+    assert!(!work.path().join("pwned").exists());
+    assert_eq!(
+        std::fs::read_link(root.join("current")).expect("current"),
+        PathBuf::from("releases/v1")
+    );
+}
