@@ -3,7 +3,11 @@
 //! The binary is a thin `main.rs` over [`run`]; this skeleton parses the common flags and
 //! reports that the tool's logic has not landed yet (issue #6).
 
+pub mod api;
 mod cli;
+pub mod diff;
+pub mod taskdef;
+pub mod watch;
 
 pub use cli::Cli;
 use runner_protocol::{ErrorClass, Reportable, Runner, Verdict};
