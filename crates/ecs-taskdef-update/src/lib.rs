@@ -6,6 +6,8 @@
 pub mod api;
 mod cli;
 pub mod diff;
+pub mod fleet;
+pub mod replay;
 pub mod taskdef;
 pub mod watch;
 

@@ -69,6 +69,7 @@ pub struct Watch {
     started: Duration,
     config: WatchConfig,
     last_progress: Option<String>,
+    stale_primary: Option<String>,
 }
 
 impl Watch {
@@ -89,7 +90,16 @@ impl Watch {
             started,
             config,
             last_progress: None,
+            stale_primary: None,
         }
+    }
+
+    /// The PRIMARY deployment id from before the update. DescribeServices is eventually
+    /// consistent: while it still shows that deployment as PRIMARY, ours is "not visible yet",
+    /// not "rolled back" (a circuit-breaker rollback makes a new deployment with a new id).
+    pub fn with_stale_primary(mut self, id: Option<String>) -> Self {
+        self.stale_primary = id;
+        self
     }
 
     /// The task definition waited for.
@@ -153,7 +163,9 @@ impl Watch {
         }
         let primary = state.primary();
         let Some(ours) = self.ours(state) else {
+            let stale = primary.is_some_and(|p| Some(&p.id) == self.stale_primary.as_ref());
             return match (&self.deployment_id, primary) {
+                _ if stale => self.timed_out(now, "our deployment is not visible yet"),
                 (Some(id), _) => Some(Outcome::RolledBackByEcs(format!(
                     "our deployment {id} is gone; the PRIMARY deployment runs {}: ECS rolled back \
                      (deployment circuit breaker)",
@@ -461,6 +473,19 @@ pub(crate) mod tests {
         );
         let step = watch.observe(&state, Duration::ZERO);
         assert!(matches!(step.outcome, Some(Outcome::Failed(r)) if r.contains("unable to place")));
+    }
+
+    #[test]
+    fn a_stale_read_showing_the_old_primary_is_not_a_rollback() {
+        let mut old = deployment("ecs-svc/old", "PRIMARY", OLD, "COMPLETED");
+        old.running = 2;
+        let stale = service(vec![old]);
+        let mut watch = watch().with_stale_primary(Some("ecs-svc/old".into()));
+        assert_eq!(watch.observe(&stale, Duration::ZERO).outcome, None);
+        assert_eq!(
+            watch.observe(&done(), Duration::ZERO).outcome,
+            Some(Outcome::Completed)
+        );
     }
 
     #[test]
