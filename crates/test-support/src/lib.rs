@@ -4,6 +4,7 @@
 //!   running inside a GitHub Actions job never writes into the real job's `GITHUB_OUTPUT`.
 //! - [`require_program`]: a missing peer (sshd, moto_server, git) fails the test with the command
 //!   that installs it; tests never skip themselves.
+//! - [`moto::Moto`]: a real `moto_server` (AWS emulator) on loopback, killed on drop.
 //! - [`cli_contract`]: the behaviour every binary's command line must have.
 
 #![expect(
@@ -13,6 +14,7 @@
 
 pub mod cli_contract;
 pub mod http_server;
+pub mod moto;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
