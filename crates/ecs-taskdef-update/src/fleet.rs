@@ -61,6 +61,10 @@ pub trait Sink {
     fn line(&mut self, service: &str, text: &str);
     /// Something a person should see.
     fn warn(&mut self, service: &str, text: &str);
+    /// Something worth knowing that is not a problem.
+    fn notice(&mut self, service: &str, text: &str) {
+        self.line(service, text);
+    }
 }
 
 /// Final state of one service.
@@ -332,7 +336,7 @@ struct Live {
     index: usize,
     watch: Watch,
     last: Option<ServiceState>,
-    throttled: u32,
+    failed_polls: u32,
 }
 
 /// Registers, updates and waits; rolls back on failure. Errors of register or update count as
@@ -419,7 +423,7 @@ pub async fn deploy(
                         watch: Watch::new(arn, deployment_id, seen, started, config.watch.clone())
                             .with_stale_primary(service.before.primary().map(|p| p.id.clone())),
                         last: None,
-                        throttled: 0,
+                        failed_polls: 0,
                     });
                 }
                 Err(error) => {
@@ -517,7 +521,7 @@ async fn wait_all(
             let name = &service.plan.service;
             let outcome = match api.describe_service(&service.plan.cluster, name).await {
                 Ok(state) => {
-                    item.throttled = 0;
+                    item.failed_polls = 0;
                     let step = item.watch.observe(&state, clock.now());
                     for line in &step.log {
                         sink.line(name, line);
@@ -530,14 +534,14 @@ async fn wait_all(
                 }
                 Err(error @ ApiError::Throttled { .. }) => {
                     throttled = true;
-                    item.throttled += 1;
+                    item.failed_polls += 1;
                     sink.line(name, &format!("{error}; backing off"));
                     item.watch.tick(clock.now())
                 }
                 Err(error) => {
-                    item.throttled += 1;
+                    item.failed_polls += 1;
                     sink.warn(name, &format!("{error}"));
-                    if item.throttled >= config.max_attempts {
+                    if item.failed_polls >= config.max_attempts {
                         Some(Outcome::Failed(format!("{error}")))
                     } else {
                         item.watch.tick(clock.now())
@@ -562,7 +566,12 @@ async fn wait_all(
         if done.iter().all(|d| *d) {
             return Ok(());
         }
-        let backoff = live.iter().map(|l| l.throttled).max().unwrap_or(0).min(4);
+        let backoff = live
+            .iter()
+            .map(|l| l.failed_polls)
+            .max()
+            .unwrap_or(0)
+            .min(4);
         let delay = if throttled {
             config.poll_interval * 2u32.pow(backoff)
         } else {
@@ -663,7 +672,7 @@ async fn roll_back(
         index: 0,
         watch,
         last: None,
-        throttled: 0,
+        failed_polls: 0,
     }];
     wait_all(
         api,

@@ -172,6 +172,10 @@ impl Sink for LogSink<'_> {
     fn warn(&mut self, service: &str, text: &str) {
         self.0.warn(&format!("{service}: {text}"));
     }
+
+    fn notice(&mut self, service: &str, text: &str) {
+        self.0.notice(&format!("{service}: {text}"));
+    }
 }
 
 /// Runs `ecs-taskdef-update` with parsed flags.
@@ -394,7 +398,12 @@ async fn render(
                     .await
                     .map_err(api_error)?
             }
-            (_, None) => unreachable_offline(),
+            (_, None) => {
+                return Err(PlanError::Usage(
+                    "render and diff without AWS access need --task-definition FILE".into(),
+                )
+                .into());
+            }
         };
         let taskdef_error = |source| Error::TaskDef {
             service: service.service.clone(),
@@ -443,7 +452,40 @@ async fn render(
     Ok(Verdict::Success)
 }
 
-/// `render` only skips AWS when every base is a document, so this is never reached.
-fn unreachable_offline() -> Value {
-    Value::Null
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_denied_is_infrastructure_and_names_the_iam_action() {
+        let error = Error::Prepare(PrepareError::Api {
+            service: "processor".into(),
+            source: ApiError::AccessDenied {
+                action: "ecs:UpdateService".into(),
+                message: "User is not authorized".into(),
+            },
+        });
+        assert_eq!(error.class(), ErrorClass::Infrastructure);
+        let diagnostic = &error.diagnostics()[0];
+        assert_eq!(
+            diagnostic.message,
+            "service `processor`: access denied for ecs:UpdateService: User is not authorized"
+        );
+        assert!(
+            diagnostic
+                .hint
+                .as_deref()
+                .is_some_and(|h| h.contains("allow `ecs:UpdateService`"))
+        );
+    }
+
+    #[test]
+    fn a_failed_rollback_exits_4_and_a_bad_file_exits_2() {
+        assert_eq!(Error::RollbackFailed("x".into()).class().exit().code(), 4);
+        let unknown = Error::TaskDef {
+            service: "web".into(),
+            source: TaskDefError::UnknownField { field: "x".into() },
+        };
+        assert_eq!(unknown.class().exit().code(), 2);
+    }
 }
