@@ -505,4 +505,35 @@ mod tests {
             "{error}"
         );
     }
+
+    #[test]
+    fn the_readme_deploy_file_parses_and_only_the_processor_gets_the_bundles() {
+        let readme = include_str!("../../../actions/ecs-taskdef-update/README.md");
+        let start = readme
+            .find("```yaml\ncluster: kdcube-prod")
+            .expect("example")
+            + "```yaml\n".len();
+        let yaml = &readme[start..start + readme[start..].find("```").expect("end")];
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("deploy")).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("out")).expect("mkdir");
+        std::fs::write(dir.path().join("out/bundles.json"), "{}").expect("write");
+        std::fs::write(dir.path().join("deploy/gateway.json"), "{}").expect("write");
+        let path = dir.path().join("deploy/ecs.yaml");
+        std::fs::write(&path, yaml).expect("write");
+        let plan = from_args(
+            &args(&["--deploy-file", &path.display().to_string()]),
+            Path::new("."),
+        )
+        .expect("the README example is valid");
+        let names: Vec<&str> = plan.services.iter().map(|s| s.service.as_str()).collect();
+        assert_eq!(names, ["processor", "ingress", "metrics"]);
+        for service in &plan.services {
+            let has_bundles = service.edits[0]
+                .env_set
+                .iter()
+                .any(|(n, _)| n == "AGENTIC_BUNDLES_JSON");
+            assert_eq!(has_bundles, service.service == "processor");
+        }
+    }
 }
