@@ -453,6 +453,13 @@ pub async fn deploy(
             outcome: FleetOutcome::Deployed,
         };
     };
+    if updated.is_empty() {
+        // Registered revisions are inert: no service changed, nothing to roll back.
+        return FleetReport {
+            services: results,
+            outcome: FleetOutcome::Failed(reason),
+        };
+    }
     if !config.rollback {
         for index in &updated {
             results[*index].status = ServiceStatus::Failed;
