@@ -1,34 +1,491 @@
 //! Deploy to Amazon ECS: new task definition revisions, service update, honest wait, rollback.
 //!
-//! The binary is a thin `main.rs` over [`run`]; this skeleton parses the common flags and
-//! reports that the tool's logic has not landed yet (issue #6).
+//! - [`plan`]: flags or a deploy file -> validated service plans.
+//! - [`taskdef`]: the register-API field model, describe-only stripping, edits, image references.
+//! - [`diff`]: per-container changes, secrets and long values redacted.
+//! - [`watch`]: the wait decision over DescribeServices observations.
+//! - [`fleet`]: prepare, register, update, wait, roll back, behind the [`api::EcsApi`] seam.
+//! - [`aws`]: the seam over the SDK; [`replay`]: a scripted one for tests and benchmarks.
 
+pub mod api;
+pub mod aws;
 mod cli;
+pub mod diff;
+pub mod fleet;
+pub mod plan;
+pub mod replay;
+pub mod taskdef;
+pub mod watch;
 
-pub use cli::Cli;
-use runner_protocol::{ErrorClass, Reportable, Runner, Verdict};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub use cli::{Args, Cli, Command};
+use runner_protocol::output::OutputError;
+use runner_protocol::{Diagnostic, ErrorClass, Reportable, Runner, Verdict};
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, EcsApi, SystemClock};
+use crate::aws::{Aws, Connection, NoRegion};
+use crate::fleet::{Base, FleetConfig, FleetOutcome, FleetReport, PrepareError, ServicePlan, Sink};
+use crate::plan::PlanError;
+use crate::taskdef::TaskDefError;
+use crate::watch::WatchConfig;
 
 /// The step outputs this tool writes; `action.yml` must declare exactly these.
-pub const OUTPUTS: &[&str] = &[];
+pub const OUTPUTS: &[&str] = &[
+    "result",
+    "task-definition-arn",
+    "previous-task-definition-arn",
+    "image-digests",
+    "task-definition",
+    "diff",
+];
 
 /// Errors of `ecs-taskdef-update`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The tool's logic is not implemented yet.
-    #[error("ecs-taskdef-update is not implemented yet (issue #6); only --help and --version work")]
-    NotImplemented,
+    /// Flags or the deploy file.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Before anything changed.
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    /// A task definition to render.
+    #[error("service `{service}`: {source}")]
+    TaskDef {
+        /// Service.
+        service: String,
+        /// Cause.
+        #[source]
+        source: TaskDefError,
+    },
+    /// An AWS call outside the deploy.
+    #[error("service `{service}`: {source}")]
+    Api {
+        /// Service.
+        service: String,
+        /// Cause.
+        #[source]
+        source: ApiError,
+    },
+    /// No region.
+    #[error(transparent)]
+    Region(#[from] NoRegion),
+    /// The async runtime.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// A rendered file cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Outputs.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// A rollback did not complete: a service may be on neither revision.
+    #[error("{0}")]
+    RollbackFailed(String),
+    /// The `rollback` command failed.
+    #[error("rollback of `{service}` failed: {reason}")]
+    RollbackCommand {
+        /// Service.
+        service: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn api_class(error: &ApiError) -> ErrorClass {
+    match error {
+        ApiError::NotFound { .. } | ApiError::Invalid { .. } => ErrorClass::Usage,
+        _ => ErrorClass::Infrastructure,
+    }
 }
 
 impl Reportable for Error {
     fn class(&self) -> ErrorClass {
         match self {
-            Error::NotImplemented => ErrorClass::Usage,
+            Error::Plan(_) | Error::TaskDef { .. } | Error::Region(_) => ErrorClass::Usage,
+            Error::Prepare(PrepareError::Api { source, .. }) | Error::Api { source, .. } => {
+                api_class(source)
+            }
+            Error::Prepare(_) => ErrorClass::Usage,
+            Error::Runtime(_) | Error::Write { .. } | Error::Output(_) => {
+                ErrorClass::Infrastructure
+            }
+            Error::RollbackFailed(_) => ErrorClass::RollbackFailed,
+            Error::RollbackCommand { .. } => ErrorClass::Infrastructure,
         }
+    }
+
+    fn diagnostics(&self) -> Vec<Diagnostic> {
+        let diagnostic = Diagnostic::from_error(self);
+        let hint = match self {
+            Error::Prepare(PrepareError::Api {
+                source: ApiError::AccessDenied { action, .. },
+                ..
+            })
+            | Error::Api {
+                source: ApiError::AccessDenied { action, .. },
+                ..
+            } => Some(format!(
+                "allow `{action}` for the role this job runs as (the IAM policy is in the action's README)"
+            )),
+            Error::Prepare(PrepareError::TaskDef {
+                source: TaskDefError::UnknownField { .. },
+                ..
+            })
+            | Error::TaskDef {
+                source: TaskDefError::UnknownField { .. },
+                ..
+            } => Some(
+                "remove the field from the task definition file, or update ecs-taskdef-update if AWS added it".into(),
+            ),
+            Error::Prepare(PrepareError::MissingImage { .. }) => {
+                Some("push the image first, or check the tag".into())
+            }
+            Error::RollbackFailed(_) => Some(
+                "check each service in the ECS console and set its task definition by hand".into(),
+            ),
+            _ => None,
+        };
+        vec![match hint {
+            Some(hint) => diagnostic.with_hint(hint),
+            None => diagnostic,
+        }]
+    }
+}
+
+/// Progress to the log; warnings also as annotations.
+struct LogSink<'a>(&'a Runner);
+
+impl Sink for LogSink<'_> {
+    fn line(&mut self, service: &str, text: &str) {
+        tracing::info!("{service}: {text}");
+    }
+
+    fn warn(&mut self, service: &str, text: &str) {
+        self.0.warn(&format!("{service}: {text}"));
+    }
+
+    fn notice(&mut self, service: &str, text: &str) {
+        self.0.notice(&format!("{service}: {text}"));
     }
 }
 
 /// Runs `ecs-taskdef-update` with parsed flags.
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
-    let _ = (cli, runner);
-    Err(Error::NotImplemented)
+    let args = cli.command.args().clone();
+    let plan = plan::from_args(&args, Path::new("."))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(execute(&cli.command, &args, plan, runner))
+}
+
+fn config(args: &Args, sequential: bool) -> FleetConfig {
+    FleetConfig {
+        poll_interval: args.poll_interval,
+        watch: WatchConfig {
+            timeout: args.timeout,
+            max_failed_tasks: args.max_failed_tasks,
+            allow_zero_desired: args.allow_zero_desired,
+        },
+        pin_digest: args.pin_digest,
+        sequential,
+        rollback: args.rollback,
+        max_attempts: 5,
+    }
+}
+
+async fn connect(args: &Args) -> Result<Aws, Error> {
+    Ok(Aws::connect(&Connection {
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+    })
+    .await?)
+}
+
+async fn execute(
+    command: &Command,
+    args: &Args,
+    plan: plan::Plan,
+    runner: &mut Runner,
+) -> Result<Verdict, Error> {
+    let config = config(args, plan.sequential);
+    match command {
+        Command::Render(_) | Command::Diff(_) => {
+            let offline = plan
+                .services
+                .iter()
+                .all(|s| matches!(s.base, Base::Document(_)));
+            let aws = if offline {
+                None
+            } else {
+                Some(connect(args).await?)
+            };
+            render(
+                matches!(command, Command::Diff(_)),
+                args,
+                &plan.services,
+                aws.as_ref(),
+                runner,
+            )
+            .await
+        }
+        Command::Deploy(_) => {
+            let aws = connect(args).await?;
+            let clock = SystemClock::default();
+            let report = deploy_with(&aws, &clock, &plan.services, &config, runner).await?;
+            finish(report, runner)
+        }
+        Command::Rollback(_) => {
+            let aws = connect(args).await?;
+            let clock = SystemClock::default();
+            let mut results = Vec::new();
+            for service in &plan.services {
+                let outcome = fleet::roll_back_to(
+                    &aws,
+                    &clock,
+                    service,
+                    args.to_revision.as_deref(),
+                    &config,
+                    &mut LogSink(runner),
+                )
+                .await
+                .map_err(|reason| Error::RollbackCommand {
+                    service: service.service.clone(),
+                    reason,
+                })?;
+                results.push((service.service.clone(), outcome));
+            }
+            let result: Vec<Value> = results
+                .iter()
+                .map(|(service, (from, to))| {
+                    json!({"service": service, "previous-task-definition-arn": from,
+                           "task-definition-arn": to, "status": "rolled-back"})
+                })
+                .collect();
+            if let [(_, (from, to))] = results.as_slice() {
+                runner.set_output("task-definition-arn", to.clone())?;
+                runner.set_output("previous-task-definition-arn", from.clone())?;
+            }
+            runner.set_output("result", Value::Array(result).to_string())?;
+            Ok(Verdict::Success)
+        }
+    }
+}
+
+/// Prepares and deploys with any [`EcsApi`]; writes nothing to the runner but logs.
+pub async fn deploy_with(
+    api: &impl EcsApi,
+    clock: &impl api::Clock,
+    services: &[ServicePlan],
+    config: &FleetConfig,
+    runner: &Runner,
+) -> Result<FleetReport, Error> {
+    let started = clock.now();
+    let prepared = fleet::prepare(api, clock, services, config, &mut LogSink(runner)).await?;
+    for service in &prepared {
+        for change in diff::diff(&service.base, &service.rendered) {
+            tracing::info!("{}: {change}", service.plan.service);
+        }
+    }
+    let report = fleet::deploy(api, clock, &prepared, config, &mut LogSink(runner)).await;
+    tracing::info!(
+        "finished in {}",
+        humantime::format_duration(clock.now().saturating_sub(started))
+    );
+    Ok(report)
+}
+
+/// Writes outputs and the summary of a deploy and maps its outcome.
+fn finish(report: FleetReport, runner: &mut Runner) -> Result<Verdict, Error> {
+    let mut digests = BTreeMap::new();
+    let result: Vec<Value> = report
+        .services
+        .iter()
+        .map(|s| {
+            digests.extend(s.image_digests.clone());
+            json!({
+                "cluster": s.cluster,
+                "service": s.service,
+                "task-definition-arn": s.task_definition,
+                "previous-task-definition-arn": s.previous_task_definition,
+                "image-digests": s.image_digests,
+                "status": s.status.as_str(),
+                "reason": s.reason,
+            })
+        })
+        .collect();
+    runner.set_output("result", Value::Array(result).to_string())?;
+    runner.set_output("image-digests", json!(digests).to_string())?;
+    if let [single] = report.services.as_slice() {
+        runner.set_output(
+            "task-definition-arn",
+            single.task_definition.clone().unwrap_or_default(),
+        )?;
+        runner.set_output(
+            "previous-task-definition-arn",
+            single.previous_task_definition.clone(),
+        )?;
+    }
+    let summary = runner.summary();
+    summary.heading(2, "ECS deploy");
+    summary.table(
+        &["service", "status", "task definition", "previous", "reason"],
+        report.services.iter().map(|s| {
+            vec![
+                s.service.clone(),
+                s.status.as_str().to_owned(),
+                s.task_definition.clone().unwrap_or_default(),
+                s.previous_task_definition.clone(),
+                s.reason.clone().unwrap_or_default(),
+            ]
+        }),
+    );
+    match report.outcome {
+        FleetOutcome::Deployed => Ok(Verdict::Success),
+        FleetOutcome::RolledBack(reason) => Ok(Verdict::RolledBack(format!(
+            "{reason}; every changed service is back on its previous revision"
+        ))),
+        FleetOutcome::Failed(reason) => Ok(Verdict::Failed(reason)),
+        FleetOutcome::RollbackFailed(reason) => Err(Error::RollbackFailed(reason)),
+    }
+}
+
+/// `render` and `diff`.
+async fn render(
+    diff_only: bool,
+    args: &Args,
+    services: &[ServicePlan],
+    aws: Option<&Aws>,
+    runner: &mut Runner,
+) -> Result<Verdict, Error> {
+    let mut files = BTreeMap::new();
+    let mut diff_lines = Vec::new();
+    for service in services {
+        let api_error = |source| Error::Api {
+            service: service.service.clone(),
+            source,
+        };
+        let document = match (&service.base, aws) {
+            (Base::Document(document), _) => document.clone(),
+            (Base::Reference(reference), Some(aws)) => aws
+                .describe_task_definition(reference)
+                .await
+                .map_err(api_error)?,
+            (Base::Current, Some(aws)) => {
+                let state = aws
+                    .describe_service(&service.cluster, &service.service)
+                    .await
+                    .map_err(api_error)?;
+                if state.status != "ACTIVE" {
+                    return Err(PrepareError::NotActive {
+                        cluster: service.cluster.clone(),
+                        service: service.service.clone(),
+                        status: state.status,
+                    }
+                    .into());
+                }
+                aws.describe_task_definition(&state.task_definition)
+                    .await
+                    .map_err(api_error)?
+            }
+            (_, None) => {
+                return Err(PlanError::Usage(
+                    "render and diff without AWS access need --task-definition FILE".into(),
+                )
+                .into());
+            }
+        };
+        let taskdef_error = |source| Error::TaskDef {
+            service: service.service.clone(),
+            source,
+        };
+        let base = taskdef::from_describe(&document).map_err(taskdef_error)?;
+        let rendered = taskdef::apply(&base, &service.edits).map_err(taskdef_error)?;
+        if diff_only {
+            let changes = diff::diff(&base, &rendered);
+            if changes.is_empty() {
+                diff_lines.push(format!("{}: no changes", service.service));
+            }
+            for change in changes {
+                diff_lines.push(format!("{}: {change}", service.service));
+            }
+            continue;
+        }
+        let path = args.output_dir.join(format!("{}.json", service.service));
+        let text = serde_json::to_string_pretty(&rendered.to_value()).unwrap_or_default();
+        std::fs::create_dir_all(&args.output_dir)
+            .and_then(|()| std::fs::write(&path, text + "\n"))
+            .map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+        tracing::info!("{}: wrote {}", service.service, path.display());
+        files.insert(service.service.clone(), path.display().to_string());
+    }
+    if diff_only {
+        for line in &diff_lines {
+            tracing::info!("{line}");
+        }
+        let text = diff_lines.join("\n");
+        runner.summary().heading(2, "ECS task definition diff");
+        runner
+            .summary()
+            .push_markdown(&format!("```\n{text}\n```\n"));
+        runner.set_output("diff", text)?;
+    } else {
+        let value = match files.values().next() {
+            Some(path) if files.len() == 1 => path.clone(),
+            _ => json!(files).to_string(),
+        };
+        runner.set_output("task-definition", value)?;
+    }
+    Ok(Verdict::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_denied_is_infrastructure_and_names_the_iam_action() {
+        let error = Error::Prepare(PrepareError::Api {
+            service: "processor".into(),
+            source: ApiError::AccessDenied {
+                action: "ecs:UpdateService".into(),
+                message: "User is not authorized".into(),
+            },
+        });
+        assert_eq!(error.class(), ErrorClass::Infrastructure);
+        let diagnostic = &error.diagnostics()[0];
+        assert_eq!(
+            diagnostic.message,
+            "service `processor`: access denied for ecs:UpdateService: User is not authorized"
+        );
+        assert!(
+            diagnostic
+                .hint
+                .as_deref()
+                .is_some_and(|h| h.contains("allow `ecs:UpdateService`"))
+        );
+    }
+
+    #[test]
+    fn a_failed_rollback_exits_4_and_a_bad_file_exits_2() {
+        assert_eq!(Error::RollbackFailed("x".into()).class().exit().code(), 4);
+        let unknown = Error::TaskDef {
+            service: "web".into(),
+            source: TaskDefError::UnknownField { field: "x".into() },
+        };
+        assert_eq!(unknown.class().exit().code(), 2);
+    }
 }

@@ -9,3 +9,64 @@ fn follows_the_suites_command_line_contract() {
         "ecs-taskdef-update",
     );
 }
+
+fn render(dir: &Path, document: &serde_json::Value, extra: &[&str]) -> test_support::Output {
+    std::fs::write(dir.join("td.json"), document.to_string()).expect("write");
+    let mut command = test_support::tool_command(env!("CARGO_BIN_EXE_ecs-taskdef-update"));
+    command
+        .current_dir(dir)
+        .args(["--output-format", "json", "render", "--service=web"])
+        .args(["--task-definition=td.json"])
+        .args(extra);
+    test_support::run(&mut command)
+}
+
+#[test]
+fn render_from_a_describe_file_needs_no_aws_and_strips_describe_only_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let describe: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/describe-full.json")).expect("fixture");
+    let output = render(
+        dir.path(),
+        &describe,
+        &["--container=web", "--image=:2.0", "--env=A=1"],
+    );
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let rendered: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("ecs-task-definitions/web.json")).expect("read"),
+    )
+    .expect("json");
+    assert!(rendered.get("taskDefinitionArn").is_none() && rendered.get("registeredBy").is_none());
+    assert_eq!(rendered["enableFaultInjection"], false);
+    assert_eq!(rendered["tags"], describe["tags"]);
+    assert_eq!(
+        rendered["containerDefinitions"][0]["image"],
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:2.0"
+    );
+}
+
+#[test]
+fn render_rejects_an_unknown_field_by_name_and_a_missing_container() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut describe: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/describe-full.json")).expect("fixture");
+    let output = render(dir.path(), &describe, &["--container=nope", "--image=:2"]);
+    assert_eq!(output.code, Some(2), "{}", output.stderr);
+    assert!(
+        output.stderr.contains(
+            "container `nope` is not in task definition family `web` (containers: web, log-router)"
+        ),
+        "{}",
+        output.stderr
+    );
+    describe["taskDefinition"]["enableQuantumMode"] = serde_json::json!(true);
+    let output = render(dir.path(), &describe, &[]);
+    assert_eq!(output.code, Some(2), "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("unknown task definition field `enableQuantumMode`"),
+        "{}",
+        output.stderr
+    );
+}

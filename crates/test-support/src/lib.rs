@@ -4,6 +4,7 @@
 //!   running inside a GitHub Actions job never writes into the real job's `GITHUB_OUTPUT`.
 //! - [`require_program`]: a missing peer (sshd, moto_server, git) fails the test with the command
 //!   that installs it; tests never skip themselves.
+//! - [`moto::Moto`]: a real `moto_server` (AWS emulator) on loopback, killed on drop.
 //! - [`cli_contract`]: the behaviour every binary's command line must have.
 //! - [`GitRepo`]: a real git repository in a temporary directory (also bare, as an origin).
 //! - [`HttpServer`]: a real HTTP(S) server on 127.0.0.1 whose every reply the test scripts.
@@ -17,6 +18,7 @@ pub mod cli_contract;
 pub mod git_repo;
 pub mod http_server;
 pub mod sshd;
+pub mod moto;
 pub mod tls;
 
 pub use git_repo::GitRepo;

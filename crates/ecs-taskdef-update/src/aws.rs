@@ -1,0 +1,386 @@
+//! [`EcsApi`] over `aws-sdk-ecs` and `aws-sdk-ecr`.
+//!
+//! Task definitions never pass through the SDK's types: DescribeTaskDefinition's raw response
+//! body is captured, and RegisterTaskDefinition's request body is replaced (before signing) by
+//! our checked JSON. The SDK's own model is older or newer than AWS at any given time; this way
+//! it can neither reject a field it does not know nor drop one.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_ecs::config::interceptors::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextMut,
+};
+use aws_sdk_ecs::config::{ConfigBag, Intercept, Region, RuntimeComponents};
+use aws_sdk_ecs::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata};
+use aws_smithy_http_client::tls;
+use aws_smithy_types::body::SdkBody;
+use serde_json::Value;
+
+use crate::api::{
+    ApiError, Deployment, EcrImage, EcsApi, ServiceEvent, ServiceState, StoppedTask, UpdateRequest,
+};
+
+/// Where to reach AWS.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// Region; otherwise the usual sources (AWS_REGION, profile, IMDS).
+    pub region: Option<String>,
+    /// An emulator or VPC endpoint for every service.
+    pub endpoint_url: Option<String>,
+}
+
+/// The SDK clients.
+#[derive(Debug)]
+pub struct Aws {
+    ecs: aws_sdk_ecs::Client,
+    sdk: aws_config::SdkConfig,
+    ecr: RefCell<BTreeMap<String, aws_sdk_ecr::Client>>,
+}
+
+/// No region could be found.
+#[derive(Debug, thiserror::Error)]
+#[error("no AWS region: set --region, AWS_REGION or a profile region")]
+pub struct NoRegion;
+
+impl Aws {
+    /// Loads credentials (the default chain, web identity included) and the region.
+    pub async fn connect(connection: &Connection) -> Result<Self, NoRegion> {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http);
+        if let Some(region) = &connection.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(url) = &connection.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return Err(NoRegion);
+        }
+        Ok(Self {
+            ecs: aws_sdk_ecs::Client::new(&sdk),
+            sdk,
+            ecr: RefCell::default(),
+        })
+    }
+
+    fn ecr(&self, region: &str) -> aws_sdk_ecr::Client {
+        let mut clients = self.ecr.borrow_mut();
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let config = aws_sdk_ecr::config::Builder::from(&self.sdk)
+                    .region(aws_sdk_ecr::config::Region::new(region.to_owned()))
+                    .build();
+                aws_sdk_ecr::Client::from_conf(config)
+            })
+            .clone()
+    }
+}
+
+/// Classifies an SDK error by its code.
+fn classify<E, R>(
+    operation: &'static str,
+    action: &str,
+    error: aws_sdk_ecs::error::SdkError<E, R>,
+) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = error.code().unwrap_or_default().to_owned();
+    let message = error
+        .message()
+        .map(str::to_owned)
+        .unwrap_or_else(|| DisplayErrorContext(&error).to_string());
+    match code.as_str() {
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded" => ApiError::Throttled { operation, message },
+        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => {
+            ApiError::AccessDenied {
+                action: action.to_owned(),
+                message,
+            }
+        }
+        "ServiceNotFoundException"
+        | "ClusterNotFoundException"
+        | "RepositoryNotFoundException"
+        | "ImageNotFoundException" => ApiError::NotFound { operation, message },
+        "ClientException" | "InvalidParameterException" => ApiError::Invalid { operation, message },
+        _ => ApiError::Other { operation, message },
+    }
+}
+
+/// Replaces the serialized request body (before signing, so the signature covers ours).
+#[derive(Debug)]
+struct ReplaceBody(Arc<Vec<u8>>);
+
+impl Intercept for ReplaceBody {
+    fn name(&self) -> &'static str {
+        "ReplaceBody"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        *request.body_mut() = SdkBody::from(self.0.as_ref().clone());
+        request
+            .headers_mut()
+            .insert("content-length", self.0.len().to_string());
+        Ok(())
+    }
+}
+
+/// Keeps the raw response body.
+#[derive(Debug, Clone, Default)]
+struct CaptureBody(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl Intercept for CaptureBody {
+    fn name(&self) -> &'static str {
+        "CaptureBody"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(bytes) = context.response().body().bytes() {
+            if let Ok(mut slot) = self.0.lock() {
+                *slot = Some(bytes.to_vec());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EcsApi for Aws {
+    async fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<ServiceState, ApiError> {
+        let output = self
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeServices", "ecs:DescribeServices", e))?;
+        let Some(found) = output.services().first() else {
+            let reason = output
+                .failures()
+                .first()
+                .and_then(|f| f.reason())
+                .unwrap_or("MISSING");
+            return Ok(ServiceState {
+                status: reason.to_owned(),
+                ..ServiceState::default()
+            });
+        };
+        Ok(ServiceState {
+            status: found.status().unwrap_or_default().to_owned(),
+            task_definition: found.task_definition().unwrap_or_default().to_owned(),
+            desired: found.desired_count(),
+            running: found.running_count(),
+            deployments: found
+                .deployments()
+                .iter()
+                .map(|d| Deployment {
+                    id: d.id().unwrap_or_default().to_owned(),
+                    status: d.status().unwrap_or_default().to_owned(),
+                    task_definition: d.task_definition().unwrap_or_default().to_owned(),
+                    desired: d.desired_count(),
+                    running: d.running_count(),
+                    pending: d.pending_count(),
+                    failed_tasks: d.failed_tasks(),
+                    rollout_state: d.rollout_state().map(|s| s.as_str().to_owned()),
+                    rollout_state_reason: d.rollout_state_reason().map(str::to_owned),
+                })
+                .collect(),
+            events: found
+                .events()
+                .iter()
+                .map(|e| ServiceEvent {
+                    id: e.id().unwrap_or_default().to_owned(),
+                    message: e.message().unwrap_or_default().to_owned(),
+                })
+                .collect(),
+        })
+    }
+
+    async fn describe_task_definition(&self, reference: &str) -> Result<Value, ApiError> {
+        let capture = CaptureBody::default();
+        self.ecs
+            .describe_task_definition()
+            .task_definition(reference)
+            .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+            .customize()
+            .interceptor(capture.clone())
+            .send()
+            .await
+            .map_err(|e| classify("DescribeTaskDefinition", "ecs:DescribeTaskDefinition", e))?;
+        let bytes = capture
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+            .ok_or_else(|| ApiError::Other {
+                operation: "DescribeTaskDefinition",
+                message: "the response body was not captured".into(),
+            })?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Other {
+            operation: "DescribeTaskDefinition",
+            message: format!("the response is not JSON: {e}"),
+        })
+    }
+
+    async fn register_task_definition(&self, body: &Value) -> Result<String, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Other {
+            operation: "RegisterTaskDefinition",
+            message: e.to_string(),
+        })?;
+        let family = body["family"].as_str().unwrap_or_default();
+        // The builder's values only get the request through the SDK's own checks; the body
+        // sent is `body`, byte for byte.
+        let placeholder = aws_sdk_ecs::types::ContainerDefinition::builder()
+            .name("placeholder")
+            .build();
+        let output = self
+            .ecs
+            .register_task_definition()
+            .family(family)
+            .container_definitions(placeholder)
+            .customize()
+            .interceptor(ReplaceBody(Arc::new(bytes)))
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "RegisterTaskDefinition",
+                    "ecs:RegisterTaskDefinition (and iam:PassRole for its roles)",
+                    e,
+                )
+            })?;
+        output
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::Other {
+                operation: "RegisterTaskDefinition",
+                message: "the response has no task definition ARN".into(),
+            })
+    }
+
+    async fn update_service(&self, request: &UpdateRequest) -> Result<Option<String>, ApiError> {
+        let output = self
+            .ecs
+            .update_service()
+            .cluster(&request.cluster)
+            .service(&request.service)
+            .task_definition(&request.task_definition)
+            .force_new_deployment(request.force_new_deployment)
+            .set_desired_count(request.desired_count)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateService", "ecs:UpdateService", e))?;
+        Ok(output.service().and_then(|s| {
+            s.deployments()
+                .iter()
+                .find(|d| d.status() == Some("PRIMARY"))
+                .and_then(|d| d.id())
+                .map(str::to_owned)
+        }))
+    }
+
+    async fn stopped_tasks(
+        &self,
+        cluster: &str,
+        service: &str,
+        limit: usize,
+    ) -> Result<Vec<StoppedTask>, ApiError> {
+        let listed = self
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .service_name(service)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+            .max_results(i32::try_from(limit).unwrap_or(10))
+            .send()
+            .await
+            .map_err(|e| classify("ListTasks", "ecs:ListTasks", e))?;
+        let arns: Vec<String> = listed.task_arns().iter().take(limit).cloned().collect();
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let described = self
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(arns))
+            .send()
+            .await
+            .map_err(|e| classify("DescribeTasks", "ecs:DescribeTasks", e))?;
+        Ok(described
+            .tasks()
+            .iter()
+            .map(|t| StoppedTask {
+                arn: t.task_arn().unwrap_or_default().to_owned(),
+                task_definition: t.task_definition_arn().unwrap_or_default().to_owned(),
+                stopped_reason: t.stopped_reason().unwrap_or_default().to_owned(),
+                containers: t
+                    .containers()
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.name().unwrap_or_default().to_owned(),
+                            c.exit_code(),
+                            c.reason().map(str::to_owned),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn image_digest(&self, image: &EcrImage) -> Result<Option<String>, ApiError> {
+        let id = if image.reference.starts_with("sha256:") {
+            aws_sdk_ecr::types::ImageIdentifier::builder().image_digest(&image.reference)
+        } else {
+            aws_sdk_ecr::types::ImageIdentifier::builder().image_tag(&image.reference)
+        }
+        .build();
+        let result = self
+            .ecr(&image.region)
+            .describe_images()
+            .registry_id(&image.registry_id)
+            .repository_name(&image.repository)
+            .image_ids(id)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output
+                .image_details()
+                .first()
+                .and_then(|d| d.image_digest())
+                .map(str::to_owned)),
+            Err(error) if error.code() == Some("ImageNotFoundException") => Ok(None),
+            Err(error) => Err(classify("DescribeImages", "ecr:DescribeImages", error)),
+        }
+    }
+}

@@ -1,0 +1,539 @@
+//! From flags or a deploy file to validated service plans.
+//!
+//! ```yaml
+//! cluster: prod
+//! order: [processor, ingress, metrics]   # optional: one after the other
+//! services:
+//!   - name: processor
+//!     desired-count: 2                   # optional
+//!     force-new-deployment: false        # optional
+//!     task-definition: proc:41           # optional base: ref or JSON file
+//!     containers:
+//!       - name: chat-proc
+//!         image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/kdcube-chat-proc-bundled:2026.11.24
+//!         env: {LOG_LEVEL: info}
+//!         env-from-file: {AGENTIC_BUNDLES_JSON: bundles.json}
+//!         unset-env: [OLD_FLAG]
+//!         secrets: {DB_PASSWORD: arn:aws:secretsmanager:…}
+//!         command: [python, -m, proc]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::cli::Args;
+use crate::fleet::{Base, ServicePlan};
+use crate::taskdef::{ContainerEdit, ImageEdit};
+
+/// Errors in flags or the deploy file.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The deploy file is not valid.
+    #[error("{path}: {message}")]
+    DeployFile {
+        /// Path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A task definition file is not JSON.
+    #[error("{path} is not JSON: {source}")]
+    Json {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A `NAME=value` line without `=`.
+    #[error("cannot parse `{line}` for --{flag}: expected NAME=value")]
+    Pair {
+        /// The flag.
+        flag: &'static str,
+        /// The line (values are not shown).
+        line: String,
+    },
+    /// Something else about the flags.
+    #[error("{0}")]
+    Usage(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct DeployFile {
+    cluster: Option<String>,
+    #[serde(default)]
+    order: Vec<String>,
+    services: Vec<ServiceEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ServiceEntry {
+    name: String,
+    cluster: Option<String>,
+    task_definition: Option<String>,
+    desired_count: Option<i32>,
+    #[serde(default)]
+    force_new_deployment: bool,
+    #[serde(default)]
+    containers: Vec<ContainerEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct ContainerEntry {
+    name: String,
+    image: Option<String>,
+    tag: Option<String>,
+    digest: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, EnvValue>,
+    #[serde(default)]
+    env_from_file: BTreeMap<String, PathBuf>,
+    #[serde(default)]
+    unset_env: Vec<String>,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    unset_secrets: Vec<String>,
+    command: Option<Vec<String>>,
+}
+
+/// Env values may be written as YAML scalars or structures (a structure is sent as JSON).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum EnvValue {
+    Text(String),
+    Other(serde_yaml_ng::Value),
+}
+
+impl EnvValue {
+    fn into_string(self) -> Result<String, String> {
+        match self {
+            EnvValue::Text(text) => Ok(text),
+            EnvValue::Other(serde_yaml_ng::Value::Bool(b)) => Ok(b.to_string()),
+            EnvValue::Other(serde_yaml_ng::Value::Number(n)) => Ok(n.to_string()),
+            EnvValue::Other(serde_yaml_ng::Value::Null) => Ok(String::new()),
+            EnvValue::Other(other) => serde_json::to_string(&other).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// What to deploy, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Services in deploy order.
+    pub services: Vec<ServicePlan>,
+    /// Deploy one after the other.
+    pub sequential: bool,
+}
+
+fn read(path: &Path) -> Result<String, PlanError> {
+    std::fs::read_to_string(path).map_err(|source| PlanError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Resolves a base: a path to an existing file (or ending in `.json`) is a document,
+/// anything else a reference.
+fn base(reference: Option<&str>, relative_to: &Path) -> Result<Base, PlanError> {
+    let Some(reference) = reference.filter(|r| !r.is_empty()) else {
+        return Ok(Base::Current);
+    };
+    let path = relative_to.join(reference);
+    if reference.ends_with(".json") || (!reference.starts_with("arn:") && path.is_file()) {
+        let text = read(&path)?;
+        let document: Value =
+            serde_json::from_str(&text).map_err(|source| PlanError::Json { path, source })?;
+        return Ok(Base::Document(document));
+    }
+    Ok(Base::Reference(reference.to_owned()))
+}
+
+fn image_edit(image: &str) -> ImageEdit {
+    if let Some(tag) = image.strip_prefix(':') {
+        ImageEdit::Tag(tag.to_owned())
+    } else if let Some(digest) = image.strip_prefix('@') {
+        ImageEdit::Digest(digest.to_owned())
+    } else {
+        ImageEdit::Full(image.to_owned())
+    }
+}
+
+fn pairs(
+    flag: &'static str,
+    lines: &[LineListRef<'_>],
+) -> Result<Vec<(String, String)>, PlanError> {
+    lines
+        .iter()
+        .map(|line| {
+            line.split_once('=')
+                .filter(|(name, _)| !name.trim().is_empty())
+                .map(|(name, value)| (name.trim().to_owned(), value.to_owned()))
+                .ok_or_else(|| PlanError::Pair {
+                    flag,
+                    line: line
+                        .split('=')
+                        .next()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(40)
+                        .collect(),
+                })
+        })
+        .collect()
+}
+
+type LineListRef<'a> = &'a str;
+
+fn flatten(lists: &[runner_protocol::input::LineList]) -> Vec<String> {
+    runner_protocol::input::LineList::flatten(lists.iter().cloned())
+}
+
+/// Builds the plan from flags.
+pub fn from_args(args: &Args, working_dir: &Path) -> Result<Plan, PlanError> {
+    let order = flatten(&args.order);
+    let mut plan = match &args.deploy_file {
+        Some(path) => from_file(path, args)?,
+        None => from_flags(args, working_dir)?,
+    };
+    let order = if order.is_empty() { plan.1 } else { order };
+    if !order.is_empty() {
+        let mut ordered = Vec::new();
+        for name in &order {
+            let index = plan
+                .0
+                .iter()
+                .position(|s| &s.service == name)
+                .ok_or_else(|| {
+                    PlanError::Usage(format!("--order names `{name}`, which is not deployed"))
+                })?;
+            ordered.push(plan.0.remove(index));
+        }
+        ordered.append(&mut plan.0);
+        return Ok(Plan {
+            services: ordered,
+            sequential: true,
+        });
+    }
+    Ok(Plan {
+        services: plan.0,
+        sequential: false,
+    })
+}
+
+fn from_flags(
+    args: &Args,
+    working_dir: &Path,
+) -> Result<(Vec<ServicePlan>, Vec<String>), PlanError> {
+    let service = args
+        .service
+        .clone()
+        .ok_or_else(|| PlanError::Usage("give --service (or --deploy-file)".into()))?;
+    let env_lines = flatten(&args.env);
+    let file_lines = flatten(&args.env_from_file);
+    let secret_lines = flatten(&args.secret);
+    let mut env_set = pairs(
+        "env",
+        &env_lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
+    for (name, path) in pairs(
+        "env-from-file",
+        &file_lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    )? {
+        env_set.push((name, read(&working_dir.join(path))?));
+    }
+    let secrets_set = pairs(
+        "secret",
+        &secret_lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
+    let command = args.command.as_deref().map(parse_command).transpose()?;
+    let has_edit = args.image.is_some()
+        || !env_set.is_empty()
+        || !args.unset_env.is_empty()
+        || !secrets_set.is_empty()
+        || !args.unset_secret.is_empty()
+        || command.is_some();
+    let edits = match (&args.container, has_edit) {
+        (Some(container), _) => vec![ContainerEdit {
+            name: container.clone(),
+            image: args.image.as_deref().map(image_edit),
+            env_set,
+            env_unset: flatten(&args.unset_env),
+            secrets_set,
+            secrets_unset: flatten(&args.unset_secret),
+            command,
+        }],
+        (None, true) => {
+            return Err(PlanError::Usage(
+                "--image, --env, --secret and --command need --container".into(),
+            ));
+        }
+        (None, false) => Vec::new(),
+    };
+    Ok((
+        vec![ServicePlan {
+            cluster: args.cluster.clone(),
+            service,
+            base: base(args.task_definition.as_deref(), working_dir)?,
+            edits,
+            desired_count: args.desired_count,
+            force_new_deployment: args.force_new_deployment,
+        }],
+        Vec::new(),
+    ))
+}
+
+fn parse_command(text: &str) -> Result<Vec<String>, PlanError> {
+    if text.trim_start().starts_with('[') {
+        serde_json::from_str(text)
+            .map_err(|e| PlanError::Usage(format!("--command is not a JSON array of strings: {e}")))
+    } else {
+        Ok(text.split_whitespace().map(str::to_owned).collect())
+    }
+}
+
+fn from_file(path: &Path, args: &Args) -> Result<(Vec<ServicePlan>, Vec<String>), PlanError> {
+    let text = read(path)?;
+    let file_error = |message: String| PlanError::DeployFile {
+        path: path.to_owned(),
+        message,
+    };
+    let file: DeployFile = serde_yaml_ng::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut services = Vec::new();
+    for entry in file.services {
+        if services
+            .iter()
+            .any(|s: &ServicePlan| s.service == entry.name)
+        {
+            return Err(file_error(format!(
+                "service `{}` is listed twice",
+                entry.name
+            )));
+        }
+        let mut edits = Vec::new();
+        for container in entry.containers {
+            let field = format!("services[{}].containers[{}]", entry.name, container.name);
+            let image = match (container.image, container.tag, container.digest) {
+                (Some(image), None, None) => Some(image_edit(&image)),
+                (None, Some(tag), None) => Some(ImageEdit::Tag(tag)),
+                (None, None, Some(digest)) => Some(ImageEdit::Digest(digest)),
+                (None, None, None) => None,
+                _ => {
+                    return Err(file_error(format!(
+                        "{field}: give one of image, tag, digest"
+                    )));
+                }
+            };
+            let mut env_set = Vec::new();
+            for (name, value) in container.env {
+                let value = value
+                    .into_string()
+                    .map_err(|e| file_error(format!("{field}.env.{name}: {e}")))?;
+                env_set.push((name, value));
+            }
+            for (name, file) in container.env_from_file {
+                env_set.push((name, read(&dir.join(file))?));
+            }
+            edits.push(ContainerEdit {
+                name: container.name,
+                image,
+                env_set,
+                env_unset: container.unset_env,
+                secrets_set: container.secrets.into_iter().collect(),
+                secrets_unset: container.unset_secrets,
+                command: container.command,
+            });
+        }
+        services.push(ServicePlan {
+            cluster: entry
+                .cluster
+                .or_else(|| file.cluster.clone())
+                .unwrap_or_else(|| args.cluster.clone()),
+            service: entry.name,
+            base: base(entry.task_definition.as_deref(), dir)?,
+            edits,
+            desired_count: entry.desired_count,
+            force_new_deployment: entry.force_new_deployment || args.force_new_deployment,
+        });
+    }
+    if services.is_empty() {
+        return Err(file_error("`services` is empty".into()));
+    }
+    Ok((services, file.order))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec!["ecs-taskdef-update", "deploy"];
+        argv.extend_from_slice(extra);
+        match crate::Cli::parse_from(argv).command {
+            crate::cli::Command::Deploy(args) => args,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn one_service_flags_become_one_plan_with_values_kept_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bundles = "{\n  \"bundles\": {\"a\": {\"path\": \"/bundles/a\"}}\n}\n";
+        std::fs::write(dir.path().join("bundles.json"), bundles).expect("write");
+        let plan = from_args(
+            &args(&[
+                "--service=processor",
+                "--container=proc",
+                "--image=:2.0",
+                "--env=A=x=y\nEMPTY=",
+                "--env-from-file=AGENTIC_BUNDLES_JSON=bundles.json",
+                "--secret=DB=arn:aws:ssm:eu-west-1:1:parameter/db",
+                "--command=[\"sh\", \"-c\", \"echo 'a b'\"]",
+            ]),
+            dir.path(),
+        )
+        .expect("plan");
+        let edit = &plan.services[0].edits[0];
+        assert_eq!(edit.image, Some(ImageEdit::Tag("2.0".into())));
+        assert_eq!(
+            edit.env_set,
+            [
+                ("A".to_owned(), "x=y".to_owned()),
+                ("EMPTY".to_owned(), String::new()),
+                ("AGENTIC_BUNDLES_JSON".to_owned(), bundles.to_owned())
+            ]
+        );
+        assert_eq!(
+            edit.command.as_deref(),
+            Some(&["sh".to_owned(), "-c".into(), "echo 'a b'".into()][..])
+        );
+        assert_eq!(plan.services[0].base, Base::Current);
+    }
+
+    #[test]
+    fn malformed_env_line_is_a_clear_error_without_its_value() {
+        let error = from_args(
+            &args(&["--service=s", "--container=c", "--env=NOEQUALS_secretvalue"]),
+            Path::new("."),
+        )
+        .expect_err("malformed");
+        assert_eq!(
+            error.to_string(),
+            "cannot parse `NOEQUALS_secretvalue` for --env: expected NAME=value"
+        );
+        let error = from_args(&args(&["--service=s", "--image=x"]), Path::new("."))
+            .expect_err("no container");
+        assert!(error.to_string().contains("need --container"));
+    }
+
+    #[test]
+    fn deploy_file_gives_three_services_in_order_with_bundles_only_for_the_processor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            std::fs::write(dir.path().join("bundles.json"), "{\"bundles\": []}").expect("write");
+            std::fs::write(
+                dir.path().join("deploy.yaml"),
+                "cluster: prod\norder: [processor, ingress, metrics]\nservices:\n\
+                 - name: ingress\n  containers:\n  - name: ingress\n    tag: '2026.11.24'\n    env: {GATEWAY_CONFIG_JSON: {tenant: t}, WORKERS: 4}\n\
+                 - name: metrics\n  containers:\n  - name: metrics\n    tag: '2026.11.24'\n\
+                 - name: processor\n  desired-count: 2\n  containers:\n  - name: proc\n    image: 1.dkr.ecr.eu-west-1.amazonaws.com/p:1\n    env-from-file: {AGENTIC_BUNDLES_JSON: bundles.json}\n",
+            )
+            .expect("write");
+        }
+        let plan = from_args(
+            &args(&[
+                "--deploy-file",
+                &dir.path().join("deploy.yaml").display().to_string(),
+            ]),
+            Path::new("."),
+        )
+        .expect("plan");
+        assert!(plan.sequential);
+        let names: Vec<&str> = plan.services.iter().map(|s| s.service.as_str()).collect();
+        assert_eq!(names, ["processor", "ingress", "metrics"]);
+        assert_eq!(plan.services[0].cluster, "prod");
+        assert_eq!(plan.services[0].desired_count, Some(2));
+        assert_eq!(
+            plan.services[0].edits[0].env_set,
+            [(
+                "AGENTIC_BUNDLES_JSON".to_owned(),
+                "{\"bundles\": []}".to_owned()
+            )]
+        );
+        assert_eq!(
+            plan.services[1].edits[0].env_set,
+            [
+                (
+                    "GATEWAY_CONFIG_JSON".to_owned(),
+                    "{\"tenant\":\"t\"}".to_owned()
+                ),
+                ("WORKERS".to_owned(), "4".to_owned())
+            ]
+        );
+        assert!(plan.services[2].edits[0].env_set.is_empty());
+    }
+
+    #[test]
+    fn deploy_file_unknown_key_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("deploy.yaml");
+        std::fs::write(&path, "services:\n- name: a\n  containerz: []\n").expect("write");
+        let error = from_args(
+            &args(&["--deploy-file", &path.display().to_string()]),
+            Path::new("."),
+        )
+        .expect_err("unknown");
+        assert!(
+            error.to_string().contains("unknown field `containerz`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_readme_deploy_file_parses_and_only_the_processor_gets_the_bundles() {
+        let readme = include_str!("../../../actions/ecs-taskdef-update/README.md");
+        let start = readme
+            .find("```yaml\ncluster: kdcube-prod")
+            .expect("example")
+            + "```yaml\n".len();
+        let yaml = &readme[start..start + readme[start..].find("```").expect("end")];
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("deploy")).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("out")).expect("mkdir");
+        std::fs::write(dir.path().join("out/bundles.json"), "{}").expect("write");
+        std::fs::write(dir.path().join("deploy/gateway.json"), "{}").expect("write");
+        let path = dir.path().join("deploy/ecs.yaml");
+        std::fs::write(&path, yaml).expect("write");
+        let plan = from_args(
+            &args(&["--deploy-file", &path.display().to_string()]),
+            Path::new("."),
+        )
+        .expect("the README example is valid");
+        let names: Vec<&str> = plan.services.iter().map(|s| s.service.as_str()).collect();
+        assert_eq!(names, ["processor", "ingress", "metrics"]);
+        for service in &plan.services {
+            let has_bundles = service.edits[0]
+                .env_set
+                .iter()
+                .any(|(n, _)| n == "AGENTIC_BUNDLES_JSON");
+            assert_eq!(has_bundles, service.service == "processor");
+        }
+    }
+}

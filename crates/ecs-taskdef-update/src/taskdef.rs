@@ -1,0 +1,687 @@
+//! Task definitions as JSON: load (raw describe output or its wrapper), strip describe-only
+//! fields, check against the complete RegisterTaskDefinition model, and apply edits.
+//!
+//! Everything is done on `serde_json::Value`: the Rust SDK types have no serde support, and a
+//! hand-written describe -> register mapping drops every field it forgets, silently. That is the
+//! bug class (`enableFaultInjection`, `environmentFiles`) that broke the aws-actions, so here an
+//! unknown field is an error that names it.
+
+use serde_json::{Map, Value};
+
+/// Fields DescribeTaskDefinition returns that RegisterTaskDefinition rejects.
+pub const DESCRIBE_ONLY_FIELDS: &[&str] = &[
+    "taskDefinitionArn",
+    "revision",
+    "status",
+    "requiresAttributes",
+    "compatibilities",
+    "registeredAt",
+    "registeredBy",
+    "deregisteredAt",
+];
+
+/// Every top-level member of the RegisterTaskDefinition request.
+pub const REGISTER_FIELDS: &[&str] = &[
+    "family",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "containerDefinitions",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "tags",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
+    "runtimePlatform",
+    "enableFaultInjection",
+];
+
+/// Every member of `ContainerDefinition`.
+pub const CONTAINER_FIELDS: &[&str] = &[
+    "name",
+    "image",
+    "repositoryCredentials",
+    "cpu",
+    "memory",
+    "memoryReservation",
+    "links",
+    "portMappings",
+    "essential",
+    "restartPolicy",
+    "entryPoint",
+    "command",
+    "environment",
+    "environmentFiles",
+    "mountPoints",
+    "volumesFrom",
+    "linuxParameters",
+    "secrets",
+    "dependsOn",
+    "startTimeout",
+    "stopTimeout",
+    "versionConsistency",
+    "hostname",
+    "user",
+    "workingDirectory",
+    "disableNetworking",
+    "privileged",
+    "readonlyRootFilesystem",
+    "dnsServers",
+    "dnsSearchDomains",
+    "extraHosts",
+    "dockerSecurityOptions",
+    "interactive",
+    "pseudoTerminal",
+    "dockerLabels",
+    "ulimits",
+    "logConfiguration",
+    "healthCheck",
+    "systemControls",
+    "resourceRequirements",
+    "firelensConfiguration",
+    "credentialSpecs",
+];
+
+/// Errors about a task definition document or an edit of it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TaskDefError {
+    /// Not a JSON object.
+    #[error("the task definition is not a JSON object")]
+    NotAnObject,
+    /// A field the register API does not have.
+    #[error(
+        "unknown task definition field `{field}`: RegisterTaskDefinition has no such member, and it is never dropped silently"
+    )]
+    UnknownField {
+        /// Dotted path of the field.
+        field: String,
+    },
+    /// A field has the wrong JSON type.
+    #[error("task definition field `{field}` must be {expected}")]
+    WrongType {
+        /// Dotted path.
+        field: String,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A required field is missing.
+    #[error("task definition field `{field}` is required")]
+    Missing {
+        /// Dotted path.
+        field: String,
+    },
+    /// An edit names a container the task definition does not have.
+    #[error("container `{name}` is not in task definition family `{family}` (containers: {known})")]
+    NoSuchContainer {
+        /// The requested name.
+        name: String,
+        /// The family.
+        family: String,
+        /// The existing names, comma-separated.
+        known: String,
+    },
+}
+
+/// A task definition ready for RegisterTaskDefinition: describe-only fields stripped, every
+/// field known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisterInput(pub Map<String, Value>);
+
+impl RegisterInput {
+    /// The family.
+    pub fn family(&self) -> &str {
+        self.0.get("family").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// The container definitions.
+    pub fn containers(&self) -> &[Value] {
+        self.0
+            .get("containerDefinitions")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The request body as JSON.
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.0.clone())
+    }
+}
+
+/// Turns describe output (`{"taskDefinition": …, "tags": […]}`, or the bare task definition)
+/// into a register input: tags carried over, the 8 describe-only fields stripped, every other
+/// field checked against the register model.
+pub fn from_describe(document: &Value) -> Result<RegisterInput, TaskDefError> {
+    let object = document.as_object().ok_or(TaskDefError::NotAnObject)?;
+    let mut definition = match object.get("taskDefinition") {
+        Some(Value::Object(inner)) => {
+            let mut inner = inner.clone();
+            if let Some(tags) = object.get("tags").filter(|t| !is_empty_array(t)) {
+                inner.insert("tags".into(), tags.clone());
+            }
+            inner
+        }
+        Some(_) => {
+            return Err(TaskDefError::WrongType {
+                field: "taskDefinition".into(),
+                expected: "an object",
+            });
+        }
+        None => object.clone(),
+    };
+    for field in DESCRIBE_ONLY_FIELDS {
+        definition.remove(*field);
+    }
+    // Register rejects an empty tag list; an absent one means the same.
+    if definition.get("tags").is_some_and(is_empty_array) {
+        definition.remove("tags");
+    }
+    validate(definition)
+}
+
+fn is_empty_array(value: &Value) -> bool {
+    value.as_array().is_some_and(Vec::is_empty)
+}
+
+/// Checks a register input against the model: known top-level and container fields, the
+/// required ones present, containers named.
+pub fn validate(definition: Map<String, Value>) -> Result<RegisterInput, TaskDefError> {
+    for key in definition.keys() {
+        if !REGISTER_FIELDS.contains(&key.as_str()) {
+            return Err(TaskDefError::UnknownField { field: key.clone() });
+        }
+    }
+    match definition.get("family") {
+        Some(Value::String(family)) if !family.is_empty() => {}
+        Some(_) => {
+            return Err(TaskDefError::WrongType {
+                field: "family".into(),
+                expected: "a non-empty string",
+            });
+        }
+        None => {
+            return Err(TaskDefError::Missing {
+                field: "family".into(),
+            });
+        }
+    }
+    let containers = match definition.get("containerDefinitions") {
+        Some(Value::Array(containers)) => containers,
+        Some(_) => {
+            return Err(TaskDefError::WrongType {
+                field: "containerDefinitions".into(),
+                expected: "an array",
+            });
+        }
+        None => {
+            return Err(TaskDefError::Missing {
+                field: "containerDefinitions".into(),
+            });
+        }
+    };
+    for (index, container) in containers.iter().enumerate() {
+        let container = container.as_object().ok_or(TaskDefError::WrongType {
+            field: format!("containerDefinitions[{index}]"),
+            expected: "an object",
+        })?;
+        let name = container.get("name").and_then(Value::as_str);
+        let path = match name {
+            Some(name) => format!("containerDefinitions[{name}]"),
+            None => format!("containerDefinitions[{index}]"),
+        };
+        for key in container.keys() {
+            if !CONTAINER_FIELDS.contains(&key.as_str()) {
+                return Err(TaskDefError::UnknownField {
+                    field: format!("{path}.{key}"),
+                });
+            }
+        }
+        if name.is_none() {
+            return Err(TaskDefError::Missing {
+                field: format!("{path}.name"),
+            });
+        }
+        for list in ["environment", "secrets"] {
+            if let Some(value) = container.get(list) {
+                if !value.is_array() {
+                    return Err(TaskDefError::WrongType {
+                        field: format!("{path}.{list}"),
+                        expected: "an array",
+                    });
+                }
+            }
+        }
+    }
+    Ok(RegisterInput(definition))
+}
+
+/// How a container's image changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageEdit {
+    /// A full reference.
+    Full(String),
+    /// A new tag for the current repository.
+    Tag(String),
+    /// A digest (`sha256:…`) for the current repository.
+    Digest(String),
+}
+
+/// The edits for one container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerEdit {
+    /// Container name.
+    pub name: String,
+    /// New image.
+    pub image: Option<ImageEdit>,
+    /// Environment variables to set (added or changed, in order).
+    pub env_set: Vec<(String, String)>,
+    /// Environment variables to remove.
+    pub env_unset: Vec<String>,
+    /// Secrets to set: name -> `valueFrom`.
+    pub secrets_set: Vec<(String, String)>,
+    /// Secrets to remove.
+    pub secrets_unset: Vec<String>,
+    /// New command.
+    pub command: Option<Vec<String>>,
+}
+
+/// Applies container edits to a register input; containers not named stay untouched.
+pub fn apply(
+    input: &RegisterInput,
+    edits: &[ContainerEdit],
+) -> Result<RegisterInput, TaskDefError> {
+    let mut definition = input.0.clone();
+    let family = input.family().to_owned();
+    let containers = definition
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_array_mut)
+        .ok_or(TaskDefError::Missing {
+            field: "containerDefinitions".into(),
+        })?;
+    for edit in edits {
+        let known: Vec<String> = containers
+            .iter()
+            .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let container = containers
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .find(|c| c.get("name").and_then(Value::as_str) == Some(edit.name.as_str()))
+            .ok_or_else(|| TaskDefError::NoSuchContainer {
+                name: edit.name.clone(),
+                family: family.clone(),
+                known: known.join(", "),
+            })?;
+        if let Some(image) = &edit.image {
+            let current = container.get("image").and_then(Value::as_str).unwrap_or("");
+            let new = match image {
+                ImageEdit::Full(reference) => reference.clone(),
+                ImageEdit::Tag(tag) => {
+                    format!("{}:{tag}", ImageRef::parse(current).repository_uri())
+                }
+                ImageEdit::Digest(digest) => {
+                    format!("{}@{digest}", ImageRef::parse(current).repository_uri())
+                }
+            };
+            container.insert("image".into(), Value::String(new));
+        }
+        if let Some(command) = &edit.command {
+            container.insert(
+                "command".into(),
+                Value::Array(command.iter().cloned().map(Value::String).collect()),
+            );
+        }
+        set_pairs(
+            container,
+            "environment",
+            "value",
+            &edit.env_set,
+            &edit.env_unset,
+        );
+        set_pairs(
+            container,
+            "secrets",
+            "valueFrom",
+            &edit.secrets_set,
+            &edit.secrets_unset,
+        );
+    }
+    validate(definition)
+}
+
+/// Merges `name`/`value_key` pairs into a container list: update in place, append new ones,
+/// remove unset ones. Empty values are kept (`EMPTY=` is a real value).
+fn set_pairs(
+    container: &mut Map<String, Value>,
+    list: &str,
+    value_key: &str,
+    set: &[(String, String)],
+    unset: &[String],
+) {
+    if set.is_empty() && unset.is_empty() {
+        return;
+    }
+    let entries = container
+        .entry(list)
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if !entries.is_array() {
+        *entries = Value::Array(Vec::new());
+    }
+    let Some(entries) = entries.as_array_mut() else {
+        return;
+    };
+    entries.retain(|entry| {
+        let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
+        !unset.iter().any(|u| u == name)
+    });
+    for (name, value) in set {
+        let existing = entries
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .find(|e| e.get("name").and_then(Value::as_str) == Some(name.as_str()));
+        match existing {
+            Some(entry) => {
+                entry.insert(value_key.into(), Value::String(value.clone()));
+            }
+            None => {
+                let mut entry = Map::new();
+                entry.insert("name".into(), Value::String(name.clone()));
+                entry.insert(value_key.into(), Value::String(value.clone()));
+                entries.push(Value::Object(entry));
+            }
+        }
+    }
+}
+
+/// A parsed image reference: `[registry[:port]/]repository[:tag][@digest]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    /// Registry host (with port), when the reference names one.
+    pub registry: Option<String>,
+    /// Repository path.
+    pub repository: String,
+    /// Tag.
+    pub tag: Option<String>,
+    /// Digest (`sha256:…`).
+    pub digest: Option<String>,
+}
+
+impl ImageRef {
+    /// Parses a reference; a first path component with `.` or `:` or `localhost` is a registry.
+    pub fn parse(reference: &str) -> Self {
+        let (rest, digest) = match reference.split_once('@') {
+            Some((rest, digest)) => (rest, Some(digest.to_owned())),
+            None => (reference, None),
+        };
+        let (registry, path) = match rest.split_once('/') {
+            Some((first, path))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                (Some(first.to_owned()), path)
+            }
+            _ => (None, rest),
+        };
+        let (repository, tag) = match path.rsplit_once(':') {
+            Some((repository, tag)) => (repository.to_owned(), Some(tag.to_owned())),
+            None => (path.to_owned(), None),
+        };
+        Self {
+            registry,
+            repository,
+            tag,
+            digest,
+        }
+    }
+
+    /// `registry/repository`, without tag or digest.
+    pub fn repository_uri(&self) -> String {
+        match &self.registry {
+            Some(registry) => format!("{registry}/{}", self.repository),
+            None => self.repository.clone(),
+        }
+    }
+
+    /// The ECR registry of this image: `(account, region)` for `<acct>.dkr.ecr.<region>.amazonaws.com`.
+    pub fn ecr(&self) -> Option<(String, String)> {
+        let host = self.registry.as_deref()?;
+        let mut parts = host.split('.');
+        let account = parts.next()?;
+        if parts.next()? != "dkr" {
+            return None;
+        }
+        let ecr = parts.next()?;
+        if ecr != "ecr" && ecr != "ecr-fips" {
+            return None;
+        }
+        let region = parts.next()?;
+        let is_aws = parts.next().is_some_and(|d| d == "amazonaws");
+        (is_aws && account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| (account.to_owned(), region.to_owned()))
+    }
+
+    /// The reference pinned to a digest: `registry/repository@digest`.
+    pub fn pinned(&self, digest: &str) -> String {
+        format!("{}@{digest}", self.repository_uri())
+    }
+}
+
+impl std::fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.repository_uri())?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A describe response holding every current TaskDefinition member.
+    pub(crate) fn full_describe() -> Value {
+        serde_json::from_str(include_str!("../tests/fixtures/describe-full.json")).expect("fixture")
+    }
+
+    #[test]
+    fn strips_exactly_the_describe_only_fields_and_keeps_everything_else() {
+        let describe = full_describe();
+        let input = from_describe(&describe).expect("valid");
+        let original = describe["taskDefinition"].as_object().expect("object");
+        for key in original.keys() {
+            let stripped = DESCRIBE_ONLY_FIELDS.contains(&key.as_str());
+            assert_eq!(input.0.contains_key(key), !stripped, "{key}");
+        }
+        // The fixture really holds every register field, tags from the wrapper included.
+        for field in REGISTER_FIELDS {
+            assert!(input.0.contains_key(*field), "fixture lacks {field}");
+        }
+        let container = &input.containers()[0];
+        for field in CONTAINER_FIELDS {
+            assert!(
+                container.get(*field).is_some(),
+                "fixture container lacks {field}"
+            );
+        }
+        assert_eq!(input.0["tags"], describe["tags"]);
+        assert_eq!(input.0["enableFaultInjection"], json!(false));
+    }
+
+    #[test]
+    fn unknown_top_level_field_is_an_error_naming_it() {
+        let mut describe = full_describe();
+        describe["taskDefinition"]["someFutureField"] = json!(true);
+        assert_eq!(
+            from_describe(&describe),
+            Err(TaskDefError::UnknownField {
+                field: "someFutureField".into()
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_container_field_is_an_error_naming_container_and_field() {
+        let mut describe = full_describe();
+        describe["taskDefinition"]["containerDefinitions"][0]["gpuMagic"] = json!(1);
+        let error = from_describe(&describe).expect_err("unknown");
+        assert_eq!(
+            error,
+            TaskDefError::UnknownField {
+                field: "containerDefinitions[web].gpuMagic".into()
+            }
+        );
+        assert!(error.to_string().contains("never dropped silently"));
+    }
+
+    #[test]
+    fn bare_task_definition_is_accepted_like_the_wrapper() {
+        let describe = full_describe();
+        let bare = describe["taskDefinition"].clone();
+        let from_bare = from_describe(&bare).expect("bare");
+        let mut from_wrapper = from_describe(&describe).expect("wrapper");
+        from_wrapper.0.remove("tags");
+        let mut from_bare_no_tags = from_bare.clone();
+        from_bare_no_tags.0.remove("tags");
+        assert_eq!(from_bare_no_tags, from_wrapper);
+    }
+
+    #[test]
+    fn missing_family_and_containers_are_named() {
+        assert_eq!(
+            from_describe(&json!({"containerDefinitions": []})),
+            Err(TaskDefError::Missing {
+                field: "family".into()
+            })
+        );
+        assert_eq!(
+            from_describe(&json!({"family": "x"})),
+            Err(TaskDefError::Missing {
+                field: "containerDefinitions".into()
+            })
+        );
+        assert_eq!(from_describe(&json!([])), Err(TaskDefError::NotAnObject));
+    }
+
+    fn small() -> RegisterInput {
+        from_describe(&json!({
+            "family": "proc",
+            "containerDefinitions": [
+                {"name": "app", "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/proc:1.0",
+                 "environment": [{"name": "A", "value": "1"}, {"name": "OLD", "value": "x"}],
+                 "secrets": [{"name": "DB", "valueFrom": "arn:old"}]},
+                {"name": "sidecar", "image": "envoy:1", "environment": [{"name": "A", "value": "1"}]}
+            ]
+        }))
+        .expect("valid")
+    }
+
+    #[test]
+    fn edits_merge_env_and_secrets_and_touch_only_the_named_container() {
+        let bundles = "{\n  \"bundles\": [{\"id\": \"a=b\"}]\n}";
+        let edit = ContainerEdit {
+            name: "app".into(),
+            image: Some(ImageEdit::Tag("2.0".into())),
+            env_set: vec![
+                ("A".into(), "2".into()),
+                ("AGENTIC_BUNDLES_JSON".into(), bundles.into()),
+                ("EMPTY".into(), String::new()),
+            ],
+            env_unset: vec!["OLD".into()],
+            secrets_set: vec![
+                ("DB".into(), "arn:new".into()),
+                ("K".into(), "arn:k".into()),
+            ],
+            secrets_unset: vec![],
+            command: Some(vec!["sh".into(), "-c".into(), "echo 'hi there'".into()]),
+        };
+        let out = apply(&small(), &[edit]).expect("applies");
+        let app = &out.containers()[0];
+        assert_eq!(
+            app["image"],
+            json!("123456789012.dkr.ecr.eu-west-1.amazonaws.com/proc:2.0")
+        );
+        assert_eq!(
+            app["environment"],
+            json!([{"name": "A", "value": "2"},
+                   {"name": "AGENTIC_BUNDLES_JSON", "value": bundles},
+                   {"name": "EMPTY", "value": ""}])
+        );
+        assert_eq!(
+            app["secrets"],
+            json!([{"name": "DB", "valueFrom": "arn:new"}, {"name": "K", "valueFrom": "arn:k"}])
+        );
+        assert_eq!(app["command"], json!(["sh", "-c", "echo 'hi there'"]));
+        assert_eq!(out.containers()[1], small().containers()[1]);
+    }
+
+    #[test]
+    fn missing_container_names_the_known_ones() {
+        let edit = ContainerEdit {
+            name: "web".into(),
+            ..ContainerEdit::default()
+        };
+        assert_eq!(
+            apply(&small(), &[edit]),
+            Err(TaskDefError::NoSuchContainer {
+                name: "web".into(),
+                family: "proc".into(),
+                known: "app, sidecar".into()
+            })
+        );
+    }
+
+    #[test]
+    fn image_references_parse_with_ports_tags_and_digests() {
+        let cases = [
+            ("nginx", None, "nginx", None, None),
+            ("nginx:1.27", None, "nginx", Some("1.27"), None),
+            (
+                "localhost:5000/team/app",
+                Some("localhost:5000"),
+                "team/app",
+                None,
+                None,
+            ),
+            (
+                "host:5000/app:v1@sha256:ab",
+                Some("host:5000"),
+                "app",
+                Some("v1"),
+                Some("sha256:ab"),
+            ),
+            (
+                "ghcr.io/o/app@sha256:cd",
+                Some("ghcr.io"),
+                "o/app",
+                None,
+                Some("sha256:cd"),
+            ),
+        ];
+        for (text, registry, repository, tag, digest) in cases {
+            let image = ImageRef::parse(text);
+            assert_eq!(image.registry.as_deref(), registry, "{text}");
+            assert_eq!(image.repository, repository, "{text}");
+            assert_eq!(image.tag.as_deref(), tag, "{text}");
+            assert_eq!(image.digest.as_deref(), digest, "{text}");
+            assert_eq!(image.to_string(), text);
+        }
+        let ecr = ImageRef::parse("123456789012.dkr.ecr.eu-west-1.amazonaws.com/kdcube/proc:1");
+        assert_eq!(ecr.ecr(), Some(("123456789012".into(), "eu-west-1".into())));
+        assert_eq!(
+            ecr.pinned("sha256:ff"),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/kdcube/proc@sha256:ff"
+        );
+        assert_eq!(ImageRef::parse("ghcr.io/o/app:1").ecr(), None);
+        assert_eq!(ImageRef::parse("docker.io/library/nginx").ecr(), None);
+    }
+}

@@ -1,0 +1,375 @@
+//! The binary against a real `moto_server`: register/describe/update/list and ECR images.
+//!
+//! moto does not emulate rollouts (UpdateService makes no new deployment, there are no events
+//! or tasks); with `MOTO_ECS_SERVICE_RUNNING` equal to the desired count it reports the
+//! deployment COMPLETED, which is enough for the request/response paths tested here. The
+//! wait/rollback decisions are tested against scripted sequences in the library.
+
+use std::path::Path;
+
+use aws_sdk_ecs::config::{Credentials, Region};
+use serde_json::Value;
+use test_support::moto::Moto;
+
+const REPOSITORY: &str = "kdcube-chat-proc";
+const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn sdk(endpoint: &str) -> aws_config::SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .region(Region::new("eu-west-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
+        .load()
+        .await
+}
+
+/// A cluster `prod` with service `processor` on `proc:1`, and an ECR image tagged
+/// `2026.11.24`; returns its digest.
+fn seed(moto: &Moto) -> String {
+    runtime().block_on(async {
+        let sdk = sdk(&moto.endpoint()).await;
+        let ecr = aws_sdk_ecr::Client::new(&sdk);
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        ecr.create_repository()
+            .repository_name(REPOSITORY)
+            .send()
+            .await
+            .expect("create repository");
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                       "digest": "sha256:b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7"},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654,
+                        "digest": "sha256:e692418e4cbaf90ca69d05a66403747baa33ee08806650b51fab815ad7fc331f"}]
+        });
+        let put = ecr
+            .put_image()
+            .repository_name(REPOSITORY)
+            .image_manifest(manifest.to_string())
+            .image_tag("2026.11.24")
+            .send()
+            .await
+            .expect("put image");
+        let digest = put
+            .image()
+            .and_then(|i| i.image_id())
+            .and_then(|i| i.image_digest())
+            .expect("digest")
+            .to_owned();
+        ecs.create_cluster()
+            .cluster_name("prod")
+            .send()
+            .await
+            .expect("cluster");
+        let container = aws_sdk_ecs::types::ContainerDefinition::builder()
+            .name("proc")
+            .image(format!("{REGISTRY}/{REPOSITORY}:1.0"))
+            .memory(512)
+            .environment(
+                aws_sdk_ecs::types::KeyValuePair::builder()
+                    .name("LOG_LEVEL")
+                    .value("info")
+                    .build(),
+            )
+            .build();
+        ecs.register_task_definition()
+            .family("proc")
+            .container_definitions(container)
+            .cpu("256")
+            .send()
+            .await
+            .expect("register");
+        ecs.create_service()
+            .cluster("prod")
+            .service_name("processor")
+            .task_definition("proc:1")
+            .desired_count(2)
+            .send()
+            .await
+            .expect("service");
+        digest
+    })
+}
+
+fn describe(moto: &Moto, reference: &str) -> Option<Value> {
+    runtime().block_on(async {
+        let sdk = sdk(&moto.endpoint()).await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        let output = ecs
+            .describe_task_definition()
+            .task_definition(reference)
+            .send()
+            .await
+            .ok()?;
+        let definition = output.task_definition()?;
+        let container = definition.container_definitions().first()?;
+        let env: serde_json::Map<String, Value> = container
+            .environment()
+            .iter()
+            .map(|kv| {
+                (
+                    kv.name().unwrap_or_default().to_owned(),
+                    Value::String(kv.value().unwrap_or_default().to_owned()),
+                )
+            })
+            .collect();
+        Some(serde_json::json!({
+            "image": container.image(),
+            "environment": env,
+            "cpu": definition.cpu(),
+        }))
+    })
+}
+
+fn service_task_definition(moto: &Moto) -> String {
+    runtime().block_on(async {
+        let sdk = sdk(&moto.endpoint()).await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        let output = ecs
+            .describe_services()
+            .cluster("prod")
+            .services("processor")
+            .send()
+            .await
+            .expect("describe services");
+        output.services()[0]
+            .task_definition()
+            .unwrap_or_default()
+            .to_owned()
+    })
+}
+
+fn tool(moto: &Moto, dir: &Path, args: &[&str]) -> test_support::Output {
+    std::fs::write(dir.join("no-aws-config"), "").expect("write");
+    std::fs::write(dir.join("no-aws-credentials"), "").expect("write");
+    let mut command = test_support::tool_command(env!("CARGO_BIN_EXE_ecs-taskdef-update"));
+    command
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["--output-format", "json"])
+        .args(args)
+        .args(["--endpoint-url", &moto.endpoint()]);
+    test_support::run(&mut command)
+}
+
+fn outputs(output: &test_support::Output) -> Value {
+    serde_json::from_str(output.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            output.stdout, output.stderr
+        )
+    })
+}
+
+fn write_bundles(dir: &Path) -> String {
+    let bundles = "{\n  \"bundles\": {\"kdcube.react\": {\"path\": \"/bundles/react\", \"module\": \"react.entrypoint\"}}\n}\n";
+    std::fs::write(dir.join("bundles.json"), bundles).expect("write bundles");
+    bundles.to_owned()
+}
+
+#[test]
+fn deploys_a_new_revision_with_the_bundles_and_a_pinned_digest() {
+    let moto = Moto::start(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    let digest = seed(&moto);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundles = write_bundles(dir.path());
+    let output = tool(
+        &moto,
+        dir.path(),
+        &[
+            "deploy",
+            "--cluster=prod",
+            "--service=processor",
+            "--container=proc",
+            "--image=:2026.11.24",
+            "--env=LOG_LEVEL=debug",
+            "--env-from-file=AGENTIC_BUNDLES_JSON=bundles.json",
+            "--pin-digest",
+            "--poll-interval=100ms",
+            "--timeout=30s",
+        ],
+    );
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let outputs = outputs(&output);
+    let family = "arn:aws:ecs:eu-west-1:123456789012:task-definition/proc";
+    assert_eq!(outputs["task-definition-arn"], format!("{family}:2"));
+    assert_eq!(
+        outputs["previous-task-definition-arn"],
+        format!("{family}:1")
+    );
+    let digests: Value =
+        serde_json::from_str(outputs["image-digests"].as_str().expect("string")).expect("json");
+    assert_eq!(
+        digests[format!("{REGISTRY}/{REPOSITORY}:2026.11.24")],
+        Value::String(digest.clone())
+    );
+    assert_eq!(service_task_definition(&moto), format!("{family}:2"));
+    let registered = describe(&moto, "proc:2").expect("proc:2 registered");
+    assert_eq!(
+        registered["image"],
+        format!("{REGISTRY}/{REPOSITORY}@{digest}")
+    );
+    // The body sent is our JSON, not the SDK builder's placeholder: env and cpu made it.
+    assert_eq!(registered["environment"]["LOG_LEVEL"], "debug");
+    assert_eq!(registered["environment"]["AGENTIC_BUNDLES_JSON"], bundles);
+    assert_eq!(registered["cpu"], "256");
+    assert!(
+        output.stderr.contains("AGENTIC_BUNDLES_JSON"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        !output.stderr.contains("react.entrypoint"),
+        "long values are redacted in the diff:\n{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn a_missing_ecr_image_fails_before_anything_is_registered() {
+    let moto = Moto::start(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    seed(&moto);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = tool(
+        &moto,
+        dir.path(),
+        &[
+            "deploy",
+            "--cluster=prod",
+            "--service=processor",
+            "--container=proc",
+            "--image=:no-such-tag",
+        ],
+    );
+    assert_eq!(output.code, Some(2), "{}", output.stderr);
+    assert!(
+        output.stderr.contains(&format!(
+            "image `{REGISTRY}/{REPOSITORY}:no-such-tag` does not exist in ECR"
+        )),
+        "{}",
+        output.stderr
+    );
+    assert!(describe(&moto, "proc:2").is_none(), "nothing registered");
+    assert!(service_task_definition(&moto).ends_with("proc:1"));
+}
+
+#[test]
+fn render_writes_a_register_input_from_the_services_current_definition() {
+    let moto = Moto::start(&[]);
+    seed(&moto);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = tool(
+        &moto,
+        dir.path(),
+        &[
+            "render",
+            "--cluster=prod",
+            "--service=processor",
+            "--container=proc",
+            "--image=:2026.11.24",
+            "--secret=DB_PASSWORD=arn:aws:ssm:eu-west-1:123456789012:parameter/db",
+        ],
+    );
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let path = outputs(&output)["task-definition"]
+        .as_str()
+        .expect("path")
+        .to_owned();
+    let rendered: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(path)).expect("read"))
+            .expect("json");
+    for stripped in ["taskDefinitionArn", "revision", "status", "compatibilities"] {
+        assert!(rendered.get(stripped).is_none(), "{stripped} in {rendered}");
+    }
+    let container = &rendered["containerDefinitions"][0];
+    assert_eq!(
+        container["image"],
+        format!("{REGISTRY}/{REPOSITORY}:2026.11.24")
+    );
+    assert_eq!(container["secrets"][0]["name"], "DB_PASSWORD");
+    assert!(
+        describe(&moto, "proc:2").is_none(),
+        "render registers nothing"
+    );
+}
+
+#[test]
+fn rollback_command_returns_to_the_previous_revision() {
+    let moto = Moto::start(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    seed(&moto);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deploy = tool(
+        &moto,
+        dir.path(),
+        &[
+            "deploy",
+            "--cluster=prod",
+            "--service=processor",
+            "--container=proc",
+            "--image=:2026.11.24",
+            "--poll-interval=100ms",
+        ],
+    );
+    assert_eq!(deploy.code, Some(0), "{}", deploy.stderr);
+    assert!(service_task_definition(&moto).ends_with("proc:2"));
+    let output = tool(
+        &moto,
+        dir.path(),
+        &[
+            "rollback",
+            "--cluster=prod",
+            "--service=processor",
+            "--poll-interval=100ms",
+        ],
+    );
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    assert!(service_task_definition(&moto).ends_with("proc:1"));
+    assert!(
+        outputs(&output)["task-definition-arn"]
+            .as_str()
+            .is_some_and(|arn| arn.ends_with("proc:1"))
+    );
+}
+
+#[test]
+fn a_missing_service_is_a_clear_error() {
+    let moto = Moto::start(&[]);
+    seed(&moto);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = tool(
+        &moto,
+        dir.path(),
+        &["deploy", "--cluster=prod", "--service=nope"],
+    );
+    assert_eq!(output.code, Some(2), "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("service `nope` in cluster `prod` is MISSING"),
+        "{}",
+        output.stderr
+    );
+}
