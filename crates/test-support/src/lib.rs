@@ -17,8 +17,8 @@
 pub mod cli_contract;
 pub mod git_repo;
 pub mod http_server;
-pub mod sshd;
 pub mod moto;
+pub mod sshd;
 pub mod tls;
 
 pub use git_repo::GitRepo;
