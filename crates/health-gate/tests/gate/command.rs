@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use health_gate::failure::FailureKind;
 use health_gate::readiness::Stopped;
 
-use crate::{last_kind, only, run_yaml};
+use crate::{last_failure, last_kind, only, run_yaml};
 
 fn command_gate(command: &str, readiness: &str) -> String {
     format!(
@@ -21,11 +21,7 @@ fn a_shell_builtin_check_passes_or_fails_by_exit_code() {
         "{ shell: 'command -v bwrap-not-installed-here' }",
         "",
     ));
-    let failure = only(&missing)
-        .readiness
-        .last_failure
-        .clone()
-        .expect("failure");
+    let failure = last_failure(&missing);
     assert_eq!(failure.kind, FailureKind::ExitStatus);
     assert!(
         failure.detail.contains("exited 127") || failure.detail.contains("exited 1"),
@@ -64,11 +60,7 @@ fn output_expectations_and_accepted_exit_codes() {
         "{ argv: [echo, degraded], stdout: { regex: '^ok$' } }",
         "",
     ));
-    let failure = only(&mismatch)
-        .readiness
-        .last_failure
-        .clone()
-        .expect("failure");
+    let failure = last_failure(&mismatch);
     assert_eq!(failure.kind, FailureKind::Assertion);
     assert!(
         failure
@@ -85,11 +77,7 @@ fn output_shown_on_failure_is_capped() {
         "{ shell: 'head -c 100000 /dev/zero | tr \"\\\\0\" x; exit 4' }",
         "",
     ));
-    let failure = only(&report)
-        .readiness
-        .last_failure
-        .clone()
-        .expect("failure");
+    let failure = last_failure(&report);
     assert_eq!(failure.kind, FailureKind::ExitStatus);
     assert!(
         failure.detail.contains("[output capped at 10 KiB]"),

@@ -5,7 +5,7 @@ use health_gate::report::Decision;
 use test_support::http_server::{Blackhole, HttpServer, Reply};
 use test_support::tls::TestCa;
 
-use crate::{last_kind, only, run_yaml};
+use crate::{last_failure, last_kind, only, run_yaml};
 
 /// A one-check gate; `readiness` adds keys to the readiness mapping (default deadline 2s).
 fn http_gate(url: &str, extra: &str, readiness: &str) -> String {
@@ -214,11 +214,7 @@ fn a_name_that_cannot_resolve_is_a_dns_failure() {
 fn redirects_not_followed_fail_on_status_and_name_the_location() {
     let server = HttpServer::start(|_| Reply::redirect(302, "/login"));
     let report = run_yaml(&http_gate(&server.url("/"), "", ", deadline: 300ms"));
-    let failure = only(&report)
-        .readiness
-        .last_failure
-        .clone()
-        .expect("failure");
+    let failure = last_failure(&report);
     assert_eq!(failure.kind, FailureKind::Status);
     assert!(
         failure.detail.contains("302 (redirect to /login)"),
@@ -245,11 +241,7 @@ fn redirect_loops_and_cross_host_redirects_are_refused() {
         ", redirects: { follow: true }",
         ", deadline: 300ms",
     ));
-    let failure = only(&report)
-        .readiness
-        .last_failure
-        .clone()
-        .expect("failure");
+    let failure = last_failure(&report);
     assert_eq!(failure.kind, FailureKind::RedirectLoop);
     assert!(
         failure.detail.contains("another host"),

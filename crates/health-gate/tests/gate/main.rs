@@ -35,6 +35,15 @@ pub fn only(report: &Report) -> &CheckReport {
     &report.checks[0]
 }
 
+/// The last readiness failure of a report's only check (panics when it has none).
+pub fn last_failure(report: &Report) -> health_gate::failure::Failure {
+    only(report)
+        .readiness
+        .last_failure
+        .clone()
+        .expect("the check has a readiness failure")
+}
+
 /// The kind of the last readiness failure.
 pub fn last_kind(check: &CheckReport) -> Option<FailureKind> {
     check.readiness.last_failure.as_ref().map(|f| f.kind)

@@ -14,7 +14,7 @@ use health_gate::gate::{CheckInputs, build_report, run_gate};
 use health_gate::report::Report;
 use test_support::http_server::{HttpServer, Reply};
 
-use crate::{last_kind, only, run_yaml};
+use crate::{last_failure, last_kind, only, run_yaml};
 
 /// A /metrics endpoint: each scrape adds `requests` requests of which `errors` are 5xx, and
 /// reports `memory` bytes resident.
@@ -234,11 +234,7 @@ fn a_query_returning_several_series_is_refused_with_a_hint() {
         prometheus.url
     );
     let report = run_yaml(&yaml);
-    let failure = only(&report)
-        .readiness
-        .last_failure
-        .clone()
-        .expect("failure");
+    let failure = last_failure(&report);
     assert!(
         failure.detail.contains("returned 2 series; aggregate it"),
         "{}",

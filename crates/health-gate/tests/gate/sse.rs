@@ -3,7 +3,7 @@ use std::time::Duration;
 use health_gate::failure::FailureKind;
 use test_support::http_server::{HttpServer, Reply};
 
-use crate::{last_kind, only, run_yaml};
+use crate::{last_failure, last_kind, only, run_yaml};
 
 fn stream(chunks: &[&str], every_ms: u64, hold_open: bool) -> Reply {
     Reply::Stream {
@@ -90,11 +90,7 @@ fn an_spa_answering_html_fails_at_once_on_content_type() {
         body: b"<html>app</html>".to_vec(),
     });
     let report = run_yaml(&sse_gate(&server.url("/stream"), ""));
-    let failure = only(&report)
-        .readiness
-        .last_failure
-        .clone()
-        .expect("failure");
+    let failure = last_failure(&report);
     assert_eq!(failure.kind, FailureKind::Assertion);
     assert!(
         failure

@@ -11,7 +11,7 @@ use test_support::tls::TestCa;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 
-use crate::{last_kind, only, run_yaml};
+use crate::{last_failure, last_kind, only, run_yaml};
 
 #[derive(Clone, Copy)]
 enum Behaviour {
@@ -126,11 +126,7 @@ fn echo_steps_pass_with_a_clean_close() {
 fn a_server_that_never_answers_fails_at_the_step_deadline() {
     let server = WsServer::start(Behaviour::Silent, None);
     let report = run_yaml(&ws_gate(&server.url("ws", "127.0.0.1"), CHAT));
-    let failure = only(&report)
-        .readiness
-        .last_failure
-        .clone()
-        .expect("failure");
+    let failure = last_failure(&report);
     assert_eq!(failure.kind, FailureKind::Timeout);
     assert!(
         failure.detail.starts_with("step 2: nothing within 500ms"),
@@ -151,11 +147,7 @@ fn the_first_unprompted_message_can_be_expected() {
         &server.url("ws", "127.0.0.1"),
         ", steps: [{ expect: { regex: '^bye' } }]",
     ));
-    let failure = only(&report)
-        .readiness
-        .last_failure
-        .clone()
-        .expect("failure");
+    let failure = last_failure(&report);
     assert_eq!(failure.kind, FailureKind::Assertion);
     assert!(
         failure
@@ -216,11 +208,7 @@ fn subprotocols_must_be_selected_by_the_server() {
 fn an_http_200_instead_of_101_and_a_wrong_accept_key_are_told_apart() {
     let spa = HttpServer::start(|_| Reply::text(200, "<html>app</html>"));
     let report = run_yaml(&ws_gate(&spa.url("/chat").replace("http://", "ws://"), ""));
-    let failure = only(&report)
-        .readiness
-        .last_failure
-        .clone()
-        .expect("failure");
+    let failure = last_failure(&report);
     assert_eq!(failure.kind, FailureKind::Status);
     assert!(
         failure.detail.contains("status 200 instead of 101"),
@@ -252,11 +240,7 @@ fn an_http_200_instead_of_101_and_a_wrong_accept_key_are_told_apart() {
         &listed.url("/chat").replace("http://", "ws://"),
         "",
     ));
-    let failure = only(&report)
-        .readiness
-        .last_failure
-        .clone()
-        .expect("failure");
+    let failure = last_failure(&report);
     assert_eq!(failure.kind, FailureKind::WsHandshake);
     assert!(
         failure.detail.contains("keep-alive, Upgrade"),
