@@ -141,7 +141,8 @@ fn once(
         let prepared = fleet::prepare(&replay, &clock, &plans(), &config, &mut Quiet)
             .await
             .unwrap();
-        fleet::deploy(&replay, &clock, &prepared, &config, &mut Quiet).await
+        let interrupts = runner_protocol::signal::Interrupts::manual().1;
+        fleet::deploy(&replay, &clock, &prepared, &config, &interrupts, &mut Quiet).await
     });
     (
         replay.calls(),

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use runner_protocol::signal::Interrupts;
 use serde_json::Value;
 
 use crate::api::{ApiError, Clock, EcrImage, EcsApi, ServiceState, UpdateRequest};
@@ -82,6 +83,8 @@ pub enum ServiceStatus {
     Failed,
     /// The rollback did not complete.
     RollbackFailed,
+    /// Interrupted: the rollback update was sent, its completion was not waited for.
+    RollbackIssued,
 }
 
 impl ServiceStatus {
@@ -94,6 +97,7 @@ impl ServiceStatus {
             ServiceStatus::RolledBack => "rolled-back",
             ServiceStatus::Failed => "failed",
             ServiceStatus::RollbackFailed => "rollback-failed",
+            ServiceStatus::RollbackIssued => "rollback-issued",
         }
     }
 }
@@ -128,6 +132,18 @@ pub enum FleetOutcome {
     Failed(String),
     /// A rollback did not complete.
     RollbackFailed(String),
+    /// SIGINT/SIGTERM: what was changed was put back (or the put-back was sent, if a later
+    /// signal cut the wait short); the text says which.
+    Interrupted(String),
+}
+
+/// Why a wait ended early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum WaitEnd {
+    /// A service failed.
+    Failed(String),
+    /// A signal (its name) arrived.
+    Interrupted(&'static str),
 }
 
 /// The report of a fleet deploy.
@@ -346,6 +362,7 @@ pub async fn deploy(
     clock: &impl Clock,
     prepared: &[Prepared],
     config: &FleetConfig,
+    interrupts: &Interrupts,
     sink: &mut impl Sink,
 ) -> FleetReport {
     let mut results: Vec<ServiceResult> = prepared
@@ -361,10 +378,19 @@ pub async fn deploy(
         })
         .collect();
     let mut failure: Option<String> = None;
+    // The signal that stopped the deploy, if one did.
+    let mut interrupted: Option<&'static str> = None;
+    // `interrupts` belongs to this run: any signal so far (even during `prepare`) stops it.
+    let seen_interrupts = 0;
     let mut last_states: Vec<Option<ServiceState>> = vec![None; prepared.len()];
 
     // Register everything first: a bad definition fails before any service changes.
     for (index, service) in prepared.iter().enumerate() {
+        if interrupts.count() > seen_interrupts {
+            interrupted = Some(interrupts.last());
+            failure = Some(format!("interrupted by {}", interrupts.last()));
+            break;
+        }
         let body = service.rendered.to_value();
         match retrying(clock, config.max_attempts, || {
             api.register_task_definition(&body)
@@ -395,6 +421,11 @@ pub async fn deploy(
         }
         let mut live = Vec::new();
         for index in batch {
+            if interrupts.count() > seen_interrupts {
+                interrupted = Some(interrupts.last());
+                failure = Some(format!("interrupted by {}", interrupts.last()));
+                break;
+            }
             let service = &prepared[index];
             let Some(arn) = results[index].task_definition.clone() else {
                 continue;
@@ -433,8 +464,23 @@ pub async fn deploy(
             }
         }
         if failure.is_none() {
-            if let Err(reason) = wait_all(api, clock, prepared, &mut live, config, sink).await {
-                failure = Some(reason);
+            let waited = wait_all(
+                api,
+                clock,
+                prepared,
+                &mut live,
+                config,
+                (interrupts, seen_interrupts),
+                sink,
+            )
+            .await;
+            match waited {
+                Ok(()) => {}
+                Err(WaitEnd::Failed(reason)) => failure = Some(reason),
+                Err(WaitEnd::Interrupted(signal)) => {
+                    interrupted = Some(signal);
+                    failure = Some(format!("interrupted by {signal}"));
+                }
             }
         }
         for item in &live {
@@ -455,9 +501,14 @@ pub async fn deploy(
     };
     if updated.is_empty() {
         // Registered revisions are inert: no service changed, nothing to roll back.
+        let outcome = if interrupted.is_some() {
+            FleetOutcome::Interrupted(format!("{reason} before any service changed"))
+        } else {
+            FleetOutcome::Failed(reason)
+        };
         return FleetReport {
             services: results,
-            outcome: FleetOutcome::Failed(reason),
+            outcome,
         };
     }
     if !config.rollback {
@@ -465,12 +516,22 @@ pub async fn deploy(
             results[*index].status = ServiceStatus::Failed;
             results[*index].reason = Some(reason.clone());
         }
+        let outcome = if interrupted.is_some() {
+            FleetOutcome::Interrupted(format!(
+                "{reason}; rollback is off: changed services stay on the new revision"
+            ))
+        } else {
+            FleetOutcome::Failed(reason)
+        };
         return FleetReport {
             services: results,
-            outcome: FleetOutcome::Failed(reason),
+            outcome,
         };
     }
+    // A signal from here on stops waiting for the rollback, never stops sending it.
+    let seen_during_rollback = interrupts.count();
     let mut rollback_failures = Vec::new();
+    let mut not_waited = Vec::new();
     for index in updated {
         let service = &prepared[index];
         let name = &service.plan.service;
@@ -481,12 +542,21 @@ pub async fn deploy(
             service,
             last_states[index].as_ref(),
             config,
+            (interrupts, seen_during_rollback),
             sink,
         )
         .await
         {
             Ok(()) => results[index].status = ServiceStatus::RolledBack,
-            Err(error) => {
+            Err(RollbackEnd::NotWaited(signal)) => {
+                sink.warn(
+                    name,
+                    &format!("{signal}: rollback sent, not waiting for it to complete"),
+                );
+                results[index].status = ServiceStatus::RollbackIssued;
+                not_waited.push(name.clone());
+            }
+            Err(RollbackEnd::Failed(error)) => {
                 sink.warn(name, &format!("rollback failed: {error}"));
                 results[index].status = ServiceStatus::RollbackFailed;
                 results[index].reason = Some(format!("{reason}; rollback failed: {error}"));
@@ -494,13 +564,22 @@ pub async fn deploy(
             }
         }
     }
-    let outcome = if rollback_failures.is_empty() {
-        FleetOutcome::RolledBack(reason)
-    } else {
+    let outcome = if !rollback_failures.is_empty() {
         FleetOutcome::RollbackFailed(format!(
             "{reason}; rollback did not complete for {}",
             rollback_failures.join("; ")
         ))
+    } else if !not_waited.is_empty() {
+        FleetOutcome::Interrupted(format!(
+            "{reason}; rollback sent to {} but not waited for (interrupted again): check them",
+            not_waited.join(", ")
+        ))
+    } else if interrupted.is_some() {
+        FleetOutcome::Interrupted(format!(
+            "{reason}; every changed service is back on its previous revision"
+        ))
+    } else {
+        FleetOutcome::RolledBack(reason)
     };
     FleetReport {
         services: results,
@@ -515,10 +594,14 @@ async fn wait_all(
     prepared: &[Prepared],
     live: &mut [Live],
     config: &FleetConfig,
+    (interrupts, seen): (&Interrupts, u32),
     sink: &mut impl Sink,
-) -> Result<(), String> {
+) -> Result<(), WaitEnd> {
     let mut done = vec![false; live.len()];
     loop {
+        if interrupts.count() > seen {
+            return Err(WaitEnd::Interrupted(interrupts.last()));
+        }
         let mut throttled = false;
         for (slot, item) in live.iter_mut().enumerate() {
             if done[slot] {
@@ -566,7 +649,7 @@ async fn wait_all(
                     if !matches!(failed, Outcome::TimedOut(_)) {
                         report_stopped(api, service, item.watch.task_definition(), sink).await;
                     }
-                    return Err(format!("{name}: {reason}"));
+                    return Err(WaitEnd::Failed(format!("{name}: {reason}")));
                 }
             }
         }
@@ -584,8 +667,20 @@ async fn wait_all(
         } else {
             config.poll_interval
         };
-        clock.sleep(delay).await;
+        tokio::select! {
+            () = clock.sleep(delay) => {}
+            _ = interrupts.after(seen) => {}
+        }
     }
+}
+
+/// Why a rollback did not end on a stable previous revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RollbackEnd {
+    /// The rollback failed (or the previous revision failed too).
+    Failed(String),
+    /// The update was sent; a signal stopped the wait.
+    NotWaited(&'static str),
 }
 
 /// Prints why tasks of the watched revision stopped.
@@ -638,11 +733,16 @@ async fn roll_back(
     service: &Prepared,
     last: Option<&ServiceState>,
     config: &FleetConfig,
+    interrupts: (&Interrupts, u32),
     sink: &mut impl Sink,
-) -> Result<(), String> {
+) -> Result<(), RollbackEnd> {
     let previous = service.before.task_definition.clone();
     let name = &service.plan.service;
+    // ECS rolled back by itself (circuit breaker) only when both the service and its PRIMARY
+    // deployment name the previous revision; one alone is not proof (moto, for one, keeps
+    // the old revision on the deployment after an update).
     let already = last
+        .filter(|state| state.task_definition == previous)
         .and_then(ServiceState::primary)
         .filter(|p| p.task_definition == previous)
         .map(|p| p.id.clone());
@@ -666,7 +766,7 @@ async fn roll_back(
             };
             retrying(clock, config.max_attempts, || api.update_service(&request))
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| RollbackEnd::Failed(e.to_string()))?
         }
     };
     let seen = last
@@ -687,9 +787,14 @@ async fn roll_back(
         std::slice::from_ref(service),
         &mut live,
         config,
+        interrupts,
         sink,
     )
     .await
+    .map_err(|end| match end {
+        WaitEnd::Failed(reason) => RollbackEnd::Failed(reason),
+        WaitEnd::Interrupted(signal) => RollbackEnd::NotWaited(signal),
+    })
 }
 
 /// Puts a service on a given revision (`rollback` command) and waits.
@@ -699,6 +804,7 @@ pub async fn roll_back_to(
     plan: &ServicePlan,
     target: Option<&str>,
     config: &FleetConfig,
+    interrupts: &Interrupts,
     sink: &mut impl Sink,
 ) -> Result<(String, String), String> {
     let before = retrying(clock, config.max_attempts, || {
@@ -729,7 +835,22 @@ pub async fn roll_back_to(
         rendered: RegisterInput(serde_json::Map::new()),
         image_digests: BTreeMap::new(),
     };
-    roll_back(api, clock, &prepared, None, config, sink).await?;
+    roll_back(
+        api,
+        clock,
+        &prepared,
+        None,
+        config,
+        (interrupts, interrupts.count()),
+        sink,
+    )
+    .await
+    .map_err(|end| match end {
+        RollbackEnd::Failed(reason) => reason,
+        RollbackEnd::NotWaited(signal) => {
+            format!("{signal}: the update to {target} was sent; not waiting for it to complete")
+        }
+    })?;
     Ok((before.task_definition, target))
 }
 

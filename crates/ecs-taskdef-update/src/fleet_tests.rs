@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use runner_protocol::signal::InterruptSender;
+
 use super::*;
 use crate::api::{ApiError, StoppedTask};
 use crate::replay::{
@@ -24,6 +26,11 @@ impl Sink for Lines {
     fn warn(&mut self, service: &str, text: &str) {
         self.0.push(format!("WARN {service}: {text}"));
     }
+}
+
+/// Interrupts that never come (the sender is gone, so waiting on them never ends).
+fn no_interrupts() -> Interrupts {
+    Interrupts::manual().1
 }
 
 fn secs(s: u64) -> Duration {
@@ -152,7 +159,15 @@ async fn run(
     let prepared = prepare(replay, clock, &plans(), config, &mut lines)
         .await
         .expect("prepares");
-    let report = deploy(replay, clock, &prepared, config, &mut lines).await;
+    let report = deploy(
+        replay,
+        clock,
+        &prepared,
+        config,
+        &no_interrupts(),
+        &mut lines,
+    )
+    .await;
     (report, lines)
 }
 
@@ -291,7 +306,15 @@ async fn failed_is_seen_within_one_poll_interval() {
     let prepared = prepare(&replay, &clock, &plans(), &config(), &mut lines)
         .await
         .expect("ok");
-    let report = deploy(&replay, &clock, &prepared, &config(), &mut Lines::default()).await;
+    let report = deploy(
+        &replay,
+        &clock,
+        &prepared,
+        &config(),
+        &no_interrupts(),
+        &mut Lines::default(),
+    )
+    .await;
     assert!(matches!(report.outcome, FleetOutcome::RolledBack(_)));
     // Polls at 0, 5, 10, 15: the FAILED state (from 11 s) is seen at 15 s; the rollbacks
     // complete at their first poll, without another wait.
@@ -470,10 +493,136 @@ async fn rollback_command_finds_the_previous_active_revision() {
         &plan,
         None,
         &config(),
+        &no_interrupts(),
         &mut Lines::default(),
     )
     .await
     .expect("rolls back");
     assert_eq!((from, to.clone()), (old("processor"), arn("processor", 6)));
     assert_eq!(replay.updates()[0].task_definition, to);
+}
+
+/// The virtual clock, delivering scripted signals when their (virtual) time has come.
+struct SignallingClock<'a> {
+    clock: &'a VirtualClock,
+    sender: InterruptSender,
+    signals: std::cell::RefCell<Vec<(Duration, &'static str)>>,
+}
+
+impl Clock for SignallingClock<'_> {
+    fn now(&self) -> Duration {
+        self.clock.now()
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        self.clock.sleep(duration).await;
+        let now = self.clock.now();
+        self.signals.borrow_mut().retain(|(at, name)| {
+            let due = *at <= now;
+            if due {
+                self.sender.send(name);
+            }
+            !due
+        });
+    }
+}
+
+/// Deploys the three services while the processor never completes; signals arrive as given.
+async fn interrupted_run(
+    signals: Vec<(Duration, &'static str)>,
+    after_rollback: AfterRollback,
+) -> (FleetReport, Replay<'static>, Duration) {
+    let clock: &'static VirtualClock = Box::leak(Box::default());
+    let mut processor = healthy("processor");
+    processor.timeline.truncate(3); // stays IN_PROGRESS
+    processor.after_rollback = after_rollback;
+    let replay = fleet(clock, processor);
+    let (sender, interrupts) = Interrupts::manual();
+    let signalling = SignallingClock {
+        clock,
+        sender,
+        signals: std::cell::RefCell::new(signals),
+    };
+    let mut lines = Lines::default();
+    let prepared = prepare(&replay, &signalling, &plans(), &config(), &mut lines)
+        .await
+        .expect("prepares");
+    let report = deploy(
+        &replay,
+        &signalling,
+        &prepared,
+        &config(),
+        &interrupts,
+        &mut lines,
+    )
+    .await;
+    (report, replay, clock.now())
+}
+
+#[tokio::test]
+async fn sigint_while_waiting_rolls_back_every_changed_service_and_reports_interrupted() {
+    let (report, replay, _) =
+        interrupted_run(vec![(secs(12), "SIGINT")], AfterRollback::Healthy).await;
+    let FleetOutcome::Interrupted(reason) = &report.outcome else {
+        panic!("expected Interrupted, got {:?}", report.outcome);
+    };
+    assert!(reason.contains("interrupted by SIGINT"), "{reason}");
+    assert!(reason.contains("back on its previous revision"), "{reason}");
+    // Every service was updated before the signal, so every one goes back to revision 7.
+    let mut targets = rollback_targets(&replay);
+    targets.sort();
+    let mut expected: Vec<_> = SERVICES.iter().map(|s| (s.to_string(), old(s))).collect();
+    expected.sort();
+    assert_eq!(targets, expected);
+    assert_eq!(statuses(&report), vec![ServiceStatus::RolledBack; 3]);
+}
+
+#[tokio::test]
+async fn a_second_signal_stops_waiting_for_the_rollback_but_every_rollback_is_sent() {
+    // SIGINT at 12 s starts the rollback; the previous revisions never settle; SIGTERM at
+    // 20 s (GitHub sends it 7.5 s after SIGINT) ends the wait.
+    let (report, replay, now) = interrupted_run(
+        vec![(secs(12), "SIGINT"), (secs(20), "SIGTERM")],
+        AfterRollback::Stuck,
+    )
+    .await;
+    let FleetOutcome::Interrupted(reason) = &report.outcome else {
+        panic!("expected Interrupted, got {:?}", report.outcome);
+    };
+    assert!(reason.contains("not waited for"), "{reason}");
+    assert_eq!(rollback_targets(&replay).len(), 3, "every rollback is sent");
+    assert!(
+        statuses(&report).contains(&ServiceStatus::RollbackIssued),
+        "{:?}",
+        statuses(&report)
+    );
+    // Stopped at the first poll after SIGTERM, not at the 300 s timeout.
+    assert!(now < secs(30), "waited until {now:?}");
+}
+
+#[tokio::test]
+async fn a_signal_before_any_update_changes_nothing() {
+    let clock = VirtualClock::default();
+    let replay = fleet(&clock, healthy("processor"));
+    let (sender, interrupts) = Interrupts::manual();
+    let mut lines = Lines::default();
+    let prepared = prepare(&replay, &clock, &plans(), &config(), &mut lines)
+        .await
+        .expect("prepares");
+    sender.send("SIGTERM");
+    let report = deploy(
+        &replay,
+        &clock,
+        &prepared,
+        &config(),
+        &interrupts,
+        &mut lines,
+    )
+    .await;
+    assert!(
+        matches!(&report.outcome, FleetOutcome::Interrupted(r) if r.contains("before any service changed")),
+        "{:?}",
+        report.outcome
+    );
+    assert!(replay.updates().is_empty());
 }

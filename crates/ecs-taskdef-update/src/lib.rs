@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 pub use cli::{Args, Cli, Command};
 use runner_protocol::output::OutputError;
+use runner_protocol::signal::Interrupts;
 use runner_protocol::{Diagnostic, ErrorClass, Reportable, Runner, Verdict};
 use serde_json::{Value, json};
 
@@ -240,12 +241,15 @@ async fn execute(
             .await
         }
         Command::Deploy(_) => {
+            let interrupts = Interrupts::listen().map_err(Error::Runtime)?;
             let aws = connect(args).await?;
             let clock = SystemClock::default();
-            let report = deploy_with(&aws, &clock, &plan.services, &config, runner).await?;
+            let report =
+                deploy_with(&aws, &clock, &plan.services, &config, &interrupts, runner).await?;
             finish(report, runner)
         }
         Command::Rollback(_) => {
+            let interrupts = Interrupts::listen().map_err(Error::Runtime)?;
             let aws = connect(args).await?;
             let clock = SystemClock::default();
             let mut results = Vec::new();
@@ -256,6 +260,7 @@ async fn execute(
                     service,
                     args.to_revision.as_deref(),
                     &config,
+                    &interrupts,
                     &mut LogSink(runner),
                 )
                 .await
@@ -283,11 +288,13 @@ async fn execute(
 }
 
 /// Prepares and deploys with any [`EcsApi`]; writes nothing to the runner but logs.
+/// An interrupt during the deploy rolls back what changed; a later one stops that wait.
 pub async fn deploy_with(
     api: &impl EcsApi,
     clock: &impl api::Clock,
     services: &[ServicePlan],
     config: &FleetConfig,
+    interrupts: &Interrupts,
     runner: &Runner,
 ) -> Result<FleetReport, Error> {
     let started = clock.now();
@@ -297,7 +304,15 @@ pub async fn deploy_with(
             tracing::info!("{}: {change}", service.plan.service);
         }
     }
-    let report = fleet::deploy(api, clock, &prepared, config, &mut LogSink(runner)).await;
+    let report = fleet::deploy(
+        api,
+        clock,
+        &prepared,
+        config,
+        interrupts,
+        &mut LogSink(runner),
+    )
+    .await;
     tracing::info!(
         "finished in {}",
         humantime::format_duration(clock.now().saturating_sub(started))
@@ -357,6 +372,7 @@ fn finish(report: FleetReport, runner: &mut Runner) -> Result<Verdict, Error> {
         ))),
         FleetOutcome::Failed(reason) => Ok(Verdict::Failed(reason)),
         FleetOutcome::RollbackFailed(reason) => Err(Error::RollbackFailed(reason)),
+        FleetOutcome::Interrupted(reason) => Ok(Verdict::Interrupted(reason)),
     }
 }
 

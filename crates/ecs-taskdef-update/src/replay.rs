@@ -33,6 +33,8 @@ pub enum AfterRollback {
     Healthy,
     /// The previous revision fails too.
     Fails,
+    /// The previous revision never settles (stays IN_PROGRESS with no task running).
+    Stuck,
 }
 
 /// One scripted service.
@@ -266,6 +268,9 @@ impl EcsApi for Replay<'_> {
                 }
                 AfterRollback::Fails => {
                     service_state(vec![deployment(&id, "PRIMARY", &first, "FAILED", 0)])
+                }
+                AfterRollback::Stuck => {
+                    service_state(vec![deployment(&id, "PRIMARY", &first, "IN_PROGRESS", 0)])
                 }
             };
             script.timeline = vec![(now, Ok(answer))];

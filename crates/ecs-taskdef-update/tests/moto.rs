@@ -154,6 +154,10 @@ fn service_task_definition(moto: &Moto) -> String {
 }
 
 fn tool(moto: &Moto, dir: &Path, args: &[&str]) -> test_support::Output {
+    test_support::run(&mut tool_command(moto, dir, args))
+}
+
+fn tool_command(moto: &Moto, dir: &Path, args: &[&str]) -> std::process::Command {
     std::fs::write(dir.join("no-aws-config"), "").expect("write");
     std::fs::write(dir.join("no-aws-credentials"), "").expect("write");
     let mut command = test_support::tool_command(env!("CARGO_BIN_EXE_ecs-taskdef-update"));
@@ -172,7 +176,7 @@ fn tool(moto: &Moto, dir: &Path, args: &[&str]) -> test_support::Output {
         .args(["--output-format", "json"])
         .args(args)
         .args(["--endpoint-url", &moto.endpoint()]);
-    test_support::run(&mut command)
+    command
 }
 
 fn outputs(output: &test_support::Output) -> Value {
@@ -372,4 +376,124 @@ fn a_missing_service_is_a_clear_error() {
         "{}",
         output.stderr
     );
+}
+
+/// Reads a child's stderr on a thread; `wait_for` blocks (bounded) until a line contains a text.
+struct StderrLines {
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: String,
+}
+
+impl StderrLines {
+    fn new(stderr: std::process::ChildStderr) -> Self {
+        let (sender, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            lines,
+            seen: String::new(),
+        }
+    }
+
+    fn wait_for(&mut self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push_str(&line);
+                    self.seen.push('\n');
+                    if line.contains(text) {
+                        return;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with `{text}` within 60 s; stderr so far:\n{}",
+                    self.seen
+                ),
+            }
+        }
+    }
+
+    fn rest(mut self) -> String {
+        while let Ok(line) = self.lines.recv_timeout(std::time::Duration::from_secs(10)) {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        self.seen
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+#[test]
+fn sigint_rolls_back_and_a_later_sigterm_stops_waiting_for_the_rollback() {
+    // With no running tasks moto's deployment never completes: the deploy waits until SIGINT,
+    // the rollback waits until SIGTERM (GitHub's cancel sends both, 7.5 s apart).
+    let moto = Moto::start(&[]);
+    seed(&moto);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = tool_command(
+        &moto,
+        dir.path(),
+        &[
+            "deploy",
+            "--cluster=prod",
+            "--service=processor",
+            "--container=proc",
+            "--image=:2026.11.24",
+            "--poll-interval=100ms",
+            "--timeout=10m",
+        ],
+    )
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn ecs-taskdef-update");
+    let mut stderr = StderrLines::new(child.stderr.take().expect("stderr"));
+    stderr.wait_for("updated to");
+    let family = "arn:aws:ecs:eu-west-1:123456789012:task-definition/proc";
+    assert_eq!(service_task_definition(&moto), format!("{family}:2"));
+    signal(&child, "INT");
+    stderr.wait_for("rolling back to");
+    signal(&child, "TERM");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ecs-taskdef-update ignored SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let log = stderr.rest();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut stdout)
+        .expect("read stdout");
+    assert_eq!(status.code(), Some(130), "{log}");
+    assert_eq!(
+        service_task_definition(&moto),
+        format!("{family}:1"),
+        "{log}"
+    );
+    let outputs: Value = serde_json::from_str(stdout.trim()).expect("outputs JSON");
+    let result: Value =
+        serde_json::from_str(outputs["result"].as_str().expect("result")).expect("json");
+    assert_eq!(result[0]["status"], "rollback-issued", "{log}");
 }

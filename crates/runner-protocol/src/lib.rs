@@ -8,6 +8,7 @@
 //! - [`console`]: annotations, groups, masks and stop-commands, with escaping.
 //! - [`event`]: the triggering event payload.
 //! - [`exit`], [`diagnostic`]: exit codes and error rendering, in one place.
+//! - `signal` (feature `signals`): SIGINT/SIGTERM counted for async tools.
 //!
 //! A binary's `main` is one line: `runner_protocol::main(tool::run)`.
 
@@ -23,6 +24,8 @@ pub mod logging;
 pub mod output;
 pub mod runner;
 pub mod secret;
+#[cfg(feature = "signals")]
+pub mod signal;
 pub mod summary;
 pub mod testing;
 
