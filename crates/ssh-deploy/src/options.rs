@@ -260,6 +260,7 @@ impl Change {
         args: &ChangeArgs,
         units_dir: Option<&str>,
         runner: &Runner,
+        restarts: bool,
     ) -> Result<Self, Error> {
         let services = lines(&args.services);
         let manager: Box<dyn ServiceManager> = match args.service_manager {
@@ -276,7 +277,8 @@ impl Change {
             ManagerArg::Custom => {
                 let restart = pairs(&args.restart_command, "restart-command")?;
                 let check = pairs(&args.check_command, "check-command")?;
-                for service in &services {
+                // Blue-green starts slots with its own commands instead of restarts.
+                for service in services.iter().filter(|_| restarts) {
                     if !restart.iter().any(|(name, _)| name == service) {
                         return Err(usage(format!(
                             "service `{service}` has no --restart-command (`{service}=...`), which \
@@ -371,7 +373,8 @@ impl DeployOptions {
     /// Validates `deploy` flags and checks the artifact (before any connection).
     pub fn from_args(args: &DeployArgs, runner: &Runner) -> Result<Self, Error> {
         let connection = Connection::from_args(&args.hosts, runner)?;
-        let change = Change::from_args(&args.change, Some(&args.units_dir), runner)?;
+        let restarts = args.strategy == crate::cli::StrategyArg::Symlink;
+        let change = Change::from_args(&args.change, Some(&args.units_dir), runner, restarts)?;
         crate::pack::check_archive(&args.artifact)?;
         let (sha256, _) = crate::pack::sha256_file(&args.artifact)?;
         let release = match &args.release_id {
@@ -732,7 +735,7 @@ impl RollbackOptions {
     pub fn from_args(args: &RollbackArgs, runner: &Runner) -> Result<Self, Error> {
         Ok(Self {
             connection: Connection::from_args(&args.hosts, runner)?,
-            change: Change::from_args(&args.change, None, runner)?,
+            change: Change::from_args(&args.change, None, runner, true)?,
             to: args
                 .to
                 .as_deref()
