@@ -17,7 +17,8 @@ pub mod remote;
 pub mod strategy;
 
 pub use cli::{
-    BlueGreenArgs, ChangeArgs, Cli, Command, DeployArgs, HostArgs, ManagerArg, PackArgs, ProxyArg, RollbackArgs, ScopeArg, StrategyArg,
+    BlueGreenArgs, ChangeArgs, Cli, Command, DeployArgs, HostArgs, ManagerArg, PackArgs, ProxyArg,
+    RollbackArgs, ScopeArg, StrategyArg,
 };
 pub use options::{Connection, Error, HostSpec};
 

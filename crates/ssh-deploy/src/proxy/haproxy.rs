@@ -75,7 +75,10 @@ impl Haproxy {
         let from = from.unwrap_or(to.other());
         let ready = format!("set server {} state ready", self.server(to));
         let drain = format!("set server {} state drain", self.server(from));
-        let undo = format!("{} >/dev/null; ", self.api(&format!("set server {} state maint", self.server(to))));
+        let undo = format!(
+            "{} >/dev/null; ",
+            self.api(&format!("set server {} state maint", self.server(to)))
+        );
         format!(
             "{}; {}{}",
             self.checked(&ready, ""),
@@ -146,8 +149,12 @@ mod tests {
             state_file: None,
         };
         let line = haproxy.switch(Slot::Green, Some(Slot::Blue));
-        let ready = line.find("'set server app/green state ready'").expect("ready");
-        let drain = line.find("'set server app/blue state drain'").expect("drain");
+        let ready = line
+            .find("'set server app/green state ready'")
+            .expect("ready");
+        let drain = line
+            .find("'set server app/blue state drain'")
+            .expect("drain");
         assert!(ready < drain, "{line}");
     }
 }

@@ -180,10 +180,7 @@ mod tests {
 
     #[test]
     fn drain_token_keeps_only_pids() {
-        assert_eq!(
-            drain_token("x\ndrain-token= 12 345 $(id) 7\n"),
-            "12 345 7"
-        );
+        assert_eq!(drain_token("x\ndrain-token= 12 345 $(id) 7\n"), "12 345 7");
         assert_eq!(drain_token("nothing"), "");
     }
 

@@ -294,7 +294,8 @@ impl BlueGreen {
             ManagerArg::Systemd => SlotManager::Systemd {
                 user: args.change.systemd_scope == ScopeArg::User,
             },
-            ManagerArg::Custom => match (text(&bg.slot_start_command), text(&bg.slot_stop_command)) {
+            ManagerArg::Custom => match (text(&bg.slot_start_command), text(&bg.slot_stop_command))
+            {
                 (Some(start), Some(stop)) => SlotManager::Custom { start, stop },
                 _ => {
                     return Err(usage(
@@ -335,13 +336,11 @@ impl BlueGreen {
         }
         let observe_gate = match &bg.observe_gate_file {
             Some(path) if !path.as_os_str().is_empty() => {
-                let content = std::fs::read_to_string(path).map_err(|e| {
-                    usage(format!("--observe-gate-file {}: {e}", path.display()))
-                })?;
+                let content = std::fs::read_to_string(path)
+                    .map_err(|e| usage(format!("--observe-gate-file {}: {e}", path.display())))?;
                 let probe = content.replace("{port}", "1").replace("{slot}", "blue");
-                crate::deploy::resolve_gate(&probe, "127.0.0.1").map_err(|e| {
-                    usage(format!("--observe-gate-file {}: {e}", path.display()))
-                })?;
+                crate::deploy::resolve_gate(&probe, "127.0.0.1")
+                    .map_err(|e| usage(format!("--observe-gate-file {}: {e}", path.display())))?;
                 Some(content)
             }
             _ => None,
@@ -459,7 +458,10 @@ pub fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slot>) -> 
         "unpack",
         layout.unpack(release, sha, token, &options.shared),
     );
-    step(&format!("stop idle slot {}", new.slot), config.stop(layout, new));
+    step(
+        &format!("stop idle slot {}", new.slot),
+        config.stop(layout, new),
+    );
     step(
         &format!("link slot {}", new.slot),
         config.link_slot(layout, new, release, token),
@@ -481,7 +483,10 @@ pub fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slot>) -> 
         &format!("switch {} to {}", config.proxy.name(), new.slot),
         config.proxy.switch(new, old, token),
     );
-    step("record live slot", config.write_state(layout, new, release, token));
+    step(
+        "record live slot",
+        config.write_state(layout, new, release, token),
+    );
     step("switch current", layout.switch(release, token));
     step(
         &format!("verify through {}", config.proxy.name()),
@@ -513,7 +518,10 @@ pub fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slot>) -> 
             );
         }
     }
-    step("release log", layout.log(release, sha, &change.who, "success"));
+    step(
+        "release log",
+        layout.log(release, sha, &change.who, "success"),
+    );
     step("unlock", layout.unlock(token));
     steps
 }
@@ -665,7 +673,10 @@ impl HostFlow<'_> {
             &options.shared,
         )?;
         // The idle slot may still run the release before last (kept warm): it gets no traffic.
-        self.step(&format!("stop idle slot {}", new.slot), &config.stop(layout, new))?;
+        self.step(
+            &format!("stop idle slot {}", new.slot),
+            &config.stop(layout, new),
+        )?;
         let token = self.token.clone();
         self.step(
             &format!("link slot {}", new.slot),
@@ -685,10 +696,16 @@ impl HostFlow<'_> {
             Ok(())
         })();
         if let Err(error) = started {
-            let _ = self.step(&format!("stop slot {}", new.slot), &config.stop(layout, new));
+            let _ = self.step(
+                &format!("stop slot {}", new.slot),
+                &config.stop(layout, new),
+            );
             return Err(error);
         }
-        self.log(&format!("slot {} is healthy on port {}", new.slot, new.port));
+        self.log(&format!(
+            "slot {} is healthy on port {}",
+            new.slot, new.port
+        ));
         Ok((new, old))
     }
 
@@ -701,7 +718,10 @@ impl HostFlow<'_> {
             Ok(switched) => switched,
             Err(error) => {
                 // nginx -t failed, or HAProxy refused: the old slot still serves.
-                let _ = self.step(&format!("stop slot {}", new.slot), &config.stop(layout, new));
+                let _ = self.step(
+                    &format!("stop slot {}", new.slot),
+                    &config.stop(layout, new),
+                );
                 return Outcome::Failed(error);
             }
         };
@@ -758,7 +778,10 @@ impl HostFlow<'_> {
             return Ok(());
         }
         self.drain(old, drain_token)?;
-        self.step(&format!("stop slot {}", old.slot), &config.stop(layout, old))?;
+        self.step(
+            &format!("stop slot {}", old.slot),
+            &config.stop(layout, old),
+        )?;
         if let Some(command) = config.proxy.retire(old.slot) {
             self.step(&format!("retire slot {}", old.slot), &command)?;
         }
@@ -805,15 +828,18 @@ impl HostFlow<'_> {
                 if let Err(drain_error) = self.drain(new, &drain_token) {
                     self.shared.console.log(&format!("warning: {drain_error}"));
                 }
-                let _ = self.step(&format!("stop slot {}", new.slot), &config.stop(layout, new));
+                let _ = self.step(
+                    &format!("stop slot {}", new.slot),
+                    &config.stop(layout, new),
+                );
                 if let Some(command) = config.proxy.retire(new.slot) {
                     let _ = self.step(&format!("retire slot {}", new.slot), &command);
                 }
                 Outcome::SwitchedBack(error)
             }
-            Err(back_error) => Outcome::SwitchBackFailed(format!(
-                "{error}; switching back failed: {back_error}"
-            )),
+            Err(back_error) => {
+                Outcome::SwitchBackFailed(format!("{error}; switching back failed: {back_error}"))
+            }
         }
     }
 }
@@ -1039,7 +1065,10 @@ mod tests {
             assert!(output.status.success(), "{command}: {output:?}");
             String::from_utf8_lossy(&output.stdout).into_owned()
         };
-        assert_eq!(State::parse(&sh(&config.read_state(&layout))), State::default());
+        assert_eq!(
+            State::parse(&sh(&config.read_state(&layout))),
+            State::default()
+        );
         let green = config.target(Slot::Green);
         sh(&config.write_state(&layout, green, &release, "t"));
         sh(&config.link_slot(&layout, green, &release, "t"));

@@ -96,7 +96,9 @@ fn connect(port: u16) -> std::io::Result<(TcpStream, BufReader<TcpStream>)> {
 fn one_shot(port: u16, path: &str) -> Result<u16, ()> {
     let (mut stream, mut reader) = connect(port).map_err(drop)?;
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
         .map_err(drop)?;
     read_response(&mut reader).map(|r| r.status).map_err(drop)
 }

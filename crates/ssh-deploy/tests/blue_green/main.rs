@@ -64,8 +64,13 @@ impl Fixture {
         std::fs::create_dir_all(&tree).expect("mkdir");
         std::fs::write(tree.join("VERSION"), format!("{version}\n")).expect("write");
         let out = self.work.path().join(format!("{version}.tar.gz"));
-        ssh_deploy::pack::pack(&tree, &out, &self.work.path().join(format!("{version}.json")), 0)
-            .expect("pack");
+        ssh_deploy::pack::pack(
+            &tree,
+            &out,
+            &self.work.path().join(format!("{version}.json")),
+            0,
+        )
+        .expect("pack");
         out
     }
 
@@ -144,10 +149,13 @@ fn slot_behind(port: u16) -> String {
         .arg(format!("http://127.0.0.1:{port}/")));
     out.stdout
         .lines()
-        .find_map(|l| l.strip_prefix("X-Slot: "))
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            // HAProxy sends header names in lower case.
+            name.eq_ignore_ascii_case("x-slot")
+                .then(|| value.trim().to_owned())
+        })
         .unwrap_or_default()
-        .trim()
-        .to_owned()
 }
 
 /// Milliseconds from a log line `... <marker> <slot> in <N> ms`.
@@ -189,22 +197,37 @@ fn zero_downtime(fx: &Fixture, proxy: &dyn Proxy) -> u64 {
             live,
             "a WebSocket opened after the switch reaches the new slot"
         );
-        assert_eq!(fx.slots.running(), [live.clone()], "the old slot is stopped");
+        assert_eq!(
+            fx.slots.running(),
+            [live.clone()],
+            "the old slot is stopped"
+        );
     }
     let before = fx.live();
     let bad = fx.deploy(proxy, "v-bad");
     assert_eq!(bad.code, Some(1), "{bad:?}");
     assert_eq!(json(&bad)["result"], "rolled-back", "{bad:?}");
-    assert!(bad.stderr.contains("observed failure") || bad.stderr.contains("500"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("observed failure") || bad.stderr.contains("500"),
+        "{}",
+        bad.stderr
+    );
     switch_ms.extend(logged_ms(&bad.stderr, "switched to slot"));
     let back_ms = logged_ms(&bad.stderr, "switched back to slot");
     assert_eq!(back_ms.len(), 1, "{}", bad.stderr);
     assert!(back_ms[0] < 1000, "switch-back took {} ms", back_ms[0]);
     assert_eq!(fx.live(), before, "the state file names the old slot again");
     assert_eq!(slots::websocket_slot(proxy.port()), before);
-    assert_eq!(fx.slots.running(), [before.clone()], "the bad slot is stopped");
+    assert_eq!(
+        fx.slots.running(),
+        [before.clone()],
+        "the bad slot is stopped"
+    );
     let elapsed = started.elapsed();
-    assert!(load.slow_ok() > 0, "slow requests were in flight during the switches");
+    assert!(
+        load.slow_ok() > 0,
+        "slow requests were in flight during the switches"
+    );
     let counters = load.stop();
     let get = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::SeqCst);
     let cut = get(&fx.slots.stats.cut);
@@ -231,7 +254,11 @@ fn zero_downtime(fx: &Fixture, proxy: &dyn Proxy) -> u64 {
     );
     assert_eq!(switch_ms.len(), SWITCHES + 1, "every switch was timed");
     assert!(get(&counters.keepalive_requests) > 0 && get(&counters.new_requests) > 0);
-    assert_eq!(get(&counters.keepalive_non_2xx), 0, "non-2xx on keep-alive connections");
+    assert_eq!(
+        get(&counters.keepalive_non_2xx),
+        0,
+        "non-2xx on keep-alive connections"
+    );
     assert_eq!(get(&counters.new_non_2xx), 0, "non-2xx on new connections");
     assert_eq!(get(&counters.new_failed), 0, "failed new connections");
     assert_eq!(get(&counters.slow_failed), 0, "slow requests failed");
@@ -245,7 +272,10 @@ fn haproxy_switches_under_load_without_a_single_error() {
     let fx = Fixture::new();
     let haproxy = Haproxy::start(&fx.proxy_dir("haproxy"), fx.blue, fx.green);
     let resets = zero_downtime(&fx, &haproxy);
-    assert_eq!(resets, 0, "HAProxy's runtime API resets no keep-alive connection");
+    assert_eq!(
+        resets, 0,
+        "HAProxy's runtime API resets no keep-alive connection"
+    );
 }
 
 #[test]
@@ -257,7 +287,10 @@ fn nginx_switches_under_load_without_errors_and_counts_resets_apart() {
     // nginx 1.22 closes keep-alive connections that are idle at the reload; a client whose
     // next request is already on the way sees a reset (research note §4.1). Reported, not
     // failed: it is not an application error and browsers retry it.
-    eprintln!("nginx keep-alive resets over {} reloads: {resets}", SWITCHES + 1);
+    eprintln!(
+        "nginx keep-alive resets over {} reloads: {resets}",
+        SWITCHES + 1
+    );
 }
 
 #[test]
@@ -267,20 +300,35 @@ fn broken_nginx_config_fails_before_any_switch() {
     let first = fx.deploy(&nginx, "v1");
     assert_eq!(first.code, Some(0), "{first:?}");
     let upstream = std::fs::read_to_string(nginx.dir.join("upstream.conf")).expect("read");
-    std::fs::write(nginx.dir.join("conf.d/broken.conf"), "this is not nginx config\n")
-        .expect("write");
+    std::fs::write(
+        nginx.dir.join("conf.d/broken.conf"),
+        "this is not nginx config\n",
+    )
+    .expect("write");
     let out = fx.deploy(&nginx, "v2");
     assert_ne!(out.code, Some(0), "{out:?}");
     assert_eq!(json(&out)["result"], "failed");
-    assert!(out.stderr.contains("nginx config test failed"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("nginx config test failed"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(
         std::fs::read_to_string(nginx.dir.join("upstream.conf")).expect("read"),
         upstream,
         "the previous upstream file is back"
     );
     assert_eq!(fx.live(), "blue");
-    assert_eq!(slot_behind(nginx.port()), "blue", "the old slot still serves");
-    assert_eq!(fx.slots.running(), ["blue"], "the new slot was stopped again");
+    assert_eq!(
+        slot_behind(nginx.port()),
+        "blue",
+        "the old slot still serves"
+    );
+    assert_eq!(
+        fx.slots.running(),
+        ["blue"],
+        "the new slot was stopped again"
+    );
     assert!(!fx.root.join(".ssh-deploy/lock").exists(), "lock released");
 }
 
@@ -313,7 +361,11 @@ fn deploys_over_a_real_sshd_and_haproxy_keeps_the_switch_across_a_restart() {
     );
     // The config still says `green ... disabled`; the server-state file says otherwise.
     haproxy.restart();
-    assert_eq!(slot_behind(haproxy.port()), "green", "the switch survives a restart");
+    assert_eq!(
+        slot_behind(haproxy.port()),
+        "green",
+        "the switch survives a restart"
+    );
 }
 
 #[test]
@@ -369,7 +421,11 @@ fn blue_green_flags_are_validated_before_any_connection() {
     base(&mut no_ports);
     let out = run(&mut no_ports);
     assert_eq!(out.code, Some(2), "{out:?}");
-    assert!(out.stderr.contains("--blue-port and --green-port"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--blue-port and --green-port"),
+        "{}",
+        out.stderr
+    );
     let mut two_services = binary();
     base(&mut two_services);
     two_services

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 pub(crate) fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not listen on {port} within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

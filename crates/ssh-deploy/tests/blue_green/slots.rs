@@ -251,7 +251,9 @@ fn connection(
             body.len(),
             if close { "Connection: close\r\n" } else { "" }
         );
-        let written = writer.write_all(response.as_bytes()).and_then(|()| writer.flush());
+        let written = writer
+            .write_all(response.as_bytes())
+            .and_then(|()| writer.flush());
         in_flight.fetch_sub(1, Ordering::SeqCst);
         if written.is_err() {
             return;
