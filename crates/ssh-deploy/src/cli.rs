@@ -38,7 +38,7 @@ pub enum Command {
     /// Make one deterministic artifact (tar.gz + manifest with sha256 of every file) from a directory.
     Pack(PackArgs),
     /// Upload, unpack, switch `current`, restart, gate; roll back when the gate fails.
-    Deploy(DeployArgs),
+    Deploy(Box<DeployArgs>),
     /// Switch back to the previous release (or `--to` a named one), restart, gate.
     Rollback(RollbackArgs),
     /// List the releases on each host, the current one marked.

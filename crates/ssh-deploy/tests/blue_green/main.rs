@@ -176,6 +176,10 @@ fn json(out: &Output) -> serde_json::Value {
 
 /// Deploys `SWITCHES` releases under load, then one whose observation fails; asserts the
 /// zero-downtime figures and returns keep-alive resets.
+#[expect(
+    clippy::print_stderr,
+    reason = "the figures are this test's report, printed by scripts/bench-blue-green"
+)]
 fn zero_downtime(fx: &Fixture, proxy: &dyn Proxy) -> u64 {
     let first = fx.deploy(proxy, "v1");
     assert_eq!(first.code, Some(0), "{first:?}");
@@ -199,7 +203,7 @@ fn zero_downtime(fx: &Fixture, proxy: &dyn Proxy) -> u64 {
         );
         assert_eq!(
             fx.slots.running(),
-            [live.clone()],
+            std::slice::from_ref(&live),
             "the old slot is stopped"
         );
     }
@@ -220,7 +224,7 @@ fn zero_downtime(fx: &Fixture, proxy: &dyn Proxy) -> u64 {
     assert_eq!(slots::websocket_slot(proxy.port()), before);
     assert_eq!(
         fx.slots.running(),
-        [before.clone()],
+        std::slice::from_ref(&before),
         "the bad slot is stopped"
     );
     let elapsed = started.elapsed();
