@@ -170,6 +170,14 @@ fn logged_ms(stderr: &str, marker: &str) -> Vec<u64> {
         .collect()
 }
 
+fn join(values: &[u64]) -> String {
+    values
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("json outputs: {e}\n{out:?}"))
 }
@@ -239,8 +247,8 @@ fn zero_downtime(fx: &Fixture, proxy: &dyn Proxy) -> u64 {
     eprintln!(
         "figures: proxy={} switches={} switch-backs=1 seconds={:.1} keepalive-requests={} \
          new-connection-requests={} slow-requests={} non-2xx={} failed-new-connections={} \
-         slow-failed={} cut-by-stop={} keepalive-resets={} switch-ms={:?} switch-back-ms={} \
-         drain-ms={:?}",
+         slow-failed={} cut-by-stop={} keepalive-resets={} switch-ms={} switch-back-ms={} \
+         drain-ms={}",
         proxy.name(),
         switch_ms.len(),
         elapsed.as_secs_f64(),
@@ -252,9 +260,9 @@ fn zero_downtime(fx: &Fixture, proxy: &dyn Proxy) -> u64 {
         get(&counters.slow_failed),
         cut,
         resets,
-        switch_ms,
+        join(&switch_ms),
         back_ms[0],
-        drain_ms,
+        join(&drain_ms),
     );
     assert_eq!(switch_ms.len(), SWITCHES + 1, "every switch was timed");
     assert!(get(&counters.keepalive_requests) > 0 && get(&counters.new_requests) > 0);
