@@ -449,3 +449,26 @@ fn blue_green_flags_are_validated_before_any_connection() {
     assert!(out.stderr.contains("one service per run"), "{}", out.stderr);
     assert!(!fx.root.exists());
 }
+
+/// libssh2 reports each keepalive interval (15 s) without traffic as a timeout; a slot that
+/// takes longer than that to start (or a long, silent drain) must not fail the deploy.
+#[test]
+fn a_slot_that_starts_slowly_over_ssh_is_waited_for() {
+    let fx = Fixture::new();
+    let sshd = Sshd::start();
+    let haproxy = Haproxy::start(&fx.proxy_dir("haproxy"), fx.blue, fx.green);
+    let mut command = fx.command(&haproxy, "v1");
+    command
+        .env("SSH_DEPLOY_HOSTS", sshd.host("root"))
+        .env("SSH_DEPLOY_PRIVATE_KEY", sshd.user_key())
+        .env("SSH_DEPLOY_KNOWN_HOSTS", sshd.known_hosts_line())
+        .env(
+            "SSH_DEPLOY_SLOT_START_COMMAND",
+            format!("sleep 17; {}", fx.slots.start_command()),
+        );
+    let started = Instant::now();
+    let out = run(&mut command);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(started.elapsed().as_secs() >= 17);
+    assert_eq!(slot_behind(haproxy.port()), "blue");
+}
