@@ -472,3 +472,30 @@ fn a_slot_that_starts_slowly_over_ssh_is_waited_for() {
     assert!(started.elapsed().as_secs() >= 17);
     assert_eq!(slot_behind(haproxy.port()), "blue");
 }
+
+#[test]
+fn keep_old_slot_leaves_it_running_then_stops_it_in_the_background() {
+    let fx = Fixture::new();
+    let haproxy = Haproxy::start(&fx.proxy_dir("haproxy"), fx.blue, fx.green);
+    assert_eq!(fx.deploy(&haproxy, "v1").code, Some(0));
+    let mut command = fx.command(&haproxy, "v2");
+    command.env("SSH_DEPLOY_KEEP_OLD_SLOT", "2s");
+    let out = run(&mut command);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(fx.live(), "green");
+    assert_eq!(fx.slots.running(), ["blue", "green"], "blue is kept warm");
+    assert!(
+        out.stderr.contains("slot blue keeps running for 2s"),
+        "{}",
+        out.stderr
+    );
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while fx.slots.running() != ["green"] {
+        assert!(
+            Instant::now() < deadline,
+            "blue was not stopped after --keep-old-slot"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(slot_behind(haproxy.port()), "green");
+}
