@@ -63,8 +63,9 @@ impl Haproxy {
     fn checked(&self, command: &str, on_error: &str) -> String {
         format!(
             "out=$({api} 2>&1) || out=\"${{out:-socat failed}}\"; if [ -n \"$(printf '%s' \"$out\" | tr -d ' \\n')\" ]; then {on_error}\
-             echo \"haproxy refused '{command}': $out\" >&2; exit 1; fi",
+             echo \"haproxy refused \"{quoted}\": $out\" >&2; exit 1; fi",
             api = self.api(command),
+            quoted = q(command),
         )
     }
 

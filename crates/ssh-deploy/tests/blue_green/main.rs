@@ -499,3 +499,27 @@ fn keep_old_slot_leaves_it_running_then_stops_it_in_the_background() {
     }
     assert_eq!(slot_behind(haproxy.port()), "green");
 }
+
+#[test]
+fn a_refused_haproxy_command_fails_before_any_switch() {
+    let fx = Fixture::new();
+    let haproxy = Haproxy::start(&fx.proxy_dir("haproxy"), fx.blue, fx.green);
+    assert_eq!(fx.deploy(&haproxy, "v1").code, Some(0));
+    let mut command = fx.command(&haproxy, "v2");
+    command.env("SSH_DEPLOY_HAPROXY_BACKEND", "no-such-backend");
+    let out = run(&mut command);
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert_eq!(json(&out)["result"], "failed");
+    assert!(out.stderr.contains("haproxy refused"), "{}", out.stderr);
+    assert_eq!(fx.live(), "blue");
+    assert_eq!(
+        slot_behind(haproxy.port()),
+        "blue",
+        "the old slot still serves"
+    );
+    assert_eq!(
+        fx.slots.running(),
+        ["blue"],
+        "the new slot was stopped again"
+    );
+}
