@@ -523,3 +523,27 @@ fn a_refused_haproxy_command_fails_before_any_switch() {
         "the new slot was stopped again"
     );
 }
+
+/// A WebSocket opened before the switch keeps the old nginx worker (and slot) busy: the drain
+/// gives up at --drain-timeout and says what is still pinned; the deploy itself succeeds.
+#[test]
+fn nginx_reports_what_stays_pinned_to_the_old_slot() {
+    let fx = Fixture::new();
+    let nginx = Nginx::start(&fx.proxy_dir("nginx"), fx.blue);
+    assert_eq!(fx.deploy(&nginx, "v1").code, Some(0));
+    let (socket, first) = slots::open_websocket(nginx.port());
+    assert_eq!(first, "blue");
+    let mut command = fx.command(&nginx, "v2");
+    command.env("SSH_DEPLOY_DRAIN_TIMEOUT", "1s");
+    let out = run(&mut command);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("slot blue did not drain within 1s; still pinned: old-workers-left=")
+            && out.stderr.contains("old-slot-connections=1"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(slots::websocket_slot(nginx.port()), "green");
+    drop(socket);
+}

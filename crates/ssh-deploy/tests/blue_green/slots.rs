@@ -298,8 +298,11 @@ fn websocket(
     }
 }
 
-/// Opens a WebSocket through the proxy and returns the slot's first message.
-pub(crate) fn websocket_slot(proxy_port: u16) -> String {
+/// An open WebSocket through the proxy.
+pub(crate) type Socket = tokio_tungstenite::tungstenite::WebSocket<TcpStream>;
+
+/// Opens a WebSocket through the proxy; returns it with the slot's first message.
+pub(crate) fn open_websocket(proxy_port: u16) -> (Socket, String) {
     use tokio_tungstenite::tungstenite;
     let stream = TcpStream::connect(("127.0.0.1", proxy_port)).expect("connect to the proxy");
     stream
@@ -310,9 +313,15 @@ pub(crate) fn websocket_slot(proxy_port: u16) -> String {
             .expect("websocket handshake through the proxy");
     assert_eq!(response.status(), 101);
     let message = socket.read().expect("first message");
+    (socket, message.into_text().expect("text").to_string())
+}
+
+/// Opens a WebSocket through the proxy and returns the slot's first message.
+pub(crate) fn websocket_slot(proxy_port: u16) -> String {
+    let (mut socket, message) = open_websocket(proxy_port);
     let _ = socket.close(None);
     let _ = socket.flush();
     let mut rest = Vec::new();
     let _ = socket.get_mut().read_to_end(&mut rest);
-    message.into_text().expect("text").to_string()
+    message
 }
