@@ -66,6 +66,8 @@ ensure_test_dependencies() {
   # sshd for ssh-deploy's real-OpenSSH tests; musl-tools so C dependencies build for the
   # static musl target; git for change-detect's real repositories.
   # prometheus: health-gate's metrics checks query a real Prometheus server in tests.
-  ensure_debian_packages openssh-server openssh-client musl-tools git prometheus
+  # nginx, haproxy, socat, curl: ssh-deploy's blue-green tests switch a real nginx and a real HAProxy
+  # (socat talks to HAProxy's admin socket and curl probes slots, as on the hosts).
+  ensure_debian_packages openssh-server openssh-client musl-tools git prometheus nginx haproxy socat curl
   ensure_python_tools
 }

@@ -38,7 +38,7 @@ pub enum Command {
     /// Make one deterministic artifact (tar.gz + manifest with sha256 of every file) from a directory.
     Pack(PackArgs),
     /// Upload, unpack, switch `current`, restart, gate; roll back when the gate fails.
-    Deploy(DeployArgs),
+    Deploy(Box<DeployArgs>),
     /// Switch back to the previous release (or `--to` a named one), restart, gate.
     Rollback(RollbackArgs),
     /// List the releases on each host, the current one marked.
@@ -216,6 +216,110 @@ pub struct DeployArgs {
         help_heading = "Fleet"
     )]
     pub rollback_completed: bool,
+    /// How a release goes live: `symlink` (switch `current`, restart in place) or `blue-green`
+    /// (start the idle slot, switch the proxy, drain and stop the old slot).
+    #[arg(
+        long,
+        value_name = "STRATEGY",
+        default_value = "symlink",
+        help_heading = "Release"
+    )]
+    pub strategy: StrategyArg,
+    /// Blue-green settings.
+    #[command(flatten)]
+    pub blue_green: BlueGreenArgs,
+}
+
+/// How a release goes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StrategyArg {
+    /// Switch `current`, restart services in order, gate.
+    Symlink,
+    /// Two slots per service behind nginx or HAProxy.
+    BlueGreen,
+}
+
+/// The proxy in front of blue-green slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyArg {
+    /// nginx: upstream include + `nginx -t` + reload.
+    Nginx,
+    /// HAProxy: runtime API over the admin socket.
+    Haproxy,
+}
+
+/// `--strategy blue-green` flags.
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Blue-green")]
+pub struct BlueGreenArgs {
+    /// The proxy in front of the slots: `nginx` or `haproxy`.
+    #[arg(long, value_name = "PROXY", default_value = "nginx")]
+    pub proxy: ProxyArg,
+    /// Loopback port of the `blue` slot.
+    #[arg(long, value_name = "PORT")]
+    pub blue_port: Option<u16>,
+    /// Loopback port of the `green` slot.
+    #[arg(long, value_name = "PORT")]
+    pub green_port: Option<u16>,
+    /// custom: starts a slot; run in `<root>/slots/<service>-<slot>` with SSH_DEPLOY_SLOT and
+    /// SSH_DEPLOY_SLOT_PORT set (systemd: `<service>@<slot>` is restarted instead).
+    #[arg(long, value_name = "COMMAND")]
+    pub slot_start_command: Option<String>,
+    /// custom: stops a slot (must succeed when it is not running).
+    #[arg(long, value_name = "COMMAND")]
+    pub slot_stop_command: Option<String>,
+    /// Path probed with curl on the host on the new slot's own port before the switch, e.g.
+    /// `/health` (2xx = healthy).
+    #[arg(long, value_name = "PATH")]
+    pub slot_health_path: Option<String>,
+    /// Longest wait for a new slot to become healthy, and for the proxy to answer from it.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "60s")]
+    pub slot_start_timeout: Duration,
+    /// URL requested on the host through the proxy after the switch, e.g.
+    /// `http://127.0.0.1/version`.
+    #[arg(long, value_name = "URL")]
+    pub verify_url: Option<String>,
+    /// Response header naming the slot or release (e.g. `X-Slot`); empty: the body's first line.
+    #[arg(long, value_name = "NAME")]
+    pub verify_header: Option<String>,
+    /// Consecutive answers from the new slot required after the switch.
+    #[arg(long, value_name = "N", default_value = "5")]
+    pub verify_count: u32,
+    /// health-gate file run after the switch while the old slot still runs (`{host}`,
+    /// `{port}`, `{slot}` are replaced); a failure switches back.
+    #[arg(long, value_name = "FILE")]
+    pub observe_gate_file: Option<PathBuf>,
+    /// Longest wait for the old slot to drain (old nginx workers gone / HAProxy `scur` 0).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "30s")]
+    pub drain_timeout: Duration,
+    /// Keep the old slot running this long after the switch for an instant rollback (0s: stop it
+    /// once drained).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "0s")]
+    pub keep_old_slot: Duration,
+    /// nginx: the upstream include file ssh-deploy owns, e.g. `/etc/nginx/conf.d/app.upstream`.
+    #[arg(long, value_name = "FILE")]
+    pub nginx_upstream_file: Option<String>,
+    /// nginx: the upstream's name (`proxy_pass http://<name>;`).
+    #[arg(long, value_name = "NAME", default_value = "app")]
+    pub nginx_upstream_name: String,
+    /// nginx: config test command (a failure stops the deploy before any switch).
+    #[arg(long, value_name = "COMMAND", default_value = "nginx -t")]
+    pub nginx_test_command: String,
+    /// nginx: reload command, e.g. `systemctl reload nginx`.
+    #[arg(long, value_name = "COMMAND", default_value = "nginx -s reload")]
+    pub nginx_reload_command: String,
+    /// nginx: the master's pid file (its workers before the reload are waited for).
+    #[arg(long, value_name = "FILE", default_value = "/run/nginx.pid")]
+    pub nginx_pid_file: String,
+    /// HAProxy: the admin socket (`stats socket ... level admin`).
+    #[arg(long, value_name = "FILE", default_value = "/run/haproxy/admin.sock")]
+    pub haproxy_socket: String,
+    /// HAProxy: the backend with servers named `blue` and `green`.
+    #[arg(long, value_name = "NAME", default_value = "app")]
+    pub haproxy_backend: String,
+    /// HAProxy: the server-state file to persist runtime changes to (`server-state-file`).
+    #[arg(long, value_name = "FILE")]
+    pub haproxy_state_file: Option<String>,
 }
 
 /// `rollback` flags.

@@ -18,6 +18,8 @@ pub enum Strategy {
     /// `current` symlink switch, restart in order.
     #[default]
     SymlinkSwitch,
+    /// Two slots behind a proxy ([`crate::strategy::blue_green`]).
+    BlueGreen,
 }
 
 /// A failure on one host.

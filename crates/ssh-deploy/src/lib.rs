@@ -11,11 +11,14 @@ pub mod deploy;
 pub mod options;
 pub mod pack;
 pub mod plan;
+pub mod proxy;
 pub mod quote;
 pub mod remote;
+pub mod strategy;
 
 pub use cli::{
-    ChangeArgs, Cli, Command, DeployArgs, HostArgs, ManagerArg, PackArgs, RollbackArgs, ScopeArg,
+    BlueGreenArgs, ChangeArgs, Cli, Command, DeployArgs, HostArgs, ManagerArg, PackArgs, ProxyArg,
+    RollbackArgs, ScopeArg, StrategyArg,
 };
 pub use options::{Connection, Error, HostSpec};
 

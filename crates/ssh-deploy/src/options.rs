@@ -260,6 +260,7 @@ impl Change {
         args: &ChangeArgs,
         units_dir: Option<&str>,
         runner: &Runner,
+        restarts: bool,
     ) -> Result<Self, Error> {
         let services = lines(&args.services);
         let manager: Box<dyn ServiceManager> = match args.service_manager {
@@ -276,7 +277,8 @@ impl Change {
             ManagerArg::Custom => {
                 let restart = pairs(&args.restart_command, "restart-command")?;
                 let check = pairs(&args.check_command, "check-command")?;
-                for service in &services {
+                // Blue-green starts slots with its own commands instead of restarts.
+                for service in services.iter().filter(|_| restarts) {
                     if !restart.iter().any(|(name, _)| name == service) {
                         return Err(usage(format!(
                             "service `{service}` has no --restart-command (`{service}=...`), which \
@@ -291,7 +293,9 @@ impl Change {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| usage(format!("--gate-file {}: {e}", path.display())))?;
-                crate::deploy::resolve_gate(&text, "127.0.0.1")
+                // `{port}` and `{slot}` are filled in per slot by the blue-green strategy.
+                let probe = text.replace("{port}", "1").replace("{slot}", "blue");
+                crate::deploy::resolve_gate(&probe, "127.0.0.1")
                     .map_err(|e| usage(format!("--gate-file {}: {e}", path.display())))?;
                 Some(text)
             }
@@ -318,7 +322,7 @@ impl Change {
         })
     }
 
-    fn shared<'a>(
+    pub(crate) fn shared<'a>(
         &'a self,
         layout: &'a Layout,
         console: &'a runner_protocol::console::Console,
@@ -361,13 +365,16 @@ pub struct DeployOptions {
     pub rollback_completed: bool,
     /// Activation strategy.
     pub strategy: Strategy,
+    /// Blue-green settings (with `Strategy::BlueGreen`).
+    pub blue_green: Option<crate::strategy::blue_green::BlueGreen>,
 }
 
 impl DeployOptions {
     /// Validates `deploy` flags and checks the artifact (before any connection).
     pub fn from_args(args: &DeployArgs, runner: &Runner) -> Result<Self, Error> {
         let connection = Connection::from_args(&args.hosts, runner)?;
-        let change = Change::from_args(&args.change, Some(&args.units_dir), runner)?;
+        let restarts = args.strategy == crate::cli::StrategyArg::Symlink;
+        let change = Change::from_args(&args.change, Some(&args.units_dir), runner, restarts)?;
         crate::pack::check_archive(&args.artifact)?;
         let (sha256, _) = crate::pack::sha256_file(&args.artifact)?;
         let release = match &args.release_id {
@@ -384,6 +391,16 @@ impl DeployOptions {
             return Err(usage("--keep-releases must be at least 1"));
         }
         let batches = crate::plan::batches(connection.hosts.len(), args.batch_size);
+        let (strategy, blue_green) = match args.strategy {
+            crate::cli::StrategyArg::Symlink => (Strategy::SymlinkSwitch, None),
+            crate::cli::StrategyArg::BlueGreen => (
+                Strategy::BlueGreen,
+                Some(crate::strategy::blue_green::BlueGreen::from_args(
+                    args,
+                    &change.services,
+                )?),
+            ),
+        };
         Ok(Self {
             connection,
             change,
@@ -395,7 +412,8 @@ impl DeployOptions {
             batches,
             max_parallel: args.max_parallel.max(1),
             rollback_completed: args.rollback_completed,
-            strategy: Strategy::default(),
+            strategy,
+            blue_green,
         })
     }
 }
@@ -439,7 +457,11 @@ pub struct HostReport {
     pub seconds: f64,
 }
 
-fn report_hosts(runner: &mut Runner, title: &str, reports: &[HostReport]) -> Result<(), Error> {
+pub(crate) fn report_hosts(
+    runner: &mut Runner,
+    title: &str,
+    reports: &[HostReport],
+) -> Result<(), Error> {
     runner.set_output("hosts", serde_json::to_string(reports).unwrap_or_default())?;
     let summary = runner.summary();
     summary.heading(3, title);
@@ -472,7 +494,10 @@ type Runs = Vec<(usize, HostRun)>;
 
 /// `deploy`.
 pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, Error> {
-    let Strategy::SymlinkSwitch = options.strategy;
+    match options.strategy {
+        Strategy::SymlinkSwitch => {}
+        Strategy::BlueGreen => return crate::strategy::blue_green::deploy(options, runner),
+    }
     runner.set_output("release-id", options.release.as_str())?;
     runner.set_output("artifact-sha256", options.sha256.as_str())?;
     if options.change.dry_run {
@@ -714,7 +739,7 @@ impl RollbackOptions {
     pub fn from_args(args: &RollbackArgs, runner: &Runner) -> Result<Self, Error> {
         Ok(Self {
             connection: Connection::from_args(&args.hosts, runner)?,
-            change: Change::from_args(&args.change, None, runner)?,
+            change: Change::from_args(&args.change, None, runner, true)?,
             to: args
                 .to
                 .as_deref()

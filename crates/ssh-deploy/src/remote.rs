@@ -359,6 +359,7 @@ pub enum KnownHostsVerdict {
 pub struct SshRemote {
     label: String,
     session: ssh2::Session,
+    command_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for SshRemote {
@@ -472,7 +473,28 @@ impl SshRemote {
         Ok(Self {
             label: target.label(),
             session,
+            command_timeout: timeouts.command,
         })
+    }
+}
+
+/// Reads to EOF. With keepalives on, libssh2 reports every keepalive interval that passes
+/// without traffic as a timeout ("Timed out waiting on socket", `session.c`
+/// `_libssh2_wait_socket`), which failed any remote command silent for 15 s (a blue-green drain
+/// or health wait); such timeouts are retried until the command timeout.
+fn read_until_eof(
+    reader: &mut impl Read,
+    buffer: &mut Vec<u8>,
+    deadline: std::time::Instant,
+) -> std::io::Result<()> {
+    loop {
+        match reader.read_to_end(buffer) {
+            Ok(_) => return Ok(()),
+            Err(error)
+                if error.kind() == std::io::ErrorKind::TimedOut
+                    && std::time::Instant::now() < deadline => {}
+            Err(error) => return Err(error),
+        }
     }
 }
 
@@ -549,15 +571,11 @@ impl Remote for SshRemote {
             channel.flush().map_err(io("upload"))?;
         }
         channel.send_eof().map_err(ssh("close stdin"))?;
+        let deadline = std::time::Instant::now() + self.command_timeout;
         let mut stdout = Vec::new();
-        channel
-            .read_to_end(&mut stdout)
-            .map_err(io("read output"))?;
+        read_until_eof(&mut channel, &mut stdout, deadline).map_err(io("read output"))?;
         let mut stderr = Vec::new();
-        channel
-            .stderr()
-            .read_to_end(&mut stderr)
-            .map_err(io("read errors"))?;
+        read_until_eof(&mut channel.stderr(), &mut stderr, deadline).map_err(io("read errors"))?;
         channel.wait_close().map_err(ssh("close channel"))?;
         let status = channel.exit_status().map_err(ssh("exit status"))?;
         Ok(ExecOutput {

@@ -1,0 +1,545 @@
+//! The blue-green run: per host the sequence in the parent module's docs, hosts one at a time,
+//! and the `--dry-run` plan spelled from the same command functions.
+
+use std::time::{Duration, Instant};
+
+use runner_protocol::{Runner, Verdict};
+
+use super::{BlueGreen, State};
+use crate::deploy::{HostError, HostRun, Shared};
+use crate::options::{DeployOptions, Error, HostReport, HostSpec};
+use crate::proxy::{DrainReport, Slot, Target, drain_token};
+
+/// One step of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// What it does.
+    pub title: String,
+    /// The exact command (`runner` for steps run from the runner).
+    pub command: String,
+}
+
+/// The per-host plan for `--dry-run`, as it runs when `live` is the live slot (the real run
+/// reads it from the state file).
+pub fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slot>) -> Vec<Step> {
+    let layout = &options.connection.layout;
+    let change = &options.change;
+    let token = "<token>";
+    let release = &options.release;
+    let sha = options.sha256.as_str();
+    let new = config.target(live.map_or(Slot::Blue, Slot::other));
+    let old = live.map(|slot| config.target(slot));
+    let mut steps = Vec::new();
+    let mut step = |title: &str, command: String| {
+        steps.push(Step {
+            title: title.to_owned(),
+            command,
+        });
+    };
+    step("lock", layout.lock(token, &change.who, &change.run));
+    step("status", layout.status(Some(sha)));
+    step("read live slot", config.read_state(layout));
+    step("upload (stdin = artifact)", layout.upload(sha, token));
+    step("verify upload", layout.verify_upload(sha, token));
+    step(
+        "unpack",
+        layout.unpack(release, sha, token, &options.shared),
+    );
+    step(
+        &format!("stop idle slot {}", new.slot),
+        config.stop(layout, new),
+    );
+    step(
+        &format!("link slot {}", new.slot),
+        config.link_slot(layout, new, release, token),
+    );
+    step(
+        &format!("start slot {}", new.slot),
+        config.start(layout, new, release),
+    );
+    if let Some(command) = config.health(new) {
+        step(&format!("health of slot {} on its port", new.slot), command);
+    }
+    if change.gate.is_some() {
+        step(
+            &format!("gate slot {} on port {}", new.slot, new.port),
+            "runner: health-gate --gate-file".into(),
+        );
+    }
+    step(
+        &format!("switch {} to {}", config.proxy.name(), new.slot),
+        config.proxy.switch(new, old, token),
+    );
+    step(
+        "record live slot",
+        config.write_state(layout, new, release, token),
+    );
+    step("switch current", layout.switch(release, token));
+    step(
+        &format!("verify through {}", config.proxy.name()),
+        config.verify(new, release),
+    );
+    if config.observe_gate.is_some() {
+        step(
+            "observe",
+            "runner: health-gate --observe-gate-file (on failure: switch back, stop the new slot)"
+                .into(),
+        );
+    }
+    if let Some(old) = old {
+        step(
+            &format!("drain slot {}", old.slot),
+            config
+                .proxy
+                .drain(old, "<pids from the switch>", config.drain_timeout),
+        );
+        if config.keep_old_slot.is_zero() {
+            step(&format!("stop slot {}", old.slot), config.stop(layout, old));
+            if let Some(command) = config.proxy.retire(old.slot) {
+                step(&format!("retire slot {}", old.slot), command);
+            }
+        } else {
+            step(
+                &format!("stop slot {} later", old.slot),
+                config.stop_later(layout, old, new.slot),
+            );
+        }
+    }
+    step(
+        "release log",
+        layout.log(release, sha, &change.who, "success"),
+    );
+    step("unlock", layout.unlock(token));
+    steps
+}
+
+/// The dry-run text.
+pub fn render(options: &DeployOptions, config: &BlueGreen) -> String {
+    let mut text = format!(
+        "plan: blue-green release {} of `{}` behind {} (blue :{}, green :{}) to {} host(s), one host at a time; \
+         shown for a host whose live slot is blue (the idle slot is read from the host's state file)\n",
+        options.release,
+        config.service,
+        config.proxy.name(),
+        config.blue_port,
+        config.green_port,
+        options.connection.hosts.len(),
+    );
+    let steps = plan(options, config, Some(Slot::Blue));
+    for host in &options.connection.hosts {
+        for step in &steps {
+            text.push_str(&format!(
+                "  [{}] {}: {}\n",
+                host.label(),
+                step.title,
+                step.command
+            ));
+        }
+    }
+    text
+}
+
+/// How one host ended.
+#[derive(Debug)]
+enum Outcome {
+    /// The new slot is live.
+    Deployed,
+    /// Switched back to the old slot (the error says why).
+    SwitchedBack(HostError),
+    /// Failed before the switch: the old slot serves as before.
+    Failed(HostError),
+    /// The switch back failed: the host needs a look.
+    SwitchBackFailed(String),
+}
+
+fn millis(duration: Duration) -> u128 {
+    duration.as_millis()
+}
+
+struct HostFlow<'a> {
+    run: &'a mut HostRun,
+    shared: &'a Shared<'a>,
+    options: &'a DeployOptions,
+    config: &'a BlueGreen,
+    host: &'a HostSpec,
+    token: String,
+}
+
+impl HostFlow<'_> {
+    fn log(&self, text: &str) {
+        self.shared
+            .console
+            .log(&format!("[{}] {text}", self.run.label()));
+    }
+
+    fn step(&mut self, stage: &str, command: &str) -> Result<String, HostError> {
+        self.run
+            .step(self.shared, stage, command, None)
+            .map(|output| output.stdout)
+    }
+
+    fn gate(&self, text: &str, target: Target, stage: &str) -> Result<(), HostError> {
+        let text = text
+            .replace("{port}", &target.port.to_string())
+            .replace("{slot}", target.slot.name());
+        crate::deploy::run_gate(&text, &self.host.name()).map_err(|message| HostError {
+            host: self.run.label().to_owned(),
+            stage: stage.to_owned(),
+            message,
+            infrastructure: false,
+        })
+    }
+
+    /// Switches the proxy to `to`; returns the drain token and how long the switch took.
+    fn switch(
+        &mut self,
+        to: Target,
+        from: Option<Target>,
+        stage: &str,
+    ) -> Result<(String, Duration), HostError> {
+        let started = Instant::now();
+        let command = self.config.proxy.switch(to, from, &self.token);
+        let output = self.step(stage, &command)?;
+        Ok((drain_token(&output), started.elapsed()))
+    }
+
+    fn drain(&mut self, old: Target, token: &str) -> Result<DrainReport, HostError> {
+        let command = self
+            .config
+            .proxy
+            .drain(old, token, self.config.drain_timeout);
+        let output = self.step(&format!("drain slot {}", old.slot), &command)?;
+        let report = DrainReport::parse(&output);
+        if report.drained {
+            self.log(&format!(
+                "slot {} drained in {} ms",
+                old.slot, report.waited_ms
+            ));
+        } else {
+            self.shared.console.log(&format!(
+                "warning: {}: slot {} did not drain within {}s; still pinned: {}",
+                self.run.label(),
+                old.slot,
+                self.config.drain_timeout.as_secs(),
+                report.pinned
+            ));
+        }
+        Ok(report)
+    }
+
+    fn run(&mut self) -> Outcome {
+        match self.prepare() {
+            Ok((new, old)) => self.activate(new, old),
+            Err(error) => Outcome::Failed(error),
+        }
+    }
+
+    /// Lock, stage, start and gate the idle slot. Nothing the proxy routes to is touched.
+    fn prepare(&mut self) -> Result<(Target, Option<Target>), HostError> {
+        let (layout, config, options) = (self.shared.layout, self.config, self.options);
+        self.run.lock(self.shared)?;
+        self.run.read_status(self.shared, Some(&options.sha256))?;
+        let state = State::parse(&self.step("read live slot", &config.read_state(layout))?);
+        let old = state.live.map(|slot| config.target(slot));
+        let new = config.target(state.live.map_or(Slot::Blue, Slot::other));
+        self.log(&format!(
+            "live slot: {}; deploying {} to slot {} (port {})",
+            state.live.map_or("none".to_owned(), |s| format!(
+                "{s} ({})",
+                state.release.as_deref().unwrap_or("?")
+            )),
+            options.release,
+            new.slot,
+            new.port
+        ));
+        self.run.stage(
+            self.shared,
+            &options.artifact,
+            &options.sha256,
+            &options.release,
+            &options.shared,
+        )?;
+        // The idle slot may still run the release before last (kept warm): it gets no traffic.
+        self.step(
+            &format!("stop idle slot {}", new.slot),
+            &config.stop(layout, new),
+        )?;
+        let token = self.token.clone();
+        self.step(
+            &format!("link slot {}", new.slot),
+            &config.link_slot(layout, new, &options.release, &token),
+        )?;
+        let started = (|| {
+            self.step(
+                &format!("start slot {}", new.slot),
+                &config.start(layout, new, &options.release),
+            )?;
+            if let Some(command) = config.health(new) {
+                self.step(&format!("health of slot {}", new.slot), &command)?;
+            }
+            if let Some(text) = self.shared.gate {
+                self.gate(text, new, &format!("gate slot {}", new.slot))?;
+            }
+            Ok(())
+        })();
+        if let Err(error) = started {
+            let _ = self.step(
+                &format!("stop slot {}", new.slot),
+                &config.stop(layout, new),
+            );
+            return Err(error);
+        }
+        self.log(&format!(
+            "slot {} is healthy on port {}",
+            new.slot, new.port
+        ));
+        Ok((new, old))
+    }
+
+    /// Switch, verify, observe; then drain and stop the old slot, or switch back.
+    fn activate(&mut self, new: Target, old: Option<Target>) -> Outcome {
+        let (layout, config, options) = (self.shared.layout, self.config, self.options);
+        let token = self.token.clone();
+        let proxy = config.proxy.name();
+        let (drain_token, took) = match self.switch(new, old, &format!("switch {proxy}")) {
+            Ok(switched) => switched,
+            Err(error) => {
+                // nginx -t failed, or HAProxy refused: the old slot still serves.
+                let _ = self.step(
+                    &format!("stop slot {}", new.slot),
+                    &config.stop(layout, new),
+                );
+                return Outcome::Failed(error);
+            }
+        };
+        self.run.switched = true;
+        self.log(&format!(
+            "{proxy} switched to slot {} in {} ms",
+            new.slot,
+            millis(took)
+        ));
+        let checked = (|| {
+            self.step(
+                "record live slot",
+                &config.write_state(layout, new, &options.release, &token),
+            )?;
+            self.step("switch current", &layout.switch(&options.release, &token))?;
+            self.step(
+                &format!("verify through {proxy}"),
+                &config.verify(new, &options.release),
+            )?;
+            self.log(&format!(
+                "{} consecutive answers through {proxy} came from slot {}",
+                config.verify_count, new.slot
+            ));
+            if let Some(text) = &config.observe_gate {
+                self.gate(text, new, "observe")?;
+            }
+            Ok(())
+        })();
+        if let Err(error) = checked {
+            return self.switch_back(new, old, error);
+        }
+        let Some(old) = old else {
+            return Outcome::Deployed;
+        };
+        if let Err(error) = self.retire(old, new, &drain_token) {
+            // The new slot serves; leaving the old one running is no harm, so warn only.
+            self.shared.console.log(&format!("warning: {error}"));
+        }
+        Outcome::Deployed
+    }
+
+    fn retire(&mut self, old: Target, new: Target, drain_token: &str) -> Result<(), HostError> {
+        let (layout, config) = (self.shared.layout, self.config);
+        if !config.keep_old_slot.is_zero() {
+            self.step(
+                &format!("stop slot {} later", old.slot),
+                &config.stop_later(layout, old, new.slot),
+            )?;
+            self.log(&format!(
+                "slot {} keeps running for {}s (instant rollback), then stops",
+                old.slot,
+                config.keep_old_slot.as_secs()
+            ));
+            return Ok(());
+        }
+        self.drain(old, drain_token)?;
+        self.step(
+            &format!("stop slot {}", old.slot),
+            &config.stop(layout, old),
+        )?;
+        if let Some(command) = config.proxy.retire(old.slot) {
+            self.step(&format!("retire slot {}", old.slot), &command)?;
+        }
+        Ok(())
+    }
+
+    fn switch_back(&mut self, new: Target, old: Option<Target>, error: HostError) -> Outcome {
+        let (layout, config) = (self.shared.layout, self.config);
+        let Some(old) = old else {
+            return Outcome::SwitchBackFailed(format!(
+                "{error}; there is no previous slot to switch back to (first blue-green deploy): \
+                 slot {} stays live",
+                new.slot
+            ));
+        };
+        let token = self.token.clone();
+        let proxy = config.proxy.name();
+        self.shared.console.log(&format!(
+            "[{}] {error}; switching {proxy} back to slot {}",
+            self.run.label(),
+            old.slot
+        ));
+        let back = (|| {
+            let (drain_token, took) =
+                self.switch(old, Some(new), &format!("switch {proxy} back"))?;
+            self.log(&format!(
+                "{proxy} switched back to slot {} in {} ms",
+                old.slot,
+                millis(took)
+            ));
+            // `current` pointed at the old slot's release before this deploy.
+            if let Some(previous) = self.run.previous.clone() {
+                self.step(
+                    "record live slot",
+                    &config.write_state(layout, old, &previous, &token),
+                )?;
+                self.step("switch current back", &layout.switch(&previous, &token))?;
+            }
+            Ok::<_, HostError>(drain_token)
+        })();
+        match back {
+            Ok(drain_token) => {
+                self.run.switched = false;
+                if let Err(drain_error) = self.drain(new, &drain_token) {
+                    self.shared.console.log(&format!("warning: {drain_error}"));
+                }
+                let _ = self.step(
+                    &format!("stop slot {}", new.slot),
+                    &config.stop(layout, new),
+                );
+                if let Some(command) = config.proxy.retire(new.slot) {
+                    let _ = self.step(&format!("retire slot {}", new.slot), &command);
+                }
+                Outcome::SwitchedBack(error)
+            }
+            Err(back_error) => {
+                Outcome::SwitchBackFailed(format!("{error}; switching back failed: {back_error}"))
+            }
+        }
+    }
+}
+
+/// `deploy --strategy blue-green`: hosts one at a time; the first failure stops the rollout.
+pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, Error> {
+    let Some(config) = options.blue_green.as_ref() else {
+        return Err(Error::Usage(
+            "--strategy blue-green needs the blue-green settings".into(),
+        ));
+    };
+    runner.set_output("release-id", options.release.as_str())?;
+    runner.set_output("artifact-sha256", options.sha256.as_str())?;
+    if options.change.dry_run {
+        for line in render(options, config).lines() {
+            runner.console().log(line);
+        }
+        runner.set_output("result", "dry-run")?;
+        return Ok(Verdict::Success);
+    }
+    let console = runner.console().clone();
+    let layout = &options.connection.layout;
+    let shared = options.change.shared(layout, &console);
+    let mut reports: Vec<HostReport> = Vec::new();
+    let mut failure: Option<Result<Verdict, Error>> = None;
+    for host in &options.connection.hosts {
+        let report = |run: Option<&HostRun>, result: &str, error: Option<String>| HostReport {
+            host: host.label(),
+            result: result.to_owned(),
+            previous: run.and_then(|r| r.previous.as_ref().map(ToString::to_string)),
+            error,
+            seconds: run.map_or(0.0, |r| r.started.elapsed().as_secs_f64()),
+        };
+        if failure.is_some() {
+            reports.push(report(None, "skipped", None));
+            continue;
+        }
+        let _group = runner.group(&format!("blue-green: {}", host.label()));
+        let mut run = match options.connection.connect(host) {
+            Ok(remote) => HostRun::new(remote),
+            Err(error) => {
+                let error = HostError {
+                    host: host.label(),
+                    stage: "connect".into(),
+                    message: error.to_string(),
+                    infrastructure: true,
+                };
+                reports.push(report(None, "failed", Some(error.to_string())));
+                failure = Some(Err(Error::Hosts(vec![error])));
+                continue;
+            }
+        };
+        let token = runner_protocol::console::random_hex(8);
+        let outcome = HostFlow {
+            run: &mut run,
+            shared: &shared,
+            options,
+            config,
+            host,
+            token,
+        }
+        .run();
+        let (result, error, verdict) = match outcome {
+            Outcome::Deployed => ("deployed", None, None),
+            Outcome::Failed(error) => (
+                "failed",
+                Some(error.to_string()),
+                Some(Err(Error::Hosts(vec![error]))),
+            ),
+            Outcome::SwitchedBack(error) => (
+                "rolled-back",
+                Some(error.to_string()),
+                Some(Ok(Verdict::RolledBack(format!(
+                    "{error}; switched back to the previous slot on {}",
+                    host.label()
+                )))),
+            ),
+            Outcome::SwitchBackFailed(message) => (
+                "rollback-failed",
+                Some(message.clone()),
+                Some(Err(Error::RollbackFailed(message))),
+            ),
+        };
+        let success = result == "deployed";
+        let touched = run.status.current.is_some() || success;
+        let logged = touched.then_some((&options.release, options.sha256.as_str()));
+        for finish_error in run.finish(
+            &shared,
+            logged,
+            if success { "success" } else { "failed" },
+            success.then_some(options.keep_releases),
+        ) {
+            runner.warn(&finish_error.to_string());
+        }
+        reports.push(report(Some(&run), result, error));
+        failure = verdict;
+    }
+    let previous = reports
+        .iter()
+        .find_map(|r| r.previous.clone())
+        .unwrap_or_default();
+    runner.set_output("previous-release-id", previous)?;
+    crate::options::report_hosts(
+        runner,
+        &format!("ssh-deploy blue-green {}", options.release),
+        &reports,
+    )?;
+    let result = match &failure {
+        None => "success",
+        Some(Ok(_)) => "rolled-back",
+        Some(Err(Error::RollbackFailed(_))) => "rollback-failed",
+        Some(Err(_)) => "failed",
+    };
+    runner.set_output("result", result)?;
+    failure.unwrap_or(Ok(Verdict::Success))
+}
