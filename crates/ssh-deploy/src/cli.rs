@@ -216,6 +216,40 @@ pub struct DeployArgs {
         help_heading = "Fleet"
     )]
     pub rollback_completed: bool,
+    /// How a release is activated: `symlink` (switch `current`, restart), `blue-green` or
+    /// `compose` (docker compose hosts, driven by --compose-file).
+    #[arg(
+        long,
+        value_name = "STRATEGY",
+        default_value = "symlink",
+        help_heading = "Strategy"
+    )]
+    pub strategy: StrategyArg,
+    /// compose: the deploy file (project dir, env files and their changes, images, services in
+    /// rollout order, replicas, gates). See the README's "docker compose hosts" section.
+    #[arg(long, value_name = "FILE", help_heading = "Strategy")]
+    pub compose_file: Option<PathBuf>,
+}
+
+/// Activation strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StrategyArg {
+    /// Switch `current` atomically and restart in order.
+    Symlink,
+    /// Two slots per service behind a proxy.
+    BlueGreen,
+    /// docker compose hosts (--compose-file).
+    Compose,
+}
+
+impl From<StrategyArg> for crate::deploy::Strategy {
+    fn from(arg: StrategyArg) -> Self {
+        match arg {
+            StrategyArg::Symlink => Self::SymlinkSwitch,
+            StrategyArg::BlueGreen => Self::BlueGreen,
+            StrategyArg::Compose => Self::Compose,
+        }
+    }
 }
 
 /// `rollback` flags.

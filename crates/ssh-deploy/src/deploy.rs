@@ -18,6 +18,11 @@ pub enum Strategy {
     /// `current` symlink switch, restart in order.
     #[default]
     SymlinkSwitch,
+    /// Two slots per service behind a proxy (issue #11 part 1).
+    BlueGreen,
+    /// docker compose hosts: env files, pulled images, services rolled one by one
+    /// ([`crate::strategy::compose`]).
+    Compose,
 }
 
 /// A failure on one host.
@@ -178,6 +183,23 @@ impl HostRun {
             ));
         }
         Ok(output)
+    }
+
+    /// Runs one command without echoing its output (it may hold env file values) and without
+    /// judging its exit status; the caller decides what to show.
+    pub fn exec_quiet(
+        &mut self,
+        stage: &str,
+        command: &str,
+        input: Option<&mut dyn std::io::Read>,
+    ) -> Result<ExecOutput, HostError> {
+        tracing::debug!(host = self.label(), stage, command, "remote command");
+        self.remote.exec(command, input).map_err(|error| HostError {
+            host: self.label().to_owned(),
+            stage: stage.to_owned(),
+            message: error.to_string(),
+            infrastructure: true,
+        })
     }
 
     /// Runs `status` quietly and returns its output.

@@ -13,9 +13,11 @@ pub mod pack;
 pub mod plan;
 pub mod quote;
 pub mod remote;
+pub mod strategy;
 
 pub use cli::{
     ChangeArgs, Cli, Command, DeployArgs, HostArgs, ManagerArg, PackArgs, RollbackArgs, ScopeArg,
+    StrategyArg,
 };
 pub use options::{Connection, Error, HostSpec};
 
@@ -31,12 +33,20 @@ pub const OUTPUTS: &[&str] = &[
     "result",
     "hosts",
     "releases",
+    "compose-report",
 ];
 
 /// Runs `ssh-deploy` with parsed flags.
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     match cli.command {
         Command::Pack(args) => options::pack(&args, runner),
+        Command::Deploy(args) if args.strategy == StrategyArg::Compose => {
+            let options = strategy::compose::ComposeOptions::from_args(&args, runner)?;
+            strategy::compose::deploy(&options, runner)
+        }
+        Command::Deploy(args) if args.strategy == StrategyArg::BlueGreen => {
+            Err(strategy::unavailable(args.strategy.into()))
+        }
         Command::Deploy(args) => {
             let options = options::DeployOptions::from_args(&args, runner)?;
             options::deploy(&options, runner)

@@ -256,7 +256,7 @@ fn pairs(lists: &[LineList], flag: &str) -> Result<Vec<(String, String)>, Error>
 }
 
 impl Change {
-    fn from_args(
+    pub(crate) fn from_args(
         args: &ChangeArgs,
         units_dir: Option<&str>,
         runner: &Runner,
@@ -318,7 +318,7 @@ impl Change {
         })
     }
 
-    fn shared<'a>(
+    pub(crate) fn shared<'a>(
         &'a self,
         layout: &'a Layout,
         console: &'a runner_protocol::console::Console,
@@ -395,7 +395,7 @@ impl DeployOptions {
             batches,
             max_parallel: args.max_parallel.max(1),
             rollback_completed: args.rollback_completed,
-            strategy: Strategy::default(),
+            strategy: args.strategy.into(),
         })
     }
 }
@@ -439,7 +439,7 @@ pub struct HostReport {
     pub seconds: f64,
 }
 
-fn report_hosts(runner: &mut Runner, title: &str, reports: &[HostReport]) -> Result<(), Error> {
+pub(crate) fn report_hosts(runner: &mut Runner, title: &str, reports: &[HostReport]) -> Result<(), Error> {
     runner.set_output("hosts", serde_json::to_string(reports).unwrap_or_default())?;
     let summary = runner.summary();
     summary.heading(3, title);
@@ -472,7 +472,9 @@ type Runs = Vec<(usize, HostRun)>;
 
 /// `deploy`.
 pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, Error> {
-    let Strategy::SymlinkSwitch = options.strategy;
+    if options.strategy != Strategy::SymlinkSwitch {
+        return Err(crate::strategy::unavailable(options.strategy));
+    }
     runner.set_output("release-id", options.release.as_str())?;
     runner.set_output("artifact-sha256", options.sha256.as_str())?;
     if options.change.dry_run {
