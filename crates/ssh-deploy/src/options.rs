@@ -439,7 +439,11 @@ pub struct HostReport {
     pub seconds: f64,
 }
 
-pub(crate) fn report_hosts(runner: &mut Runner, title: &str, reports: &[HostReport]) -> Result<(), Error> {
+pub(crate) fn report_hosts(
+    runner: &mut Runner,
+    title: &str,
+    reports: &[HostReport],
+) -> Result<(), Error> {
     runner.set_output("hosts", serde_json::to_string(reports).unwrap_or_default())?;
     let summary = runner.summary();
     summary.heading(3, title);

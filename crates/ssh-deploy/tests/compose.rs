@@ -73,13 +73,11 @@ impl Fixture {
     fn new(failing_gate: Option<&'static str>) -> Self {
         let sshd = Sshd::start();
         let work = tempfile::tempdir().expect("tmp");
-        let gate_server = HttpServer::start(move |request| {
-            match failing_gate {
-                Some(service) if request.path.ends_with(&format!("/{service}")) => {
-                    Reply::text(503, "draining")
-                }
-                _ => Reply::text(200, "ok"),
+        let gate_server = HttpServer::start(move |request| match failing_gate {
+            Some(service) if request.path.ends_with(&format!("/{service}")) => {
+                Reply::text(503, "draining")
             }
+            _ => Reply::text(200, "ok"),
         });
         let gate_port = gate_server.addr().port();
         let fx = Self {
@@ -111,9 +109,21 @@ impl Fixture {
         .expect("write");
         std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let files = [
-            (".env", "INGRESS_IMAGE=registry.example/ingress:old\nPROC_IMAGE=registry.example/proc:old\nAPI_IMAGE=registry.example/api:old\n", 0o644),
-            (".env.ingress", "# ingress\nGATEWAY_CONFIG_JSON='{\"tenant\":\"t\"}'\nOPENAI_API_KEY=sk-old-secret-value\nLOG_LEVEL=debug\n", 0o640),
-            (".env.proc", "GATEWAY_CONFIG_JSON='{\"tenant\":\"t\"}'\nAGENTIC_BUNDLES_JSON=\"{\n  \\\"bundles\\\": {}\n}\"\nBUNDLES_FORCE_ENV_ON_STARTUP=0\n", 0o600),
+            (
+                ".env",
+                "INGRESS_IMAGE=registry.example/ingress:old\nPROC_IMAGE=registry.example/proc:old\nAPI_IMAGE=registry.example/api:old\n",
+                0o644,
+            ),
+            (
+                ".env.ingress",
+                "# ingress\nGATEWAY_CONFIG_JSON='{\"tenant\":\"t\"}'\nOPENAI_API_KEY=sk-old-secret-value\nLOG_LEVEL=debug\n",
+                0o640,
+            ),
+            (
+                ".env.proc",
+                "GATEWAY_CONFIG_JSON='{\"tenant\":\"t\"}'\nAGENTIC_BUNDLES_JSON=\"{\n  \\\"bundles\\\": {}\n}\"\nBUNDLES_FORCE_ENV_ON_STARTUP=0\n",
+                0o600,
+            ),
             (".env.metrics", "METRICS_PORT=9090", 0o640),
         ];
         for (name, text, mode) in files {
@@ -166,7 +176,10 @@ services:
     drain: echo "drain {{service}}" >> hooks.log
     undrain: echo "undrain {{service}}" >> hooks.log
 "#,
-            project = project(self.work.path()).display().to_string().replace('"', "\\\""),
+            project = project(self.work.path())
+                .display()
+                .to_string()
+                .replace('"', "\\\""),
             bin = self.path("bin").display(),
         );
         std::fs::write(self.path("compose-deploy.yaml"), deploy).expect("write");
@@ -251,11 +264,20 @@ fn outputs(out: &Output) -> serde_json::Value {
 fn assert_no_secret(out: &Output, fx: &Fixture) {
     for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
         assert!(!text.contains(SECRET), "{what} shows the secret:\n{text}");
-        assert!(!text.contains("sk-old-secret-value"), "{what} shows the old secret:\n{text}");
-        assert!(!text.contains("O\\u0027Brien"), "{what} shows an env value:\n{text}");
+        assert!(
+            !text.contains("sk-old-secret-value"),
+            "{what} shows the old secret:\n{text}"
+        );
+        assert!(
+            !text.contains("O\\u0027Brien"),
+            "{what} shows an env value:\n{text}"
+        );
     }
     let argv = fx.argv().join("\n");
-    assert!(!argv.contains(SECRET), "a docker command line holds the secret:\n{argv}");
+    assert!(
+        !argv.contains(SECRET),
+        "a docker command line holds the secret:\n{argv}"
+    );
 }
 
 fn env_value(text: &[u8], key: &str) -> Option<String> {
@@ -279,17 +301,32 @@ fn rolls_out_singletons_in_order_then_replicas_one_at_a_time() {
     assert_eq!(json["result"], "success");
     assert_eq!(
         fx.ups(),
-        ["chat-ingress", "chat-proc", "metrics", "api-1", "api-2", "api-3"]
+        [
+            "chat-ingress",
+            "chat-proc",
+            "metrics",
+            "api-1",
+            "api-2",
+            "api-3"
+        ]
     );
     let argv = fx.argv();
     let first_touch = argv
         .iter()
         .position(|l| l.starts_with("compose "))
         .expect("compose ran");
-    let pulls: Vec<usize> = (0..argv.len()).filter(|&i| argv[i].starts_with("pull ")).collect();
+    let pulls: Vec<usize> = (0..argv.len())
+        .filter(|&i| argv[i].starts_with("pull "))
+        .collect();
     assert_eq!(pulls.len(), 3, "{argv:?}");
-    assert!(pulls.iter().all(|&i| i < first_touch), "pulls come first: {argv:?}");
-    assert!(argv.iter().any(|l| l.ends_with(" config --quiet")), "{argv:?}");
+    assert!(
+        pulls.iter().all(|&i| i < first_touch),
+        "pulls come first: {argv:?}"
+    );
+    assert!(
+        argv.iter().any(|l| l.ends_with(" config --quiet")),
+        "{argv:?}"
+    );
     let hooks = std::fs::read_to_string(project(fx.work.path()).join("hooks.log")).expect("hooks");
     assert_eq!(
         hooks,
@@ -297,36 +334,64 @@ fn rolls_out_singletons_in_order_then_replicas_one_at_a_time() {
     );
 
     let after = fx.env_files();
-    let file = |name: &str| after.iter().find(|(n, ..)| n == name).expect("file").clone();
+    let file = |name: &str| {
+        after
+            .iter()
+            .find(|(n, ..)| n == name)
+            .expect("file")
+            .clone()
+    };
     let (_, proc_bytes, proc_mode) = file(".env.proc");
-    assert_eq!(env_value(&proc_bytes, "AGENTIC_BUNDLES_JSON").as_deref(), Some(BUNDLES));
+    assert_eq!(
+        env_value(&proc_bytes, "AGENTIC_BUNDLES_JSON").as_deref(),
+        Some(BUNDLES)
+    );
     assert!(
-        String::from_utf8_lossy(&proc_bytes).contains(&format!("AGENTIC_BUNDLES_JSON='{BUNDLES}'\n")),
+        String::from_utf8_lossy(&proc_bytes)
+            .contains(&format!("AGENTIC_BUNDLES_JSON='{BUNDLES}'\n")),
         "single-quoted, literal: {}",
         String::from_utf8_lossy(&proc_bytes)
     );
-    assert_eq!(env_value(&proc_bytes, "GATEWAY_CONFIG_JSON").as_deref(), Some("{\"tenant\":\"t\"}"));
+    assert_eq!(
+        env_value(&proc_bytes, "GATEWAY_CONFIG_JSON").as_deref(),
+        Some("{\"tenant\":\"t\"}")
+    );
     assert_eq!(proc_mode, 0o600, "mode kept");
     let (_, ingress, ingress_mode) = file(".env.ingress");
     assert_eq!(ingress_mode, 0o640, "mode kept");
-    assert!(String::from_utf8_lossy(&ingress).starts_with("# ingress\n"), "comment kept");
-    assert_eq!(env_value(&ingress, "OPENAI_API_KEY").as_deref(), Some(SECRET));
+    assert!(
+        String::from_utf8_lossy(&ingress).starts_with("# ingress\n"),
+        "comment kept"
+    );
+    assert_eq!(
+        env_value(&ingress, "OPENAI_API_KEY").as_deref(),
+        Some(SECRET)
+    );
     for (name, bytes, _) in &after {
         if name != ".env.proc" {
             assert_eq!(env_value(bytes, "AGENTIC_BUNDLES_JSON"), None, "{name}");
         }
     }
     let (_, images, _) = file(".env");
-    assert_eq!(env_value(&images, "API_IMAGE").as_deref(), Some("registry.example/api:v2"));
+    assert_eq!(
+        env_value(&images, "API_IMAGE").as_deref(),
+        Some("registry.example/api:v2")
+    );
     assert!(fx.leftovers().is_empty(), "{:?}", fx.leftovers());
 
     // The previous env files are kept in the release record, byte for byte.
     let record = fx.path("state/.ssh-deploy/compose/v2");
     // Record copies are numbered in deploy-file order: .env.ingress, .env.proc, .env.metrics, .env.
     assert_eq!(before[2].0, ".env.proc");
-    assert_eq!(std::fs::read(record.join("env/1")).expect("copy"), before[2].1);
+    assert_eq!(
+        std::fs::read(record.join("env/1")).expect("copy"),
+        before[2].1
+    );
     let images_record = std::fs::read_to_string(record.join("images")).expect("images");
-    assert!(images_record.contains("api-2 sha256:oldapi-2 registry.example/api-2:old"), "{images_record}");
+    assert!(
+        images_record.contains("api-2 sha256:oldapi-2 registry.example/api-2:old"),
+        "{images_record}"
+    );
 
     // The report: per-service timings and the exact commands run.
     let report: serde_json::Value =
@@ -348,7 +413,9 @@ fn rolls_out_singletons_in_order_then_replicas_one_at_a_time() {
         .map(|c| c.as_str().expect("text"))
         .collect();
     assert!(
-        commands.iter().any(|c| c.ends_with("up -d --no-deps --wait --wait-timeout 2 'api-3'")),
+        commands
+            .iter()
+            .any(|c| c.ends_with("up -d --no-deps --wait --wait-timeout 2 'api-3'")),
         "{commands:#?}"
     );
     let proc_keys = &host["env_files"][1]["keys"];
@@ -409,9 +476,18 @@ fn unhealthy_replica_restores_env_files_and_images_and_goes_back_in_reverse_orde
     ] {
         assert!(argv.iter().any(|l| l == tag), "{tag} in {argv:?}");
     }
-    let restore = argv.iter().position(|l| l.starts_with("tag ")).expect("retag");
-    let back = argv.iter().position(|l| l.contains("--force-recreate")).expect("back");
-    assert!(restore < back, "image tags are restored before services come back");
+    let restore = argv
+        .iter()
+        .position(|l| l.starts_with("tag "))
+        .expect("retag");
+    let back = argv
+        .iter()
+        .position(|l| l.contains("--force-recreate"))
+        .expect("back");
+    assert!(
+        restore < back,
+        "image tags are restored before services come back"
+    );
     let hooks = std::fs::read_to_string(project(fx.work.path()).join("hooks.log")).expect("hooks");
     assert_eq!(
         hooks,
@@ -428,7 +504,14 @@ fn failing_gate_on_the_last_replica_rolls_every_touched_service_back() {
     assert!(out.stderr.contains("health gate failed"), "{}", out.stderr);
     assert_eq!(
         fx.ups()[6..],
-        ["api-3 (back)", "api-2 (back)", "api-1 (back)", "metrics (back)", "chat-proc (back)", "chat-ingress (back)"]
+        [
+            "api-3 (back)",
+            "api-2 (back)",
+            "api-1 (back)",
+            "metrics (back)",
+            "chat-proc (back)",
+            "chat-ingress (back)"
+        ]
     );
     assert_restored(&fx, &before);
 }
@@ -443,7 +526,10 @@ fn pull_failure_stops_before_anything_is_touched() {
     assert_eq!(outputs(&out)["result"], "failed");
     assert!(out.stderr.contains("manifest unknown"), "{}", out.stderr);
     let argv = fx.argv();
-    assert!(argv.iter().all(|l| l.starts_with("pull ")), "only pulls ran: {argv:?}");
+    assert!(
+        argv.iter().all(|l| l.starts_with("pull ")),
+        "only pulls ran: {argv:?}"
+    );
     assert_eq!(fx.env_files(), before);
     assert!(!fx.path("state/.ssh-deploy/lock").exists(), "lock released");
 }
@@ -457,10 +543,18 @@ fn hanging_up_is_stopped_at_up_timeout_and_rolled_back() {
     let out = fx.deploy(&[]);
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("up_timeout"), "{}", out.stderr);
-    assert!(started.elapsed() < std::time::Duration::from_secs(50), "the hang was cut");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(50),
+        "the hang was cut"
+    );
     assert_eq!(
         fx.ups(),
-        ["chat-ingress", "chat-proc", "chat-proc (back)", "chat-ingress (back)"]
+        [
+            "chat-ingress",
+            "chat-proc",
+            "chat-proc (back)",
+            "chat-ingress (back)"
+        ]
     );
     assert_restored(&fx, &before);
 }
@@ -470,14 +564,26 @@ fn bad_deploy_file_names_line_column_and_field_before_connecting() {
     let fx = Fixture::new(None);
     let path = fx.path("compose-deploy.yaml");
     let text = std::fs::read_to_string(&path).expect("read");
-    std::fs::write(&path, text.replace("  - name: metrics\n", "  - name: metrics\n    replica: [m-1]\n")).expect("write");
+    std::fs::write(
+        &path,
+        text.replace(
+            "  - name: metrics\n",
+            "  - name: metrics\n    replica: [m-1]\n",
+        ),
+    )
+    .expect("write");
     let out = fx.deploy(&[]);
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(
-        out.stderr.contains("compose-deploy.yaml:26:5: `services[2].replica` is not a known field"),
+        out.stderr
+            .contains("compose-deploy.yaml:26:5: `services[2].replica` is not a known field"),
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains("did you mean `replicas`?"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `replicas`?"),
+        "{}",
+        out.stderr
+    );
     assert!(fx.argv().is_empty());
 }

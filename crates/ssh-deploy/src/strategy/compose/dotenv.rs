@@ -77,7 +77,10 @@ pub struct Entry {
 }
 
 fn is_space(c: char) -> bool {
-    matches!(c, '\t' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}')
+    matches!(
+        c,
+        '\t' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{85}' | '\u{a0}'
+    )
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -89,7 +92,9 @@ fn line_start(text: &str, offset: usize) -> usize {
 }
 
 fn line_end(text: &str, offset: usize) -> usize {
-    text[offset..].find('\n').map_or(text.len(), |i| offset + i + 1)
+    text[offset..]
+        .find('\n')
+        .map_or(text.len(), |i| offset + i + 1)
 }
 
 /// Every statement of `text`, in order.
@@ -108,12 +113,13 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
         }
         let start = line_start(text, pos);
         let mut rest = &text[pos..];
-        if let Some(after) = rest.strip_prefix("export").filter(|a| a.starts_with(is_space)) {
+        if let Some(after) = rest
+            .strip_prefix("export")
+            .filter(|a| a.starts_with(is_space))
+        {
             rest = after.trim_start_matches(is_space);
         }
-        let key_end = rest
-            .find(['=', ':', '\n'])
-            .unwrap_or(rest.len());
+        let key_end = rest.find(['=', ':', '\n']).unwrap_or(rest.len());
         let key = rest[..key_end].trim_end_matches(is_space);
         if let Some(bad) = key
             .chars()
@@ -278,11 +284,7 @@ impl Update {
 /// Applies `set` and `unset` to `old`, keeping every other line byte for byte (comments,
 /// order, quoting). A set key replaces its first statement (later duplicates are dropped, as
 /// compose would have let the last one win); new keys are appended.
-pub fn apply(
-    old: &str,
-    set: &[(String, String)],
-    unset: &[String],
-) -> Result<Update, ParseError> {
+pub fn apply(old: &str, set: &[(String, String)], unset: &[String]) -> Result<Update, ParseError> {
     let entries = parse(old)?;
     // Replacement per entry index: None = drop the statement.
     let mut replace: Vec<(usize, Option<String>)> = Vec::new();
@@ -471,6 +473,11 @@ mod tests {
         );
         let again = apply(&update.text, &[("LOG".into(), "warn".into())], &[]).expect("ok");
         assert!(again.is_noop(&update.text));
-        assert_eq!(apply("", &[("A".into(), "1".into())], &[]).expect("ok").text, "A='1'\n");
+        assert_eq!(
+            apply("", &[("A".into(), "1".into())], &[])
+                .expect("ok")
+                .text,
+            "A='1'\n"
+        );
     }
 }

@@ -136,9 +136,12 @@ pub fn deploy(options: &ComposeOptions, runner: &mut Runner) -> Result<Verdict, 
                 host.label()
             ));
             for step in &steps {
-                runner
-                    .console()
-                    .log(&format!("  [{}] {}: {}", host.label(), step.title, step.command));
+                runner.console().log(&format!(
+                    "  [{}] {}: {}",
+                    host.label(),
+                    step.title,
+                    step.command
+                ));
             }
         }
         runner.set_output("result", "dry-run")?;

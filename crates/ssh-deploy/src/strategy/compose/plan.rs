@@ -34,7 +34,8 @@ pub fn parse_running(text: &str) -> Vec<Running> {
         .filter_map(|line| {
             let mut fields = line.split_whitespace();
             let service = fields.next()?.to_owned();
-            let known = |f: Option<&str>| f.filter(|f| *f != "-" && !f.is_empty()).map(str::to_owned);
+            let known =
+                |f: Option<&str>| f.filter(|f| *f != "-" && !f.is_empty()).map(str::to_owned);
             Some(Running {
                 service,
                 image_id: known(fields.next()),
@@ -62,7 +63,10 @@ impl Commands<'_> {
             text.push_str(&format!("export {name}={}; ", q(value)));
         }
         // `|| exit`, not `&&`: a later `;` must never run in the wrong directory.
-        text.push_str(&format!("cd {} || exit 1; ", q(self.spec.project_dir.as_str())));
+        text.push_str(&format!(
+            "cd {} || exit 1; ",
+            q(self.spec.project_dir.as_str())
+        ));
         text
     }
 
@@ -221,12 +225,18 @@ pub fn rollout(commands: &Commands<'_>) -> Vec<Step> {
         if let Some(image) = &service.image {
             if !pulled.contains(&image.reference) {
                 pulled.push(image.reference.clone());
-                steps.push(step(&format!("pull {}", image.reference), commands.pull(&image.reference)));
+                steps.push(step(
+                    &format!("pull {}", image.reference),
+                    commands.pull(&image.reference),
+                ));
             }
         }
     }
     for file in &spec.env_files {
-        steps.push(step(&format!("read {}", file.path), commands.read_env(&file.path)));
+        steps.push(step(
+            &format!("read {}", file.path),
+            commands.read_env(&file.path),
+        ));
     }
     let present = vec![true; spec.env_files.len()];
     steps.push(step("snapshot", commands.snapshot(&present)));
@@ -257,7 +267,10 @@ pub fn rollout(commands: &Commands<'_>) -> Vec<Step> {
                 ));
             }
             if let (true, Some(undrain)) = (replica, &service.undrain) {
-                steps.push(step(&format!("undrain {unit}"), commands.hook(undrain, unit)));
+                steps.push(step(
+                    &format!("undrain {unit}"),
+                    commands.hook(undrain, unit),
+                ));
             }
         }
     }
@@ -277,7 +290,10 @@ pub fn rollback(
         steps.push(step("restore image tags", retag));
     }
     for service in touched.iter().rev() {
-        steps.push(step(&format!("up {service} (previous)"), commands.up_again(service)));
+        steps.push(step(
+            &format!("up {service} (previous)"),
+            commands.up_again(service),
+        ));
         let undrain = commands
             .spec
             .services
@@ -285,7 +301,10 @@ pub fn rollback(
             .find(|s| s.replicas.iter().any(|r| r == service))
             .and_then(|s| s.undrain.as_ref());
         if let Some(undrain) = undrain {
-            steps.push(step(&format!("undrain {service}"), commands.hook(undrain, service)));
+            steps.push(step(
+                &format!("undrain {service}"),
+                commands.hook(undrain, service),
+            ));
         }
     }
     steps
@@ -327,7 +346,10 @@ mod tests {
             project_name: Some("agentic".into()),
             compose_files: vec!["docker-compose.yaml".into()],
             docker: "docker".into(),
-            remote_env: vec![("DOCKER_HOST".into(), "unix:///run/podman/podman.sock".into())],
+            remote_env: vec![(
+                "DOCKER_HOST".into(),
+                "unix:///run/podman/podman.sock".into(),
+            )],
             wait_timeout: Duration::from_secs(90),
             up_timeout: Duration::from_secs(150),
             env_files: vec![
@@ -343,7 +365,10 @@ mod tests {
                 },
                 EnvFile {
                     path: ".env".into(),
-                    set: vec![("INGRESS_IMAGE".into(), "ghcr.io/o/ingress:v2".into()), ("API_IMAGE".into(), "ghcr.io/o/api:v2".into())],
+                    set: vec![
+                        ("INGRESS_IMAGE".into(), "ghcr.io/o/ingress:v2".into()),
+                        ("API_IMAGE".into(), "ghcr.io/o/api:v2".into()),
+                    ],
                     unset: vec![],
                 },
             ],
@@ -381,11 +406,20 @@ mod tests {
         let spec = spec();
         let steps = rollout(&commands(&spec));
         let text = render(&steps);
-        assert!(!text.contains("sk-never-shown"), "values travel on stdin only");
-        assert!(!text.contains("bundles\\\":{}"), "values travel on stdin only");
+        assert!(
+            !text.contains("sk-never-shown"),
+            "values travel on stdin only"
+        );
+        assert!(
+            !text.contains("bundles\\\":{}"),
+            "values travel on stdin only"
+        );
         for up in steps.iter().filter(|s| s.title.starts_with("up ")) {
             assert_eq!(up.command.matches(" up -d").count(), 1);
-            assert!(up.command.ends_with(&format!("'{}'", &up.title[3..])), "one service per up");
+            assert!(
+                up.command.ends_with(&format!("'{}'", &up.title[3..])),
+                "one service per up"
+            );
         }
         insta::assert_snapshot!("rollout_commands", text);
     }

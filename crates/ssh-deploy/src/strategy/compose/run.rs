@@ -66,7 +66,8 @@ pub struct HostComposeReport {
     pub env_files: Vec<EnvReport>,
     /// Per-service timings, in order.
     pub services: Vec<ServiceTiming>,
-    /// Every remote command, exactly as run, in order.
+    /// Every remote command of the compose steps, exactly as run, in order (the lock, release
+    /// log and unlock commands are those of every strategy and are left out).
     pub commands: Vec<String>,
 }
 
@@ -109,7 +110,15 @@ impl Host<'_> {
                 format!(
                     ": {}",
                     runner_protocol::console::visible_controls(
-                        &text.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+                        &text
+                            .lines()
+                            .rev()
+                            .take(5)
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .rev()
+                            .collect::<Vec<_>>()
+                            .join("\n")
                     )
                 )
             };
@@ -233,9 +242,12 @@ pub(super) fn deploy_host(
     };
     let logged = (result != "failed" || h.report.commands.len() > 1)
         .then_some((&options.release, options.digest.as_str()));
-    let log_result = if result == "deployed" { "success" } else { result };
-    let shared = options.change.shared(&options.connection.layout, console);
-    for error in h.run.finish(&shared, logged, log_result, None) {
+    let log_result = if result == "deployed" {
+        "success"
+    } else {
+        result
+    };
+    for error in h.run.finish(&h.shared, logged, log_result, None) {
         console.log(&format!("warning: {error}"));
     }
     let mut report = h.report;
@@ -260,10 +272,7 @@ fn rollout(
 ) -> Result<(), (HostError, Vec<String>)> {
     let spec = &options.spec;
     let untouched = |e| (e, Vec::new());
-    let shared_lock = options.change.shared(&options.connection.layout, h.console);
-    h.run.lock(&shared_lock).map_err(untouched)?;
-    h.report.commands.push(shared_lock.layout.lock("<token>", shared_lock.who, shared_lock.run));
-    let _ = &h.shared;
+    h.run.lock(&h.shared).map_err(untouched)?;
     // 1. Pull every new image first: a registry problem stops the deploy before any change.
     let mut pulled: Vec<&str> = Vec::new();
     for service in &spec.services {
@@ -283,25 +292,44 @@ fn rollout(
     let mut updates = Vec::new();
     for file in &spec.env_files {
         let output = h
-            .exec(&format!("read {}", file.path), &commands.read_env(&file.path), None, true)
+            .exec(
+                &format!("read {}", file.path),
+                &commands.read_env(&file.path),
+                None,
+                true,
+            )
             .map_err(untouched)?;
-        let (marker, old) = output.stdout.split_once('\n').unwrap_or((&output.stdout, ""));
+        let (marker, old) = output
+            .stdout
+            .split_once('\n')
+            .unwrap_or((&output.stdout, ""));
         let exists = marker.trim() == "present";
-        let old = if exists { old.to_owned() } else { String::new() };
+        let old = if exists {
+            old.to_owned()
+        } else {
+            String::new()
+        };
         let entries = dotenv::parse(&old).map_err(|e| {
             untouched(h.error(
                 &format!("read {}", file.path),
-                format!("{} on the host cannot be read as compose reads it: {e}", file.path),
+                format!(
+                    "{} on the host cannot be read as compose reads it: {e}",
+                    file.path
+                ),
             ))
         })?;
         for entry in entries {
-            let managed = file.set.iter().any(|(k, _)| *k == entry.key) || file.unset.contains(&entry.key);
+            let managed =
+                file.set.iter().any(|(k, _)| *k == entry.key) || file.unset.contains(&entry.key);
             if managed && entry.value.len() >= 8 && !super::is_image_variable(spec, &entry.key) {
                 h.console.add_mask(&entry.value);
             }
         }
         let update = dotenv::apply(&old, &file.set, &file.unset).map_err(|e| {
-            untouched(h.error(&format!("read {}", file.path), format!("{}: {e}", file.path)))
+            untouched(h.error(
+                &format!("read {}", file.path),
+                format!("{}: {e}", file.path),
+            ))
         })?;
         present.push(exists);
         h.report.env_files.push(EnvReport {
@@ -325,15 +353,34 @@ fn rollout(
             continue;
         }
         let stage = format!("write {}", file.path);
-        h.exec(&stage, &commands.write_env(&file.path), Some(update.text.as_bytes()), true)
-            .map_err(|e| (e, Vec::new()))?;
+        h.exec(
+            &stage,
+            &commands.write_env(&file.path),
+            Some(update.text.as_bytes()),
+            true,
+        )
+        .map_err(|e| (e, Vec::new()))?;
         let changed: Vec<String> = update
             .diff
             .iter()
             .filter(|d| d.change != dotenv::KeyChange::Unchanged)
-            .map(|d| format!("{} {}", d.key, serde_json::to_value(d.change).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()))
+            .map(|d| {
+                format!(
+                    "{} {}",
+                    d.key,
+                    serde_json::to_value(d.change)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                )
+            })
             .collect();
-        h.console.log(&format!("[{}] {}: {}", h.run.label(), file.path, changed.join(", ")));
+        h.console.log(&format!(
+            "[{}] {}: {}",
+            h.run.label(),
+            file.path,
+            changed.join(", ")
+        ));
     }
     // 5. The project must still parse with the new env files.
     h.exec("validate", &commands.validate(), None, false)
@@ -346,25 +393,32 @@ fn rollout(
             let fail = |e: HostError, touched: &Vec<String>| (e, touched.clone());
             if let (true, Some(drain)) = (replica, &service.drain) {
                 let command = commands.hook(drain, unit);
-                h.timed(unit, "drain", |h| h.exec(&format!("drain {unit}"), &command, None, false))
-                    .map_err(|e| fail(e, &touched))?;
+                h.timed(unit, "drain", |h| {
+                    h.exec(&format!("drain {unit}"), &command, None, false)
+                })
+                .map_err(|e| fail(e, &touched))?;
             }
             touched.push(unit.to_owned());
             let command = commands.up(unit);
-            h.timed(unit, "up", |h| h.exec(&format!("up {unit}"), &command, None, false))
-                .map_err(|e| fail(e, &touched))?;
+            h.timed(unit, "up", |h| {
+                h.exec(&format!("up {unit}"), &command, None, false)
+            })
+            .map_err(|e| fail(e, &touched))?;
             if let Some(gate) = &service.gate {
                 let text = gate.replace("{service}", unit);
                 let name = host.name();
                 h.timed(unit, "gate", |h| {
-                    crate::deploy::run_gate(&text, &name).map_err(|m| h.error(&format!("gate {unit}"), m))
+                    crate::deploy::run_gate(&text, &name)
+                        .map_err(|m| h.error(&format!("gate {unit}"), m))
                 })
                 .map_err(|e| fail(e, &touched))?;
             }
             if let (true, Some(undrain)) = (replica, &service.undrain) {
                 let command = commands.hook(undrain, unit);
-                h.timed(unit, "undrain", |h| h.exec(&format!("undrain {unit}"), &command, None, false))
-                    .map_err(|e| fail(e, &touched))?;
+                h.timed(unit, "undrain", |h| {
+                    h.exec(&format!("undrain {unit}"), &command, None, false)
+                })
+                .map_err(|e| fail(e, &touched))?;
             }
         }
     }
@@ -388,7 +442,9 @@ fn roll_back(
             .map(str::to_owned);
         let result = match &service {
             Some(service) => h
-                .timed(service, "rollback", |h| h.exec(&step.title, &step.command, None, false))
+                .timed(service, "rollback", |h| {
+                    h.exec(&step.title, &step.command, None, false)
+                })
                 .map(drop),
             None => h.exec(&step.title, &step.command, None, false).map(drop),
         };

@@ -142,7 +142,9 @@ fn valid_key(key: &str) -> bool {
 }
 
 fn valid_service(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
@@ -448,9 +450,9 @@ fn build(loader: &mut Loader<'_>, root: &Node) -> Option<Spec> {
             "docker" => {
                 if let Some(docker) = loader.string(node, &key) {
                     if !docker.is_empty()
-                        && docker
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
+                        && docker.chars().all(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-')
+                        })
                     {
                         spec.docker = docker;
                     } else {
@@ -550,8 +552,7 @@ fn build(loader: &mut Loader<'_>, root: &Node) -> Option<Spec> {
                                 continue;
                             };
                             if name == BUNDLES_VARIABLE {
-                                if let Err(e) =
-                                    serde_json::from_str::<serde_json::Value>(&resolved)
+                                if let Err(e) = serde_json::from_str::<serde_json::Value>(&resolved)
                                 {
                                     loader.problem(
                                         value.span,
@@ -570,7 +571,12 @@ fn build(loader: &mut Loader<'_>, root: &Node) -> Option<Spec> {
                             if valid_key(&name) {
                                 env.unset.push(name);
                             } else {
-                                loader.problem(span, &path, &format!("`{name}` is not a variable name"), "");
+                                loader.problem(
+                                    span,
+                                    &path,
+                                    &format!("`{name}` is not a variable name"),
+                                    "",
+                                );
                             }
                         }
                     }
@@ -617,7 +623,12 @@ fn build(loader: &mut Loader<'_>, root: &Node) -> Option<Spec> {
         return None;
     };
     if items.is_empty() {
-        loader.problem(services.span, "services", "is empty", "list at least one service");
+        loader.problem(
+            services.span,
+            "services",
+            "is empty",
+            "list at least one service",
+        );
     }
     let mut seen: Vec<String> = Vec::new();
     for (index, item) in items.iter().enumerate() {
@@ -656,7 +667,9 @@ fn build(loader: &mut Loader<'_>, root: &Node) -> Option<Spec> {
                 ),
                 "replicas of one image share one variable; give other images their own",
             ),
-            None => file.set.push((image.variable.clone(), image.reference.clone())),
+            None => file
+                .set
+                .push((image.variable.clone(), image.reference.clone())),
         }
     }
     Some(spec)
@@ -714,7 +727,12 @@ fn service(
             "replicas" => {
                 let list = loader.strings(value, &path);
                 if list.is_empty() {
-                    loader.problem(value.span, &path, "is empty", "e.g. `[api-1, api-2, api-3]`");
+                    loader.problem(
+                        value.span,
+                        &path,
+                        "is empty",
+                        "e.g. `[api-1, api-2, api-3]`",
+                    );
                 }
                 for (replica, span) in list {
                     if check_name(loader, &replica, span, &path) {
@@ -733,8 +751,15 @@ fn service(
                             if let Some(text) = loader.string(v, &p) {
                                 reference = loader.expand(v, &p, &text);
                                 if let Some(r) = &reference {
-                                    if r.is_empty() || r.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                                        loader.problem(v.span, &p, &format!("`{r}` is not an image reference"), "e.g. ghcr.io/org/api:v1.2.3");
+                                    if r.is_empty()
+                                        || r.chars().any(|c| c.is_whitespace() || c.is_control())
+                                    {
+                                        loader.problem(
+                                            v.span,
+                                            &p,
+                                            &format!("`{r}` is not an image reference"),
+                                            "e.g. ghcr.io/org/api:v1.2.3",
+                                        );
                                         reference = None;
                                     }
                                 }
@@ -745,7 +770,12 @@ fn service(
                                 if valid_key(&text) {
                                     variable = Some(text);
                                 } else {
-                                    loader.problem(v.span, &p, &format!("`{text}` is not a variable name"), "the compose file reads it as `image: ${API_IMAGE}`");
+                                    loader.problem(
+                                        v.span,
+                                        &p,
+                                        &format!("`{text}` is not a variable name"),
+                                        "the compose file reads it as `image: ${API_IMAGE}`",
+                                    );
                                 }
                             }
                         }
@@ -808,7 +838,12 @@ fn service(
         }
     }
     if service.name.is_empty() {
-        loader.problem(item.span, field, "has no `name`", "e.g. `name: chat-ingress`");
+        loader.problem(
+            item.span,
+            field,
+            "has no `name`",
+            "e.g. `name: chat-ingress`",
+        );
         return None;
     }
     if service.replicas.is_empty() {
