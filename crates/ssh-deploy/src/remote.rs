@@ -359,6 +359,7 @@ pub enum KnownHostsVerdict {
 pub struct SshRemote {
     label: String,
     session: ssh2::Session,
+    command_timeout: Duration,
 }
 
 impl std::fmt::Debug for SshRemote {
@@ -472,6 +473,7 @@ impl SshRemote {
         Ok(Self {
             label: target.label(),
             session,
+            command_timeout: timeouts.command,
         })
     }
 }
@@ -550,13 +552,10 @@ impl Remote for SshRemote {
         }
         channel.send_eof().map_err(ssh("close stdin"))?;
         let mut stdout = Vec::new();
-        channel
-            .read_to_end(&mut stdout)
+        read_patiently(&mut channel, &mut stdout, self.command_timeout)
             .map_err(io("read output"))?;
         let mut stderr = Vec::new();
-        channel
-            .stderr()
-            .read_to_end(&mut stderr)
+        read_patiently(&mut channel.stderr(), &mut stderr, self.command_timeout)
             .map_err(io("read errors"))?;
         channel.wait_close().map_err(ssh("close channel"))?;
         let status = channel.exit_status().map_err(ssh("exit status"))?;
@@ -565,6 +564,36 @@ impl Remote for SshRemote {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
+    }
+}
+
+/// Reads to the end, allowing `limit` of silence between two pieces of output.
+///
+/// With keepalives on, blocking libssh2 waits for the socket only until the next keepalive is
+/// due and then fails with "Timed out waiting on socket" (`ssh2_wait_socket` in libssh2
+/// 1.11's `session.c` polls for the keepalive interval instead of the API timeout), so a
+/// command silent for more than 15 s (`docker compose up --wait`, a slow restart) would fail.
+/// The bytes read so far stay in `buffer`; the read resumes until `limit` passes with no output.
+fn read_patiently(
+    reader: &mut impl Read,
+    buffer: &mut Vec<u8>,
+    limit: Duration,
+) -> std::io::Result<()> {
+    let mut quiet_since = std::time::Instant::now();
+    loop {
+        let before = buffer.len();
+        match reader.read_to_end(buffer) {
+            Ok(_) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                if buffer.len() > before {
+                    quiet_since = std::time::Instant::now();
+                }
+                if quiet_since.elapsed() >= limit {
+                    return Err(error);
+                }
+            }
+            Err(error) => return Err(error),
+        }
     }
 }
 

@@ -46,6 +46,7 @@ case "$1" in
           healthy) echo " Container $s  Healthy" >&2; exit 0 ;;
           unhealthy) echo "dependency failed to start: container $s is unhealthy" >&2; exit 1 ;;
           timeout) exec sleep 60 ;;
+          slow) sleep 17; echo " Container $s  Healthy" >&2; exit 0 ;;
         esac ;;
     esac ;;
 esac
@@ -287,7 +288,7 @@ fn env_value(text: &[u8], key: &str) -> Option<String> {
         .into_iter()
         .filter(|e| e.key == key)
         .map(|e| e.value)
-        .last()
+        .next_back()
 }
 
 #[test]
@@ -586,4 +587,57 @@ fn bad_deploy_file_names_line_column_and_field_before_connecting() {
         out.stderr
     );
     assert!(fx.argv().is_empty());
+}
+
+#[test]
+fn dry_run_prints_the_plan_without_connecting() {
+    let fx = Fixture::new(None);
+    let out = fx.deploy(&[("SSH_DEPLOY_DRY_RUN", "true")]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(outputs(&out)["result"], "dry-run");
+    assert!(
+        out.stderr
+            .contains("up -d --no-deps --wait --wait-timeout 2 'api-2'"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("write .env.proc (stdin; keys AGENTIC_BUNDLES_JSON"),
+        "{}",
+        out.stderr
+    );
+    assert_no_secret(&out, &fx);
+    assert!(fx.argv().is_empty(), "nothing ran on the host");
+}
+
+#[test]
+fn blue_green_is_refused_clearly_in_this_build() {
+    let work = tempfile::tempdir().expect("tmp");
+    let out = run(tool_command(env!("CARGO_BIN_EXE_ssh-deploy"))
+        .arg("deploy")
+        .env("SSH_DEPLOY_STRATEGY", "blue-green")
+        .env("SSH_DEPLOY_HOSTS", "local")
+        .env("SSH_DEPLOY_ROOT", work.path()));
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("--strategy blue-green: not built in this branch"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Regression: libssh2 with keepalives on gave up on a command that printed nothing for one
+/// keepalive interval (15 s) with "Timed out waiting on socket"; `up --wait` is often that quiet.
+#[test]
+fn an_up_silent_for_longer_than_the_keepalive_interval_succeeds() {
+    let fx = Fixture::new(None);
+    let path = fx.path("compose-deploy.yaml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, text.replace("up_timeout: 4s", "up_timeout: 60s")).expect("write");
+    fx.script("up-chat-ingress", "slow");
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(fx.ups()[0], "chat-ingress");
 }

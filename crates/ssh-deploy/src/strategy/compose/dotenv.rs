@@ -101,11 +101,8 @@ fn line_end(text: &str, offset: usize) -> usize {
 pub fn parse(text: &str) -> Result<Vec<Entry>, ParseError> {
     let mut entries = Vec::new();
     let mut pos = 0;
-    loop {
-        // Statement start: skip white space (new lines included) and comment lines.
-        let Some(offset) = text[pos..].find(|c: char| !c.is_whitespace()) else {
-            break;
-        };
+    // Statement start: skip white space (new lines included) and comment lines.
+    while let Some(offset) = text[pos..].find(|c: char| !c.is_whitespace()) {
         pos += offset;
         if text[pos..].starts_with('#') {
             pos = line_end(text, pos);

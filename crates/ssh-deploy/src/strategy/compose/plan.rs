@@ -120,7 +120,7 @@ impl Commands<'_> {
             .map(q)
             .collect();
         text.push_str(&format!(
-            "for s in {}; do c=$({} ps -q \"$s\" 2>/dev/null | head -n 1); \
+            "for s in {}; do c=$({} ps -a -q \"$s\" 2>/dev/null | head -n 1); \
              if [ -n \"$c\" ]; then {} inspect --format \"$s {{{{.Image}}}} {{{{.Config.Image}}}}\" \"$c\"; \
              else echo \"$s - -\"; fi; done > {record}/images.tmp; \
              mv -f {record}/images.tmp {record}/images; cat {record}/images",

@@ -99,28 +99,17 @@ impl Host<'_> {
             crate::deploy::echo(self.console, self.run.label(), &output);
         }
         if output.status != 0 {
-            let detail = if quiet {
+            // A quiet command's stdout may hold values; its stderr (cat, chown, mv) does not.
+            let text = match output.stderr.trim() {
+                "" if !quiet => output.stdout.trim(),
+                stderr => stderr,
+            };
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(5)..].join("\n");
+            let detail = if tail.is_empty() {
                 String::new()
             } else {
-                let text = if output.stderr.trim().is_empty() {
-                    output.stdout.trim()
-                } else {
-                    output.stderr.trim()
-                };
-                format!(
-                    ": {}",
-                    runner_protocol::console::visible_controls(
-                        &text
-                            .lines()
-                            .rev()
-                            .take(5)
-                            .collect::<Vec<_>>()
-                            .into_iter()
-                            .rev()
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    )
-                )
+                format!(": {}", runner_protocol::console::visible_controls(&tail))
             };
             let message = if output.status == 124 && command.contains("timeout -k") {
                 format!("did not return within the up_timeout and was stopped (exit 124){detail}")
@@ -240,8 +229,8 @@ pub(super) fn deploy_host(
         Err(Failure::RolledBack(_)) => "rolled-back",
         Err(Failure::RollbackFailed(..)) => "rollback-failed",
     };
-    let logged = (result != "failed" || h.report.commands.len() > 1)
-        .then_some((&options.release, options.digest.as_str()));
+    // The release log records every run that changed something on the host.
+    let logged = (result != "failed").then_some((&options.release, options.digest.as_str()));
     let log_result = if result == "deployed" {
         "success"
     } else {
