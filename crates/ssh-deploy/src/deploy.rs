@@ -483,7 +483,7 @@ impl LockHolder {
     }
 }
 
-fn last_lines(text: &str, n: usize) -> &str {
+pub(crate) fn last_lines(text: &str, n: usize) -> &str {
     let mut start = text.len();
     for _ in 0..n {
         match text[..start].rfind('\n') {

@@ -174,7 +174,7 @@ services:
     replicas: [api-1, api-2, api-3]
     image: {{ ref: "registry.example/api:${{TAG}}", var: API_IMAGE }}
     gate: api-gate.yaml
-    drain: echo "drain {{service}}" >> hooks.log
+    drain: 'if [ -f ../scenario/drain-fail-{{service}} ]; then echo "proxy refused" >&2; exit 1; fi; echo "drain {{service}}" >> hooks.log'
     undrain: echo "undrain {{service}}" >> hooks.log
 "#,
             project = project(self.work.path())
@@ -640,4 +640,30 @@ fn an_up_silent_for_longer_than_the_keepalive_interval_succeeds() {
     let out = fx.deploy(&[]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(fx.ups()[0], "chat-ingress");
+}
+
+#[test]
+fn failed_drain_puts_the_replica_back_into_the_pool() {
+    let fx = Fixture::new(None);
+    fx.script("drain-fail-api-2", "");
+    let before = fx.env_files();
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("proxy refused"), "{}", out.stderr);
+    assert_eq!(
+        fx.ups()[4..],
+        [
+            "api-2 (back)",
+            "api-1 (back)",
+            "metrics (back)",
+            "chat-proc (back)",
+            "chat-ingress (back)"
+        ]
+    );
+    let hooks = std::fs::read_to_string(project(fx.work.path()).join("hooks.log")).expect("hooks");
+    assert_eq!(
+        hooks,
+        "drain api-1\nundrain api-1\nundrain api-2\nundrain api-1\n"
+    );
+    assert_restored(&fx, &before);
 }

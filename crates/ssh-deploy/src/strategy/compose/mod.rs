@@ -85,11 +85,7 @@ impl ComposeOptions {
                 hasher.update(value.as_bytes());
             }
         }
-        let digest: String = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = crate::pack::hex(&hasher.finalize());
         let release = match &args.release_id {
             Some(id) if !id.is_empty() => {
                 ReleaseId::parse(id).map_err(|e| usage(format!("--release-id: {e}")))?

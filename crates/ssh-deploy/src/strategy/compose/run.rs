@@ -104,12 +104,11 @@ impl Host<'_> {
                 "" if !quiet => output.stdout.trim(),
                 stderr => stderr,
             };
-            let lines: Vec<&str> = text.lines().collect();
-            let tail = lines[lines.len().saturating_sub(5)..].join("\n");
+            let tail = crate::deploy::last_lines(text, 5);
             let detail = if tail.is_empty() {
                 String::new()
             } else {
-                format!(": {}", runner_protocol::console::visible_controls(&tail))
+                format!(": {}", runner_protocol::console::visible_controls(tail))
             };
             let message = if output.status == 124 && command.contains("timeout -k") {
                 format!("did not return within the up_timeout and was stopped (exit 124){detail}")
@@ -380,6 +379,8 @@ fn rollout(
         let replica = !service.replicas.is_empty();
         for unit in service.units() {
             let fail = |e: HostError, touched: &Vec<String>| (e, touched.clone());
+            // Touched from the drain on: a rollback brings it back and undrains it.
+            touched.push(unit.to_owned());
             if let (true, Some(drain)) = (replica, &service.drain) {
                 let command = commands.hook(drain, unit);
                 h.timed(unit, "drain", |h| {
@@ -387,7 +388,6 @@ fn rollout(
                 })
                 .map_err(|e| fail(e, &touched))?;
             }
-            touched.push(unit.to_owned());
             let command = commands.up(unit);
             h.timed(unit, "up", |h| {
                 h.exec(&format!("up {unit}"), &command, None, false)

@@ -525,7 +525,7 @@ fn build(loader: &mut Loader<'_>, root: &Node) -> Option<Spec> {
                 set: Vec::new(),
                 unset: Vec::new(),
             };
-            for (key, value, span) in loader.mapping(item, &field, ENV_FILE) {
+            for (key, value, _) in loader.mapping(item, &field, ENV_FILE) {
                 let path = join(&field, &key);
                 match key.as_str() {
                     "path" => {
@@ -582,7 +582,6 @@ fn build(loader: &mut Loader<'_>, root: &Node) -> Option<Spec> {
                     }
                     _ => {}
                 }
-                let _ = span;
             }
             if env.path.is_empty() {
                 loader.problem(item.span, &field, "has no `path`", "e.g. `path: .env.proc`");
