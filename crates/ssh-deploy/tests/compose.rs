@@ -127,8 +127,15 @@ impl Fixture {
             ),
             (".env.metrics", "METRICS_PORT=9090", 0o640),
         ];
+        std::fs::create_dir_all(project.join("shared")).expect("mkdir");
         for (name, text, mode) in files {
-            let path = project.join(name);
+            // `.env.metrics` is a symlink into shared/, as some hosts keep env files.
+            let path = if name == ".env.metrics" {
+                std::os::unix::fs::symlink("shared/metrics.env", project.join(name)).expect("ln");
+                project.join("shared/metrics.env")
+            } else {
+                project.join(name)
+            };
             std::fs::write(&path, text).expect("write");
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
         }
@@ -249,12 +256,20 @@ services:
             .collect()
     }
 
+    /// Temp files left behind, and whether `.env.metrics` is still a symlink.
     fn leftovers(&self) -> Vec<String> {
-        std::fs::read_dir(project(self.work.path()))
-            .expect("ls")
+        let project = project(self.work.path());
+        let mut left: Vec<String> = [project.clone(), project.join("shared")]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).expect("ls"))
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .filter(|n| n.contains("ssh-deploy"))
-            .collect()
+            .collect();
+        let link = std::fs::symlink_metadata(project.join(".env.metrics")).expect("stat");
+        if !link.file_type().is_symlink() {
+            left.push(".env.metrics is no longer a symlink".into());
+        }
+        left
     }
 }
 

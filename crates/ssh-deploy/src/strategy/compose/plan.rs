@@ -132,15 +132,17 @@ impl Commands<'_> {
     }
 
     /// Writes stdin to `path` atomically: temp file beside it, owner and mode of the old file,
-    /// fsync, rename, fsync of the directory. The temp file is removed if anything fails.
+    /// fsync, rename, fsync of the directory. A symlinked env file is written through (the link
+    /// stays). The temp file is removed if anything fails.
     pub fn write_env(&self, path: &str) -> String {
         format!(
-            "{}set -e; f={f}; t={t}; trap 'rm -f \"$t\"' EXIT; umask 077; cat > \"$t\"; \
+            "{}set -e; f=$(readlink -f -- {p}); t=\"$f\"{suffix}; trap 'rm -f \"$t\"' EXIT; umask 077; \
+             cat > \"$t\"; \
              if [ -e \"$f\" ]; then chown --reference=\"$f\" \"$t\"; chmod --reference=\"$f\" \"$t\"; fi; \
              sync \"$t\"; mv -f \"$t\" \"$f\"; sync \"$(dirname \"$f\")\"",
             self.prelude(),
-            f = q(path),
-            t = q(&format!("{path}.ssh-deploy-{}", self.token)),
+            p = q(path),
+            suffix = q(&format!(".ssh-deploy-{}", self.token)),
         )
     }
 
@@ -189,9 +191,10 @@ impl Commands<'_> {
         for (index, (file, present)) in self.spec.env_files.iter().zip(present).enumerate() {
             let path = q(&file.path);
             if *present {
-                let tmp = q(&format!("{}.ssh-deploy-{}", file.path, self.token));
+                let suffix = q(&format!(".ssh-deploy-{}", self.token));
                 text.push_str(&format!(
-                    "; cp -p {record}/env/{index} {tmp}; mv -f {tmp} {path}"
+                    "; f=$(readlink -f -- {path}); cp -p {record}/env/{index} \"$f\"{suffix}; \
+                     mv -f \"$f\"{suffix} \"$f\""
                 ));
             } else {
                 text.push_str(&format!("; rm -f {path}"));
