@@ -30,7 +30,16 @@ case "$1" in
       echo "Error response from daemon: manifest for $2 not found: manifest unknown" >&2; exit 1
     fi
     echo "$2: Pulling from registry"; exit 0 ;;
-  inspect) c=$(last "$@"); s=${c#cid-}; echo "$s sha256:old$s registry.example/$s:old"; exit 0 ;;
+  inspect)
+    c=$(last "$@"); s=${c#cid-}
+    case "$*" in
+      *.Config.Image*) echo "registry.example/$s:old" ;;
+      *) echo "sha256:old$s" ;;
+    esac
+    exit 0 ;;
+  image)
+    [ "$2" = inspect ] || exit 99
+    i=$(last "$@"); echo "registry.example/${i#sha256:old}@sha256:d1g35t"; exit 0 ;;
   tag) exit 0 ;;
   compose)
     shift
@@ -405,7 +414,9 @@ fn rolls_out_singletons_in_order_then_replicas_one_at_a_time() {
     );
     let images_record = std::fs::read_to_string(record.join("images")).expect("images");
     assert!(
-        images_record.contains("api-2 sha256:oldapi-2 registry.example/api-2:old"),
+        images_record.contains(
+            "api-2 sha256:oldapi-2 registry.example/api-2:old registry.example/api-2@sha256:d1g35t\n"
+        ),
         "{images_record}"
     );
 

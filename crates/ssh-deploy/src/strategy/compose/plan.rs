@@ -26,9 +26,11 @@ pub struct Running {
     pub image_id: Option<String>,
     /// The reference the container was created from.
     pub reference: Option<String>,
+    /// The image's registry digests (`name@sha256:...`), for the record.
+    pub digests: Vec<String>,
 }
 
-/// Parses the snapshot output: `<service> <image id|-> <reference|->` per line.
+/// Parses the snapshot output: `<service> <image id|-> <reference|-> <digest,...|->` per line.
 pub fn parse_running(text: &str) -> Vec<Running> {
     text.lines()
         .filter_map(|line| {
@@ -40,6 +42,9 @@ pub fn parse_running(text: &str) -> Vec<Running> {
                 service,
                 image_id: known(fields.next()),
                 reference: known(fields.next()),
+                digests: known(fields.next())
+                    .map(|d| d.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -121,12 +126,15 @@ impl Commands<'_> {
             .collect();
         text.push_str(&format!(
             "for s in {}; do c=$({} ps -a -q \"$s\" 2>/dev/null | head -n 1); \
-             if [ -n \"$c\" ]; then {} inspect --format \"$s {{{{.Image}}}} {{{{.Config.Image}}}}\" \"$c\"; \
-             else echo \"$s - -\"; fi; done > {record}/images.tmp; \
+             if [ -n \"$c\" ]; then i=$({docker} inspect --format '{{{{.Image}}}}' \"$c\"); \
+             r=$({docker} inspect --format '{{{{.Config.Image}}}}' \"$c\"); \
+             d=$({docker} image inspect --format '{{{{join .RepoDigests \",\"}}}}' \"$i\" 2>/dev/null || true); \
+             echo \"$s $i $r ${{d:--}}\"; \
+             else echo \"$s - - -\"; fi; done > {record}/images.tmp; \
              mv -f {record}/images.tmp {record}/images; cat {record}/images",
             services.join(" "),
             self.compose(),
-            self.docker(),
+            docker = self.docker(),
         ));
         text
     }
@@ -431,9 +439,14 @@ mod tests {
     fn rollback_commands_restore_then_go_back_newest_first() {
         let spec = spec();
         let running = parse_running(
-            "chat-ingress sha256:aaa ghcr.io/o/ingress:v1\napi-1 sha256:bbb ghcr.io/o/api:latest\napi-2 sha256:bbb ghcr.io/o/api:latest\nnew - -\npinned sha256:ccc ghcr.io/o/x@sha256:ddd\n",
+            "chat-ingress sha256:aaa ghcr.io/o/ingress:v1 ghcr.io/o/ingress@sha256:a1,mirror/ingress@sha256:a1\napi-1 sha256:bbb ghcr.io/o/api:latest -\napi-2 sha256:bbb ghcr.io/o/api:latest -\nnew - - -\npinned sha256:ccc ghcr.io/o/x@sha256:ddd -\n",
         );
         assert_eq!(running[3].image_id, None);
+        assert_eq!(
+            running[0].digests,
+            ["ghcr.io/o/ingress@sha256:a1", "mirror/ingress@sha256:a1"]
+        );
+        assert!(running[1].digests.is_empty());
         let steps = rollback(
             &commands(&spec),
             &[true, true, false],
