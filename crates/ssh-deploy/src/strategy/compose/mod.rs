@@ -11,6 +11,7 @@
 //! The commands are spelled by [`plan`] (pure, snapshot-tested); [`run`] carries them out.
 
 pub mod dotenv;
+mod fields;
 pub mod plan;
 mod run;
 pub mod spec;
