@@ -216,8 +216,9 @@ pub struct DeployArgs {
         help_heading = "Fleet"
     )]
     pub rollback_completed: bool,
-    /// How a release goes live: `symlink` (switch `current`, restart in place) or `blue-green`
-    /// (start the idle slot, switch the proxy, drain and stop the old slot).
+    /// How a release goes live: `symlink` (switch `current`, restart in place), `blue-green`
+    /// (start the idle slot, switch the proxy, drain and stop the old slot) or `compose`
+    /// (docker compose hosts, driven by --compose-file).
     #[arg(
         long,
         value_name = "STRATEGY",
@@ -225,6 +226,10 @@ pub struct DeployArgs {
         help_heading = "Release"
     )]
     pub strategy: StrategyArg,
+    /// compose: the deploy file (project dir, env files and their changes, images, services in
+    /// rollout order, replicas, gates). See the README's "docker compose hosts" section.
+    #[arg(long, value_name = "FILE", help_heading = "Release")]
+    pub compose_file: Option<PathBuf>,
     /// Blue-green settings.
     #[command(flatten)]
     pub blue_green: BlueGreenArgs,
@@ -237,6 +242,8 @@ pub enum StrategyArg {
     Symlink,
     /// Two slots per service behind nginx or HAProxy.
     BlueGreen,
+    /// docker compose hosts (--compose-file).
+    Compose,
 }
 
 /// The proxy in front of blue-green slots.

@@ -20,6 +20,9 @@ pub enum Strategy {
     SymlinkSwitch,
     /// Two slots behind a proxy ([`crate::strategy::blue_green`]).
     BlueGreen,
+    /// docker compose hosts: env files, pulled images, services rolled one by one
+    /// ([`crate::strategy::compose`]).
+    Compose,
 }
 
 /// A failure on one host.
@@ -180,6 +183,23 @@ impl HostRun {
             ));
         }
         Ok(output)
+    }
+
+    /// Runs one command without echoing its output (it may hold env file values) and without
+    /// judging its exit status; the caller decides what to show.
+    pub fn exec_quiet(
+        &mut self,
+        stage: &str,
+        command: &str,
+        input: Option<&mut dyn std::io::Read>,
+    ) -> Result<ExecOutput, HostError> {
+        tracing::debug!(host = self.label(), stage, command, "remote command");
+        self.remote.exec(command, input).map_err(|error| HostError {
+            host: self.label().to_owned(),
+            stage: stage.to_owned(),
+            message: error.to_string(),
+            infrastructure: true,
+        })
     }
 
     /// Runs `status` quietly and returns its output.
@@ -463,7 +483,7 @@ impl LockHolder {
     }
 }
 
-fn last_lines(text: &str, n: usize) -> &str {
+pub(crate) fn last_lines(text: &str, n: usize) -> &str {
     let mut start = text.len();
     for _ in 0..n {
         match text[..start].rfind('\n') {

@@ -34,12 +34,17 @@ pub const OUTPUTS: &[&str] = &[
     "result",
     "hosts",
     "releases",
+    "compose-report",
 ];
 
 /// Runs `ssh-deploy` with parsed flags.
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     match cli.command {
         Command::Pack(args) => options::pack(&args, runner),
+        Command::Deploy(args) if args.strategy == StrategyArg::Compose => {
+            let options = strategy::compose::ComposeOptions::from_args(&args, runner)?;
+            strategy::compose::deploy(&options, runner)
+        }
         Command::Deploy(args) => {
             let options = options::DeployOptions::from_args(&args, runner)?;
             options::deploy(&options, runner)

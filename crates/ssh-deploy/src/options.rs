@@ -256,7 +256,7 @@ fn pairs(lists: &[LineList], flag: &str) -> Result<Vec<(String, String)>, Error>
 }
 
 impl Change {
-    fn from_args(
+    pub(crate) fn from_args(
         args: &ChangeArgs,
         units_dir: Option<&str>,
         runner: &Runner,
@@ -400,6 +400,10 @@ impl DeployOptions {
                     &change.services,
                 )?),
             ),
+            // `run` hands compose deploys to strategy::compose before these options exist.
+            crate::cli::StrategyArg::Compose => {
+                return Err(usage("--strategy compose is run by strategy::compose"));
+            }
         };
         Ok(Self {
             connection,
@@ -497,6 +501,7 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
     match options.strategy {
         Strategy::SymlinkSwitch => {}
         Strategy::BlueGreen => return crate::strategy::blue_green::deploy(options, runner),
+        Strategy::Compose => return Err(usage("--strategy compose is run by strategy::compose")),
     }
     runner.set_output("release-id", options.release.as_str())?;
     runner.set_output("artifact-sha256", options.sha256.as_str())?;

@@ -359,7 +359,7 @@ pub enum KnownHostsVerdict {
 pub struct SshRemote {
     label: String,
     session: ssh2::Session,
-    command_timeout: std::time::Duration,
+    command_timeout: Duration,
 }
 
 impl std::fmt::Debug for SshRemote {

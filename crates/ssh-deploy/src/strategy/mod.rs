@@ -1,3 +1,4 @@
 //! Activation strategies beyond the default `current` switch (issue #11).
 
 pub mod blue_green;
+pub mod compose;

@@ -1,0 +1,458 @@
+//! Every remote command of a compose deploy, spelled by pure functions (snapshot-tested), and
+//! the order they run in: the rollout plan and the rollback plan.
+//!
+//! Env file contents never appear in a command line: they travel on the command's stdin, so
+//! logs, `--dry-run`, the report and `ps` on the host only ever see paths and keys.
+
+use crate::quote::q;
+
+use super::spec::{Service, Spec};
+
+/// One step: what it does, the exact command, and what its stdin carries (never shown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// What it does.
+    pub title: String,
+    /// The exact command line.
+    pub command: String,
+}
+
+/// What the host ran before the deploy, per compose service (from [`Commands::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Running {
+    /// The compose service.
+    pub service: String,
+    /// `sha256:...` of the image the container runs, if a container exists.
+    pub image_id: Option<String>,
+    /// The reference the container was created from.
+    pub reference: Option<String>,
+    /// The image's registry digests (`name@sha256:...`), for the record.
+    pub digests: Vec<String>,
+}
+
+/// Parses the snapshot output: `<service> <image id|-> <reference|-> <digest,...|->` per line.
+pub fn parse_running(text: &str) -> Vec<Running> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let service = fields.next()?.to_owned();
+            let known =
+                |f: Option<&str>| f.filter(|f| *f != "-" && !f.is_empty()).map(str::to_owned);
+            Some(Running {
+                service,
+                image_id: known(fields.next()),
+                reference: known(fields.next()),
+                digests: known(fields.next())
+                    .map(|d| d.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Builds the command lines for one spec, one host run (`token`) and one release record.
+#[derive(Debug, Clone)]
+pub struct Commands<'a> {
+    /// The deploy file.
+    pub spec: &'a Spec,
+    /// Per-run random token (temp file names).
+    pub token: &'a str,
+    /// `<root>/.ssh-deploy/compose/<release>` on the host.
+    pub record: &'a str,
+}
+
+impl Commands<'_> {
+    fn prelude(&self) -> String {
+        let mut text = String::new();
+        for (name, value) in &self.spec.remote_env {
+            text.push_str(&format!("export {name}={}; ", q(value)));
+        }
+        // `|| exit`, not `&&`: a later `;` must never run in the wrong directory.
+        text.push_str(&format!(
+            "cd {} || exit 1; ",
+            q(self.spec.project_dir.as_str())
+        ));
+        text
+    }
+
+    fn docker(&self) -> String {
+        q(&self.spec.docker)
+    }
+
+    fn compose(&self) -> String {
+        let mut text = format!("{} compose", self.docker());
+        if let Some(name) = &self.spec.project_name {
+            text.push_str(&format!(" -p {}", q(name)));
+        }
+        for file in &self.spec.compose_files {
+            text.push_str(&format!(" -f {}", q(file)));
+        }
+        text
+    }
+
+    /// `docker pull <ref>`: run first, before anything on the host changes.
+    pub fn pull(&self, reference: &str) -> String {
+        format!("{}{} pull {}", self.prelude(), self.docker(), q(reference))
+    }
+
+    /// Prints `present` and the file, or `absent` (run quietly: it holds values).
+    pub fn read_env(&self, path: &str) -> String {
+        format!(
+            "{}if [ -f {p} ]; then echo present; cat {p}; else echo absent; fi",
+            self.prelude(),
+            p = q(path)
+        )
+    }
+
+    /// Copies every managed env file that exists into the release record (mode and owner kept)
+    /// and records which image each service's container runs; prints the image lines.
+    pub fn snapshot(&self, present: &[bool]) -> String {
+        let record = q(self.record);
+        let mut text = format!(
+            "{}set -e; rm -rf {record}/env; mkdir -p {record}/env; ",
+            self.prelude()
+        );
+        for (index, (file, present)) in self.spec.env_files.iter().zip(present).enumerate() {
+            if *present {
+                text.push_str(&format!("cp -p {} {record}/env/{index}; ", q(&file.path)));
+            }
+        }
+        let services: Vec<String> = self
+            .spec
+            .services
+            .iter()
+            .flat_map(Service::units)
+            .map(q)
+            .collect();
+        text.push_str(&format!(
+            "for s in {}; do c=$({} ps -a -q \"$s\" 2>/dev/null | head -n 1); \
+             if [ -n \"$c\" ]; then i=$({docker} inspect --format '{{{{.Image}}}}' \"$c\"); \
+             r=$({docker} inspect --format '{{{{.Config.Image}}}}' \"$c\"); \
+             d=$({docker} image inspect --format '{{{{join .RepoDigests \",\"}}}}' \"$i\" 2>/dev/null || true); \
+             echo \"$s $i $r ${{d:--}}\"; \
+             else echo \"$s - - -\"; fi; done > {record}/images.tmp; \
+             mv -f {record}/images.tmp {record}/images; cat {record}/images",
+            services.join(" "),
+            self.compose(),
+            docker = self.docker(),
+        ));
+        text
+    }
+
+    /// Writes stdin to `path` atomically: temp file beside it, owner and mode of the old file,
+    /// fsync, rename, fsync of the directory. A symlinked env file is written through (the link
+    /// stays). The temp file is removed if anything fails.
+    pub fn write_env(&self, path: &str) -> String {
+        format!(
+            "{}set -e; f=$(readlink -f -- {p}); t=\"$f\"{suffix}; trap 'rm -f \"$t\"' EXIT; umask 077; \
+             cat > \"$t\"; \
+             if [ -e \"$f\" ]; then chown --reference=\"$f\" \"$t\"; chmod --reference=\"$f\" \"$t\"; fi; \
+             sync \"$t\"; mv -f \"$t\" \"$f\"; sync \"$(dirname \"$f\")\"",
+            self.prelude(),
+            p = q(path),
+            suffix = q(&format!(".ssh-deploy-{}", self.token)),
+        )
+    }
+
+    /// `docker compose config --quiet`: the project with the new env files must still parse.
+    pub fn validate(&self) -> String {
+        format!("{}{} config --quiet", self.prelude(), self.compose())
+    }
+
+    fn up_with(&self, service: &str, extra: &str) -> String {
+        format!(
+            "{}timeout -k 10 {} {} up -d --no-deps --wait --wait-timeout {}{extra} {}",
+            self.prelude(),
+            self.spec.up_timeout.as_secs().max(1),
+            self.compose(),
+            self.spec.wait_timeout.as_secs().max(1),
+            q(service)
+        )
+    }
+
+    /// Recreates one service (never more than one per `up`, so the ingress is never recreated
+    /// together with anything else), waiting for its health check.
+    pub fn up(&self, service: &str) -> String {
+        self.up_with(service, "")
+    }
+
+    /// Brings one service back on the restored env files and images.
+    pub fn up_again(&self, service: &str) -> String {
+        self.up_with(service, " --force-recreate")
+    }
+
+    /// A drain or undrain hook for one replica.
+    pub fn hook(&self, command: &str, service: &str) -> String {
+        format!(
+            "{}export SSH_DEPLOY_SERVICE={s}; {{ {}\n}}",
+            self.prelude(),
+            command.replace("{service}", service),
+            s = q(service),
+        )
+    }
+
+    /// Puts every managed env file back from the release record, byte for byte (mode and owner
+    /// too); files that did not exist before are removed.
+    pub fn restore_env(&self, present: &[bool]) -> String {
+        let record = q(self.record);
+        let mut text = format!("{}set -e", self.prelude());
+        for (index, (file, present)) in self.spec.env_files.iter().zip(present).enumerate() {
+            let path = q(&file.path);
+            if *present {
+                let suffix = q(&format!(".ssh-deploy-{}", self.token));
+                text.push_str(&format!(
+                    "; f=$(readlink -f -- {path}); cp -p {record}/env/{index} \"$f\"{suffix}; \
+                     mv -f \"$f\"{suffix} \"$f\""
+                ));
+            } else {
+                text.push_str(&format!("; rm -f {path}"));
+            }
+        }
+        text
+    }
+
+    /// Points each previous reference back at the image id it had (a moved tag such as
+    /// `:latest` was re-pointed by the pull).
+    pub fn retag(&self, running: &[Running]) -> Option<String> {
+        let pairs: Vec<String> = running
+            .iter()
+            .filter_map(|r| Some((r.image_id.as_deref()?, r.reference.as_deref()?)))
+            .filter(|(id, reference)| id.starts_with("sha256:") && !reference.contains('@'))
+            .map(|(id, reference)| format!("{} tag {} {}", self.docker(), q(id), q(reference)))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        (!pairs.is_empty()).then(|| format!("{}set -e; {}", self.prelude(), pairs.join("; ")))
+    }
+}
+
+/// The rollout for one host, in order, for `--dry-run` and the tests. Env writes read
+/// "(stdin: N keys)" in place of their content; the snapshot assumes every file exists.
+pub fn rollout(commands: &Commands<'_>) -> Vec<Step> {
+    let spec = commands.spec;
+    let mut steps = Vec::new();
+    let mut pulled = Vec::new();
+    for service in &spec.services {
+        if let Some(image) = &service.image {
+            if !pulled.contains(&image.reference) {
+                pulled.push(image.reference.clone());
+                steps.push(step(
+                    &format!("pull {}", image.reference),
+                    commands.pull(&image.reference),
+                ));
+            }
+        }
+    }
+    for file in &spec.env_files {
+        steps.push(step(
+            &format!("read {}", file.path),
+            commands.read_env(&file.path),
+        ));
+    }
+    let present = vec![true; spec.env_files.len()];
+    steps.push(step("snapshot", commands.snapshot(&present)));
+    for file in &spec.env_files {
+        let keys: Vec<&str> = file
+            .set
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .chain(file.unset.iter().map(|k| k.as_str()))
+            .collect();
+        steps.push(step(
+            &format!("write {} (stdin; keys {})", file.path, keys.join(", ")),
+            commands.write_env(&file.path),
+        ));
+    }
+    steps.push(step("validate", commands.validate()));
+    for service in &spec.services {
+        for unit in service.units() {
+            let replica = !service.replicas.is_empty();
+            if let (true, Some(drain)) = (replica, &service.drain) {
+                steps.push(step(&format!("drain {unit}"), commands.hook(drain, unit)));
+            }
+            steps.push(step(&format!("up {unit}"), commands.up(unit)));
+            if service.gate.is_some() {
+                steps.push(step(
+                    &format!("gate {unit}"),
+                    "(health-gate from the runner)".into(),
+                ));
+            }
+            if let (true, Some(undrain)) = (replica, &service.undrain) {
+                steps.push(step(
+                    &format!("undrain {unit}"),
+                    commands.hook(undrain, unit),
+                ));
+            }
+        }
+    }
+    steps
+}
+
+/// What a failure puts back: env files from the record, previous image tags, then the touched
+/// services (those an `up` was started for), newest first.
+pub fn rollback(
+    commands: &Commands<'_>,
+    present: &[bool],
+    running: &[Running],
+    touched: &[String],
+) -> Vec<Step> {
+    let mut steps = vec![step("restore env files", commands.restore_env(present))];
+    if let Some(retag) = commands.retag(running) {
+        steps.push(step("restore image tags", retag));
+    }
+    for service in touched.iter().rev() {
+        steps.push(step(
+            &format!("up {service} (previous)"),
+            commands.up_again(service),
+        ));
+        let undrain = commands
+            .spec
+            .services
+            .iter()
+            .find(|s| s.replicas.iter().any(|r| r == service))
+            .and_then(|s| s.undrain.as_ref());
+        if let Some(undrain) = undrain {
+            steps.push(step(
+                &format!("undrain {service}"),
+                commands.hook(undrain, service),
+            ));
+        }
+    }
+    steps
+}
+
+fn step(title: &str, command: String) -> Step {
+    Step {
+        title: title.to_owned(),
+        command,
+    }
+}
+
+/// Steps as `title: command` lines.
+pub fn render(steps: &[Step]) -> String {
+    steps
+        .iter()
+        .map(|s| format!("{}: {}\n", s.title, s.command))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use crate::quote::RemotePath;
+    use crate::strategy::compose::spec::{EnvFile, Image};
+
+    fn spec() -> Spec {
+        let image = |reference: &str, variable: &str| {
+            Some(Image {
+                reference: reference.into(),
+                variable: variable.into(),
+                env_file: ".env".into(),
+            })
+        };
+        Spec {
+            project_dir: RemotePath::parse("/opt/it's agentic").expect("path"),
+            project_name: Some("agentic".into()),
+            compose_files: vec!["docker-compose.yaml".into()],
+            docker: "docker".into(),
+            remote_env: vec![(
+                "DOCKER_HOST".into(),
+                "unix:///run/podman/podman.sock".into(),
+            )],
+            wait_timeout: Duration::from_secs(90),
+            up_timeout: Duration::from_secs(150),
+            env_files: vec![
+                EnvFile {
+                    path: ".env.ingress".into(),
+                    set: vec![("OPENAI_API_KEY".into(), "sk-never-shown".into())],
+                    unset: vec![],
+                },
+                EnvFile {
+                    path: ".env.proc".into(),
+                    set: vec![("AGENTIC_BUNDLES_JSON".into(), "{\"bundles\":{}}".into())],
+                    unset: vec!["OLD".into()],
+                },
+                EnvFile {
+                    path: ".env".into(),
+                    set: vec![
+                        ("INGRESS_IMAGE".into(), "ghcr.io/o/ingress:v2".into()),
+                        ("API_IMAGE".into(), "ghcr.io/o/api:v2".into()),
+                    ],
+                    unset: vec![],
+                },
+            ],
+            services: vec![
+                Service {
+                    name: "chat-ingress".into(),
+                    replicas: vec![],
+                    image: image("ghcr.io/o/ingress:v2", "INGRESS_IMAGE"),
+                    gate: None,
+                    drain: None,
+                    undrain: None,
+                },
+                Service {
+                    name: "api".into(),
+                    replicas: vec!["api-1".into(), "api-2".into()],
+                    image: image("ghcr.io/o/api:v2", "API_IMAGE"),
+                    gate: Some("checks: []".into()),
+                    drain: Some("./proxy drain {service}".into()),
+                    undrain: Some("./proxy enable {service}".into()),
+                },
+            ],
+        }
+    }
+
+    fn commands(spec: &Spec) -> Commands<'_> {
+        Commands {
+            spec,
+            token: "t0k",
+            record: "/srv/state/.ssh-deploy/compose/r1",
+        }
+    }
+
+    #[test]
+    fn rollout_commands() {
+        let spec = spec();
+        let steps = rollout(&commands(&spec));
+        let text = render(&steps);
+        assert!(
+            !text.contains("sk-never-shown"),
+            "values travel on stdin only"
+        );
+        assert!(
+            !text.contains("bundles\\\":{}"),
+            "values travel on stdin only"
+        );
+        for up in steps.iter().filter(|s| s.title.starts_with("up ")) {
+            assert_eq!(up.command.matches(" up -d").count(), 1);
+            assert!(
+                up.command.ends_with(&format!("'{}'", &up.title[3..])),
+                "one service per up"
+            );
+        }
+        insta::assert_snapshot!("rollout_commands", text);
+    }
+
+    #[test]
+    fn rollback_commands_restore_then_go_back_newest_first() {
+        let spec = spec();
+        let running = parse_running(
+            "chat-ingress sha256:aaa ghcr.io/o/ingress:v1 ghcr.io/o/ingress@sha256:a1,mirror/ingress@sha256:a1\napi-1 sha256:bbb ghcr.io/o/api:latest -\napi-2 sha256:bbb ghcr.io/o/api:latest -\nnew - - -\npinned sha256:ccc ghcr.io/o/x@sha256:ddd -\n",
+        );
+        assert_eq!(running[3].image_id, None);
+        assert_eq!(
+            running[0].digests,
+            ["ghcr.io/o/ingress@sha256:a1", "mirror/ingress@sha256:a1"]
+        );
+        assert!(running[1].digests.is_empty());
+        let steps = rollback(
+            &commands(&spec),
+            &[true, true, false],
+            &running,
+            &["chat-ingress".into(), "api-1".into(), "api-2".into()],
+        );
+        insta::assert_snapshot!("rollback_commands", render(&steps));
+    }
+}

@@ -1,0 +1,678 @@
+//! `deploy --strategy compose` end to end over a real OpenSSH sshd on loopback.
+//!
+//! The host's `docker` is a stand-in, first on the remote PATH (set through the deploy file's
+//! `remote_env`): a shell script that records its argv and replays scripted states per service
+//! (healthy, unhealthy, pull failure, timeout). A stand-in because compose v2 is not available
+//! from Debian's packages and no Docker engine runs here; everything else is real: sshd, the
+//! remote shell, coreutils doing the atomic writes, the env files on disk, and health-gate
+//! probing a real HTTP server per replica.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use ssh_deploy::strategy::compose::dotenv;
+use test_support::http_server::{HttpServer, Reply};
+use test_support::sshd::Sshd;
+use test_support::{Output, run, tool_command};
+
+const SECRET: &str = "sk-live-51HxQv9TESTSECRETvalue0000";
+/// bundle-json-gen's output form: compact JSON, `'` written as `\u0027`, one trailing newline.
+const BUNDLES: &str = r#"{"default_bundle_id":"my-bundle@2.0.0","bundles":{"my-bundle@2.0.0":{"id":"my-bundle@2.0.0","name":"O\u0027Brien $HOME # not a comment","path":"/bundles","module":"my-bundle@2.0.0.entrypoint","repo":"https://git.example.com/org/my-bundle.git","ref":"v2.0.0","subdir":"bundles"}}}"#;
+
+const STAND_IN: &str = r#"#!/bin/sh
+# docker stand-in: records argv, replays the scripted state of each service once.
+S=__SCENARIO__
+printf '%s\n' "$*" >> "$S/argv.log"
+last() { for a; do :; done; printf '%s' "$a"; }
+case "$1" in
+  pull)
+    if grep -qxF "$2" "$S/fail-pull" 2>/dev/null; then
+      echo "Error response from daemon: manifest for $2 not found: manifest unknown" >&2; exit 1
+    fi
+    echo "$2: Pulling from registry"; exit 0 ;;
+  inspect)
+    c=$(last "$@"); s=${c#cid-}
+    case "$*" in
+      *.Config.Image*) echo "registry.example/$s:old" ;;
+      *) echo "sha256:old$s" ;;
+    esac
+    exit 0 ;;
+  image)
+    [ "$2" = inspect ] || exit 99
+    i=$(last "$@"); echo "registry.example/${i#sha256:old}@sha256:d1g35t"; exit 0 ;;
+  tag) exit 0 ;;
+  compose)
+    shift
+    while [ $# -gt 0 ]; do case "$1" in -p|-f) shift 2 ;; *) break ;; esac; done
+    sub=$1
+    case "$sub" in
+      config) exit 0 ;;
+      ps) echo "cid-$(last "$@")"; exit 0 ;;
+      up)
+        s=$(last "$@"); state=healthy
+        if [ -f "$S/up-$s" ]; then state=$(cat "$S/up-$s"); rm -f "$S/up-$s"; fi
+        case "$state" in
+          healthy) echo " Container $s  Healthy" >&2; exit 0 ;;
+          unhealthy) echo "dependency failed to start: container $s is unhealthy" >&2; exit 1 ;;
+          timeout) exec sleep 60 ;;
+          slow) sleep 17; echo " Container $s  Healthy" >&2; exit 0 ;;
+        esac ;;
+    esac ;;
+esac
+echo "stand-in: unexpected docker $*" >&2
+exit 99
+"#;
+
+struct Fixture {
+    sshd: Sshd,
+    work: tempfile::TempDir,
+    _gate_server: HttpServer,
+    gate_port: u16,
+}
+
+fn project(work: &Path) -> PathBuf {
+    work.join("it's project")
+}
+
+fn scenario(work: &Path) -> PathBuf {
+    work.join("scenario")
+}
+
+impl Fixture {
+    /// `failing_gate`: the replica whose health endpoint answers 503.
+    fn new(failing_gate: Option<&'static str>) -> Self {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().expect("tmp");
+        let gate_server = HttpServer::start(move |request| match failing_gate {
+            Some(service) if request.path.ends_with(&format!("/{service}")) => {
+                Reply::text(503, "draining")
+            }
+            _ => Reply::text(200, "ok"),
+        });
+        let gate_port = gate_server.addr().port();
+        let fx = Self {
+            sshd,
+            work,
+            _gate_server: gate_server,
+            gate_port,
+        };
+        fx.write_host();
+        fx.write_runner_files();
+        fx
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
+    }
+
+    fn write_host(&self) {
+        let project = project(self.work.path());
+        let scenario = scenario(self.work.path());
+        std::fs::create_dir_all(&project).expect("mkdir");
+        std::fs::create_dir_all(&scenario).expect("mkdir");
+        std::fs::create_dir_all(self.path("bin")).expect("mkdir");
+        let stand_in = self.path("bin/docker");
+        std::fs::write(
+            &stand_in,
+            STAND_IN.replace("__SCENARIO__", &format!("'{}'", scenario.display())),
+        )
+        .expect("write");
+        std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let files = [
+            (
+                ".env",
+                "INGRESS_IMAGE=registry.example/ingress:old\nPROC_IMAGE=registry.example/proc:old\nAPI_IMAGE=registry.example/api:old\n",
+                0o644,
+            ),
+            (
+                ".env.ingress",
+                "# ingress\nGATEWAY_CONFIG_JSON='{\"tenant\":\"t\"}'\nOPENAI_API_KEY=sk-old-secret-value\nLOG_LEVEL=debug\n",
+                0o640,
+            ),
+            (
+                ".env.proc",
+                "GATEWAY_CONFIG_JSON='{\"tenant\":\"t\"}'\nAGENTIC_BUNDLES_JSON=\"{\n  \\\"bundles\\\": {}\n}\"\nBUNDLES_FORCE_ENV_ON_STARTUP=0\n",
+                0o600,
+            ),
+            (".env.metrics", "METRICS_PORT=9090", 0o640),
+        ];
+        std::fs::create_dir_all(project.join("shared")).expect("mkdir");
+        for (name, text, mode) in files {
+            // `.env.metrics` is a symlink into shared/, as some hosts keep env files.
+            let path = if name == ".env.metrics" {
+                std::os::unix::fs::symlink("shared/metrics.env", project.join(name)).expect("ln");
+                project.join("shared/metrics.env")
+            } else {
+                project.join(name)
+            };
+            std::fs::write(&path, text).expect("write");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+    }
+
+    fn write_runner_files(&self) {
+        std::fs::write(self.path("bundles.json"), format!("{BUNDLES}\n")).expect("write");
+        std::fs::write(
+            self.path("api-gate.yaml"),
+            format!(
+                "checks:\n  - name: api\n    attempt_timeout: 2s\n    http: {{ url: 'http://{{host}}:{}/health/{{service}}' }}\n    readiness: {{ interval: 50ms, deadline: 20s, fatal: [status] }}\n",
+                self.gate_port
+            ),
+        )
+        .expect("write");
+        let deploy = format!(
+            r#"project_dir: "{project}"
+project_name: agentic
+compose_files: [docker-compose.yaml]
+remote_env:
+  PATH: "{bin}:/usr/local/bin:/usr/bin:/bin"
+wait_timeout: 2s
+up_timeout: 4s
+env_files:
+  - path: .env.ingress
+    set:
+      OPENAI_API_KEY: {{ env: OPENAI_API_KEY }}
+      LOG_LEVEL: info
+  - path: .env.proc
+    set:
+      AGENTIC_BUNDLES_JSON: {{ file: bundles.json }}
+      BUNDLES_FORCE_ENV_ON_STARTUP: "1"
+  - path: .env.metrics
+    set:
+      METRICS_PORT: "9091"
+services:
+  - name: chat-ingress
+    image: {{ ref: "registry.example/ingress:${{TAG}}", var: INGRESS_IMAGE }}
+  - name: chat-proc
+    image: {{ ref: "registry.example/proc:${{TAG}}", var: PROC_IMAGE }}
+  - name: metrics
+  - name: api
+    replicas: [api-1, api-2, api-3]
+    image: {{ ref: "registry.example/api:${{TAG}}", var: API_IMAGE }}
+    gate: api-gate.yaml
+    drain: 'if [ -f ../scenario/drain-fail-{{service}} ]; then echo "proxy refused" >&2; exit 1; fi; echo "drain {{service}}" >> hooks.log'
+    undrain: echo "undrain {{service}}" >> hooks.log
+"#,
+            project = project(self.work.path())
+                .display()
+                .to_string()
+                .replace('"', "\\\""),
+            bin = self.path("bin").display(),
+        );
+        std::fs::write(self.path("compose-deploy.yaml"), deploy).expect("write");
+    }
+
+    /// `up-<service>` (one-shot) or `fail-pull` in the stand-in's scenario directory.
+    fn script(&self, name: &str, text: &str) {
+        std::fs::write(scenario(self.work.path()).join(name), text).expect("write");
+    }
+
+    fn deploy(&self, extra: &[(&str, &str)]) -> Output {
+        let mut command = tool_command(env!("CARGO_BIN_EXE_ssh-deploy"));
+        command
+            .arg("deploy")
+            .current_dir(self.work.path())
+            .env("SSH_DEPLOY_STRATEGY", "compose")
+            .env("SSH_DEPLOY_COMPOSE_FILE", self.path("compose-deploy.yaml"))
+            .env("SSH_DEPLOY_HOSTS", self.sshd.host("root"))
+            .env("SSH_DEPLOY_ROOT", self.path("state"))
+            .env("SSH_DEPLOY_PRIVATE_KEY", self.sshd.user_key())
+            .env("SSH_DEPLOY_KNOWN_HOSTS", self.sshd.known_hosts_line())
+            .env("SSH_DEPLOY_RELEASE_ID", "v2")
+            .env("SSH_DEPLOY_VERBOSE", "true")
+            .env("OPENAI_API_KEY", SECRET)
+            .env("TAG", "v2");
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        run(&mut command)
+    }
+
+    fn argv(&self) -> Vec<String> {
+        std::fs::read_to_string(scenario(self.work.path()).join("argv.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The services named by `compose up`, in call order, with `--force-recreate` marked.
+    fn ups(&self) -> Vec<String> {
+        self.argv()
+            .iter()
+            .filter(|line| line.contains(" up -d "))
+            .map(|line| {
+                let service = line.rsplit(' ').next().unwrap_or_default();
+                if line.contains("--force-recreate") {
+                    format!("{service} (back)")
+                } else {
+                    service.to_owned()
+                }
+            })
+            .collect()
+    }
+
+    /// Every env file: (name, bytes, mode).
+    fn env_files(&self) -> Vec<(String, Vec<u8>, u32)> {
+        [".env", ".env.ingress", ".env.proc", ".env.metrics"]
+            .iter()
+            .map(|name| {
+                let path = project(self.work.path()).join(name);
+                let bytes = std::fs::read(&path).expect("env file");
+                let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o7777;
+                ((*name).to_owned(), bytes, mode)
+            })
+            .collect()
+    }
+
+    /// Temp files left behind, and whether `.env.metrics` is still a symlink.
+    fn leftovers(&self) -> Vec<String> {
+        let project = project(self.work.path());
+        let mut left: Vec<String> = [project.clone(), project.join("shared")]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(dir).expect("ls"))
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("ssh-deploy"))
+            .collect();
+        let link = std::fs::symlink_metadata(project.join(".env.metrics")).expect("stat");
+        if !link.file_type().is_symlink() {
+            left.push(".env.metrics is no longer a symlink".into());
+        }
+        left
+    }
+}
+
+fn outputs(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("json outputs: {e}\n{out:?}"))
+}
+
+fn assert_no_secret(out: &Output, fx: &Fixture) {
+    for (what, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(!text.contains(SECRET), "{what} shows the secret:\n{text}");
+        assert!(
+            !text.contains("sk-old-secret-value"),
+            "{what} shows the old secret:\n{text}"
+        );
+        assert!(
+            !text.contains("O\\u0027Brien"),
+            "{what} shows an env value:\n{text}"
+        );
+    }
+    let argv = fx.argv().join("\n");
+    assert!(
+        !argv.contains(SECRET),
+        "a docker command line holds the secret:\n{argv}"
+    );
+}
+
+fn env_value(text: &[u8], key: &str) -> Option<String> {
+    let text = String::from_utf8(text.to_vec()).expect("utf8");
+    dotenv::parse(&text)
+        .expect("compose can read it")
+        .into_iter()
+        .filter(|e| e.key == key)
+        .map(|e| e.value)
+        .next_back()
+}
+
+#[test]
+fn rolls_out_singletons_in_order_then_replicas_one_at_a_time() {
+    let fx = Fixture::new(None);
+    let before = fx.env_files();
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(0), "{out:?}\n{}", fx.sshd.log());
+    assert_no_secret(&out, &fx);
+    let json = outputs(&out);
+    assert_eq!(json["result"], "success");
+    assert_eq!(
+        fx.ups(),
+        [
+            "chat-ingress",
+            "chat-proc",
+            "metrics",
+            "api-1",
+            "api-2",
+            "api-3"
+        ]
+    );
+    let argv = fx.argv();
+    let first_touch = argv
+        .iter()
+        .position(|l| l.starts_with("compose "))
+        .expect("compose ran");
+    let pulls: Vec<usize> = (0..argv.len())
+        .filter(|&i| argv[i].starts_with("pull "))
+        .collect();
+    assert_eq!(pulls.len(), 3, "{argv:?}");
+    assert!(
+        pulls.iter().all(|&i| i < first_touch),
+        "pulls come first: {argv:?}"
+    );
+    assert!(
+        argv.iter().any(|l| l.ends_with(" config --quiet")),
+        "{argv:?}"
+    );
+    let hooks = std::fs::read_to_string(project(fx.work.path()).join("hooks.log")).expect("hooks");
+    assert_eq!(
+        hooks,
+        "drain api-1\nundrain api-1\ndrain api-2\nundrain api-2\ndrain api-3\nundrain api-3\n"
+    );
+
+    let after = fx.env_files();
+    let file = |name: &str| {
+        after
+            .iter()
+            .find(|(n, ..)| n == name)
+            .expect("file")
+            .clone()
+    };
+    let (_, proc_bytes, proc_mode) = file(".env.proc");
+    assert_eq!(
+        env_value(&proc_bytes, "AGENTIC_BUNDLES_JSON").as_deref(),
+        Some(BUNDLES)
+    );
+    assert!(
+        String::from_utf8_lossy(&proc_bytes)
+            .contains(&format!("AGENTIC_BUNDLES_JSON='{BUNDLES}'\n")),
+        "single-quoted, literal: {}",
+        String::from_utf8_lossy(&proc_bytes)
+    );
+    assert_eq!(
+        env_value(&proc_bytes, "GATEWAY_CONFIG_JSON").as_deref(),
+        Some("{\"tenant\":\"t\"}")
+    );
+    assert_eq!(proc_mode, 0o600, "mode kept");
+    let (_, ingress, ingress_mode) = file(".env.ingress");
+    assert_eq!(ingress_mode, 0o640, "mode kept");
+    assert!(
+        String::from_utf8_lossy(&ingress).starts_with("# ingress\n"),
+        "comment kept"
+    );
+    assert_eq!(
+        env_value(&ingress, "OPENAI_API_KEY").as_deref(),
+        Some(SECRET)
+    );
+    for (name, bytes, _) in &after {
+        if name != ".env.proc" {
+            assert_eq!(env_value(bytes, "AGENTIC_BUNDLES_JSON"), None, "{name}");
+        }
+    }
+    let (_, images, _) = file(".env");
+    assert_eq!(
+        env_value(&images, "API_IMAGE").as_deref(),
+        Some("registry.example/api:v2")
+    );
+    assert!(fx.leftovers().is_empty(), "{:?}", fx.leftovers());
+
+    // The previous env files are kept in the release record, byte for byte.
+    let record = fx.path("state/.ssh-deploy/compose/v2");
+    // Record copies are numbered in deploy-file order: .env.ingress, .env.proc, .env.metrics, .env.
+    assert_eq!(before[2].0, ".env.proc");
+    assert_eq!(
+        std::fs::read(record.join("env/1")).expect("copy"),
+        before[2].1
+    );
+    let images_record = std::fs::read_to_string(record.join("images")).expect("images");
+    assert!(
+        images_record.contains(
+            "api-2 sha256:oldapi-2 registry.example/api-2:old registry.example/api-2@sha256:d1g35t\n"
+        ),
+        "{images_record}"
+    );
+
+    // The report: per-service timings and the exact commands run.
+    let report: serde_json::Value =
+        serde_json::from_str(json["compose-report"].as_str().expect("report")).expect("json");
+    let host = &report[0];
+    assert_eq!(host["result"], "deployed");
+    let gated: Vec<&str> = host["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter(|t| t["action"] == "gate")
+        .map(|t| t["service"].as_str().expect("name"))
+        .collect();
+    assert_eq!(gated, ["api-1", "api-2", "api-3"]);
+    let commands: Vec<&str> = host["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .map(|c| c.as_str().expect("text"))
+        .collect();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.ends_with("up -d --no-deps --wait --wait-timeout 2 'api-3'")),
+        "{commands:#?}"
+    );
+    let proc_keys = &host["env_files"][1]["keys"];
+    assert_eq!(proc_keys[0]["key"], "AGENTIC_BUNDLES_JSON");
+    assert_eq!(proc_keys[0]["change"], "changed");
+
+    // The same deploy again changes no file and succeeds.
+    let again = fx.deploy(&[]);
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert_eq!(fx.env_files(), after);
+}
+
+fn assert_restored(fx: &Fixture, before: &[(String, Vec<u8>, u32)]) {
+    let after = fx.env_files();
+    for (old, new) in before.iter().zip(&after) {
+        assert_eq!(
+            old,
+            new,
+            "{} restored byte for byte with its mode:\nbefore: {}\nafter:  {}",
+            old.0,
+            String::from_utf8_lossy(&old.1),
+            String::from_utf8_lossy(&new.1)
+        );
+    }
+    assert!(fx.leftovers().is_empty(), "{:?}", fx.leftovers());
+}
+
+#[test]
+fn unhealthy_replica_restores_env_files_and_images_and_goes_back_in_reverse_order() {
+    let fx = Fixture::new(None);
+    fx.script("up-api-2", "unhealthy");
+    let before = fx.env_files();
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_no_secret(&out, &fx);
+    assert_eq!(outputs(&out)["result"], "rolled-back");
+    assert!(out.stderr.contains("api-2 is unhealthy"), "{}", out.stderr);
+    assert_eq!(
+        fx.ups(),
+        [
+            "chat-ingress",
+            "chat-proc",
+            "metrics",
+            "api-1",
+            "api-2",
+            "api-2 (back)",
+            "api-1 (back)",
+            "metrics (back)",
+            "chat-proc (back)",
+            "chat-ingress (back)",
+        ]
+    );
+    assert_restored(&fx, &before);
+    let argv = fx.argv();
+    for tag in [
+        "tag sha256:oldchat-ingress registry.example/chat-ingress:old",
+        "tag sha256:oldapi-1 registry.example/api-1:old",
+    ] {
+        assert!(argv.iter().any(|l| l == tag), "{tag} in {argv:?}");
+    }
+    let restore = argv
+        .iter()
+        .position(|l| l.starts_with("tag "))
+        .expect("retag");
+    let back = argv
+        .iter()
+        .position(|l| l.contains("--force-recreate"))
+        .expect("back");
+    assert!(
+        restore < back,
+        "image tags are restored before services come back"
+    );
+    let hooks = std::fs::read_to_string(project(fx.work.path()).join("hooks.log")).expect("hooks");
+    assert_eq!(
+        hooks,
+        "drain api-1\nundrain api-1\ndrain api-2\nundrain api-2\nundrain api-1\n"
+    );
+}
+
+#[test]
+fn failing_gate_on_the_last_replica_rolls_every_touched_service_back() {
+    let fx = Fixture::new(Some("api-3"));
+    let before = fx.env_files();
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("health gate failed"), "{}", out.stderr);
+    assert_eq!(
+        fx.ups()[6..],
+        [
+            "api-3 (back)",
+            "api-2 (back)",
+            "api-1 (back)",
+            "metrics (back)",
+            "chat-proc (back)",
+            "chat-ingress (back)"
+        ]
+    );
+    assert_restored(&fx, &before);
+}
+
+#[test]
+fn pull_failure_stops_before_anything_is_touched() {
+    let fx = Fixture::new(None);
+    fx.script("fail-pull", "registry.example/api:v2\n");
+    let before = fx.env_files();
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_eq!(outputs(&out)["result"], "failed");
+    assert!(out.stderr.contains("manifest unknown"), "{}", out.stderr);
+    let argv = fx.argv();
+    assert!(
+        argv.iter().all(|l| l.starts_with("pull ")),
+        "only pulls ran: {argv:?}"
+    );
+    assert_eq!(fx.env_files(), before);
+    assert!(!fx.path("state/.ssh-deploy/lock").exists(), "lock released");
+}
+
+#[test]
+fn hanging_up_is_stopped_at_up_timeout_and_rolled_back() {
+    let fx = Fixture::new(None);
+    fx.script("up-chat-proc", "timeout");
+    let before = fx.env_files();
+    let started = std::time::Instant::now();
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("up_timeout"), "{}", out.stderr);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(50),
+        "the hang was cut"
+    );
+    assert_eq!(
+        fx.ups(),
+        [
+            "chat-ingress",
+            "chat-proc",
+            "chat-proc (back)",
+            "chat-ingress (back)"
+        ]
+    );
+    assert_restored(&fx, &before);
+}
+
+#[test]
+fn bad_deploy_file_names_line_column_and_field_before_connecting() {
+    let fx = Fixture::new(None);
+    let path = fx.path("compose-deploy.yaml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(
+        &path,
+        text.replace(
+            "  - name: metrics\n",
+            "  - name: metrics\n    replica: [m-1]\n",
+        ),
+    )
+    .expect("write");
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("compose-deploy.yaml:26:5: `services[2].replica` is not a known field"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("did you mean `replicas`?"),
+        "{}",
+        out.stderr
+    );
+    assert!(fx.argv().is_empty());
+}
+
+#[test]
+fn dry_run_prints_the_plan_without_connecting() {
+    let fx = Fixture::new(None);
+    let out = fx.deploy(&[("SSH_DEPLOY_DRY_RUN", "true")]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(outputs(&out)["result"], "dry-run");
+    assert!(
+        out.stderr
+            .contains("up -d --no-deps --wait --wait-timeout 2 'api-2'"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("write .env.proc (stdin; keys AGENTIC_BUNDLES_JSON"),
+        "{}",
+        out.stderr
+    );
+    assert_no_secret(&out, &fx);
+    assert!(fx.argv().is_empty(), "nothing ran on the host");
+}
+
+/// Regression: libssh2 with keepalives on gave up on a command that printed nothing for one
+/// keepalive interval (15 s) with "Timed out waiting on socket"; `up --wait` is often that quiet.
+#[test]
+fn an_up_silent_for_longer_than_the_keepalive_interval_succeeds() {
+    let fx = Fixture::new(None);
+    let path = fx.path("compose-deploy.yaml");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, text.replace("up_timeout: 4s", "up_timeout: 60s")).expect("write");
+    fx.script("up-chat-ingress", "slow");
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(fx.ups()[0], "chat-ingress");
+}
+
+#[test]
+fn failed_drain_puts_the_replica_back_into_the_pool() {
+    let fx = Fixture::new(None);
+    fx.script("drain-fail-api-2", "");
+    let before = fx.env_files();
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("proxy refused"), "{}", out.stderr);
+    assert_eq!(
+        fx.ups()[4..],
+        [
+            "api-2 (back)",
+            "api-1 (back)",
+            "metrics (back)",
+            "chat-proc (back)",
+            "chat-ingress (back)"
+        ]
+    );
+    let hooks = std::fs::read_to_string(project(fx.work.path()).join("hooks.log")).expect("hooks");
+    assert_eq!(
+        hooks,
+        "drain api-1\nundrain api-1\nundrain api-2\nundrain api-1\n"
+    );
+    assert_restored(&fx, &before);
+}
