@@ -67,17 +67,29 @@ pub struct PackArgs {
 #[command(next_help_heading = "Connection")]
 pub struct HostArgs {
     /// Hosts, one per line: `[user@]host[:port]`, or `local` for this machine (no SSH).
-    #[arg(long, value_name = "HOSTS", required = true)]
+    #[arg(long, value_name = "HOSTS", required_unless_present = "inventory")]
     pub hosts: Vec<LineList>,
+    /// Inventory file (YAML): hosts, groups, per-host user/port/root/jump and vars; `{vars.NAME}`
+    /// in gate files takes the host's value. Used instead of --hosts.
+    #[arg(long, value_name = "FILE", conflicts_with = "hosts")]
+    pub inventory: Option<PathBuf>,
+    /// Only the hosts of this inventory group.
+    #[arg(long, value_name = "GROUP", requires = "inventory")]
+    pub group: Option<String>,
+    /// Jump host (ProxyJump equivalent), `[user@]host[:port]`: the connection to every host is
+    /// tunnelled through it. Its host key is verified like the targets'.
+    #[arg(long, value_name = "HOST")]
+    pub jump_host: Option<String>,
     /// Login user for hosts that name none.
     #[arg(long, value_name = "USER", default_value = "deploy")]
     pub user: String,
     /// SSH port for hosts that name none.
     #[arg(long, value_name = "PORT", default_value = "22")]
     pub port: u16,
-    /// The deploy root on the hosts, e.g. `/opt/<app>` (holds releases/, current, shared/).
+    /// The deploy root on the hosts, e.g. `/opt/<app>` (holds releases/, current, shared/);
+    /// an inventory host's `root:` overrides it.
     #[arg(long, value_name = "DIR")]
-    pub root: String,
+    pub root: Option<String>,
     /// Private key text (OpenSSH or PEM); kept in memory, never written to disk. Masked.
     #[arg(long, value_name = "KEY", hide_env_values = true)]
     pub private_key: Option<String>,
@@ -123,6 +135,10 @@ pub struct HostArgs {
     /// Longest wait for any single read or write of a remote command.
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "10m")]
     pub command_timeout: Duration,
+    /// SSH keepalive interval while waiting for a command (0s: off); keeps NAT and firewalls
+    /// from dropping a quiet connection during long restarts or gates.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "15s")]
+    pub keepalive_interval: Duration,
 }
 
 /// What changes a release (deploy and rollback).

@@ -8,6 +8,8 @@
 mod cli;
 pub mod commands;
 pub mod deploy;
+pub mod inventory;
+pub mod jump;
 pub mod options;
 pub mod pack;
 pub mod plan;

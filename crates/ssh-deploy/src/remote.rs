@@ -162,6 +162,15 @@ impl HostTarget {
                 .map_err(|_| format!("host `{text}`: `{port}` is not a port"))?,
             None => default_port,
         };
+        Self::validated(user, host, port, text)
+    }
+
+    /// A target from its parts (inventory files), validated like [`HostTarget::parse`].
+    pub fn new(user: &str, host: &str, port: u16) -> Result<Self, String> {
+        Self::validated(user.to_owned(), host.to_owned(), port, host)
+    }
+
+    fn validated(user: String, host: String, port: u16, text: &str) -> Result<Self, String> {
         let bad = |s: &str| {
             s.is_empty()
                 || !s
@@ -230,8 +239,10 @@ pub struct Auth {
 pub struct Timeouts {
     /// TCP connect and handshake.
     pub connect: Duration,
-    /// Any single blocking SSH call during a command.
+    /// Any single blocking SSH call during a command (also: longest silence of a command).
     pub command: Duration,
+    /// Keepalive interval while waiting for a command's output (zero: off).
+    pub keepalive: Duration,
 }
 
 /// Standard base64 without padding (OpenSSH fingerprints) or with it (key blobs).
@@ -359,6 +370,11 @@ pub enum KnownHostsVerdict {
 pub struct SshRemote {
     label: String,
     session: ssh2::Session,
+    keepalive: Duration,
+    command_timeout: Duration,
+    // Declared after `session`, so the target's session is dropped (and says goodbye) before
+    // the tunnel under it and the jump host's session go away.
+    _jump: Option<(crate::jump::Forwarder, Box<SshRemote>)>,
 }
 
 impl std::fmt::Debug for SshRemote {
@@ -370,6 +386,43 @@ impl std::fmt::Debug for SshRemote {
 }
 
 impl SshRemote {
+    /// Connects through `jump` (when given): the jump host's session is opened and verified
+    /// first, then the target's session runs through a `direct-tcpip` tunnel (see [`crate::jump`]).
+    pub fn connect_via(
+        target: &HostTarget,
+        jump: Option<&HostTarget>,
+        auth: &Auth,
+        trust: &HostTrust,
+        timeouts: &Timeouts,
+    ) -> Result<Self, RemoteError> {
+        let Some(jump) = jump else {
+            return Self::connect(target, auth, trust, timeouts);
+        };
+        let jump_remote = Self::connect(jump, auth, trust, timeouts)?;
+        let forwarder = crate::jump::Forwarder::start(
+            jump_remote.session.clone(),
+            &target.host,
+            target.port,
+            timeouts.connect,
+            timeouts.keepalive,
+        )
+        .map_err(|message| RemoteError::Io {
+            host: target.address(),
+            action: format!("through jump host {}", jump.label()),
+            source: std::io::Error::other(message),
+        })?;
+        let stream = TcpStream::connect_timeout(&forwarder.address(), timeouts.connect).map_err(
+            |source| RemoteError::Connect {
+                host: format!("{} (via {})", target.address(), jump.label()),
+                source,
+            },
+        )?;
+        let mut remote = Self::over_stream(target, stream, auth, trust, timeouts)?;
+        remote.label = format!("{} via {}", target.label(), jump.address());
+        remote._jump = Some((forwarder, Box::new(jump_remote)));
+        Ok(remote)
+    }
+
     /// Connects, verifies the host key (before any credential is sent) and authenticates.
     pub fn connect(
         target: &HostTarget,
@@ -378,15 +431,6 @@ impl SshRemote {
         timeouts: &Timeouts,
     ) -> Result<Self, RemoteError> {
         let host = target.address();
-        let ssh = |action: &str| {
-            let host = host.clone();
-            let action = action.to_owned();
-            move |source| RemoteError::Ssh {
-                host,
-                action,
-                source,
-            }
-        };
         let addresses: Vec<SocketAddr> = (target.host.as_str(), target.port)
             .to_socket_addrs()
             .map_err(|source| RemoteError::Connect {
@@ -409,6 +453,26 @@ impl SshRemote {
             host: host.clone(),
             source: last,
         })?;
+        Self::over_stream(target, stream, auth, trust, timeouts)
+    }
+
+    fn over_stream(
+        target: &HostTarget,
+        stream: TcpStream,
+        auth: &Auth,
+        trust: &HostTrust,
+        timeouts: &Timeouts,
+    ) -> Result<Self, RemoteError> {
+        let host = target.address();
+        let ssh = |action: &str| {
+            let host = host.clone();
+            let action = action.to_owned();
+            move |source| RemoteError::Ssh {
+                host,
+                action,
+                source,
+            }
+        };
         // Nagle costs ~10 % on uploads (research note §3.2).
         let _ = stream.set_nodelay(true);
         let mut session = ssh2::Session::new().map_err(ssh("create session"))?;
@@ -467,11 +531,15 @@ impl SshRemote {
                 accepted,
             });
         }
-        session.set_keepalive(true, 15);
+        let keepalive_secs = u32::try_from(timeouts.keepalive.as_secs()).unwrap_or(u32::MAX);
+        session.set_keepalive(keepalive_secs > 0, keepalive_secs.max(1));
         session.set_timeout(timeouts.command.as_millis().try_into().unwrap_or(u32::MAX));
         Ok(Self {
             label: target.label(),
             session,
+            keepalive: timeouts.keepalive,
+            command_timeout: timeouts.command,
+            _jump: None,
         })
     }
 }
@@ -549,15 +617,40 @@ impl Remote for SshRemote {
             channel.flush().map_err(io("upload"))?;
         }
         channel.send_eof().map_err(ssh("close stdin"))?;
+        // While the command runs quietly (a restart, a gate on the host), reads time out every
+        // keepalive interval, send a keepalive and go on, up to the command timeout of silence.
+        let slice = if self.keepalive.is_zero() {
+            self.command_timeout
+        } else {
+            self.keepalive.min(self.command_timeout)
+        };
+        self.session
+            .set_timeout(slice.as_millis().try_into().unwrap_or(u32::MAX));
         let mut stdout = Vec::new();
-        channel
-            .read_to_end(&mut stdout)
-            .map_err(io("read output"))?;
-        let mut stderr = Vec::new();
-        channel
-            .stderr()
-            .read_to_end(&mut stderr)
-            .map_err(io("read errors"))?;
+        let read = read_with_keepalive(
+            &self.session,
+            &mut channel,
+            slice,
+            self.command_timeout,
+            false,
+        );
+        let read = read.and_then(|out| {
+            stdout = out;
+            read_with_keepalive(
+                &self.session,
+                &mut channel,
+                slice,
+                self.command_timeout,
+                true,
+            )
+        });
+        self.session.set_timeout(
+            self.command_timeout
+                .as_millis()
+                .try_into()
+                .unwrap_or(u32::MAX),
+        );
+        let stderr = read.map_err(io("read output"))?;
         channel.wait_close().map_err(ssh("close channel"))?;
         let status = channel.exit_status().map_err(ssh("exit status"))?;
         Ok(ExecOutput {
@@ -565,6 +658,48 @@ impl Remote for SshRemote {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
+    }
+}
+
+/// Reads a channel's stdout (or stderr) to the end; on each read timeout it sends a keepalive,
+/// and gives up after `limit` without any data.
+fn read_with_keepalive(
+    session: &ssh2::Session,
+    channel: &mut ssh2::Channel,
+    slice: Duration,
+    limit: Duration,
+    stderr: bool,
+) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut silent = Duration::ZERO;
+    loop {
+        let read = if stderr {
+            channel.stderr().read(&mut buffer)
+        } else {
+            channel.read(&mut buffer)
+        };
+        match read {
+            Ok(0) => return Ok(out),
+            Ok(n) => {
+                out.extend_from_slice(&buffer[..n]);
+                silent = Duration::ZERO;
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                silent += slice;
+                if silent >= limit {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "the command printed nothing for {}s (--command-timeout)",
+                            silent.as_secs()
+                        ),
+                    ));
+                }
+                session.keepalive_send().map_err(std::io::Error::from)?;
+            }
+            Err(error) => return Err(error),
+        }
     }
 }
 
