@@ -66,13 +66,16 @@ impl Layout {
     }
 
     /// Releases the lock only when it is still ours (a second deploy failing on the lock must
-    /// never remove the first one's lock).
+    /// never remove the first one's lock), removing this run's partial upload first (left by a
+    /// cut connection).
     pub fn unlock(&self, token: &str) -> String {
         let lock = self.state("lock");
         format!(
-            "if grep -qxF {line} {owner} 2>/dev/null; then rm -rf {lock}; fi",
+            "if grep -qxF {line} {owner} 2>/dev/null; then rm -f {artifacts}/*.part-{token_quoted}; rm -rf {lock}; fi",
             line = q(&format!("token={token}")),
             owner = q(&format!("{lock}/owner")),
+            artifacts = q(&self.state("artifacts")),
+            token_quoted = q(token),
             lock = q(&lock),
         )
     }

@@ -133,6 +133,16 @@ impl HostRun {
         self.remote.label()
     }
 
+    /// This run still holds the host's deploy lock.
+    pub fn holds_lock(&self) -> bool {
+        self.locked
+    }
+
+    /// Replaces a dropped connection; the lock token stays, so the lock is still ours.
+    pub fn reconnect(&mut self, remote: Box<dyn Remote>) {
+        self.remote = remote;
+    }
+
     fn error(&self, stage: &str, message: impl Into<String>) -> HostError {
         HostError {
             host: self.label().to_owned(),

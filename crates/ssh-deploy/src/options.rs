@@ -691,7 +691,16 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
                     continue;
                 };
                 console.log(&format!("rolling back {} to {previous}", run.label()));
-                match run.revert(&shareds[*index], &previous, &hosts[*index].name()) {
+                let mut reverted = run.revert(&shareds[*index], &previous, &hosts[*index].name());
+                if reverted.as_ref().is_err_and(|e| e.infrastructure) {
+                    // A lost connection must not leave the host on the new release: reconnect
+                    // once and retry the rollback.
+                    if let Ok(remote) = options.connection.connect(&hosts[*index]) {
+                        run.reconnect(remote);
+                        reverted = run.revert(&shareds[*index], &previous, &hosts[*index].name());
+                    }
+                }
+                match reverted {
                     Ok(()) => {
                         set(*index, Some(run), "rolled-back", None);
                         rolled_back.push(run.label().to_owned());
@@ -747,7 +756,20 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
             let touched = run.status.current.is_some() || run.switched || success;
             let release = touched.then_some((&options.release, options.sha256.as_str()));
             let keep = success.then_some(options.keep_releases);
-            finish_errors.extend(run.finish(&shareds[*index], release, result, keep));
+            let mut errors = run.finish(&shareds[*index], release, result, keep);
+            if run.holds_lock() {
+                // The connection dropped (e.g. mid-upload): reconnect once to release the lock
+                // and remove this run's partial upload, so a re-run is not blocked.
+                if let Ok(remote) = options.connection.connect(&hosts[*index]) {
+                    console.log(&format!(
+                        "[{}] reconnected to release the deploy lock",
+                        run.label()
+                    ));
+                    run.reconnect(remote);
+                    errors = run.finish(&shareds[*index], None, result, None);
+                }
+            }
+            finish_errors.extend(errors);
         }
     };
     finish_all(&mut completed, false);
