@@ -232,6 +232,31 @@ pub struct DeployArgs {
         help_heading = "Fleet"
     )]
     pub rollback_completed: bool,
+    /// Canary first: deploy the first host alone, observe it against a baseline recorded from
+    /// the old release just before (--canary-url or --canary-gate-file), then the other hosts in
+    /// batches. A failed canary rolls back the canary alone and stops.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = runner_protocol::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        help_heading = "Canary"
+    )]
+    pub canary: bool,
+    /// URL observed on the canary (`{host}`, `{vars.NAME}` allowed): --canary-requests requests
+    /// with "error rate < 5 %" and "p95 < 2x baseline".
+    #[arg(long, value_name = "URL", help_heading = "Canary")]
+    pub canary_url: Option<String>,
+    /// health-gate file observed on the canary instead of --canary-url; thresholds may be
+    /// relative to the baseline (`p95: "< 2x baseline"`).
+    #[arg(long, value_name = "FILE", help_heading = "Canary")]
+    pub canary_gate_file: Option<PathBuf>,
+    /// Requests sent to --canary-url (for the baseline, then again for the canary).
+    #[arg(long, value_name = "N", default_value = "100", help_heading = "Canary")]
+    pub canary_requests: u64,
 }
 
 /// `rollback` flags.

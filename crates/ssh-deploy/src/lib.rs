@@ -5,9 +5,11 @@
 //! host and batch for `--dry-run`, [`remote`] carries them (libssh2 or the local transport) and
 //! [`deploy`] runs them, gates and rolls back.
 
+pub mod canary;
 mod cli;
 pub mod commands;
 pub mod deploy;
+pub mod interrupt;
 pub mod inventory;
 pub mod jump;
 pub mod options;

@@ -321,6 +321,8 @@ pub struct Change {
     pub who: String,
     /// The CI run.
     pub run: String,
+    /// SIGINT/SIGTERM seen (listening starts when a deploy starts).
+    pub interrupt: crate::interrupt::Interrupt,
 }
 
 fn pairs(lists: &[LineList], flag: &str) -> Result<Vec<(String, String)>, Error> {
@@ -402,6 +404,7 @@ impl Change {
             dry_run: args.dry_run,
             who,
             run,
+            interrupt: crate::interrupt::Interrupt::default(),
         })
     }
 
@@ -437,6 +440,7 @@ impl Change {
             who: &self.who,
             run: &self.run,
             console,
+            interrupt: &self.interrupt,
         }
     }
 }
@@ -468,6 +472,8 @@ pub struct DeployOptions {
     pub strategy: Strategy,
     /// Gate text per host (vars filled in).
     pub gates: Vec<Option<String>>,
+    /// Canary first (the first batch is the canary host).
+    pub canary: Option<crate::canary::Canary>,
 }
 
 impl DeployOptions {
@@ -511,10 +517,15 @@ impl DeployOptions {
         if args.keep_releases == 0 {
             return Err(usage("--keep-releases must be at least 1"));
         }
-        let batches = crate::plan::batches(connection.hosts.len(), args.batch_size);
+        let canary = crate::options::canary_from_args(args, &connection)?;
+        let batches = match canary {
+            Some(_) => crate::plan::canary_batches(connection.hosts.len(), args.batch_size),
+            None => crate::plan::batches(connection.hosts.len(), args.batch_size),
+        };
         let gates = change.gates_for(&connection).map_err(usage)?;
         Ok(Self {
             gates,
+            canary,
             connection,
             change,
             artifact: args.artifact.clone(),
@@ -528,6 +539,48 @@ impl DeployOptions {
             strategy: Strategy::default(),
         })
     }
+}
+
+/// The canary settings for the first host, or `None` without `--canary`.
+fn canary_from_args(
+    args: &DeployArgs,
+    connection: &Connection,
+) -> Result<Option<crate::canary::Canary>, Error> {
+    if !args.canary {
+        return Ok(None);
+    }
+    let url = args.canary_url.as_deref().filter(|u| !u.is_empty());
+    let (text, origin) = match (&args.canary_gate_file, url) {
+        (Some(path), None) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("--canary-gate-file {}: {e}", path.display())))?,
+            format!("gate file {}", path.display()),
+        ),
+        (None, Some(url)) => (
+            crate::canary::quick_gate(url, args.canary_requests.max(1)),
+            format!(
+                "{url}: {} requests, error rate < 5 %, p95 < 2x baseline",
+                args.canary_requests.max(1)
+            ),
+        ),
+        (Some(_), Some(_)) => {
+            return Err(usage(
+                "give either --canary-url or --canary-gate-file, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(usage(
+                "--canary needs what to observe: --canary-url URL (error rate < 5 %, p95 < 2x \
+                 baseline) or --canary-gate-file FILE",
+            ));
+        }
+    };
+    let host = &connection.hosts[0];
+    let text = crate::inventory::render_vars(&text, &connection.vars_for(host))
+        .map_err(|e| usage(format!("canary gate, host {}: {e}", host.label())))?;
+    crate::deploy::resolve_gate(&text, &host.name())
+        .map_err(|e| usage(format!("canary gate ({origin}): {e}")))?;
+    Ok(Some(crate::canary::Canary { gate: text, origin }))
 }
 
 /// `pack`.
@@ -628,11 +681,19 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
             });
         }
     };
+    options.change.interrupt.listen(&console);
     let mut completed: Vec<(usize, HostRun)> = Vec::new();
     let mut failure: Option<(Vec<HostError>, Runs)> = None;
+    let mut stopped_early = false;
     for (number, batch) in options.batches.iter().enumerate() {
+        if options.change.interrupt.is_set() {
+            stopped_early = true;
+            break;
+        }
+        let canary = options.canary.as_ref().filter(|_| number == 0);
         let _group = runner.group(&format!(
-            "batch {}/{}: {}",
+            "{} {}/{}: {}",
+            if canary.is_some() { "canary" } else { "batch" },
             number + 1,
             options.batches.len(),
             batch
@@ -647,7 +708,17 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
                 Ok(run) => run,
                 Err(error) => return (index, None, Err(error)),
             };
-            let outcome = deploy_host(&mut run, &shareds[index], options, host);
+            let outcome = match canary {
+                Some(canary) => crate::canary::deploy_canary(
+                    &mut run,
+                    &shareds[index],
+                    canary,
+                    &host.name(),
+                    |run| prepare_host(run, &shareds[index], options),
+                    |run| roll_host(run, &shareds[index], options, host),
+                ),
+                None => deploy_host(&mut run, &shareds[index], options, host),
+            };
             (index, Some(run), outcome)
         });
         let mut errors = Vec::new();
@@ -671,12 +742,18 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
             break;
         }
     }
+    // Interrupted: what was switched goes back, finished batches included.
+    let interrupted = options.change.interrupt.is_set() && (failure.is_some() || stopped_early);
+    let failure = match failure {
+        None if interrupted => Some((Vec::new(), Vec::new())),
+        other => other,
+    };
     let mut rollback_errors = Vec::new();
     let verdict = match failure {
         None => None,
         Some((errors, mut batch_runs)) => {
             let mut to_revert: Vec<&mut (usize, HostRun)> = batch_runs.iter_mut().collect();
-            if options.rollback_completed {
+            if options.rollback_completed || interrupted {
                 to_revert.extend(completed.iter_mut());
             }
             let mut rolled_back = Vec::new();
@@ -810,6 +887,18 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
         runner.set_output("result", "rollback-failed")?;
         return Err(Error::RollbackFailed(rollback_errors.join("; ")));
     }
+    if interrupted {
+        runner.set_output("result", "interrupted")?;
+        let rolled_back = summary_line.map(|(hosts, _)| hosts).unwrap_or_default();
+        return Ok(Verdict::Interrupted(if rolled_back.is_empty() {
+            "interrupted: nothing was switched; locks released".to_owned()
+        } else {
+            format!(
+                "interrupted: rolled back to the previous release on {}; locks released",
+                rolled_back.join(", ")
+            )
+        }));
+    }
     match summary_line {
         None => {
             runner.set_output("result", "success")?;
@@ -836,8 +925,27 @@ fn deploy_host(
     options: &DeployOptions,
     host: &HostSpec,
 ) -> Result<(), HostError> {
+    prepare_host(run, shared, options)?;
+    roll_host(run, shared, options, host)
+}
+
+/// Lock, then read what the host has.
+fn prepare_host(
+    run: &mut HostRun,
+    shared: &Shared<'_>,
+    options: &DeployOptions,
+) -> Result<(), HostError> {
     run.lock(shared)?;
-    run.read_status(shared, Some(&options.sha256))?;
+    run.read_status(shared, Some(&options.sha256))
+}
+
+/// Upload, unpack, switch, restart, gate.
+fn roll_host(
+    run: &mut HostRun,
+    shared: &Shared<'_>,
+    options: &DeployOptions,
+    host: &HostSpec,
+) -> Result<(), HostError> {
     run.stage(
         shared,
         &options.artifact,

@@ -128,8 +128,8 @@ impl Fleet {
         }
         // One deploy key for the fleet: the first server's user key, authorized everywhere.
         let key = hosts[0].sshd.user_key();
-        let public = std::fs::read_to_string(hosts[0].sshd.dir().join("user_key.pub"))
-            .expect("public key");
+        let public =
+            std::fs::read_to_string(hosts[0].sshd.dir().join("user_key.pub")).expect("public key");
         for host in &hosts[1..] {
             let mut keys = std::fs::OpenOptions::new()
                 .append(true)
@@ -179,7 +179,10 @@ impl Fleet {
         let mut command = binary();
         command
             .arg("deploy")
-            .env("SSH_DEPLOY_INVENTORY", self.work.path().join("inventory.yaml"))
+            .env(
+                "SSH_DEPLOY_INVENTORY",
+                self.work.path().join("inventory.yaml"),
+            )
             .env("SSH_DEPLOY_PRIVATE_KEY", &self.key)
             .env("SSH_DEPLOY_KNOWN_HOSTS", known_hosts.join("\n"))
             .env("SSH_DEPLOY_HOST_KEY_FINGERPRINT", fingerprints.join("\n"))
@@ -261,7 +264,11 @@ fn failure_in_batch_two_rolls_back_that_batch_and_stops() {
     assert_eq!(results(&out), ["deployed", "rolled-back", "skipped"]);
     assert_eq!(fleet.hosts[0].current(), "releases/v2", "batch 1 stays");
     assert_eq!(fleet.hosts[0].serving(), "v2");
-    assert_eq!(fleet.hosts[1].current(), "releases/v1", "batch 2 rolled back");
+    assert_eq!(
+        fleet.hosts[1].current(),
+        "releases/v1",
+        "batch 2 rolled back"
+    );
     assert_eq!(fleet.hosts[1].serving(), "v1");
     assert_eq!(fleet.hosts[2].current(), "releases/v1", "batch 3 untouched");
     assert!(
@@ -282,7 +289,11 @@ fn failure_in_batch_two_rolls_back_that_batch_and_stops() {
     assert_eq!(fleet.hosts[1].serving(), "v1");
     assert_eq!(fleet.hosts[2].current(), "releases/v1");
     let log = std::fs::read_to_string(fleet.hosts[0].root.join(".ssh-deploy/log")).expect("log");
-    assert!(log.lines().any(|l| l.starts_with("v3\t") && l.ends_with("\tfailed")), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("v3\t") && l.ends_with("\tfailed")),
+        "{log}"
+    );
 }
 
 #[test]
@@ -306,15 +317,18 @@ fn concurrent_deploys_race_one_wins_and_the_other_names_the_holder() {
         if let Some(Ok(Some(_))) = bob.as_mut().map(Child::try_wait) {
             break (bob.take(), "bob", alice.take(), "alice", "v1");
         }
-        assert!(Instant::now() < deadline, "neither deploy gave up on the lock");
+        assert!(
+            Instant::now() < deadline,
+            "neither deploy gave up on the lock"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let loser = finish(loser.expect("loser"));
     assert_eq!(loser.code, Some(3), "{loser_name}: {loser:?}");
     assert!(
-        loser
-            .stderr
-            .contains(&format!("another deploy holds the lock: {winner_name} (run ")),
+        loser.stderr.contains(&format!(
+            "another deploy holds the lock: {winner_name} (run "
+        )),
         "{}",
         loser.stderr
     );
@@ -423,19 +437,33 @@ fn connection_cut_mid_upload_switches_nothing_and_a_rerun_succeeds() {
     fleet.write_inventory(&[(0, proxy.port)]);
     let v2 = artifact(dir, "v2", 12 << 20);
     let out = fleet.deploy(&v2, "v2", &[]);
-    assert_eq!(proxy.cut.load(Ordering::SeqCst), 1, "the proxy cut the stream: {out:?}");
+    assert_eq!(
+        proxy.cut.load(Ordering::SeqCst),
+        1,
+        "the proxy cut the stream: {out:?}"
+    );
     assert_eq!(out.code, Some(3), "infrastructure exit code: {out:?}");
     assert!(out.stderr.contains("upload"), "{}", out.stderr);
     assert_eq!(host.current(), "releases/v1", "nothing switched");
     assert_eq!(host.serving(), "v1");
-    assert!(!host.root.join("releases/v2").exists(), "no half-unpacked release");
+    assert!(
+        !host.root.join("releases/v2").exists(),
+        "no half-unpacked release"
+    );
     let leftovers: Vec<String> = std::fs::read_dir(host.root.join(".ssh-deploy/artifacts"))
         .expect("ls")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|name| name.contains(".part-"))
         .collect();
-    assert!(leftovers.is_empty(), "partial upload removed: {leftovers:?}");
-    assert!(!host.locked(), "lock released after reconnecting: {}", out.stderr);
+    assert!(
+        leftovers.is_empty(),
+        "partial upload removed: {leftovers:?}"
+    );
+    assert!(
+        !host.locked(),
+        "lock released after reconnecting: {}",
+        out.stderr
+    );
 
     let again = fleet.deploy(&v2, "v2", &[]);
     assert_eq!(again.code, Some(0), "{again:?}");
