@@ -34,7 +34,10 @@ fn artifact(dir: &Path, version: &str, padding: usize) -> PathBuf {
     std::fs::create_dir_all(tree.join("bin")).expect("mkdir");
     std::fs::write(tree.join("VERSION"), format!("{version}\n")).expect("write");
     std::fs::write(tree.join("health.txt"), version).expect("write");
-    std::fs::write(tree.join("api.txt"), version).expect("write");
+    // `nv-` releases have no API (the canary test's failing release).
+    if !version.starts_with("nv-") {
+        std::fs::write(tree.join("api.txt"), version).expect("write");
+    }
     if padding > 0 {
         let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
         let data: Vec<u8> = (0..padding)
@@ -469,4 +472,154 @@ fn connection_cut_mid_upload_switches_nothing_and_a_rerun_succeeds() {
     assert_eq!(again.code, Some(0), "{again:?}");
     assert_eq!(host.current(), "releases/v2");
     assert_eq!(host.serving(), "v2");
+}
+
+#[test]
+fn sigterm_mid_deploy_finishes_the_step_rolls_back_unlocks_and_exits_130() {
+    let fleet = Fleet::new(2);
+    let dir = fleet.work.path();
+    let v1 = artifact(dir, "v1", 0);
+    assert_eq!(fleet.deploy(&v1, "v1", &["--batch-size=1"]).code, Some(0));
+    // Batch 1 (host-0) finishes; host-1 (batch 2) is switched and mid-restart when the signal
+    // comes.
+    let second = &fleet.hosts[1];
+    std::fs::write(second.shared("hold"), "").expect("write");
+    let v2 = artifact(dir, "v2", 0);
+    let child = fleet
+        .command(&v2, "v2", &["--batch-size=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for_file(&second.shared("holding"), Duration::from_secs(60));
+    assert_eq!(
+        second.current(),
+        "releases/v2",
+        "switched before the restart"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    // The restart in progress is allowed to finish.
+    std::fs::write(second.shared("go"), "").expect("write");
+    let out = finish(child);
+    assert_eq!(out.code, Some(130), "{out:?}");
+    assert!(out.stderr.contains("received SIGTERM"), "{}", out.stderr);
+    assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
+    assert_eq!(results(&out), ["rolled-back", "rolled-back"]);
+    for host in &fleet.hosts {
+        assert_eq!(host.current(), "releases/v1");
+        assert_eq!(host.serving(), "v1");
+        assert!(!host.locked(), "lock released");
+    }
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(json["result"], "interrupted");
+}
+
+fn canary_gate(fleet: &Fleet, name: &str, thresholds: &str) -> PathBuf {
+    let path = fleet.work.path().join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "checks:\n  - name: api\n    attempt_timeout: 2s\n    http: {{ url: 'http://{{host}}:{{vars.web_port}}/api.txt' }}\n    readiness: {{ interval: 50ms, deadline: 10s, fatal: [status] }}\n    observe: {{ requests: 40, concurrency: 2, thresholds: {thresholds} }}\n"
+        ),
+    )
+    .expect("write");
+    path
+}
+
+#[test]
+fn canary_first_stops_at_a_failed_canary_and_continues_after_a_good_one() {
+    let fleet = Fleet::new(3);
+    let dir = fleet.work.path();
+    let v1 = artifact(dir, "v1", 0);
+    assert_eq!(fleet.deploy(&v1, "v1", &[]).code, Some(0));
+    // Generous latency bound: the machine is shared, and the point here is the flow.
+    let gate = canary_gate(
+        &fleet,
+        "canary.yaml",
+        r#"{ error_rate: "< 5%", latency: { p95: "< 100x baseline" } }"#,
+    );
+    let canary_flags = [
+        "--canary".to_owned(),
+        format!("--canary-gate-file={}", gate.display()),
+        "--batch-size=1".to_owned(),
+    ];
+    let flags: Vec<&str> = canary_flags.iter().map(String::as_str).collect();
+
+    // nv-2 passes the normal gate (health.txt) but its API is gone: the canary fails.
+    let bad = artifact(dir, "nv-2", 0);
+    let out = fleet.deploy(&bad, "nv-2", &flags);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("canary baseline recorded"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("canary failed"), "{}", out.stderr);
+    assert_eq!(results(&out), ["rolled-back", "skipped", "skipped"]);
+    for host in &fleet.hosts {
+        assert_eq!(host.current(), "releases/v1");
+        assert_eq!(host.serving(), "v1");
+    }
+    assert!(!fleet.hosts[1].root.join("releases/nv-2").exists());
+
+    let v3 = artifact(dir, "v3", 0);
+    let out = fleet.deploy(&v3, "v3", &flags);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("canary passed"), "{}", out.stderr);
+    assert_eq!(results(&out), ["deployed", "deployed", "deployed"]);
+    for host in &fleet.hosts {
+        assert_eq!(host.serving(), "v3");
+    }
+}
+
+#[test]
+fn dry_run_prints_canary_batches_gates_and_rollback_scope() {
+    let fleet = Fleet::new(1);
+    // Three inventory hosts on one sshd are enough for a plan: nothing is contacted.
+    let host = &fleet.hosts[0];
+    std::fs::write(
+        fleet.work.path().join("inventory.yaml"),
+        format!(
+            "user: root\nroot: /opt/app\nvars: {{ web_port: 8080 }}\ngroups:\n  web:\n    hosts:\n      web-1: {{ address: 127.0.0.1, port: {p}, vars: {{ web_port: 8081 }} }}\n      web-2: {{ address: 127.0.0.2, port: {p} }}\n      web-3: {{ address: 127.0.0.3, port: {p}, root: /srv/app }}\n",
+            p = host.sshd.port()
+        ),
+    )
+    .expect("write");
+    let v1 = artifact(fleet.work.path(), "v1", 0);
+    let out = fleet.deploy(
+        &v1,
+        "v1",
+        &[
+            "--dry-run",
+            "--canary",
+            "--canary-url=http://{host}:{vars.web_port}/api",
+            "--batch-size=1",
+            "--rollback-completed",
+            "--group=web",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let text = &out.stderr;
+    for expected in [
+        "to 3 host(s) in 3 step(s), canary first",
+        "step 1/3: canary root@127.0.0.1:",
+        "baseline: recorded from the release serving now, before anything changes (http://{host}:{vars.web_port}/api: 100 requests, error rate < 5 %, p95 < 2x baseline)",
+        "on failure: roll back the canary alone and stop",
+        "step 2/3: batch 1: root@127.0.0.2:",
+        "on failure: roll back this batch and every step before it, then stop",
+        "gate: health-gate from the runner: web http://127.0.0.1:8081/health.txt",
+        "gate: health-gate from the runner: web http://127.0.0.3:8080/health.txt",
+        "'/srv/app/releases/v1'",
+        "on SIGINT/SIGTERM",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(
+        !fleet.hosts[0].root.join("releases").exists(),
+        "nothing touched"
+    );
 }
