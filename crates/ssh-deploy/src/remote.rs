@@ -554,16 +554,18 @@ fn known_hosts_lookup(
         return KnownHostsVerdict::NotFound;
     };
     // libssh2 ignores marker lines; `@revoked` was handled before, `@cert-authority` is not
-    // supported, so both are left out rather than misread.
-    let plain: String = content
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('@'))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    if known
-        .read_str(&plain, ssh2::KnownHostFileKind::OpenSSH)
-        .is_err()
-    {
+    // supported, so both are left out rather than misread. `read_str` takes one line per call
+    // (libssh2_knownhost_readline): feeding it the whole text would only ever see the first host.
+    let mut read_any = false;
+    for line in content.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
+            continue;
+        }
+        read_any |= known
+            .read_str(line, ssh2::KnownHostFileKind::OpenSSH)
+            .is_ok();
+    }
+    if !read_any {
         return KnownHostsVerdict::NotFound;
     }
     match known.check_port(&target.host, target.port, key) {

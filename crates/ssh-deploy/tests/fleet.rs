@@ -178,7 +178,6 @@ impl Fleet {
             .iter()
             .map(|h| h.sshd.known_hosts_line())
             .collect();
-        let fingerprints: Vec<String> = self.hosts.iter().map(|h| h.sshd.fingerprint()).collect();
         let mut command = binary();
         command
             .arg("deploy")
@@ -188,7 +187,6 @@ impl Fleet {
             )
             .env("SSH_DEPLOY_PRIVATE_KEY", &self.key)
             .env("SSH_DEPLOY_KNOWN_HOSTS", known_hosts.join("\n"))
-            .env("SSH_DEPLOY_HOST_KEY_FINGERPRINT", fingerprints.join("\n"))
             .env("SSH_DEPLOY_ARTIFACT", artifact)
             .env("SSH_DEPLOY_RELEASE_ID", release)
             .env("SSH_DEPLOY_SERVICES", "web")
@@ -439,7 +437,13 @@ fn connection_cut_mid_upload_switches_nothing_and_a_rerun_succeeds() {
     let proxy = CuttingProxy::start(host.sshd.port(), 3 << 20);
     fleet.write_inventory(&[(0, proxy.port)]);
     let v2 = artifact(dir, "v2", 12 << 20);
-    let out = fleet.deploy(&v2, "v2", &[]);
+    // known_hosts names sshd's own port; through the proxy the host is pinned by fingerprint.
+    let pin = format!(
+        "--host-key-fingerprint=127.0.0.1:{}={}",
+        proxy.port,
+        host.sshd.fingerprint()
+    );
+    let out = fleet.deploy(&v2, "v2", &[&pin]);
     assert_eq!(
         proxy.cut.load(Ordering::SeqCst),
         1,
@@ -468,7 +472,7 @@ fn connection_cut_mid_upload_switches_nothing_and_a_rerun_succeeds() {
         out.stderr
     );
 
-    let again = fleet.deploy(&v2, "v2", &[]);
+    let again = fleet.deploy(&v2, "v2", &[&pin]);
     assert_eq!(again.code, Some(0), "{again:?}");
     assert_eq!(host.current(), "releases/v2");
     assert_eq!(host.serving(), "v2");
@@ -622,4 +626,77 @@ fn dry_run_prints_canary_batches_gates_and_rollback_scope() {
         !fleet.hosts[0].root.join("releases").exists(),
         "nothing touched"
     );
+}
+
+#[test]
+fn jump_host_tunnels_the_session_and_both_host_keys_are_verified() {
+    let fleet = Fleet::new(1);
+    let target = &fleet.hosts[0];
+    let jump = Sshd::start();
+    let public =
+        std::fs::read_to_string(target.sshd.dir().join("user_key.pub")).expect("public key");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(jump.dir().join("authorized_keys"))
+        .expect("authorized_keys")
+        .write_all(public.as_bytes())
+        .expect("append");
+    std::fs::write(
+        fleet.work.path().join("inventory.yaml"),
+        format!(
+            "user: root\nhosts:\n  app: {{ address: 127.0.0.1, port: {}, root: \"{}\", jump: 127.0.0.1:{}, vars: {{ web_port: {} }} }}\n",
+            target.sshd.port(),
+            target.root.display(),
+            jump.port(),
+            target.web_port
+        ),
+    )
+    .expect("write");
+    let v1 = artifact(fleet.work.path(), "v1", 2 << 20);
+    let deploy = |known_hosts: String| {
+        run(fleet
+            .command(&v1, "v1", &[])
+            .env("SSH_DEPLOY_KNOWN_HOSTS", known_hosts))
+    };
+
+    // The jump host's key is checked first, under its own name.
+    let out = deploy(target.sshd.known_hosts_line());
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "host key for 127.0.0.1:{} is not known",
+            jump.port()
+        )),
+        "{}",
+        out.stderr
+    );
+    // The target's key is checked under the target's name, not the tunnel's loopback port.
+    let wrong = jump.known_hosts_line().replace(
+        &format!(":{}", jump.port()),
+        &format!(":{}", target.sshd.port()),
+    );
+    let out = deploy(format!("{}\n{wrong}", jump.known_hosts_line()));
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(out.stderr.contains("has CHANGED"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&target.sshd.fingerprint()),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(target.current(), "", "nothing touched");
+
+    let out = deploy(format!(
+        "{}\n{}",
+        jump.known_hosts_line(),
+        target.sshd.known_hosts_line()
+    ));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("via 127.0.0.1:{}", jump.port())),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(target.current(), "releases/v1");
+    assert_eq!(target.serving(), "v1");
 }
