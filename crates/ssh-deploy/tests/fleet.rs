@@ -700,3 +700,33 @@ fn jump_host_tunnels_the_session_and_both_host_keys_are_verified() {
     assert_eq!(target.current(), "releases/v1");
     assert_eq!(target.serving(), "v1");
 }
+
+#[test]
+fn a_silent_command_gets_keepalives_until_the_command_timeout_then_rolls_back() {
+    let fleet = Fleet::new(1);
+    let host = &fleet.hosts[0];
+    let v1 = artifact(fleet.work.path(), "v1", 0);
+    assert_eq!(fleet.deploy(&v1, "v1", &[]).code, Some(0));
+    // v2's restart hangs without a word; v1's (the rollback) is the normal one.
+    let restart = format!(
+        "web=if [ \"$SSH_DEPLOY_RELEASE\" = v2 ]; then sleep 60; fi; {}",
+        RESTART.trim_start_matches("web=")
+    );
+    let v2 = artifact(fleet.work.path(), "v2", 0);
+    let started = Instant::now();
+    let out = fleet.deploy(
+        &v2,
+        "v2",
+        &[
+            "--keepalive-interval=500ms",
+            "--command-timeout=3s",
+            &format!("--restart-command={restart}"),
+        ],
+    );
+    assert!(started.elapsed() < Duration::from_secs(50), "did not wait out the sleep");
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("printed nothing for 3s"), "{}", out.stderr);
+    assert_eq!(host.current(), "releases/v1");
+    assert_eq!(host.serving(), "v1");
+    assert!(!host.locked());
+}
