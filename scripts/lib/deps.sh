@@ -66,6 +66,7 @@ ensure_test_dependencies() {
   # sshd for ssh-deploy's real-OpenSSH tests; musl-tools so C dependencies build for the
   # static musl target; git for change-detect's real repositories.
   # prometheus: health-gate's metrics checks query a real Prometheus server in tests.
-  ensure_debian_packages openssh-server openssh-client musl-tools git prometheus
+  # zstd: ssh-deploy unpacks zstd artifacts with `tar --zstd` on the (loopback) host.
+  ensure_debian_packages openssh-server openssh-client musl-tools git prometheus zstd
   ensure_python_tools
 }

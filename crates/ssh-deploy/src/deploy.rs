@@ -316,7 +316,14 @@ impl HostRun {
         self.step(
             shared,
             "unpack",
-            &shared.layout.unpack(release, sha256, &token, shared_paths),
+            &shared.layout.unpack_with(
+                release,
+                sha256,
+                &token,
+                shared_paths,
+                crate::pack::Compression::detect(artifact)
+                    .map_err(|e| self.error("unpack", e.to_string()))?,
+            ),
             None,
         )?;
         let ctx = ReleaseContext {

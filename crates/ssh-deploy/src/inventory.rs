@@ -353,9 +353,10 @@ impl Inventory {
                     .or(spec.port)
                     .unwrap_or(default_port);
                 let address = host.address.clone().unwrap_or_else(|| name.clone());
-                let target = HostTarget::new(&user, &address, port).map_err(|e| {
+                let mut target = HostTarget::new(&user, &address, port).map_err(|e| {
                     file_error(format!("host `{name}`{}: {e}", in_group(&group_name)))
                 })?;
+                target.name = Some(name.clone());
                 let mut vars = file_vars.clone();
                 vars.extend(group.vars.0.iter().map(|(k, v)| (k.clone(), v.0.clone())));
                 vars.extend(host.vars.0.into_iter().map(|(k, v)| (k, v.0)));
@@ -489,7 +490,7 @@ hosts:
         let names: Vec<&str> = inventory.hosts.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(names, ["web-1", "web-2", "worker-1", "db-1"]);
         let web1 = &inventory.hosts[0];
-        assert_eq!(web1.target.label(), "deploy@10.0.0.5:2222");
+        assert_eq!(web1.target.label(), "web-1 (deploy@10.0.0.5:2222)");
         assert_eq!(web1.vars["web_port"], "8081");
         assert_eq!(web1.vars["role"], "web");
         assert_eq!(web1.vars["env"], "prod");
@@ -498,7 +499,7 @@ hosts:
         assert_eq!(web2.groups, ["web", "workers"]);
         assert_eq!(web2.vars["web_port"], "8080");
         let worker = &inventory.hosts[2];
-        assert_eq!(worker.target.label(), "ops@worker-1:2200");
+        assert_eq!(worker.target.label(), "worker-1 (ops@worker-1:2200)");
         assert_eq!(
             worker.root.as_ref().map(RemotePath::as_str),
             Some("/srv/worker")

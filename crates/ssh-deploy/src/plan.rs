@@ -58,7 +58,14 @@ pub fn host_steps_on(options: &DeployOptions, layout: &crate::commands::Layout) 
         step("verify", layout.verify_upload(sha, token)),
         step(
             "unpack",
-            layout.unpack(release, sha, token, &options.shared),
+            layout.unpack_with(
+                release,
+                sha,
+                token,
+                &options.shared,
+                crate::pack::Compression::detect(&options.artifact)
+                    .unwrap_or(crate::pack::Compression::Gzip),
+            ),
         ),
     ];
     if let Some(command) = change.manager.prepare(&ctx) {

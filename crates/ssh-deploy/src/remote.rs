@@ -131,6 +131,9 @@ pub struct HostTarget {
     pub host: String,
     /// Port.
     pub port: u16,
+    /// The inventory name, when the host comes from an inventory (part of the label, so two
+    /// entries on one machine, e.g. two deploy roots, stay apart).
+    pub name: Option<String>,
 }
 
 impl HostTarget {
@@ -183,7 +186,12 @@ impl HostTarget {
                 text.escape_debug()
             ));
         }
-        Ok(Self { user, host, port })
+        Ok(Self {
+            user,
+            host,
+            port,
+            name: None,
+        })
     }
 
     /// `host:port` (`[v6]:port`).
@@ -204,9 +212,12 @@ impl HostTarget {
         }
     }
 
-    /// `user@host:port`.
+    /// `user@host:port`, or `name (user@host:port)` for an inventory host.
     pub fn label(&self) -> String {
-        format!("{}@{}", self.user, self.address())
+        match &self.name {
+            Some(name) => format!("{name} ({}@{})", self.user, self.address()),
+            None => format!("{}@{}", self.user, self.address()),
+        }
     }
 }
 

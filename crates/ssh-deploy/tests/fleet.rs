@@ -610,10 +610,10 @@ fn dry_run_prints_canary_batches_gates_and_rollback_scope() {
     let text = &out.stderr;
     for expected in [
         "to 3 host(s) in 3 step(s), canary first",
-        "step 1/3: canary root@127.0.0.1:",
+        "step 1/3: canary web-1 (root@127.0.0.1:",
         "baseline: recorded from the release serving now, before anything changes (http://{host}:{vars.web_port}/api: 100 requests, error rate < 5 %, p95 < 2x baseline)",
         "on failure: roll back the canary alone and stop",
-        "step 2/3: batch 1: root@127.0.0.2:",
+        "step 2/3: batch 1: web-2 (root@127.0.0.2:",
         "on failure: roll back this batch and every step before it, then stop",
         "gate: health-gate from the runner: web http://127.0.0.1:8081/health.txt",
         "gate: health-gate from the runner: web http://127.0.0.3:8080/health.txt",
@@ -723,10 +723,37 @@ fn a_silent_command_gets_keepalives_until_the_command_timeout_then_rolls_back() 
             &format!("--restart-command={restart}"),
         ],
     );
-    assert!(started.elapsed() < Duration::from_secs(50), "did not wait out the sleep");
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "did not wait out the sleep"
+    );
     assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(out.stderr.contains("printed nothing for 3s"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("printed nothing for 3s"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(host.current(), "releases/v1");
     assert_eq!(host.serving(), "v1");
     assert!(!host.locked());
+}
+
+#[test]
+fn zstd_artifact_deploys_and_rolls_forward_like_gzip() {
+    test_support::require_program("zstd", "apt-get install -y zstd");
+    let fleet = Fleet::new(1);
+    let host = &fleet.hosts[0];
+    let dir = fleet.work.path();
+    let gzip = artifact(dir, "v1", 0);
+    let zst = dir.join("v1.tar.zst");
+    ssh_deploy::pack::pack(&dir.join("tree-v1"), &zst, &dir.join("v1-zst.json"), 0).expect("pack");
+    let first = std::fs::read(&zst).expect("read");
+    assert_eq!(&first[..4], [0x28, 0xb5, 0x2f, 0xfd], "zstd frame");
+    assert!(first.len() < std::fs::read(&gzip).expect("read").len() * 2);
+    let out = fleet.deploy(&zst, "v1", &[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(host.current(), "releases/v1");
+    assert_eq!(host.serving(), "v1");
+    let dry = fleet.deploy(&zst, "v1", &["--dry-run"]);
+    assert!(dry.stderr.contains("tar --zstd -xf"), "{}", dry.stderr);
 }
