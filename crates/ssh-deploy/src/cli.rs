@@ -35,7 +35,7 @@ impl ToolCli for Cli {
 /// The subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Make one deterministic artifact (tar.gz + manifest with sha256 of every file) from a directory.
+    /// Make one deterministic artifact (tar.gz or tar.zst + manifest with sha256 of every file) from a directory.
     Pack(PackArgs),
     /// Upload, unpack, switch `current`, restart, gate; roll back when the gate fails.
     Deploy(DeployArgs),
@@ -57,7 +57,8 @@ pub struct PackArgs {
     /// Directory to pack (bin/, frontend/dist, deploy/systemd, VERSION, ...).
     #[arg(long, value_name = "DIR")]
     pub source: PathBuf,
-    /// The archive to write; the manifest goes next to it as `<archive>.manifest.json`.
+    /// The archive to write (`*.tar.zst`: zstd, else gzip); the manifest goes next to it as
+    /// `<archive>.manifest.json`.
     #[arg(long, value_name = "FILE", default_value = "release.tar.gz")]
     pub artifact: PathBuf,
 }
@@ -189,7 +190,7 @@ pub struct DeployArgs {
     /// Services, gate, lock.
     #[command(flatten)]
     pub change: ChangeArgs,
-    /// The artifact to deploy (a tar.gz, e.g. from `pack`).
+    /// The artifact to deploy (tar.gz or tar.zst, e.g. from `pack`).
     #[arg(
         long,
         value_name = "FILE",
