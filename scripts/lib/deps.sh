@@ -68,6 +68,8 @@ ensure_test_dependencies() {
   # prometheus: health-gate's metrics checks query a real Prometheus server in tests.
   # nginx, haproxy, socat, curl: ssh-deploy's blue-green tests switch a real nginx and a real HAProxy
   # (socat talks to HAProxy's admin socket and curl probes slots, as on the hosts).
-  ensure_debian_packages openssh-server openssh-client musl-tools git prometheus nginx haproxy socat curl
+  # zstd: ssh-deploy unpacks zstd artifacts with `tar --zstd` on the (loopback) host.
+  ensure_debian_packages openssh-server openssh-client musl-tools git prometheus nginx haproxy socat \
+    curl zstd
   ensure_python_tools
 }

@@ -35,7 +35,7 @@ impl ToolCli for Cli {
 /// The subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
-    /// Make one deterministic artifact (tar.gz + manifest with sha256 of every file) from a directory.
+    /// Make one deterministic artifact (tar.gz or tar.zst + manifest with sha256 of every file) from a directory.
     Pack(PackArgs),
     /// Upload, unpack, switch `current`, restart, gate; roll back when the gate fails.
     Deploy(Box<DeployArgs>),
@@ -57,7 +57,8 @@ pub struct PackArgs {
     /// Directory to pack (bin/, frontend/dist, deploy/systemd, VERSION, ...).
     #[arg(long, value_name = "DIR")]
     pub source: PathBuf,
-    /// The archive to write; the manifest goes next to it as `<archive>.manifest.json`.
+    /// The archive to write (`*.tar.zst`: zstd, else gzip); the manifest goes next to it as
+    /// `<archive>.manifest.json`.
     #[arg(long, value_name = "FILE", default_value = "release.tar.gz")]
     pub artifact: PathBuf,
 }
@@ -67,17 +68,29 @@ pub struct PackArgs {
 #[command(next_help_heading = "Connection")]
 pub struct HostArgs {
     /// Hosts, one per line: `[user@]host[:port]`, or `local` for this machine (no SSH).
-    #[arg(long, value_name = "HOSTS", required = true)]
+    #[arg(long, value_name = "HOSTS", required_unless_present = "inventory")]
     pub hosts: Vec<LineList>,
+    /// Inventory file (YAML): hosts, groups, per-host user/port/root/jump and vars; `{vars.NAME}`
+    /// in gate files takes the host's value. Used instead of --hosts.
+    #[arg(long, value_name = "FILE", conflicts_with = "hosts")]
+    pub inventory: Option<PathBuf>,
+    /// Only the hosts of this inventory group.
+    #[arg(long, value_name = "GROUP", requires = "inventory")]
+    pub group: Option<String>,
+    /// Jump host (ProxyJump equivalent), `[user@]host[:port]`: the connection to every host is
+    /// tunnelled through it. Its host key is verified like the targets'.
+    #[arg(long, value_name = "HOST")]
+    pub jump_host: Option<String>,
     /// Login user for hosts that name none.
     #[arg(long, value_name = "USER", default_value = "deploy")]
     pub user: String,
     /// SSH port for hosts that name none.
     #[arg(long, value_name = "PORT", default_value = "22")]
     pub port: u16,
-    /// The deploy root on the hosts, e.g. `/opt/<app>` (holds releases/, current, shared/).
+    /// The deploy root on the hosts, e.g. `/opt/<app>` (holds releases/, current, shared/);
+    /// an inventory host's `root:` overrides it.
     #[arg(long, value_name = "DIR")]
-    pub root: String,
+    pub root: Option<String>,
     /// Private key text (OpenSSH or PEM); kept in memory, never written to disk. Masked.
     #[arg(long, value_name = "KEY", hide_env_values = true)]
     pub private_key: Option<String>,
@@ -123,6 +136,10 @@ pub struct HostArgs {
     /// Longest wait for any single read or write of a remote command.
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "10m")]
     pub command_timeout: Duration,
+    /// SSH keepalive interval while waiting for a command (0s: off); keeps NAT and firewalls
+    /// from dropping a quiet connection during long restarts or gates.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "15s")]
+    pub keepalive_interval: Duration,
 }
 
 /// What changes a release (deploy and rollback).
@@ -173,7 +190,7 @@ pub struct DeployArgs {
     /// Services, gate, lock.
     #[command(flatten)]
     pub change: ChangeArgs,
-    /// The artifact to deploy (a tar.gz, e.g. from `pack`).
+    /// The artifact to deploy (tar.gz or tar.zst, e.g. from `pack`).
     #[arg(
         long,
         value_name = "FILE",
@@ -230,6 +247,31 @@ pub struct DeployArgs {
     /// rollout order, replicas, gates). See the README's "docker compose hosts" section.
     #[arg(long, value_name = "FILE", help_heading = "Release")]
     pub compose_file: Option<PathBuf>,
+    /// Canary first: deploy the first host alone, observe it against a baseline recorded from
+    /// the old release just before (--canary-url or --canary-gate-file), then the other hosts in
+    /// batches. A failed canary rolls back the canary alone and stops.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = runner_protocol::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        help_heading = "Canary"
+    )]
+    pub canary: bool,
+    /// URL observed on the canary (`{host}`, `{vars.NAME}` allowed): --canary-requests requests
+    /// with "error rate < 5 %" and "p95 < 2x baseline".
+    #[arg(long, value_name = "URL", help_heading = "Canary")]
+    pub canary_url: Option<String>,
+    /// health-gate file observed on the canary instead of --canary-url; thresholds may be
+    /// relative to the baseline (`p95: "< 2x baseline"`).
+    #[arg(long, value_name = "FILE", help_heading = "Canary")]
+    pub canary_gate_file: Option<PathBuf>,
+    /// Requests sent to --canary-url (for the baseline, then again for the canary).
+    #[arg(long, value_name = "N", default_value = "100", help_heading = "Canary")]
+    pub canary_requests: u64,
     /// Blue-green settings.
     #[command(flatten)]
     pub blue_green: BlueGreenArgs,

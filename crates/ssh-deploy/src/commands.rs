@@ -14,6 +14,7 @@
 //! Every interpolated value goes through [`q`]; user-supplied restart commands are the only
 //! shell text not quoted, because they are shell commands by definition (the workflow author's).
 
+use crate::pack::Compression;
 use crate::quote::{ReleaseId, RemotePath, q};
 
 /// Marker printed by the lock command when the lock was taken.
@@ -66,13 +67,16 @@ impl Layout {
     }
 
     /// Releases the lock only when it is still ours (a second deploy failing on the lock must
-    /// never remove the first one's lock).
+    /// never remove the first one's lock), removing this run's partial upload first (left by a
+    /// cut connection).
     pub fn unlock(&self, token: &str) -> String {
         let lock = self.state("lock");
         format!(
-            "if grep -qxF {line} {owner} 2>/dev/null; then rm -rf {lock}; fi",
+            "if grep -qxF {line} {owner} 2>/dev/null; then rm -f {artifacts}/*.part-{token_quoted}; rm -rf {lock}; fi",
             line = q(&format!("token={token}")),
             owner = q(&format!("{lock}/owner")),
+            artifacts = q(&self.state("artifacts")),
+            token_quoted = q(token),
             lock = q(&lock),
         )
     }
@@ -137,6 +141,19 @@ impl Layout {
     /// renames to `releases/<id>`. An existing release with the same sha is reused; with another
     /// sha it is an error (release ids are immutable).
     pub fn unpack(&self, id: &ReleaseId, sha256: &str, token: &str, shared: &[String]) -> String {
+        self.unpack_with(id, sha256, token, shared, Compression::Gzip)
+    }
+
+    /// [`Layout::unpack`] for an artifact compressed with `compression` (zstd needs the `zstd`
+    /// program on the host, checked before anything is extracted).
+    pub fn unpack_with(
+        &self,
+        id: &ReleaseId,
+        sha256: &str,
+        token: &str,
+        shared: &[String],
+        compression: Compression,
+    ) -> String {
         let release = q(&self.root.join(&format!("releases/{id}")));
         let tmp = q(&self.root.join(&format!("releases/.tmp-{id}-{token}")));
         let marker = q(&self.state(&format!("release-{id}.sha256")));
@@ -155,12 +172,21 @@ impl Layout {
             "set -e; if [ -d {release} ]; then \
              if [ \"$(cat {marker} 2>/dev/null)\" = {sha} ]; then echo reused; exit 0; fi; \
              echo \"release {id} already exists on this host with another artifact; use a new release id\" >&2; exit 1; fi; \
-             rm -rf {tmp}; mkdir {tmp}; \
-             tar -xzf {artifact} -C {tmp} --no-same-owner; \
+             {check}rm -rf {tmp}; mkdir {tmp}; \
+             tar {extract} {artifact} -C {tmp} --no-same-owner; \
              {links}printf '%s\\n' {sha} > {marker}; \
              mv -T {tmp} {release}; echo unpacked",
             sha = q(sha256),
             artifact = q(&self.artifact(sha256)),
+            check = match compression {
+                Compression::Gzip => "",
+                Compression::Zstd =>
+                    "command -v zstd >/dev/null || { echo 'the artifact is zstd-compressed and this host has no `zstd` program: install it (Debian: apt-get install zstd) or pack a .tar.gz' >&2; exit 1; }; ",
+            },
+            extract = match compression {
+                Compression::Gzip => "-xzf",
+                Compression::Zstd => "--zstd -xf",
+            },
         )
     }
 
@@ -428,6 +454,7 @@ mod tests {
                 layout.upload("abc", "t0k"),
                 layout.verify_upload("abc", "t0k"),
                 layout.unpack(&release, "abc", "t0k", &shared),
+                layout.unpack_with(&release, "abc", "t0k", &[], Compression::Zstd),
                 layout.switch(&release, "t0k"),
                 layout.remove_releases(&[id("v0"), id("v1")]),
                 layout.log(&release, "abc", "$(whoami)", "success"),

@@ -58,6 +58,8 @@ pub struct Shared<'a> {
     pub run: &'a str,
     /// Logs.
     pub console: &'a Console,
+    /// Set by SIGINT/SIGTERM: no forward step starts once it is set.
+    pub interrupt: &'a crate::interrupt::Interrupt,
 }
 
 /// What `status` reported.
@@ -103,6 +105,8 @@ pub struct HostRun {
     pub status: HostStatus,
     /// When work on the host started.
     pub started: Instant,
+    /// Rolling back or finishing: these steps run even after an interrupt.
+    reverting: bool,
 }
 
 impl std::fmt::Debug for HostRun {
@@ -130,12 +134,23 @@ impl HostRun {
             switched: false,
             status: HostStatus::default(),
             started: Instant::now(),
+            reverting: false,
         }
     }
 
     /// The host label.
     pub fn label(&self) -> &str {
         self.remote.label()
+    }
+
+    /// This run still holds the host's deploy lock.
+    pub fn holds_lock(&self) -> bool {
+        self.locked
+    }
+
+    /// Replaces a dropped connection; the lock token stays, so the lock is still ours.
+    pub fn reconnect(&mut self, remote: Box<dyn Remote>) {
+        self.remote = remote;
     }
 
     fn error(&self, stage: &str, message: impl Into<String>) -> HostError {
@@ -155,6 +170,14 @@ impl HostRun {
         command: &str,
         input: Option<&mut dyn std::io::Read>,
     ) -> Result<ExecOutput, HostError> {
+        if shared.interrupt.is_set() && !self.reverting {
+            return Err(HostError {
+                host: self.label().to_owned(),
+                stage: stage.to_owned(),
+                message: "interrupted (SIGINT/SIGTERM) before this step".into(),
+                infrastructure: true,
+            });
+        }
         tracing::debug!(host = self.label(), stage, command, "remote command");
         let output = self
             .remote
@@ -315,7 +338,14 @@ impl HostRun {
         self.step(
             shared,
             "unpack",
-            &shared.layout.unpack(release, sha256, &token, shared_paths),
+            &shared.layout.unpack_with(
+                release,
+                sha256,
+                &token,
+                shared_paths,
+                crate::pack::Compression::detect(artifact)
+                    .map_err(|e| self.error("unpack", e.to_string()))?,
+            ),
             None,
         )?;
         let ctx = ReleaseContext {
@@ -370,7 +400,13 @@ impl HostRun {
         let Some(text) = shared.gate else {
             return Ok(());
         };
-        run_gate(text, host_name).map_err(|message| self.error("gate", message))
+        // The re-check during a rollback always completes; a forward gate stops on a signal.
+        let interrupt = if self.reverting {
+            crate::interrupt::Interrupt::default()
+        } else {
+            shared.interrupt.clone()
+        };
+        run_gate_until(text, host_name, &interrupt).map_err(|message| self.error("gate", message))
     }
 
     /// Puts `current` back on `target`, restarts and re-checks.
@@ -380,8 +416,12 @@ impl HostRun {
         target: &ReleaseId,
         host_name: &str,
     ) -> Result<(), HostError> {
-        self.activate(shared, target)?;
-        self.gate(shared, host_name)?;
+        self.reverting = true;
+        let result = self
+            .activate(shared, target)
+            .and_then(|()| self.gate(shared, host_name));
+        self.reverting = false;
+        result?;
         self.switched = false;
         Ok(())
     }
@@ -394,6 +434,7 @@ impl HostRun {
         result: &str,
         keep: Option<usize>,
     ) -> Vec<HostError> {
+        self.reverting = true;
         let mut errors = Vec::new();
         if let Some((id, sha)) = release {
             if let Err(e) = self.step(
@@ -508,6 +549,15 @@ pub fn echo(console: &Console, host: &str, output: &ExecOutput) {
 
 /// Runs a health-gate file against `host` from the runner; `Err` carries the reasons.
 pub fn run_gate(text: &str, host: &str) -> Result<(), String> {
+    run_gate_until(text, host, &crate::interrupt::Interrupt::default())
+}
+
+/// [`run_gate`], stopped early (as a failure) when `interrupt` is set.
+pub fn run_gate_until(
+    text: &str,
+    host: &str,
+    interrupt: &crate::interrupt::Interrupt,
+) -> Result<(), String> {
     let gate = resolve_gate(text, host)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -515,12 +565,16 @@ pub fn run_gate(text: &str, host: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot start the gate's runtime: {e}"))?;
     let progress: health_gate::gate::Progress = Arc::new(Mutex::new(vec![None; gate.checks.len()]));
     let started = Instant::now();
-    runtime.block_on(health_gate::gate::run_gate(
+    let finished = runtime.block_on(interrupt.until(health_gate::gate::run_gate(
         &gate,
         &health_gate::gate::CheckInputs::default(),
         progress.clone(),
-    ));
-    let report = health_gate::gate::build_report(&gate, &progress, false, started.elapsed());
+    )));
+    let report =
+        health_gate::gate::build_report(&gate, &progress, finished.is_none(), started.elapsed());
+    if finished.is_none() {
+        return Err("health gate interrupted (SIGINT/SIGTERM)".into());
+    }
     if report.decision == health_gate::report::Decision::Go {
         return Ok(());
     }

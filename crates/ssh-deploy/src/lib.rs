@@ -3,11 +3,17 @@
 //! `run` turns the clap [`Cli`] into validated options, then: [`pack`] builds the artifact,
 //! [`commands`] spells every remote command (pure, snapshot-tested), [`plan`] lays them out per
 //! host and batch for `--dry-run`, [`remote`] carries them (libssh2 or the local transport) and
-//! [`deploy`] runs them, gates and rolls back.
+//! [`deploy`] runs them, gates and rolls back. [`inventory`] reads hosts with per-host settings,
+//! [`jump`] tunnels sessions through a jump host, [`canary`] adds the canary-first step and
+//! [`interrupt`] turns SIGINT/SIGTERM into "finish the step, roll back, unlock, exit 130".
 
+pub mod canary;
 mod cli;
 pub mod commands;
 pub mod deploy;
+pub mod interrupt;
+pub mod inventory;
+pub mod jump;
 pub mod options;
 pub mod pack;
 pub mod plan;

@@ -1,5 +1,6 @@
 //! Validated options (from the clap structs) and the subcommands' flows.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -82,13 +83,26 @@ impl HostSpec {
     }
 }
 
+/// Per-host settings from an inventory (same order as [`Connection::hosts`]).
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    /// The host's layout (its own root, or `--root`).
+    pub layout: Layout,
+    /// Vars for `{vars.NAME}` in gate files.
+    pub vars: BTreeMap<String, String>,
+    /// Jump host, if any.
+    pub jump: Option<HostTarget>,
+}
+
 /// Validated connection settings.
 #[derive(Debug, Clone)]
 pub struct Connection {
     /// Hosts in order.
     pub hosts: Vec<HostSpec>,
-    /// Deploy root layout.
+    /// Deploy root layout (`--root`; a host may have its own, see [`Connection::layout_for`]).
     pub layout: Layout,
+    /// Per-host settings, parallel to `hosts`.
+    pub settings: Vec<HostSettings>,
     /// Credentials.
     pub auth: Auth,
     /// Host key trust.
@@ -128,20 +142,67 @@ impl Connection {
         if password.is_some() {
             runner.warn("password login is discouraged: use --private-key (a deploy key) instead");
         }
+        let jump = args
+            .jump_host
+            .as_deref()
+            .filter(|j| !j.trim().is_empty())
+            .map(|j| HostTarget::parse(j.trim(), &args.user, 22))
+            .transpose()
+            .map_err(|e| usage(format!("--jump-host: {e}")))?;
+        let root = match args.root.as_deref().filter(|r| !r.is_empty()) {
+            Some(root) => Some(RemotePath::parse(root).map_err(|e| usage(format!("--root: {e}")))?),
+            None => None,
+        };
         let mut hosts = Vec::new();
-        for text in lines(&args.hosts) {
-            if text == "local" {
-                hosts.push(HostSpec::Local);
-            } else {
-                hosts.push(HostSpec::Ssh(
-                    HostTarget::parse(&text, &args.user, args.port).map_err(usage)?,
-                ));
+        let mut settings = Vec::new();
+        let missing_root = || {
+            usage("--root is required (or `root:` for every host in the inventory), e.g. /opt/app")
+        };
+        match &args.inventory {
+            Some(path) => {
+                let origin = path.display().to_string();
+                let mut inventory = crate::inventory::Inventory::load(path, &args.user, args.port)
+                    .map_err(|e| usage(e.to_string()))?;
+                if let Some(group) = args.group.as_deref().filter(|g| !g.is_empty()) {
+                    inventory = inventory
+                        .select(group, &origin)
+                        .map_err(|e| usage(e.to_string()))?;
+                }
+                for host in inventory.hosts {
+                    let host_root = host.root.or(root.clone()).ok_or_else(missing_root)?;
+                    settings.push(HostSettings {
+                        layout: Layout::new(host_root),
+                        vars: host.vars,
+                        jump: host.jump.or(jump.clone()),
+                    });
+                    hosts.push(HostSpec::Ssh(host.target));
+                }
+            }
+            None => {
+                let root = root.clone().ok_or_else(missing_root)?;
+                for text in lines(&args.hosts) {
+                    if text == "local" {
+                        hosts.push(HostSpec::Local);
+                    } else {
+                        hosts.push(HostSpec::Ssh(
+                            HostTarget::parse(&text, &args.user, args.port).map_err(usage)?,
+                        ));
+                    }
+                    settings.push(HostSettings {
+                        layout: Layout::new(root.clone()),
+                        vars: BTreeMap::new(),
+                        jump: jump.clone(),
+                    });
+                }
             }
         }
         if hosts.is_empty() {
             return Err(usage("--hosts names no host"));
         }
-        let root = RemotePath::parse(&args.root).map_err(|e| usage(format!("--root: {e}")))?;
+        let root = match root {
+            Some(root) => root,
+            None => settings[0].layout.root().clone(),
+        };
         let mut fingerprints = Vec::new();
         for pin in lines(&args.host_key_fingerprint) {
             let (host, fingerprint) = match pin.rsplit_once('=') {
@@ -177,6 +238,7 @@ impl Connection {
         Ok(Self {
             hosts,
             layout: Layout::new(root),
+            settings,
             auth: Auth {
                 private_key,
                 passphrase,
@@ -191,16 +253,38 @@ impl Connection {
             timeouts: Timeouts {
                 connect: args.connect_timeout,
                 command: args.command_timeout,
+                keepalive: args.keepalive_interval,
             },
         })
     }
 
-    /// Opens a connection to `host`.
+    fn settings_for(&self, host: &HostSpec) -> Option<&HostSettings> {
+        let label = host.label();
+        self.hosts
+            .iter()
+            .position(|h| h.label() == label)
+            .and_then(|index| self.settings.get(index))
+    }
+
+    /// The layout of `host` (its inventory root, or `--root`).
+    pub fn layout_for(&self, host: &HostSpec) -> &Layout {
+        self.settings_for(host).map_or(&self.layout, |s| &s.layout)
+    }
+
+    /// The vars of `host` (empty without an inventory).
+    pub fn vars_for(&self, host: &HostSpec) -> BTreeMap<String, String> {
+        self.settings_for(host)
+            .map(|s| s.vars.clone())
+            .unwrap_or_default()
+    }
+
+    /// Opens a connection to `host` (through its jump host, if any).
     pub fn connect(&self, host: &HostSpec) -> Result<Box<dyn Remote>, RemoteError> {
         match host {
             HostSpec::Local => Ok(Box::new(LocalRemote::default())),
-            HostSpec::Ssh(target) => Ok(Box::new(SshRemote::connect(
+            HostSpec::Ssh(target) => Ok(Box::new(SshRemote::connect_via(
                 target,
+                self.settings_for(host).and_then(|s| s.jump.as_ref()),
                 &self.auth,
                 &self.trust,
                 &self.timeouts,
@@ -237,6 +321,8 @@ pub struct Change {
     pub who: String,
     /// The CI run.
     pub run: String,
+    /// SIGINT/SIGTERM seen (listening starts when a deploy starts).
+    pub interrupt: crate::interrupt::Interrupt,
 }
 
 fn pairs(lists: &[LineList], flag: &str) -> Result<Vec<(String, String)>, Error> {
@@ -293,10 +379,13 @@ impl Change {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| usage(format!("--gate-file {}: {e}", path.display())))?;
-                // `{port}` and `{slot}` are filled in per slot by the blue-green strategy.
-                let probe = text.replace("{port}", "1").replace("{slot}", "blue");
-                crate::deploy::resolve_gate(&probe, "127.0.0.1")
-                    .map_err(|e| usage(format!("--gate-file {}: {e}", path.display())))?;
+                // `{port}` and `{slot}` are filled in per slot by the blue-green strategy; with
+                // `{vars.NAME}` the file is checked per host once the vars are known.
+                if !text.contains("{vars.") {
+                    let probe = text.replace("{port}", "1").replace("{slot}", "blue");
+                    crate::deploy::resolve_gate(&probe, "127.0.0.1")
+                        .map_err(|e| usage(format!("--gate-file {}: {e}", path.display())))?;
+                }
                 Some(text)
             }
             None => None,
@@ -319,7 +408,27 @@ impl Change {
             dry_run: args.dry_run,
             who,
             run,
+            interrupt: crate::interrupt::Interrupt::default(),
         })
+    }
+
+    /// The gate text per host, `{vars.NAME}` filled in from the host's inventory vars.
+    pub fn gates_for(&self, connection: &Connection) -> Result<Vec<Option<String>>, String> {
+        connection
+            .hosts
+            .iter()
+            .map(|host| {
+                let Some(text) = &self.gate else {
+                    return Ok(None);
+                };
+                let rendered = crate::inventory::render_vars(text, &connection.vars_for(host))
+                    .map_err(|e| format!("--gate-file, host {}: {e}", host.label()))?;
+                let probe = rendered.replace("{port}", "1").replace("{slot}", "blue");
+                crate::deploy::resolve_gate(&probe, &host.name())
+                    .map_err(|e| format!("--gate-file, host {}: {e}", host.label()))?;
+                Ok(Some(rendered))
+            })
+            .collect()
     }
 
     pub(crate) fn shared<'a>(
@@ -336,6 +445,7 @@ impl Change {
             who: &self.who,
             run: &self.run,
             console,
+            interrupt: &self.interrupt,
         }
     }
 }
@@ -367,6 +477,31 @@ pub struct DeployOptions {
     pub strategy: Strategy,
     /// Blue-green settings (with `Strategy::BlueGreen`).
     pub blue_green: Option<crate::strategy::blue_green::BlueGreen>,
+    /// Gate text per host (vars filled in).
+    pub gates: Vec<Option<String>>,
+    /// Canary first (the first batch is the canary host).
+    pub canary: Option<crate::canary::Canary>,
+}
+
+impl DeployOptions {
+    /// One [`Shared`] per host: its own layout (inventory root) and gate (inventory vars).
+    pub fn per_host_shared<'a>(
+        &'a self,
+        console: &'a runner_protocol::console::Console,
+    ) -> Vec<Shared<'a>> {
+        self.connection
+            .hosts
+            .iter()
+            .zip(&self.gates)
+            .map(|(host, gate)| {
+                let mut shared = self
+                    .change
+                    .shared(self.connection.layout_for(host), console);
+                shared.gate = gate.as_deref();
+                shared
+            })
+            .collect()
+    }
 }
 
 impl DeployOptions {
@@ -390,7 +525,12 @@ impl DeployOptions {
         if args.keep_releases == 0 {
             return Err(usage("--keep-releases must be at least 1"));
         }
-        let batches = crate::plan::batches(connection.hosts.len(), args.batch_size);
+        let canary = crate::options::canary_from_args(args, &connection)?;
+        let batches = match canary {
+            Some(_) => crate::plan::canary_batches(connection.hosts.len(), args.batch_size),
+            None => crate::plan::batches(connection.hosts.len(), args.batch_size),
+        };
+        let gates = change.gates_for(&connection).map_err(usage)?;
         let (strategy, blue_green) = match args.strategy {
             crate::cli::StrategyArg::Symlink => (Strategy::SymlinkSwitch, None),
             crate::cli::StrategyArg::BlueGreen => (
@@ -406,6 +546,8 @@ impl DeployOptions {
             }
         };
         Ok(Self {
+            gates,
+            canary,
             connection,
             change,
             artifact: args.artifact.clone(),
@@ -420,6 +562,48 @@ impl DeployOptions {
             blue_green,
         })
     }
+}
+
+/// The canary settings for the first host, or `None` without `--canary`.
+fn canary_from_args(
+    args: &DeployArgs,
+    connection: &Connection,
+) -> Result<Option<crate::canary::Canary>, Error> {
+    if !args.canary {
+        return Ok(None);
+    }
+    let url = args.canary_url.as_deref().filter(|u| !u.is_empty());
+    let (text, origin) = match (&args.canary_gate_file, url) {
+        (Some(path), None) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("--canary-gate-file {}: {e}", path.display())))?,
+            format!("gate file {}", path.display()),
+        ),
+        (None, Some(url)) => (
+            crate::canary::quick_gate(url, args.canary_requests.max(1)),
+            format!(
+                "{url}: {} requests, error rate < 5 %, p95 < 2x baseline",
+                args.canary_requests.max(1)
+            ),
+        ),
+        (Some(_), Some(_)) => {
+            return Err(usage(
+                "give either --canary-url or --canary-gate-file, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(usage(
+                "--canary needs what to observe: --canary-url URL (error rate < 5 %, p95 < 2x \
+                 baseline) or --canary-gate-file FILE",
+            ));
+        }
+    };
+    let host = &connection.hosts[0];
+    let text = crate::inventory::render_vars(&text, &connection.vars_for(host))
+        .map_err(|e| usage(format!("canary gate, host {}: {e}", host.label())))?;
+    crate::deploy::resolve_gate(&text, &host.name())
+        .map_err(|e| usage(format!("canary gate ({origin}): {e}")))?;
+    Ok(Some(crate::canary::Canary { gate: text, origin }))
 }
 
 /// `pack`.
@@ -514,8 +698,7 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
         return Ok(Verdict::Success);
     }
     let console = runner.console().clone();
-    let layout = &options.connection.layout;
-    let shared = options.change.shared(layout, &console);
+    let shareds = options.per_host_shared(&console);
     let hosts = &options.connection.hosts;
     let reports: Mutex<Vec<Option<HostReport>>> = Mutex::new(vec![None; hosts.len()]);
     let set = |index: usize, run: Option<&HostRun>, result: &str, error: Option<String>| {
@@ -529,11 +712,19 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
             });
         }
     };
+    options.change.interrupt.listen(&console);
     let mut completed: Vec<(usize, HostRun)> = Vec::new();
     let mut failure: Option<(Vec<HostError>, Runs)> = None;
+    let mut stopped_early = false;
     for (number, batch) in options.batches.iter().enumerate() {
+        if options.change.interrupt.is_set() {
+            stopped_early = true;
+            break;
+        }
+        let canary = options.canary.as_ref().filter(|_| number == 0);
         let _group = runner.group(&format!(
-            "batch {}/{}: {}",
+            "{} {}/{}: {}",
+            if canary.is_some() { "canary" } else { "batch" },
             number + 1,
             options.batches.len(),
             batch
@@ -548,7 +739,17 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
                 Ok(run) => run,
                 Err(error) => return (index, None, Err(error)),
             };
-            let outcome = deploy_host(&mut run, &shared, options, host);
+            let outcome = match canary {
+                Some(canary) => crate::canary::deploy_canary(
+                    &mut run,
+                    &shareds[index],
+                    canary,
+                    &host.name(),
+                    |run| prepare_host(run, &shareds[index], options),
+                    |run| roll_host(run, &shareds[index], options, host),
+                ),
+                None => deploy_host(&mut run, &shareds[index], options, host),
+            };
             (index, Some(run), outcome)
         });
         let mut errors = Vec::new();
@@ -572,12 +773,18 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
             break;
         }
     }
+    // Interrupted: what was switched goes back, finished batches included.
+    let interrupted = options.change.interrupt.is_set() && (failure.is_some() || stopped_early);
+    let failure = match failure {
+        None if interrupted => Some((Vec::new(), Vec::new())),
+        other => other,
+    };
     let mut rollback_errors = Vec::new();
     let verdict = match failure {
         None => None,
         Some((errors, mut batch_runs)) => {
             let mut to_revert: Vec<&mut (usize, HostRun)> = batch_runs.iter_mut().collect();
-            if options.rollback_completed {
+            if options.rollback_completed || interrupted {
                 to_revert.extend(completed.iter_mut());
             }
             let mut rolled_back = Vec::new();
@@ -592,7 +799,16 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
                     continue;
                 };
                 console.log(&format!("rolling back {} to {previous}", run.label()));
-                match run.revert(&shared, &previous, &hosts[*index].name()) {
+                let mut reverted = run.revert(&shareds[*index], &previous, &hosts[*index].name());
+                if reverted.as_ref().is_err_and(|e| e.infrastructure) {
+                    // A lost connection must not leave the host on the new release: reconnect
+                    // once and retry the rollback.
+                    if let Ok(remote) = options.connection.connect(&hosts[*index]) {
+                        run.reconnect(remote);
+                        reverted = run.revert(&shareds[*index], &previous, &hosts[*index].name());
+                    }
+                }
+                match reverted {
                     Ok(()) => {
                         set(*index, Some(run), "rolled-back", None);
                         rolled_back.push(run.label().to_owned());
@@ -648,7 +864,20 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
             let touched = run.status.current.is_some() || run.switched || success;
             let release = touched.then_some((&options.release, options.sha256.as_str()));
             let keep = success.then_some(options.keep_releases);
-            finish_errors.extend(run.finish(&shared, release, result, keep));
+            let mut errors = run.finish(&shareds[*index], release, result, keep);
+            if run.holds_lock() {
+                // The connection dropped (e.g. mid-upload): reconnect once to release the lock
+                // and remove this run's partial upload, so a re-run is not blocked.
+                if let Ok(remote) = options.connection.connect(&hosts[*index]) {
+                    console.log(&format!(
+                        "[{}] reconnected to release the deploy lock",
+                        run.label()
+                    ));
+                    run.reconnect(remote);
+                    errors = run.finish(&shareds[*index], None, result, None);
+                }
+            }
+            finish_errors.extend(errors);
         }
     };
     finish_all(&mut completed, false);
@@ -689,6 +918,18 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
         runner.set_output("result", "rollback-failed")?;
         return Err(Error::RollbackFailed(rollback_errors.join("; ")));
     }
+    if interrupted {
+        runner.set_output("result", "interrupted")?;
+        let rolled_back = summary_line.map(|(hosts, _)| hosts).unwrap_or_default();
+        return Ok(Verdict::Interrupted(if rolled_back.is_empty() {
+            "interrupted: nothing was switched; locks released".to_owned()
+        } else {
+            format!(
+                "interrupted: rolled back to the previous release on {}; locks released",
+                rolled_back.join(", ")
+            )
+        }));
+    }
     match summary_line {
         None => {
             runner.set_output("result", "success")?;
@@ -715,8 +956,27 @@ fn deploy_host(
     options: &DeployOptions,
     host: &HostSpec,
 ) -> Result<(), HostError> {
+    prepare_host(run, shared, options)?;
+    roll_host(run, shared, options, host)
+}
+
+/// Lock, then read what the host has.
+fn prepare_host(
+    run: &mut HostRun,
+    shared: &Shared<'_>,
+    options: &DeployOptions,
+) -> Result<(), HostError> {
     run.lock(shared)?;
-    run.read_status(shared, Some(&options.sha256))?;
+    run.read_status(shared, Some(&options.sha256))
+}
+
+/// Upload, unpack, switch, restart, gate.
+fn roll_host(
+    run: &mut HostRun,
+    shared: &Shared<'_>,
+    options: &DeployOptions,
+    host: &HostSpec,
+) -> Result<(), HostError> {
     run.stage(
         shared,
         &options.artifact,
@@ -758,65 +1018,75 @@ impl RollbackOptions {
 /// `rollback`: every host back to `--to` or to its previous release.
 pub fn rollback(options: &RollbackOptions, runner: &mut Runner) -> Result<Verdict, Error> {
     let console = runner.console().clone();
-    let layout = &options.connection.layout;
-    let shared = options.change.shared(layout, &console);
     let hosts = options.connection.hosts.clone();
-    let results = parallel(hosts.clone(), 8, |host| {
-        let mut run = options.connection.open(&host)?;
-        let result = (|| {
-            run.lock(&shared)?;
-            run.read_status(&shared, None)?;
-            let target = match &options.to {
-                Some(to) => to.clone(),
-                None => run
-                    .status
-                    .releases
-                    .iter()
-                    .map(|(id, _)| id)
-                    .find(|id| Some(*id) != run.status.current.as_ref())
-                    .cloned()
-                    .ok_or_else(|| HostError {
+    let gates = options
+        .change
+        .gates_for(&options.connection)
+        .map_err(usage)?;
+    let results = parallel(
+        hosts.clone().into_iter().enumerate().collect(),
+        8,
+        |(index, host): (usize, HostSpec)| {
+            let mut shared = options
+                .change
+                .shared(options.connection.layout_for(&host), &console);
+            shared.gate = gates[index].as_deref();
+            let mut run = options.connection.open(&host)?;
+            let result = (|| {
+                run.lock(&shared)?;
+                run.read_status(&shared, None)?;
+                let target = match &options.to {
+                    Some(to) => to.clone(),
+                    None => run
+                        .status
+                        .releases
+                        .iter()
+                        .map(|(id, _)| id)
+                        .find(|id| Some(*id) != run.status.current.as_ref())
+                        .cloned()
+                        .ok_or_else(|| HostError {
+                            host: run.label().to_owned(),
+                            stage: "rollback".into(),
+                            message: "no other release on the host".into(),
+                            infrastructure: false,
+                        })?,
+                };
+                if !run.status.releases.iter().any(|(id, _)| *id == target) {
+                    return Err(HostError {
                         host: run.label().to_owned(),
                         stage: "rollback".into(),
-                        message: "no other release on the host".into(),
+                        message: format!("release {target} is not on the host"),
                         infrastructure: false,
-                    })?,
-            };
-            if !run.status.releases.iter().any(|(id, _)| *id == target) {
-                return Err(HostError {
-                    host: run.label().to_owned(),
-                    stage: "rollback".into(),
-                    message: format!("release {target} is not on the host"),
-                    infrastructure: false,
-                });
+                    });
+                }
+                if options.change.dry_run {
+                    console.log(&format!(
+                        "[{}] would switch current to {target}",
+                        run.label()
+                    ));
+                    return Ok(target);
+                }
+                run.revert(&shared, &target, &host.name())?;
+                Ok(target)
+            })();
+            let sha = String::from("-");
+            let logged = result.as_ref().ok().map(|t| (t.clone(), sha));
+            let errors = run.finish(
+                &shared,
+                logged.as_ref().map(|(t, s)| (t, s.as_str())),
+                if result.is_ok() {
+                    "rollback"
+                } else {
+                    "rollback-failed"
+                },
+                None,
+            );
+            for error in errors {
+                console.log(&format!("warning: {error}"));
             }
-            if options.change.dry_run {
-                console.log(&format!(
-                    "[{}] would switch current to {target}",
-                    run.label()
-                ));
-                return Ok(target);
-            }
-            run.revert(&shared, &target, &host.name())?;
-            Ok(target)
-        })();
-        let sha = String::from("-");
-        let logged = result.as_ref().ok().map(|t| (t.clone(), sha));
-        let errors = run.finish(
-            &shared,
-            logged.as_ref().map(|(t, s)| (t, s.as_str())),
-            if result.is_ok() {
-                "rollback"
-            } else {
-                "rollback-failed"
-            },
-            None,
-        );
-        for error in errors {
-            console.log(&format!("warning: {error}"));
-        }
-        result.map(|target| (run.previous.clone(), target))
-    });
+            result.map(|target| (run.previous.clone(), target))
+        },
+    );
     let mut errors = Vec::new();
     let mut reports = Vec::new();
     for (host, result) in hosts.iter().zip(results) {
@@ -866,7 +1136,7 @@ pub fn releases(connection: &Connection, runner: &mut Runner) -> Result<Verdict,
     let mut errors = Vec::new();
     for host in &connection.hosts {
         let listed = connection.open(host).and_then(|mut run| {
-            let output = run.remote_status(&connection.layout)?;
+            let output = run.remote_status(connection.layout_for(host))?;
             Ok(crate::deploy::parse_status(&output))
         });
         match listed {
@@ -904,7 +1174,7 @@ pub fn unlock(connection: &Connection, runner: &mut Runner) -> Result<Verdict, E
     for host in &connection.hosts {
         let result = connection
             .open(host)
-            .and_then(|mut run| run.remote_force_unlock(&connection.layout));
+            .and_then(|mut run| run.remote_force_unlock(connection.layout_for(host)));
         match result {
             Ok(owner) => {
                 let holder = crate::deploy::LockHolder::parse(&owner);

@@ -130,9 +130,86 @@ fn walk(root: &Path, relative: &Path, out: &mut Vec<PathBuf>) -> Result<(), Pack
     Ok(())
 }
 
-/// Packs `source` into a gzip'd tar at `output` and returns the manifest (also written to
-/// `manifest_path`). Symlinks are kept when they stay inside the tree; other special files and
-/// escaping links are refused.
+/// How an artifact is compressed: chosen by the artifact's name when packing (`.tar.zst` or
+/// `.tzst`: zstd, anything else gzip), recognised by its magic bytes when deploying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// gzip (`tar -xzf` on the host).
+    Gzip,
+    /// zstd, level 3 (`tar --zstd -xf` on the host, which needs the `zstd` program there).
+    Zstd,
+}
+
+impl Compression {
+    /// The compression an artifact name asks for.
+    pub fn for_name(path: &Path) -> Self {
+        let name = path.to_string_lossy();
+        if name.ends_with(".tar.zst") || name.ends_with(".tzst") {
+            Compression::Zstd
+        } else {
+            Compression::Gzip
+        }
+    }
+
+    /// The compression of an existing archive, from its first bytes.
+    pub fn detect(path: &Path) -> Result<Self, PackError> {
+        let mut magic = [0u8; 4];
+        let mut file = fs::File::open(path).map_err(io(path))?;
+        std::io::Read::read_exact(&mut file, &mut magic).map_err(io(path))?;
+        match magic {
+            [0x1f, 0x8b, ..] => Ok(Compression::Gzip),
+            [0x28, 0xb5, 0x2f, 0xfd] => Ok(Compression::Zstd),
+            _ => Err(PackError::Unsafe {
+                archive: path.to_owned(),
+                entry: "(header)".into(),
+                reason: "is neither gzip nor zstd compressed: make it with `ssh-deploy pack`"
+                    .into(),
+            }),
+        }
+    }
+
+    fn reader(self, file: fs::File) -> Result<Box<dyn Read>, std::io::Error> {
+        Ok(match self {
+            Compression::Gzip => Box::new(flate2::read::GzDecoder::new(file)),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(file)?),
+        })
+    }
+}
+
+/// The compressing writer under the tar builder.
+enum Compressor {
+    Gzip(flate2::write::GzEncoder<fs::File>),
+    Zstd(zstd::stream::write::Encoder<'static, fs::File>),
+}
+
+impl Write for Compressor {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Compressor::Gzip(w) => w.write(buf),
+            Compressor::Zstd(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Compressor::Gzip(w) => w.flush(),
+            Compressor::Zstd(w) => w.flush(),
+        }
+    }
+}
+
+impl Compressor {
+    fn finish(self) -> std::io::Result<fs::File> {
+        match self {
+            Compressor::Gzip(w) => w.finish(),
+            Compressor::Zstd(w) => w.finish(),
+        }
+    }
+}
+
+/// Packs `source` into a compressed tar at `output` (zstd for `.tar.zst`, else gzip) and
+/// returns the manifest (also written to `manifest_path`). Symlinks are kept when they stay
+/// inside the tree; other special files and escaping links are refused.
 pub fn pack(
     source: &Path,
     output: &Path,
@@ -142,10 +219,18 @@ pub fn pack(
     let mut entries = Vec::new();
     walk(source, Path::new(""), &mut entries)?;
     let file = fs::File::create(output).map_err(io(output))?;
-    let gzip = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(file, flate2::Compression::default());
-    let mut builder = tar::Builder::new(gzip);
+    let compressor = match Compression::for_name(output) {
+        Compression::Gzip => Compressor::Gzip(
+            flate2::GzBuilder::new()
+                .mtime(0)
+                .write(file, flate2::Compression::default()),
+        ),
+        // Single-threaded, no content size or dictionary: same input, same bytes.
+        Compression::Zstd => {
+            Compressor::Zstd(zstd::stream::write::Encoder::new(file, 3).map_err(io(output))?)
+        }
+    };
+    let mut builder = tar::Builder::new(compressor);
     let mut files = Vec::new();
     for rel in &entries {
         let full = source.join(rel);
@@ -220,8 +305,8 @@ pub fn pack(
             return Err(unsafe_entry("is not a regular file, directory or symlink"));
         }
     }
-    let gzip = builder.into_inner().map_err(io(output))?;
-    let mut file = gzip.finish().map_err(io(output))?;
+    let compressor = builder.into_inner().map_err(io(output))?;
+    let mut file = compressor.finish().map_err(io(output))?;
     file.flush().map_err(io(output))?;
     drop(file);
     let (archive_sha256, archive_size) = sha256_file(output)?;
@@ -270,8 +355,9 @@ fn check_link(entry: &str, target: &str) -> Result<(), String> {
 /// hard links or device files, no symlinks leaving the release. The host verifies the same
 /// bytes by SHA-256 before unpacking, so what is unpacked is what was checked here.
 pub fn check_archive(path: &Path) -> Result<usize, PackError> {
+    let compression = Compression::detect(path)?;
     let file = fs::File::open(path).map_err(io(path))?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut archive = tar::Archive::new(compression.reader(file).map_err(io(path))?);
     let mut count = 0;
     for entry in archive.entries().map_err(io(path))? {
         let entry = entry.map_err(io(path))?;
@@ -389,6 +475,41 @@ mod tests {
         assert_eq!(
             check_archive(&out.path().join("a.tar.gz")).expect("safe"),
             7
+        );
+    }
+
+    #[test]
+    fn zstd_artifacts_are_deterministic_and_checked_like_gzip_ones() {
+        let a = tempfile::tempdir().expect("tmp");
+        let out = tempfile::tempdir().expect("tmp");
+        tree(a.path());
+        let first = pack(
+            a.path(),
+            &out.path().join("a.tar.zst"),
+            &out.path().join("a.json"),
+            0,
+        )
+        .expect("pack");
+        let second = pack(
+            a.path(),
+            &out.path().join("b.tar.zst"),
+            &out.path().join("b.json"),
+            0,
+        )
+        .expect("pack");
+        assert_eq!(first.archive_sha256, second.archive_sha256);
+        let path = out.path().join("a.tar.zst");
+        assert_eq!(Compression::detect(&path).expect("zstd"), Compression::Zstd);
+        assert_eq!(check_archive(&path).expect("safe"), 7);
+        let gzip = out.path().join("c.tar.gz");
+        pack(a.path(), &gzip, &out.path().join("c.json"), 0).expect("pack");
+        assert_eq!(Compression::detect(&gzip).expect("gzip"), Compression::Gzip);
+        let plain = out.path().join("plain.tar");
+        fs::write(&plain, b"not compressed at all").expect("write");
+        let error = check_archive(&plain).expect_err("refused");
+        assert!(
+            error.to_string().contains("neither gzip nor zstd"),
+            "{error}"
         );
     }
 

@@ -17,6 +17,19 @@ pub fn batches(hosts: usize, batch_size: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// Canary first: host 0 alone, then the other hosts in batches of `batch_size`.
+pub fn canary_batches(hosts: usize, batch_size: usize) -> Vec<Vec<usize>> {
+    let mut steps = vec![vec![0]];
+    if hosts > 1 {
+        steps.extend(
+            batches(hosts - 1, batch_size)
+                .into_iter()
+                .map(|batch| batch.into_iter().map(|i| i + 1).collect()),
+        );
+    }
+    steps
+}
+
 /// One step of a host's plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
@@ -28,7 +41,11 @@ pub struct Step {
 
 /// The steps for one host, in order (upload is skipped at run time when the host has it).
 pub fn host_steps(options: &DeployOptions) -> Vec<Step> {
-    let layout = &options.connection.layout;
+    host_steps_on(options, &options.connection.layout)
+}
+
+/// [`host_steps`] for a host with its own layout (inventory `root:`).
+pub fn host_steps_on(options: &DeployOptions, layout: &crate::commands::Layout) -> Vec<Step> {
     let change = &options.change;
     let token = "<token>";
     let release = &options.release;
@@ -41,7 +58,14 @@ pub fn host_steps(options: &DeployOptions) -> Vec<Step> {
         step("verify", layout.verify_upload(sha, token)),
         step(
             "unpack",
-            layout.unpack(release, sha, token, &options.shared),
+            layout.unpack_with(
+                release,
+                sha,
+                token,
+                &options.shared,
+                crate::pack::Compression::detect(&options.artifact)
+                    .unwrap_or(crate::pack::Compression::Gzip),
+            ),
         ),
     ];
     if let Some(command) = change.manager.prepare(&ctx) {
@@ -75,31 +99,92 @@ fn step(title: &str, command: String) -> Step {
     }
 }
 
-/// The dry-run text: batches, hosts, and each host's commands.
+/// The dry-run text: steps (canary, batches) with their hosts, gates and rollback scope, and
+/// each host's exact commands.
 pub fn render(options: &DeployOptions) -> String {
+    let hosts = &options.connection.hosts;
     let mut text = format!(
-        "plan: release {} (artifact sha256 {}) to {} host(s) in {} batch(es); on a failed gate the batch rolls back{}\n",
+        "plan: release {} (artifact sha256 {}) to {} host(s) in {} step(s){}\n",
         options.release,
         options.sha256,
-        options.connection.hosts.len(),
+        hosts.len(),
         options.batches.len(),
-        if options.rollback_completed {
-            ", and so do finished batches"
+        if options.canary.is_some() {
+            ", canary first"
         } else {
             ""
         }
     );
-    let steps = host_steps(options);
+    let mut batch_number = 0;
     for (number, batch) in options.batches.iter().enumerate() {
-        text.push_str(&format!("batch {}:\n", number + 1));
+        let names: Vec<String> = batch.iter().map(|&i| hosts[i].label()).collect();
+        let canary = options.canary.as_ref().filter(|_| number == 0);
+        match canary {
+            Some(canary) => {
+                text.push_str(&format!(
+                    "step {}/{}: canary {}\n  baseline: recorded from the release serving now, before anything changes ({})\n  gate: {}, then the canary observed against the baseline\n  on failure: roll back the canary alone and stop\n",
+                    number + 1,
+                    options.batches.len(),
+                    names.join(", "),
+                    canary.origin,
+                    gate_summary(options),
+                ));
+            }
+            None => {
+                batch_number += 1;
+                text.push_str(&format!(
+                    "step {}/{}: batch {batch_number}: {}\n  gate: {}\n  on failure: roll back {}, then stop\n",
+                    number + 1,
+                    options.batches.len(),
+                    names.join(", "),
+                    gate_summary(options),
+                    if options.rollback_completed && number > 0 {
+                        "this batch and every step before it"
+                    } else {
+                        "this batch"
+                    }
+                ));
+            }
+        }
         for &index in batch {
-            let host = options.connection.hosts[index].label();
-            for step in &steps {
-                text.push_str(&format!("  [{host}] {}: {}\n", step.title, step.command));
+            let host = &hosts[index];
+            let layout = options.connection.layout_for(host);
+            for step in host_steps_on(options, layout) {
+                let command = match (&step.title[..], options.gates.get(index)) {
+                    ("gate", Some(Some(gate))) => gate_targets(gate, &host.name()),
+                    _ => step.command,
+                };
+                text.push_str(&format!("  [{}] {}: {command}\n", host.label(), step.title));
             }
         }
     }
+    text.push_str(
+        "on SIGINT/SIGTERM: the current step finishes, every host switched by this run is rolled back, locks are released (exit 130)\n",
+    );
     text
+}
+
+fn gate_summary(options: &DeployOptions) -> &'static str {
+    if options.change.gate.is_none() {
+        "none (services are checked active only)"
+    } else {
+        "the health-gate file, per host (see each host's `gate` line)"
+    }
+}
+
+/// What a host's gate probes, e.g. `health-gate: web http://10.0.0.5:8081/health`.
+fn gate_targets(text: &str, host: &str) -> String {
+    match crate::deploy::resolve_gate(text, host) {
+        Ok(gate) => format!(
+            "health-gate from the runner: {}",
+            gate.checks
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.probe.target()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(error) => format!("(gate file invalid for this host: {error})"),
+    }
 }
 
 #[cfg(test)]
@@ -111,5 +196,8 @@ mod tests {
         assert_eq!(batches(5, 2), [vec![0, 1], vec![2, 3], vec![4]]);
         assert_eq!(batches(3, 0), [vec![0, 1, 2]]);
         assert_eq!(batches(2, 9), [vec![0, 1]]);
+        assert_eq!(canary_batches(5, 2), [vec![0], vec![1, 2], vec![3, 4]]);
+        assert_eq!(canary_batches(3, 0), [vec![0], vec![1, 2]]);
+        assert_eq!(canary_batches(1, 0), [vec![0]]);
     }
 }

@@ -131,6 +131,9 @@ pub struct HostTarget {
     pub host: String,
     /// Port.
     pub port: u16,
+    /// The inventory name, when the host comes from an inventory (part of the label, so two
+    /// entries on one machine, e.g. two deploy roots, stay apart).
+    pub name: Option<String>,
 }
 
 impl HostTarget {
@@ -162,6 +165,15 @@ impl HostTarget {
                 .map_err(|_| format!("host `{text}`: `{port}` is not a port"))?,
             None => default_port,
         };
+        Self::validated(user, host, port, text)
+    }
+
+    /// A target from its parts (inventory files), validated like [`HostTarget::parse`].
+    pub fn new(user: &str, host: &str, port: u16) -> Result<Self, String> {
+        Self::validated(user.to_owned(), host.to_owned(), port, host)
+    }
+
+    fn validated(user: String, host: String, port: u16, text: &str) -> Result<Self, String> {
         let bad = |s: &str| {
             s.is_empty()
                 || !s
@@ -174,7 +186,12 @@ impl HostTarget {
                 text.escape_debug()
             ));
         }
-        Ok(Self { user, host, port })
+        Ok(Self {
+            user,
+            host,
+            port,
+            name: None,
+        })
     }
 
     /// `host:port` (`[v6]:port`).
@@ -195,9 +212,12 @@ impl HostTarget {
         }
     }
 
-    /// `user@host:port`.
+    /// `user@host:port`, or `name (user@host:port)` for an inventory host.
     pub fn label(&self) -> String {
-        format!("{}@{}", self.user, self.address())
+        match &self.name {
+            Some(name) => format!("{name} ({}@{})", self.user, self.address()),
+            None => format!("{}@{}", self.user, self.address()),
+        }
     }
 }
 
@@ -230,8 +250,10 @@ pub struct Auth {
 pub struct Timeouts {
     /// TCP connect and handshake.
     pub connect: Duration,
-    /// Any single blocking SSH call during a command.
+    /// Any single blocking SSH call during a command (also: longest silence of a command).
     pub command: Duration,
+    /// Keepalive interval while waiting for a command's output (zero: off).
+    pub keepalive: Duration,
 }
 
 /// Standard base64 without padding (OpenSSH fingerprints) or with it (key blobs).
@@ -359,7 +381,11 @@ pub enum KnownHostsVerdict {
 pub struct SshRemote {
     label: String,
     session: ssh2::Session,
+    keepalive: Duration,
     command_timeout: Duration,
+    // Declared after `session`, so the target's session is dropped (and says goodbye) before
+    // the tunnel under it and the jump host's session go away.
+    _jump: Option<(crate::jump::Forwarder, Box<SshRemote>)>,
 }
 
 impl std::fmt::Debug for SshRemote {
@@ -371,6 +397,43 @@ impl std::fmt::Debug for SshRemote {
 }
 
 impl SshRemote {
+    /// Connects through `jump` (when given): the jump host's session is opened and verified
+    /// first, then the target's session runs through a `direct-tcpip` tunnel (see [`crate::jump`]).
+    pub fn connect_via(
+        target: &HostTarget,
+        jump: Option<&HostTarget>,
+        auth: &Auth,
+        trust: &HostTrust,
+        timeouts: &Timeouts,
+    ) -> Result<Self, RemoteError> {
+        let Some(jump) = jump else {
+            return Self::connect(target, auth, trust, timeouts);
+        };
+        let jump_remote = Self::connect(jump, auth, trust, timeouts)?;
+        let forwarder = crate::jump::Forwarder::start(
+            jump_remote.session.clone(),
+            &target.host,
+            target.port,
+            timeouts.connect,
+            timeouts.keepalive,
+        )
+        .map_err(|message| RemoteError::Io {
+            host: target.address(),
+            action: format!("through jump host {}", jump.label()),
+            source: std::io::Error::other(message),
+        })?;
+        let stream = TcpStream::connect_timeout(&forwarder.address(), timeouts.connect).map_err(
+            |source| RemoteError::Connect {
+                host: format!("{} (via {})", target.address(), jump.label()),
+                source,
+            },
+        )?;
+        let mut remote = Self::over_stream(target, stream, auth, trust, timeouts)?;
+        remote.label = format!("{} via {}", target.label(), jump.address());
+        remote._jump = Some((forwarder, Box::new(jump_remote)));
+        Ok(remote)
+    }
+
     /// Connects, verifies the host key (before any credential is sent) and authenticates.
     pub fn connect(
         target: &HostTarget,
@@ -379,15 +442,6 @@ impl SshRemote {
         timeouts: &Timeouts,
     ) -> Result<Self, RemoteError> {
         let host = target.address();
-        let ssh = |action: &str| {
-            let host = host.clone();
-            let action = action.to_owned();
-            move |source| RemoteError::Ssh {
-                host,
-                action,
-                source,
-            }
-        };
         let addresses: Vec<SocketAddr> = (target.host.as_str(), target.port)
             .to_socket_addrs()
             .map_err(|source| RemoteError::Connect {
@@ -410,6 +464,26 @@ impl SshRemote {
             host: host.clone(),
             source: last,
         })?;
+        Self::over_stream(target, stream, auth, trust, timeouts)
+    }
+
+    fn over_stream(
+        target: &HostTarget,
+        stream: TcpStream,
+        auth: &Auth,
+        trust: &HostTrust,
+        timeouts: &Timeouts,
+    ) -> Result<Self, RemoteError> {
+        let host = target.address();
+        let ssh = |action: &str| {
+            let host = host.clone();
+            let action = action.to_owned();
+            move |source| RemoteError::Ssh {
+                host,
+                action,
+                source,
+            }
+        };
         // Nagle costs ~10 % on uploads (research note §3.2).
         let _ = stream.set_nodelay(true);
         let mut session = ssh2::Session::new().map_err(ssh("create session"))?;
@@ -468,33 +542,16 @@ impl SshRemote {
                 accepted,
             });
         }
-        session.set_keepalive(true, 15);
+        let keepalive_secs = u32::try_from(timeouts.keepalive.as_secs()).unwrap_or(u32::MAX);
+        session.set_keepalive(keepalive_secs > 0, keepalive_secs.max(1));
         session.set_timeout(timeouts.command.as_millis().try_into().unwrap_or(u32::MAX));
         Ok(Self {
             label: target.label(),
             session,
+            keepalive: timeouts.keepalive,
             command_timeout: timeouts.command,
+            _jump: None,
         })
-    }
-}
-
-/// Reads to EOF. With keepalives on, libssh2 reports every keepalive interval that passes
-/// without traffic as a timeout ("Timed out waiting on socket", `session.c`
-/// `_libssh2_wait_socket`), which failed any remote command silent for 15 s (a blue-green drain
-/// or health wait); such timeouts are retried until the command timeout.
-fn read_until_eof(
-    reader: &mut impl Read,
-    buffer: &mut Vec<u8>,
-    deadline: std::time::Instant,
-) -> std::io::Result<()> {
-    loop {
-        match reader.read_to_end(buffer) {
-            Ok(_) => return Ok(()),
-            Err(error)
-                if error.kind() == std::io::ErrorKind::TimedOut
-                    && std::time::Instant::now() < deadline => {}
-            Err(error) => return Err(error),
-        }
     }
 }
 
@@ -508,16 +565,18 @@ fn known_hosts_lookup(
         return KnownHostsVerdict::NotFound;
     };
     // libssh2 ignores marker lines; `@revoked` was handled before, `@cert-authority` is not
-    // supported, so both are left out rather than misread.
-    let plain: String = content
-        .lines()
-        .filter(|l| !l.trim_start().starts_with('@'))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    if known
-        .read_str(&plain, ssh2::KnownHostFileKind::OpenSSH)
-        .is_err()
-    {
+    // supported, so both are left out rather than misread. `read_str` takes one line per call
+    // (libssh2_knownhost_readline): feeding it the whole text would only ever see the first host.
+    let mut read_any = false;
+    for line in content.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
+            continue;
+        }
+        read_any |= known
+            .read_str(line, ssh2::KnownHostFileKind::OpenSSH)
+            .is_ok();
+    }
+    if !read_any {
         return KnownHostsVerdict::NotFound;
     }
     match known.check_port(&target.host, target.port, key) {
@@ -571,11 +630,40 @@ impl Remote for SshRemote {
             channel.flush().map_err(io("upload"))?;
         }
         channel.send_eof().map_err(ssh("close stdin"))?;
-        let deadline = std::time::Instant::now() + self.command_timeout;
+        // While the command runs quietly (a restart, a gate on the host), reads time out every
+        // keepalive interval, send a keepalive and go on, up to the command timeout of silence.
+        let slice = if self.keepalive.is_zero() {
+            self.command_timeout
+        } else {
+            self.keepalive.min(self.command_timeout)
+        };
+        self.session
+            .set_timeout(slice.as_millis().try_into().unwrap_or(u32::MAX));
         let mut stdout = Vec::new();
-        read_until_eof(&mut channel, &mut stdout, deadline).map_err(io("read output"))?;
-        let mut stderr = Vec::new();
-        read_until_eof(&mut channel.stderr(), &mut stderr, deadline).map_err(io("read errors"))?;
+        let read = read_with_keepalive(
+            &self.session,
+            &mut channel,
+            slice,
+            self.command_timeout,
+            false,
+        );
+        let read = read.and_then(|out| {
+            stdout = out;
+            read_with_keepalive(
+                &self.session,
+                &mut channel,
+                slice,
+                self.command_timeout,
+                true,
+            )
+        });
+        self.session.set_timeout(
+            self.command_timeout
+                .as_millis()
+                .try_into()
+                .unwrap_or(u32::MAX),
+        );
+        let stderr = read.map_err(io("read output"))?;
         channel.wait_close().map_err(ssh("close channel"))?;
         let status = channel.exit_status().map_err(ssh("exit status"))?;
         Ok(ExecOutput {
@@ -583,6 +671,48 @@ impl Remote for SshRemote {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
+    }
+}
+
+/// Reads a channel's stdout (or stderr) to the end; on each read timeout it sends a keepalive,
+/// and gives up after `limit` without any data.
+fn read_with_keepalive(
+    session: &ssh2::Session,
+    channel: &mut ssh2::Channel,
+    slice: Duration,
+    limit: Duration,
+    stderr: bool,
+) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut silent = Duration::ZERO;
+    loop {
+        let read = if stderr {
+            channel.stderr().read(&mut buffer)
+        } else {
+            channel.read(&mut buffer)
+        };
+        match read {
+            Ok(0) => return Ok(out),
+            Ok(n) => {
+                out.extend_from_slice(&buffer[..n]);
+                silent = Duration::ZERO;
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                silent += slice;
+                if silent >= limit {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "the command printed nothing for {}s (--command-timeout)",
+                            silent.as_secs()
+                        ),
+                    ));
+                }
+                session.keepalive_send().map_err(std::io::Error::from)?;
+            }
+            Err(error) => return Err(error),
+        }
     }
 }
 
