@@ -10,7 +10,7 @@ use crate::baseline::{BaselineFile, CheckBaseline};
 use crate::config::{Check, Gate, Require};
 use crate::failure::Failure;
 use crate::observe::observe;
-use crate::probe::{Phase, Probe, ResolvedHeaders, Sample};
+use crate::probe::{Phase, Probe, ResolvedHeaders, Sample, cold};
 use crate::readiness::{Attempt, ReadinessOutcome, wait_ready};
 use crate::report::{CheckReport, Decision, Report};
 
@@ -70,6 +70,7 @@ async fn run_check(
             last_failure: None,
             failures: BTreeMap::new(),
         },
+        cold: None,
         observation: None,
         error: None,
     };
@@ -84,6 +85,7 @@ async fn run_check(
     if !report.readiness.ready {
         return report;
     }
+    report.cold = cold::measure(check, headers, &cold::env_proxy_applies).await;
     // A metrics check observes its window of data rather than sending a burst.
     if let Probe::Metrics(metrics) = &probe {
         let outcome = metrics.observe(baseline.map(|b| &b.metrics)).await;

@@ -2,6 +2,7 @@
 //! phase (readiness uses fresh connections per attempt; observation reuses a pool, like a load
 //! generator would).
 
+pub mod cold;
 pub mod command;
 pub mod expect;
 pub mod grpc;

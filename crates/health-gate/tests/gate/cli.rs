@@ -31,6 +31,21 @@ fn quick_form_passes_and_prints_the_decision_and_report_as_json() {
         serde_json::from_str(outputs["report"].as_str().expect("report")).expect("report JSON");
     assert_eq!(report["checks"][0]["name"], "url");
     assert_eq!(report["checks"][0]["observation"]["counted"], 19);
+    // The cold request: timed phases, `null` for those that do not apply (an IP, plain HTTP).
+    let cold = &report["checks"][0]["cold"];
+    assert!(cold["connect_ms"].as_f64().is_some(), "{cold}");
+    assert!(cold["ttfb_ms"].as_f64().is_some(), "{cold}");
+    assert_eq!(
+        (&cold["dns_ms"], &cold["tls_ms"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
+    assert_eq!(cold["status"], 200);
+    assert!(
+        out.stderr
+            .contains("cold dns / connect / tls / ttfb / total ms"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("decision: go"), "{}", out.stderr);
 }
 
@@ -74,6 +89,10 @@ fn writes_github_outputs_and_a_summary_under_actions() {
     let summary = std::fs::read_to_string(&summary).expect("summary");
     assert!(summary.contains("## health-gate: go"), "{summary}");
     assert!(summary.contains("| url | http | pass |"), "{summary}");
+    assert!(
+        summary.contains("| cold dns / connect / tls / ttfb / total ms |"),
+        "{summary}"
+    );
 }
 
 #[test]

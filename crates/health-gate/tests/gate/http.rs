@@ -301,6 +301,34 @@ fn tls_is_verified_by_default_and_each_failure_is_classified() {
 }
 
 #[test]
+fn server_name_verifies_an_ip_target_against_the_certificate_name() {
+    let ca = TestCa::new("server-name CA");
+    let cert = ca.issue("server", &["api.internal"]);
+    let server = HttpServer::start_tls(ca.server_config(&cert, false), |_| Reply::text(200, "ok"));
+    let ca_file = ca.cert_file().display().to_string();
+    // Dialing the IP, the certificate (for api.internal only) is verified against the name.
+    let named = run_yaml(&http_gate(
+        &server.url("/"),
+        &format!(", tls: {{ ca_file: '{ca_file}', server_name: api.internal }}"),
+        "",
+    ));
+    assert!(
+        only(&named).passed,
+        "{:?}",
+        only(&named).readiness.last_failure
+    );
+    let cold = only(&named).cold.clone().expect("cold request");
+    assert!(cold.tls_ms.is_some() && cold.error.is_none(), "{cold:?}");
+    // Any other name still fails verification: the override is no way around checking.
+    let wrong = run_yaml(&http_gate(
+        &server.url("/"),
+        &format!(", tls: {{ ca_file: '{ca_file}', server_name: other.internal }}"),
+        ", deadline: 300ms",
+    ));
+    assert_eq!(last_kind(only(&wrong)), Some(FailureKind::TlsVerify));
+}
+
+#[test]
 fn mutual_tls_needs_the_client_certificate() {
     let ca = TestCa::new("mtls CA");
     let server_cert = ca.issue("server", &["localhost"]);
