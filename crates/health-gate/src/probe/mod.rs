@@ -4,6 +4,7 @@
 
 pub mod cold;
 pub mod command;
+pub mod dial;
 pub mod expect;
 pub mod grpc;
 pub mod http;
