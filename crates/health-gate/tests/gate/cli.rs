@@ -367,3 +367,32 @@ fn an_action_passing_every_input_empty_but_one_works() {
     let out = run(command.env("HEALTH_GATE_URL", server.url("/")));
     assert_eq!(out.code, Some(0), "{out:?}");
 }
+
+#[test]
+fn tls_server_name_lets_the_quick_form_verify_a_certificate_while_dialling_an_ip() {
+    let ca = test_support::tls::TestCa::new("quick form CA");
+    let cert = ca.issue("server", &["api.internal"]);
+    let server = HttpServer::start_tls(ca.server_config(&cert, false), |_| Reply::text(200, "ok"));
+    let ca_file = ca.cert_file().display().to_string();
+    let base = [
+        "--url",
+        &server.url("/"),
+        "--ca-file",
+        &ca_file,
+        "--interval",
+        "50ms",
+        "--deadline",
+        "1s",
+    ];
+    let out = run(binary()
+        .args(base)
+        .args(["--tls-server-name", "api.internal"]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let out = run(binary().args(base));
+    assert_eq!(
+        out.code,
+        Some(1),
+        "the IP is not in the certificate: {out:?}"
+    );
+    assert!(out.stderr.contains("tls_verify"), "{}", out.stderr);
+}
