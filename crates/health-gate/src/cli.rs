@@ -183,6 +183,11 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", help_heading = "TLS (quick form)")]
     pub client_key: Option<PathBuf>,
 
+    /// Verify server certificates against this name instead of the host dialled (e.g. a URL
+    /// with an IP address); also the SNI of the cold request and gRPC.
+    #[arg(long, value_name = "NAME", help_heading = "TLS (quick form)")]
+    pub tls_server_name: Option<String>,
+
     /// Do not verify server certificates. Dangerous: any server is accepted; warned about loudly.
     #[arg(long, value_name = "BOOL", value_parser = parse_bool, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false", help_heading = "TLS (quick form)")]

@@ -10,7 +10,7 @@ use crate::baseline::{BaselineFile, CheckBaseline};
 use crate::config::{Check, Gate, Require};
 use crate::failure::Failure;
 use crate::observe::observe;
-use crate::probe::{Phase, Probe, ResolvedHeaders, Sample};
+use crate::probe::{Phase, Probe, ResolvedHeaders, Sample, cold, dial};
 use crate::readiness::{Attempt, ReadinessOutcome, wait_ready};
 use crate::report::{CheckReport, Decision, Report};
 
@@ -70,6 +70,7 @@ async fn run_check(
             last_failure: None,
             failures: BTreeMap::new(),
         },
+        cold: None,
         observation: None,
         error: None,
     };
@@ -84,6 +85,7 @@ async fn run_check(
     if !report.readiness.ready {
         return report;
     }
+    report.cold = cold::measure(check, headers, &dial::env_proxy_applies).await;
     // A metrics check observes its window of data rather than sending a burst.
     if let Probe::Metrics(metrics) = &probe {
         let outcome = metrics.observe(baseline.map(|b| &b.metrics)).await;
@@ -96,14 +98,34 @@ async fn run_check(
         report.passed = true;
         return report;
     };
-    let probe = match Probe::build(check, headers, Phase::Observation) {
-        Ok(probe) => Arc::new(probe),
-        Err(error) => {
-            report.error = Some(error.to_string());
-            return report;
-        }
+    // Plain http checks get a keep-alive connection per worker, dialled by hand (as wrk and
+    // hey do); redirects and proxies stay with reqwest's pooled client.
+    let outcome = if let Some(direct) =
+        dial::DirectHttpFactory::for_check(check, headers, &dial::env_proxy_applies)
+    {
+        observe(
+            observation,
+            check.attempt_timeout,
+            || direct.worker(),
+            baseline,
+        )
+        .await
+    } else {
+        let probe = match Probe::build(check, headers, Phase::Observation) {
+            Ok(probe) => Arc::new(probe),
+            Err(error) => {
+                report.error = Some(error.to_string());
+                return report;
+            }
+        };
+        observe(
+            observation,
+            check.attempt_timeout,
+            || probe.clone(),
+            baseline,
+        )
+        .await
     };
-    let outcome = observe(observation, check.attempt_timeout, probe, baseline).await;
     report.passed = outcome.passed;
     report.observation = Some(outcome);
     report

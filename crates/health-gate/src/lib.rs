@@ -297,7 +297,7 @@ fn quick_form(cli: &Cli) -> Result<Option<GateFile>, Error> {
                 ca_file: cli.ca_file.clone(),
                 client_cert: cli.client_cert.clone(),
                 client_key: cli.client_key.clone(),
-                server_name: None,
+                server_name: cli.tls_server_name.clone(),
             },
             proxy: None,
             readiness: ReadinessConfig {

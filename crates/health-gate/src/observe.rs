@@ -6,8 +6,8 @@
 //! error counts. With `abort_early`, the burst stops as soon as a threshold can no longer pass.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use crate::baseline::CheckBaseline;
 use crate::config::Observation;
 use crate::failure::{Failure, FailureKind};
+use crate::probe::Sample;
 use crate::readiness::Attempt;
 use crate::threshold::{LatencyLimit, Statistic};
 
@@ -124,58 +125,96 @@ impl ObservationOutcome {
     }
 }
 
-#[derive(Default)]
+/// One observation worker: it sends its requests one after another. Workers may own a
+/// connection ([`crate::probe::dial::DirectHttp`]) or share a probe (`Arc<A>` for any
+/// [`Attempt`]).
+pub trait Worker: Send + 'static {
+    /// One request.
+    fn attempt(&mut self) -> impl std::future::Future<Output = Result<Sample, Failure>> + Send;
+}
+
+impl<A: Attempt> Worker for Arc<A> {
+    async fn attempt(&mut self) -> Result<Sample, Failure> {
+        A::attempt(self).await
+    }
+}
+
+/// What one worker saw; merged when the burst ends. Each worker records into its own
+/// histogram, so the hot path takes no lock.
 struct Tally {
+    histogram: Histogram<u64>,
     counted: u64,
     failed: u64,
     warmup: u64,
     failures: BTreeMap<FailureKind, u64>,
-    first_failures: Vec<Failure>,
-    over_limit: Vec<u64>,
+    /// (request index, failure): the earliest few are reported.
+    first_failures: Vec<(u64, Failure)>,
 }
 
-/// Runs the burst against `target` and evaluates the thresholds.
-pub async fn observe<A: Attempt>(
+/// Counters every worker updates, for `abort_early` (touched only on failures and slow
+/// requests).
+struct Shared {
+    observation: Observation,
+    next_index: AtomicU64,
+    stop: AtomicBool,
+    failed: AtomicU64,
+    over_limit: Vec<AtomicU64>,
+    planned: Option<u64>,
+}
+
+/// Runs the burst with `concurrency` workers from `make_worker` and evaluates the thresholds.
+pub async fn observe<W: Worker>(
     observation: &Observation,
     attempt_timeout: Duration,
-    target: Arc<A>,
+    mut make_worker: impl FnMut() -> W,
     baseline: Option<&CheckBaseline>,
 ) -> ObservationOutcome {
-    let histogram = Arc::new(Mutex::new(new_histogram()));
-    let tally = Arc::new(Mutex::new(Tally {
-        over_limit: vec![0; observation.latency.len()],
-        ..Tally::default()
-    }));
-    let next_index = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let end = observation.duration.map(|d| started + d);
-    let planned = observation
-        .requests
-        .map(|r| r.saturating_sub(observation.warmup));
-    let shared = Arc::new(observation.clone());
+    let shared = Arc::new(Shared {
+        observation: observation.clone(),
+        next_index: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        failed: AtomicU64::new(0),
+        over_limit: observation
+            .latency
+            .iter()
+            .map(|_| AtomicU64::new(0))
+            .collect(),
+        planned: observation
+            .requests
+            .map(|r| r.saturating_sub(observation.warmup)),
+    });
 
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..observation.concurrency {
-        let (target, histogram, tally, next_index, stop, shared) = (
-            target.clone(),
-            histogram.clone(),
-            tally.clone(),
-            next_index.clone(),
-            stop.clone(),
-            shared.clone(),
-        );
+        let mut worker = make_worker();
+        let shared = shared.clone();
         workers.spawn(async move {
+            let mut tally = Tally {
+                histogram: new_histogram(),
+                counted: 0,
+                failed: 0,
+                warmup: 0,
+                failures: BTreeMap::new(),
+                first_failures: Vec::new(),
+            };
+            let observation = &shared.observation;
             loop {
-                if stop.load(Ordering::Relaxed) || end.is_some_and(|end| Instant::now() >= end) {
-                    return;
+                if shared.stop.load(Ordering::Relaxed)
+                    || end.is_some_and(|end| Instant::now() >= end)
+                {
+                    return tally;
                 }
-                let index = next_index.fetch_add(1, Ordering::Relaxed);
-                if shared.requests.is_some_and(|requests| index >= requests) {
-                    return;
+                let index = shared.next_index.fetch_add(1, Ordering::Relaxed);
+                if observation
+                    .requests
+                    .is_some_and(|requests| index >= requests)
+                {
+                    return tally;
                 }
                 let begin = Instant::now();
-                let result = match tokio::time::timeout(attempt_timeout, target.attempt()).await {
+                let result = match tokio::time::timeout(attempt_timeout, worker.attempt()).await {
                     Ok(result) => result,
                     Err(_) => Err(Failure::new(
                         FailureKind::Timeout,
@@ -183,11 +222,7 @@ pub async fn observe<A: Attempt>(
                     )),
                 };
                 let latency = Instant::now() - begin;
-                let mut tally = match tally.lock() {
-                    Ok(guard) => guard,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
-                if index < shared.warmup {
+                if index < observation.warmup {
                     tally.warmup += 1;
                     continue;
                 }
@@ -195,51 +230,72 @@ pub async fn observe<A: Attempt>(
                 let micros = u64::try_from(latency.as_micros())
                     .unwrap_or(u64::MAX)
                     .clamp(1, HISTOGRAM_MAX_US);
-                if let Ok(mut histogram) = histogram.lock() {
-                    // Saturated into range above, so recording cannot fail.
-                    let _ = histogram.record(micros);
-                }
+                // Saturated into range above, so recording cannot fail.
+                let _ = tally.histogram.record(micros);
+                let mut lost = false;
                 if let Err(failure) = result {
                     tally.failed += 1;
                     *tally.failures.entry(failure.kind).or_default() += 1;
                     if tally.first_failures.len() < 5 {
-                        tally.first_failures.push(failure);
+                        tally.first_failures.push((index, failure));
                     }
+                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                    lost = true;
                 }
-                for (position, threshold) in shared.latency.iter().enumerate() {
+                for (position, threshold) in observation.latency.iter().enumerate() {
                     if let LatencyLimit::Absolute(limit) = threshold.limit {
                         if latency > limit {
-                            tally.over_limit[position] += 1;
+                            shared.over_limit[position].fetch_add(1, Ordering::Relaxed);
+                            lost = true;
                         }
                     }
                 }
-                if shared.abort_early && already_lost(&shared, &tally, planned) {
-                    stop.store(true, Ordering::Relaxed);
+                // Only a failure or a slow request can lose a threshold.
+                if lost && observation.abort_early && already_lost(&shared) {
+                    shared.stop.store(true, Ordering::Relaxed);
                 }
             }
         });
     }
-    while workers.join_next().await.is_some() {}
-    let elapsed = Instant::now() - started;
-
-    let tally = match Arc::try_unwrap(tally) {
-        Ok(mutex) => mutex.into_inner().unwrap_or_else(|p| p.into_inner()),
-        Err(shared) => std::mem::take(&mut *shared.lock().unwrap_or_else(|p| p.into_inner())),
+    let mut histogram = new_histogram();
+    let mut total = Tally {
+        histogram: new_histogram(),
+        counted: 0,
+        failed: 0,
+        warmup: 0,
+        failures: BTreeMap::new(),
+        first_failures: Vec::new(),
     };
-    let histogram = histogram
-        .lock()
-        .map(|h| h.clone())
-        .unwrap_or_else(|_| new_histogram());
+    while let Some(joined) = workers.join_next().await {
+        let Ok(tally) = joined else { continue };
+        // Same bounds, so adding cannot fail.
+        let _ = histogram.add(&tally.histogram);
+        total.counted += tally.counted;
+        total.failed += tally.failed;
+        total.warmup += tally.warmup;
+        for (kind, count) in tally.failures {
+            *total.failures.entry(kind).or_default() += count;
+        }
+        total.first_failures.extend(tally.first_failures);
+    }
+    let elapsed = Instant::now() - started;
+    total.first_failures.sort_by_key(|(index, _)| *index);
+    total.first_failures.truncate(5);
+    let tally = total;
     let mut outcome = ObservationOutcome {
         passed: false,
         counted: tally.counted,
         failed: tally.failed,
         warmup: tally.warmup,
         concurrency: observation.concurrency,
-        aborted_early: stop.load(Ordering::Relaxed),
+        aborted_early: shared.stop.load(Ordering::Relaxed),
         latency_ms: LatencySummary::default(),
         failures: tally.failures,
-        first_failures: tally.first_failures,
+        first_failures: tally
+            .first_failures
+            .into_iter()
+            .map(|(_, failure)| failure)
+            .collect(),
         thresholds: Vec::new(),
         requests_per_second: if elapsed.is_zero() {
             0.0
@@ -266,18 +322,22 @@ pub async fn observe<A: Attempt>(
     outcome
 }
 
-/// True when the thresholds cannot pass any more with `planned` counted requests in all.
-fn already_lost(observation: &Observation, tally: &Tally, planned: Option<u64>) -> bool {
-    let Some(planned) = planned else {
+/// True when the thresholds cannot pass any more with the planned number of counted requests.
+fn already_lost(shared: &Shared) -> bool {
+    let Some(planned) = shared.planned else {
         return false;
     };
-    if observation.error_rate.already_lost(tally.failed, planned) {
+    let observation = &shared.observation;
+    if observation
+        .error_rate
+        .already_lost(shared.failed.load(Ordering::Relaxed), planned)
+    {
         return true;
     }
     observation
         .latency
         .iter()
-        .zip(&tally.over_limit)
+        .zip(&shared.over_limit)
         .any(|(threshold, over)| {
             // At most floor(planned * (100 - p) / 100) samples may exceed a pNN limit.
             let allowed = match threshold.statistic {
@@ -285,7 +345,7 @@ fn already_lost(observation: &Observation, tally: &Tally, planned: Option<u64>) 
                 Statistic::Max => 0,
                 Statistic::Mean => return false,
             };
-            *over > allowed
+            over.load(Ordering::Relaxed) > allowed
         })
 }
 
@@ -369,7 +429,6 @@ fn ms(d: Duration) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::Sample;
     use crate::threshold::{ErrorRateLimit, LatencyThreshold};
 
     /// Fails the requests whose index is in `failing`; each takes `latency(index)`.
@@ -411,6 +470,11 @@ mod tests {
         }
     }
 
+    /// Every worker shares the one target.
+    fn shared<A>(target: Arc<A>) -> impl FnMut() -> Arc<A> {
+        move || target.clone()
+    }
+
     fn failing_every(n: u64, count: u64) -> Vec<u64> {
         (0..count).map(|i| i * n).collect()
     }
@@ -426,7 +490,7 @@ mod tests {
             let outcome = observe(
                 &observation(200, "<= 5%", &[]),
                 Duration::from_secs(1),
-                target,
+                shared(target),
                 None,
             )
             .await;
@@ -447,7 +511,7 @@ mod tests {
         settings.concurrency = 1;
         settings.warmup = 2;
         settings.min_samples = 20;
-        let outcome = observe(&settings, Duration::from_secs(2), target, None).await;
+        let outcome = observe(&settings, Duration::from_secs(2), shared(target), None).await;
         assert_eq!(
             (outcome.warmup, outcome.counted, outcome.failed),
             (2, 20, 0)
@@ -467,21 +531,33 @@ mod tests {
         let settings = observation(20, "<= 5%", &[("p95", "< 2x baseline")]);
         let mut baseline = CheckBaseline::for_test(&settings);
         baseline.latency_us.insert("p95".into(), 20_000);
-        let outcome = observe(&settings, Duration::from_secs(1), make(), Some(&baseline)).await;
+        let outcome = observe(
+            &settings,
+            Duration::from_secs(1),
+            shared(make()),
+            Some(&baseline),
+        )
+        .await;
         assert!(
             outcome.passed,
             "30 ms < 2 x 20 ms: {:?}",
             outcome.thresholds
         );
         baseline.latency_us.insert("p95".into(), 10_000);
-        let outcome = observe(&settings, Duration::from_secs(1), make(), Some(&baseline)).await;
+        let outcome = observe(
+            &settings,
+            Duration::from_secs(1),
+            shared(make()),
+            Some(&baseline),
+        )
+        .await;
         assert!(!outcome.passed, "30 ms >= 2 x 10 ms");
         assert!(
             outcome.thresholds[2].detail.contains("baseline 10.0 ms"),
             "{:?}",
             outcome.thresholds
         );
-        let outcome = observe(&settings, Duration::from_secs(1), make(), None).await;
+        let outcome = observe(&settings, Duration::from_secs(1), shared(make()), None).await;
         assert!(
             !outcome.passed,
             "a relative threshold without a baseline fails"
@@ -498,7 +574,7 @@ mod tests {
         let mut settings = observation(200, "<= 5%", &[]);
         settings.abort_early = true;
         settings.concurrency = 1;
-        let outcome = observe(&settings, Duration::from_secs(1), target, None).await;
+        let outcome = observe(&settings, Duration::from_secs(1), shared(target), None).await;
         assert!(outcome.aborted_early);
         assert_eq!(
             outcome.counted, 11,
@@ -516,7 +592,7 @@ mod tests {
         });
         let mut settings = observation(100, "<= 5%", &[]);
         settings.concurrency = 1;
-        let outcome = observe(&settings, Duration::from_secs(1), target, None).await;
+        let outcome = observe(&settings, Duration::from_secs(1), shared(target), None).await;
         let within = |value: f64, expected: f64| (value - expected).abs() <= expected * 0.01;
         assert!(
             within(outcome.latency_ms.p50, 50.0),

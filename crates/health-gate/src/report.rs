@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::observe::ObservationOutcome;
+use crate::probe::cold::ColdRequest;
 use crate::readiness::ReadinessOutcome;
 
 /// `go` or `rollback`.
@@ -39,6 +40,8 @@ pub struct CheckReport {
     pub passed: bool,
     /// Readiness phase.
     pub readiness: ReadinessOutcome,
+    /// The cold request after readiness, timed phase by phase (http, sse and tcp checks).
+    pub cold: Option<ColdRequest>,
     /// Observation phase, when configured and reached.
     pub observation: Option<ObservationOutcome>,
     /// A setup error (bad TLS file, unset header variable) that prevented probing.
@@ -131,6 +134,10 @@ impl Report {
                         "FAIL".into()
                     },
                     ready,
+                    check
+                        .cold
+                        .as_ref()
+                        .map_or_else(|| "-".to_owned(), ColdRequest::summary),
                     errors,
                     latency,
                     check.failure_reason(),
@@ -140,11 +147,12 @@ impl Report {
     }
 
     /// Table headers matching [`Report::rows`].
-    pub const HEADERS: [&'static str; 7] = [
+    pub const HEADERS: [&'static str; 8] = [
         "check",
         "kind",
         "result",
         "ready after",
+        "cold dns / connect / tls / ttfb / total ms",
         "failed/total",
         "p50 / p95 / p99 ms",
         "reason",

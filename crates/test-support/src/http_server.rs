@@ -72,6 +72,13 @@ pub enum Reply {
         /// Bytes.
         size: u64,
     },
+    /// Wait `delay` after reading the request, then send `then` (a slow first byte).
+    Delayed {
+        /// Time before the first byte of the response.
+        delay: Duration,
+        /// The reply sent after the delay.
+        then: Box<Reply>,
+    },
 }
 
 impl Reply {
@@ -104,6 +111,14 @@ impl Reply {
             headers.push((name.to_ascii_lowercase(), value.into()));
         }
         self
+    }
+
+    /// `self`, sent `delay` after the request was read.
+    pub fn after(self, delay: Duration) -> Self {
+        Reply::Delayed {
+            delay,
+            then: Box::new(self),
+        }
     }
 
     /// A redirect.
@@ -293,7 +308,12 @@ async fn serve<S>(
         if let Ok(mut log) = log.lock() {
             log.push(request.clone());
         }
-        let keep_going = match handler(&request) {
+        let mut reply = handler(&request);
+        while let Reply::Delayed { delay, then } = reply {
+            tokio::time::sleep(delay).await;
+            reply = *then;
+        }
+        let keep_going = match reply {
             Reply::Respond {
                 status,
                 headers,
@@ -369,6 +389,7 @@ async fn serve<S>(
                 }
                 true
             }
+            Reply::Delayed { .. } => unreachable!("unwrapped above"),
         };
         if !keep_going {
             return;

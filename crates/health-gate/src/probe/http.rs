@@ -86,59 +86,12 @@ impl HttpProbe {
         }
         let work = async {
             let mut response = request.send().await.map_err(|e| classify_reqwest(&e))?;
-            let status = response.status().as_u16();
-            if !self.spec.statuses.contains(status) {
-                let location = response
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|l| format!(" (redirect to {l})"))
-                    .unwrap_or_default();
-                return Err(Failure::new(
-                    FailureKind::Status,
-                    format!(
-                        "status {status}{location}, expected {}",
-                        describe_statuses(&self.spec)
-                    ),
-                ));
-            }
-            if let Some(expected) = &self.spec.content_type {
-                let actual = response
-                    .headers()
-                    .get(reqwest::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                if !media_type_matches(actual, expected) {
-                    return Err(Failure::new(
-                        FailureKind::Assertion,
-                        format!("content type `{actual}`, expected `{expected}`"),
-                    ));
-                }
-            }
-            let needs_body = !self.spec.body_contains.is_empty()
-                || self.spec.body_regex.is_some()
-                || !self.spec.json.is_empty();
-            let mut body = Vec::new();
+            check_head(&self.spec, response.status().as_u16(), response.headers())?;
+            let mut sink = BodySink::new(&self.spec);
             while let Some(chunk) = response.chunk().await.map_err(|e| classify_reqwest(&e))? {
-                if body.len() as u64 + chunk.len() as u64 > self.spec.max_body {
-                    return Err(Failure::new(
-                        FailureKind::BodyTooLarge,
-                        format!(
-                            "body exceeded max_body ({} bytes); stopped reading",
-                            self.spec.max_body
-                        ),
-                    ));
-                }
-                if needs_body {
-                    body.extend_from_slice(&chunk);
-                } else {
-                    // Count without keeping: the limit still applies.
-                    body.resize(body.len() + chunk.len(), 0);
-                }
+                sink.push(&chunk)?;
             }
-            if needs_body {
-                check_body(&self.spec, &body)?;
-            }
+            sink.finish(&self.spec)?;
             Ok(Sample {
                 latency: start.elapsed(),
             })
@@ -147,6 +100,89 @@ impl HttpProbe {
             Ok(result) => result,
             Err(_) => Err(timeout_failure(self.attempt_timeout)),
         }
+    }
+}
+
+/// Judges a response head: the status, then the content type.
+pub fn check_head(
+    spec: &HttpSpec,
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+) -> Result<(), Failure> {
+    if !spec.statuses.contains(status) {
+        let location = headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|l| format!(" (redirect to {l})"))
+            .unwrap_or_default();
+        return Err(Failure::new(
+            FailureKind::Status,
+            format!(
+                "status {status}{location}, expected {}",
+                describe_statuses(spec)
+            ),
+        ));
+    }
+    if let Some(expected) = &spec.content_type {
+        let actual = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !media_type_matches(actual, expected) {
+            return Err(Failure::new(
+                FailureKind::Assertion,
+                format!("content type `{actual}`, expected `{expected}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Takes a response body chunk by chunk: enforces `max_body`, and keeps the bytes only when an
+/// assertion needs them.
+#[derive(Debug)]
+pub struct BodySink {
+    max_body: u64,
+    keep: bool,
+    read: u64,
+    body: Vec<u8>,
+}
+
+impl BodySink {
+    /// A sink for `spec`'s body.
+    pub fn new(spec: &HttpSpec) -> Self {
+        Self {
+            max_body: spec.max_body,
+            keep: !spec.body_contains.is_empty()
+                || spec.body_regex.is_some()
+                || !spec.json.is_empty(),
+            read: 0,
+            body: Vec::new(),
+        }
+    }
+
+    /// One chunk; fails once the body exceeds `max_body` (reading stops there).
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), Failure> {
+        self.read += chunk.len() as u64;
+        if self.read > self.max_body {
+            let max_body = self.max_body;
+            return Err(Failure::new(
+                FailureKind::BodyTooLarge,
+                format!("body exceeded max_body ({max_body} bytes); stopped reading"),
+            ));
+        }
+        if self.keep {
+            self.body.extend_from_slice(chunk);
+        }
+        Ok(())
+    }
+
+    /// The body assertions, once the body is complete.
+    pub fn finish(self, spec: &HttpSpec) -> Result<(), Failure> {
+        if self.keep {
+            check_body(spec, &self.body)?;
+        }
+        Ok(())
     }
 }
 

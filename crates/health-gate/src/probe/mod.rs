@@ -2,7 +2,9 @@
 //! phase (readiness uses fresh connections per attempt; observation reuses a pool, like a load
 //! generator would).
 
+pub mod cold;
 pub mod command;
+pub mod dial;
 pub mod expect;
 pub mod grpc;
 pub mod http;

@@ -60,6 +60,20 @@ pub fn client_config(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<rustls::ClientCon
             roots.add(cert)?;
         }
     }
+    let verify_as = match (&spec.server_name, spec.verify) {
+        (Some(name), true) => {
+            let name = ServerName::try_from(name.clone()).map_err(|_| TlsError::File {
+                what: "a TLS server name",
+                path: "tls.server_name".into(),
+                reason: format!("`{name}` is not a DNS name or IP address"),
+            })?;
+            let inner = rustls::client::WebPkiServerVerifier::builder(Arc::new(roots.clone()))
+                .build()
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
+            Some(Arc::new(VerifyAs { inner, name }))
+        }
+        _ => None,
+    };
     let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
     let mut config = match &spec.client_identity {
         Some((cert, key)) => {
@@ -77,9 +91,56 @@ pub fn client_config(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<rustls::ClientCon
         config
             .dangerous()
             .set_certificate_verifier(Arc::new(AcceptAnyCertificate));
+    } else if let Some(verifier) = verify_as {
+        config.dangerous().set_certificate_verifier(verifier);
     }
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(config)
+}
+
+/// Verifies the server's certificate against `tls.server_name` instead of the name dialed
+/// (reqwest has no SNI/verify-name override): a check can dial an IP address, or a name the
+/// certificate does not carry, and still verify the certificate fully.
+#[derive(Debug)]
+struct VerifyAs {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for VerifyAs {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// Accepts any server certificate. Used only with `tls.verify: false`, which is warned about.

@@ -31,6 +31,21 @@ fn quick_form_passes_and_prints_the_decision_and_report_as_json() {
         serde_json::from_str(outputs["report"].as_str().expect("report")).expect("report JSON");
     assert_eq!(report["checks"][0]["name"], "url");
     assert_eq!(report["checks"][0]["observation"]["counted"], 19);
+    // The cold request: timed phases, `null` for those that do not apply (an IP, plain HTTP).
+    let cold = &report["checks"][0]["cold"];
+    assert!(cold["connect_ms"].as_f64().is_some(), "{cold}");
+    assert!(cold["ttfb_ms"].as_f64().is_some(), "{cold}");
+    assert_eq!(
+        (&cold["dns_ms"], &cold["tls_ms"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
+    assert_eq!(cold["status"], 200);
+    assert!(
+        out.stderr
+            .contains("cold dns / connect / tls / ttfb / total ms"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("decision: go"), "{}", out.stderr);
 }
 
@@ -74,6 +89,10 @@ fn writes_github_outputs_and_a_summary_under_actions() {
     let summary = std::fs::read_to_string(&summary).expect("summary");
     assert!(summary.contains("## health-gate: go"), "{summary}");
     assert!(summary.contains("| url | http | pass |"), "{summary}");
+    assert!(
+        summary.contains("| cold dns / connect / tls / ttfb / total ms |"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -347,4 +366,33 @@ fn an_action_passing_every_input_empty_but_one_works() {
     }
     let out = run(command.env("HEALTH_GATE_URL", server.url("/")));
     assert_eq!(out.code, Some(0), "{out:?}");
+}
+
+#[test]
+fn tls_server_name_lets_the_quick_form_verify_a_certificate_while_dialling_an_ip() {
+    let ca = test_support::tls::TestCa::new("quick form CA");
+    let cert = ca.issue("server", &["api.internal"]);
+    let server = HttpServer::start_tls(ca.server_config(&cert, false), |_| Reply::text(200, "ok"));
+    let ca_file = ca.cert_file().display().to_string();
+    let base = [
+        "--url",
+        &server.url("/"),
+        "--ca-file",
+        &ca_file,
+        "--interval",
+        "50ms",
+        "--deadline",
+        "1s",
+    ];
+    let out = run(binary()
+        .args(base)
+        .args(["--tls-server-name", "api.internal"]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let out = run(binary().args(base));
+    assert_eq!(
+        out.code,
+        Some(1),
+        "the IP is not in the certificate: {out:?}"
+    );
+    assert!(out.stderr.contains("tls_verify"), "{}", out.stderr);
 }

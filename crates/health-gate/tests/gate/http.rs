@@ -301,6 +301,34 @@ fn tls_is_verified_by_default_and_each_failure_is_classified() {
 }
 
 #[test]
+fn server_name_verifies_an_ip_target_against_the_certificate_name() {
+    let ca = TestCa::new("server-name CA");
+    let cert = ca.issue("server", &["api.internal"]);
+    let server = HttpServer::start_tls(ca.server_config(&cert, false), |_| Reply::text(200, "ok"));
+    let ca_file = ca.cert_file().display().to_string();
+    // Dialing the IP, the certificate (for api.internal only) is verified against the name.
+    let named = run_yaml(&http_gate(
+        &server.url("/"),
+        &format!(", tls: {{ ca_file: '{ca_file}', server_name: api.internal }}"),
+        "",
+    ));
+    assert!(
+        only(&named).passed,
+        "{:?}",
+        only(&named).readiness.last_failure
+    );
+    let cold = only(&named).cold.clone().expect("cold request");
+    assert!(cold.tls_ms.is_some() && cold.error.is_none(), "{cold:?}");
+    // Any other name still fails verification: the override is no way around checking.
+    let wrong = run_yaml(&http_gate(
+        &server.url("/"),
+        &format!(", tls: {{ ca_file: '{ca_file}', server_name: other.internal }}"),
+        ", deadline: 300ms",
+    ));
+    assert_eq!(last_kind(only(&wrong)), Some(FailureKind::TlsVerify));
+}
+
+#[test]
 fn mutual_tls_needs_the_client_certificate() {
     let ca = TestCa::new("mtls CA");
     let server_cert = ca.issue("server", &["localhost"]);
@@ -333,9 +361,9 @@ fn mutual_tls_needs_the_client_certificate() {
 }
 
 fn observed_failures(fail: fn(u64) -> bool) -> (u64, u64, bool) {
-    // Request 0 is the readiness attempt; 1..=200 are the observation burst.
+    // Request 0 is the readiness attempt, 1 the cold request; 2..=201 are the burst.
     let server = HttpServer::start(move |r| {
-        if r.index > 0 && fail(r.index) {
+        if r.index > 1 && fail(r.index) {
             Reply::text(500, "boom")
         } else {
             Reply::text(200, "ok")
@@ -347,7 +375,7 @@ fn observed_failures(fail: fn(u64) -> bool) -> (u64, u64, bool) {
     ));
     let check = only(&report);
     let observation = check.observation.as_ref().expect("observed");
-    assert_eq!(server.request_count(), 201);
+    assert_eq!(server.request_count(), 202);
     (observation.failed, observation.counted, check.passed)
 }
 
@@ -391,4 +419,40 @@ fn latency_thresholds_hold_against_a_real_server() {
         "{}",
         check.failure_reason()
     );
+}
+
+#[test]
+fn the_burst_judges_bodies_like_readiness_and_survives_closed_keep_alive_connections() {
+    // 0: readiness, 1: cold request, 2..=41: the burst. Every 10th burst reply has the wrong
+    // body, every 7th is larger than max_body, and every reply asks to close the connection,
+    // so each worker redials before every request.
+    let server = HttpServer::start(|r| {
+        let reply = if r.index > 1 && r.index % 10 == 0 {
+            Reply::text(200, "degraded")
+        } else if r.index > 1 && r.index % 7 == 0 {
+            Reply::text(200, &"ok".repeat(100))
+        } else {
+            Reply::text(200, "ok")
+        };
+        reply.with_header("connection", "close")
+    });
+    let report = run_yaml(&format!(
+        "checks:\n  - name: api\n    http: {{ url: '{}', expect: {{ body_contains: [ok] }}, max_body: '100' }}\n    observe: {{ requests: 40, concurrency: 3, warmup: 0, abort_early: false, thresholds: {{ error_rate: '<= 50%' }} }}\n",
+        server.url("/")
+    ));
+    let check = only(&report);
+    let observation = check.observation.as_ref().expect("observed");
+    // Multiples of 10 in 2..=41: 4; multiples of 7 that are not: 7, 14, 21, 28, 35 = 5.
+    assert_eq!(
+        observation.failures.get(&FailureKind::Assertion),
+        Some(&4),
+        "{observation:?}"
+    );
+    assert_eq!(
+        observation.failures.get(&FailureKind::BodyTooLarge),
+        Some(&5)
+    );
+    assert_eq!((observation.counted, observation.failed), (40, 9));
+    assert_eq!(server.request_count(), 42);
+    assert!(check.passed, "{check:?}");
 }

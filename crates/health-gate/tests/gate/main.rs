@@ -2,6 +2,7 @@
 //! gRPC server, refused and blackholed ports, and the binary itself.
 
 mod cli;
+mod cold;
 mod command;
 mod grpc;
 mod http;
