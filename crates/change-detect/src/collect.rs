@@ -1,11 +1,9 @@
 //! Carries out a [`Plan`]: lists the changes with git or the REST API.
 
-use std::cmp::Ordering;
-
 use crate::api::{self, ApiError, ApiTarget};
 use crate::change::{Change, Renames, split_renames};
 use crate::error::Error;
-use crate::git::Git;
+use crate::git::{Depth, Git, GitError};
 use crate::options::Options;
 use crate::plan::Plan;
 
@@ -112,26 +110,16 @@ pub fn collect<'g>(
         }
         Plan::PreviousTag { tag, head, pattern } => {
             let git = need_git(git)?;
-            let matcher = crate::glob::build(pattern)
-                .map_err(|e| crate::matcher::CompileError::new(format!("--tag-pattern: {e}")))?
-                .compile_matcher();
-            let previous = git
-                .tags()?
-                .into_iter()
-                .filter(|t| t != tag && matcher.is_match(t))
-                .filter(|t| version_order(t, tag) == Ordering::Less)
-                .max_by(|a, b| version_order(a, b));
             let head_sha = git.resolve(head)?;
-            match previous {
-                Some(previous) => {
-                    let base_sha = git.resolve(&format!("refs/tags/{previous}"))?;
+            match previous_tag(git, &head_sha, tag, pattern, options)? {
+                Some((previous, base_sha)) => {
                     collected.changes = git.diff(&base_sha, Some(&head_sha), options.renames)?;
                     collected.range = format!("{previous}..{tag}");
                     collected.base = base_sha;
                 }
                 None => {
                     collected.notices.push(format!(
-                        "no tag before `{tag}` matches `{pattern}`: every file counts as added"
+                        "no tag matching `{pattern}` is an ancestor of `{tag}`: every file counts as added"
                     ));
                     collected.changes = git.all_files(&head_sha)?;
                     collected.range = format!("every file of {tag}");
@@ -171,48 +159,79 @@ pub fn collect<'g>(
     Ok(collected)
 }
 
-/// Orders tag names like `git tag --sort=v:refname`: runs of digits compare as numbers.
-pub fn version_order(a: &str, b: &str) -> Ordering {
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    loop {
-        match (a.first(), b.first()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
-                let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
-                let (na, nb) = (digits(a), digits(b));
-                let trim = |s: &[u8]| -> Vec<u8> {
-                    let s: Vec<u8> = s.iter().copied().skip_while(|c| *c == b'0').collect();
-                    s
-                };
-                let (ta, tb) = (trim(&a[..na]), trim(&b[..nb]));
-                let order = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(&tb));
-                if order != Ordering::Equal {
-                    return order;
-                }
-                a = &a[na..];
-                b = &b[nb..];
-            }
-            (Some(x), Some(y)) => {
-                if x != y {
-                    return x.cmp(y);
-                }
-                a = &a[1..];
-                b = &b[1..];
-            }
+/// The previous release of the tag at `head_sha`: the nearest tag matching `pattern` that is
+/// reachable from the tag's parent (`git describe --tags --abbrev=0 <tag>^` semantics, so
+/// ancestry decides, not version order or dates), with its commit.
+///
+/// Matching tags missing locally are fetched from the remote first; a shallow clone's history
+/// is deepened exponentially until such a tag is reachable, as for merge bases.
+fn previous_tag(
+    git: &mut Git,
+    head_sha: &str,
+    tag: &str,
+    pattern: &str,
+    options: &Options,
+) -> Result<Option<(String, String)>, Error> {
+    let matcher = crate::glob::build(pattern)
+        .map_err(|e| crate::matcher::CompileError::new(format!("--tag-pattern: {e}")))?
+        .compile_matcher();
+    let wanted = |name: &String| name != tag && matcher.is_match(name);
+    let mut names: Vec<String> = git.local_tags()?.into_iter().filter(wanted).collect();
+    let shallow = git.is_shallow()?;
+    if git.has_remote()? {
+        let missing: Vec<String> = git
+            .remote_tags()?
+            .into_iter()
+            .filter(|name| wanted(name) && !names.contains(name))
+            .collect();
+        if !missing.is_empty() {
+            let refspecs: Vec<String> = missing
+                .iter()
+                .map(|name| format!("+refs/tags/{name}:refs/tags/{name}"))
+                .collect();
+            // A shallow clone gets just the tagged commits; deepening below links them up.
+            let depth = if shallow {
+                Depth::Depth(1)
+            } else {
+                Depth::Full
+            };
+            git.fetch(&refspecs, depth)?;
+            names.extend(missing);
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tags_sort_by_version_numbers() {
-        let mut tags = vec!["v1.10.0", "v1.2.0", "v1.9.3", "v0.9", "v1.2.0-rc1"];
-        tags.sort_by(|a, b| version_order(a, b));
-        assert_eq!(tags, ["v0.9", "v1.2.0", "v1.2.0-rc1", "v1.9.3", "v1.10.0"]);
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let parent = format!("{head_sha}^");
+    let mut step = options.initial_fetch_depth.max(1);
+    let mut fetched = 0u64;
+    loop {
+        if let Some(parent_sha) = git.commit(&parent)? {
+            if let Some(found) = git.describe(&parent_sha, &names)? {
+                let sha = git.resolve(&format!("refs/tags/{found}"))?;
+                return Ok(Some((found, sha)));
+            }
+        }
+        if !git.is_shallow()? {
+            return Ok(None);
+        }
+        let depth = if fetched < options.max_fetch_depth {
+            let now = step.min(options.max_fetch_depth - fetched);
+            fetched += now;
+            step = step.saturating_mul(2);
+            Depth::Deepen(now)
+        } else if options.unshallow {
+            Depth::Unshallow
+        } else {
+            return Err(GitError::TagTooShallow {
+                tag: tag.to_owned(),
+                pattern: pattern.to_owned(),
+                depth: fetched,
+            }
+            .into());
+        };
+        if !git.deepen(head_sha, depth)? {
+            return Ok(None);
+        }
     }
 }

@@ -14,6 +14,17 @@ use crate::change::{Change, Renames, RepoPath, Status};
 /// The remote fetched from.
 pub const REMOTE: &str = "origin";
 
+/// Attempts of a fetch that lost a race on `.git/shallow` with another git process.
+const SHALLOW_RACE_ATTEMPTS: u32 = 4;
+
+/// Wait before retrying such a fetch, times the attempt number (the other fetch must finish).
+const SHALLOW_RACE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// git's message when `.git/shallow` changed between reading and rewriting it.
+fn is_shallow_race(stderr: &str) -> bool {
+    stderr.contains("shallow file has changed since we read it")
+}
+
 /// Errors from git.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -52,6 +63,28 @@ pub enum GitError {
         /// Head.
         head: String,
     },
+    /// Deepening stopped at the limit without reaching a previous tag.
+    #[error(
+        "no tag matching `{pattern}` is reachable from `{tag}` within {depth} commits of shallow history, and unshallowing is off"
+    )]
+    TagTooShallow {
+        /// The new tag.
+        tag: String,
+        /// `--tag-pattern`.
+        pattern: String,
+        /// Commits fetched.
+        depth: u64,
+    },
+    /// Concurrent fetches kept rewriting `.git/shallow` under this one.
+    #[error(
+        "`git {command}` failed {attempts} times because another git process changed `.git/shallow` while it ran"
+    )]
+    ShallowRace {
+        /// The arguments.
+        command: String,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// Deepening stopped at the limit without finding a merge base.
     #[error(
         "no merge base of `{base}` and `{head}` within {depth} commits of shallow history, and unshallowing is off"
@@ -77,7 +110,11 @@ impl GitError {
             GitError::NoMergeBase { .. } => Some(
                 "give `base` as a commit SHA to compare the two trees directly (two-dot)".into(),
             ),
-            GitError::TooShallow { .. } => Some(
+            GitError::ShallowRace { .. } => Some(
+                "another step fetches into this shallow clone at the same time; run the steps one after another"
+                    .into(),
+            ),
+            GitError::TooShallow { .. } | GitError::TagTooShallow { .. } => Some(
                 "raise `max-fetch-depth`, set `unshallow: true`, or check out with `fetch-depth: 0`"
                     .into(),
             ),
@@ -249,7 +286,28 @@ impl Git {
         args.extend(refspecs.iter().cloned());
         self.fetch_log.push(format!("git {}", args.join(" ")));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.output(&args).map(drop)
+        // Two fetches into one shallow clone race on `.git/shallow`; the loser fails with
+        // "shallow file has changed since we read it" and succeeds when simply run again.
+        let mut attempt = 1;
+        loop {
+            match self.output(&args) {
+                Err(GitError::Failed { stderr, .. }) if is_shallow_race(&stderr) => {
+                    if attempt == SHALLOW_RACE_ATTEMPTS {
+                        return Err(GitError::ShallowRace {
+                            command: args.join(" "),
+                            attempts: attempt,
+                        });
+                    }
+                    self.fetch_log.push(format!(
+                        "`.git/shallow` changed during the fetch (a concurrent git process); retrying ({}/{SHALLOW_RACE_ATTEMPTS})",
+                        attempt + 1
+                    ));
+                    std::thread::sleep(SHALLOW_RACE_BACKOFF * attempt);
+                    attempt += 1;
+                }
+                other => return other.map(drop),
+            }
+        }
     }
 
     /// Resolves `rev` to a commit SHA, fetching it from [`REMOTE`] when it is missing locally.
@@ -304,12 +362,17 @@ impl Git {
             ],
         };
         for refspec in attempts {
-            if self.fetch(std::slice::from_ref(&refspec), depth).is_ok() {
-                for candidate in &candidates {
-                    if let Some(sha) = self.commit(candidate)? {
-                        return Ok(sha);
+            match self.fetch(std::slice::from_ref(&refspec), depth) {
+                Ok(()) => {
+                    for candidate in &candidates {
+                        if let Some(sha) = self.commit(candidate)? {
+                            return Ok(sha);
+                        }
                     }
                 }
+                // The remote lacking this name is an answer; losing every retry is not.
+                Err(error @ GitError::ShallowRace { .. }) => return Err(error),
+                Err(_) => {}
             }
         }
         Err(GitError::UnknownRevision { rev: rev.into() })
@@ -418,23 +481,49 @@ impl Git {
             .collect())
     }
 
-    /// Tag names on the remote (or locally without a remote).
-    pub fn tags(&mut self) -> Result<Vec<String>, GitError> {
-        let text = if self.has_remote()? {
-            Self::text(self.output(&["ls-remote", "--tags", "--refs", REMOTE])?)
-        } else {
-            Self::text(self.output(&[
-                "for-each-ref",
-                "--format=%(objectname)\t%(refname)",
-                "refs/tags",
-            ])?)
-        };
-        Ok(text
+    /// Tag names in this repository.
+    pub fn local_tags(&mut self) -> Result<Vec<String>, GitError> {
+        let output = self.output(&["for-each-ref", "--format=%(refname:strip=2)", "refs/tags"])?;
+        Ok(Self::text(output).lines().map(str::to_owned).collect())
+    }
+
+    /// Tag names on [`REMOTE`].
+    pub fn remote_tags(&mut self) -> Result<Vec<String>, GitError> {
+        let output = self.output(&["ls-remote", "--tags", "--refs", REMOTE])?;
+        Ok(Self::text(output)
             .lines()
             .filter_map(|line| line.split_once('\t'))
             .filter_map(|(_, name)| name.strip_prefix("refs/tags/"))
             .map(str::to_owned)
             .collect())
+    }
+
+    /// The nearest tag among `names` reachable from `commit`, as `git describe --tags
+    /// --abbrev=0` picks it (fewest commits in between); `None` when none is reachable in the
+    /// history present locally.
+    pub fn describe(&mut self, commit: &str, names: &[String]) -> Result<Option<String>, GitError> {
+        if names.is_empty() {
+            return Ok(None);
+        }
+        // Tag names cannot hold `*`, `?`, `[` or `\` (git check-ref-format), so each name
+        // is a pattern matching only itself.
+        let mut args: Vec<String> = vec!["describe".into(), "--tags".into(), "--abbrev=0".into()];
+        args.extend(names.iter().map(|name| format!("--match={name}")));
+        args.push("--end-of-options".into());
+        args.push(commit.into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Ok(self
+            .probe(&args)?
+            .map(Self::text)
+            .filter(|name| !name.is_empty()))
+    }
+
+    /// Deepens a shallow clone's history of `commit` by `depth` commits; false when nothing
+    /// more came (the history is complete or the remote has no more).
+    pub fn deepen(&mut self, commit: &str, depth: Depth) -> Result<bool, GitError> {
+        let before = self.commit_count()?;
+        self.fetch(&[commit.to_owned()], depth)?;
+        Ok(self.commit_count()? != before)
     }
 }
 

@@ -66,7 +66,7 @@ struct CompiledFilter {
 /// Filters compiled for matching.
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    set: GlobSet,
+    set: GlobIndex,
     glob_count: usize,
     filters: Vec<CompiledFilter>,
     /// For each glob, the filters that use it (in rules or excludes).
@@ -157,7 +157,7 @@ pub struct Matches {
 impl Matcher {
     /// Compiles `filters`; `default_quantifier` applies where a filter sets none.
     pub fn new(filters: &[Filter], default_quantifier: Quantifier) -> Result<Self, CompileError> {
-        let mut builder = GlobSetBuilder::new();
+        let mut texts: Vec<String> = Vec::new();
         let mut glob_index: HashMap<String, usize> = HashMap::new();
         let mut compile_rules = |rules: &[Rule]| -> Result<Vec<CompiledRule>, CompileError> {
             rules
@@ -174,10 +174,8 @@ impl Matcher {
                                     if let Some(index) = glob_index.get(text) {
                                         return Ok(*index);
                                     }
-                                    let compiled = glob::build(text)
-                                        .map_err(|e| CompileError(format!("`{text}`: {e}")))?;
-                                    builder.add(compiled);
-                                    let index = glob_index.len();
+                                    let index = texts.len();
+                                    texts.push(text.clone());
                                     glob_index.insert(text.clone(), index);
                                     Ok(index)
                                 })
@@ -206,8 +204,8 @@ impl Matcher {
                 quantifier,
             });
         }
-        let set = builder.build().map_err(|e| CompileError(e.to_string()))?;
-        let glob_count = glob_index.len();
+        let set = GlobIndex::new(&texts)?;
+        let glob_count = texts.len();
         let mut users = vec![Vec::new(); glob_count];
         for (index, filter) in compiled.iter().enumerate() {
             for pattern in filter
@@ -363,13 +361,10 @@ impl Matcher {
         for (index, change) in changes.iter().enumerate() {
             hits.clear();
             self.set
-                .matches_candidate_into(&Candidate::from_bytes(change.path.as_bytes()), &mut hits);
+                .matches_into(change.path.as_bytes(), &mut hits, &mut scratch);
             if let Some(previous) = &change.previous {
-                self.set.matches_candidate_into(
-                    &Candidate::from_bytes(previous.as_bytes()),
-                    &mut scratch,
-                );
-                hits.extend_from_slice(&scratch);
+                self.set
+                    .matches_into(previous.as_bytes(), &mut hits, &mut scratch);
             }
             for glob in &hits {
                 hit[*glob] = true;
@@ -396,6 +391,127 @@ impl Matcher {
             }
         }
         (own, touched)
+    }
+}
+
+/// The globs of all filters, indexed by their literal leading directories.
+///
+/// Monorepo filters mostly name a directory (`services/api/**`) or a file. Rather than run
+/// every path through one `GlobSet` of every glob (one Aho-Corasick scan and one regex-set
+/// scan per path, whatever the path), each glob is filed under its literal directory prefix
+/// (`services/api/`): a path then looks up each of its own leading directories, takes the
+/// `dir/**` globs filed there as matches outright, and runs only the few other globs filed
+/// there through a small `GlobSet`. Globs without a literal directory (`**/*.md`) form the
+/// root group, seen by every path. A glob can only match paths that start with its literal
+/// prefix, so the answer is exactly the full `GlobSet`'s.
+#[derive(Debug, Clone)]
+struct GlobIndex {
+    /// Globs without any glob syntax, by the one path they match.
+    exact: HashMap<Box<[u8]>, Vec<usize>>,
+    /// Groups by literal directory prefix (ending in `/`).
+    groups: HashMap<Box<[u8]>, GlobGroup>,
+    /// Globs starting with glob syntax.
+    root: GlobGroup,
+    /// Longest prefix with a group, in bytes (paths are not searched deeper).
+    deepest: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+struct GlobGroup {
+    /// `prefix**` globs: every path under the prefix matches.
+    everything: Vec<usize>,
+    /// The other globs, and their indices.
+    set: Option<(GlobSet, Vec<usize>)>,
+}
+
+/// Characters with a meaning in globset syntax (`,` only inside braces, kept for safety).
+const GLOB_SYNTAX: &[u8] = b"*?[]{}\\,";
+
+impl GlobIndex {
+    fn new(texts: &[String]) -> Result<Self, CompileError> {
+        let mut exact: HashMap<Box<[u8]>, Vec<usize>> = HashMap::new();
+        let mut pending: HashMap<Box<[u8]>, (Vec<usize>, Vec<usize>)> = HashMap::new();
+        for (index, text) in texts.iter().enumerate() {
+            let bytes = text.as_bytes();
+            let literal = bytes
+                .iter()
+                .position(|b| GLOB_SYNTAX.contains(b))
+                .unwrap_or(bytes.len());
+            if literal == bytes.len() {
+                exact.entry(bytes.into()).or_default().push(index);
+                continue;
+            }
+            let prefix = bytes[..literal]
+                .iter()
+                .rposition(|b| *b == b'/')
+                .map_or(0, |slash| slash + 1);
+            let entry = pending.entry(bytes[..prefix].into()).or_default();
+            if prefix > 0 && &bytes[prefix..] == b"**" {
+                entry.0.push(index);
+            } else {
+                entry.1.push(index);
+            }
+        }
+        let mut groups = HashMap::with_capacity(pending.len());
+        let mut root = GlobGroup::default();
+        let mut deepest = 0;
+        for (prefix, (everything, others)) in pending {
+            let set = if others.is_empty() {
+                None
+            } else {
+                let mut builder = GlobSetBuilder::new();
+                for index in &others {
+                    let text = &texts[*index];
+                    builder.add(
+                        glob::build(text).map_err(|e| CompileError(format!("`{text}`: {e}")))?,
+                    );
+                }
+                let set = builder.build().map_err(|e| CompileError(e.to_string()))?;
+                Some((set, others))
+            };
+            let group = GlobGroup { everything, set };
+            if prefix.is_empty() {
+                root = group;
+            } else {
+                deepest = deepest.max(prefix.len());
+                groups.insert(prefix, group);
+            }
+        }
+        Ok(Self {
+            exact,
+            groups,
+            root,
+            deepest,
+        })
+    }
+
+    /// Appends the indices of the globs matching `path` to `hits` (`scratch` is reused).
+    fn matches_into(&self, path: &[u8], hits: &mut Vec<usize>, scratch: &mut Vec<usize>) {
+        if let Some(found) = self.exact.get(path) {
+            hits.extend_from_slice(found);
+        }
+        let mut candidate = None;
+        let mut run = |group: &GlobGroup, hits: &mut Vec<usize>| {
+            hits.extend_from_slice(&group.everything);
+            if let Some((set, indices)) = &group.set {
+                let candidate = candidate.get_or_insert_with(|| Candidate::from_bytes(path));
+                set.matches_candidate_into(candidate, scratch);
+                hits.extend(scratch.iter().map(|i| indices[*i]));
+            }
+        };
+        run(&self.root, hits);
+        if self.groups.is_empty() {
+            return;
+        }
+        let searched = &path[..path.len().min(self.deepest)];
+        for (slash, _) in searched.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            // The last component is a file name: a group needs something after its `/`.
+            if slash + 1 < path.len() {
+                if let Some(group) = self.groups.get(&path[..=slash]) {
+                    run(group, hits);
+                }
+            }
+        }
     }
 }
 
@@ -673,5 +789,71 @@ mod tests {
         // `x/**` also needs `x` (picomatch matches the directory name itself).
         assert_eq!(matcher.glob_count, 3);
         assert_eq!(matcher.users[0], [0, 1]);
+    }
+    #[test]
+    fn the_glob_index_answers_exactly_like_one_glob_set() {
+        let texts: Vec<String> = [
+            "services/api/**",
+            "services/api",
+            "services/api/src/**/*.{rs,proto}",
+            "**/*.md",
+            "*",
+            "a?b",
+            "**",
+            "docs/*.md",
+            "docs/sub/**",
+            "docs/sub",
+            "src/[ab].js",
+            "b{1,}.txt",
+            "services/**/main.rs",
+            ".github/**",
+            "weird\\[1\\].txt",
+            "x/y/z",
+            "x/y/**/q",
+            "x/{y,z}/**",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let index = GlobIndex::new(&texts).expect("index");
+        let mut builder = GlobSetBuilder::new();
+        for text in &texts {
+            builder.add(glob::build(text).expect("glob"));
+        }
+        let full = builder.build().expect("set");
+        let paths = [
+            "services/api/src/main.rs",
+            "services/api",
+            "services/api/.env",
+            "services/apix/a",
+            "services/api/src/x/y.proto",
+            "README.md",
+            "docs/a.md",
+            "docs/sub/b.md",
+            "docs/sub",
+            "axb",
+            "a/b",
+            "src/a.js",
+            "src/c.js",
+            "b.txt",
+            "b1.txt",
+            "services/web/main.rs",
+            ".github/workflows/ci.yml",
+            "weird[1].txt",
+            "x/y/z",
+            "x/y/a/b/q",
+            "x/y/q",
+            "x/z/w",
+            "x/y",
+            "services/",
+            "a\nb",
+        ];
+        let (mut hits, mut scratch) = (Vec::new(), Vec::new());
+        for path in paths {
+            hits.clear();
+            index.matches_into(path.as_bytes(), &mut hits, &mut scratch);
+            hits.sort_unstable();
+            assert_eq!(hits, full.matches(path), "{path}");
+        }
+        assert_eq!(index.deepest, "services/api/src/".len());
     }
 }
