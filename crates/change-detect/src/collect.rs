@@ -74,17 +74,21 @@ pub fn collect<'g>(
         }
         Plan::TwoDot { base, head } => {
             let git = need_git(git)?;
-            let base_sha = git.resolve(base)?;
-            let head_sha = git.resolve(head)?;
-            collected.changes = git.diff(&base_sha, Some(&head_sha), options.renames)?;
+            let (base_sha, head_sha, changes) =
+                git.resolve_and_diff(base, head, options.renames)?;
+            collected.changes = changes;
             collected.range = format!("{}..{}", short(&base_sha), short(&head_sha));
             collected.base = base_sha;
             collected.head = head_sha;
         }
         Plan::ThreeDot { base, head } => {
             let git = need_git(git)?;
-            let base_sha = git.resolve(base)?;
-            let head_sha = git.resolve(head)?;
+            let [base_sha, head_sha]: [String; 2] = git
+                .resolve_all(&[base, head])?
+                .try_into()
+                .map_err(|_| GitError::Parse {
+                    command: "cat-file --batch-check".into(),
+                })?;
             let merge_base = git.merge_base_deepening(
                 &base_sha,
                 &head_sha,

@@ -190,8 +190,32 @@ impl Git {
     /// Runs git and returns stdout; retries once with `safe.directory` on a dubious-ownership
     /// refusal.
     fn output(&mut self, args: &[&str]) -> Result<Vec<u8>, GitError> {
+        self.output_with_input(args, None)
+    }
+
+    /// [`Git::output`] with `input` on stdin (small: written whole before reading).
+    fn output_with_input(
+        &mut self,
+        args: &[&str],
+        input: Option<&[u8]>,
+    ) -> Result<Vec<u8>, GitError> {
         let run = |git: &Self| -> Result<Vec<u8>, GitError> {
-            let output = git.command(args).output().map_err(GitError::Spawn)?;
+            let mut command = git.command(args);
+            let output = match input {
+                None => command.output(),
+                Some(input) => command
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .and_then(|mut child| {
+                        if let Some(mut stdin) = child.stdin.take() {
+                            std::io::Write::write_all(&mut stdin, input)?;
+                        }
+                        child.wait_with_output()
+                    }),
+            }
+            .map_err(GitError::Spawn)?;
             if output.status.success() {
                 Ok(output.stdout)
             } else {
@@ -238,6 +262,38 @@ impl Git {
                 &spec,
             ])?
             .map(Self::text))
+    }
+
+    /// The commit SHA each of `revs` names locally, in one `git cat-file` process.
+    pub fn commits(&mut self, revs: &[String]) -> Result<Vec<Option<String>>, GitError> {
+        if revs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut input = String::new();
+        for rev in revs {
+            // One name per line: a name with a newline cannot be a revision anyway.
+            if rev.contains('\n') {
+                input.push_str("invalid\n");
+            } else {
+                input.push_str(rev);
+                input.push_str("^{commit}\n");
+            }
+        }
+        let output = self.output_with_input(
+            &["cat-file", "--batch-check=%(objectname)"],
+            Some(input.as_bytes()),
+        )?;
+        let text = String::from_utf8_lossy(&output);
+        let mut lines = text.lines();
+        Ok(revs
+            .iter()
+            .map(|_| {
+                lines
+                    .next()
+                    .filter(|line| is_full_sha(line))
+                    .map(str::to_owned)
+            })
+            .collect())
     }
 
     /// True when the repository is a shallow clone.
@@ -315,33 +371,29 @@ impl Git {
     /// Names are looked up as `refs/remotes/origin/<name>`, `refs/heads/<name>`,
     /// `refs/tags/<name>`, then anything `git rev-parse` accepts.
     pub fn resolve(&mut self, rev: &str) -> Result<String, GitError> {
-        let short = rev
-            .strip_prefix("refs/heads/")
-            .map(|b| (Some(b), None))
-            .or_else(|| rev.strip_prefix("refs/tags/").map(|t| (None, Some(t))))
-            .unwrap_or((None, None));
-        let candidates: Vec<String> = match short {
-            (Some(branch), _) => vec![
-                format!("refs/remotes/{REMOTE}/{branch}"),
-                format!("refs/heads/{branch}"),
-            ],
-            (_, Some(tag)) => vec![format!("refs/tags/{tag}")],
-            // `HEAD`, `HEAD~2`, `main^`, SHAs: what rev-parse says (`origin/HEAD` is not HEAD).
-            _ if rev == "HEAD" || rev.contains(['~', '^', '@', ':']) || is_hex(rev) => {
-                vec![rev.to_owned()]
-            }
-            _ => vec![
-                format!("refs/remotes/{REMOTE}/{rev}"),
-                format!("refs/heads/{rev}"),
-                format!("refs/tags/{rev}"),
-                rev.to_owned(),
-            ],
-        };
-        for candidate in &candidates {
-            if let Some(sha) = self.commit(candidate)? {
-                return Ok(sha);
+        let mut all = self.resolve_all(&[rev])?;
+        Ok(all.remove(0))
+    }
+
+    /// [`Git::resolve`] for several revisions, looked up locally in one git process.
+    pub fn resolve_all(&mut self, revs: &[&str]) -> Result<Vec<String>, GitError> {
+        let candidates: Vec<Vec<String>> = revs.iter().map(|rev| candidates(rev)).collect();
+        let flat: Vec<String> = candidates.iter().flatten().cloned().collect();
+        let mut found = self.commits(&flat)?.into_iter();
+        let mut resolved = Vec::with_capacity(revs.len());
+        for (rev, names) in revs.iter().zip(&candidates) {
+            let local: Vec<Option<String>> = found.by_ref().take(names.len()).collect();
+            match local.into_iter().flatten().next() {
+                Some(sha) => resolved.push(sha),
+                None => resolved.push(self.fetch_revision(rev, names)?),
             }
         }
+        Ok(resolved)
+    }
+
+    /// Fetches `rev`, missing locally, from [`REMOTE`] and resolves it through `candidates`.
+    fn fetch_revision(&mut self, rev: &str, candidates: &[String]) -> Result<String, GitError> {
+        let short = split_ref(rev);
         if !self.has_remote()? {
             return Err(GitError::UnknownRevision { rev: rev.into() });
         }
@@ -364,10 +416,8 @@ impl Git {
         for refspec in attempts {
             match self.fetch(std::slice::from_ref(&refspec), depth) {
                 Ok(()) => {
-                    for candidate in &candidates {
-                        if let Some(sha) = self.commit(candidate)? {
-                            return Ok(sha);
-                        }
+                    if let Some(sha) = self.commits(candidates)?.into_iter().flatten().next() {
+                        return Ok(sha);
                     }
                 }
                 // The remote lacking this name is an answer; losing every retry is not.
@@ -436,26 +486,62 @@ impl Git {
         head: Option<&str>,
         renames: Renames,
     ) -> Result<Vec<Change>, GitError> {
-        let mut args = vec![
-            "diff",
-            "--name-status",
-            "-z",
-            "--no-ext-diff",
-            "--no-textconv",
-            "--no-relative",
-            "--ignore-submodules=none",
-        ];
-        args.push(match renames {
-            Renames::Split => "--no-renames",
-            Renames::Detect => "--find-renames",
-        });
-        args.push("--end-of-options");
-        args.push(base);
-        args.extend(head);
+        let args = diff_args(base, head, renames);
         let output = self.output(&args)?;
         parse_name_status(&output).ok_or_else(|| GitError::Parse {
             command: args.join(" "),
         })
+    }
+
+    /// Resolves `base` and `head` to commits and diffs them: `(base, head, changes)`.
+    ///
+    /// When both are full SHAs (push and merge queue events), the diff starts at once and
+    /// runs while they are checked to be commits, so the check costs no time; if they are
+    /// not (a missing commit to fetch, a tag object), that diff is dropped.
+    pub fn resolve_and_diff(
+        &mut self,
+        base: &str,
+        head: &str,
+        renames: Renames,
+    ) -> Result<(String, String, Vec<Change>), GitError> {
+        let args = diff_args(base, Some(head), renames);
+        let early = (is_full_sha(base) && is_full_sha(head))
+            .then(|| {
+                self.command(&args)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .ok()
+            })
+            .flatten();
+        let resolved = self.resolve_all(&[base, head]);
+        if let Some(mut child) = early {
+            let same = matches!(&resolved, Ok(shas) if shas[0] == base && shas[1] == head);
+            if same {
+                if let Ok(output) = child.wait_with_output() {
+                    let changes = output
+                        .status
+                        .success()
+                        .then(|| parse_name_status(&output.stdout))
+                        .flatten();
+                    if let Some(changes) = changes {
+                        return Ok((base.to_owned(), head.to_owned(), changes));
+                    }
+                }
+            } else {
+                // Not needed; killing a finished process is harmless.
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let shas = resolved?;
+        let changes = self.diff(&shas[0], Some(&shas[1]), renames)?;
+        let mut shas = shas.into_iter();
+        let (base_sha, head_sha) = (
+            shas.next().unwrap_or_default(),
+            shas.next().unwrap_or_default(),
+        );
+        Ok((base_sha, head_sha, changes))
     }
 
     /// Untracked files that are not ignored, as additions.
@@ -525,6 +611,56 @@ impl Git {
         self.fetch(&[commit.to_owned()], depth)?;
         Ok(self.commit_count()? != before)
     }
+}
+
+/// `refs/heads/x` -> branch `x`; `refs/tags/x` -> tag `x`.
+fn split_ref(rev: &str) -> (Option<&str>, Option<&str>) {
+    rev.strip_prefix("refs/heads/")
+        .map(|b| (Some(b), None))
+        .or_else(|| rev.strip_prefix("refs/tags/").map(|t| (None, Some(t))))
+        .unwrap_or((None, None))
+}
+
+/// The names `rev` is looked up as, in order.
+fn candidates(rev: &str) -> Vec<String> {
+    match split_ref(rev) {
+        (Some(branch), _) => vec![
+            format!("refs/remotes/{REMOTE}/{branch}"),
+            format!("refs/heads/{branch}"),
+        ],
+        (_, Some(tag)) => vec![format!("refs/tags/{tag}")],
+        // `HEAD`, `HEAD~2`, `main^`, SHAs: what rev-parse says (`origin/HEAD` is not HEAD).
+        _ if rev == "HEAD" || rev.contains(['~', '^', '@', ':']) || is_hex(rev) => {
+            vec![rev.to_owned()]
+        }
+        _ => vec![
+            format!("refs/remotes/{REMOTE}/{rev}"),
+            format!("refs/heads/{rev}"),
+            format!("refs/tags/{rev}"),
+            rev.to_owned(),
+        ],
+    }
+}
+
+/// `git diff --name-status -z` with everything that user configuration could change pinned.
+fn diff_args<'a>(base: &'a str, head: Option<&'a str>, renames: Renames) -> Vec<&'a str> {
+    let mut args = vec![
+        "diff",
+        "--name-status",
+        "-z",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-relative",
+        "--ignore-submodules=none",
+    ];
+    args.push(match renames {
+        Renames::Split => "--no-renames",
+        Renames::Detect => "--find-renames",
+    });
+    args.push("--end-of-options");
+    args.push(base);
+    args.extend(head);
+    args
 }
 
 /// True for an abbreviated or full object name (4 to 64 hex digits).

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use globset::{Candidate, GlobSet, GlobSetBuilder};
+use rustc_hash::FxHashMap;
 
 use crate::change::{Change, Status, StatusSet};
 use crate::config::{Filter, Quantifier, Rule};
@@ -407,9 +408,11 @@ impl Matcher {
 #[derive(Debug, Clone)]
 struct GlobIndex {
     /// Globs without any glob syntax, by the one path they match.
-    exact: HashMap<Box<[u8]>, Vec<usize>>,
+    exact: FxHashMap<Box<[u8]>, Vec<usize>>,
     /// Groups by literal directory prefix (ending in `/`).
-    groups: HashMap<Box<[u8]>, GlobGroup>,
+    groups: FxHashMap<Box<[u8]>, GlobGroup>,
+    /// True at `n` when some group's prefix is `n` bytes long (only those are looked up).
+    lengths: Vec<bool>,
     /// Globs starting with glob syntax.
     root: GlobGroup,
     /// Longest prefix with a group, in bytes (paths are not searched deeper).
@@ -429,7 +432,7 @@ const GLOB_SYNTAX: &[u8] = b"*?[]{}\\,";
 
 impl GlobIndex {
     fn new(texts: &[String]) -> Result<Self, CompileError> {
-        let mut exact: HashMap<Box<[u8]>, Vec<usize>> = HashMap::new();
+        let mut exact: FxHashMap<Box<[u8]>, Vec<usize>> = FxHashMap::default();
         let mut pending: HashMap<Box<[u8]>, (Vec<usize>, Vec<usize>)> = HashMap::new();
         for (index, text) in texts.iter().enumerate() {
             let bytes = text.as_bytes();
@@ -452,7 +455,7 @@ impl GlobIndex {
                 entry.1.push(index);
             }
         }
-        let mut groups = HashMap::with_capacity(pending.len());
+        let mut groups = FxHashMap::default();
         let mut root = GlobGroup::default();
         let mut deepest = 0;
         for (prefix, (everything, others)) in pending {
@@ -477,9 +480,14 @@ impl GlobIndex {
                 groups.insert(prefix, group);
             }
         }
+        let mut lengths = vec![false; deepest + 1];
+        for prefix in groups.keys() {
+            lengths[prefix.len()] = true;
+        }
         Ok(Self {
             exact,
             groups,
+            lengths,
             root,
             deepest,
         })
@@ -506,7 +514,7 @@ impl GlobIndex {
         let searched = &path[..path.len().min(self.deepest)];
         for (slash, _) in searched.iter().enumerate().filter(|(_, b)| **b == b'/') {
             // The last component is a file name: a group needs something after its `/`.
-            if slash + 1 < path.len() {
+            if slash + 1 < path.len() && self.lengths[slash + 1] {
                 if let Some(group) = self.groups.get(&path[..=slash]) {
                     run(group, hits);
                 }
