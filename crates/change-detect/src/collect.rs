@@ -1,17 +1,15 @@
 //! Carries out a [`Plan`]: lists the changes with git or the REST API.
 
 use crate::api::{self, ApiError, ApiTarget};
-use crate::change::{Change, Renames, split_renames};
+use crate::change::{Change, Renames, split_rename};
 use crate::error::Error;
 use crate::git::{Depth, Git, GitError};
-use crate::options::Options;
+use crate::options::{OnTruncation, Options};
 use crate::plan::Plan;
 
-/// The changes and what was compared.
+/// What was compared (the changes themselves went to the caller's `emit`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Collected {
-    /// The changes, in git's order.
-    pub changes: Vec<Change>,
     /// For humans: `base...head`.
     pub range: String,
     /// The base commit, when there is one.
@@ -42,15 +40,42 @@ fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
-/// Lists the changes for `plan`.
-pub fn collect<'g>(
+/// Lists the changes for `plan`, handing each to `emit` in order as it is found (with
+/// `--renames split`, renames already split).
+pub fn collect(
+    plan: &Plan,
+    options: &Options,
+    sources: Sources<'_>,
+    emit: &mut dyn FnMut(Change),
+) -> Result<Collected, Error> {
+    if options.renames == Renames::Split {
+        collect_into(plan, options, sources, &mut |change| {
+            split_rename(change, emit)
+        })
+    } else {
+        collect_into(plan, options, sources, emit)
+    }
+}
+
+/// Lists everything `collect` returns, and the changes as a list.
+pub fn collect_all(
+    plan: &Plan,
+    options: &Options,
+    sources: Sources<'_>,
+) -> Result<(Collected, Vec<Change>), Error> {
+    let mut changes = Vec::new();
+    let collected = collect(plan, options, sources, &mut |change| changes.push(change))?;
+    Ok((collected, changes))
+}
+
+fn collect_into<'g>(
     plan: &Plan,
     options: &Options,
     sources: Sources<'g>,
+    emit: &mut dyn FnMut(Change),
 ) -> Result<Collected, Error> {
     let Sources { git, api } = sources;
     let mut collected = Collected {
-        changes: Vec::new(),
         range: String::new(),
         base: String::new(),
         head: String::new(),
@@ -65,18 +90,16 @@ pub fn collect<'g>(
         Plan::Worktree { untracked } => {
             let git = need_git(git)?;
             let head = git.resolve("HEAD")?;
-            collected.changes = git.diff("HEAD", None, options.renames)?;
+            git.diff_streaming("HEAD", None, options.renames, emit)?;
             if *untracked {
-                collected.changes.extend(git.untracked()?);
+                git.untracked()?.into_iter().for_each(&mut *emit);
             }
             collected.range = format!("HEAD ({}) and the work tree", short(&head));
             collected.base = head;
         }
         Plan::TwoDot { base, head } => {
             let git = need_git(git)?;
-            let (base_sha, head_sha, changes) =
-                git.resolve_and_diff(base, head, options.renames)?;
-            collected.changes = changes;
+            let (base_sha, head_sha) = git.resolve_and_diff(base, head, options.renames, emit)?;
             collected.range = format!("{}..{}", short(&base_sha), short(&head_sha));
             collected.base = base_sha;
             collected.head = head_sha;
@@ -96,7 +119,7 @@ pub fn collect<'g>(
                 options.max_fetch_depth,
                 options.unshallow,
             )?;
-            collected.changes = git.diff(&merge_base, Some(&head_sha), options.renames)?;
+            git.diff_streaming(&merge_base, Some(&head_sha), options.renames, emit)?;
             collected.range = format!(
                 "{base}...{} (merge base {})",
                 short(&head_sha),
@@ -108,7 +131,7 @@ pub fn collect<'g>(
         Plan::AllFiles { head } => {
             let git = need_git(git)?;
             let head_sha = git.resolve(head)?;
-            collected.changes = git.all_files(&head_sha)?;
+            git.all_files(&head_sha)?.into_iter().for_each(&mut *emit);
             collected.range = format!("every file of {}", short(&head_sha));
             collected.head = head_sha;
         }
@@ -117,7 +140,7 @@ pub fn collect<'g>(
             let head_sha = git.resolve(head)?;
             match previous_tag(git, &head_sha, tag, pattern, options)? {
                 Some((previous, base_sha)) => {
-                    collected.changes = git.diff(&base_sha, Some(&head_sha), options.renames)?;
+                    git.diff_streaming(&base_sha, Some(&head_sha), options.renames, emit)?;
                     collected.range = format!("{previous}..{tag}");
                     collected.base = base_sha;
                 }
@@ -125,7 +148,7 @@ pub fn collect<'g>(
                     collected.notices.push(format!(
                         "no tag matching `{pattern}` is an ancestor of `{tag}`: every file counts as added"
                     ));
-                    collected.changes = git.all_files(&head_sha)?;
+                    git.all_files(&head_sha)?.into_iter().for_each(&mut *emit);
                     collected.range = format!("every file of {tag}");
                 }
             }
@@ -141,24 +164,23 @@ pub fn collect<'g>(
             })?;
             match api::pull_request_files(&target, *number, *changed_files) {
                 Ok(changes) => {
-                    collected.changes = changes;
+                    changes.into_iter().for_each(&mut *emit);
                     collected.range = format!("pull request #{number} (GitHub API)");
                 }
-                Err(ApiError::Truncated { listed, .. }) if git.is_some() => {
+                Err(ApiError::Truncated { listed, .. })
+                    if git.is_some() && options.on_truncation == OnTruncation::Git =>
+                {
                     collected.warnings.push(format!(
                         "the GitHub API listed only {listed} files of pull request #{number}; using git instead"
                     ));
                     let mut fallback_result =
-                        collect(fallback, options, Sources { git, api: None })?;
+                        collect_into(fallback, options, Sources { git, api: None }, emit)?;
                     fallback_result.warnings.append(&mut collected.warnings);
                     return Ok(fallback_result);
                 }
                 Err(error) => return Err(error.into()),
             }
         }
-    }
-    if options.renames == Renames::Split {
-        collected.changes = split_renames(std::mem::take(&mut collected.changes));
     }
     Ok(collected)
 }

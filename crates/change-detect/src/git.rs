@@ -486,62 +486,166 @@ impl Git {
         head: Option<&str>,
         renames: Renames,
     ) -> Result<Vec<Change>, GitError> {
-        let args = diff_args(base, head, renames);
-        let output = self.output(&args)?;
-        parse_name_status(&output).ok_or_else(|| GitError::Parse {
-            command: args.join(" "),
-        })
+        let mut changes = Vec::new();
+        self.diff_streaming(base, head, renames, &mut |change| changes.push(change))?;
+        Ok(changes)
     }
 
-    /// Resolves `base` and `head` to commits and diffs them: `(base, head, changes)`.
+    /// [`Git::diff`], handing each change to `emit` as git writes it, so the caller works
+    /// while git is still writing (100,000 names are 5 MB of output).
+    pub fn diff_streaming(
+        &mut self,
+        base: &str,
+        head: Option<&str>,
+        renames: Renames,
+        emit: &mut dyn FnMut(Change),
+    ) -> Result<(), GitError> {
+        let args = diff_args(base, head, renames);
+        let child = self.command(&args).spawn_streaming()?;
+        match self.stream(child, &args, emit) {
+            Err(Streamed::Refused(GitError::Failed { stderr, .. }))
+                if !self.safe_directory && stderr.contains("detected dubious ownership") =>
+            {
+                self.safe_directory = true;
+                let child = self.command(&args).spawn_streaming()?;
+                self.stream(child, &args, emit)
+                    .map_err(Streamed::into_error)
+            }
+            other => other.map_err(Streamed::into_error),
+        }
+    }
+
+    /// Reads a running `git diff --name-status -z`, handing changes to `emit`.
+    fn stream(
+        &self,
+        mut child: std::process::Child,
+        args: &[&str],
+        emit: &mut dyn FnMut(Change),
+    ) -> Result<(), Streamed> {
+        use std::io::Read;
+        let failed = |stderr: String| GitError::Failed {
+            command: args.join(" "),
+            dir: self.dir.clone(),
+            stderr,
+        };
+        // Drain stderr on the side so a chatty git never blocks on a full pipe.
+        let stderr = child.stderr.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                let mut text = Vec::new();
+                let _ = pipe.read_to_end(&mut text);
+                String::from_utf8_lossy(&text).trim().to_owned()
+            })
+        });
+        let mut emitted = false;
+        let mut buffer: Vec<u8> = Vec::with_capacity(STREAM_BUFFER);
+        let mut read_error = None;
+        let mut malformed = false;
+        if let Some(mut stdout) = child.stdout.take() {
+            let mut start = 0;
+            loop {
+                if buffer.len() == buffer.capacity() {
+                    buffer.drain(..start);
+                    start = 0;
+                    buffer.reserve(STREAM_BUFFER);
+                }
+                let filled = buffer.len();
+                buffer.resize(buffer.capacity(), 0);
+                match stdout.read(&mut buffer[filled..]) {
+                    Ok(0) => {
+                        buffer.truncate(filled);
+                        break;
+                    }
+                    Ok(n) => buffer.truncate(filled + n),
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {
+                        buffer.truncate(filled);
+                    }
+                    Err(error) => {
+                        buffer.truncate(filled);
+                        read_error = Some(error);
+                        break;
+                    }
+                }
+                match parse_records(&buffer[start..], &mut |change| {
+                    emitted = true;
+                    emit(change);
+                }) {
+                    Some(used) => start += used,
+                    None => {
+                        malformed = true;
+                        break;
+                    }
+                }
+            }
+            if !malformed && start != buffer.len() {
+                malformed = true;
+            }
+        }
+        if malformed || read_error.is_some() {
+            let _ = child.kill();
+        }
+        let status = child
+            .wait()
+            .map_err(|e| Streamed::Failed(GitError::Spawn(e)))?;
+        let stderr = stderr
+            .and_then(|handle| handle.join().ok())
+            .unwrap_or_default();
+        if let Some(error) = read_error {
+            return Err(Streamed::Failed(failed(error.to_string())));
+        }
+        if !status.success() {
+            return Err(if emitted {
+                Streamed::Failed(failed(stderr))
+            } else {
+                Streamed::Refused(failed(stderr))
+            });
+        }
+        if malformed {
+            return Err(Streamed::Failed(GitError::Parse {
+                command: args.join(" "),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Resolves `base` and `head` to commits and diffs them, handing each change to `emit`;
+    /// returns the two commits.
     ///
     /// When both are full SHAs (push and merge queue events), the diff starts at once and
     /// runs while they are checked to be commits, so the check costs no time; if they are
-    /// not (a missing commit to fetch, a tag object), that diff is dropped.
+    /// not (a missing commit to fetch, a tag object), that diff is dropped unread.
     pub fn resolve_and_diff(
         &mut self,
         base: &str,
         head: &str,
         renames: Renames,
-    ) -> Result<(String, String, Vec<Change>), GitError> {
+        emit: &mut dyn FnMut(Change),
+    ) -> Result<(String, String), GitError> {
         let args = diff_args(base, Some(head), renames);
         let early = (is_full_sha(base) && is_full_sha(head))
-            .then(|| {
-                self.command(&args)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .ok()
-            })
+            .then(|| self.command(&args).spawn_streaming().ok())
             .flatten();
         let resolved = self.resolve_all(&[base, head]);
         if let Some(mut child) = early {
-            let same = matches!(&resolved, Ok(shas) if shas[0] == base && shas[1] == head);
-            if same {
-                if let Ok(output) = child.wait_with_output() {
-                    let changes = output
-                        .status
-                        .success()
-                        .then(|| parse_name_status(&output.stdout))
-                        .flatten();
-                    if let Some(changes) = changes {
-                        return Ok((base.to_owned(), head.to_owned(), changes));
-                    }
+            if matches!(&resolved, Ok(shas) if shas[0] == base && shas[1] == head) {
+                match self.stream(child, &args, emit) {
+                    Ok(()) => return Ok((base.to_owned(), head.to_owned())),
+                    // Nothing was read: run it again the ordinary way (which also handles
+                    // a dubious-ownership refusal).
+                    Err(Streamed::Refused(_)) => {}
+                    Err(Streamed::Failed(error)) => return Err(error),
                 }
             } else {
-                // Not needed; killing a finished process is harmless.
                 let _ = child.kill();
                 let _ = child.wait();
             }
         }
         let shas = resolved?;
-        let changes = self.diff(&shas[0], Some(&shas[1]), renames)?;
+        self.diff_streaming(&shas[0], Some(&shas[1]), renames, emit)?;
         let mut shas = shas.into_iter();
-        let (base_sha, head_sha) = (
+        Ok((
             shas.next().unwrap_or_default(),
             shas.next().unwrap_or_default(),
-        );
-        Ok((base_sha, head_sha, changes))
+        ))
     }
 
     /// Untracked files that are not ignored, as additions.
@@ -642,6 +746,39 @@ fn candidates(rev: &str) -> Vec<String> {
     }
 }
 
+/// Bytes read from git at a time.
+const STREAM_BUFFER: usize = 256 * 1024;
+
+/// How a streamed git command ended badly.
+enum Streamed {
+    /// It exited non-zero before writing anything (it may be retried).
+    Refused(GitError),
+    /// It failed after output was handed on, or could not be read.
+    Failed(GitError),
+}
+
+impl Streamed {
+    fn into_error(self) -> GitError {
+        match self {
+            Streamed::Refused(error) | Streamed::Failed(error) => error,
+        }
+    }
+}
+
+/// Starts a command with stdout and stderr piped.
+trait SpawnStreaming {
+    fn spawn_streaming(&mut self) -> Result<std::process::Child, GitError>;
+}
+
+impl SpawnStreaming for Command {
+    fn spawn_streaming(&mut self) -> Result<std::process::Child, GitError> {
+        self.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(GitError::Spawn)
+    }
+}
+
 /// `git diff --name-status -z` with everything that user configuration could change pinned.
 fn diff_args<'a>(base: &'a str, head: Option<&'a str>, renames: Renames) -> Vec<&'a str> {
     let mut args = vec![
@@ -679,31 +816,56 @@ fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Parses `--name-status -z`: `X\0path\0`, or `R100\0old\0new\0` for renames and copies.
 pub fn parse_name_status(bytes: &[u8]) -> Option<Vec<Change>> {
-    let mut fields = bytes.split(|b| *b == 0);
     let mut changes = Vec::new();
-    while let Some(status) = fields.next() {
-        if status.is_empty() {
-            // The trailing NUL leaves one empty field at the end.
-            if fields.next().is_none() {
-                break;
-            }
+    let consumed = parse_records(bytes, &mut |change| changes.push(change))?;
+    (consumed == bytes.len()).then_some(changes)
+}
+
+/// Parses the complete records at the start of `bytes`, handing each to `emit`; returns how
+/// many bytes they took (the rest is an incomplete record), or `None` on malformed output.
+fn parse_records(bytes: &[u8], emit: &mut dyn FnMut(Change)) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let rest = &bytes[at..];
+        let Some(status_end) = memchr_nul(rest) else {
+            return Some(at);
+        };
+        if status_end == 0 {
             return None;
         }
-        let letter = Status::from_git_letter(status[0]);
-        let first = fields.next().filter(|f| !f.is_empty())?;
-        match letter {
-            Status::Renamed | Status::Copied => {
-                let second = fields.next().filter(|f| !f.is_empty())?;
-                changes.push(Change {
-                    path: RepoPath::from_bytes(second),
-                    status: letter,
-                    previous: Some(RepoPath::from_bytes(first)),
-                });
+        let letter = Status::from_git_letter(rest[0]);
+        let paths = if matches!(letter, Status::Renamed | Status::Copied) {
+            2
+        } else {
+            1
+        };
+        let mut fields: [&[u8]; 2] = [&[], &[]];
+        let mut end = status_end + 1;
+        for field in fields.iter_mut().take(paths) {
+            let Some(len) = memchr_nul(&rest[end..]) else {
+                return Some(at);
+            };
+            if len == 0 {
+                return None;
             }
-            _ => changes.push(Change::new(RepoPath::from_bytes(first), letter)),
+            *field = &rest[end..end + len];
+            end += len + 1;
         }
+        emit(if paths == 2 {
+            Change {
+                path: RepoPath::from_bytes(fields[1]),
+                status: letter,
+                previous: Some(RepoPath::from_bytes(fields[0])),
+            }
+        } else {
+            Change::new(RepoPath::from_bytes(fields[0]), letter)
+        });
+        at += end;
     }
-    Some(changes)
+}
+
+fn memchr_nul(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|b| *b == 0)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! Results are bitsets over the change list, so a filter matching 100,000 files costs 12 KB.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use globset::{Candidate, GlobSet, GlobSetBuilder};
 use rustc_hash::FxHashMap;
@@ -118,6 +119,22 @@ impl FileSet {
         for (word, theirs) in self.words.iter_mut().zip(&other.words) {
             *word &= !theirs;
         }
+    }
+
+    /// Adds every member of `other`, shifted by `word_offset` words, growing as needed.
+    fn or_at(&mut self, other: &FileSet, word_offset: usize) {
+        let needed = word_offset + other.words.len();
+        if self.words.len() < needed {
+            self.words.resize(needed, 0);
+        }
+        for (word, theirs) in self.words[word_offset..].iter_mut().zip(&other.words) {
+            *word |= theirs;
+        }
+    }
+
+    /// Sets the set's size to `len` changes (members beyond are dropped).
+    fn resize(&mut self, len: usize) {
+        self.words.resize(len.div_ceil(64), 0);
     }
 
     /// Number of members.
@@ -258,7 +275,7 @@ impl Matcher {
 
     /// [`Matcher::matches`] on a given number of threads.
     fn matches_on(&self, changes: &[Change], threads: usize) -> Matches {
-        let (mut own, touched) = if threads > 1 {
+        let (own, touched) = if threads > 1 {
             // Chunks are whole 64-bit words, so each thread's bits land in distinct words.
             let chunk = changes.len().div_ceil(threads).div_ceil(64) * 64;
             std::thread::scope(|scope| {
@@ -287,13 +304,19 @@ impl Matcher {
         } else {
             self.match_slice(changes, 0, changes.len())
         };
+        self.finish(changes, own, &touched)
+    }
+
+    /// Completes per-filter results from what the globs hit: defaults for paths no glob of a
+    /// filter hit, then dependencies.
+    fn finish(&self, changes: &[Change], mut own: Vec<FileSet>, touched: &[FileSet]) -> Matches {
         // Paths no glob of a filter hit take the filter's default for their status.
         if self.defaults.iter().any(|d| *d != 0) {
             let mut by_status = vec![FileSet::new(changes.len()); ALL_STATUSES.len()];
             for (index, change) in changes.iter().enumerate() {
                 by_status[change.status as usize].insert(index);
             }
-            for ((set, touched), defaults) in own.iter_mut().zip(&touched).zip(&self.defaults) {
+            for ((set, touched), defaults) in own.iter_mut().zip(touched).zip(&self.defaults) {
                 if *defaults == 0 {
                     continue;
                 }
@@ -395,6 +418,108 @@ impl Matcher {
     }
 }
 
+/// Changes per worker thread in a [`Pipeline`] (a multiple of 64: whole bitset words).
+const PIPELINE_CHUNK: usize = 16_384;
+
+/// What a [`Pipeline`] worker hands back: per filter the changes matched and the changes a
+/// glob of it hit, and the chunk itself.
+type ChunkResult = (Vec<FileSet>, Vec<FileSet>, Vec<Change>);
+
+/// Matches changes while they are still being listed: every [`PIPELINE_CHUNK`] changes go to
+/// a worker thread as git writes them, and the results are put together in order at the end,
+/// so matching overlaps git instead of following it.
+#[derive(Debug)]
+pub struct Pipeline {
+    compiling: Option<std::thread::JoinHandle<Result<Matcher, CompileError>>>,
+    matcher: Option<Arc<Matcher>>,
+    error: Option<CompileError>,
+    pending: Vec<Change>,
+    jobs: Vec<std::thread::JoinHandle<ChunkResult>>,
+}
+
+impl Pipeline {
+    /// A pipeline whose matcher is being compiled by `compiling` (joined at the first chunk).
+    pub fn new(compiling: std::thread::JoinHandle<Result<Matcher, CompileError>>) -> Self {
+        Self {
+            compiling: Some(compiling),
+            matcher: None,
+            error: None,
+            pending: Vec::new(),
+            jobs: Vec::new(),
+        }
+    }
+
+    /// Takes the next change, in list order.
+    pub fn push(&mut self, change: Change) {
+        self.pending.push(change);
+        if self.pending.len() == PIPELINE_CHUNK {
+            self.dispatch();
+        }
+    }
+
+    fn matcher(&mut self) -> Option<Arc<Matcher>> {
+        if let Some(handle) = self.compiling.take() {
+            match handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            {
+                Ok(matcher) => self.matcher = Some(Arc::new(matcher)),
+                Err(error) => self.error = Some(error),
+            }
+        }
+        self.matcher.clone()
+    }
+
+    fn dispatch(&mut self) {
+        let chunk = std::mem::take(&mut self.pending);
+        if chunk.is_empty() {
+            return;
+        }
+        // Without a matcher (it failed to compile) the run fails in `finish`.
+        if let Some(matcher) = self.matcher() {
+            self.jobs.push(std::thread::spawn(move || {
+                let (own, touched) = matcher.match_slice(&chunk, 0, chunk.len());
+                (own, touched, chunk)
+            }));
+        }
+    }
+
+    /// Waits for the workers: every change in order, and what each filter matched.
+    pub fn finish(mut self) -> Result<(Vec<Change>, Matches), CompileError> {
+        self.dispatch();
+        let matcher = self.matcher();
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        let Some(matcher) = matcher else {
+            return Err(CompileError::new("the filters were never compiled".into()));
+        };
+        let count = matcher.filters.len();
+        let mut changes = Vec::new();
+        let mut own = vec![FileSet::new(0); count];
+        let mut touched = vec![FileSet::new(0); count];
+        for job in self.jobs {
+            let (part_own, part_touched, chunk) = job
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            // Every chunk but the last is whole words long, so chunks start on a word.
+            let word = changes.len() / 64;
+            for (set, part) in own.iter_mut().zip(&part_own) {
+                set.or_at(part, word);
+            }
+            for (set, part) in touched.iter_mut().zip(&part_touched) {
+                set.or_at(part, word);
+            }
+            changes.extend(chunk);
+        }
+        for set in own.iter_mut().chain(touched.iter_mut()) {
+            set.resize(changes.len());
+        }
+        let matches = matcher.finish(&changes, own, &touched);
+        Ok((changes, matches))
+    }
+}
+
 /// The globs of all filters, indexed by their literal leading directories.
 ///
 /// Monorepo filters mostly name a directory (`services/api/**`) or a file. Rather than run
@@ -433,7 +558,8 @@ const GLOB_SYNTAX: &[u8] = b"*?[]{}\\,";
 impl GlobIndex {
     fn new(texts: &[String]) -> Result<Self, CompileError> {
         let mut exact: FxHashMap<Box<[u8]>, Vec<usize>> = FxHashMap::default();
-        let mut pending: HashMap<Box<[u8]>, (Vec<usize>, Vec<usize>)> = HashMap::new();
+        // Per prefix: its `prefix**` globs, and its other globs.
+        let mut pending: FxHashMap<Box<[u8]>, [Vec<usize>; 2]> = FxHashMap::default();
         for (index, text) in texts.iter().enumerate() {
             let bytes = text.as_bytes();
             let literal = bytes
@@ -449,16 +575,13 @@ impl GlobIndex {
                 .rposition(|b| *b == b'/')
                 .map_or(0, |slash| slash + 1);
             let entry = pending.entry(bytes[..prefix].into()).or_default();
-            if prefix > 0 && &bytes[prefix..] == b"**" {
-                entry.0.push(index);
-            } else {
-                entry.1.push(index);
-            }
+            let everything = prefix > 0 && &bytes[prefix..] == b"**";
+            entry[usize::from(!everything)].push(index);
         }
         let mut groups = FxHashMap::default();
         let mut root = GlobGroup::default();
         let mut deepest = 0;
-        for (prefix, (everything, others)) in pending {
+        for (prefix, [everything, others]) in pending {
             let set = if others.is_empty() {
                 None
             } else {
@@ -863,5 +986,32 @@ mod tests {
             assert_eq!(hits, full.matches(path), "{path}");
         }
         assert_eq!(index.deepest, "services/api/src/".len());
+    }
+    #[test]
+    fn the_pipeline_equals_matching_the_whole_list() {
+        let filters = parse(
+            "a: 'd1/**'\nb: ['d2/**', '!**/*.md']\nc:\n  paths: '**/*.rs'\n  depends-on: [a]\n",
+        )
+        .expect("valid");
+        let changes: Vec<Change> = (0..(2 * PIPELINE_CHUNK + 100))
+            .map(|i| {
+                let path = format!("d{}/f{i}.{}", i % 3, ["rs", "md", "txt"][(i / 3) % 3]);
+                Change::new(path.as_str(), Status::Modified)
+            })
+            .collect();
+        let whole = Matcher::new(&filters, Quantifier::Some)
+            .expect("compiles")
+            .matches_on(&changes, 1);
+        let compiling = {
+            let filters = filters.clone();
+            std::thread::spawn(move || Matcher::new(&filters, Quantifier::Some))
+        };
+        let mut pipeline = Pipeline::new(compiling);
+        for change in changes.iter().cloned() {
+            pipeline.push(change);
+        }
+        let (listed, matches) = pipeline.finish().expect("compiles");
+        assert_eq!(listed, changes);
+        assert_eq!(matches, whole);
     }
 }

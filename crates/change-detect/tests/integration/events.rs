@@ -371,9 +371,8 @@ fn git_losing_shallow_races(times: u32) -> tempfile::TempDir {
 
 fn path_with(dir: &std::path::Path) -> std::ffi::OsString {
     let mut paths = vec![dir.to_owned()];
-    paths.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
+    let env = runner_protocol::Env::from_process();
+    paths.extend(std::env::split_paths(env.get("PATH").unwrap_or_default()));
     std::env::join_paths(paths).expect("PATH")
 }
 
