@@ -5,7 +5,8 @@
 //! 1. parses the filters ([`config`]; dorny/paths-filter's YAML, picomatch globs in [`glob`]);
 //! 2. decides what to compare from the event ([`plan`], pure);
 //! 3. lists the changes with git or the REST API ([`collect`], [`git`], [`api`]);
-//! 4. matches filters x changes ([`matcher`], pure, one compiled `GlobSet`);
+//! 4. matches filters x changes ([`matcher`], pure, compiled globs indexed by directory),
+//!    on worker threads while git is still listing;
 //! 5. writes outputs, the step summary and a table on stderr ([`report`], [`format`]).
 
 pub mod api;

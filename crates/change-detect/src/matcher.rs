@@ -1,8 +1,10 @@
 //! Filters x changes -> matches. Pure: no git, no I/O.
 //!
-//! Every glob of every filter goes into one `GlobSet`, so each changed path is matched once
-//! against all patterns (Aho-Corasick for literals, prefixes and extensions, one regex set for
-//! the rest) instead of files x patterns regex calls. A filter is only evaluated for the
+//! Every glob of every filter is compiled once, into an index by literal leading directory
+//! (`GlobIndex`: `dir/**` globs answer by prefix, the rest go to small compiled `GlobSet`s),
+//! so each changed path is looked up once against all patterns instead of files x patterns
+//! regex calls. A [`Pipeline`] matches chunks of changes on worker threads while git is still
+//! writing the list. A filter is only evaluated for the
 //! paths one of its globs hit; for every other path its answer is fixed per status and
 //! precomputed (true for `!` rules under `some`), then applied with bitset operations.
 //! Results are bitsets over the change list, so a filter matching 100,000 files costs 12 KB.
