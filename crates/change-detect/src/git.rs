@@ -537,46 +537,44 @@ impl Git {
             })
         });
         let mut emitted = false;
-        let mut buffer: Vec<u8> = Vec::with_capacity(STREAM_BUFFER);
+        // `pending` holds the start of a record cut by a read, until the rest arrives.
+        let mut pending: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; STREAM_BUFFER];
         let mut read_error = None;
         let mut malformed = false;
         if let Some(mut stdout) = child.stdout.take() {
-            let mut start = 0;
             loop {
-                if buffer.len() == buffer.capacity() {
-                    buffer.drain(..start);
-                    start = 0;
-                    buffer.reserve(STREAM_BUFFER);
-                }
-                let filled = buffer.len();
-                buffer.resize(buffer.capacity(), 0);
-                match stdout.read(&mut buffer[filled..]) {
-                    Ok(0) => {
-                        buffer.truncate(filled);
-                        break;
-                    }
-                    Ok(n) => buffer.truncate(filled + n),
-                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {
-                        buffer.truncate(filled);
-                    }
+                let read = match stdout.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(error) => {
-                        buffer.truncate(filled);
                         read_error = Some(error);
                         break;
                     }
-                }
-                match parse_records(&buffer[start..], &mut |change| {
+                };
+                let data: &[u8] = if pending.is_empty() {
+                    &chunk[..read]
+                } else {
+                    pending.extend_from_slice(&chunk[..read]);
+                    &pending
+                };
+                let parsed = parse_records(data, &mut |change| {
                     emitted = true;
                     emit(change);
-                }) {
-                    Some(used) => start += used,
+                });
+                match parsed {
+                    Some(used) => {
+                        let rest = data[used..].to_vec();
+                        pending = rest;
+                    }
                     None => {
                         malformed = true;
                         break;
                     }
                 }
             }
-            if !malformed && start != buffer.len() {
+            if !malformed && !pending.is_empty() {
                 malformed = true;
             }
         }
@@ -887,6 +885,16 @@ mod tests {
         assert_eq!(changes[2].path.as_bytes(), b"\xff.bin");
         assert_eq!(changes[3].status, Status::Other);
         assert_eq!(parse_name_status(b"").expect("empty"), []);
+    }
+
+    #[test]
+    fn stops_before_a_record_cut_by_a_read() {
+        let mut changes = Vec::new();
+        let input = b"M\0a\0R100\0old\0ne";
+        let used = parse_records(input, &mut |c| changes.push(c)).expect("well formed so far");
+        assert_eq!(used, 4);
+        assert_eq!(changes, [Change::new("a", Status::Modified)]);
+        assert_eq!(parse_records(b"\0x\0", &mut |_| {}), None);
     }
 
     #[test]
