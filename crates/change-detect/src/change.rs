@@ -176,32 +176,37 @@ pub enum Renames {
 pub fn split_renames(changes: Vec<Change>) -> Vec<Change> {
     let mut out = Vec::with_capacity(changes.len());
     for change in changes {
-        match (change.status, change.previous) {
-            (Status::Renamed, Some(previous)) => {
-                out.push(Change {
-                    path: previous,
-                    status: Status::Deleted,
-                    previous: None,
-                });
-                out.push(Change {
-                    path: change.path,
-                    status: Status::Added,
-                    previous: None,
-                });
-            }
-            (Status::Copied, Some(_)) => out.push(Change {
+        split_rename(change, &mut |c| out.push(c));
+    }
+    out
+}
+
+/// [`split_renames`] for one change, handing the result to `emit`.
+pub fn split_rename(change: Change, emit: &mut dyn FnMut(Change)) {
+    match (change.status, change.previous) {
+        (Status::Renamed, Some(previous)) => {
+            emit(Change {
+                path: previous,
+                status: Status::Deleted,
+                previous: None,
+            });
+            emit(Change {
                 path: change.path,
                 status: Status::Added,
                 previous: None,
-            }),
-            (status, previous) => out.push(Change {
-                path: change.path,
-                status,
-                previous,
-            }),
+            });
         }
+        (Status::Copied, Some(_)) => emit(Change {
+            path: change.path,
+            status: Status::Added,
+            previous: None,
+        }),
+        (status, previous) => emit(Change {
+            path: change.path,
+            status,
+            previous,
+        }),
     }
-    out
 }
 
 #[cfg(test)]

@@ -99,6 +99,18 @@ pub struct Cli {
     )]
     pub source: CliSource,
 
+    /// What to do when the REST API's list is truncated (at most 3000 files): git or fail.
+    ///
+    /// `git` uses git when the working directory is a checkout and fails otherwise; `fail`
+    /// always fails. A truncated list is never reported as complete.
+    #[arg(
+        long,
+        value_name = "ACTION",
+        default_value = "git",
+        help_heading = "Source"
+    )]
+    pub on_truncation: CliOnTruncation,
+
     /// GitHub token for the REST API (pull requests without a checkout).
     #[arg(
         long,
@@ -203,6 +215,15 @@ pub enum CliSource {
     Git,
     /// Always the REST API (pull request events only).
     Api,
+}
+
+/// `--on-truncation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CliOnTruncation {
+    /// Git when checked out, else fail.
+    Git,
+    /// Always fail.
+    Fail,
 }
 
 /// `--list-files`.

@@ -1,19 +1,15 @@
 //! Carries out a [`Plan`]: lists the changes with git or the REST API.
 
-use std::cmp::Ordering;
-
 use crate::api::{self, ApiError, ApiTarget};
-use crate::change::{Change, Renames, split_renames};
+use crate::change::{Change, Renames, split_rename};
 use crate::error::Error;
-use crate::git::Git;
-use crate::options::Options;
+use crate::git::{Depth, Git, GitError};
+use crate::options::{OnTruncation, Options};
 use crate::plan::Plan;
 
-/// The changes and what was compared.
+/// What was compared (the changes themselves went to the caller's `emit`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Collected {
-    /// The changes, in git's order.
-    pub changes: Vec<Change>,
     /// For humans: `base...head`.
     pub range: String,
     /// The base commit, when there is one.
@@ -44,15 +40,42 @@ fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
-/// Lists the changes for `plan`.
-pub fn collect<'g>(
+/// Lists the changes for `plan`, handing each to `emit` in order as it is found (with
+/// `--renames split`, renames already split).
+pub fn collect(
+    plan: &Plan,
+    options: &Options,
+    sources: Sources<'_>,
+    emit: &mut dyn FnMut(Change),
+) -> Result<Collected, Error> {
+    if options.renames == Renames::Split {
+        collect_into(plan, options, sources, &mut |change| {
+            split_rename(change, emit)
+        })
+    } else {
+        collect_into(plan, options, sources, emit)
+    }
+}
+
+/// Lists everything `collect` returns, and the changes as a list.
+pub fn collect_all(
+    plan: &Plan,
+    options: &Options,
+    sources: Sources<'_>,
+) -> Result<(Collected, Vec<Change>), Error> {
+    let mut changes = Vec::new();
+    let collected = collect(plan, options, sources, &mut |change| changes.push(change))?;
+    Ok((collected, changes))
+}
+
+fn collect_into<'g>(
     plan: &Plan,
     options: &Options,
     sources: Sources<'g>,
+    emit: &mut dyn FnMut(Change),
 ) -> Result<Collected, Error> {
     let Sources { git, api } = sources;
     let mut collected = Collected {
-        changes: Vec::new(),
         range: String::new(),
         base: String::new(),
         head: String::new(),
@@ -67,26 +90,28 @@ pub fn collect<'g>(
         Plan::Worktree { untracked } => {
             let git = need_git(git)?;
             let head = git.resolve("HEAD")?;
-            collected.changes = git.diff("HEAD", None, options.renames)?;
+            git.diff_streaming("HEAD", None, options.renames, emit)?;
             if *untracked {
-                collected.changes.extend(git.untracked()?);
+                git.untracked()?.into_iter().for_each(&mut *emit);
             }
             collected.range = format!("HEAD ({}) and the work tree", short(&head));
             collected.base = head;
         }
         Plan::TwoDot { base, head } => {
             let git = need_git(git)?;
-            let base_sha = git.resolve(base)?;
-            let head_sha = git.resolve(head)?;
-            collected.changes = git.diff(&base_sha, Some(&head_sha), options.renames)?;
+            let (base_sha, head_sha) = git.resolve_and_diff(base, head, options.renames, emit)?;
             collected.range = format!("{}..{}", short(&base_sha), short(&head_sha));
             collected.base = base_sha;
             collected.head = head_sha;
         }
         Plan::ThreeDot { base, head } => {
             let git = need_git(git)?;
-            let base_sha = git.resolve(base)?;
-            let head_sha = git.resolve(head)?;
+            let [base_sha, head_sha]: [String; 2] = git
+                .resolve_all(&[base, head])?
+                .try_into()
+                .map_err(|_| GitError::Parse {
+                    command: "cat-file --batch-check".into(),
+                })?;
             let merge_base = git.merge_base_deepening(
                 &base_sha,
                 &head_sha,
@@ -94,7 +119,7 @@ pub fn collect<'g>(
                 options.max_fetch_depth,
                 options.unshallow,
             )?;
-            collected.changes = git.diff(&merge_base, Some(&head_sha), options.renames)?;
+            git.diff_streaming(&merge_base, Some(&head_sha), options.renames, emit)?;
             collected.range = format!(
                 "{base}...{} (merge base {})",
                 short(&head_sha),
@@ -106,34 +131,24 @@ pub fn collect<'g>(
         Plan::AllFiles { head } => {
             let git = need_git(git)?;
             let head_sha = git.resolve(head)?;
-            collected.changes = git.all_files(&head_sha)?;
+            git.all_files(&head_sha)?.into_iter().for_each(&mut *emit);
             collected.range = format!("every file of {}", short(&head_sha));
             collected.head = head_sha;
         }
         Plan::PreviousTag { tag, head, pattern } => {
             let git = need_git(git)?;
-            let matcher = crate::glob::build(pattern)
-                .map_err(|e| crate::matcher::CompileError::new(format!("--tag-pattern: {e}")))?
-                .compile_matcher();
-            let previous = git
-                .tags()?
-                .into_iter()
-                .filter(|t| t != tag && matcher.is_match(t))
-                .filter(|t| version_order(t, tag) == Ordering::Less)
-                .max_by(|a, b| version_order(a, b));
             let head_sha = git.resolve(head)?;
-            match previous {
-                Some(previous) => {
-                    let base_sha = git.resolve(&format!("refs/tags/{previous}"))?;
-                    collected.changes = git.diff(&base_sha, Some(&head_sha), options.renames)?;
+            match previous_tag(git, &head_sha, tag, pattern, options)? {
+                Some((previous, base_sha)) => {
+                    git.diff_streaming(&base_sha, Some(&head_sha), options.renames, emit)?;
                     collected.range = format!("{previous}..{tag}");
                     collected.base = base_sha;
                 }
                 None => {
                     collected.notices.push(format!(
-                        "no tag before `{tag}` matches `{pattern}`: every file counts as added"
+                        "no tag matching `{pattern}` is an ancestor of `{tag}`: every file counts as added"
                     ));
-                    collected.changes = git.all_files(&head_sha)?;
+                    git.all_files(&head_sha)?.into_iter().for_each(&mut *emit);
                     collected.range = format!("every file of {tag}");
                 }
             }
@@ -149,15 +164,17 @@ pub fn collect<'g>(
             })?;
             match api::pull_request_files(&target, *number, *changed_files) {
                 Ok(changes) => {
-                    collected.changes = changes;
+                    changes.into_iter().for_each(&mut *emit);
                     collected.range = format!("pull request #{number} (GitHub API)");
                 }
-                Err(ApiError::Truncated { listed, .. }) if git.is_some() => {
+                Err(ApiError::Truncated { listed, .. })
+                    if git.is_some() && options.on_truncation == OnTruncation::Git =>
+                {
                     collected.warnings.push(format!(
                         "the GitHub API listed only {listed} files of pull request #{number}; using git instead"
                     ));
                     let mut fallback_result =
-                        collect(fallback, options, Sources { git, api: None })?;
+                        collect_into(fallback, options, Sources { git, api: None }, emit)?;
                     fallback_result.warnings.append(&mut collected.warnings);
                     return Ok(fallback_result);
                 }
@@ -165,54 +182,82 @@ pub fn collect<'g>(
             }
         }
     }
-    if options.renames == Renames::Split {
-        collected.changes = split_renames(std::mem::take(&mut collected.changes));
-    }
     Ok(collected)
 }
 
-/// Orders tag names like `git tag --sort=v:refname`: runs of digits compare as numbers.
-pub fn version_order(a: &str, b: &str) -> Ordering {
-    let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
-    loop {
-        match (a.first(), b.first()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
-                let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
-                let (na, nb) = (digits(a), digits(b));
-                let trim = |s: &[u8]| -> Vec<u8> {
-                    let s: Vec<u8> = s.iter().copied().skip_while(|c| *c == b'0').collect();
-                    s
-                };
-                let (ta, tb) = (trim(&a[..na]), trim(&b[..nb]));
-                let order = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(&tb));
-                if order != Ordering::Equal {
-                    return order;
-                }
-                a = &a[na..];
-                b = &b[nb..];
-            }
-            (Some(x), Some(y)) => {
-                if x != y {
-                    return x.cmp(y);
-                }
-                a = &a[1..];
-                b = &b[1..];
-            }
+/// The previous release of the tag at `head_sha`: the nearest tag matching `pattern` that is
+/// reachable from the tag's parent (`git describe --tags --abbrev=0 <tag>^` semantics, so
+/// ancestry decides, not version order or dates), with its commit.
+///
+/// Matching tags missing locally are fetched from the remote first; a shallow clone's history
+/// is deepened exponentially until such a tag is reachable, as for merge bases.
+fn previous_tag(
+    git: &mut Git,
+    head_sha: &str,
+    tag: &str,
+    pattern: &str,
+    options: &Options,
+) -> Result<Option<(String, String)>, Error> {
+    let matcher = crate::glob::build(pattern)
+        .map_err(|e| crate::matcher::CompileError::new(format!("--tag-pattern: {e}")))?
+        .compile_matcher();
+    let wanted = |name: &String| name != tag && matcher.is_match(name);
+    let mut names: Vec<String> = git.local_tags()?.into_iter().filter(wanted).collect();
+    let shallow = git.is_shallow()?;
+    if git.has_remote()? {
+        let missing: Vec<String> = git
+            .remote_tags()?
+            .into_iter()
+            .filter(|name| wanted(name) && !names.contains(name))
+            .collect();
+        if !missing.is_empty() {
+            let refspecs: Vec<String> = missing
+                .iter()
+                .map(|name| format!("+refs/tags/{name}:refs/tags/{name}"))
+                .collect();
+            // A shallow clone gets just the tagged commits; deepening below links them up.
+            let depth = if shallow {
+                Depth::Depth(1)
+            } else {
+                Depth::Full
+            };
+            git.fetch(&refspecs, depth)?;
+            names.extend(missing);
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tags_sort_by_version_numbers() {
-        let mut tags = vec!["v1.10.0", "v1.2.0", "v1.9.3", "v0.9", "v1.2.0-rc1"];
-        tags.sort_by(|a, b| version_order(a, b));
-        assert_eq!(tags, ["v0.9", "v1.2.0", "v1.2.0-rc1", "v1.9.3", "v1.10.0"]);
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let parent = format!("{head_sha}^");
+    let mut step = options.initial_fetch_depth.max(1);
+    let mut fetched = 0u64;
+    loop {
+        if let Some(parent_sha) = git.commit(&parent)? {
+            if let Some(found) = git.describe(&parent_sha, &names)? {
+                let sha = git.resolve(&format!("refs/tags/{found}"))?;
+                return Ok(Some((found, sha)));
+            }
+        }
+        if !git.is_shallow()? {
+            return Ok(None);
+        }
+        let depth = if fetched < options.max_fetch_depth {
+            let now = step.min(options.max_fetch_depth - fetched);
+            fetched += now;
+            step = step.saturating_mul(2);
+            Depth::Deepen(now)
+        } else if options.unshallow {
+            Depth::Unshallow
+        } else {
+            return Err(GitError::TagTooShallow {
+                tag: tag.to_owned(),
+                pattern: pattern.to_owned(),
+                depth: fetched,
+            }
+            .into());
+        };
+        if !git.deepen(head_sha, depth)? {
+            return Ok(None);
+        }
     }
 }

@@ -14,6 +14,17 @@ use crate::change::{Change, Renames, RepoPath, Status};
 /// The remote fetched from.
 pub const REMOTE: &str = "origin";
 
+/// Attempts of a fetch that lost a race on `.git/shallow` with another git process.
+const SHALLOW_RACE_ATTEMPTS: u32 = 4;
+
+/// Wait before retrying such a fetch, times the attempt number (the other fetch must finish).
+const SHALLOW_RACE_BACKOFF: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// git's message when `.git/shallow` changed between reading and rewriting it.
+fn is_shallow_race(stderr: &str) -> bool {
+    stderr.contains("shallow file has changed since we read it")
+}
+
 /// Errors from git.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -52,6 +63,28 @@ pub enum GitError {
         /// Head.
         head: String,
     },
+    /// Deepening stopped at the limit without reaching a previous tag.
+    #[error(
+        "no tag matching `{pattern}` is reachable from `{tag}` within {depth} commits of shallow history, and unshallowing is off"
+    )]
+    TagTooShallow {
+        /// The new tag.
+        tag: String,
+        /// `--tag-pattern`.
+        pattern: String,
+        /// Commits fetched.
+        depth: u64,
+    },
+    /// Concurrent fetches kept rewriting `.git/shallow` under this one.
+    #[error(
+        "`git {command}` failed {attempts} times because another git process changed `.git/shallow` while it ran"
+    )]
+    ShallowRace {
+        /// The arguments.
+        command: String,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// Deepening stopped at the limit without finding a merge base.
     #[error(
         "no merge base of `{base}` and `{head}` within {depth} commits of shallow history, and unshallowing is off"
@@ -77,7 +110,11 @@ impl GitError {
             GitError::NoMergeBase { .. } => Some(
                 "give `base` as a commit SHA to compare the two trees directly (two-dot)".into(),
             ),
-            GitError::TooShallow { .. } => Some(
+            GitError::ShallowRace { .. } => Some(
+                "another step fetches into this shallow clone at the same time; run the steps one after another"
+                    .into(),
+            ),
+            GitError::TooShallow { .. } | GitError::TagTooShallow { .. } => Some(
                 "raise `max-fetch-depth`, set `unshallow: true`, or check out with `fetch-depth: 0`"
                     .into(),
             ),
@@ -153,8 +190,32 @@ impl Git {
     /// Runs git and returns stdout; retries once with `safe.directory` on a dubious-ownership
     /// refusal.
     fn output(&mut self, args: &[&str]) -> Result<Vec<u8>, GitError> {
+        self.output_with_input(args, None)
+    }
+
+    /// [`Git::output`] with `input` on stdin (small: written whole before reading).
+    fn output_with_input(
+        &mut self,
+        args: &[&str],
+        input: Option<&[u8]>,
+    ) -> Result<Vec<u8>, GitError> {
         let run = |git: &Self| -> Result<Vec<u8>, GitError> {
-            let output = git.command(args).output().map_err(GitError::Spawn)?;
+            let mut command = git.command(args);
+            let output = match input {
+                None => command.output(),
+                Some(input) => command
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .and_then(|mut child| {
+                        if let Some(mut stdin) = child.stdin.take() {
+                            std::io::Write::write_all(&mut stdin, input)?;
+                        }
+                        child.wait_with_output()
+                    }),
+            }
+            .map_err(GitError::Spawn)?;
             if output.status.success() {
                 Ok(output.stdout)
             } else {
@@ -203,6 +264,38 @@ impl Git {
             .map(Self::text))
     }
 
+    /// The commit SHA each of `revs` names locally, in one `git cat-file` process.
+    pub fn commits(&mut self, revs: &[String]) -> Result<Vec<Option<String>>, GitError> {
+        if revs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut input = String::new();
+        for rev in revs {
+            // One name per line: a name with a newline cannot be a revision anyway.
+            if rev.contains('\n') {
+                input.push_str("invalid\n");
+            } else {
+                input.push_str(rev);
+                input.push_str("^{commit}\n");
+            }
+        }
+        let output = self.output_with_input(
+            &["cat-file", "--batch-check=%(objectname)"],
+            Some(input.as_bytes()),
+        )?;
+        let text = String::from_utf8_lossy(&output);
+        let mut lines = text.lines();
+        Ok(revs
+            .iter()
+            .map(|_| {
+                lines
+                    .next()
+                    .filter(|line| is_full_sha(line))
+                    .map(str::to_owned)
+            })
+            .collect())
+    }
+
     /// True when the repository is a shallow clone.
     pub fn is_shallow(&mut self) -> Result<bool, GitError> {
         Ok(Self::text(self.output(&["rev-parse", "--is-shallow-repository"])?) == "true")
@@ -249,7 +342,28 @@ impl Git {
         args.extend(refspecs.iter().cloned());
         self.fetch_log.push(format!("git {}", args.join(" ")));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.output(&args).map(drop)
+        // Two fetches into one shallow clone race on `.git/shallow`; the loser fails with
+        // "shallow file has changed since we read it" and succeeds when simply run again.
+        let mut attempt = 1;
+        loop {
+            match self.output(&args) {
+                Err(GitError::Failed { stderr, .. }) if is_shallow_race(&stderr) => {
+                    if attempt == SHALLOW_RACE_ATTEMPTS {
+                        return Err(GitError::ShallowRace {
+                            command: args.join(" "),
+                            attempts: attempt,
+                        });
+                    }
+                    self.fetch_log.push(format!(
+                        "`.git/shallow` changed during the fetch (a concurrent git process); retrying ({}/{SHALLOW_RACE_ATTEMPTS})",
+                        attempt + 1
+                    ));
+                    std::thread::sleep(SHALLOW_RACE_BACKOFF * attempt);
+                    attempt += 1;
+                }
+                other => return other.map(drop),
+            }
+        }
     }
 
     /// Resolves `rev` to a commit SHA, fetching it from [`REMOTE`] when it is missing locally.
@@ -257,33 +371,29 @@ impl Git {
     /// Names are looked up as `refs/remotes/origin/<name>`, `refs/heads/<name>`,
     /// `refs/tags/<name>`, then anything `git rev-parse` accepts.
     pub fn resolve(&mut self, rev: &str) -> Result<String, GitError> {
-        let short = rev
-            .strip_prefix("refs/heads/")
-            .map(|b| (Some(b), None))
-            .or_else(|| rev.strip_prefix("refs/tags/").map(|t| (None, Some(t))))
-            .unwrap_or((None, None));
-        let candidates: Vec<String> = match short {
-            (Some(branch), _) => vec![
-                format!("refs/remotes/{REMOTE}/{branch}"),
-                format!("refs/heads/{branch}"),
-            ],
-            (_, Some(tag)) => vec![format!("refs/tags/{tag}")],
-            // `HEAD`, `HEAD~2`, `main^`, SHAs: what rev-parse says (`origin/HEAD` is not HEAD).
-            _ if rev == "HEAD" || rev.contains(['~', '^', '@', ':']) || is_hex(rev) => {
-                vec![rev.to_owned()]
-            }
-            _ => vec![
-                format!("refs/remotes/{REMOTE}/{rev}"),
-                format!("refs/heads/{rev}"),
-                format!("refs/tags/{rev}"),
-                rev.to_owned(),
-            ],
-        };
-        for candidate in &candidates {
-            if let Some(sha) = self.commit(candidate)? {
-                return Ok(sha);
+        let mut all = self.resolve_all(&[rev])?;
+        Ok(all.remove(0))
+    }
+
+    /// [`Git::resolve`] for several revisions, looked up locally in one git process.
+    pub fn resolve_all(&mut self, revs: &[&str]) -> Result<Vec<String>, GitError> {
+        let candidates: Vec<Vec<String>> = revs.iter().map(|rev| candidates(rev)).collect();
+        let flat: Vec<String> = candidates.iter().flatten().cloned().collect();
+        let mut found = self.commits(&flat)?.into_iter();
+        let mut resolved = Vec::with_capacity(revs.len());
+        for (rev, names) in revs.iter().zip(&candidates) {
+            let local: Vec<Option<String>> = found.by_ref().take(names.len()).collect();
+            match local.into_iter().flatten().next() {
+                Some(sha) => resolved.push(sha),
+                None => resolved.push(self.fetch_revision(rev, names)?),
             }
         }
+        Ok(resolved)
+    }
+
+    /// Fetches `rev`, missing locally, from [`REMOTE`] and resolves it through `candidates`.
+    fn fetch_revision(&mut self, rev: &str, candidates: &[String]) -> Result<String, GitError> {
+        let short = split_ref(rev);
         if !self.has_remote()? {
             return Err(GitError::UnknownRevision { rev: rev.into() });
         }
@@ -304,12 +414,15 @@ impl Git {
             ],
         };
         for refspec in attempts {
-            if self.fetch(std::slice::from_ref(&refspec), depth).is_ok() {
-                for candidate in &candidates {
-                    if let Some(sha) = self.commit(candidate)? {
+            match self.fetch(std::slice::from_ref(&refspec), depth) {
+                Ok(()) => {
+                    if let Some(sha) = self.commits(candidates)?.into_iter().flatten().next() {
                         return Ok(sha);
                     }
                 }
+                // The remote lacking this name is an answer; losing every retry is not.
+                Err(error @ GitError::ShallowRace { .. }) => return Err(error),
+                Err(_) => {}
             }
         }
         Err(GitError::UnknownRevision { rev: rev.into() })
@@ -373,26 +486,164 @@ impl Git {
         head: Option<&str>,
         renames: Renames,
     ) -> Result<Vec<Change>, GitError> {
-        let mut args = vec![
-            "diff",
-            "--name-status",
-            "-z",
-            "--no-ext-diff",
-            "--no-textconv",
-            "--no-relative",
-            "--ignore-submodules=none",
-        ];
-        args.push(match renames {
-            Renames::Split => "--no-renames",
-            Renames::Detect => "--find-renames",
-        });
-        args.push("--end-of-options");
-        args.push(base);
-        args.extend(head);
-        let output = self.output(&args)?;
-        parse_name_status(&output).ok_or_else(|| GitError::Parse {
+        let mut changes = Vec::new();
+        self.diff_streaming(base, head, renames, &mut |change| changes.push(change))?;
+        Ok(changes)
+    }
+
+    /// [`Git::diff`], handing each change to `emit` as git writes it, so the caller works
+    /// while git is still writing (100,000 names are 5 MB of output).
+    pub fn diff_streaming(
+        &mut self,
+        base: &str,
+        head: Option<&str>,
+        renames: Renames,
+        emit: &mut dyn FnMut(Change),
+    ) -> Result<(), GitError> {
+        let args = diff_args(base, head, renames);
+        let child = self.command(&args).spawn_streaming()?;
+        match self.stream(child, &args, emit) {
+            Err(Streamed::Refused(GitError::Failed { stderr, .. }))
+                if !self.safe_directory && stderr.contains("detected dubious ownership") =>
+            {
+                self.safe_directory = true;
+                let child = self.command(&args).spawn_streaming()?;
+                self.stream(child, &args, emit)
+                    .map_err(Streamed::into_error)
+            }
+            other => other.map_err(Streamed::into_error),
+        }
+    }
+
+    /// Reads a running `git diff --name-status -z`, handing changes to `emit`.
+    fn stream(
+        &self,
+        mut child: std::process::Child,
+        args: &[&str],
+        emit: &mut dyn FnMut(Change),
+    ) -> Result<(), Streamed> {
+        use std::io::Read;
+        let failed = |stderr: String| GitError::Failed {
             command: args.join(" "),
-        })
+            dir: self.dir.clone(),
+            stderr,
+        };
+        // Drain stderr on the side so a chatty git never blocks on a full pipe.
+        let stderr = child.stderr.take().map(|mut pipe| {
+            std::thread::spawn(move || {
+                let mut text = Vec::new();
+                let _ = pipe.read_to_end(&mut text);
+                String::from_utf8_lossy(&text).trim().to_owned()
+            })
+        });
+        let mut emitted = false;
+        // `pending` holds the start of a record cut by a read, until the rest arrives.
+        let mut pending: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; STREAM_BUFFER];
+        let mut read_error = None;
+        let mut malformed = false;
+        if let Some(mut stdout) = child.stdout.take() {
+            loop {
+                let read = match stdout.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(error) => {
+                        read_error = Some(error);
+                        break;
+                    }
+                };
+                let data: &[u8] = if pending.is_empty() {
+                    &chunk[..read]
+                } else {
+                    pending.extend_from_slice(&chunk[..read]);
+                    &pending
+                };
+                let parsed = parse_records(data, &mut |change| {
+                    emitted = true;
+                    emit(change);
+                });
+                match parsed {
+                    Some(used) => {
+                        let rest = data[used..].to_vec();
+                        pending = rest;
+                    }
+                    None => {
+                        malformed = true;
+                        break;
+                    }
+                }
+            }
+            if !malformed && !pending.is_empty() {
+                malformed = true;
+            }
+        }
+        if malformed || read_error.is_some() {
+            let _ = child.kill();
+        }
+        let status = child
+            .wait()
+            .map_err(|e| Streamed::Failed(GitError::Spawn(e)))?;
+        let stderr = stderr
+            .and_then(|handle| handle.join().ok())
+            .unwrap_or_default();
+        if let Some(error) = read_error {
+            return Err(Streamed::Failed(failed(error.to_string())));
+        }
+        if !status.success() {
+            return Err(if emitted {
+                Streamed::Failed(failed(stderr))
+            } else {
+                Streamed::Refused(failed(stderr))
+            });
+        }
+        if malformed {
+            return Err(Streamed::Failed(GitError::Parse {
+                command: args.join(" "),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Resolves `base` and `head` to commits and diffs them, handing each change to `emit`;
+    /// returns the two commits.
+    ///
+    /// When both are full SHAs (push and merge queue events), the diff starts at once and
+    /// runs while they are checked to be commits, so the check costs no time; if they are
+    /// not (a missing commit to fetch, a tag object), that diff is dropped unread.
+    pub fn resolve_and_diff(
+        &mut self,
+        base: &str,
+        head: &str,
+        renames: Renames,
+        emit: &mut dyn FnMut(Change),
+    ) -> Result<(String, String), GitError> {
+        let args = diff_args(base, Some(head), renames);
+        let early = (is_full_sha(base) && is_full_sha(head))
+            .then(|| self.command(&args).spawn_streaming().ok())
+            .flatten();
+        let resolved = self.resolve_all(&[base, head]);
+        if let Some(mut child) = early {
+            if matches!(&resolved, Ok(shas) if shas[0] == base && shas[1] == head) {
+                match self.stream(child, &args, emit) {
+                    Ok(()) => return Ok((base.to_owned(), head.to_owned())),
+                    // Nothing was read: run it again the ordinary way (which also handles
+                    // a dubious-ownership refusal).
+                    Err(Streamed::Refused(_)) => {}
+                    Err(Streamed::Failed(error)) => return Err(error),
+                }
+            } else {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let shas = resolved?;
+        self.diff_streaming(&shas[0], Some(&shas[1]), renames, emit)?;
+        let mut shas = shas.into_iter();
+        Ok((
+            shas.next().unwrap_or_default(),
+            shas.next().unwrap_or_default(),
+        ))
     }
 
     /// Untracked files that are not ignored, as additions.
@@ -418,24 +669,133 @@ impl Git {
             .collect())
     }
 
-    /// Tag names on the remote (or locally without a remote).
-    pub fn tags(&mut self) -> Result<Vec<String>, GitError> {
-        let text = if self.has_remote()? {
-            Self::text(self.output(&["ls-remote", "--tags", "--refs", REMOTE])?)
-        } else {
-            Self::text(self.output(&[
-                "for-each-ref",
-                "--format=%(objectname)\t%(refname)",
-                "refs/tags",
-            ])?)
-        };
-        Ok(text
+    /// Tag names in this repository.
+    pub fn local_tags(&mut self) -> Result<Vec<String>, GitError> {
+        let output = self.output(&["for-each-ref", "--format=%(refname:strip=2)", "refs/tags"])?;
+        Ok(Self::text(output).lines().map(str::to_owned).collect())
+    }
+
+    /// Tag names on [`REMOTE`].
+    pub fn remote_tags(&mut self) -> Result<Vec<String>, GitError> {
+        let output = self.output(&["ls-remote", "--tags", "--refs", REMOTE])?;
+        Ok(Self::text(output)
             .lines()
             .filter_map(|line| line.split_once('\t'))
             .filter_map(|(_, name)| name.strip_prefix("refs/tags/"))
             .map(str::to_owned)
             .collect())
     }
+
+    /// The nearest tag among `names` reachable from `commit`, as `git describe --tags
+    /// --abbrev=0` picks it (fewest commits in between); `None` when none is reachable in the
+    /// history present locally.
+    pub fn describe(&mut self, commit: &str, names: &[String]) -> Result<Option<String>, GitError> {
+        if names.is_empty() {
+            return Ok(None);
+        }
+        // Tag names cannot hold `*`, `?`, `[` or `\` (git check-ref-format), so each name
+        // is a pattern matching only itself.
+        let mut args: Vec<String> = vec!["describe".into(), "--tags".into(), "--abbrev=0".into()];
+        args.extend(names.iter().map(|name| format!("--match={name}")));
+        args.push("--end-of-options".into());
+        args.push(commit.into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Ok(self
+            .probe(&args)?
+            .map(Self::text)
+            .filter(|name| !name.is_empty()))
+    }
+
+    /// Deepens a shallow clone's history of `commit` by `depth` commits; false when nothing
+    /// more came (the history is complete or the remote has no more).
+    pub fn deepen(&mut self, commit: &str, depth: Depth) -> Result<bool, GitError> {
+        let before = self.commit_count()?;
+        self.fetch(&[commit.to_owned()], depth)?;
+        Ok(self.commit_count()? != before)
+    }
+}
+
+/// `refs/heads/x` -> branch `x`; `refs/tags/x` -> tag `x`.
+fn split_ref(rev: &str) -> (Option<&str>, Option<&str>) {
+    rev.strip_prefix("refs/heads/")
+        .map(|b| (Some(b), None))
+        .or_else(|| rev.strip_prefix("refs/tags/").map(|t| (None, Some(t))))
+        .unwrap_or((None, None))
+}
+
+/// The names `rev` is looked up as, in order.
+fn candidates(rev: &str) -> Vec<String> {
+    match split_ref(rev) {
+        (Some(branch), _) => vec![
+            format!("refs/remotes/{REMOTE}/{branch}"),
+            format!("refs/heads/{branch}"),
+        ],
+        (_, Some(tag)) => vec![format!("refs/tags/{tag}")],
+        // `HEAD`, `HEAD~2`, `main^`, SHAs: what rev-parse says (`origin/HEAD` is not HEAD).
+        _ if rev == "HEAD" || rev.contains(['~', '^', '@', ':']) || is_hex(rev) => {
+            vec![rev.to_owned()]
+        }
+        _ => vec![
+            format!("refs/remotes/{REMOTE}/{rev}"),
+            format!("refs/heads/{rev}"),
+            format!("refs/tags/{rev}"),
+            rev.to_owned(),
+        ],
+    }
+}
+
+/// Bytes read from git at a time.
+const STREAM_BUFFER: usize = 256 * 1024;
+
+/// How a streamed git command ended badly.
+enum Streamed {
+    /// It exited non-zero before writing anything (it may be retried).
+    Refused(GitError),
+    /// It failed after output was handed on, or could not be read.
+    Failed(GitError),
+}
+
+impl Streamed {
+    fn into_error(self) -> GitError {
+        match self {
+            Streamed::Refused(error) | Streamed::Failed(error) => error,
+        }
+    }
+}
+
+/// Starts a command with stdout and stderr piped.
+trait SpawnStreaming {
+    fn spawn_streaming(&mut self) -> Result<std::process::Child, GitError>;
+}
+
+impl SpawnStreaming for Command {
+    fn spawn_streaming(&mut self) -> Result<std::process::Child, GitError> {
+        self.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(GitError::Spawn)
+    }
+}
+
+/// `git diff --name-status -z` with everything that user configuration could change pinned.
+fn diff_args<'a>(base: &'a str, head: Option<&'a str>, renames: Renames) -> Vec<&'a str> {
+    let mut args = vec![
+        "diff",
+        "--name-status",
+        "-z",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-relative",
+        "--ignore-submodules=none",
+    ];
+    args.push(match renames {
+        Renames::Split => "--no-renames",
+        Renames::Detect => "--find-renames",
+    });
+    args.push("--end-of-options");
+    args.push(base);
+    args.extend(head);
+    args
 }
 
 /// True for an abbreviated or full object name (4 to 64 hex digits).
@@ -454,31 +814,56 @@ fn nul_separated(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Parses `--name-status -z`: `X\0path\0`, or `R100\0old\0new\0` for renames and copies.
 pub fn parse_name_status(bytes: &[u8]) -> Option<Vec<Change>> {
-    let mut fields = bytes.split(|b| *b == 0);
     let mut changes = Vec::new();
-    while let Some(status) = fields.next() {
-        if status.is_empty() {
-            // The trailing NUL leaves one empty field at the end.
-            if fields.next().is_none() {
-                break;
-            }
+    let consumed = parse_records(bytes, &mut |change| changes.push(change))?;
+    (consumed == bytes.len()).then_some(changes)
+}
+
+/// Parses the complete records at the start of `bytes`, handing each to `emit`; returns how
+/// many bytes they took (the rest is an incomplete record), or `None` on malformed output.
+fn parse_records(bytes: &[u8], emit: &mut dyn FnMut(Change)) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let rest = &bytes[at..];
+        let Some(status_end) = memchr_nul(rest) else {
+            return Some(at);
+        };
+        if status_end == 0 {
             return None;
         }
-        let letter = Status::from_git_letter(status[0]);
-        let first = fields.next().filter(|f| !f.is_empty())?;
-        match letter {
-            Status::Renamed | Status::Copied => {
-                let second = fields.next().filter(|f| !f.is_empty())?;
-                changes.push(Change {
-                    path: RepoPath::from_bytes(second),
-                    status: letter,
-                    previous: Some(RepoPath::from_bytes(first)),
-                });
+        let letter = Status::from_git_letter(rest[0]);
+        let paths = if matches!(letter, Status::Renamed | Status::Copied) {
+            2
+        } else {
+            1
+        };
+        let mut fields: [&[u8]; 2] = [&[], &[]];
+        let mut end = status_end + 1;
+        for field in fields.iter_mut().take(paths) {
+            let Some(len) = memchr_nul(&rest[end..]) else {
+                return Some(at);
+            };
+            if len == 0 {
+                return None;
             }
-            _ => changes.push(Change::new(RepoPath::from_bytes(first), letter)),
+            *field = &rest[end..end + len];
+            end += len + 1;
         }
+        emit(if paths == 2 {
+            Change {
+                path: RepoPath::from_bytes(fields[1]),
+                status: letter,
+                previous: Some(RepoPath::from_bytes(fields[0])),
+            }
+        } else {
+            Change::new(RepoPath::from_bytes(fields[0]), letter)
+        });
+        at += end;
     }
-    Some(changes)
+}
+
+fn memchr_nul(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|b| *b == 0)
 }
 
 #[cfg(test)]
@@ -500,6 +885,16 @@ mod tests {
         assert_eq!(changes[2].path.as_bytes(), b"\xff.bin");
         assert_eq!(changes[3].status, Status::Other);
         assert_eq!(parse_name_status(b"").expect("empty"), []);
+    }
+
+    #[test]
+    fn stops_before_a_record_cut_by_a_read() {
+        let mut changes = Vec::new();
+        let input = b"M\0a\0R100\0old\0ne";
+        let used = parse_records(input, &mut |c| changes.push(c)).expect("well formed so far");
+        assert_eq!(used, 4);
+        assert_eq!(changes, [Change::new("a", Status::Modified)]);
+        assert_eq!(parse_records(b"\0x\0", &mut |_| {}), None);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! 1. parses the filters ([`config`]; dorny/paths-filter's YAML, picomatch globs in [`glob`]);
 //! 2. decides what to compare from the event ([`plan`], pure);
 //! 3. lists the changes with git or the REST API ([`collect`], [`git`], [`api`]);
-//! 4. matches filters x changes ([`matcher`], pure, one compiled `GlobSet`);
+//! 4. matches filters x changes ([`matcher`], pure, compiled globs indexed by directory),
+//!    on worker threads while git is still listing;
 //! 5. writes outputs, the step summary and a table on stderr ([`report`], [`format`]).
 
 pub mod api;
@@ -33,7 +34,7 @@ use crate::api::ApiTarget;
 use crate::change::Change;
 use crate::config::{Filter, Origin};
 use crate::git::Git;
-use crate::matcher::Matcher;
+use crate::matcher::{Matcher, Pipeline};
 use crate::options::Options;
 use crate::report::Report;
 
@@ -77,9 +78,14 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         }),
         _ => None,
     };
-    // Compile the patterns while git lists the changes.
-    let (collected, matcher) = std::thread::scope(|scope| {
-        let compiling = scope.spawn(|| Matcher::new(&filters, options.quantifier));
+    // Compile the patterns while git starts, and match the changes while git writes them.
+    let compiling = {
+        let filters = filters.clone();
+        let quantifier = options.quantifier;
+        std::thread::spawn(move || Matcher::new(&filters, quantifier))
+    };
+    let mut pipeline = Pipeline::new(compiling);
+    let collected = {
         let _group = runner.group("Listing changes");
         let collected = collect::collect(
             &decision.plan,
@@ -88,18 +94,17 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
                 git: git.as_mut(),
                 api,
             },
+            &mut |change| pipeline.push(change),
         );
         if let Some(git) = &git {
             for command in &git.fetch_log {
                 runner.console().log(command);
             }
         }
-        let matcher = compiling
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (collected, matcher)
-    });
-    let (collected, matcher) = (collected?, matcher?);
+        collected
+    };
+    let collected = collected?;
+    let (changes, matches) = pipeline.finish()?;
     if git.as_ref().is_some_and(Git::used_safe_directory) {
         runner.notice(
             "git refused the repository (dubious ownership, usual in container jobs); it was \
@@ -112,12 +117,11 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     for warning in &collected.warnings {
         runner.warn(warning);
     }
-    warn_about_newlines(runner, &collected.changes);
+    warn_about_newlines(runner, &changes);
 
-    let matches = matcher.matches(&collected.changes);
     let report = Report::new(
         &filters,
-        &collected.changes,
+        &changes,
         &matches,
         collected.range.clone(),
         collected.base.clone(),

@@ -1,15 +1,19 @@
 //! Filters x changes -> matches. Pure: no git, no I/O.
 //!
-//! Every glob of every filter goes into one `GlobSet`, so each changed path is matched once
-//! against all patterns (Aho-Corasick for literals, prefixes and extensions, one regex set for
-//! the rest) instead of files x patterns regex calls. A filter is only evaluated for the
+//! Every glob of every filter is compiled once, into an index by literal leading directory
+//! (`GlobIndex`: `dir/**` globs answer by prefix, the rest go to small compiled `GlobSet`s),
+//! so each changed path is looked up once against all patterns instead of files x patterns
+//! regex calls. A [`Pipeline`] matches chunks of changes on worker threads while git is still
+//! writing the list. A filter is only evaluated for the
 //! paths one of its globs hit; for every other path its answer is fixed per status and
 //! precomputed (true for `!` rules under `some`), then applied with bitset operations.
 //! Results are bitsets over the change list, so a filter matching 100,000 files costs 12 KB.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use globset::{Candidate, GlobSet, GlobSetBuilder};
+use rustc_hash::FxHashMap;
 
 use crate::change::{Change, Status, StatusSet};
 use crate::config::{Filter, Quantifier, Rule};
@@ -66,7 +70,7 @@ struct CompiledFilter {
 /// Filters compiled for matching.
 #[derive(Debug, Clone)]
 pub struct Matcher {
-    set: GlobSet,
+    set: GlobIndex,
     glob_count: usize,
     filters: Vec<CompiledFilter>,
     /// For each glob, the filters that use it (in rules or excludes).
@@ -119,6 +123,22 @@ impl FileSet {
         }
     }
 
+    /// Adds every member of `other`, shifted by `word_offset` words, growing as needed.
+    fn or_at(&mut self, other: &FileSet, word_offset: usize) {
+        let needed = word_offset + other.words.len();
+        if self.words.len() < needed {
+            self.words.resize(needed, 0);
+        }
+        for (word, theirs) in self.words[word_offset..].iter_mut().zip(&other.words) {
+            *word |= theirs;
+        }
+    }
+
+    /// Sets the set's size to `len` changes (members beyond are dropped).
+    fn resize(&mut self, len: usize) {
+        self.words.resize(len.div_ceil(64), 0);
+    }
+
     /// Number of members.
     pub fn len(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
@@ -157,7 +177,7 @@ pub struct Matches {
 impl Matcher {
     /// Compiles `filters`; `default_quantifier` applies where a filter sets none.
     pub fn new(filters: &[Filter], default_quantifier: Quantifier) -> Result<Self, CompileError> {
-        let mut builder = GlobSetBuilder::new();
+        let mut texts: Vec<String> = Vec::new();
         let mut glob_index: HashMap<String, usize> = HashMap::new();
         let mut compile_rules = |rules: &[Rule]| -> Result<Vec<CompiledRule>, CompileError> {
             rules
@@ -174,10 +194,8 @@ impl Matcher {
                                     if let Some(index) = glob_index.get(text) {
                                         return Ok(*index);
                                     }
-                                    let compiled = glob::build(text)
-                                        .map_err(|e| CompileError(format!("`{text}`: {e}")))?;
-                                    builder.add(compiled);
-                                    let index = glob_index.len();
+                                    let index = texts.len();
+                                    texts.push(text.clone());
                                     glob_index.insert(text.clone(), index);
                                     Ok(index)
                                 })
@@ -206,8 +224,8 @@ impl Matcher {
                 quantifier,
             });
         }
-        let set = builder.build().map_err(|e| CompileError(e.to_string()))?;
-        let glob_count = glob_index.len();
+        let set = GlobIndex::new(&texts)?;
+        let glob_count = texts.len();
         let mut users = vec![Vec::new(); glob_count];
         for (index, filter) in compiled.iter().enumerate() {
             for pattern in filter
@@ -259,7 +277,7 @@ impl Matcher {
 
     /// [`Matcher::matches`] on a given number of threads.
     fn matches_on(&self, changes: &[Change], threads: usize) -> Matches {
-        let (mut own, touched) = if threads > 1 {
+        let (own, touched) = if threads > 1 {
             // Chunks are whole 64-bit words, so each thread's bits land in distinct words.
             let chunk = changes.len().div_ceil(threads).div_ceil(64) * 64;
             std::thread::scope(|scope| {
@@ -288,13 +306,19 @@ impl Matcher {
         } else {
             self.match_slice(changes, 0, changes.len())
         };
+        self.finish(changes, own, &touched)
+    }
+
+    /// Completes per-filter results from what the globs hit: defaults for paths no glob of a
+    /// filter hit, then dependencies.
+    fn finish(&self, changes: &[Change], mut own: Vec<FileSet>, touched: &[FileSet]) -> Matches {
         // Paths no glob of a filter hit take the filter's default for their status.
         if self.defaults.iter().any(|d| *d != 0) {
             let mut by_status = vec![FileSet::new(changes.len()); ALL_STATUSES.len()];
             for (index, change) in changes.iter().enumerate() {
                 by_status[change.status as usize].insert(index);
             }
-            for ((set, touched), defaults) in own.iter_mut().zip(&touched).zip(&self.defaults) {
+            for ((set, touched), defaults) in own.iter_mut().zip(touched).zip(&self.defaults) {
                 if *defaults == 0 {
                     continue;
                 }
@@ -363,13 +387,10 @@ impl Matcher {
         for (index, change) in changes.iter().enumerate() {
             hits.clear();
             self.set
-                .matches_candidate_into(&Candidate::from_bytes(change.path.as_bytes()), &mut hits);
+                .matches_into(change.path.as_bytes(), &mut hits, &mut scratch);
             if let Some(previous) = &change.previous {
-                self.set.matches_candidate_into(
-                    &Candidate::from_bytes(previous.as_bytes()),
-                    &mut scratch,
-                );
-                hits.extend_from_slice(&scratch);
+                self.set
+                    .matches_into(previous.as_bytes(), &mut hits, &mut scratch);
             }
             for glob in &hits {
                 hit[*glob] = true;
@@ -396,6 +417,234 @@ impl Matcher {
             }
         }
         (own, touched)
+    }
+}
+
+/// Changes per worker thread in a [`Pipeline`] (a multiple of 64: whole bitset words).
+const PIPELINE_CHUNK: usize = 16_384;
+
+/// What a [`Pipeline`] worker hands back: per filter the changes matched and the changes a
+/// glob of it hit, and the chunk itself.
+type ChunkResult = (Vec<FileSet>, Vec<FileSet>, Vec<Change>);
+
+/// Matches changes while they are still being listed: every [`PIPELINE_CHUNK`] changes go to
+/// a worker thread as git writes them, and the results are put together in order at the end,
+/// so matching overlaps git instead of following it.
+#[derive(Debug)]
+pub struct Pipeline {
+    compiling: Option<std::thread::JoinHandle<Result<Matcher, CompileError>>>,
+    matcher: Option<Arc<Matcher>>,
+    error: Option<CompileError>,
+    pending: Vec<Change>,
+    jobs: Vec<std::thread::JoinHandle<ChunkResult>>,
+}
+
+impl Pipeline {
+    /// A pipeline whose matcher is being compiled by `compiling` (joined at the first chunk).
+    pub fn new(compiling: std::thread::JoinHandle<Result<Matcher, CompileError>>) -> Self {
+        Self {
+            compiling: Some(compiling),
+            matcher: None,
+            error: None,
+            pending: Vec::new(),
+            jobs: Vec::new(),
+        }
+    }
+
+    /// Takes the next change, in list order.
+    pub fn push(&mut self, change: Change) {
+        self.pending.push(change);
+        if self.pending.len() == PIPELINE_CHUNK {
+            self.dispatch();
+        }
+    }
+
+    fn matcher(&mut self) -> Option<Arc<Matcher>> {
+        if let Some(handle) = self.compiling.take() {
+            match handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            {
+                Ok(matcher) => self.matcher = Some(Arc::new(matcher)),
+                Err(error) => self.error = Some(error),
+            }
+        }
+        self.matcher.clone()
+    }
+
+    fn dispatch(&mut self) {
+        let chunk = std::mem::take(&mut self.pending);
+        if chunk.is_empty() {
+            return;
+        }
+        // Without a matcher (it failed to compile) the run fails in `finish`.
+        if let Some(matcher) = self.matcher() {
+            self.jobs.push(std::thread::spawn(move || {
+                let (own, touched) = matcher.match_slice(&chunk, 0, chunk.len());
+                (own, touched, chunk)
+            }));
+        }
+    }
+
+    /// Waits for the workers: every change in order, and what each filter matched.
+    pub fn finish(mut self) -> Result<(Vec<Change>, Matches), CompileError> {
+        self.dispatch();
+        let matcher = self.matcher();
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        let Some(matcher) = matcher else {
+            return Err(CompileError::new("the filters were never compiled".into()));
+        };
+        let count = matcher.filters.len();
+        let mut changes = Vec::new();
+        let mut own = vec![FileSet::new(0); count];
+        let mut touched = vec![FileSet::new(0); count];
+        for job in self.jobs {
+            let (part_own, part_touched, chunk) = job
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            // Every chunk but the last is whole words long, so chunks start on a word.
+            let word = changes.len() / 64;
+            for (set, part) in own.iter_mut().zip(&part_own) {
+                set.or_at(part, word);
+            }
+            for (set, part) in touched.iter_mut().zip(&part_touched) {
+                set.or_at(part, word);
+            }
+            changes.extend(chunk);
+        }
+        for set in own.iter_mut().chain(touched.iter_mut()) {
+            set.resize(changes.len());
+        }
+        let matches = matcher.finish(&changes, own, &touched);
+        Ok((changes, matches))
+    }
+}
+
+/// The globs of all filters, indexed by their literal leading directories.
+///
+/// Monorepo filters mostly name a directory (`services/api/**`) or a file. Rather than run
+/// every path through one `GlobSet` of every glob (one Aho-Corasick scan and one regex-set
+/// scan per path, whatever the path), each glob is filed under its literal directory prefix
+/// (`services/api/`): a path then looks up each of its own leading directories, takes the
+/// `dir/**` globs filed there as matches outright, and runs only the few other globs filed
+/// there through a small `GlobSet`. Globs without a literal directory (`**/*.md`) form the
+/// root group, seen by every path. A glob can only match paths that start with its literal
+/// prefix, so the answer is exactly the full `GlobSet`'s.
+#[derive(Debug, Clone)]
+struct GlobIndex {
+    /// Globs without any glob syntax, by the one path they match.
+    exact: FxHashMap<Box<[u8]>, Vec<usize>>,
+    /// Groups by literal directory prefix (ending in `/`).
+    groups: FxHashMap<Box<[u8]>, GlobGroup>,
+    /// True at `n` when some group's prefix is `n` bytes long (only those are looked up).
+    lengths: Vec<bool>,
+    /// Globs starting with glob syntax.
+    root: GlobGroup,
+    /// Longest prefix with a group, in bytes (paths are not searched deeper).
+    deepest: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+struct GlobGroup {
+    /// `prefix**` globs: every path under the prefix matches.
+    everything: Vec<usize>,
+    /// The other globs, and their indices.
+    set: Option<(GlobSet, Vec<usize>)>,
+}
+
+/// Characters with a meaning in globset syntax (`,` only inside braces, kept for safety).
+const GLOB_SYNTAX: &[u8] = b"*?[]{}\\,";
+
+impl GlobIndex {
+    fn new(texts: &[String]) -> Result<Self, CompileError> {
+        let mut exact: FxHashMap<Box<[u8]>, Vec<usize>> = FxHashMap::default();
+        // Per prefix: its `prefix**` globs, and its other globs.
+        let mut pending: FxHashMap<Box<[u8]>, [Vec<usize>; 2]> = FxHashMap::default();
+        for (index, text) in texts.iter().enumerate() {
+            let bytes = text.as_bytes();
+            let literal = bytes
+                .iter()
+                .position(|b| GLOB_SYNTAX.contains(b))
+                .unwrap_or(bytes.len());
+            if literal == bytes.len() {
+                exact.entry(bytes.into()).or_default().push(index);
+                continue;
+            }
+            let prefix = bytes[..literal]
+                .iter()
+                .rposition(|b| *b == b'/')
+                .map_or(0, |slash| slash + 1);
+            let entry = pending.entry(bytes[..prefix].into()).or_default();
+            let everything = prefix > 0 && &bytes[prefix..] == b"**";
+            entry[usize::from(!everything)].push(index);
+        }
+        let mut groups = FxHashMap::default();
+        let mut root = GlobGroup::default();
+        let mut deepest = 0;
+        for (prefix, [everything, others]) in pending {
+            let set = if others.is_empty() {
+                None
+            } else {
+                let mut builder = GlobSetBuilder::new();
+                for index in &others {
+                    let text = &texts[*index];
+                    builder.add(
+                        glob::build(text).map_err(|e| CompileError(format!("`{text}`: {e}")))?,
+                    );
+                }
+                let set = builder.build().map_err(|e| CompileError(e.to_string()))?;
+                Some((set, others))
+            };
+            let group = GlobGroup { everything, set };
+            if prefix.is_empty() {
+                root = group;
+            } else {
+                deepest = deepest.max(prefix.len());
+                groups.insert(prefix, group);
+            }
+        }
+        let mut lengths = vec![false; deepest + 1];
+        for prefix in groups.keys() {
+            lengths[prefix.len()] = true;
+        }
+        Ok(Self {
+            exact,
+            groups,
+            lengths,
+            root,
+            deepest,
+        })
+    }
+
+    /// Appends the indices of the globs matching `path` to `hits` (`scratch` is reused).
+    fn matches_into(&self, path: &[u8], hits: &mut Vec<usize>, scratch: &mut Vec<usize>) {
+        if let Some(found) = self.exact.get(path) {
+            hits.extend_from_slice(found);
+        }
+        let mut candidate = None;
+        let mut run = |group: &GlobGroup, hits: &mut Vec<usize>| {
+            hits.extend_from_slice(&group.everything);
+            if let Some((set, indices)) = &group.set {
+                let candidate = candidate.get_or_insert_with(|| Candidate::from_bytes(path));
+                set.matches_candidate_into(candidate, scratch);
+                hits.extend(scratch.iter().map(|i| indices[*i]));
+            }
+        };
+        run(&self.root, hits);
+        if self.groups.is_empty() {
+            return;
+        }
+        let searched = &path[..path.len().min(self.deepest)];
+        for (slash, _) in searched.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            // The last component is a file name: a group needs something after its `/`.
+            if slash + 1 < path.len() && self.lengths[slash + 1] {
+                if let Some(group) = self.groups.get(&path[..=slash]) {
+                    run(group, hits);
+                }
+            }
+        }
     }
 }
 
@@ -673,5 +922,98 @@ mod tests {
         // `x/**` also needs `x` (picomatch matches the directory name itself).
         assert_eq!(matcher.glob_count, 3);
         assert_eq!(matcher.users[0], [0, 1]);
+    }
+    #[test]
+    fn the_glob_index_answers_exactly_like_one_glob_set() {
+        let texts: Vec<String> = [
+            "services/api/**",
+            "services/api",
+            "services/api/src/**/*.{rs,proto}",
+            "**/*.md",
+            "*",
+            "a?b",
+            "**",
+            "docs/*.md",
+            "docs/sub/**",
+            "docs/sub",
+            "src/[ab].js",
+            "b{1,}.txt",
+            "services/**/main.rs",
+            ".github/**",
+            "weird\\[1\\].txt",
+            "x/y/z",
+            "x/y/**/q",
+            "x/{y,z}/**",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let index = GlobIndex::new(&texts).expect("index");
+        let mut builder = GlobSetBuilder::new();
+        for text in &texts {
+            builder.add(glob::build(text).expect("glob"));
+        }
+        let full = builder.build().expect("set");
+        let paths = [
+            "services/api/src/main.rs",
+            "services/api",
+            "services/api/.env",
+            "services/apix/a",
+            "services/api/src/x/y.proto",
+            "README.md",
+            "docs/a.md",
+            "docs/sub/b.md",
+            "docs/sub",
+            "axb",
+            "a/b",
+            "src/a.js",
+            "src/c.js",
+            "b.txt",
+            "b1.txt",
+            "services/web/main.rs",
+            ".github/workflows/ci.yml",
+            "weird[1].txt",
+            "x/y/z",
+            "x/y/a/b/q",
+            "x/y/q",
+            "x/z/w",
+            "x/y",
+            "services/",
+            "a\nb",
+        ];
+        let (mut hits, mut scratch) = (Vec::new(), Vec::new());
+        for path in paths {
+            hits.clear();
+            index.matches_into(path.as_bytes(), &mut hits, &mut scratch);
+            hits.sort_unstable();
+            assert_eq!(hits, full.matches(path), "{path}");
+        }
+        assert_eq!(index.deepest, "services/api/src/".len());
+    }
+    #[test]
+    fn the_pipeline_equals_matching_the_whole_list() {
+        let filters = parse(
+            "a: 'd1/**'\nb: ['d2/**', '!**/*.md']\nc:\n  paths: '**/*.rs'\n  depends-on: [a]\n",
+        )
+        .expect("valid");
+        let changes: Vec<Change> = (0..(2 * PIPELINE_CHUNK + 100))
+            .map(|i| {
+                let path = format!("d{}/f{i}.{}", i % 3, ["rs", "md", "txt"][(i / 3) % 3]);
+                Change::new(path.as_str(), Status::Modified)
+            })
+            .collect();
+        let whole = Matcher::new(&filters, Quantifier::Some)
+            .expect("compiles")
+            .matches_on(&changes, 1);
+        let compiling = {
+            let filters = filters.clone();
+            std::thread::spawn(move || Matcher::new(&filters, Quantifier::Some))
+        };
+        let mut pipeline = Pipeline::new(compiling);
+        for change in changes.iter().cloned() {
+            pipeline.push(change);
+        }
+        let (listed, matches) = pipeline.finish().expect("compiles");
+        assert_eq!(listed, changes);
+        assert_eq!(matches, whole);
     }
 }

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use crate::change::Renames;
-use crate::cli::{Cli, CliForcePush, CliListFormat, CliQuantifier, CliRenames, CliSource};
+use crate::cli::{
+    Cli, CliForcePush, CliListFormat, CliOnTruncation, CliQuantifier, CliRenames, CliSource,
+};
 use crate::config::Quantifier;
 use crate::format::ListFormat;
 
@@ -29,6 +31,16 @@ pub enum Source {
     Api,
 }
 
+/// What a truncated REST API list leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnTruncation {
+    /// Git when there is a checkout, else an error.
+    #[default]
+    Git,
+    /// An error.
+    Fail,
+}
+
 /// Options of one run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -50,6 +62,8 @@ pub struct Options {
     pub renames: Renames,
     /// `--source`.
     pub source: Source,
+    /// `--on-truncation`.
+    pub on_truncation: OnTruncation,
     /// `--token` (masked as soon as the run starts).
     pub token: Option<String>,
     /// `--working-directory`, or the current directory.
@@ -119,6 +133,10 @@ impl Options {
                 CliSource::Auto => Source::Auto,
                 CliSource::Git => Source::Git,
                 CliSource::Api => Source::Api,
+            },
+            on_truncation: match cli.on_truncation {
+                CliOnTruncation::Git => OnTruncation::Git,
+                CliOnTruncation::Fail => OnTruncation::Fail,
             },
             token,
             // Paths are strings so an action input left empty (an empty variable) means unset.

@@ -174,7 +174,7 @@ fn a_truncated_list_fails_loudly_without_a_checkout() {
 }
 
 #[test]
-fn a_truncated_list_falls_back_to_git_when_checked_out() {
+fn a_truncated_list_falls_back_to_git_when_checked_out_unless_told_to_fail() {
     let repo = GitRepo::init();
     repo.write("services/api/src/main.rs", "1");
     let base = repo.commit("seed");
@@ -186,6 +186,20 @@ fn a_truncated_list_falls_back_to_git_when_checked_out() {
         .map(|i| entry(&format!("frontend/f{i}.ts"), "added", None))
         .collect();
     let server = serve(files);
+    let strict = detect(repo.path())
+        .event("pull_request", pull_request_event(3001, &base, &head))
+        .env("GITHUB_API_URL", server.base_url())
+        .args(&["--filters", MONOREPO_FILTERS, "--token", "t0ken"])
+        .args(&["--source=api", "--on-truncation=fail"])
+        .run();
+    assert_eq!(strict.code, Some(3), "{}", strict.stderr);
+    assert!(
+        strict.stderr.contains("listed 3000 files"),
+        "{}",
+        strict.stderr
+    );
+    assert!(!strict.outputs.contains_key("changes"), "no partial result");
+
     let run = detect(repo.path())
         .event("pull_request", pull_request_event(3001, &base, &head))
         .env("GITHUB_API_URL", server.base_url())

@@ -204,7 +204,7 @@ fn merge_group_compares_the_queue_commit_with_its_base() {
 }
 
 #[test]
-fn tag_push_is_compared_with_the_previous_matching_tag_in_version_order() {
+fn tag_push_is_compared_with_the_previous_matching_tag() {
     let (origin, work) = monorepo();
     work.git(&["tag", "v1.9.0"]);
     work.write("services/worker/src/main.rs", "2");
@@ -241,6 +241,183 @@ fn tag_push_is_compared_with_the_previous_matching_tag_in_version_order() {
         first.stderr.contains("every file counts as added"),
         "{}",
         first.stderr
+    );
+}
+
+#[test]
+fn previous_tag_is_found_by_ancestry_not_version_order_in_a_shallow_clone() {
+    let (origin, work) = monorepo();
+    work.git(&["tag", "v1.0.0"]);
+    // A higher version tagged on another line of history: not an ancestor of the new tag.
+    work.git(&["checkout", "-q", "-b", "next"]);
+    work.write("frontend/src/App.tsx", "next");
+    work.commit("next");
+    work.git(&["tag", "v2.0.0"]);
+    work.git(&["checkout", "-q", "main"]);
+    work.write("services/api/src/main.rs", "2");
+    work.commit("api");
+    work.git(&["tag", "-a", "-m", "1.5", "v1.5.0"]);
+    for i in 0..6 {
+        work.write("services/worker/src/main.rs", &format!("{i}"));
+        work.commit("worker");
+    }
+    work.git(&["tag", "-a", "-m", "3.0", "v3.0.0"]);
+    let tagged = work.head();
+    // A lightweight tag that does not match the pattern sits nearer.
+    work.git(&["tag", "nightly", "HEAD~1"]);
+    work.git(&["push", "-q", "origin", "main", "next", "--tags"]);
+    // actions/checkout of a tag: depth 1, no other tags.
+    let checkout = GitRepo::clone_from(&origin, &["--depth=1", "--no-tags", "-b", "v3.0.0"]);
+    let event = push_event("refs/tags/v3.0.0", ZERO, &tagged, false);
+    let run = detect(checkout.path())
+        .event("push", event.clone())
+        .args(&["--filters", MONOREPO_FILTERS, "--tag-pattern=v*"])
+        .args(&["--initial-fetch-depth=1", "--list-files=json"])
+        .run()
+        .success();
+    assert_eq!(changed(&run), ["worker"], "v1.5.0..v3.0.0: {}", run.stderr);
+    assert_eq!(run.output("base"), work.rev("v1.5.0"));
+    assert!(run.stderr.contains("--deepen"), "{}", run.stderr);
+
+    // Every tag counts with `*`: the nearest is the lightweight `nightly`.
+    let nearest = detect(checkout.path())
+        .event("push", event.clone())
+        .args(&["--filters", MONOREPO_FILTERS])
+        .run()
+        .success();
+    assert_eq!(changed(&nearest), ["worker"]);
+    assert_eq!(nearest.output("base"), work.rev("HEAD~1"));
+
+    // A capped, non-unshallowing search fails rather than guessing.
+    let fresh = GitRepo::clone_from(&origin, &["--depth=1", "--no-tags", "-b", "v3.0.0"]);
+    let capped = detect(fresh.path())
+        .event("push", event)
+        .args(&["--filters", MONOREPO_FILTERS, "--tag-pattern=v*"])
+        .args(&[
+            "--initial-fetch-depth=1",
+            "--max-fetch-depth=2",
+            "--unshallow=false",
+        ])
+        .run();
+    assert_eq!(capped.code, Some(3), "{}", capped.stderr);
+    assert!(
+        capped.stderr.contains("no tag matching `v*` is reachable"),
+        "{}",
+        capped.stderr
+    );
+}
+
+#[test]
+fn previous_tag_on_a_maintenance_branch_is_its_own_line_in_a_full_clone() {
+    let (_origin, work) = monorepo();
+    work.git(&["tag", "v1.0.0"]);
+    work.write("services/api/src/main.rs", "2");
+    work.commit("api");
+    work.git(&["tag", "v1.1.0"]);
+    // The hotfix branches off v1.0.0 after v1.1.0 exists; its previous release is v1.0.0.
+    work.git(&["checkout", "-q", "-b", "hotfix", "v1.0.0"]);
+    work.write("services/worker/src/main.rs", "fix");
+    let fixed = work.commit("fix");
+    work.git(&["tag", "v1.0.1"]);
+    let run = detect(work.path())
+        .event("push", push_event("refs/tags/v1.0.1", ZERO, &fixed, false))
+        .args(&["--filters", MONOREPO_FILTERS, "--tag-pattern=v*"])
+        .run()
+        .success();
+    assert_eq!(changed(&run), ["worker"], "v1.0.0..v1.0.1: {}", run.stderr);
+    assert_eq!(run.output("base"), work.rev("v1.0.0"));
+}
+
+/// A directory holding a `git` that fails its first `times` fetches the way git does when a
+/// concurrent fetch rewrote `.git/shallow` under it, then runs the real git. A scripted fake:
+/// git reads and rechecks the shallow file inside one fetch with no hook in between, so the
+/// real race cannot be produced on demand.
+fn git_losing_shallow_races(times: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .expect("sh runs")
+            .stdout,
+    )
+    .expect("utf-8 path");
+    let counter = dir.path().join("races");
+    let script = dir.path().join("git");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             for arg in \"$@\"; do\n\
+               if [ \"$arg\" = fetch ]; then\n\
+                 count=$(cat '{counter}' 2>/dev/null || echo 0)\n\
+                 if [ \"$count\" -lt {times} ]; then\n\
+                   echo $((count + 1)) > '{counter}'\n\
+                   echo 'fatal: shallow file has changed since we read it' >&2\n\
+                   exit 128\n\
+                 fi\n\
+               fi\n\
+             done\n\
+             exec '{real}' \"$@\"\n",
+            counter = counter.display(),
+            real = real.trim(),
+        ),
+    )
+    .expect("write script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    dir
+}
+
+fn path_with(dir: &std::path::Path) -> std::ffi::OsString {
+    let mut paths = vec![dir.to_owned()];
+    let env = runner_protocol::Env::from_process();
+    paths.extend(std::env::split_paths(env.get("PATH").unwrap_or_default()));
+    std::env::join_paths(paths).expect("PATH")
+}
+
+#[test]
+fn a_fetch_that_loses_the_shallow_file_race_is_retried_then_reported() {
+    let (origin, work) = monorepo();
+    let before = work.head();
+    work.write("services/api/src/main.rs", "2");
+    work.commit("api");
+    work.write("services/worker/src/main.rs", "2");
+    let after = work.commit("worker");
+    work.git(&["push", "-q", "origin", "main"]);
+    let event = push_event("refs/heads/main", &before, &after, false);
+
+    let checkout = GitRepo::clone_from(&origin, &["--depth=1"]);
+    let racing_once = git_losing_shallow_races(1);
+    let run = detect(checkout.path())
+        .env("PATH", path_with(racing_once.path()))
+        .event("push", event.clone())
+        .args(&["--filters", MONOREPO_FILTERS])
+        .run()
+        .success();
+    assert_eq!(changed(&run), ["api", "worker"]);
+    assert!(run.stderr.contains("retrying (2/4)"), "{}", run.stderr);
+
+    // A fresh checkout again lacks `before`, so its fetch races every time.
+    let checkout = GitRepo::clone_from(&origin, &["--depth=1"]);
+    let always_racing = git_losing_shallow_races(100);
+    let failed = detect(checkout.path())
+        .env("PATH", path_with(always_racing.path()))
+        .event("push", event)
+        .args(&["--filters", MONOREPO_FILTERS])
+        .run();
+    assert_eq!(failed.code, Some(3), "{}", failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains("failed 4 times because another git process changed `.git/shallow`"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("one after another"),
+        "{}",
+        failed.stderr
     );
 }
 
