@@ -77,8 +77,7 @@ fn run_demo(work: &Path) -> (Option<i32>, String) {
 }
 
 fn json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}: {text}", path.display()))
 }
 
@@ -114,7 +113,10 @@ fn demo_deploys_gates_rolls_back_a_broken_release_and_the_previous_one_serves_ag
         order[0] < order[1] && order[1] < order[2] && order[2] != usize::MAX,
         "restarts in dependency order:\n{first_log}"
     );
-    assert!(first_log.contains("@127.0.0.1:"), "deployed over SSH:\n{first_log}");
+    assert!(
+        first_log.contains("@127.0.0.1:"),
+        "deployed over SSH:\n{first_log}"
+    );
 
     // Broken deploy: the gate failed and ssh-deploy rolled back to the first release.
     let second = json(&work.path().join(format!("deploy-{broken}.json")));
@@ -138,7 +140,10 @@ fn demo_deploys_gates_rolls_back_a_broken_release_and_the_previous_one_serves_ag
         3,
         "gateway, telemetry and memory serve {good}: {serving}"
     );
-    assert!(output.contains("the previous release serves again"), "{output}");
+    assert!(
+        output.contains("the previous release serves again"),
+        "{output}"
+    );
 
     // Nothing the demo started is left running.
     let left = demo_processes(work.path());

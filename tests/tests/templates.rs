@@ -185,7 +185,10 @@ fn every_workflow_template_has_valid_properties() {
     assert_eq!(workflows, properties, "one properties file per template");
     let mut expected: Vec<&str> = REUSABLE.to_vec();
     expected.sort_unstable();
-    assert_eq!(workflows, expected, "a workflow template per reusable workflow");
+    assert_eq!(
+        workflows, expected,
+        "a workflow template per reusable workflow"
+    );
     for name in workflows {
         let path = dir.join(format!("{name}.properties.json"));
         let text = std::fs::read_to_string(&path).expect("properties");
@@ -194,14 +197,24 @@ fn every_workflow_template_has_valid_properties() {
         let object = json.as_object().expect("an object");
         for key in object.keys() {
             assert!(
-                ["name", "description", "iconName", "categories", "filePatterns", "creator"]
-                    .contains(&key.as_str()),
+                [
+                    "name",
+                    "description",
+                    "iconName",
+                    "categories",
+                    "filePatterns",
+                    "creator"
+                ]
+                .contains(&key.as_str()),
                 "{name}: unknown property {key:?}"
             );
         }
         for key in ["name", "description"] {
             assert!(
-                object.get(key).and_then(Json::as_str).is_some_and(|v| !v.is_empty()),
+                object
+                    .get(key)
+                    .and_then(Json::as_str)
+                    .is_some_and(|v| !v.is_empty()),
                 "{name}: `{key}` is a non-empty string"
             );
         }
@@ -212,9 +225,14 @@ fn every_workflow_template_has_valid_properties() {
             "{name}: iconName is an octicon (no SVG ships beside the template)"
         );
         for key in ["categories", "filePatterns"] {
-            let list = object[key].as_array().unwrap_or_else(|| panic!("{name}: {key} list"));
+            let list = object[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: {key} list"));
             assert!(!list.is_empty(), "{name}: {key} is empty");
-            assert!(list.iter().all(Json::is_string), "{name}: {key} holds strings");
+            assert!(
+                list.iter().all(Json::is_string),
+                "{name}: {key} holds strings"
+            );
         }
         // The template calls the reusable workflow of the same name.
         let template = yaml(&dir.join(format!("{name}.yml")));
