@@ -477,29 +477,6 @@ fn warn_about_insecure_tls(gate: &Gate, runner: &Runner) {
     }
 }
 
-/// Waits for SIGINT or SIGTERM.
-async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// `health-gate grpc-probe ...`: when the first argument selects the grpc_health_probe
 /// compatible mode, runs it (printing like grpc_health_probe) and returns its exit code.
 pub fn grpc_probe_mode(args: &[String]) -> Option<std::process::ExitCode> {
@@ -545,11 +522,12 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         "health-gate: waiting for readiness"
     );
     let interrupted = runtime.block_on(async {
-        tokio::select! {
+        let interrupts = runner_protocol::signal::Interrupts::listen().map_err(Error::Runtime)?;
+        Ok::<_, Error>(tokio::select! {
             () = run_gate(&options.gate, &inputs, progress.clone()) => false,
-            () = interrupted() => true,
-        }
-    });
+            _ = interrupts.after(0) => true,
+        })
+    })?;
     // Cancel whatever is still running at once (a hung attempt must not delay the exit).
     runtime.shutdown_background();
     let report = build_report(&options.gate, &progress, interrupted, started.elapsed());

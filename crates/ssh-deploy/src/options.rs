@@ -43,9 +43,9 @@ impl Reportable for Error {
             Error::Usage(_) => ErrorClass::Usage,
             Error::Pack(PackError::Unsafe { .. } | PackError::NonUtf8 { .. }) => ErrorClass::Usage,
             Error::Pack(PackError::Io { .. }) => ErrorClass::Usage,
-            Error::Hosts(errors) if errors.iter().all(|e| !e.infrastructure) => {
-                ErrorClass::Infrastructure
-            }
+            // Host errors that reach here failed before anything was switched (a held lock, a
+            // refused command, a lost connection): the hosts are unchanged, which exit 3 says.
+            // Failures after a switch end as RolledBack (exit 1) or RollbackFailed (exit 4).
             Error::Hosts(_) | Error::Output(_) => ErrorClass::Infrastructure,
             Error::RollbackFailed(_) => ErrorClass::RollbackFailed,
         }
