@@ -431,14 +431,6 @@ impl StderrLines {
     }
 }
 
-fn signal(child: &std::process::Child, name: &str) {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} failed");
-}
-
 #[test]
 fn sigint_rolls_back_and_a_later_sigterm_stops_waiting_for_the_rollback() {
     // With no running tasks moto's deployment never completes: the deploy waits until SIGINT,
@@ -468,20 +460,14 @@ fn sigint_rolls_back_and_a_later_sigterm_stops_waiting_for_the_rollback() {
     stderr.wait_for("updated to");
     let family = "arn:aws:ecs:eu-west-1:123456789012:task-definition/proc";
     assert_eq!(service_task_definition(&moto), format!("{family}:2"));
-    signal(&child, "INT");
+    test_support::send_signal(&child, "INT");
     stderr.wait_for("rolling back to");
-    signal(&child, "TERM");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "ecs-taskdef-update ignored SIGTERM"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    test_support::send_signal(&child, "TERM");
+    let status = test_support::wait_for_exit(
+        &mut child,
+        std::time::Duration::from_secs(30),
+        "ecs-taskdef-update ignored SIGTERM",
+    );
     let log = stderr.rest();
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut stdout)

@@ -116,3 +116,32 @@ pub fn run(command: &mut Command) -> Output {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+/// Sends a signal (`INT`, `TERM`, ...) to a spawned child, as a cancelled CI run would.
+pub fn send_signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap_or_else(|error| panic!("cannot run kill: {error}"));
+    assert!(status.success(), "kill -{name} {} failed", child.id());
+}
+
+/// Waits until `child` exits, failing with `why` if it has not within `limit`.
+pub fn wait_for_exit(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    why: &str,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{why} (still running after {limit:?})"
+        );
+        // Polling an exit status: nothing else to wait on without a signal handler.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -211,21 +211,12 @@ fn sigterm_stops_within_a_second_with_a_partial_report() {
         std::thread::yield_now();
     }
     let signalled = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(10),
-            "health-gate ignored SIGTERM"
-        );
-        std::thread::yield_now();
-    };
+    test_support::send_signal(&child, "TERM");
+    let status = test_support::wait_for_exit(
+        &mut child,
+        Duration::from_secs(10),
+        "health-gate ignored SIGTERM",
+    );
     let stopped_after = signalled.elapsed();
     let mut stdout = String::new();
     child
