@@ -170,6 +170,36 @@ impl HostRun {
         command: &str,
         input: Option<&mut dyn std::io::Read>,
     ) -> Result<ExecOutput, HostError> {
+        let output = self.exec_step(shared, stage, command, input)?;
+        self.judge(shared, stage, output)
+    }
+
+    /// Runs several steps in one remote command (one login shell, one round trip), stopping at
+    /// the first that fails; an error names that step. Output is echoed like [`HostRun::step`].
+    pub fn steps(
+        &mut self,
+        shared: &Shared<'_>,
+        parts: &[(String, String)],
+        input: Option<&mut dyn std::io::Read>,
+    ) -> Result<ExecOutput, HostError> {
+        let (title, command) = crate::commands::combined(parts, true);
+        let mut output = self.exec_step(shared, &title, &command, input)?;
+        let failed = crate::commands::failed_part(&output.stdout);
+        output.stdout = without_part_markers(&output.stdout);
+        let stage = failed
+            .and_then(|index| parts.get(index))
+            .map_or(title.as_str(), |(stage, _)| stage.as_str());
+        self.judge(shared, stage, output)
+    }
+
+    /// Runs `command` (nothing is judged yet); refuses to start a forward step after a signal.
+    fn exec_step(
+        &mut self,
+        shared: &Shared<'_>,
+        stage: &str,
+        command: &str,
+        input: Option<&mut dyn std::io::Read>,
+    ) -> Result<ExecOutput, HostError> {
         if shared.interrupt.is_set() && !self.reverting {
             return Err(HostError {
                 host: self.label().to_owned(),
@@ -179,15 +209,23 @@ impl HostRun {
             });
         }
         tracing::debug!(host = self.label(), stage, command, "remote command");
-        let output = self
-            .remote
+        self.remote
             .exec(command, input)
             .map_err(|error: RemoteError| HostError {
                 host: self.label().to_owned(),
                 stage: stage.to_owned(),
                 message: error.to_string(),
                 infrastructure: true,
-            })?;
+            })
+    }
+
+    /// Echoes a step's output and turns a non-zero exit status into an error naming `stage`.
+    fn judge(
+        &self,
+        shared: &Shared<'_>,
+        stage: &str,
+        output: ExecOutput,
+    ) -> Result<ExecOutput, HostError> {
         echo(shared.console, self.label(), &output);
         if output.status != 0 {
             let detail = output.stderr.trim();
@@ -250,12 +288,43 @@ impl HostRun {
 
     /// Takes the deploy lock (taking over a stale one with a warning).
     pub fn lock(&mut self, shared: &Shared<'_>) -> Result<(), HostError> {
+        self.take_lock(shared, None).map(drop)
+    }
+
+    /// Takes the deploy lock and reads what the host has, in one remote command (see
+    /// [`crate::commands::Layout::lock_and_status`]); same as [`HostRun::lock`] then
+    /// [`HostRun::read_status`].
+    pub fn lock_and_read_status(
+        &mut self,
+        shared: &Shared<'_>,
+        sha256: Option<&str>,
+    ) -> Result<(), HostError> {
+        let output = self.take_lock(shared, Some(sha256))?;
+        self.status = parse_status(&output);
+        self.previous = self.status.current.clone();
+        Ok(())
+    }
+
+    /// Takes the lock (running the status command too when `status` is set); returns the
+    /// output of the command that took it.
+    fn take_lock(
+        &mut self,
+        shared: &Shared<'_>,
+        status: Option<Option<&str>>,
+    ) -> Result<String, HostError> {
         for _attempt in 0..2 {
-            let command = shared.layout.lock(&self.token, shared.who, shared.run);
+            let command = match status {
+                Some(sha256) => {
+                    shared
+                        .layout
+                        .lock_and_status(&self.token, shared.who, shared.run, sha256)
+                }
+                None => shared.layout.lock(&self.token, shared.who, shared.run),
+            };
             let output = self.step(shared, "lock", &command, None)?;
             if output.stdout.lines().any(|l| l == LOCK_ACQUIRED) {
                 self.locked = true;
-                return Ok(());
+                return Ok(output.stdout);
             }
             let holder = LockHolder::parse(&output.stdout);
             if holder
@@ -302,7 +371,8 @@ impl HostRun {
         Ok(())
     }
 
-    /// Uploads (unless the host has it), verifies, unpacks.
+    /// Uploads (unless the host has it), verifies, unpacks and installs units, in one remote
+    /// command: stdin carries the artifact, and the steps after the upload start once it ends.
     pub fn stage(
         &mut self,
         shared: &Shared<'_>,
@@ -311,6 +381,34 @@ impl HostRun {
         release: &ReleaseId,
         shared_paths: &[String],
     ) -> Result<(), HostError> {
+        self.stage_then(shared, artifact, sha256, release, shared_paths, false)
+    }
+
+    /// [`HostRun::stage`], then the switch of `current`, in the same remote command; then
+    /// restarts and checks like [`HostRun::activate`].
+    pub fn stage_and_activate(
+        &mut self,
+        shared: &Shared<'_>,
+        artifact: &std::path::Path,
+        sha256: &str,
+        release: &ReleaseId,
+        shared_paths: &[String],
+    ) -> Result<(), HostError> {
+        self.stage_then(shared, artifact, sha256, release, shared_paths, true)?;
+        self.restart_services(shared, release)
+    }
+
+    fn stage_then(
+        &mut self,
+        shared: &Shared<'_>,
+        artifact: &std::path::Path,
+        sha256: &str,
+        release: &ReleaseId,
+        shared_paths: &[String],
+        switch: bool,
+    ) -> Result<(), HostError> {
+        let token = self.token.clone();
+        let mut file = None;
         if self.status.artifact_present {
             shared.console.log(&format!(
                 "[{}] artifact {} already on the host, upload skipped",
@@ -318,42 +416,34 @@ impl HostRun {
                 &sha256[..12]
             ));
         } else {
-            let mut file = File::open(artifact)
-                .map_err(|e| self.error("upload", format!("{}: {e}", artifact.display())))?;
-            let token = self.token.clone();
-            self.step(
-                shared,
-                "upload",
-                &shared.layout.upload(sha256, &token),
-                Some(&mut file),
-            )?;
-            self.step(
-                shared,
-                "verify",
-                &shared.layout.verify_upload(sha256, &token),
-                None,
-            )?;
+            file = Some(
+                File::open(artifact)
+                    .map_err(|e| self.error("upload", format!("{}: {e}", artifact.display())))?,
+            );
         }
-        let token = self.token.clone();
-        self.step(
-            shared,
-            "unpack",
-            &shared.layout.unpack_with(
-                release,
-                sha256,
-                &token,
-                shared_paths,
-                crate::pack::Compression::detect(artifact)
-                    .map_err(|e| self.error("unpack", e.to_string()))?,
-            ),
-            None,
-        )?;
+        let compression = crate::pack::Compression::detect(artifact)
+            .map_err(|e| self.error("unpack", e.to_string()))?;
         let ctx = ReleaseContext {
             layout: shared.layout,
             release,
         };
-        if let Some(command) = shared.manager.prepare(&ctx) {
-            self.step(shared, "install units", &command, None)?;
+        let parts = shared.layout.stage_parts(
+            release,
+            sha256,
+            &token,
+            shared_paths,
+            compression,
+            file.is_some(),
+            shared.manager.prepare(&ctx),
+        );
+        let mut parts = parts;
+        if switch {
+            parts.push(("switch".to_owned(), shared.layout.switch(release, &token)));
+        }
+        let input = file.as_mut().map(|f| f as &mut dyn std::io::Read);
+        self.steps(shared, &parts, input)?;
+        if switch {
+            self.switched = self.previous.as_ref() != Some(release);
         }
         Ok(())
     }
@@ -368,6 +458,15 @@ impl HostRun {
             None,
         )?;
         self.switched = self.previous.as_ref() != Some(release);
+        self.restart_services(shared, release)
+    }
+
+    /// Restarts the services in order, checking each (journal tail on failure).
+    fn restart_services(
+        &mut self,
+        shared: &Shared<'_>,
+        release: &ReleaseId,
+    ) -> Result<(), HostError> {
         let ctx = ReleaseContext {
             layout: shared.layout,
             release,
@@ -435,16 +534,14 @@ impl HostRun {
         keep: Option<usize>,
     ) -> Vec<HostError> {
         self.reverting = true;
-        let mut errors = Vec::new();
+        // One remote command for all three (one login shell): each part runs even when an
+        // earlier one failed, and says so.
+        let mut parts: Vec<(String, String)> = Vec::new();
         if let Some((id, sha)) = release {
-            if let Err(e) = self.step(
-                shared,
-                "release log",
-                &shared.layout.log(id, sha, shared.who, result),
-                None,
-            ) {
-                errors.push(e);
-            }
+            parts.push((
+                "release log".to_owned(),
+                shared.layout.log(id, sha, shared.who, result),
+            ));
         }
         if let (Some(keep), Some((id, _))) = (keep, release) {
             let mut newest_first: Vec<ReleaseId> = vec![id.clone()];
@@ -461,22 +558,40 @@ impl HostRun {
             }
             let remove = crate::commands::releases_to_remove(&newest_first, keep, &protect);
             if !remove.is_empty() {
-                if let Err(e) = self.step(
-                    shared,
-                    "retention",
-                    &shared.layout.remove_releases(&remove),
-                    None,
-                ) {
-                    errors.push(e);
-                }
+                parts.push((
+                    "retention".to_owned(),
+                    shared.layout.remove_releases(&remove),
+                ));
             }
         }
         if self.locked {
-            let token = self.token.clone();
-            match self.step(shared, "unlock", &shared.layout.unlock(&token), None) {
-                Ok(_) => self.locked = false,
-                Err(e) => errors.push(e),
-            }
+            parts.push(("unlock".to_owned(), shared.layout.unlock(&self.token)));
+        }
+        if parts.is_empty() {
+            return Vec::new();
+        }
+        let (title, command) = crate::commands::combined(&parts, false);
+        let mut output = match self.exec_step(shared, &title, &command, None) {
+            Ok(output) => output,
+            Err(error) => return vec![error],
+        };
+        let failed = crate::commands::failed_parts(&output.stdout);
+        output.stdout = without_part_markers(&output.stdout);
+        echo(shared.console, self.label(), &output);
+        let detail =
+            runner_protocol::console::visible_controls(last_lines(output.stderr.trim(), 5));
+        let mut errors: Vec<HostError> = failed
+            .iter()
+            .filter_map(|index| parts.get(*index))
+            .map(|(stage, _)| self.error(stage, format!("failed: {detail}")))
+            .collect();
+        if output.status != 0 {
+            errors.push(self.error(
+                &title,
+                format!("exited with status {}: {detail}", output.status),
+            ));
+        } else if self.locked && !failed.contains(&(parts.len() - 1)) {
+            self.locked = false;
         }
         errors
     }
@@ -522,6 +637,15 @@ impl LockHolder {
     pub fn age(&self) -> Option<Duration> {
         Some(Duration::from_secs(self.now?.saturating_sub(self.since?)))
     }
+}
+
+/// `stdout` without the lines [`crate::commands::sequence`] adds.
+fn without_part_markers(stdout: &str) -> String {
+    stdout
+        .lines()
+        .filter(|line| !line.starts_with(crate::commands::PART_FAILED))
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 pub(crate) fn last_lines(text: &str, n: usize) -> &str {
@@ -657,6 +781,155 @@ mod tests {
             ("alice", "42")
         );
         assert_eq!(holder.age(), Some(Duration::from_secs(100)));
+    }
+
+    /// Runs commands with the local `sh` and counts them: each would be one exec channel, and
+    /// so one login shell, on a real host.
+    struct Counting {
+        inner: crate::remote::LocalRemote,
+        commands: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Remote for Counting {
+        fn label(&self) -> &str {
+            self.inner.label()
+        }
+
+        fn exec(
+            &mut self,
+            command: &str,
+            input: Option<&mut dyn std::io::Read>,
+        ) -> Result<ExecOutput, RemoteError> {
+            if let Ok(mut commands) = self.commands.lock() {
+                commands.push(command.to_owned());
+            }
+            self.inner.exec(command, input)
+        }
+    }
+
+    #[test]
+    fn a_deploy_runs_three_remote_commands_and_a_redeploy_skips_the_upload() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = dir.path().join("tree");
+        std::fs::create_dir_all(source.join("bin")).expect("mkdir");
+        std::fs::write(source.join("bin/app"), "v1").expect("write");
+        let artifact = dir.path().join("v1.tar.gz");
+        let manifest =
+            crate::pack::pack(&source, &artifact, &dir.path().join("m.json"), 0).expect("pack");
+        let sha = manifest.archive_sha256.clone();
+        let root = dir.path().join("root");
+        let layout = Layout::new(
+            crate::quote::RemotePath::parse(root.to_str().expect("utf-8")).expect("root"),
+        );
+        let manager = crate::commands::Custom {
+            restart: Vec::new(),
+            check: Vec::new(),
+        };
+        let log = runner_protocol::testing::Capture::default();
+        let console = Console::new(
+            false,
+            None,
+            runner_protocol::testing::Capture::default().writer(),
+            log.writer(),
+            runner_protocol::secret::Masker::default(),
+        );
+        let interrupt = crate::interrupt::Interrupt::default();
+        let shared = Shared {
+            layout: &layout,
+            manager: &manager,
+            services: &[],
+            gate: None,
+            lock_stale_after: Duration::from_secs(60),
+            who: "tester",
+            run: "run-1",
+            console: &console,
+            interrupt: &interrupt,
+        };
+        let deploy = |id: &str| {
+            let commands = Arc::new(Mutex::new(Vec::new()));
+            let mut run = HostRun::new(Box::new(Counting {
+                inner: crate::remote::LocalRemote::default(),
+                commands: commands.clone(),
+            }));
+            let release = ReleaseId::parse(id).expect("id");
+            run.lock_and_read_status(&shared, Some(&sha)).expect("lock");
+            let uploaded = !run.status.artifact_present;
+            run.stage_and_activate(&shared, &artifact, &sha, &release, &[])
+                .expect("stage and switch");
+            let errors = run.finish(&shared, Some((&release, &sha)), "success", Some(5));
+            assert!(errors.is_empty(), "{errors:?}");
+            assert!(!run.holds_lock());
+            let count = commands.lock().map(|c| c.len()).unwrap_or_default();
+            (count, uploaded)
+        };
+        assert_eq!(deploy("r1"), (3, true), "lock+status, stage+switch, finish");
+        assert_eq!(deploy("r2"), (3, false), "the artifact is on the host");
+        let current = std::fs::read_link(root.join("current")).expect("current");
+        assert!(current.ends_with("releases/r2"), "{current:?}");
+        assert_eq!(
+            std::fs::read_to_string(root.join("current/bin/app")).expect("app"),
+            "v1"
+        );
+        assert!(!root.join(".ssh-deploy/lock").exists(), "unlocked");
+        let log = std::fs::read_to_string(root.join(".ssh-deploy/log")).expect("log");
+        assert_eq!(log.lines().count(), 2, "{log}");
+    }
+
+    #[test]
+    fn a_failed_part_of_the_stage_is_named_and_nothing_after_it_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // gzip around bytes that are no tar archive: it passes the upload and the checksum,
+        // and tar on the host refuses it.
+        let artifact = dir.path().join("broken.tar.gz");
+        let mut gzip = flate2::write::GzEncoder::new(
+            std::fs::File::create(&artifact).expect("create"),
+            flate2::Compression::default(),
+        );
+        std::io::Write::write_all(&mut gzip, &[b'x'; 1000]).expect("write");
+        gzip.finish().expect("finish");
+        let sha = crate::pack::sha256_file(&artifact).expect("sha").0;
+        let root = dir.path().join("root");
+        let layout = Layout::new(
+            crate::quote::RemotePath::parse(root.to_str().expect("utf-8")).expect("root"),
+        );
+        let manager = crate::commands::Custom {
+            restart: Vec::new(),
+            check: Vec::new(),
+        };
+        let console = Console::new(
+            false,
+            None,
+            runner_protocol::testing::Capture::default().writer(),
+            runner_protocol::testing::Capture::default().writer(),
+            runner_protocol::secret::Masker::default(),
+        );
+        let interrupt = crate::interrupt::Interrupt::default();
+        let shared = Shared {
+            layout: &layout,
+            manager: &manager,
+            services: &[],
+            gate: None,
+            lock_stale_after: Duration::from_secs(60),
+            who: "tester",
+            run: "run-1",
+            console: &console,
+            interrupt: &interrupt,
+        };
+        let mut run = HostRun::new(Box::new(crate::remote::LocalRemote::default()));
+        let release = ReleaseId::parse("r1").expect("id");
+        run.lock_and_read_status(&shared, Some(&sha)).expect("lock");
+        let error = run
+            .stage(&shared, &artifact, &sha, &release, &[])
+            .expect_err("tar refuses it");
+        assert_eq!(error.stage, "unpack", "{error}");
+        assert!(!root.join("releases/r1").exists());
+        // The upload and its check passed: the artifact is kept for the next attempt.
+        assert!(
+            root.join(format!(".ssh-deploy/artifacts/{sha}.tar.gz"))
+                .exists()
+        );
+        assert!(run.finish(&shared, None, "failed", None).is_empty());
+        assert!(!root.join(".ssh-deploy/lock").exists(), "unlocked");
     }
 
     #[test]

@@ -966,8 +966,7 @@ fn prepare_host(
     shared: &Shared<'_>,
     options: &DeployOptions,
 ) -> Result<(), HostError> {
-    run.lock(shared)?;
-    run.read_status(shared, Some(&options.sha256))
+    run.lock_and_read_status(shared, Some(&options.sha256))
 }
 
 /// Upload, unpack, switch, restart, gate.
@@ -977,14 +976,13 @@ fn roll_host(
     options: &DeployOptions,
     host: &HostSpec,
 ) -> Result<(), HostError> {
-    run.stage(
+    run.stage_and_activate(
         shared,
         &options.artifact,
         &options.sha256,
         &options.release,
         &options.shared,
     )?;
-    run.activate(shared, &options.release)?;
     run.gate(shared, &host.name())
 }
 
@@ -1033,8 +1031,7 @@ pub fn rollback(options: &RollbackOptions, runner: &mut Runner) -> Result<Verdic
             shared.gate = gates[index].as_deref();
             let mut run = options.connection.open(&host)?;
             let result = (|| {
-                run.lock(&shared)?;
-                run.read_status(&shared, None)?;
+                run.lock_and_read_status(&shared, None)?;
                 let target = match &options.to {
                     Some(to) => to.clone(),
                     None => run

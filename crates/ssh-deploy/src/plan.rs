@@ -51,27 +51,26 @@ pub fn host_steps_on(options: &DeployOptions, layout: &crate::commands::Layout) 
     let release = &options.release;
     let sha = options.sha256.as_str();
     let ctx = ReleaseContext { layout, release };
+    // The steps are grouped as `HostRun` runs them: one remote command per group.
+    let mut stage = layout.stage_parts(
+        release,
+        sha,
+        token,
+        &options.shared,
+        crate::pack::Compression::detect(&options.artifact)
+            .unwrap_or(crate::pack::Compression::Gzip),
+        true,
+        change.manager.prepare(&ctx),
+    );
+    stage.push(("switch".to_owned(), layout.switch(release, token)));
+    let (title, stage) = crate::commands::combined(&stage, true);
     let mut steps = vec![
-        step("lock", layout.lock(token, &change.who, &change.run)),
-        step("status", layout.status(Some(sha))),
-        step("upload (stdin = artifact)", layout.upload(sha, token)),
-        step("verify", layout.verify_upload(sha, token)),
         step(
-            "unpack",
-            layout.unpack_with(
-                release,
-                sha,
-                token,
-                &options.shared,
-                crate::pack::Compression::detect(&options.artifact)
-                    .unwrap_or(crate::pack::Compression::Gzip),
-            ),
+            "lock + status",
+            layout.lock_and_status(token, &change.who, &change.run, Some(sha)),
         ),
+        step(&format!("{title} (stdin = artifact)"), stage),
     ];
-    if let Some(command) = change.manager.prepare(&ctx) {
-        steps.push(step("install units", command));
-    }
-    steps.push(step("switch", layout.switch(release, token)));
     for service in &change.services {
         steps.push(step(
             &format!("restart {service}"),
@@ -84,12 +83,28 @@ pub fn host_steps_on(options: &DeployOptions, layout: &crate::commands::Layout) 
     if change.gate.is_some() {
         steps.push(step("gate", "(health-gate from the runner)".into()));
     }
-    steps.push(step(
-        "release log",
-        layout.log(release, sha, &change.who, "success"),
-    ));
-    steps.push(step("unlock", layout.unlock(token)));
+    steps.push(finish_step(layout, release, sha, &change.who));
     steps
+}
+
+/// The last step of a successful deploy: release log and unlock, as one remote command.
+pub fn finish_step(
+    layout: &crate::commands::Layout,
+    release: &crate::quote::ReleaseId,
+    sha: &str,
+    who: &str,
+) -> Step {
+    let (title, command) = crate::commands::combined(
+        &[
+            (
+                "release log".to_owned(),
+                layout.log(release, sha, who, "success"),
+            ),
+            ("unlock".to_owned(), layout.unlock("<token>")),
+        ],
+        false,
+    );
+    step(&title, command)
 }
 
 fn step(title: &str, command: String) -> Step {

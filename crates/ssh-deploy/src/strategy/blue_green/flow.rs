@@ -36,15 +36,26 @@ pub fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slot>) -> 
             command,
         });
     };
-    step("lock", layout.lock(token, &change.who, &change.run));
-    step("status", layout.status(Some(sha)));
-    step("read live slot", config.read_state(layout));
-    step("upload (stdin = artifact)", layout.upload(sha, token));
-    step("verify upload", layout.verify_upload(sha, token));
     step(
-        "unpack",
-        layout.unpack(release, sha, token, &options.shared),
+        "lock + status",
+        layout.lock_and_status(token, &change.who, &change.run, Some(sha)),
     );
+    step("read live slot", config.read_state(layout));
+    let ctx = crate::commands::ReleaseContext { layout, release };
+    let (title, stage) = crate::commands::combined(
+        &layout.stage_parts(
+            release,
+            sha,
+            token,
+            &options.shared,
+            crate::pack::Compression::detect(&options.artifact)
+                .unwrap_or(crate::pack::Compression::Gzip),
+            true,
+            change.manager.prepare(&ctx),
+        ),
+        true,
+    );
+    step(&format!("{title} (stdin = artifact)"), stage);
     step(
         &format!("stop idle slot {}", new.slot),
         config.stop(layout, new),
@@ -105,11 +116,8 @@ pub fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slot>) -> 
             );
         }
     }
-    step(
-        "release log",
-        layout.log(release, sha, &change.who, "success"),
-    );
-    step("unlock", layout.unlock(token));
+    let finish = crate::plan::finish_step(layout, release, sha, &change.who);
+    step(&finish.title, finish.command);
     steps
 }
 
@@ -237,8 +245,8 @@ impl HostFlow<'_> {
     /// Lock, stage, start and gate the idle slot. Nothing the proxy routes to is touched.
     fn prepare(&mut self) -> Result<(Target, Option<Target>), HostError> {
         let (layout, config, options) = (self.shared.layout, self.config, self.options);
-        self.run.lock(self.shared)?;
-        self.run.read_status(self.shared, Some(&options.sha256))?;
+        self.run
+            .lock_and_read_status(self.shared, Some(&options.sha256))?;
         let state = State::parse(&self.step("read live slot", &config.read_state(layout))?);
         let old = state.live.map(|slot| config.target(slot));
         let new = config.target(state.live.map_or(Slot::Blue, Slot::other));
