@@ -510,8 +510,14 @@ impl DeployOptions {
         let connection = Connection::from_args(&args.hosts, runner)?;
         let restarts = args.strategy == crate::cli::StrategyArg::Symlink;
         let change = Change::from_args(&args.change, Some(&args.units_dir), runner, restarts)?;
-        crate::pack::check_archive(&args.artifact)?;
-        let (sha256, _) = crate::pack::sha256_file(&args.artifact)?;
+        // Both read the whole artifact; on two threads the hash costs no extra wall time.
+        let (checked, hashed) = std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| crate::pack::sha256_file(&args.artifact));
+            let checked = crate::pack::check_archive(&args.artifact);
+            (checked, hashing.join())
+        });
+        checked?;
+        let (sha256, _) = hashed.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         let release = match &args.release_id {
             Some(id) if !id.is_empty() => {
                 ReleaseId::parse(id).map_err(|e| usage(format!("--release-id: {e}")))?
