@@ -162,7 +162,8 @@ pub struct ChangeArgs {
     #[arg(long, value_name = "COMMANDS")]
     pub check_command: Vec<LineList>,
     /// health-gate file checked after the restart, from the runner; `{host}` in it becomes the
-    /// host's name. A failed gate rolls back.
+    /// host's name, `{tunnel:PORT}` a runner-side address forwarded over SSH to the host's
+    /// 127.0.0.1:PORT (services bound to loopback). A failed gate rolls back.
     #[arg(long, value_name = "FILE")]
     pub gate_file: Option<PathBuf>,
     /// A lock older than this is taken over (with a warning).

@@ -505,7 +505,20 @@ impl HostRun {
         } else {
             shared.interrupt.clone()
         };
-        run_gate_until(text, host_name, &interrupt).map_err(|message| self.error("gate", message))
+        self.run_gate_text(text, host_name, &interrupt)
+            .map_err(|message| self.error("gate", message))
+    }
+
+    /// Runs the gate file `text` against `host_name`, with its `{tunnel:PORT}` placeholders
+    /// forwarded over this host's connection for as long as the gate runs.
+    pub fn run_gate_text(
+        &self,
+        text: &str,
+        host_name: &str,
+        interrupt: &crate::interrupt::Interrupt,
+    ) -> Result<(), String> {
+        let (text, _tunnels) = crate::tunnel::open(text, |port| self.remote.tunnel(port))?;
+        run_gate_until(&text, host_name, interrupt)
     }
 
     /// Puts `current` back on `target`, restarts and re-checks.
@@ -718,6 +731,13 @@ pub fn run_gate_until(
 
 /// Parses and resolves a gate file for `host`.
 pub fn resolve_gate(text: &str, host: &str) -> Result<health_gate::config::Gate, String> {
+    if !crate::tunnel::ports(text)?.is_empty() {
+        return Err(
+            "{tunnel:PORT} is only filled in for the deploy gate (--gate-file) of the symlink \
+             and blue-green strategies; use {host} here"
+                .into(),
+        );
+    }
     let text = text.replace("{host}", host);
     let file =
         health_gate::config::GateFile::parse(&text).map_err(|e| format!("gate file: {e}"))?;

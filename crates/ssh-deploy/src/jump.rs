@@ -96,7 +96,7 @@ fn accept(listener: &TcpListener, within: Duration, stop: &AtomicBool) -> Option
 
 /// Moves bytes both ways with non-blocking I/O on both ends (a blocking read on the channel
 /// would hold the session's lock and starve the other direction).
-fn pipe(
+pub(crate) fn pipe(
     session: &ssh2::Session,
     mut channel: ssh2::Channel,
     mut stream: TcpStream,

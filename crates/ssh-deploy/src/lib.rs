@@ -21,6 +21,7 @@ pub mod proxy;
 pub mod quote;
 pub mod remote;
 pub mod strategy;
+pub mod tunnel;
 
 pub use cli::{
     BlueGreenArgs, ChangeArgs, Cli, Command, DeployArgs, HostArgs, ManagerArg, PackArgs, ProxyArg,

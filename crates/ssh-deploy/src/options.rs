@@ -382,7 +382,10 @@ impl Change {
                 // `{port}` and `{slot}` are filled in per slot by the blue-green strategy; with
                 // `{vars.NAME}` the file is checked per host once the vars are known.
                 if !text.contains("{vars.") {
-                    let probe = text.replace("{port}", "1").replace("{slot}", "blue");
+                    let probe = crate::tunnel::probe(&text)
+                        .map_err(|e| usage(format!("--gate-file {}: {e}", path.display())))?
+                        .replace("{port}", "1")
+                        .replace("{slot}", "blue");
                     crate::deploy::resolve_gate(&probe, "127.0.0.1")
                         .map_err(|e| usage(format!("--gate-file {}: {e}", path.display())))?;
                 }
@@ -423,7 +426,10 @@ impl Change {
                 };
                 let rendered = crate::inventory::render_vars(text, &connection.vars_for(host))
                     .map_err(|e| format!("--gate-file, host {}: {e}", host.label()))?;
-                let probe = rendered.replace("{port}", "1").replace("{slot}", "blue");
+                let probe = crate::tunnel::probe(&rendered)
+                    .map_err(|e| format!("--gate-file, host {}: {e}", host.label()))?
+                    .replace("{port}", "1")
+                    .replace("{slot}", "blue");
                 crate::deploy::resolve_gate(&probe, &host.name())
                     .map_err(|e| format!("--gate-file, host {}: {e}", host.label()))?;
                 Ok(Some(rendered))

@@ -120,6 +120,14 @@ pub trait Remote: Send {
         command: &str,
         input: Option<&mut dyn Read>,
     ) -> Result<ExecOutput, RemoteError>;
+    /// Forwards a new loopback port on the runner to `127.0.0.1:port` on the host (gate checks
+    /// of loopback-only services, see [`crate::tunnel`]). Only SSH connections can.
+    fn tunnel(&self, port: u16) -> Result<crate::tunnel::Tunnel, String> {
+        Err(format!(
+            "{}: {{tunnel:{port}}} needs an SSH connection to the host",
+            self.label()
+        ))
+    }
 }
 
 /// A host to reach over SSH.
@@ -589,6 +597,10 @@ fn known_hosts_lookup(
 impl Remote for SshRemote {
     fn label(&self) -> &str {
         &self.label
+    }
+
+    fn tunnel(&self, port: u16) -> Result<crate::tunnel::Tunnel, String> {
+        crate::tunnel::Tunnel::start(self.session.clone(), port, self.keepalive)
     }
 
     fn exec(

@@ -339,7 +339,10 @@ impl BlueGreen {
             Some(path) if !path.as_os_str().is_empty() => {
                 let content = std::fs::read_to_string(path)
                     .map_err(|e| usage(format!("--observe-gate-file {}: {e}", path.display())))?;
-                let probe = content.replace("{port}", "1").replace("{slot}", "blue");
+                let probe = crate::tunnel::probe(&content)
+                    .map_err(|e| usage(format!("--observe-gate-file {}: {e}", path.display())))?
+                    .replace("{port}", "1")
+                    .replace("{slot}", "blue");
                 crate::deploy::resolve_gate(&probe, "127.0.0.1")
                     .map_err(|e| usage(format!("--observe-gate-file {}: {e}", path.display())))?;
                 Some(content)

@@ -190,12 +190,15 @@ impl HostFlow<'_> {
         let text = text
             .replace("{port}", &target.port.to_string())
             .replace("{slot}", target.slot.name());
-        crate::deploy::run_gate(&text, &self.host.name()).map_err(|message| HostError {
-            host: self.run.label().to_owned(),
-            stage: stage.to_owned(),
-            message,
-            infrastructure: false,
-        })
+        let interrupt = crate::interrupt::Interrupt::default();
+        self.run
+            .run_gate_text(&text, &self.host.name(), &interrupt)
+            .map_err(|message| HostError {
+                host: self.run.label().to_owned(),
+                stage: stage.to_owned(),
+                message,
+                infrastructure: false,
+            })
     }
 
     /// Switches the proxy to `to`; returns the drain token and how long the switch took.
