@@ -101,6 +101,8 @@ pub struct HostRun {
     pub previous: Option<ReleaseId>,
     /// `current` was switched by this run.
     pub switched: bool,
+    /// Services were restarted on the new release (a rollback must restart them again).
+    restarted: bool,
     /// What the host had.
     pub status: HostStatus,
     /// When work on the host started.
@@ -132,6 +134,7 @@ impl HostRun {
             locked: false,
             previous: None,
             switched: false,
+            restarted: false,
             status: HostStatus::default(),
             started: Instant::now(),
             reverting: false,
@@ -440,7 +443,11 @@ impl HostRun {
         if switch {
             parts.push(("switch".to_owned(), shared.layout.switch(release, &token)));
         }
-        let input = file.as_mut().map(|f| f as &mut dyn std::io::Read);
+        let mut upload = file.map(|file| StopOnSignal {
+            inner: file,
+            interrupt: shared.interrupt,
+        });
+        let input = upload.as_mut().map(|f| f as &mut dyn std::io::Read);
         self.steps(shared, &parts, input)?;
         if switch {
             self.switched = self.previous.as_ref() != Some(release);
@@ -467,6 +474,9 @@ impl HostRun {
         shared: &Shared<'_>,
         release: &ReleaseId,
     ) -> Result<(), HostError> {
+        if !self.reverting && !shared.interrupt.is_set() && !shared.services.is_empty() {
+            self.restarted = true;
+        }
         let ctx = ReleaseContext {
             layout: shared.layout,
             release,
@@ -529,9 +539,21 @@ impl HostRun {
         host_name: &str,
     ) -> Result<(), HostError> {
         self.reverting = true;
-        let result = self
-            .activate(shared, target)
-            .and_then(|()| self.gate(shared, host_name));
+        let result = if self.switched && !self.restarted {
+            // Only `current` moved (a signal came between the switch and the restarts): the
+            // services still run the release they ran before, so switching back is enough.
+            let token = self.token.clone();
+            self.step(
+                shared,
+                "switch",
+                &shared.layout.switch(target, &token),
+                None,
+            )
+            .map(drop)
+        } else {
+            self.activate(shared, target)
+        }
+        .and_then(|()| self.gate(shared, host_name));
         self.reverting = false;
         result?;
         self.switched = false;
@@ -649,6 +671,25 @@ impl LockHolder {
     /// How long it has been held (host clock on both ends).
     pub fn age(&self) -> Option<Duration> {
         Some(Duration::from_secs(self.now?.saturating_sub(self.since?)))
+    }
+}
+
+/// The artifact as the upload reads it: a signal ends the upload at once (the host then sees a
+/// short file, whose checksum fails, so nothing after the upload runs).
+struct StopOnSignal<'a> {
+    inner: File,
+    interrupt: &'a crate::interrupt::Interrupt,
+}
+
+impl std::io::Read for StopOnSignal<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.interrupt.is_set() {
+            // Not `ErrorKind::Interrupted`: readers retry that one.
+            return Err(std::io::Error::other(
+                "interrupted (SIGINT/SIGTERM) during the upload",
+            ));
+        }
+        self.inner.read(buffer)
     }
 }
 
@@ -950,6 +991,106 @@ mod tests {
         );
         assert!(run.finish(&shared, None, "failed", None).is_empty());
         assert!(!root.join(".ssh-deploy/lock").exists(), "unlocked");
+    }
+
+    #[test]
+    fn a_signal_between_switch_and_restarts_reverts_by_switching_back_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let restarts = dir.path().join("restarts");
+        let mut artifacts = Vec::new();
+        for version in ["v1", "v2"] {
+            let source = dir.path().join(version);
+            std::fs::create_dir_all(&source).expect("mkdir");
+            std::fs::write(source.join("VERSION"), version).expect("write");
+            let artifact = dir.path().join(format!("{version}.tar.gz"));
+            let sha = crate::pack::pack(&source, &artifact, &dir.path().join("m.json"), 0)
+                .expect("pack")
+                .archive_sha256;
+            artifacts.push((ReleaseId::parse(version).expect("id"), artifact, sha));
+        }
+        let root = dir.path().join("root");
+        let layout = Layout::new(
+            crate::quote::RemotePath::parse(root.to_str().expect("utf-8")).expect("root"),
+        );
+        let manager = crate::commands::Custom {
+            restart: vec![(
+                "web".into(),
+                format!("echo \"$(cat VERSION)\" >> '{}'", restarts.display()),
+            )],
+            check: Vec::new(),
+        };
+        let console = Console::new(
+            false,
+            None,
+            runner_protocol::testing::Capture::default().writer(),
+            runner_protocol::testing::Capture::default().writer(),
+            runner_protocol::secret::Masker::default(),
+        );
+        let interrupt = crate::interrupt::Interrupt::default();
+        let services = ["web".to_owned()];
+        let shared = Shared {
+            layout: &layout,
+            manager: &manager,
+            services: &services,
+            gate: None,
+            lock_stale_after: Duration::from_secs(60),
+            who: "tester",
+            run: "run-1",
+            console: &console,
+            interrupt: &interrupt,
+        };
+        let restarted = || std::fs::read_to_string(&restarts).unwrap_or_default();
+        let (v1, v1_artifact, v1_sha) = &artifacts[0];
+        let mut run = HostRun::new(Box::new(crate::remote::LocalRemote::default()));
+        run.lock_and_read_status(&shared, Some(v1_sha))
+            .expect("lock");
+        run.stage_and_activate(&shared, v1_artifact, v1_sha, v1, &[])
+            .expect("v1");
+        run.finish(&shared, Some((v1, v1_sha)), "success", None);
+        assert_eq!(restarted(), "v1\n");
+
+        let (v2, v2_artifact, v2_sha) = &artifacts[1];
+        let mut run = HostRun::new(Box::new(crate::remote::LocalRemote::default()));
+        run.lock_and_read_status(&shared, Some(v2_sha))
+            .expect("lock");
+        run.stage_then(&shared, v2_artifact, v2_sha, v2, &[], true)
+            .expect("staged and switched");
+        assert!(run.switched);
+        interrupt.set();
+        let refused = run.restart_services(&shared, v2).expect_err("no new step");
+        assert!(refused.message.contains("interrupted"), "{refused}");
+        run.revert(&shared, v1, "localhost").expect("switched back");
+        assert_eq!(
+            std::fs::read_link(root.join("current")).expect("current"),
+            std::path::Path::new("releases/v1")
+        );
+        assert_eq!(restarted(), "v1\n", "v1 kept running: no restart at all");
+        assert!(run.finish(&shared, None, "interrupted", None).is_empty());
+    }
+
+    #[test]
+    fn the_upload_stops_at_a_signal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("artifact");
+        std::fs::write(&path, [7u8; 4096]).expect("write");
+        let interrupt = crate::interrupt::Interrupt::default();
+        let mut reader = StopOnSignal {
+            inner: File::open(&path).expect("open"),
+            interrupt: &interrupt,
+        };
+        let mut buffer = [0u8; 1024];
+        assert_eq!(
+            std::io::Read::read(&mut reader, &mut buffer).expect("read"),
+            1024
+        );
+        interrupt.set();
+        let error = std::io::Read::read(&mut reader, &mut buffer).expect_err("stops");
+        assert_ne!(
+            error.kind(),
+            std::io::ErrorKind::Interrupted,
+            "would be retried"
+        );
+        assert!(error.to_string().contains("interrupted"), "{error}");
     }
 
     #[test]
