@@ -342,6 +342,23 @@ pub fn failed_parts(stdout: &str) -> Vec<usize> {
         .collect()
 }
 
+/// Every service's restart, then its check (when the manager has one), in order, as named parts
+/// of one remote command (`restart <service>`, `check <service>`).
+pub fn restart_parts(
+    manager: &dyn ServiceManager,
+    services: &[String],
+    ctx: &ReleaseContext<'_>,
+) -> Vec<(String, String)> {
+    let mut parts = Vec::new();
+    for service in services {
+        parts.push((format!("restart {service}"), manager.restart(service, ctx)));
+        if let Some(command) = manager.is_active(service, ctx) {
+            parts.push((format!("check {service}"), command));
+        }
+    }
+    parts
+}
+
 /// Which releases retention removes: all but the newest `keep` (by activation), never the
 /// current release nor the rollback target.
 pub fn releases_to_remove(

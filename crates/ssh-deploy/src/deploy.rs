@@ -207,7 +207,7 @@ impl HostRun {
             return Err(HostError {
                 host: self.label().to_owned(),
                 stage: stage.to_owned(),
-                message: "interrupted (SIGINT/SIGTERM) before this step".into(),
+                message: REFUSED_AFTER_SIGNAL.into(),
                 infrastructure: true,
             });
         }
@@ -455,17 +455,11 @@ impl HostRun {
         Ok(())
     }
 
-    /// Switches `current`, restarts in order and checks each service.
+    /// Switches `current`, restarts in order and checks each service, in one remote command.
     pub fn activate(&mut self, shared: &Shared<'_>, release: &ReleaseId) -> Result<(), HostError> {
         let token = self.token.clone();
-        self.step(
-            shared,
-            "switch",
-            &shared.layout.switch(release, &token),
-            None,
-        )?;
-        self.switched = self.previous.as_ref() != Some(release);
-        self.restart_services(shared, release)
+        let switch = ("switch".to_owned(), shared.layout.switch(release, &token));
+        self.restart_after(shared, release, Some(switch))
     }
 
     /// Restarts the services in order, checking each (journal tail on failure).
@@ -474,34 +468,61 @@ impl HostRun {
         shared: &Shared<'_>,
         release: &ReleaseId,
     ) -> Result<(), HostError> {
-        if !self.reverting && !shared.interrupt.is_set() && !shared.services.is_empty() {
-            self.restarted = true;
-        }
+        self.restart_after(shared, release, None)
+    }
+
+    /// Runs `first` (the switch) and every service's restart and check as one remote command
+    /// that stops at the first failure; a failed service gets its journal tail printed.
+    fn restart_after(
+        &mut self,
+        shared: &Shared<'_>,
+        release: &ReleaseId,
+        first: Option<(String, String)>,
+    ) -> Result<(), HostError> {
         let ctx = ReleaseContext {
             layout: shared.layout,
             release,
         };
-        for service in shared.services {
-            let restarted = self.step(
-                shared,
-                &format!("restart {service}"),
-                &shared.manager.restart(service, &ctx),
-                None,
-            );
-            let checked = restarted.and_then(|_| match shared.manager.is_active(service, &ctx) {
-                Some(command) => self
-                    .step(shared, &format!("check {service}"), &command, None)
-                    .map(drop),
-                None => Ok(()),
-            });
-            if let Err(error) = checked {
-                if let Some(logs) = shared.manager.logs(service) {
-                    let _ = self.step(shared, &format!("logs {service}"), &logs, None);
-                }
-                return Err(error);
+        let switching = first.is_some();
+        let mut parts: Vec<(String, String)> = first.into_iter().collect();
+        parts.extend(crate::commands::restart_parts(
+            shared.manager,
+            shared.services,
+            &ctx,
+        ));
+        if parts.is_empty() {
+            return Ok(());
+        }
+        if !self.reverting && !shared.interrupt.is_set() && !shared.services.is_empty() {
+            self.restarted = true;
+        }
+        let result = self.steps(shared, &parts, None);
+        // The service whose restart or check failed, for its journal tail.
+        let failed = result.as_ref().err().and_then(|error| {
+            shared.services.iter().find(|service| {
+                error.stage == format!("restart {service}")
+                    || error.stage == format!("check {service}")
+            })
+        });
+        // The switch is the first part. It happened when a later part failed; it did not when
+        // it failed itself or the command was refused before it started; when the connection
+        // broke, assume it did, so the rollback puts `current` back (switching back to the
+        // release that is current is harmless; a host left switched without its gate is not).
+        let switch_happened = match &result {
+            Ok(_) => true,
+            Err(error) if error.stage == "switch" => false,
+            Err(error) if parts.iter().any(|(stage, _)| *stage == error.stage) => true,
+            Err(error) => !error.message.starts_with(REFUSED_AFTER_SIGNAL),
+        };
+        if switching && switch_happened {
+            self.switched = self.previous.as_ref() != Some(release);
+        }
+        if let Some(service) = failed {
+            if let Some(logs) = shared.manager.logs(service) {
+                let _ = self.step(shared, &format!("logs {service}"), &logs, None);
             }
         }
-        Ok(())
+        result.map(drop)
     }
 
     /// Runs the gate for this host.
@@ -673,6 +694,9 @@ impl LockHolder {
         Some(Duration::from_secs(self.now?.saturating_sub(self.since?)))
     }
 }
+
+/// Why a step did not start.
+const REFUSED_AFTER_SIGNAL: &str = "interrupted (SIGINT/SIGTERM) before this step";
 
 /// The artifact as the upload reads it: a signal ends the upload at once (the host then sees a
 /// short file, whose checksum fails, so nothing after the upload runs).
@@ -1066,6 +1090,77 @@ mod tests {
         );
         assert_eq!(restarted(), "v1\n", "v1 kept running: no restart at all");
         assert!(run.finish(&shared, None, "interrupted", None).is_empty());
+    }
+
+    #[test]
+    fn switch_and_restarts_run_as_one_command_and_a_failing_service_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = dir.path().join("tree");
+        std::fs::create_dir_all(&source).expect("mkdir");
+        std::fs::write(source.join("VERSION"), "v1").expect("write");
+        let artifact = dir.path().join("v1.tar.gz");
+        let sha = crate::pack::pack(&source, &artifact, &dir.path().join("m.json"), 0)
+            .expect("pack")
+            .archive_sha256;
+        let root = dir.path().join("root");
+        let layout = Layout::new(
+            crate::quote::RemotePath::parse(root.to_str().expect("utf-8")).expect("root"),
+        );
+        let order = dir.path().join("order");
+        let manager = crate::commands::Custom {
+            restart: vec![
+                ("api".into(), format!("echo api >> '{}'", order.display())),
+                (
+                    "web".into(),
+                    format!("echo web >> '{}'; exit 3", order.display()),
+                ),
+                ("late".into(), format!("echo late >> '{}'", order.display())),
+            ],
+            check: vec![(
+                "api".into(),
+                format!("echo api-ok >> '{}'", order.display()),
+            )],
+        };
+        let console = Console::new(
+            false,
+            None,
+            runner_protocol::testing::Capture::default().writer(),
+            runner_protocol::testing::Capture::default().writer(),
+            runner_protocol::secret::Masker::default(),
+        );
+        let interrupt = crate::interrupt::Interrupt::default();
+        let services = ["api".to_owned(), "web".to_owned(), "late".to_owned()];
+        let shared = Shared {
+            layout: &layout,
+            manager: &manager,
+            services: &services,
+            gate: None,
+            lock_stale_after: Duration::from_secs(60),
+            who: "tester",
+            run: "run-1",
+            console: &console,
+            interrupt: &interrupt,
+        };
+        let commands = Arc::new(Mutex::new(Vec::new()));
+        let mut run = HostRun::new(Box::new(Counting {
+            inner: crate::remote::LocalRemote::default(),
+            commands: commands.clone(),
+        }));
+        let release = ReleaseId::parse("v1").expect("id");
+        run.lock_and_read_status(&shared, Some(&sha)).expect("lock");
+        run.stage(&shared, &artifact, &sha, &release, &[])
+            .expect("stage");
+        let error = run.activate(&shared, &release).expect_err("web fails");
+        assert_eq!(error.stage, "restart web", "{error}");
+        assert!(error.message.contains("status 3"), "{error}");
+        assert!(run.switched, "the switch ran before the restarts");
+        assert_eq!(
+            std::fs::read_to_string(&order).expect("order"),
+            "api\napi-ok\nweb\n",
+            "in order, stopping at the failure"
+        );
+        // lock+status, stage, then switch and every restart and check in one command.
+        assert_eq!(commands.lock().map(|c| c.len()).unwrap_or_default(), 3);
     }
 
     #[test]

@@ -71,14 +71,10 @@ pub fn host_steps_on(options: &DeployOptions, layout: &crate::commands::Layout) 
         ),
         step(&format!("{title} (stdin = artifact)"), stage),
     ];
-    for service in &change.services {
-        steps.push(step(
-            &format!("restart {service}"),
-            change.manager.restart(service, &ctx),
-        ));
-        if let Some(command) = change.manager.is_active(service, &ctx) {
-            steps.push(step(&format!("check {service}"), command));
-        }
+    let restarts = crate::commands::restart_parts(change.manager.as_ref(), &change.services, &ctx);
+    if !restarts.is_empty() {
+        let (title, command) = crate::commands::combined(&restarts, true);
+        steps.push(step(&title, command));
     }
     if change.gate.is_some() {
         steps.push(step("gate", "(health-gate from the runner)".into()));
