@@ -311,7 +311,7 @@ pub fn sequence(parts: &[String], stop_on_failure: bool) -> String {
             }
         })
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("; ")
 }
 
 /// A [`sequence`] of named steps as one step: its title joins the names with ` + `.
