@@ -144,8 +144,74 @@ pub enum Depth {
 pub struct Git {
     dir: PathBuf,
     safe_directory: bool,
+    /// A diff started before the repository was even checked (see [`EarlyDiff`]).
+    early: Option<EarlyDiff>,
     /// Log of what was fetched, for the step log.
     pub fetch_log: Vec<String>,
+}
+
+/// A `git diff` of two full SHAs, started first thing so that git (the long pole) runs
+/// while the filters are parsed and the repository is checked.
+///
+/// It is only a head start: [`Git::resolve_and_diff`] reads it when it asks for exactly
+/// this diff and the SHAs turn out to be commits; otherwise (or when the run fails before
+/// that) it is killed unread. A read-only command, so starting it early changes nothing.
+#[derive(Debug)]
+pub struct EarlyDiff {
+    args: Vec<String>,
+    child: Option<std::process::Child>,
+}
+
+impl EarlyDiff {
+    /// Starts `git diff base head` in `dir` when both are full SHAs; `None` otherwise (or
+    /// when git cannot be started: the ordinary path reports that).
+    pub fn start(dir: &Path, base: &str, head: &str, renames: Renames) -> Option<Self> {
+        if !(is_full_sha(base) && is_full_sha(head)) {
+            return None;
+        }
+        let args = diff_args(base, Some(head), renames);
+        let child = base_command(dir, false, &args).spawn_streaming().ok()?;
+        Some(Self {
+            args: args.into_iter().map(str::to_owned).collect(),
+            child: Some(child),
+        })
+    }
+
+    /// The child, when it runs exactly `args`.
+    fn take_if(mut self, args: &[&str]) -> Option<std::process::Child> {
+        if self.args.iter().map(String::as_str).eq(args.iter().copied()) {
+            self.child.take()
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for EarlyDiff {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `git -C dir [-c safe.directory=dir] args` with the environment every command gets.
+fn base_command(dir: &Path, safe_directory: bool, args: &[&str]) -> Command {
+    let mut command = Command::new("git");
+    command.arg("-C").arg(dir);
+    if safe_directory {
+        command
+            .arg("-c")
+            .arg(format!("safe.directory={}", dir.display()));
+    }
+    command
+        .args(args)
+        .env("LC_ALL", "C")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .stdin(Stdio::null());
+    command
 }
 
 impl Git {
@@ -154,6 +220,7 @@ impl Git {
         let mut git = Self {
             dir: dir.to_owned(),
             safe_directory: false,
+            early: None,
             fetch_log: Vec::new(),
         };
         match git.output(&["rev-parse", "--git-dir"]) {
@@ -170,21 +237,14 @@ impl Git {
         self.safe_directory
     }
 
+    /// Hands over a diff started before the repository was opened, for
+    /// [`Git::resolve_and_diff`] to read if it asks for the same diff.
+    pub fn adopt(&mut self, early: Option<EarlyDiff>) {
+        self.early = early;
+    }
+
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("git");
-        command.arg("-C").arg(&self.dir);
-        if self.safe_directory {
-            command
-                .arg("-c")
-                .arg(format!("safe.directory={}", self.dir.display()));
-        }
-        command
-            .args(args)
-            .env("LC_ALL", "C")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_OPTIONAL_LOCKS", "0")
-            .stdin(Stdio::null());
-        command
+        base_command(&self.dir, self.safe_directory, args)
     }
 
     /// Runs git and returns stdout; retries once with `safe.directory` on a dubious-ownership
@@ -619,9 +679,15 @@ impl Git {
         emit: &mut dyn FnMut(Change),
     ) -> Result<(String, String), GitError> {
         let args = diff_args(base, Some(head), renames);
-        let early = (is_full_sha(base) && is_full_sha(head))
-            .then(|| self.command(&args).spawn_streaming().ok())
-            .flatten();
+        let early = match self.early.take() {
+            Some(started) => started.take_if(&args),
+            None => None,
+        }
+        .or_else(|| {
+            (is_full_sha(base) && is_full_sha(head))
+                .then(|| self.command(&args).spawn_streaming().ok())
+                .flatten()
+        });
         let resolved = self.resolve_all(&[base, head]);
         if let Some(mut child) = early {
             if matches!(&resolved, Ok(shas) if shas[0] == base && shas[1] == head) {
