@@ -597,14 +597,19 @@ impl Git {
             })
         });
         let mut emitted = false;
-        // `pending` holds the start of a record cut by a read, until the rest arrives.
-        let mut pending: Vec<u8> = Vec::new();
-        let mut chunk = vec![0u8; STREAM_BUFFER];
+        // `buffer[..filled]` is read and not parsed yet: the start of a record cut by a
+        // read, moved to the front until the rest arrives (one buffer, no copy per read).
+        let mut buffer = vec![0u8; STREAM_BUFFER];
+        let mut filled = 0;
         let mut read_error = None;
         let mut malformed = false;
         if let Some(mut stdout) = child.stdout.take() {
             loop {
-                let read = match stdout.read(&mut chunk) {
+                if filled == buffer.len() {
+                    // One record longer than the buffer: make room.
+                    buffer.resize(buffer.len() * 2, 0);
+                }
+                let read = match stdout.read(&mut buffer[filled..]) {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -613,20 +618,16 @@ impl Git {
                         break;
                     }
                 };
-                let data: &[u8] = if pending.is_empty() {
-                    &chunk[..read]
-                } else {
-                    pending.extend_from_slice(&chunk[..read]);
-                    &pending
-                };
+                let data = &buffer[..filled + read];
                 let parsed = parse_records(data, &mut |change| {
                     emitted = true;
                     emit(change);
                 });
                 match parsed {
                     Some(used) => {
-                        let rest = data[used..].to_vec();
-                        pending = rest;
+                        let end = data.len();
+                        buffer.copy_within(used..end, 0);
+                        filled = end - used;
                     }
                     None => {
                         malformed = true;
@@ -634,7 +635,7 @@ impl Git {
                     }
                 }
             }
-            if !malformed && !pending.is_empty() {
+            if !malformed && filled > 0 {
                 malformed = true;
             }
         }

@@ -97,6 +97,13 @@ impl FileSet {
         }
     }
 
+    /// An empty set with room for `words` words, to be grown by [`FileSet::or_at`].
+    fn with_capacity(words: usize) -> Self {
+        Self {
+            words: Vec::with_capacity(words),
+        }
+    }
+
     /// Adds change `index`.
     pub fn insert(&mut self, index: usize) {
         self.words[index / 64] |= 1 << (index % 64);
@@ -125,6 +132,9 @@ impl FileSet {
 
     /// Adds every member of `other`, shifted by `word_offset` words, growing as needed.
     fn or_at(&mut self, other: &FileSet, word_offset: usize) {
+        if other.words.is_empty() {
+            return;
+        }
         let needed = word_offset + other.words.len();
         if self.words.len() < needed {
             self.words.resize(needed, 0);
@@ -378,7 +388,12 @@ impl Matcher {
     ) -> (Vec<FileSet>, Vec<FileSet>) {
         let filter_count = self.filters.len();
         let mut own = vec![FileSet::new(total); filter_count];
-        let mut touched = vec![FileSet::new(total); filter_count];
+        // Only filters with a default need to know which paths their globs hit.
+        let mut touched: Vec<FileSet> = self
+            .defaults
+            .iter()
+            .map(|d| FileSet::new(if *d == 0 { 0 } else { total }))
+            .collect();
         let mut hit = vec![false; self.glob_count];
         let mut hits = Vec::new();
         let mut scratch = Vec::new();
@@ -436,6 +451,8 @@ pub struct Pipeline {
     matcher: Option<Arc<Matcher>>,
     error: Option<CompileError>,
     pending: Vec<Change>,
+    /// Changes pushed so far.
+    listed: usize,
     jobs: Vec<std::thread::JoinHandle<ChunkResult>>,
 }
 
@@ -447,12 +464,17 @@ impl Pipeline {
             matcher: None,
             error: None,
             pending: Vec::new(),
+            listed: 0,
             jobs: Vec::new(),
         }
     }
 
     /// Takes the next change, in list order.
     pub fn push(&mut self, change: Change) {
+        if self.pending.capacity() == 0 {
+            self.pending.reserve_exact(PIPELINE_CHUNK);
+        }
+        self.listed += 1;
         self.pending.push(change);
         if self.pending.len() == PIPELINE_CHUNK {
             self.dispatch();
@@ -497,9 +519,15 @@ impl Pipeline {
             return Err(CompileError::new("the filters were never compiled".into()));
         };
         let count = matcher.filters.len();
-        let mut changes = Vec::new();
-        let mut own = vec![FileSet::new(0); count];
-        let mut touched = vec![FileSet::new(0); count];
+        let mut changes = Vec::with_capacity(self.listed);
+        // Sized once: growing 200 sets chunk by chunk would copy them again and again.
+        let words = self.listed.div_ceil(64);
+        let mut own: Vec<FileSet> = (0..count).map(|_| FileSet::with_capacity(words)).collect();
+        let mut touched: Vec<FileSet> = matcher
+            .defaults
+            .iter()
+            .map(|d| FileSet::with_capacity(if *d == 0 { 0 } else { words }))
+            .collect();
         for job in self.jobs {
             let (part_own, part_touched, chunk) = job
                 .join()
@@ -514,8 +542,13 @@ impl Pipeline {
             }
             changes.extend(chunk);
         }
-        for set in own.iter_mut().chain(touched.iter_mut()) {
+        for set in &mut own {
             set.resize(changes.len());
+        }
+        for (set, default) in touched.iter_mut().zip(&matcher.defaults) {
+            if *default != 0 {
+                set.resize(changes.len());
+            }
         }
         let matches = matcher.finish(&changes, own, &touched);
         Ok((changes, matches))
