@@ -4,10 +4,11 @@
 //! (`GlobIndex`: `dir/**` globs answer by prefix, the rest go to small compiled `GlobSet`s),
 //! so each changed path is looked up once against all patterns instead of files x patterns
 //! regex calls. A [`Pipeline`] matches chunks of changes on worker threads while git is still
-//! writing the list. A filter is only evaluated for the
-//! paths one of its globs hit; for every other path its answer is fixed per status and
-//! precomputed (true for `!` rules under `some`), then applied with bitset operations.
-//! Results are bitsets over the change list, so a filter matching 100,000 files costs 12 KB.
+//! writing the list. Per path only the globs it hit are noted (a bit per glob); the filters
+//! are then evaluated for a whole chunk at once, 64 paths per word operation, from those bits
+//! and the paths' statuses, so a filter costs nothing per path none of its globs hit (even a
+//! `!**/*.md` rule that holds for it). Results are bitsets over the change list, so a filter
+//! matching 100,000 files costs 12 KB.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -73,11 +74,6 @@ pub struct Matcher {
     set: GlobIndex,
     glob_count: usize,
     filters: Vec<CompiledFilter>,
-    /// For each glob, the filters that use it (in rules or excludes).
-    users: Vec<Vec<usize>>,
-    /// Per filter, a bit per status: the answer for a path none of its globs hit (true for
-    /// `!` rules under `some`, for instance). Such paths are never visited.
-    defaults: Vec<u8>,
     /// Transitive dependencies per filter (excluding itself), in filter order.
     dependencies: Vec<Vec<usize>>,
 }
@@ -236,38 +232,11 @@ impl Matcher {
         }
         let set = GlobIndex::new(&texts)?;
         let glob_count = texts.len();
-        let mut users = vec![Vec::new(); glob_count];
-        for (index, filter) in compiled.iter().enumerate() {
-            for pattern in filter
-                .rules
-                .iter()
-                .chain(&filter.exclude)
-                .flat_map(|r| &r.patterns)
-            {
-                for glob in &pattern.globs {
-                    if users[*glob].last() != Some(&index) {
-                        users[*glob].push(index);
-                    }
-                }
-            }
-        }
-        let no_hits = vec![false; glob_count];
-        let defaults = compiled
-            .iter()
-            .map(|filter| {
-                ALL_STATUSES
-                    .iter()
-                    .filter(|status| filter.is_match(&no_hits, **status))
-                    .fold(0u8, |bits, status| bits | 1 << (*status as u8))
-            })
-            .collect();
         let dependencies = transitive_dependencies(filters);
         Ok(Self {
             set,
             glob_count,
             filters: compiled,
-            users,
-            defaults,
             dependencies,
         })
     }
@@ -287,61 +256,37 @@ impl Matcher {
 
     /// [`Matcher::matches`] on a given number of threads.
     fn matches_on(&self, changes: &[Change], threads: usize) -> Matches {
-        let (own, touched) = if threads > 1 {
-            // Chunks are whole 64-bit words, so each thread's bits land in distinct words.
-            let chunk = changes.len().div_ceil(threads).div_ceil(64) * 64;
+        // Chunks are whole 64-bit words, so each thread's bits land in distinct words.
+        let chunk = changes.len().div_ceil(threads.max(1)).div_ceil(64).max(1) * 64;
+        let parts: Vec<Vec<FileSet>> = if threads > 1 {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = changes
                     .chunks(chunk)
-                    .enumerate()
-                    .map(|(part, slice)| {
-                        scope.spawn(move || self.match_slice(slice, part * chunk, changes.len()))
-                    })
+                    .map(|slice| scope.spawn(move || self.match_slice(slice)))
                     .collect();
-                let mut own = vec![FileSet::new(changes.len()); self.filters.len()];
-                let mut touched = vec![FileSet::new(changes.len()); self.filters.len()];
-                for handle in handles {
-                    let (part, part_touched) = handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                    for (set, found) in own.iter_mut().zip(&part) {
-                        set.union_with(found);
-                    }
-                    for (set, found) in touched.iter_mut().zip(&part_touched) {
-                        set.union_with(found);
-                    }
-                }
-                (own, touched)
+                handles
+                    .into_iter()
+                    .map(|handle| {
+                        handle
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
             })
         } else {
-            self.match_slice(changes, 0, changes.len())
+            changes.chunks(chunk).map(|s| self.match_slice(s)).collect()
         };
-        self.finish(changes, own, &touched)
-    }
-
-    /// Completes per-filter results from what the globs hit: defaults for paths no glob of a
-    /// filter hit, then dependencies.
-    fn finish(&self, changes: &[Change], mut own: Vec<FileSet>, touched: &[FileSet]) -> Matches {
-        // Paths no glob of a filter hit take the filter's default for their status.
-        if self.defaults.iter().any(|d| *d != 0) {
-            let mut by_status = vec![FileSet::new(changes.len()); ALL_STATUSES.len()];
-            for (index, change) in changes.iter().enumerate() {
-                by_status[change.status as usize].insert(index);
-            }
-            for ((set, touched), defaults) in own.iter_mut().zip(touched).zip(&self.defaults) {
-                if *defaults == 0 {
-                    continue;
-                }
-                let mut untouched = FileSet::new(changes.len());
-                for (status, members) in by_status.iter().enumerate() {
-                    if defaults & (1 << status) != 0 {
-                        untouched.union_with(members);
-                    }
-                }
-                untouched.difference_with(touched);
-                set.union_with(&untouched);
+        let mut own = vec![FileSet::new(changes.len()); self.filters.len()];
+        for (number, part) in parts.iter().enumerate() {
+            for (set, found) in own.iter_mut().zip(part) {
+                set.or_at(found, number * chunk / 64);
             }
         }
+        self.finish(own)
+    }
+
+    /// Completes per-filter results with the changes of the filters each depends on.
+    fn finish(&self, mut own: Vec<FileSet>) -> Matches {
         // Filters with dependencies first (they read the others' sets), then move the rest.
         let mut merged: Vec<Option<FileSet>> = self
             .dependencies
@@ -377,28 +322,20 @@ impl Matcher {
         }
     }
 
-    /// Matches `changes` (which start at index `offset` of the whole list).
-    /// Returns, per filter, the paths it matched among those a glob of it hit, and which
-    /// paths a glob of it hit at all.
-    fn match_slice(
-        &self,
-        changes: &[Change],
-        offset: usize,
-        total: usize,
-    ) -> (Vec<FileSet>, Vec<FileSet>) {
-        let filter_count = self.filters.len();
-        let mut own = vec![FileSet::new(total); filter_count];
-        // Only filters with a default need to know which paths their globs hit.
-        let mut touched: Vec<FileSet> = self
-            .defaults
-            .iter()
-            .map(|d| FileSet::new(if *d == 0 { 0 } else { total }))
-            .collect();
-        let mut hit = vec![false; self.glob_count];
+    /// Matches a slice of the changes: per filter, the changes it matched, as a set over the
+    /// slice (member `i` is `changes[i]`).
+    ///
+    /// Each path is looked up once in the glob index and the globs it hit are noted, a bit
+    /// per glob; then every filter is evaluated for 64 paths per step from those bits and the
+    /// paths' statuses ([`CompiledFilter::evaluate`]).
+    fn match_slice(&self, changes: &[Change]) -> Vec<FileSet> {
+        let words = changes.len().div_ceil(64);
+        // Per glob, the paths it hit; empty until its first hit (most globs hit nothing in
+        // most chunks).
+        let mut by_glob: Vec<Vec<u64>> = vec![Vec::new(); self.glob_count];
+        let mut by_status: Vec<Vec<u64>> = vec![vec![0; words]; ALL_STATUSES.len()];
         let mut hits = Vec::new();
         let mut scratch = Vec::new();
-        let mut visit = vec![false; filter_count];
-        let mut visited = Vec::new();
         for (index, change) in changes.iter().enumerate() {
             hits.clear();
             self.set
@@ -407,40 +344,69 @@ impl Matcher {
                 self.set
                     .matches_into(previous.as_bytes(), &mut hits, &mut scratch);
             }
+            let (word, bit) = (index / 64, 1u64 << (index % 64));
             for glob in &hits {
-                hit[*glob] = true;
-            }
-            // The order filters are visited in does not matter: each list grows in file order.
-            visited.clear();
-            for filter in hits.iter().flat_map(|g| &self.users[*g]) {
-                if !visit[*filter] {
-                    visit[*filter] = true;
-                    visited.push(*filter);
+                let set = &mut by_glob[*glob];
+                if set.is_empty() {
+                    set.resize(words, 0);
                 }
+                set[word] |= bit;
             }
-            for filter in &visited {
-                visit[*filter] = false;
-                if self.defaults[*filter] != 0 {
-                    touched[*filter].insert(offset + index);
-                }
-                if self.filters[*filter].is_match(&hit, change.status) {
-                    own[*filter].insert(offset + index);
-                }
-            }
-            for glob in &hits {
-                hit[*glob] = false;
-            }
+            by_status[change.status as usize][word] |= bit;
         }
-        (own, touched)
+        self.filters
+            .iter()
+            .map(|filter| {
+                let mut set = FileSet::new(changes.len());
+                for (at, out) in set.words.iter_mut().enumerate() {
+                    let valid = changes.len() - at * 64;
+                    let word = Word {
+                        by_glob: &by_glob,
+                        by_status: &by_status,
+                        at,
+                        all: if valid >= 64 { !0 } else { (1 << valid) - 1 },
+                    };
+                    *out = filter.evaluate(&word);
+                }
+                set
+            })
+            .collect()
+    }
+}
+
+/// 64 consecutive paths of a slice, as bits: which globs hit them and their statuses.
+struct Word<'a> {
+    by_glob: &'a [Vec<u64>],
+    by_status: &'a [Vec<u64>],
+    /// Word index in the slice.
+    at: usize,
+    /// The bits that are paths (all but in the last word).
+    all: u64,
+}
+
+impl Word<'_> {
+    fn glob(&self, glob: usize) -> u64 {
+        self.by_glob[glob].get(self.at).copied().unwrap_or(0)
+    }
+
+    /// The paths whose status is in `statuses` (every path for `None`).
+    fn statuses(&self, statuses: Option<StatusSet>) -> u64 {
+        match statuses {
+            None => self.all,
+            Some(set) => ALL_STATUSES
+                .iter()
+                .filter(|status| set.contains(**status))
+                .fold(0, |bits, status| bits | self.by_status[*status as usize][self.at]),
+        }
     }
 }
 
 /// Changes per worker thread in a [`Pipeline`] (a multiple of 64: whole bitset words).
 const PIPELINE_CHUNK: usize = 16_384;
 
-/// What a [`Pipeline`] worker hands back: per filter the changes matched and the changes a
-/// glob of it hit, and the chunk itself.
-type ChunkResult = (Vec<FileSet>, Vec<FileSet>, Vec<Change>);
+/// What a [`Pipeline`] worker hands back: per filter the changes matched, and the chunk
+/// itself.
+type ChunkResult = (Vec<FileSet>, Vec<Change>);
 
 /// Matches changes while they are still being listed: every [`PIPELINE_CHUNK`] changes go to
 /// a worker thread as git writes them, and the results are put together in order at the end,
@@ -502,8 +468,8 @@ impl Pipeline {
         // Without a matcher (it failed to compile) the run fails in `finish`.
         if let Some(matcher) = self.matcher() {
             self.jobs.push(std::thread::spawn(move || {
-                let (own, touched) = matcher.match_slice(&chunk, 0, chunk.len());
-                (own, touched, chunk)
+                let own = matcher.match_slice(&chunk);
+                (own, chunk)
             }));
         }
     }
@@ -523,13 +489,8 @@ impl Pipeline {
         // Sized once: growing 200 sets chunk by chunk would copy them again and again.
         let words = self.listed.div_ceil(64);
         let mut own: Vec<FileSet> = (0..count).map(|_| FileSet::with_capacity(words)).collect();
-        let mut touched: Vec<FileSet> = matcher
-            .defaults
-            .iter()
-            .map(|d| FileSet::with_capacity(if *d == 0 { 0 } else { words }))
-            .collect();
         for job in self.jobs {
-            let (part_own, part_touched, chunk) = job
+            let (part_own, chunk) = job
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             // Every chunk but the last is whole words long, so chunks start on a word.
@@ -537,20 +498,12 @@ impl Pipeline {
             for (set, part) in own.iter_mut().zip(&part_own) {
                 set.or_at(part, word);
             }
-            for (set, part) in touched.iter_mut().zip(&part_touched) {
-                set.or_at(part, word);
-            }
             changes.extend(chunk);
         }
         for set in &mut own {
             set.resize(changes.len());
         }
-        for (set, default) in touched.iter_mut().zip(&matcher.defaults) {
-            if *default != 0 {
-                set.resize(changes.len());
-            }
-        }
-        let matches = matcher.finish(&changes, own, &touched);
+        let matches = matcher.finish(own);
         Ok((changes, matches))
     }
 }
@@ -682,32 +635,73 @@ impl GlobIndex {
 }
 
 impl CompiledPattern {
-    fn holds(&self, hit: &[bool]) -> bool {
-        self.globs.iter().any(|g| hit[*g]) != self.negated
+    /// The paths one of its globs hit.
+    fn hit(&self, word: &Word<'_>) -> u64 {
+        self.globs.iter().fold(0, |bits, glob| bits | word.glob(*glob))
+    }
+
+    /// The paths it holds for: those hit, or for a `!` pattern those not hit.
+    fn holds(&self, word: &Word<'_>) -> u64 {
+        let hit = self.hit(word);
+        if self.negated { !hit & word.all } else { hit }
     }
 }
 
 impl CompiledRule {
-    fn status_applies(&self, status: Status) -> bool {
-        self.statuses.is_none_or(|set| set.contains(status))
-    }
-
     /// dorny's predicate: status applies and any pattern holds.
-    fn holds(&self, hit: &[bool], status: Status) -> bool {
-        self.status_applies(status) && self.patterns.iter().any(|p| p.holds(hit))
+    fn holds(&self, word: &Word<'_>) -> u64 {
+        word.statuses(self.statuses) & self.patterns.iter().fold(0, |bits, p| bits | p.holds(word))
     }
 }
 
 impl CompiledFilter {
-    fn is_match(&self, hit: &[bool], status: Status) -> bool {
+    /// The paths of `word` the filter matches ([`CompiledFilter::is_match`], 64 at a time).
+    fn evaluate(&self, word: &Word<'_>) -> u64 {
         let selected = match self.quantifier {
-            Quantifier::Some => self.rules.iter().any(|r| r.holds(hit, status)),
-            Quantifier::Every => self.rules.iter().all(|r| r.holds(hit, status)),
+            Quantifier::Some => self.rules.iter().fold(0, |bits, r| bits | r.holds(word)),
+            Quantifier::Every => self.rules.iter().fold(word.all, |bits, r| bits & r.holds(word)),
+            Quantifier::Ordered => {
+                // Last match wins: a hit pattern selects, or for `!` deselects, its paths.
+                let mut selected = 0;
+                for rule in &self.rules {
+                    let applies = word.statuses(rule.statuses);
+                    for pattern in &rule.patterns {
+                        let hit = applies & pattern.hit(word);
+                        selected = if pattern.negated {
+                            selected & !hit
+                        } else {
+                            selected | hit
+                        };
+                    }
+                }
+                selected
+            }
+        };
+        let excluded = self.exclude.iter().fold(0, |bits, rule| {
+            bits | (word.statuses(rule.statuses)
+                & rule.patterns.iter().fold(0, |hit, p| hit | p.hit(word)))
+        });
+        selected & !excluded
+    }
+
+    /// The definition [`CompiledFilter::evaluate`] computes, one path at a time: `hit` tells
+    /// which globs hit the path. Kept as the reference the tests compare against.
+    #[cfg(test)]
+    fn is_match(&self, hit: &[bool], status: Status) -> bool {
+        let applies =
+            |rule: &CompiledRule| rule.statuses.is_none_or(|set| set.contains(status));
+        let any_hit = |pattern: &CompiledPattern| pattern.globs.iter().any(|g| hit[*g]);
+        let holds = |rule: &CompiledRule| {
+            applies(rule) && rule.patterns.iter().any(|p| any_hit(p) != p.negated)
+        };
+        let selected = match self.quantifier {
+            Quantifier::Some => self.rules.iter().any(holds),
+            Quantifier::Every => self.rules.iter().all(holds),
             Quantifier::Ordered => {
                 let mut selected = false;
-                for rule in self.rules.iter().filter(|r| r.status_applies(status)) {
+                for rule in self.rules.iter().filter(|r| applies(r)) {
                     for pattern in &rule.patterns {
-                        if pattern.globs.iter().any(|g| hit[*g]) {
+                        if any_hit(pattern) {
                             selected = !pattern.negated;
                         }
                     }
@@ -716,13 +710,10 @@ impl CompiledFilter {
             }
         };
         selected
-            && !self.exclude.iter().any(|rule| {
-                rule.status_applies(status)
-                    && rule
-                        .patterns
-                        .iter()
-                        .any(|p| p.globs.iter().any(|g| hit[*g]))
-            })
+            && !self
+                .exclude
+                .iter()
+                .any(|rule| applies(rule) && rule.patterns.iter().any(any_hit))
     }
 }
 
@@ -937,6 +928,67 @@ mod tests {
     }
 
     #[test]
+    fn word_evaluation_equals_the_per_path_definition() {
+        let yaml = "plain: 'a/**'\n\
+                    negated: '!**/*.md'\n\
+                    mixed: ['a/**', '!**/*.md', 'b/*.rs']\n\
+                    statuses:\n  - added|deleted: 'a/**'\n  - modified: '!b/**'\n\
+                    ordered: ['**', '!a/**', 'a/keep/**', '!**/*.md']\n\
+                    excluded:\n  paths: ['**/*.rs', '!b/**']\n  exclude:\n    - deleted: 'a/**'\n    - '**/x.rs'\n\
+                    empty: []\n";
+        let statuses = [
+            Status::Added,
+            Status::Modified,
+            Status::Deleted,
+            Status::Renamed,
+            Status::Other,
+        ];
+        let dirs = ["a", "a/keep", "b", "c"];
+        let names = ["x.rs", "y.md", "z.txt"];
+        // 150 changes: the last word is partial; some are renames from another directory.
+        let changes: Vec<Change> = (0..150)
+            .map(|i| {
+                let path = format!("{}/{}", dirs[i % 4], names[i / 4 % 3]);
+                let status = statuses[i / 12 % 5];
+                let previous = (status == Status::Renamed && i % 2 == 0)
+                    .then(|| crate::change::RepoPath::from(format!("{}/old.rs", dirs[(i + 1) % 4]).as_str()));
+                Change {
+                    path: path.as_str().into(),
+                    status,
+                    previous,
+                }
+            })
+            .collect();
+        let filters = parse(yaml).expect("valid");
+        for quantifier in [Quantifier::Some, Quantifier::Every, Quantifier::Ordered] {
+            let matcher = Matcher::new(&filters, quantifier).expect("compiles");
+            let matches = matcher.matches_on(&changes, 2);
+            let (mut hits, mut scratch) = (Vec::new(), Vec::new());
+            for (index, change) in changes.iter().enumerate() {
+                hits.clear();
+                for path in std::iter::once(&change.path).chain(&change.previous) {
+                    matcher.set.matches_into(path.as_bytes(), &mut hits, &mut scratch);
+                }
+                let mut hit = vec![false; matcher.glob_count];
+                for glob in &hits {
+                    hit[*glob] = true;
+                }
+                for (number, filter) in matcher.filters.iter().enumerate() {
+                    assert_eq!(
+                        matches.files[number].contains(index),
+                        filter.is_match(&hit, change.status),
+                        "{quantifier:?} {} {change:?}",
+                        filters[number].name
+                    );
+                }
+            }
+            for set in &matches.files {
+                assert!(set.iter().all(|index| index < changes.len()));
+            }
+        }
+    }
+
+    #[test]
     fn file_sets_iterate_in_order_across_words() {
         let mut set = FileSet::new(200);
         for index in [199, 0, 63, 64, 128] {
@@ -954,7 +1006,8 @@ mod tests {
         let matcher = Matcher::new(&filters, Quantifier::Some).expect("compiles");
         // `x/**` also needs `x` (picomatch matches the directory name itself).
         assert_eq!(matcher.glob_count, 3);
-        assert_eq!(matcher.users[0], [0, 1]);
+        let first_glob = |filter: usize| matcher.filters[filter].rules[0].patterns[0].globs[0];
+        assert_eq!((first_glob(0), first_glob(1)), (0, 0));
     }
     #[test]
     fn the_glob_index_answers_exactly_like_one_glob_set() {
