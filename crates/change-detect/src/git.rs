@@ -604,6 +604,7 @@ impl Git {
         let mut read_error = None;
         let mut malformed = false;
         if let Some(mut stdout) = child.stdout.take() {
+            enlarge_pipe(&stdout);
             loop {
                 if filled == buffer.len() {
                     // One record longer than the buffer: make room.
@@ -814,6 +815,21 @@ fn candidates(rev: &str) -> Vec<String> {
 /// Bytes read from git at a time.
 const STREAM_BUFFER: usize = 256 * 1024;
 
+/// Pipe capacity asked for git's output (Linux's default limit for unprivileged users).
+#[cfg(target_os = "linux")]
+const PIPE_CAPACITY: i32 = 1 << 20;
+
+/// Grows the pipe git writes to from 64 KB, so that git, which writes its whole listing at
+/// the end of its run, rarely waits for the reader (best effort: the default works too).
+fn enlarge_pipe(pipe: &std::process::ChildStdout) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = nix::fcntl::fcntl(pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_CAPACITY));
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pipe;
+}
+
 /// How a streamed git command ended badly.
 enum Streamed {
     /// It exited non-zero before writing anything (it may be retried).
@@ -930,7 +946,7 @@ fn parse_records(bytes: &[u8], emit: &mut dyn FnMut(Change)) -> Option<usize> {
 }
 
 fn memchr_nul(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|b| *b == 0)
+    memchr::memchr(0, bytes)
 }
 
 #[cfg(test)]
