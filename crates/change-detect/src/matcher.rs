@@ -336,13 +336,14 @@ impl Matcher {
         let mut by_status: Vec<Vec<u64>> = vec![vec![0; words]; ALL_STATUSES.len()];
         let mut hits = Vec::new();
         let mut scratch = Vec::new();
+        let mut cache = DirCache::default();
         for (index, change) in changes.iter().enumerate() {
             hits.clear();
             self.set
-                .matches_into(change.path.as_bytes(), &mut hits, &mut scratch);
+                .matches_cached(change.path.as_bytes(), &mut cache, &mut hits, &mut scratch);
             if let Some(previous) = &change.previous {
                 self.set
-                    .matches_into(previous.as_bytes(), &mut hits, &mut scratch);
+                    .matches_cached(previous.as_bytes(), &mut cache, &mut hits, &mut scratch);
             }
             let (word, bit) = (index / 64, 1u64 << (index % 64));
             for glob in &hits {
@@ -605,33 +606,62 @@ impl GlobIndex {
     }
 
     /// Appends the indices of the globs matching `path` to `hits` (`scratch` is reused).
+    #[cfg(test)]
     fn matches_into(&self, path: &[u8], hits: &mut Vec<usize>, scratch: &mut Vec<usize>) {
+        self.matches_cached(path, &mut DirCache::default(), hits, scratch);
+    }
+
+    /// [`GlobIndex::matches_into`], with the groups of the path's directories taken from
+    /// `cache` when the previous path was in the same directory (git lists paths sorted, so
+    /// most are), instead of looking each leading directory up again.
+    fn matches_cached<'a>(
+        &'a self,
+        path: &[u8],
+        cache: &mut DirCache<'a>,
+        hits: &mut Vec<usize>,
+        scratch: &mut Vec<usize>,
+    ) {
         if let Some(found) = self.exact.get(path) {
             hits.extend_from_slice(found);
         }
+        // The groups depend on the directories before the last component only: a group
+        // needs something after its `/`, so a trailing `/` does not count.
+        let dir = path[..path.len().saturating_sub(1)]
+            .iter()
+            .rposition(|b| *b == b'/')
+            .map_or(0, |slash| slash + 1);
+        if cache.dir != path[..dir] {
+            cache.dir.clear();
+            cache.dir.extend_from_slice(&path[..dir]);
+            cache.groups.clear();
+            let searched = &path[..dir.min(self.deepest)];
+            for (slash, _) in searched.iter().enumerate().filter(|(_, b)| **b == b'/') {
+                if self.lengths[slash + 1] {
+                    if let Some(group) = self.groups.get(&path[..=slash]) {
+                        cache.groups.push(group);
+                    }
+                }
+            }
+        }
         let mut candidate = None;
-        let mut run = |group: &GlobGroup, hits: &mut Vec<usize>| {
+        for group in std::iter::once(&self.root).chain(cache.groups.iter().copied()) {
             hits.extend_from_slice(&group.everything);
             if let Some((set, indices)) = &group.set {
                 let candidate = candidate.get_or_insert_with(|| Candidate::from_bytes(path));
                 set.matches_candidate_into(candidate, scratch);
                 hits.extend(scratch.iter().map(|i| indices[*i]));
             }
-        };
-        run(&self.root, hits);
-        if self.groups.is_empty() {
-            return;
-        }
-        let searched = &path[..path.len().min(self.deepest)];
-        for (slash, _) in searched.iter().enumerate().filter(|(_, b)| **b == b'/') {
-            // The last component is a file name: a group needs something after its `/`.
-            if slash + 1 < path.len() && self.lengths[slash + 1] {
-                if let Some(group) = self.groups.get(&path[..=slash]) {
-                    run(group, hits);
-                }
-            }
         }
     }
+}
+
+/// The groups of the last directory a [`GlobIndex`] looked up.
+#[derive(Debug, Default)]
+struct DirCache<'a> {
+    /// The directory, with its trailing `/` (empty: top level).
+    dir: Vec<u8>,
+    /// Its groups, outermost first.
+    groups: Vec<&'a GlobGroup>,
 }
 
 impl CompiledPattern {
@@ -1067,11 +1097,19 @@ mod tests {
             "a\nb",
         ];
         let (mut hits, mut scratch) = (Vec::new(), Vec::new());
-        for path in paths {
+        let mut cache = DirCache::default();
+        // Each path alone, then in sorted order through one cache, as the matcher does.
+        let mut sorted = paths.to_vec();
+        sorted.sort_unstable();
+        for (path, cached) in paths.iter().zip(&sorted) {
             hits.clear();
             index.matches_into(path.as_bytes(), &mut hits, &mut scratch);
             hits.sort_unstable();
             assert_eq!(hits, full.matches(path), "{path}");
+            hits.clear();
+            index.matches_cached(cached.as_bytes(), &mut cache, &mut hits, &mut scratch);
+            hits.sort_unstable();
+            assert_eq!(hits, full.matches(cached), "{cached} (cached)");
         }
         assert_eq!(index.deepest, "services/api/src/".len());
     }
