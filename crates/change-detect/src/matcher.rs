@@ -93,13 +93,6 @@ impl FileSet {
         }
     }
 
-    /// An empty set with room for `words` words, to be grown by [`FileSet::or_at`].
-    fn with_capacity(words: usize) -> Self {
-        Self {
-            words: Vec::with_capacity(words),
-        }
-    }
-
     /// Adds change `index`.
     pub fn insert(&mut self, index: usize) {
         self.words[index / 64] |= 1 << (index % 64);
@@ -409,18 +402,25 @@ const PIPELINE_CHUNK: usize = 16_384;
 /// itself.
 type ChunkResult = (Vec<FileSet>, Vec<Change>);
 
+/// A running [`Pipeline`] worker.
+type Job = std::thread::JoinHandle<ChunkResult>;
+
+/// Every change so far in order, and per filter the changes it matched.
+type Assembled = (Vec<Change>, Vec<FileSet>);
+
 /// Matches changes while they are still being listed: every [`PIPELINE_CHUNK`] changes go to
-/// a worker thread as git writes them, and the results are put together in order at the end,
-/// so matching overlaps git instead of following it.
+/// a worker thread as git writes them, and an assembler thread puts the results together in
+/// order as the workers finish, so matching and assembling overlap git instead of following
+/// it (git spends its last milliseconds freeing memory after its last line).
 #[derive(Debug)]
 pub struct Pipeline {
     compiling: Option<std::thread::JoinHandle<Result<Matcher, CompileError>>>,
     matcher: Option<Arc<Matcher>>,
     error: Option<CompileError>,
     pending: Vec<Change>,
-    /// Changes pushed so far.
-    listed: usize,
-    jobs: Vec<std::thread::JoinHandle<ChunkResult>>,
+    /// Workers, in list order, for the assembler.
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    assembler: Option<std::thread::JoinHandle<Assembled>>,
 }
 
 impl Pipeline {
@@ -431,8 +431,8 @@ impl Pipeline {
             matcher: None,
             error: None,
             pending: Vec::new(),
-            listed: 0,
-            jobs: Vec::new(),
+            jobs: None,
+            assembler: None,
         }
     }
 
@@ -441,7 +441,6 @@ impl Pipeline {
         if self.pending.capacity() == 0 {
             self.pending.reserve_exact(PIPELINE_CHUNK);
         }
-        self.listed += 1;
         self.pending.push(change);
         if self.pending.len() == PIPELINE_CHUNK {
             self.dispatch();
@@ -467,12 +466,21 @@ impl Pipeline {
             return;
         }
         // Without a matcher (it failed to compile) the run fails in `finish`.
-        if let Some(matcher) = self.matcher() {
-            self.jobs.push(std::thread::spawn(move || {
-                let own = matcher.match_slice(&chunk);
-                (own, chunk)
-            }));
-        }
+        let Some(matcher) = self.matcher() else {
+            return;
+        };
+        let filters = matcher.filters.len();
+        let job = std::thread::spawn(move || {
+            let own = matcher.match_slice(&chunk);
+            (own, chunk)
+        });
+        let jobs = self.jobs.get_or_insert_with(|| {
+            let (jobs, received) = std::sync::mpsc::channel();
+            self.assembler = Some(std::thread::spawn(move || assemble(&received, filters)));
+            jobs
+        });
+        // The assembler only stops early by panicking, which `finish` passes on.
+        let _ = jobs.send(job);
     }
 
     /// Waits for the workers: every change in order, and what each filter matched.
@@ -485,28 +493,41 @@ impl Pipeline {
         let Some(matcher) = matcher else {
             return Err(CompileError::new("the filters were never compiled".into()));
         };
-        let count = matcher.filters.len();
-        let mut changes = Vec::with_capacity(self.listed);
-        // Sized once: growing 200 sets chunk by chunk would copy them again and again.
-        let words = self.listed.div_ceil(64);
-        let mut own: Vec<FileSet> = (0..count).map(|_| FileSet::with_capacity(words)).collect();
-        for job in self.jobs {
-            let (part_own, chunk) = job
+        drop(self.jobs.take());
+        let (changes, mut own) = match self.assembler.take() {
+            Some(assembler) => assembler
                 .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            // Every chunk but the last is whole words long, so chunks start on a word.
-            let word = changes.len() / 64;
-            for (set, part) in own.iter_mut().zip(&part_own) {
-                set.or_at(part, word);
-            }
-            changes.extend(chunk);
-        }
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => (Vec::new(), vec![FileSet::new(0); matcher.filters.len()]),
+        };
         for set in &mut own {
             set.resize(changes.len());
         }
         let matches = matcher.finish(own);
         Ok((changes, matches))
     }
+}
+
+/// Joins the workers in list order as they finish, appending their chunks and results.
+fn assemble(jobs: &std::sync::mpsc::Receiver<Job>, filters: usize) -> Assembled {
+    let mut changes: Vec<Change> = Vec::new();
+    let mut own = vec![FileSet::new(0); filters];
+    for job in jobs {
+        let (part_own, chunk) = job
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        // Every chunk but the last is whole words long, so chunks start on a word.
+        let word = changes.len() / 64;
+        for (set, part) in own.iter_mut().zip(&part_own) {
+            set.or_at(part, word);
+        }
+        if changes.is_empty() {
+            changes = chunk;
+        } else {
+            changes.extend(chunk);
+        }
+    }
+    (changes, own)
 }
 
 /// The globs of all filters, indexed by their literal leading directories.
