@@ -32,7 +32,6 @@ use runner_protocol::event::EventContext;
 use runner_protocol::{Runner, Verdict};
 
 use crate::api::ApiTarget;
-use crate::change::Change;
 use crate::config::{Filter, Origin};
 use crate::git::{EarlyDiff, Git};
 use crate::matcher::{Matcher, Pipeline};
@@ -114,7 +113,11 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         collected
     };
     let collected = collected?;
-    let (changes, matches) = pipeline.finish()?;
+    let matcher::Listed {
+        changes,
+        matches,
+        newline_paths,
+    } = pipeline.finish()?;
     if git.as_ref().is_some_and(Git::used_safe_directory) {
         runner.notice(
             "git refused the repository (dubious ownership, usual in container jobs); it was \
@@ -127,7 +130,7 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     for warning in &collected.warnings {
         runner.warn(warning);
     }
-    warn_about_newlines(runner, &changes);
+    warn_about_newlines(runner, newline_paths);
 
     let report = Report::new(
         &filters,
@@ -198,11 +201,7 @@ fn read_file(path: &Path) -> std::io::Result<String> {
 
 /// picomatch's `**` never matches a name containing a newline (its regex uses `.`), while
 /// globset's does; say so rather than differ silently.
-fn warn_about_newlines(runner: &Runner, changes: &[Change]) {
-    let count = changes
-        .iter()
-        .filter(|c| c.path.as_bytes().contains(&b'\n'))
-        .count();
+fn warn_about_newlines(runner: &Runner, count: usize) {
     if count > 0 {
         runner.warn(&format!(
             "{count} changed file name(s) contain a newline: change-detect matches them like any \

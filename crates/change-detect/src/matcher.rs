@@ -398,15 +398,28 @@ impl Word<'_> {
 /// Changes per worker thread in a [`Pipeline`] (a multiple of 64: whole bitset words).
 const PIPELINE_CHUNK: usize = 16_384;
 
-/// What a [`Pipeline`] worker hands back: per filter the changes matched, and the chunk
-/// itself.
-type ChunkResult = (Vec<FileSet>, Vec<Change>);
+/// What a [`Pipeline`] worker hands back: per filter the changes matched, the chunk itself,
+/// and how many of its paths hold a newline.
+type ChunkResult = (Vec<FileSet>, Vec<Change>, usize);
 
 /// A running [`Pipeline`] worker.
 type Job = std::thread::JoinHandle<ChunkResult>;
 
-/// Every change so far in order, and per filter the changes it matched.
-type Assembled = (Vec<Change>, Vec<FileSet>);
+/// Every change so far in order, per filter the changes it matched, and the number of paths
+/// with a newline.
+type Assembled = (Vec<Change>, Vec<FileSet>, usize);
+
+/// What a [`Pipeline`] found.
+#[derive(Debug)]
+pub struct Listed {
+    /// Every change, in list order.
+    pub changes: Vec<Change>,
+    /// What each filter matched.
+    pub matches: Matches,
+    /// How many changed paths contain a newline (counted by the workers, while the paths
+    /// are in their caches).
+    pub newline_paths: usize,
+}
 
 /// Matches changes while they are still being listed: every [`PIPELINE_CHUNK`] changes go to
 /// a worker thread as git writes them, and an assembler thread puts the results together in
@@ -472,7 +485,11 @@ impl Pipeline {
         let filters = matcher.filters.len();
         let job = std::thread::spawn(move || {
             let own = matcher.match_slice(&chunk);
-            (own, chunk)
+            let newlines = chunk
+                .iter()
+                .filter(|c| c.path.as_bytes().contains(&b'\n'))
+                .count();
+            (own, chunk, newlines)
         });
         let jobs = self.jobs.get_or_insert_with(|| {
             let (jobs, received) = std::sync::mpsc::channel();
@@ -484,7 +501,7 @@ impl Pipeline {
     }
 
     /// Waits for the workers: every change in order, and what each filter matched.
-    pub fn finish(mut self) -> Result<(Vec<Change>, Matches), CompileError> {
+    pub fn finish(mut self) -> Result<Listed, CompileError> {
         self.dispatch();
         let matcher = self.matcher();
         if let Some(error) = self.error.take() {
@@ -494,17 +511,21 @@ impl Pipeline {
             return Err(CompileError::new("the filters were never compiled".into()));
         };
         drop(self.jobs.take());
-        let (changes, mut own) = match self.assembler.take() {
+        let (changes, mut own, newline_paths) = match self.assembler.take() {
             Some(assembler) => assembler
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            None => (Vec::new(), vec![FileSet::new(0); matcher.filters.len()]),
+            None => (Vec::new(), vec![FileSet::new(0); matcher.filters.len()], 0),
         };
         for set in &mut own {
             set.resize(changes.len());
         }
         let matches = matcher.finish(own);
-        Ok((changes, matches))
+        Ok(Listed {
+            changes,
+            matches,
+            newline_paths,
+        })
     }
 }
 
@@ -512,8 +533,9 @@ impl Pipeline {
 fn assemble(jobs: &std::sync::mpsc::Receiver<Job>, filters: usize) -> Assembled {
     let mut changes: Vec<Change> = Vec::new();
     let mut own = vec![FileSet::new(0); filters];
+    let mut newline_paths = 0;
     for job in jobs {
-        let (part_own, chunk) = job
+        let (part_own, chunk, newlines) = job
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         // Every chunk but the last is whole words long, so chunks start on a word.
@@ -526,8 +548,9 @@ fn assemble(jobs: &std::sync::mpsc::Receiver<Job>, filters: usize) -> Assembled 
         } else {
             changes.extend(chunk);
         }
+        newline_paths += newlines;
     }
-    (changes, own)
+    (changes, own, newline_paths)
 }
 
 /// The globs of all filters, indexed by their literal leading directories.
@@ -1157,8 +1180,9 @@ mod tests {
         for change in changes.iter().cloned() {
             pipeline.push(change);
         }
-        let (listed, matches) = pipeline.finish().expect("compiles");
-        assert_eq!(listed, changes);
-        assert_eq!(matches, whole);
+        let listed = pipeline.finish().expect("compiles");
+        assert_eq!(listed.changes, changes);
+        assert_eq!(listed.matches, whole);
+        assert_eq!(listed.newline_paths, 0);
     }
 }
