@@ -179,7 +179,12 @@ impl EarlyDiff {
 
     /// The child, when it runs exactly `args`.
     fn take_if(mut self, args: &[&str]) -> Option<std::process::Child> {
-        if self.args.iter().map(String::as_str).eq(args.iter().copied()) {
+        if self
+            .args
+            .iter()
+            .map(String::as_str)
+            .eq(args.iter().copied())
+        {
             self.child.take()
         } else {
             None

@@ -390,7 +390,9 @@ impl Word<'_> {
             Some(set) => ALL_STATUSES
                 .iter()
                 .filter(|status| set.contains(**status))
-                .fold(0, |bits, status| bits | self.by_status[*status as usize][self.at]),
+                .fold(0, |bits, status| {
+                    bits | self.by_status[*status as usize][self.at]
+                }),
         }
     }
 }
@@ -711,7 +713,9 @@ struct DirCache<'a> {
 impl CompiledPattern {
     /// The paths one of its globs hit.
     fn hit(&self, word: &Word<'_>) -> u64 {
-        self.globs.iter().fold(0, |bits, glob| bits | word.glob(*glob))
+        self.globs
+            .iter()
+            .fold(0, |bits, glob| bits | word.glob(*glob))
     }
 
     /// The paths it holds for: those hit, or for a `!` pattern those not hit.
@@ -733,7 +737,10 @@ impl CompiledFilter {
     fn evaluate(&self, word: &Word<'_>) -> u64 {
         let selected = match self.quantifier {
             Quantifier::Some => self.rules.iter().fold(0, |bits, r| bits | r.holds(word)),
-            Quantifier::Every => self.rules.iter().fold(word.all, |bits, r| bits & r.holds(word)),
+            Quantifier::Every => self
+                .rules
+                .iter()
+                .fold(word.all, |bits, r| bits & r.holds(word)),
             Quantifier::Ordered => {
                 // Last match wins: a hit pattern selects, or for `!` deselects, its paths.
                 let mut selected = 0;
@@ -762,8 +769,7 @@ impl CompiledFilter {
     /// which globs hit the path. Kept as the reference the tests compare against.
     #[cfg(test)]
     fn is_match(&self, hit: &[bool], status: Status) -> bool {
-        let applies =
-            |rule: &CompiledRule| rule.statuses.is_none_or(|set| set.contains(status));
+        let applies = |rule: &CompiledRule| rule.statuses.is_none_or(|set| set.contains(status));
         let any_hit = |pattern: &CompiledPattern| pattern.globs.iter().any(|g| hit[*g]);
         let holds = |rule: &CompiledRule| {
             applies(rule) && rule.patterns.iter().any(|p| any_hit(p) != p.negated)
@@ -1024,8 +1030,9 @@ mod tests {
             .map(|i| {
                 let path = format!("{}/{}", dirs[i % 4], names[i / 4 % 3]);
                 let status = statuses[i / 12 % 5];
-                let previous = (status == Status::Renamed && i % 2 == 0)
-                    .then(|| crate::change::RepoPath::from(format!("{}/old.rs", dirs[(i + 1) % 4]).as_str()));
+                let previous = (status == Status::Renamed && i % 2 == 0).then(|| {
+                    crate::change::RepoPath::from(format!("{}/old.rs", dirs[(i + 1) % 4]).as_str())
+                });
                 Change {
                     path: path.as_str().into(),
                     status,
@@ -1041,7 +1048,9 @@ mod tests {
             for (index, change) in changes.iter().enumerate() {
                 hits.clear();
                 for path in std::iter::once(&change.path).chain(&change.previous) {
-                    matcher.set.matches_into(path.as_bytes(), &mut hits, &mut scratch);
+                    matcher
+                        .set
+                        .matches_into(path.as_bytes(), &mut hits, &mut scratch);
                 }
                 let mut hit = vec![false; matcher.glob_count];
                 for glob in &hits {
