@@ -657,7 +657,7 @@ impl GlobIndex {
         self.matches_cached(path, &mut DirCache::default(), hits, scratch);
     }
 
-    /// [`GlobIndex::matches_into`], with the groups of the path's directories taken from
+    /// The globs matching `path`, with the groups of the path's directories taken from
     /// `cache` when the previous path was in the same directory (git lists paths sorted, so
     /// most are), instead of looking each leading directory up again.
     fn matches_cached<'a>(
@@ -733,7 +733,8 @@ impl CompiledRule {
 }
 
 impl CompiledFilter {
-    /// The paths of `word` the filter matches ([`CompiledFilter::is_match`], 64 at a time).
+    /// The paths of `word` the filter matches: `is_match` (the definition, kept for the
+    /// tests), 64 paths at a time.
     fn evaluate(&self, word: &Word<'_>) -> u64 {
         let selected = match self.quantifier {
             Quantifier::Some => self.rules.iter().fold(0, |bits, r| bits | r.holds(word)),
@@ -765,7 +766,7 @@ impl CompiledFilter {
         selected & !excluded
     }
 
-    /// The definition [`CompiledFilter::evaluate`] computes, one path at a time: `hit` tells
+    /// What [`CompiledFilter::evaluate`] computes, one path at a time: `hit` tells
     /// which globs hit the path. Kept as the reference the tests compare against.
     #[cfg(test)]
     fn is_match(&self, hit: &[bool], status: Status) -> bool {
