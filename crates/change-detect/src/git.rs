@@ -144,8 +144,79 @@ pub enum Depth {
 pub struct Git {
     dir: PathBuf,
     safe_directory: bool,
+    /// A diff started before the repository was even checked (see [`EarlyDiff`]).
+    early: Option<EarlyDiff>,
     /// Log of what was fetched, for the step log.
     pub fetch_log: Vec<String>,
+}
+
+/// A `git diff` of two full SHAs, started first thing so that git (the long pole) runs
+/// while the filters are parsed and the repository is checked.
+///
+/// It is only a head start: [`Git::resolve_and_diff`] reads it when it asks for exactly
+/// this diff and the SHAs turn out to be commits; otherwise (or when the run fails before
+/// that) it is killed unread. A read-only command, so starting it early changes nothing.
+#[derive(Debug)]
+pub struct EarlyDiff {
+    args: Vec<String>,
+    child: Option<std::process::Child>,
+}
+
+impl EarlyDiff {
+    /// Starts `git diff base head` in `dir` when both are full SHAs; `None` otherwise (or
+    /// when git cannot be started: the ordinary path reports that).
+    pub fn start(dir: &Path, base: &str, head: &str, renames: Renames) -> Option<Self> {
+        if !(is_full_sha(base) && is_full_sha(head)) {
+            return None;
+        }
+        let args = diff_args(base, Some(head), renames);
+        let child = base_command(dir, false, &args).spawn_streaming().ok()?;
+        Some(Self {
+            args: args.into_iter().map(str::to_owned).collect(),
+            child: Some(child),
+        })
+    }
+
+    /// The child, when it runs exactly `args`.
+    fn take_if(mut self, args: &[&str]) -> Option<std::process::Child> {
+        if self
+            .args
+            .iter()
+            .map(String::as_str)
+            .eq(args.iter().copied())
+        {
+            self.child.take()
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for EarlyDiff {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `git -C dir [-c safe.directory=dir] args` with the environment every command gets.
+fn base_command(dir: &Path, safe_directory: bool, args: &[&str]) -> Command {
+    let mut command = Command::new("git");
+    command.arg("-C").arg(dir);
+    if safe_directory {
+        command
+            .arg("-c")
+            .arg(format!("safe.directory={}", dir.display()));
+    }
+    command
+        .args(args)
+        .env("LC_ALL", "C")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .stdin(Stdio::null());
+    command
 }
 
 impl Git {
@@ -154,6 +225,7 @@ impl Git {
         let mut git = Self {
             dir: dir.to_owned(),
             safe_directory: false,
+            early: None,
             fetch_log: Vec::new(),
         };
         match git.output(&["rev-parse", "--git-dir"]) {
@@ -170,21 +242,14 @@ impl Git {
         self.safe_directory
     }
 
+    /// Hands over a diff started before the repository was opened, for
+    /// [`Git::resolve_and_diff`] to read if it asks for the same diff.
+    pub fn adopt(&mut self, early: Option<EarlyDiff>) {
+        self.early = early;
+    }
+
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("git");
-        command.arg("-C").arg(&self.dir);
-        if self.safe_directory {
-            command
-                .arg("-c")
-                .arg(format!("safe.directory={}", self.dir.display()));
-        }
-        command
-            .args(args)
-            .env("LC_ALL", "C")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_OPTIONAL_LOCKS", "0")
-            .stdin(Stdio::null());
-        command
+        base_command(&self.dir, self.safe_directory, args)
     }
 
     /// Runs git and returns stdout; retries once with `safe.directory` on a dubious-ownership
@@ -537,14 +602,20 @@ impl Git {
             })
         });
         let mut emitted = false;
-        // `pending` holds the start of a record cut by a read, until the rest arrives.
-        let mut pending: Vec<u8> = Vec::new();
-        let mut chunk = vec![0u8; STREAM_BUFFER];
+        // `buffer[..filled]` is read and not parsed yet: the start of a record cut by a
+        // read, moved to the front until the rest arrives (one buffer, no copy per read).
+        let mut buffer = vec![0u8; STREAM_BUFFER];
+        let mut filled = 0;
         let mut read_error = None;
         let mut malformed = false;
         if let Some(mut stdout) = child.stdout.take() {
+            enlarge_pipe(&stdout);
             loop {
-                let read = match stdout.read(&mut chunk) {
+                if filled == buffer.len() {
+                    // One record longer than the buffer: make room.
+                    buffer.resize(buffer.len() * 2, 0);
+                }
+                let read = match stdout.read(&mut buffer[filled..]) {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -553,20 +624,16 @@ impl Git {
                         break;
                     }
                 };
-                let data: &[u8] = if pending.is_empty() {
-                    &chunk[..read]
-                } else {
-                    pending.extend_from_slice(&chunk[..read]);
-                    &pending
-                };
+                let data = &buffer[..filled + read];
                 let parsed = parse_records(data, &mut |change| {
                     emitted = true;
                     emit(change);
                 });
                 match parsed {
                     Some(used) => {
-                        let rest = data[used..].to_vec();
-                        pending = rest;
+                        let end = data.len();
+                        buffer.copy_within(used..end, 0);
+                        filled = end - used;
                     }
                     None => {
                         malformed = true;
@@ -574,7 +641,7 @@ impl Git {
                     }
                 }
             }
-            if !malformed && !pending.is_empty() {
+            if !malformed && filled > 0 {
                 malformed = true;
             }
         }
@@ -619,9 +686,15 @@ impl Git {
         emit: &mut dyn FnMut(Change),
     ) -> Result<(String, String), GitError> {
         let args = diff_args(base, Some(head), renames);
-        let early = (is_full_sha(base) && is_full_sha(head))
-            .then(|| self.command(&args).spawn_streaming().ok())
-            .flatten();
+        let early = match self.early.take() {
+            Some(started) => started.take_if(&args),
+            None => None,
+        }
+        .or_else(|| {
+            (is_full_sha(base) && is_full_sha(head))
+                .then(|| self.command(&args).spawn_streaming().ok())
+                .flatten()
+        });
         let resolved = self.resolve_all(&[base, head]);
         if let Some(mut child) = early {
             if matches!(&resolved, Ok(shas) if shas[0] == base && shas[1] == head) {
@@ -747,6 +820,21 @@ fn candidates(rev: &str) -> Vec<String> {
 /// Bytes read from git at a time.
 const STREAM_BUFFER: usize = 256 * 1024;
 
+/// Pipe capacity asked for git's output (Linux's default limit for unprivileged users).
+#[cfg(target_os = "linux")]
+const PIPE_CAPACITY: i32 = 1 << 20;
+
+/// Grows the pipe git writes to from 64 KB, so that git, which writes its whole listing at
+/// the end of its run, rarely waits for the reader (best effort: the default works too).
+fn enlarge_pipe(pipe: &std::process::ChildStdout) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = nix::fcntl::fcntl(pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_CAPACITY));
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = pipe;
+}
+
 /// How a streamed git command ended badly.
 enum Streamed {
     /// It exited non-zero before writing anything (it may be retried).
@@ -863,7 +951,7 @@ fn parse_records(bytes: &[u8], emit: &mut dyn FnMut(Change)) -> Option<usize> {
 }
 
 fn memchr_nul(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|b| *b == 0)
+    memchr::memchr(0, bytes)
 }
 
 #[cfg(test)]

@@ -28,14 +28,15 @@ pub use error::Error;
 
 use std::path::Path;
 
+use runner_protocol::event::EventContext;
 use runner_protocol::{Runner, Verdict};
 
 use crate::api::ApiTarget;
-use crate::change::Change;
 use crate::config::{Filter, Origin};
-use crate::git::Git;
+use crate::git::{EarlyDiff, Git};
 use crate::matcher::{Matcher, Pipeline};
 use crate::options::Options;
+use crate::plan::Plan;
 use crate::report::Report;
 
 /// The step outputs this tool always writes; `action.yml` must declare exactly these.
@@ -52,11 +53,25 @@ const DEFAULT_API_URL: &str = "https://api.github.com";
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     let options = Options::from_cli(cli)?;
     let token = options.token.as_deref().map(|t| runner.secret(t));
+    // git is the long pole: start the diff the plan will most likely ask for before
+    // anything else, so that parsing the filters and checking the repository overlap it.
+    // Errors keep their order: the event's are reported after the filters'.
+    let event = runner.event();
+    let early = early_diff(&options, event.as_ref().ok().and_then(Option::as_ref));
     let (filters, origin) = load_filters(&options)?;
     tracing::debug!(filters = filters.len(), ?origin, "filters parsed");
+    // Compile the patterns while git runs, and match the changes while git writes them.
+    let compiling = {
+        let filters = filters.clone();
+        let quantifier = options.quantifier;
+        std::thread::spawn(move || Matcher::new(&filters, quantifier))
+    };
 
-    let event = runner.event()?;
+    let event = event?;
     let mut git = Git::open(&options.working_directory)?;
+    if let Some(git) = git.as_mut() {
+        git.adopt(early);
+    }
     let decision = plan::decide(event.as_ref(), &options, git.is_some())?;
     for notice in &decision.notices {
         runner.notice(notice);
@@ -78,12 +93,6 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         }),
         _ => None,
     };
-    // Compile the patterns while git starts, and match the changes while git writes them.
-    let compiling = {
-        let filters = filters.clone();
-        let quantifier = options.quantifier;
-        std::thread::spawn(move || Matcher::new(&filters, quantifier))
-    };
     let mut pipeline = Pipeline::new(compiling);
     let collected = {
         let _group = runner.group("Listing changes");
@@ -104,7 +113,11 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         collected
     };
     let collected = collected?;
-    let (changes, matches) = pipeline.finish()?;
+    let matcher::Listed {
+        changes,
+        matches,
+        newline_paths,
+    } = pipeline.finish()?;
     if git.as_ref().is_some_and(Git::used_safe_directory) {
         runner.notice(
             "git refused the repository (dubious ownership, usual in container jobs); it was \
@@ -117,7 +130,7 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     for warning in &collected.warnings {
         runner.warn(warning);
     }
-    warn_about_newlines(runner, &changes);
+    warn_about_newlines(runner, newline_paths);
 
     let report = Report::new(
         &filters,
@@ -136,7 +149,25 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
             .write_files(&dir)
             .map_err(|source| Error::FilesDir { path: dir, source })?;
     }
+    // The process ends right after this: freeing 100,000 paths one by one would only add
+    // milliseconds after the work is done, so the change list and the matches are left to
+    // the operating system.
+    drop(report);
+    std::mem::forget(changes);
+    std::mem::forget(matches);
     Ok(Verdict::Success)
+}
+
+/// Starts the diff of a two-dot plan between full SHAs (push and merge queue events, or
+/// `--base`/`--ref` SHAs), assuming the working directory is a repository; when it is not,
+/// or the plan turns out different, the diff is dropped unread.
+fn early_diff(options: &Options, event: Option<&EventContext>) -> Option<EarlyDiff> {
+    match plan::decide(event, options, true).ok()?.plan {
+        Plan::TwoDot { base, head } => {
+            EarlyDiff::start(&options.working_directory, &base, &head, options.renames)
+        }
+        _ => None,
+    }
 }
 
 /// Reads and parses the filters (inline, or a file relative to the working directory).
@@ -170,11 +201,7 @@ fn read_file(path: &Path) -> std::io::Result<String> {
 
 /// picomatch's `**` never matches a name containing a newline (its regex uses `.`), while
 /// globset's does; say so rather than differ silently.
-fn warn_about_newlines(runner: &Runner, changes: &[Change]) {
-    let count = changes
-        .iter()
-        .filter(|c| c.path.as_bytes().contains(&b'\n'))
-        .count();
+fn warn_about_newlines(runner: &Runner, count: usize) {
     if count > 0 {
         runner.warn(&format!(
             "{count} changed file name(s) contain a newline: change-detect matches them like any \

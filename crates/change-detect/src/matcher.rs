@@ -4,10 +4,11 @@
 //! (`GlobIndex`: `dir/**` globs answer by prefix, the rest go to small compiled `GlobSet`s),
 //! so each changed path is looked up once against all patterns instead of files x patterns
 //! regex calls. A [`Pipeline`] matches chunks of changes on worker threads while git is still
-//! writing the list. A filter is only evaluated for the
-//! paths one of its globs hit; for every other path its answer is fixed per status and
-//! precomputed (true for `!` rules under `some`), then applied with bitset operations.
-//! Results are bitsets over the change list, so a filter matching 100,000 files costs 12 KB.
+//! writing the list. Per path only the globs it hit are noted (a bit per glob); the filters
+//! are then evaluated for a whole chunk at once, 64 paths per word operation, from those bits
+//! and the paths' statuses, so a filter costs nothing per path none of its globs hit (even a
+//! `!**/*.md` rule that holds for it). Results are bitsets over the change list, so a filter
+//! matching 100,000 files costs 12 KB.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -73,11 +74,6 @@ pub struct Matcher {
     set: GlobIndex,
     glob_count: usize,
     filters: Vec<CompiledFilter>,
-    /// For each glob, the filters that use it (in rules or excludes).
-    users: Vec<Vec<usize>>,
-    /// Per filter, a bit per status: the answer for a path none of its globs hit (true for
-    /// `!` rules under `some`, for instance). Such paths are never visited.
-    defaults: Vec<u8>,
     /// Transitive dependencies per filter (excluding itself), in filter order.
     dependencies: Vec<Vec<usize>>,
 }
@@ -125,6 +121,9 @@ impl FileSet {
 
     /// Adds every member of `other`, shifted by `word_offset` words, growing as needed.
     fn or_at(&mut self, other: &FileSet, word_offset: usize) {
+        if other.words.is_empty() {
+            return;
+        }
         let needed = word_offset + other.words.len();
         if self.words.len() < needed {
             self.words.resize(needed, 0);
@@ -226,38 +225,11 @@ impl Matcher {
         }
         let set = GlobIndex::new(&texts)?;
         let glob_count = texts.len();
-        let mut users = vec![Vec::new(); glob_count];
-        for (index, filter) in compiled.iter().enumerate() {
-            for pattern in filter
-                .rules
-                .iter()
-                .chain(&filter.exclude)
-                .flat_map(|r| &r.patterns)
-            {
-                for glob in &pattern.globs {
-                    if users[*glob].last() != Some(&index) {
-                        users[*glob].push(index);
-                    }
-                }
-            }
-        }
-        let no_hits = vec![false; glob_count];
-        let defaults = compiled
-            .iter()
-            .map(|filter| {
-                ALL_STATUSES
-                    .iter()
-                    .filter(|status| filter.is_match(&no_hits, **status))
-                    .fold(0u8, |bits, status| bits | 1 << (*status as u8))
-            })
-            .collect();
         let dependencies = transitive_dependencies(filters);
         Ok(Self {
             set,
             glob_count,
             filters: compiled,
-            users,
-            defaults,
             dependencies,
         })
     }
@@ -277,61 +249,37 @@ impl Matcher {
 
     /// [`Matcher::matches`] on a given number of threads.
     fn matches_on(&self, changes: &[Change], threads: usize) -> Matches {
-        let (own, touched) = if threads > 1 {
-            // Chunks are whole 64-bit words, so each thread's bits land in distinct words.
-            let chunk = changes.len().div_ceil(threads).div_ceil(64) * 64;
+        // Chunks are whole 64-bit words, so each thread's bits land in distinct words.
+        let chunk = changes.len().div_ceil(threads.max(1)).div_ceil(64).max(1) * 64;
+        let parts: Vec<Vec<FileSet>> = if threads > 1 {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = changes
                     .chunks(chunk)
-                    .enumerate()
-                    .map(|(part, slice)| {
-                        scope.spawn(move || self.match_slice(slice, part * chunk, changes.len()))
-                    })
+                    .map(|slice| scope.spawn(move || self.match_slice(slice)))
                     .collect();
-                let mut own = vec![FileSet::new(changes.len()); self.filters.len()];
-                let mut touched = vec![FileSet::new(changes.len()); self.filters.len()];
-                for handle in handles {
-                    let (part, part_touched) = handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                    for (set, found) in own.iter_mut().zip(&part) {
-                        set.union_with(found);
-                    }
-                    for (set, found) in touched.iter_mut().zip(&part_touched) {
-                        set.union_with(found);
-                    }
-                }
-                (own, touched)
+                handles
+                    .into_iter()
+                    .map(|handle| {
+                        handle
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                    })
+                    .collect()
             })
         } else {
-            self.match_slice(changes, 0, changes.len())
+            changes.chunks(chunk).map(|s| self.match_slice(s)).collect()
         };
-        self.finish(changes, own, &touched)
-    }
-
-    /// Completes per-filter results from what the globs hit: defaults for paths no glob of a
-    /// filter hit, then dependencies.
-    fn finish(&self, changes: &[Change], mut own: Vec<FileSet>, touched: &[FileSet]) -> Matches {
-        // Paths no glob of a filter hit take the filter's default for their status.
-        if self.defaults.iter().any(|d| *d != 0) {
-            let mut by_status = vec![FileSet::new(changes.len()); ALL_STATUSES.len()];
-            for (index, change) in changes.iter().enumerate() {
-                by_status[change.status as usize].insert(index);
-            }
-            for ((set, touched), defaults) in own.iter_mut().zip(touched).zip(&self.defaults) {
-                if *defaults == 0 {
-                    continue;
-                }
-                let mut untouched = FileSet::new(changes.len());
-                for (status, members) in by_status.iter().enumerate() {
-                    if defaults & (1 << status) != 0 {
-                        untouched.union_with(members);
-                    }
-                }
-                untouched.difference_with(touched);
-                set.union_with(&untouched);
+        let mut own = vec![FileSet::new(changes.len()); self.filters.len()];
+        for (number, part) in parts.iter().enumerate() {
+            for (set, found) in own.iter_mut().zip(part) {
+                set.or_at(found, number * chunk / 64);
             }
         }
+        self.finish(own)
+    }
+
+    /// Completes per-filter results with the changes of the filters each depends on.
+    fn finish(&self, mut own: Vec<FileSet>) -> Matches {
         // Filters with dependencies first (they read the others' sets), then move the rest.
         let mut merged: Vec<Option<FileSet>> = self
             .dependencies
@@ -367,76 +315,127 @@ impl Matcher {
         }
     }
 
-    /// Matches `changes` (which start at index `offset` of the whole list).
-    /// Returns, per filter, the paths it matched among those a glob of it hit, and which
-    /// paths a glob of it hit at all.
-    fn match_slice(
-        &self,
-        changes: &[Change],
-        offset: usize,
-        total: usize,
-    ) -> (Vec<FileSet>, Vec<FileSet>) {
-        let filter_count = self.filters.len();
-        let mut own = vec![FileSet::new(total); filter_count];
-        let mut touched = vec![FileSet::new(total); filter_count];
-        let mut hit = vec![false; self.glob_count];
+    /// Matches a slice of the changes: per filter, the changes it matched, as a set over the
+    /// slice (member `i` is `changes[i]`).
+    ///
+    /// Each path is looked up once in the glob index and the globs it hit are noted, a bit
+    /// per glob; then every filter is evaluated for 64 paths per step from those bits and the
+    /// paths' statuses ([`CompiledFilter::evaluate`]).
+    fn match_slice(&self, changes: &[Change]) -> Vec<FileSet> {
+        let words = changes.len().div_ceil(64);
+        // Per glob, the paths it hit; empty until its first hit (most globs hit nothing in
+        // most chunks).
+        let mut by_glob: Vec<Vec<u64>> = vec![Vec::new(); self.glob_count];
+        let mut by_status: Vec<Vec<u64>> = vec![vec![0; words]; ALL_STATUSES.len()];
         let mut hits = Vec::new();
         let mut scratch = Vec::new();
-        let mut visit = vec![false; filter_count];
-        let mut visited = Vec::new();
+        let mut cache = DirCache::default();
         for (index, change) in changes.iter().enumerate() {
             hits.clear();
             self.set
-                .matches_into(change.path.as_bytes(), &mut hits, &mut scratch);
+                .matches_cached(change.path.as_bytes(), &mut cache, &mut hits, &mut scratch);
             if let Some(previous) = &change.previous {
                 self.set
-                    .matches_into(previous.as_bytes(), &mut hits, &mut scratch);
+                    .matches_cached(previous.as_bytes(), &mut cache, &mut hits, &mut scratch);
             }
+            let (word, bit) = (index / 64, 1u64 << (index % 64));
             for glob in &hits {
-                hit[*glob] = true;
-            }
-            // The order filters are visited in does not matter: each list grows in file order.
-            visited.clear();
-            for filter in hits.iter().flat_map(|g| &self.users[*g]) {
-                if !visit[*filter] {
-                    visit[*filter] = true;
-                    visited.push(*filter);
+                let set = &mut by_glob[*glob];
+                if set.is_empty() {
+                    set.resize(words, 0);
                 }
+                set[word] |= bit;
             }
-            for filter in &visited {
-                visit[*filter] = false;
-                if self.defaults[*filter] != 0 {
-                    touched[*filter].insert(offset + index);
-                }
-                if self.filters[*filter].is_match(&hit, change.status) {
-                    own[*filter].insert(offset + index);
-                }
-            }
-            for glob in &hits {
-                hit[*glob] = false;
-            }
+            by_status[change.status as usize][word] |= bit;
         }
-        (own, touched)
+        self.filters
+            .iter()
+            .map(|filter| {
+                let mut set = FileSet::new(changes.len());
+                for (at, out) in set.words.iter_mut().enumerate() {
+                    let valid = changes.len() - at * 64;
+                    let word = Word {
+                        by_glob: &by_glob,
+                        by_status: &by_status,
+                        at,
+                        all: if valid >= 64 { !0 } else { (1 << valid) - 1 },
+                    };
+                    *out = filter.evaluate(&word);
+                }
+                set
+            })
+            .collect()
+    }
+}
+
+/// 64 consecutive paths of a slice, as bits: which globs hit them and their statuses.
+struct Word<'a> {
+    by_glob: &'a [Vec<u64>],
+    by_status: &'a [Vec<u64>],
+    /// Word index in the slice.
+    at: usize,
+    /// The bits that are paths (all but in the last word).
+    all: u64,
+}
+
+impl Word<'_> {
+    fn glob(&self, glob: usize) -> u64 {
+        self.by_glob[glob].get(self.at).copied().unwrap_or(0)
+    }
+
+    /// The paths whose status is in `statuses` (every path for `None`).
+    fn statuses(&self, statuses: Option<StatusSet>) -> u64 {
+        match statuses {
+            None => self.all,
+            Some(set) => ALL_STATUSES
+                .iter()
+                .filter(|status| set.contains(**status))
+                .fold(0, |bits, status| {
+                    bits | self.by_status[*status as usize][self.at]
+                }),
+        }
     }
 }
 
 /// Changes per worker thread in a [`Pipeline`] (a multiple of 64: whole bitset words).
 const PIPELINE_CHUNK: usize = 16_384;
 
-/// What a [`Pipeline`] worker hands back: per filter the changes matched and the changes a
-/// glob of it hit, and the chunk itself.
-type ChunkResult = (Vec<FileSet>, Vec<FileSet>, Vec<Change>);
+/// What a [`Pipeline`] worker hands back: per filter the changes matched, the chunk itself,
+/// and how many of its paths hold a newline.
+type ChunkResult = (Vec<FileSet>, Vec<Change>, usize);
+
+/// A running [`Pipeline`] worker.
+type Job = std::thread::JoinHandle<ChunkResult>;
+
+/// Every change so far in order, per filter the changes it matched, and the number of paths
+/// with a newline.
+type Assembled = (Vec<Change>, Vec<FileSet>, usize);
+
+/// What a [`Pipeline`] found.
+#[derive(Debug)]
+pub struct Listed {
+    /// Every change, in list order.
+    pub changes: Vec<Change>,
+    /// What each filter matched.
+    pub matches: Matches,
+    /// How many changed paths contain a newline (counted by the workers, while the paths
+    /// are in their caches).
+    pub newline_paths: usize,
+}
 
 /// Matches changes while they are still being listed: every [`PIPELINE_CHUNK`] changes go to
-/// a worker thread as git writes them, and the results are put together in order at the end,
-/// so matching overlaps git instead of following it.
+/// a worker thread as git writes them, and an assembler thread puts the results together in
+/// order as the workers finish, so matching and assembling overlap git instead of following
+/// it (git spends its last milliseconds freeing memory after its last line).
 #[derive(Debug)]
 pub struct Pipeline {
     compiling: Option<std::thread::JoinHandle<Result<Matcher, CompileError>>>,
     matcher: Option<Arc<Matcher>>,
     error: Option<CompileError>,
     pending: Vec<Change>,
-    jobs: Vec<std::thread::JoinHandle<ChunkResult>>,
+    /// Workers, in list order, for the assembler.
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    assembler: Option<std::thread::JoinHandle<Assembled>>,
 }
 
 impl Pipeline {
@@ -447,12 +446,16 @@ impl Pipeline {
             matcher: None,
             error: None,
             pending: Vec::new(),
-            jobs: Vec::new(),
+            jobs: None,
+            assembler: None,
         }
     }
 
     /// Takes the next change, in list order.
     pub fn push(&mut self, change: Change) {
+        if self.pending.capacity() == 0 {
+            self.pending.reserve_exact(PIPELINE_CHUNK);
+        }
         self.pending.push(change);
         if self.pending.len() == PIPELINE_CHUNK {
             self.dispatch();
@@ -478,16 +481,29 @@ impl Pipeline {
             return;
         }
         // Without a matcher (it failed to compile) the run fails in `finish`.
-        if let Some(matcher) = self.matcher() {
-            self.jobs.push(std::thread::spawn(move || {
-                let (own, touched) = matcher.match_slice(&chunk, 0, chunk.len());
-                (own, touched, chunk)
-            }));
-        }
+        let Some(matcher) = self.matcher() else {
+            return;
+        };
+        let filters = matcher.filters.len();
+        let job = std::thread::spawn(move || {
+            let own = matcher.match_slice(&chunk);
+            let newlines = chunk
+                .iter()
+                .filter(|c| c.path.as_bytes().contains(&b'\n'))
+                .count();
+            (own, chunk, newlines)
+        });
+        let jobs = self.jobs.get_or_insert_with(|| {
+            let (jobs, received) = std::sync::mpsc::channel();
+            self.assembler = Some(std::thread::spawn(move || assemble(&received, filters)));
+            jobs
+        });
+        // The assembler only stops early by panicking, which `finish` passes on.
+        let _ = jobs.send(job);
     }
 
     /// Waits for the workers: every change in order, and what each filter matched.
-    pub fn finish(mut self) -> Result<(Vec<Change>, Matches), CompileError> {
+    pub fn finish(mut self) -> Result<Listed, CompileError> {
         self.dispatch();
         let matcher = self.matcher();
         if let Some(error) = self.error.take() {
@@ -496,30 +512,47 @@ impl Pipeline {
         let Some(matcher) = matcher else {
             return Err(CompileError::new("the filters were never compiled".into()));
         };
-        let count = matcher.filters.len();
-        let mut changes = Vec::new();
-        let mut own = vec![FileSet::new(0); count];
-        let mut touched = vec![FileSet::new(0); count];
-        for job in self.jobs {
-            let (part_own, part_touched, chunk) = job
+        drop(self.jobs.take());
+        let (changes, mut own, newline_paths) = match self.assembler.take() {
+            Some(assembler) => assembler
                 .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            // Every chunk but the last is whole words long, so chunks start on a word.
-            let word = changes.len() / 64;
-            for (set, part) in own.iter_mut().zip(&part_own) {
-                set.or_at(part, word);
-            }
-            for (set, part) in touched.iter_mut().zip(&part_touched) {
-                set.or_at(part, word);
-            }
-            changes.extend(chunk);
-        }
-        for set in own.iter_mut().chain(touched.iter_mut()) {
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => (Vec::new(), vec![FileSet::new(0); matcher.filters.len()], 0),
+        };
+        for set in &mut own {
             set.resize(changes.len());
         }
-        let matches = matcher.finish(&changes, own, &touched);
-        Ok((changes, matches))
+        let matches = matcher.finish(own);
+        Ok(Listed {
+            changes,
+            matches,
+            newline_paths,
+        })
     }
+}
+
+/// Joins the workers in list order as they finish, appending their chunks and results.
+fn assemble(jobs: &std::sync::mpsc::Receiver<Job>, filters: usize) -> Assembled {
+    let mut changes: Vec<Change> = Vec::new();
+    let mut own = vec![FileSet::new(0); filters];
+    let mut newline_paths = 0;
+    for job in jobs {
+        let (part_own, chunk, newlines) = job
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        // Every chunk but the last is whole words long, so chunks start on a word.
+        let word = changes.len() / 64;
+        for (set, part) in own.iter_mut().zip(&part_own) {
+            set.or_at(part, word);
+        }
+        if changes.is_empty() {
+            changes = chunk;
+        } else {
+            changes.extend(chunk);
+        }
+        newline_paths += newlines;
+    }
+    (changes, own, newline_paths)
 }
 
 /// The globs of all filters, indexed by their literal leading directories.
@@ -619,62 +652,137 @@ impl GlobIndex {
     }
 
     /// Appends the indices of the globs matching `path` to `hits` (`scratch` is reused).
+    #[cfg(test)]
     fn matches_into(&self, path: &[u8], hits: &mut Vec<usize>, scratch: &mut Vec<usize>) {
+        self.matches_cached(path, &mut DirCache::default(), hits, scratch);
+    }
+
+    /// The globs matching `path`, with the groups of the path's directories taken from
+    /// `cache` when the previous path was in the same directory (git lists paths sorted, so
+    /// most are), instead of looking each leading directory up again.
+    fn matches_cached<'a>(
+        &'a self,
+        path: &[u8],
+        cache: &mut DirCache<'a>,
+        hits: &mut Vec<usize>,
+        scratch: &mut Vec<usize>,
+    ) {
         if let Some(found) = self.exact.get(path) {
             hits.extend_from_slice(found);
         }
+        // The groups depend on the directories before the last component only: a group
+        // needs something after its `/`, so a trailing `/` does not count.
+        let dir = path[..path.len().saturating_sub(1)]
+            .iter()
+            .rposition(|b| *b == b'/')
+            .map_or(0, |slash| slash + 1);
+        if cache.dir != path[..dir] {
+            cache.dir.clear();
+            cache.dir.extend_from_slice(&path[..dir]);
+            cache.groups.clear();
+            let searched = &path[..dir.min(self.deepest)];
+            for (slash, _) in searched.iter().enumerate().filter(|(_, b)| **b == b'/') {
+                if self.lengths[slash + 1] {
+                    if let Some(group) = self.groups.get(&path[..=slash]) {
+                        cache.groups.push(group);
+                    }
+                }
+            }
+        }
         let mut candidate = None;
-        let mut run = |group: &GlobGroup, hits: &mut Vec<usize>| {
+        for group in std::iter::once(&self.root).chain(cache.groups.iter().copied()) {
             hits.extend_from_slice(&group.everything);
             if let Some((set, indices)) = &group.set {
                 let candidate = candidate.get_or_insert_with(|| Candidate::from_bytes(path));
                 set.matches_candidate_into(candidate, scratch);
                 hits.extend(scratch.iter().map(|i| indices[*i]));
             }
-        };
-        run(&self.root, hits);
-        if self.groups.is_empty() {
-            return;
-        }
-        let searched = &path[..path.len().min(self.deepest)];
-        for (slash, _) in searched.iter().enumerate().filter(|(_, b)| **b == b'/') {
-            // The last component is a file name: a group needs something after its `/`.
-            if slash + 1 < path.len() && self.lengths[slash + 1] {
-                if let Some(group) = self.groups.get(&path[..=slash]) {
-                    run(group, hits);
-                }
-            }
         }
     }
 }
 
+/// The groups of the last directory a [`GlobIndex`] looked up.
+#[derive(Debug, Default)]
+struct DirCache<'a> {
+    /// The directory, with its trailing `/` (empty: top level).
+    dir: Vec<u8>,
+    /// Its groups, outermost first.
+    groups: Vec<&'a GlobGroup>,
+}
+
 impl CompiledPattern {
-    fn holds(&self, hit: &[bool]) -> bool {
-        self.globs.iter().any(|g| hit[*g]) != self.negated
+    /// The paths one of its globs hit.
+    fn hit(&self, word: &Word<'_>) -> u64 {
+        self.globs
+            .iter()
+            .fold(0, |bits, glob| bits | word.glob(*glob))
+    }
+
+    /// The paths it holds for: those hit, or for a `!` pattern those not hit.
+    fn holds(&self, word: &Word<'_>) -> u64 {
+        let hit = self.hit(word);
+        if self.negated { !hit & word.all } else { hit }
     }
 }
 
 impl CompiledRule {
-    fn status_applies(&self, status: Status) -> bool {
-        self.statuses.is_none_or(|set| set.contains(status))
-    }
-
     /// dorny's predicate: status applies and any pattern holds.
-    fn holds(&self, hit: &[bool], status: Status) -> bool {
-        self.status_applies(status) && self.patterns.iter().any(|p| p.holds(hit))
+    fn holds(&self, word: &Word<'_>) -> u64 {
+        word.statuses(self.statuses) & self.patterns.iter().fold(0, |bits, p| bits | p.holds(word))
     }
 }
 
 impl CompiledFilter {
-    fn is_match(&self, hit: &[bool], status: Status) -> bool {
+    /// The paths of `word` the filter matches: `is_match` (the definition, kept for the
+    /// tests), 64 paths at a time.
+    fn evaluate(&self, word: &Word<'_>) -> u64 {
         let selected = match self.quantifier {
-            Quantifier::Some => self.rules.iter().any(|r| r.holds(hit, status)),
-            Quantifier::Every => self.rules.iter().all(|r| r.holds(hit, status)),
+            Quantifier::Some => self.rules.iter().fold(0, |bits, r| bits | r.holds(word)),
+            Quantifier::Every => self
+                .rules
+                .iter()
+                .fold(word.all, |bits, r| bits & r.holds(word)),
+            Quantifier::Ordered => {
+                // Last match wins: a hit pattern selects, or for `!` deselects, its paths.
+                let mut selected = 0;
+                for rule in &self.rules {
+                    let applies = word.statuses(rule.statuses);
+                    for pattern in &rule.patterns {
+                        let hit = applies & pattern.hit(word);
+                        selected = if pattern.negated {
+                            selected & !hit
+                        } else {
+                            selected | hit
+                        };
+                    }
+                }
+                selected
+            }
+        };
+        let excluded = self.exclude.iter().fold(0, |bits, rule| {
+            bits | (word.statuses(rule.statuses)
+                & rule.patterns.iter().fold(0, |hit, p| hit | p.hit(word)))
+        });
+        selected & !excluded
+    }
+
+    /// What [`CompiledFilter::evaluate`] computes, one path at a time: `hit` tells
+    /// which globs hit the path. Kept as the reference the tests compare against.
+    #[cfg(test)]
+    fn is_match(&self, hit: &[bool], status: Status) -> bool {
+        let applies = |rule: &CompiledRule| rule.statuses.is_none_or(|set| set.contains(status));
+        let any_hit = |pattern: &CompiledPattern| pattern.globs.iter().any(|g| hit[*g]);
+        let holds = |rule: &CompiledRule| {
+            applies(rule) && rule.patterns.iter().any(|p| any_hit(p) != p.negated)
+        };
+        let selected = match self.quantifier {
+            Quantifier::Some => self.rules.iter().any(holds),
+            Quantifier::Every => self.rules.iter().all(holds),
             Quantifier::Ordered => {
                 let mut selected = false;
-                for rule in self.rules.iter().filter(|r| r.status_applies(status)) {
+                for rule in self.rules.iter().filter(|r| applies(r)) {
                     for pattern in &rule.patterns {
-                        if pattern.globs.iter().any(|g| hit[*g]) {
+                        if any_hit(pattern) {
                             selected = !pattern.negated;
                         }
                     }
@@ -683,13 +791,10 @@ impl CompiledFilter {
             }
         };
         selected
-            && !self.exclude.iter().any(|rule| {
-                rule.status_applies(status)
-                    && rule
-                        .patterns
-                        .iter()
-                        .any(|p| p.globs.iter().any(|g| hit[*g]))
-            })
+            && !self
+                .exclude
+                .iter()
+                .any(|rule| applies(rule) && rule.patterns.iter().any(any_hit))
     }
 }
 
@@ -904,6 +1009,70 @@ mod tests {
     }
 
     #[test]
+    fn word_evaluation_equals_the_per_path_definition() {
+        let yaml = "plain: 'a/**'\n\
+                    negated: '!**/*.md'\n\
+                    mixed: ['a/**', '!**/*.md', 'b/*.rs']\n\
+                    statuses:\n  - added|deleted: 'a/**'\n  - modified: '!b/**'\n\
+                    ordered: ['**', '!a/**', 'a/keep/**', '!**/*.md']\n\
+                    excluded:\n  paths: ['**/*.rs', '!b/**']\n  exclude:\n    - deleted: 'a/**'\n    - '**/x.rs'\n\
+                    empty: []\n";
+        let statuses = [
+            Status::Added,
+            Status::Modified,
+            Status::Deleted,
+            Status::Renamed,
+            Status::Other,
+        ];
+        let dirs = ["a", "a/keep", "b", "c"];
+        let names = ["x.rs", "y.md", "z.txt"];
+        // 150 changes: the last word is partial; some are renames from another directory.
+        let changes: Vec<Change> = (0..150)
+            .map(|i| {
+                let path = format!("{}/{}", dirs[i % 4], names[i / 4 % 3]);
+                let status = statuses[i / 12 % 5];
+                let previous = (status == Status::Renamed && i % 2 == 0).then(|| {
+                    crate::change::RepoPath::from(format!("{}/old.rs", dirs[(i + 1) % 4]).as_str())
+                });
+                Change {
+                    path: path.as_str().into(),
+                    status,
+                    previous,
+                }
+            })
+            .collect();
+        let filters = parse(yaml).expect("valid");
+        for quantifier in [Quantifier::Some, Quantifier::Every, Quantifier::Ordered] {
+            let matcher = Matcher::new(&filters, quantifier).expect("compiles");
+            let matches = matcher.matches_on(&changes, 2);
+            let (mut hits, mut scratch) = (Vec::new(), Vec::new());
+            for (index, change) in changes.iter().enumerate() {
+                hits.clear();
+                for path in std::iter::once(&change.path).chain(&change.previous) {
+                    matcher
+                        .set
+                        .matches_into(path.as_bytes(), &mut hits, &mut scratch);
+                }
+                let mut hit = vec![false; matcher.glob_count];
+                for glob in &hits {
+                    hit[*glob] = true;
+                }
+                for (number, filter) in matcher.filters.iter().enumerate() {
+                    assert_eq!(
+                        matches.files[number].contains(index),
+                        filter.is_match(&hit, change.status),
+                        "{quantifier:?} {} {change:?}",
+                        filters[number].name
+                    );
+                }
+            }
+            for set in &matches.files {
+                assert!(set.iter().all(|index| index < changes.len()));
+            }
+        }
+    }
+
+    #[test]
     fn file_sets_iterate_in_order_across_words() {
         let mut set = FileSet::new(200);
         for index in [199, 0, 63, 64, 128] {
@@ -921,7 +1090,8 @@ mod tests {
         let matcher = Matcher::new(&filters, Quantifier::Some).expect("compiles");
         // `x/**` also needs `x` (picomatch matches the directory name itself).
         assert_eq!(matcher.glob_count, 3);
-        assert_eq!(matcher.users[0], [0, 1]);
+        let first_glob = |filter: usize| matcher.filters[filter].rules[0].patterns[0].globs[0];
+        assert_eq!((first_glob(0), first_glob(1)), (0, 0));
     }
     #[test]
     fn the_glob_index_answers_exactly_like_one_glob_set() {
@@ -981,11 +1151,19 @@ mod tests {
             "a\nb",
         ];
         let (mut hits, mut scratch) = (Vec::new(), Vec::new());
-        for path in paths {
+        let mut cache = DirCache::default();
+        // Each path alone, then in sorted order through one cache, as the matcher does.
+        let mut sorted = paths.to_vec();
+        sorted.sort_unstable();
+        for (path, cached) in paths.iter().zip(&sorted) {
             hits.clear();
             index.matches_into(path.as_bytes(), &mut hits, &mut scratch);
             hits.sort_unstable();
             assert_eq!(hits, full.matches(path), "{path}");
+            hits.clear();
+            index.matches_cached(cached.as_bytes(), &mut cache, &mut hits, &mut scratch);
+            hits.sort_unstable();
+            assert_eq!(hits, full.matches(cached), "{cached} (cached)");
         }
         assert_eq!(index.deepest, "services/api/src/".len());
     }
@@ -1012,8 +1190,9 @@ mod tests {
         for change in changes.iter().cloned() {
             pipeline.push(change);
         }
-        let (listed, matches) = pipeline.finish().expect("compiles");
-        assert_eq!(listed, changes);
-        assert_eq!(matches, whole);
+        let listed = pipeline.finish().expect("compiles");
+        assert_eq!(listed.changes, changes);
+        assert_eq!(listed.matches, whole);
+        assert_eq!(listed.newline_paths, 0);
     }
 }
