@@ -33,6 +33,10 @@ fn artifact(dir: &Path, version: &str, healthy: bool) -> PathBuf {
     out
 }
 
+/// Shell function: true while process `$1` runs. A zombie counts as gone: it has released its
+/// port, and pid 1 may take over a second to reap an orphan (`kill -0` says it is alive).
+const ALIVE: &str = "alive() { s=$(sed 's/.*) //' /proc/\"$1\"/stat 2>/dev/null | cut -c1); [ -n \"$s\" ] && [ \"$s\" != Z ]; }; ";
+
 /// Kills the test's web server (started by the restart command) at the end of the test.
 struct Service {
     pid_file: PathBuf,
@@ -102,7 +106,7 @@ impl Fixture {
 
     fn deploy(&self, artifact: &Path, release: &str, extra: &[&str]) -> Output {
         let restart = format!(
-            "web=pid=\"$SSH_DEPLOY_ROOT/shared/web.pid\"; if [ -f \"$pid\" ]; then p=$(cat \"$pid\"); kill \"$p\" 2>/dev/null || true; while kill -0 \"$p\" 2>/dev/null; do sleep 0.05; done; fi; setsid python3 -m http.server {} --bind 127.0.0.1 --directory \"$SSH_DEPLOY_ROOT/current/\" >/dev/null 2>&1 </dev/null & echo $! > \"$pid\"",
+            "web={ALIVE}pid=\"$SSH_DEPLOY_ROOT/shared/web.pid\"; if [ -f \"$pid\" ]; then p=$(cat \"$pid\"); kill \"$p\" 2>/dev/null || true; while alive \"$p\"; do sleep 0.05; done; fi; setsid python3 -m http.server {} --bind 127.0.0.1 --directory \"$SSH_DEPLOY_ROOT/current/\" >/dev/null 2>&1 </dev/null & echo $! > \"$pid\"",
             self.port
         );
         let mut command = binary();

@@ -59,7 +59,7 @@ fn artifact(dir: &Path, version: &str, padding: usize) -> PathBuf {
 /// `shared/` (no health.txt) when `shared/broken-<release>` exists; when `shared/hold` exists it
 /// first announces `shared/holding` and waits (bounded) for `shared/go`, so a test can act while
 /// a deploy is mid-way.
-const RESTART: &str = r#"web=r="$SSH_DEPLOY_ROOT"; s="$r/shared"; if [ -f "$s/hold" ]; then touch "$s/holding"; n=0; while [ ! -f "$s/go" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done; fi; if [ -f "$s/web.pid" ]; then p=$(cat "$s/web.pid"); kill "$p" 2>/dev/null || true; while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; fi; d="$r/current/"; if [ -f "$s/broken-$SSH_DEPLOY_RELEASE" ]; then d="$s/"; fi; setsid python3 -m http.server "$(cat "$s/port")" --bind 127.0.0.1 --directory "$d" >/dev/null 2>&1 </dev/null & echo $! > "$s/web.pid""#;
+const RESTART: &str = r#"web=alive() { x=$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | cut -c1); [ -n "$x" ] && [ "$x" != Z ]; }; r="$SSH_DEPLOY_ROOT"; s="$r/shared"; if [ -f "$s/hold" ]; then touch "$s/holding"; n=0; while [ ! -f "$s/go" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done; fi; if [ -f "$s/web.pid" ]; then p=$(cat "$s/web.pid"); kill "$p" 2>/dev/null || true; while alive "$p"; do sleep 0.05; done; fi; d="$r/current/"; if [ -f "$s/broken-$SSH_DEPLOY_RELEASE" ]; then d="$s/"; fi; setsid python3 -m http.server "$(cat "$s/port")" --bind 127.0.0.1 --directory "$d" >/dev/null 2>&1 </dev/null & echo $! > "$s/web.pid""#;
 
 struct Host {
     sshd: Sshd,
