@@ -1,7 +1,7 @@
 //! `generate` on the real binary: golden output for both modes, every output form read back
 //! the way its consumer reads it, and resolved props that never leak.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use test_support::{run, tool_command};
 
@@ -10,7 +10,7 @@ fn binary() -> PathBuf {
 }
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release.yaml")
+    test_support::manifest_dir().join("tests/fixtures/release.yaml")
 }
 
 fn json_outputs(stdout: &str) -> serde_json::Map<String, serde_json::Value> {

@@ -7,9 +7,13 @@ use release_model::{Checks, Shape, validate};
 use runner_protocol::Env;
 
 fn fixture(name: &str) -> release_model::Document {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
+    // Read at run time (cargo sets it for test binaries): a target directory shared with a
+    // checkout at another path would keep that path in a binary compiled with `env!`.
+    #[allow(clippy::disallowed_methods)]
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf());
+    let path = dir.join("tests/fixtures").join(name);
     let text = std::fs::read_to_string(&path).expect("fixture");
     release_model::load(release_model::SourceFile::new(name, text))
 }

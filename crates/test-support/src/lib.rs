@@ -30,13 +30,28 @@ use std::process::Command;
 /// Environment prefixes removed from every spawned binary (the runner's own variables).
 pub const SCRUBBED_ENV_PREFIXES: &[&str] = &["GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_"];
 
-/// The workspace root (the directory holding the top-level `Cargo.toml`).
+/// The directory of the crate under test, read when the test runs: cargo sets
+/// `CARGO_MANIFEST_DIR` for every test binary it runs. Not `env!` (compile time): a target
+/// directory shared by two checkouts at different paths (CI's and a local one) keeps a test
+/// binary that cargo considers fresh, with the other checkout's absolute path baked in.
+#[allow(clippy::disallowed_methods)] // no runner environment here: cargo's own variable
+pub fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// The workspace root (the nearest directory above the crate under test whose `Cargo.toml`
+/// declares `[workspace]`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let start = manifest_dir();
+    start
         .ancestors()
-        .nth(2)
-        .unwrap()
-        .to_path_buf()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|text| text.contains("[workspace]"))
+        })
+        .map_or(start.clone(), Path::to_path_buf)
 }
 
 /// A command for `program` with the runner's variables and the tools' own `*_`-prefixed
