@@ -892,50 +892,110 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_deploy_runs_three_remote_commands_and_a_redeploy_skips_the_upload() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let source = dir.path().join("tree");
-        std::fs::create_dir_all(source.join("bin")).expect("mkdir");
-        std::fs::write(source.join("bin/app"), "v1").expect("write");
-        let artifact = dir.path().join("v1.tar.gz");
-        let manifest =
-            crate::pack::pack(&source, &artifact, &dir.path().join("m.json"), 0).expect("pack");
-        let sha = manifest.archive_sha256.clone();
-        let root = dir.path().join("root");
-        let layout = Layout::new(
-            crate::quote::RemotePath::parse(root.to_str().expect("utf-8")).expect("root"),
-        );
-        let manager = crate::commands::Custom {
+    /// A deploy root in a temp dir, driven through the local `sh` (no SSH): what `HostRun`
+    /// sends and in which order, without a network.
+    struct Host {
+        dir: tempfile::TempDir,
+        layout: Layout,
+        console: Console,
+        interrupt: crate::interrupt::Interrupt,
+        commands: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Host {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let root = dir.path().join("root");
+            let layout = Layout::new(
+                crate::quote::RemotePath::parse(root.to_str().expect("utf-8")).expect("root"),
+            );
+            let console = Console::new(
+                false,
+                None,
+                runner_protocol::testing::Capture::default().writer(),
+                runner_protocol::testing::Capture::default().writer(),
+                runner_protocol::secret::Masker::default(),
+            );
+            Self {
+                dir,
+                layout,
+                console,
+                interrupt: crate::interrupt::Interrupt::default(),
+                commands: Arc::new(Mutex::new(Vec::new())),
+            }
+        }
+
+        fn root(&self) -> std::path::PathBuf {
+            self.dir.path().join("root")
+        }
+
+        fn file(&self, name: &str) -> std::path::PathBuf {
+            self.dir.path().join(name)
+        }
+
+        /// Packs a release whose `VERSION` says `version`; returns its id, file and sha256.
+        fn artifact(&self, version: &str) -> (ReleaseId, std::path::PathBuf, String) {
+            let source = self.file(&format!("tree-{version}"));
+            std::fs::create_dir_all(&source).expect("mkdir");
+            std::fs::write(source.join("VERSION"), version).expect("write");
+            let artifact = self.file(&format!("{version}.tar.gz"));
+            let sha = crate::pack::pack(&source, &artifact, &self.file("manifest.json"), 0)
+                .expect("pack")
+                .archive_sha256;
+            (ReleaseId::parse(version).expect("id"), artifact, sha)
+        }
+
+        fn shared<'a>(
+            &'a self,
+            manager: &'a crate::commands::Custom,
+            services: &'a [String],
+        ) -> Shared<'a> {
+            Shared {
+                layout: &self.layout,
+                manager,
+                services,
+                gate: None,
+                lock_stale_after: Duration::from_secs(60),
+                who: "tester",
+                run: "run-1",
+                console: &self.console,
+                interrupt: &self.interrupt,
+            }
+        }
+
+        /// A connection that records every command it runs in `commands`.
+        fn run(&self) -> HostRun {
+            HostRun::new(Box::new(Counting {
+                inner: crate::remote::LocalRemote::default(),
+                commands: self.commands.clone(),
+            }))
+        }
+
+        fn command_count(&self) -> usize {
+            self.commands.lock().map(|c| c.len()).unwrap_or_default()
+        }
+
+        fn current(&self) -> std::path::PathBuf {
+            std::fs::read_link(self.root().join("current")).expect("current")
+        }
+    }
+
+    fn no_services() -> crate::commands::Custom {
+        crate::commands::Custom {
             restart: Vec::new(),
             check: Vec::new(),
-        };
-        let log = runner_protocol::testing::Capture::default();
-        let console = Console::new(
-            false,
-            None,
-            runner_protocol::testing::Capture::default().writer(),
-            log.writer(),
-            runner_protocol::secret::Masker::default(),
-        );
-        let interrupt = crate::interrupt::Interrupt::default();
-        let shared = Shared {
-            layout: &layout,
-            manager: &manager,
-            services: &[],
-            gate: None,
-            lock_stale_after: Duration::from_secs(60),
-            who: "tester",
-            run: "run-1",
-            console: &console,
-            interrupt: &interrupt,
-        };
+        }
+    }
+
+    #[test]
+    fn a_deploy_runs_three_remote_commands_and_a_redeploy_skips_the_upload() {
+        let host = Host::new();
+        let manager = no_services();
+        let shared = host.shared(&manager, &[]);
+        let (_, artifact, sha) = host.artifact("v1");
         let deploy = |id: &str| {
-            let commands = Arc::new(Mutex::new(Vec::new()));
-            let mut run = HostRun::new(Box::new(Counting {
-                inner: crate::remote::LocalRemote::default(),
-                commands: commands.clone(),
-            }));
+            let before = host.command_count();
+            let mut run = host.run();
             let release = ReleaseId::parse(id).expect("id");
             run.lock_and_read_status(&shared, Some(&sha)).expect("lock");
             let uploaded = !run.status.artifact_present;
@@ -944,28 +1004,28 @@ mod tests {
             let errors = run.finish(&shared, Some((&release, &sha)), "success", Some(5));
             assert!(errors.is_empty(), "{errors:?}");
             assert!(!run.holds_lock());
-            let count = commands.lock().map(|c| c.len()).unwrap_or_default();
-            (count, uploaded)
+            (host.command_count() - before, uploaded)
         };
         assert_eq!(deploy("r1"), (3, true), "lock+status, stage+switch, finish");
         assert_eq!(deploy("r2"), (3, false), "the artifact is on the host");
-        let current = std::fs::read_link(root.join("current")).expect("current");
-        assert!(current.ends_with("releases/r2"), "{current:?}");
+        assert!(host.current().ends_with("releases/r2"));
         assert_eq!(
-            std::fs::read_to_string(root.join("current/bin/app")).expect("app"),
+            std::fs::read_to_string(host.root().join("current/VERSION")).expect("version"),
             "v1"
         );
-        assert!(!root.join(".ssh-deploy/lock").exists(), "unlocked");
-        let log = std::fs::read_to_string(root.join(".ssh-deploy/log")).expect("log");
+        assert!(!host.root().join(".ssh-deploy/lock").exists(), "unlocked");
+        let log = std::fs::read_to_string(host.root().join(".ssh-deploy/log")).expect("log");
         assert_eq!(log.lines().count(), 2, "{log}");
     }
 
     #[test]
     fn a_failed_part_of_the_stage_is_named_and_nothing_after_it_runs() {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let host = Host::new();
+        let manager = no_services();
+        let shared = host.shared(&manager, &[]);
         // gzip around bytes that are no tar archive: it passes the upload and the checksum,
         // and tar on the host refuses it.
-        let artifact = dir.path().join("broken.tar.gz");
+        let artifact = host.file("broken.tar.gz");
         let mut gzip = flate2::write::GzEncoder::new(
             std::fs::File::create(&artifact).expect("create"),
             flate2::Compression::default(),
@@ -973,69 +1033,28 @@ mod tests {
         std::io::Write::write_all(&mut gzip, &[b'x'; 1000]).expect("write");
         gzip.finish().expect("finish");
         let sha = crate::pack::sha256_file(&artifact).expect("sha").0;
-        let root = dir.path().join("root");
-        let layout = Layout::new(
-            crate::quote::RemotePath::parse(root.to_str().expect("utf-8")).expect("root"),
-        );
-        let manager = crate::commands::Custom {
-            restart: Vec::new(),
-            check: Vec::new(),
-        };
-        let console = Console::new(
-            false,
-            None,
-            runner_protocol::testing::Capture::default().writer(),
-            runner_protocol::testing::Capture::default().writer(),
-            runner_protocol::secret::Masker::default(),
-        );
-        let interrupt = crate::interrupt::Interrupt::default();
-        let shared = Shared {
-            layout: &layout,
-            manager: &manager,
-            services: &[],
-            gate: None,
-            lock_stale_after: Duration::from_secs(60),
-            who: "tester",
-            run: "run-1",
-            console: &console,
-            interrupt: &interrupt,
-        };
-        let mut run = HostRun::new(Box::new(crate::remote::LocalRemote::default()));
+        let mut run = host.run();
         let release = ReleaseId::parse("r1").expect("id");
         run.lock_and_read_status(&shared, Some(&sha)).expect("lock");
         let error = run
             .stage(&shared, &artifact, &sha, &release, &[])
             .expect_err("tar refuses it");
         assert_eq!(error.stage, "unpack", "{error}");
-        assert!(!root.join("releases/r1").exists());
+        assert!(!host.root().join("releases/r1").exists());
         // The upload and its check passed: the artifact is kept for the next attempt.
         assert!(
-            root.join(format!(".ssh-deploy/artifacts/{sha}.tar.gz"))
+            host.root()
+                .join(format!(".ssh-deploy/artifacts/{sha}.tar.gz"))
                 .exists()
         );
         assert!(run.finish(&shared, None, "failed", None).is_empty());
-        assert!(!root.join(".ssh-deploy/lock").exists(), "unlocked");
+        assert!(!host.root().join(".ssh-deploy/lock").exists(), "unlocked");
     }
 
     #[test]
     fn a_signal_between_switch_and_restarts_reverts_by_switching_back_only() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let restarts = dir.path().join("restarts");
-        let mut artifacts = Vec::new();
-        for version in ["v1", "v2"] {
-            let source = dir.path().join(version);
-            std::fs::create_dir_all(&source).expect("mkdir");
-            std::fs::write(source.join("VERSION"), version).expect("write");
-            let artifact = dir.path().join(format!("{version}.tar.gz"));
-            let sha = crate::pack::pack(&source, &artifact, &dir.path().join("m.json"), 0)
-                .expect("pack")
-                .archive_sha256;
-            artifacts.push((ReleaseId::parse(version).expect("id"), artifact, sha));
-        }
-        let root = dir.path().join("root");
-        let layout = Layout::new(
-            crate::quote::RemotePath::parse(root.to_str().expect("utf-8")).expect("root"),
-        );
+        let host = Host::new();
+        let restarts = host.file("restarts");
         let manager = crate::commands::Custom {
             restart: vec![(
                 "web".into(),
@@ -1043,70 +1062,39 @@ mod tests {
             )],
             check: Vec::new(),
         };
-        let console = Console::new(
-            false,
-            None,
-            runner_protocol::testing::Capture::default().writer(),
-            runner_protocol::testing::Capture::default().writer(),
-            runner_protocol::secret::Masker::default(),
-        );
-        let interrupt = crate::interrupt::Interrupt::default();
         let services = ["web".to_owned()];
-        let shared = Shared {
-            layout: &layout,
-            manager: &manager,
-            services: &services,
-            gate: None,
-            lock_stale_after: Duration::from_secs(60),
-            who: "tester",
-            run: "run-1",
-            console: &console,
-            interrupt: &interrupt,
-        };
+        let shared = host.shared(&manager, &services);
         let restarted = || std::fs::read_to_string(&restarts).unwrap_or_default();
-        let (v1, v1_artifact, v1_sha) = &artifacts[0];
-        let mut run = HostRun::new(Box::new(crate::remote::LocalRemote::default()));
-        run.lock_and_read_status(&shared, Some(v1_sha))
+        let (v1, v1_artifact, v1_sha) = host.artifact("v1");
+        let mut run = host.run();
+        run.lock_and_read_status(&shared, Some(&v1_sha))
             .expect("lock");
-        run.stage_and_activate(&shared, v1_artifact, v1_sha, v1, &[])
+        run.stage_and_activate(&shared, &v1_artifact, &v1_sha, &v1, &[])
             .expect("v1");
-        run.finish(&shared, Some((v1, v1_sha)), "success", None);
+        run.finish(&shared, Some((&v1, &v1_sha)), "success", None);
         assert_eq!(restarted(), "v1\n");
 
-        let (v2, v2_artifact, v2_sha) = &artifacts[1];
-        let mut run = HostRun::new(Box::new(crate::remote::LocalRemote::default()));
-        run.lock_and_read_status(&shared, Some(v2_sha))
+        let (v2, v2_artifact, v2_sha) = host.artifact("v2");
+        let mut run = host.run();
+        run.lock_and_read_status(&shared, Some(&v2_sha))
             .expect("lock");
-        run.stage_then(&shared, v2_artifact, v2_sha, v2, &[], true)
+        run.stage_then(&shared, &v2_artifact, &v2_sha, &v2, &[], true)
             .expect("staged and switched");
         assert!(run.switched);
-        interrupt.set();
-        let refused = run.restart_services(&shared, v2).expect_err("no new step");
+        host.interrupt.set();
+        let refused = run.restart_services(&shared, &v2).expect_err("no new step");
         assert!(refused.message.contains("interrupted"), "{refused}");
-        run.revert(&shared, v1, "localhost").expect("switched back");
-        assert_eq!(
-            std::fs::read_link(root.join("current")).expect("current"),
-            std::path::Path::new("releases/v1")
-        );
+        run.revert(&shared, &v1, "localhost")
+            .expect("switched back");
+        assert_eq!(host.current(), std::path::Path::new("releases/v1"));
         assert_eq!(restarted(), "v1\n", "v1 kept running: no restart at all");
         assert!(run.finish(&shared, None, "interrupted", None).is_empty());
     }
 
     #[test]
     fn switch_and_restarts_run_as_one_command_and_a_failing_service_is_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let source = dir.path().join("tree");
-        std::fs::create_dir_all(&source).expect("mkdir");
-        std::fs::write(source.join("VERSION"), "v1").expect("write");
-        let artifact = dir.path().join("v1.tar.gz");
-        let sha = crate::pack::pack(&source, &artifact, &dir.path().join("m.json"), 0)
-            .expect("pack")
-            .archive_sha256;
-        let root = dir.path().join("root");
-        let layout = Layout::new(
-            crate::quote::RemotePath::parse(root.to_str().expect("utf-8")).expect("root"),
-        );
-        let order = dir.path().join("order");
+        let host = Host::new();
+        let order = host.file("order");
         let manager = crate::commands::Custom {
             restart: vec![
                 ("api".into(), format!("echo api >> '{}'", order.display())),
@@ -1121,32 +1109,10 @@ mod tests {
                 format!("echo api-ok >> '{}'", order.display()),
             )],
         };
-        let console = Console::new(
-            false,
-            None,
-            runner_protocol::testing::Capture::default().writer(),
-            runner_protocol::testing::Capture::default().writer(),
-            runner_protocol::secret::Masker::default(),
-        );
-        let interrupt = crate::interrupt::Interrupt::default();
         let services = ["api".to_owned(), "web".to_owned(), "late".to_owned()];
-        let shared = Shared {
-            layout: &layout,
-            manager: &manager,
-            services: &services,
-            gate: None,
-            lock_stale_after: Duration::from_secs(60),
-            who: "tester",
-            run: "run-1",
-            console: &console,
-            interrupt: &interrupt,
-        };
-        let commands = Arc::new(Mutex::new(Vec::new()));
-        let mut run = HostRun::new(Box::new(Counting {
-            inner: crate::remote::LocalRemote::default(),
-            commands: commands.clone(),
-        }));
-        let release = ReleaseId::parse("v1").expect("id");
+        let shared = host.shared(&manager, &services);
+        let (release, artifact, sha) = host.artifact("v1");
+        let mut run = host.run();
         run.lock_and_read_status(&shared, Some(&sha)).expect("lock");
         run.stage(&shared, &artifact, &sha, &release, &[])
             .expect("stage");
@@ -1160,7 +1126,7 @@ mod tests {
             "in order, stopping at the failure"
         );
         // lock+status, stage, then switch and every restart and check in one command.
-        assert_eq!(commands.lock().map(|c| c.len()).unwrap_or_default(), 3);
+        assert_eq!(host.command_count(), 3);
     }
 
     #[test]

@@ -52,24 +52,12 @@ pub fn host_steps_on(options: &DeployOptions, layout: &crate::commands::Layout) 
     let sha = options.sha256.as_str();
     let ctx = ReleaseContext { layout, release };
     // The steps are grouped as `HostRun` runs them: one remote command per group.
-    let mut stage = layout.stage_parts(
-        release,
-        sha,
-        token,
-        &options.shared,
-        crate::pack::Compression::detect(&options.artifact)
-            .unwrap_or(crate::pack::Compression::Gzip),
-        true,
-        change.manager.prepare(&ctx),
-    );
-    stage.push(("switch".to_owned(), layout.switch(release, token)));
-    let (title, stage) = crate::commands::combined(&stage, true);
     let mut steps = vec![
         step(
             "lock + status",
             layout.lock_and_status(token, &change.who, &change.run, Some(sha)),
         ),
-        step(&format!("{title} (stdin = artifact)"), stage),
+        stage_step(options, layout, true),
     ];
     let restarts = crate::commands::restart_parts(change.manager.as_ref(), &change.services, &ctx);
     if !restarts.is_empty() {
@@ -81,6 +69,29 @@ pub fn host_steps_on(options: &DeployOptions, layout: &crate::commands::Layout) 
     }
     steps.push(finish_step(layout, release, sha, &change.who));
     steps
+}
+
+/// The upload, its checksum, the unpack and the units (and the switch, with `switch`) as the
+/// one remote command `HostRun` runs for them.
+pub fn stage_step(options: &DeployOptions, layout: &crate::commands::Layout, switch: bool) -> Step {
+    let release = &options.release;
+    let token = "<token>";
+    let ctx = ReleaseContext { layout, release };
+    let mut parts = layout.stage_parts(
+        release,
+        &options.sha256,
+        token,
+        &options.shared,
+        crate::pack::Compression::detect(&options.artifact)
+            .unwrap_or(crate::pack::Compression::Gzip),
+        true,
+        options.change.manager.prepare(&ctx),
+    );
+    if switch {
+        parts.push(("switch".to_owned(), layout.switch(release, token)));
+    }
+    let (title, command) = crate::commands::combined(&parts, true);
+    step(&format!("{title} (stdin = artifact)"), command)
 }
 
 /// The last step of a successful deploy: release log and unlock, as one remote command.

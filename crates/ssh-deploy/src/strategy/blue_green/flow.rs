@@ -41,21 +41,8 @@ pub fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slot>) -> 
         layout.lock_and_status(token, &change.who, &change.run, Some(sha)),
     );
     step("read live slot", config.read_state(layout));
-    let ctx = crate::commands::ReleaseContext { layout, release };
-    let (title, stage) = crate::commands::combined(
-        &layout.stage_parts(
-            release,
-            sha,
-            token,
-            &options.shared,
-            crate::pack::Compression::detect(&options.artifact)
-                .unwrap_or(crate::pack::Compression::Gzip),
-            true,
-            change.manager.prepare(&ctx),
-        ),
-        true,
-    );
-    step(&format!("{title} (stdin = artifact)"), stage);
+    let stage = crate::plan::stage_step(options, layout, false);
+    step(&stage.title, stage.command);
     step(
         &format!("stop idle slot {}", new.slot),
         config.stop(layout, new),
