@@ -6,18 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use test_support::sshd::Sshd;
-use test_support::{Output, run, tool_command};
+use test_support::{Output, free_port, run, tool_command};
 
 fn binary() -> Command {
     tool_command(env!("CARGO_BIN_EXE_ssh-deploy"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// A release tree whose `health.txt` says `version` (omitted when `healthy` is false).

@@ -54,6 +54,16 @@ pub fn workspace_root() -> PathBuf {
         .map_or(start.clone(), Path::to_path_buf)
 }
 
+/// A loopback port that was free a moment ago, for a server that must be told its port (one
+/// that can bind port 0 itself should).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .expect("local address")
+        .port()
+}
+
 /// A command for `program` with the runner's variables and the tools' own `*_`-prefixed
 /// variables removed, and `LC_ALL`, `COLUMNS`, `NO_COLOR` pinned.
 pub fn tool_command(program: impl AsRef<std::ffi::OsStr>) -> Command {

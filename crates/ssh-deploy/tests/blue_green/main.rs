@@ -16,8 +16,9 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use proxies::{Haproxy, Nginx, Proxy, free_port};
+use proxies::{Haproxy, Nginx, Proxy};
 use slots::Slots;
+use test_support::free_port;
 use test_support::sshd::Sshd;
 use test_support::{Output, run, tool_command};
 

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use test_support::free_port;
 
 /// Waits (bounded) until something accepts connections on `port`.
 pub(crate) fn wait_for_port(port: u16, what: &str) {
@@ -16,15 +17,6 @@ pub(crate) fn wait_for_port(port: u16, what: &str) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// A free loopback port.
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// The proxy under test.
