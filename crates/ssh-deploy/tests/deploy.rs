@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use test_support::sshd::Sshd;
-use test_support::{Output, free_port, run, tool_command};
+use test_support::{Output, SH_ALIVE, free_port, run, tool_command};
 
 fn binary() -> Command {
     tool_command(env!("CARGO_BIN_EXE_ssh-deploy"))
@@ -24,10 +24,6 @@ fn artifact(dir: &Path, version: &str, healthy: bool) -> PathBuf {
     ssh_deploy::pack::pack(&tree, &out, &dir.join(format!("{version}.json")), 0).expect("pack");
     out
 }
-
-/// Shell function: true while process `$1` runs. A zombie counts as gone: it has released its
-/// port, and pid 1 may take over a second to reap an orphan (`kill -0` says it is alive).
-const ALIVE: &str = "alive() { s=$(sed 's/.*) //' /proc/\"$1\"/stat 2>/dev/null | cut -c1); [ -n \"$s\" ] && [ \"$s\" != Z ]; }; ";
 
 /// Kills the test's web server (started by the restart command) at the end of the test.
 struct Service {
@@ -98,7 +94,7 @@ impl Fixture {
 
     fn deploy(&self, artifact: &Path, release: &str, extra: &[&str]) -> Output {
         let restart = format!(
-            "web={ALIVE}pid=\"$SSH_DEPLOY_ROOT/shared/web.pid\"; if [ -f \"$pid\" ]; then p=$(cat \"$pid\"); kill \"$p\" 2>/dev/null || true; while alive \"$p\"; do sleep 0.05; done; fi; setsid python3 -m http.server {} --bind 127.0.0.1 --directory \"$SSH_DEPLOY_ROOT/current/\" >/dev/null 2>&1 </dev/null & echo $! > \"$pid\"",
+            "web={SH_ALIVE}pid=\"$SSH_DEPLOY_ROOT/shared/web.pid\"; if [ -f \"$pid\" ]; then p=$(cat \"$pid\"); kill \"$p\" 2>/dev/null || true; while alive \"$p\"; do sleep 0.05; done; fi; setsid python3 -m http.server {} --bind 127.0.0.1 --directory \"$SSH_DEPLOY_ROOT/current/\" >/dev/null 2>&1 </dev/null & echo $! > \"$pid\"",
             self.port
         );
         let mut command = binary();

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use test_support::sshd::Sshd;
-use test_support::{Output, free_port, run, tool_command};
+use test_support::{Output, SH_ALIVE, free_port, run, tool_command};
 
 fn binary() -> Command {
     tool_command(env!("CARGO_BIN_EXE_ssh-deploy"))
@@ -51,7 +51,11 @@ fn artifact(dir: &Path, version: &str, padding: usize) -> PathBuf {
 /// `shared/` (no health.txt) when `shared/broken-<release>` exists; when `shared/hold` exists it
 /// first announces `shared/holding` and waits (bounded) for `shared/go`, so a test can act while
 /// a deploy is mid-way.
-const RESTART: &str = r#"web=alive() { x=$(sed 's/.*) //' /proc/"$1"/stat 2>/dev/null | cut -c1); [ -n "$x" ] && [ "$x" != Z ]; }; r="$SSH_DEPLOY_ROOT"; s="$r/shared"; if [ -f "$s/hold" ]; then touch "$s/holding"; n=0; while [ ! -f "$s/go" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done; fi; if [ -f "$s/web.pid" ]; then p=$(cat "$s/web.pid"); kill "$p" 2>/dev/null || true; while alive "$p"; do sleep 0.05; done; fi; d="$r/current/"; if [ -f "$s/broken-$SSH_DEPLOY_RELEASE" ]; then d="$s/"; fi; setsid python3 -m http.server "$(cat "$s/port")" --bind 127.0.0.1 --directory "$d" >/dev/null 2>&1 </dev/null & echo $! > "$s/web.pid""#;
+fn restart() -> String {
+    format!("web={SH_ALIVE}{RESTART_BODY}")
+}
+
+const RESTART_BODY: &str = r#"r="$SSH_DEPLOY_ROOT"; s="$r/shared"; if [ -f "$s/hold" ]; then touch "$s/holding"; n=0; while [ ! -f "$s/go" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done; fi; if [ -f "$s/web.pid" ]; then p=$(cat "$s/web.pid"); kill "$p" 2>/dev/null || true; while alive "$p"; do sleep 0.05; done; fi; d="$r/current/"; if [ -f "$s/broken-$SSH_DEPLOY_RELEASE" ]; then d="$s/"; fi; setsid python3 -m http.server "$(cat "$s/port")" --bind 127.0.0.1 --directory "$d" >/dev/null 2>&1 </dev/null & echo $! > "$s/web.pid""#;
 
 struct Host {
     sshd: Sshd,
@@ -183,7 +187,7 @@ impl Fleet {
             .env("SSH_DEPLOY_RELEASE_ID", release)
             .env("SSH_DEPLOY_SERVICES", "web")
             .env("SSH_DEPLOY_SERVICE_MANAGER", "custom")
-            .env("SSH_DEPLOY_RESTART_COMMAND", RESTART)
+            .env("SSH_DEPLOY_RESTART_COMMAND", restart())
             .env("SSH_DEPLOY_GATE_FILE", self.gate_file())
             .args(extra);
         command
@@ -701,8 +705,7 @@ fn a_silent_command_gets_keepalives_until_the_command_timeout_then_rolls_back() 
     assert_eq!(fleet.deploy(&v1, "v1", &[]).code, Some(0));
     // v2's restart hangs without a word; v1's (the rollback) is the normal one.
     let restart = format!(
-        "web=if [ \"$SSH_DEPLOY_RELEASE\" = v2 ]; then sleep 60; fi; {}",
-        RESTART.trim_start_matches("web=")
+        "web=if [ \"$SSH_DEPLOY_RELEASE\" = v2 ]; then sleep 60; fi; {SH_ALIVE}{RESTART_BODY}"
     );
     let v2 = artifact(fleet.work.path(), "v2", 0);
     let started = Instant::now();

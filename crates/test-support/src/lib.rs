@@ -54,6 +54,12 @@ pub fn workspace_root() -> PathBuf {
         .map_or(start.clone(), Path::to_path_buf)
 }
 
+/// Shell function for restart commands in tests: `alive PID` is true while the process runs.
+/// A zombie counts as gone: it has released its port, and pid 1 (which reaps orphans) may take
+/// over a second here, while `kill -0` calls a zombie alive.
+/// (`sh` has no local variables: the function's one variable has a name no caller uses.)
+pub const SH_ALIVE: &str = "alive() { alive_state=$(sed 's/.*) //' /proc/\"$1\"/stat 2>/dev/null | cut -c1); [ -n \"$alive_state\" ] && [ \"$alive_state\" != Z ]; }; ";
+
 /// A loopback port that was free a moment ago, for a server that must be told its port (one
 /// that can bind port 0 itself should).
 pub fn free_port() -> u16 {
