@@ -140,6 +140,14 @@ pub struct HostArgs {
     /// from dropping a quiet connection during long restarts or gates.
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "15s")]
     pub keepalive_interval: Duration,
+    /// An upload that makes no progress for this long is stopped and its host reported
+    /// unreachable (a dead link otherwise blocks until the kernel gives up, minutes later).
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "20s")]
+    pub stall_timeout: Duration,
+    /// The deploy lock's lease: the host renews it while the deploy works there; a lock whose
+    /// lease has run out (its deploy died or lost the host) is taken over at once.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "60s")]
+    pub lock_lease: Duration,
 }
 
 /// What changes a release (deploy and rollback).

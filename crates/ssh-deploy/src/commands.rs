@@ -21,17 +21,57 @@ use crate::quote::{ReleaseId, RemotePath, q};
 pub const LOCK_ACQUIRED: &str = "ssh-deploy-lock:acquired";
 /// Marker printed by the lock command when someone else holds it.
 pub const LOCK_HELD: &str = "ssh-deploy-lock:held";
+/// Prefix of the lines the lock command prints for each leftover of a dead deploy it removed.
+pub const CLEANED: &str = "ssh-deploy-cleaned:";
+
+/// `text` for one field of a line-based state file (lock owner, release log): tabs, newlines
+/// and other control characters written as visible escapes (`\t`, `\n`, `\u{..}`), so a value
+/// can never forge a field or a line.
+pub fn field(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' => "\\t".to_owned(),
+            '\n' => "\\n".to_owned(),
+            '\\' => "\\\\".to_owned(),
+            c if c.is_control() => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
 
 /// Paths and commands of one deploy root.
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: RemotePath,
+    lease: u64,
+    renew_bound: u64,
 }
 
+/// The lock lease when none is configured (`--lock-lease`), in seconds.
+pub const DEFAULT_LEASE_SECS: u64 = 60;
+
 impl Layout {
-    /// The layout under `root`.
+    /// The layout under `root`, with the default lock lease.
     pub fn new(root: RemotePath) -> Self {
-        Self { root }
+        Self {
+            root,
+            lease: DEFAULT_LEASE_SECS,
+            renew_bound: 600,
+        }
+    }
+
+    /// The same layout with a lock lease of `lease` seconds, renewed on the host while a step
+    /// runs for at most `renew_bound` seconds without progress (the command timeout).
+    #[must_use]
+    pub fn with_lease(mut self, lease: u64, renew_bound: u64) -> Self {
+        self.lease = lease.max(3);
+        self.renew_bound = renew_bound;
+        self
+    }
+
+    /// The lock lease, in seconds.
+    pub fn lease(&self) -> u64 {
+        self.lease
     }
 
     /// The deploy root.
@@ -76,15 +116,92 @@ impl Layout {
             "set -e; mkdir -p {releases} {shared} {artifacts}; \
              if mkdir {lock} 2>/dev/null; then \
              printf 'token=%s\\nowner=%s\\nrun=%s\\nsince=%s\\n' {token} {owner} {run} \"$(date +%s)\" > {lock}/owner; \
-             echo {LOCK_ACQUIRED}; {then}\
-             else echo \"{LOCK_HELD} now=$(date +%s)\"; cat {lock}/owner 2>/dev/null || true; fi",
+             echo $(( $(date +%s) + {lease_secs} )) > {lease} || true; \
+             echo {LOCK_ACQUIRED}; {cleanup}{then}\
+             else echo \"{LOCK_HELD} now=$(date +%s) created=$(stat -c %Y {lock} 2>/dev/null || echo -) \
+             lease=$(cat {lease} 2>/dev/null || echo -)\"; cat {lock}/owner 2>/dev/null || true; fi",
             releases = q(&self.root.join("releases")),
             shared = q(&self.root.join("shared")),
             artifacts = q(&self.state("artifacts")),
             lock = q(&lock),
-            token = q(token),
-            owner = q(owner),
-            run = q(run),
+            lease = q(&format!("{lock}/lease")),
+            token = q(&field(token)),
+            owner = q(&field(owner)),
+            run = q(&field(run)),
+            cleanup = self.cleanup(),
+            lease_secs = self.lease,
+        )
+    }
+
+    /// Removes what an earlier deploy left when it died: unpack directories
+    /// (`releases/.tmp-*`), switch links (`.current-*`) and partial uploads
+    /// (`artifacts/*.part-*`). Only run with the lock held, so no live deploy owns them; prints
+    /// one [`CLEANED`] line per removed name.
+    fn cleanup(&self) -> String {
+        format!(
+            "for f in {releases}/.tmp-* {root}/.current-* {artifacts}/*.part-*; do \
+             if [ -e \"$f\" ] || [ -L \"$f\" ]; then rm -rf \"$f\" && echo \"{CLEANED}${{f##*/}}\"; fi; done; ",
+            releases = q(&self.root.join("releases")),
+            root = q(self.root.as_str()),
+            artifacts = q(&self.state("artifacts")),
+        )
+    }
+
+    /// Writes the lock's lease: the host time (seconds) until which the holder vouches for it,
+    /// `now + seconds`. A lock whose lease has passed belongs to a deploy that is gone and is
+    /// taken over at once (see [`Layout::renewing`]). Only when the lock is ours. Before a long
+    /// wait on the runner (a gate), `seconds` covers the wait.
+    pub fn renew_for(&self, token: &str, seconds: u64) -> String {
+        let lock = self.state("lock");
+        format!(
+            "if grep -qxF {line} {owner} 2>/dev/null; then \
+             echo $(( $(date +%s) + {seconds} )) > {lease}.tmp && mv -f {lease}.tmp {lease}; fi",
+            line = q(&format!("token={}", field(token))),
+            owner = q(&format!("{lock}/owner")),
+            lease = q(&format!("{lock}/lease")),
+        )
+    }
+
+    /// `command` with the lock's lease renewed on the host for as long as it runs: every third
+    /// of the lease, the lease is pushed to `now + lease`. With `progress` (a file that grows
+    /// while the step makes progress, such as a partial upload), only while it grows: a
+    /// transfer stalled by a dead link does not keep the lock alive. The renewer gives up after
+    /// `bound` seconds without progress, so a hung command holds the lock at most
+    /// that long plus one lease. Its output goes nowhere (the channel's EOF must not wait for it).
+    pub fn renewing(&self, token: &str, progress: Option<&str>, command: &str) -> String {
+        self.renewing_bounded(token, progress, Some(self.renew_bound), command)
+    }
+
+    /// Holds the lease while the runner works without a remote command (a gate): `cat` waits
+    /// on the channel's stdin, and the lease is renewed until the runner closes it, or the
+    /// connection ends (the runner died, or the host's SSH server gave up on a dead link).
+    pub fn holding(&self, token: &str) -> String {
+        self.renewing_bounded(token, None, None, "cat >/dev/null")
+    }
+
+    fn renewing_bounded(
+        &self,
+        token: &str,
+        progress: Option<&str>,
+        bound: Option<u64>,
+        command: &str,
+    ) -> String {
+        let every = (self.lease / 3).max(1);
+        let size = match progress {
+            Some(path) => format!("$(stat -c %s {} 2>/dev/null || echo 0)", q(path)),
+            None => "0".to_owned(),
+        };
+        let give_up = match bound {
+            Some(bound) => format!("[ \"$w\" -le {bound} ] || exit 0; "),
+            None => String::new(),
+        };
+        format!(
+            "{renew}; ( l=-1; w=0; while sleep {every}; do w=$((w + {every})); s={size}; \
+             if [ \"$s\" != \"$l\" ]; then l=$s; w=0; fi; {give_up}\
+             {renew}; done ) </dev/null >/dev/null 2>&1 & ssh_deploy_renewer=$!; \
+             ( {command} ); ssh_deploy_status=$?; kill $ssh_deploy_renewer 2>/dev/null; \
+             exit $ssh_deploy_status",
+            renew = self.renew_for(token, self.lease),
         )
     }
 
@@ -162,7 +279,9 @@ impl Layout {
     }
 
     /// Unpacks into `releases/.tmp-<id>-<token>`, links shared paths, records the sha, then
-    /// renames to `releases/<id>`. An existing release with the same sha is reused; with another
+    /// renames to `releases/<id>`. The temp directory goes on every failure (a full disk must not
+    /// stay full); setuid and setgid bits of regular files are removed (an artifact is not a
+    /// way to install set-id programs as the deploy user, often root) and each is named. An existing release with the same sha is reused; with another
     /// sha it is an error (release ids are immutable).
     pub fn unpack(&self, id: &ReleaseId, sha256: &str, token: &str, shared: &[String]) -> String {
         self.unpack_with(id, sha256, token, shared, Compression::Gzip)
@@ -196,10 +315,12 @@ impl Layout {
             "set -e; if [ -d {release} ]; then \
              if [ \"$(cat {marker} 2>/dev/null)\" = {sha} ]; then echo reused; exit 0; fi; \
              echo \"release {id} already exists on this host with another artifact; use a new release id\" >&2; exit 1; fi; \
-             {check}rm -rf {tmp}; mkdir {tmp}; \
+             {check}ssh_deploy_tmp={tmp}; rm -rf \"$ssh_deploy_tmp\"; \
+             trap 'rm -rf \"$ssh_deploy_tmp\"' EXIT; trap 'exit 129' HUP; trap 'exit 143' TERM; mkdir {tmp}; \
              tar {extract} {artifact} -C {tmp} --no-same-owner; \
+             find {tmp} -type f \\( -perm -4000 -o -perm -2000 \\) -exec chmod ug-s {{}} + -exec echo 'setuid/setgid bit removed:' {{}} \\;; \
              {links}printf '%s\\n' {sha} > {marker}; \
-             mv -T {tmp} {release}; echo unpacked",
+             mv -T {tmp} {release}; trap - EXIT; echo unpacked",
             sha = q(sha256),
             artifact = q(&self.artifact(sha256)),
             check = match compression {
@@ -267,14 +388,27 @@ impl Layout {
         command
     }
 
+    /// Removes uploaded artifacts that no remaining release was unpacked from (retention of
+    /// artifacts follows retention of releases; the kept releases' artifacts stay, so a
+    /// redeploy or rollback of them skips the upload). Prints each removed name.
+    pub fn prune_artifacts(&self) -> String {
+        format!(
+            "cd {state} || exit 0; for a in artifacts/*.tar.gz; do [ -f \"$a\" ] || continue; \
+             s=${{a##*/}}; s=${{s%.tar.gz}}; \
+             if ! cat release-*.sha256 2>/dev/null | grep -qxF \"$s\"; then \
+             rm -f \"$a\" && echo \"artifact removed: $s\"; fi; done",
+            state = q(&self.state("")),
+        )
+    }
+
     /// Appends one line to the release log: id, sha, UTC time, who, result (tab-separated).
     pub fn log(&self, id: &ReleaseId, sha256: &str, who: &str, result: &str) -> String {
         format!(
             "printf '%s\\t%s\\t%s\\t%s\\t%s\\n' {id} {sha} \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\" {who} {result} >> {log}",
             id = q(id.as_str()),
             sha = q(sha256),
-            who = q(who),
-            result = q(result),
+            who = q(&field(who)),
+            result = q(&field(result)),
             log = q(&self.state("log")),
         )
     }

@@ -109,6 +109,10 @@ pub struct HostRun {
     pub started: Instant,
     /// Rolling back or finishing: these steps run even after an interrupt.
     reverting: bool,
+    /// Finishing (log, retention, unlock): no lease renewal around these steps.
+    finishing: bool,
+    /// The host file that grows while the running step makes progress (the partial upload).
+    progress: Option<String>,
 }
 
 impl std::fmt::Debug for HostRun {
@@ -138,6 +142,8 @@ impl HostRun {
             status: HostStatus::default(),
             started: Instant::now(),
             reverting: false,
+            finishing: false,
+            progress: None,
         }
     }
 
@@ -212,6 +218,21 @@ impl HostRun {
             });
         }
         tracing::debug!(host = self.label(), stage, command, "remote command");
+        // While the lock is held, the host renews its lease for as long as the step runs (an
+        // upload only while it makes progress); a deploy that dies stops renewing, and its lock
+        // can be taken over once the lease has passed.
+        let renewing;
+        let command = if self.locked && !self.finishing {
+            renewing = shared
+                .layout
+                .renewing(&self.token, self.progress.as_deref(), command);
+            renewing.as_str()
+        } else {
+            command
+        };
+        // A forward upload stops at a signal; a rollback's commands always complete.
+        self.remote
+            .watch_interrupt((!self.reverting).then_some(shared.interrupt));
         self.remote
             .exec(command, input)
             .map_err(|error: RemoteError| HostError {
@@ -327,19 +348,28 @@ impl HostRun {
             let output = self.step(shared, "lock", &command, None)?;
             if output.stdout.lines().any(|l| l == LOCK_ACQUIRED) {
                 self.locked = true;
+                let cleaned: Vec<&str> = output
+                    .stdout
+                    .lines()
+                    .filter_map(|line| line.strip_prefix(crate::commands::CLEANED))
+                    .collect();
+                if !cleaned.is_empty() {
+                    let block = shared.console.untrusted();
+                    block.line(&format!(
+                        "[{}] removed what an earlier deploy left when it died: {}",
+                        self.label(),
+                        cleaned.join(", ")
+                    ));
+                }
                 return Ok(output.stdout);
             }
             let holder = LockHolder::parse(&output.stdout);
-            if holder
-                .age()
-                .is_some_and(|age| age >= shared.lock_stale_after)
-            {
+            if let Some(reason) = holder.stale(shared.lock_stale_after) {
                 shared.console.log(&format!(
-                    "warning: {}: taking over a stale deploy lock held by {} (run {}) for {}s",
+                    "warning: {}: taking over the deploy lock held by {} (run {}): {reason}",
                     self.label(),
                     holder.owner,
                     holder.run,
-                    holder.age().map_or(0, |a| a.as_secs())
                 ));
                 self.step(shared, "unlock stale", &shared.layout.force_unlock(), None)?;
                 continue;
@@ -347,11 +377,10 @@ impl HostRun {
             return Err(self.error(
                 "lock",
                 format!(
-                    "another deploy holds the lock: {} (run {}) since {}s ago; wait for it, or run \
-                     `ssh-deploy unlock` if it is gone (stale locks are taken over after {}s)",
-                    holder.owner,
-                    holder.run,
-                    holder.age().map_or(0, |a| a.as_secs()),
+                    "another deploy holds the lock: {}; wait for it, or run `ssh-deploy unlock` if \
+                     it is gone (a lock is taken over once its holder stops renewing its lease, or \
+                     after {}s in any case)",
+                    holder.describe(),
                     shared.lock_stale_after.as_secs()
                 ),
             ));
@@ -448,7 +477,12 @@ impl HostRun {
             interrupt: shared.interrupt,
         });
         let input = upload.as_mut().map(|f| f as &mut dyn std::io::Read);
-        self.steps(shared, &parts, input)?;
+        self.progress = input
+            .is_some()
+            .then(|| shared.layout.upload_path(sha256, &token));
+        let staged = self.steps(shared, &parts, input);
+        self.progress = None;
+        staged?;
         if switch {
             self.switched = self.previous.as_ref() != Some(release);
         }
@@ -526,9 +560,16 @@ impl HostRun {
     }
 
     /// Runs the gate for this host.
-    pub fn gate(&self, shared: &Shared<'_>, host_name: &str) -> Result<(), HostError> {
+    pub fn gate(&mut self, shared: &Shared<'_>, host_name: &str) -> Result<(), HostError> {
         let Some(text) = shared.gate else {
             return Ok(());
+        };
+        // The gate runs on the runner, with no remote command to renew the lock's lease: a
+        // held command renews it until the gate ends (or this process dies).
+        let _lease = if self.locked {
+            self.remote.hold(&shared.layout.holding(&self.token)).ok()
+        } else {
+            None
         };
         // The re-check during a rollback always completes; a forward gate stops on a signal.
         let interrupt = if self.reverting {
@@ -590,6 +631,7 @@ impl HostRun {
         keep: Option<usize>,
     ) -> Vec<HostError> {
         self.reverting = true;
+        self.finishing = true;
         // One remote command for all three (one login shell): each part runs even when an
         // earlier one failed, and says so.
         let mut parts: Vec<(String, String)> = Vec::new();
@@ -619,6 +661,10 @@ impl HostRun {
                     shared.layout.remove_releases(&remove),
                 ));
             }
+            parts.push((
+                "artifact retention".to_owned(),
+                shared.layout.prune_artifacts(),
+            ));
         }
         if self.locked {
             parts.push(("unlock".to_owned(), shared.layout.unlock(&self.token)));
@@ -653,15 +699,21 @@ impl HostRun {
     }
 }
 
-/// Who holds a lock, from the owner file.
+/// Who holds a lock, from the owner file and the lock command's `held` line.
 #[derive(Debug, Clone, Default)]
 pub struct LockHolder {
-    /// `owner=`.
+    /// `owner=` (`unknown` when the owner file could not be read).
     pub owner: String,
     /// `run=`.
     pub run: String,
+    /// The owner file was readable and named an owner.
+    readable: bool,
     since: Option<u64>,
     now: Option<u64>,
+    /// When the lock directory was made (host clock), for a lock without a readable owner.
+    created: Option<u64>,
+    /// Until when the holder vouches for it (host clock).
+    lease: Option<u64>,
 }
 
 impl LockHolder {
@@ -674,12 +726,16 @@ impl LockHolder {
         };
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix(LOCK_HELD) {
-                holder.now = rest
-                    .trim()
-                    .strip_prefix("now=")
-                    .and_then(|n| n.parse().ok());
+                for word in rest.split_whitespace() {
+                    let number =
+                        |prefix: &str| word.strip_prefix(prefix).and_then(|n| n.parse().ok());
+                    holder.now = holder.now.or(number("now="));
+                    holder.created = holder.created.or(number("created="));
+                    holder.lease = holder.lease.or(number("lease="));
+                }
             } else if let Some(owner) = line.strip_prefix("owner=") {
                 holder.owner = owner.to_owned();
+                holder.readable = true;
             } else if let Some(run) = line.strip_prefix("run=") {
                 holder.run = run.to_owned();
             } else if let Some(since) = line.strip_prefix("since=") {
@@ -689,9 +745,59 @@ impl LockHolder {
         holder
     }
 
-    /// How long it has been held (host clock on both ends).
+    /// How long it has been held (host clock on both ends): since the owner file says, or
+    /// since the lock directory was made when the owner file is unreadable (a full disk when it
+    /// was taken leaves it empty).
     pub fn age(&self) -> Option<Duration> {
-        Some(Duration::from_secs(self.now?.saturating_sub(self.since?)))
+        let since = self.since.or(self.created)?;
+        Some(Duration::from_secs(self.now?.saturating_sub(since)))
+    }
+
+    /// Why the lock may be taken over, if it may: its lease passed (its holder stopped
+    /// renewing it, so the deploy that took it is gone), or it is older than `stale_after`.
+    pub fn stale(&self, stale_after: Duration) -> Option<String> {
+        if let (Some(now), Some(lease)) = (self.now, self.lease) {
+            if now > lease {
+                return Some(format!(
+                    "its lease ran out {}s ago (the deploy holding it stopped renewing it: it is gone)",
+                    now - lease
+                ));
+            }
+        }
+        let age = self.age()?;
+        (age >= stale_after).then(|| {
+            let what = if self.readable {
+                "it is stale"
+            } else {
+                "it has no readable owner (written on a full disk?) and is stale"
+            };
+            format!(
+                "{what}: held for {}s (--lock-stale-after {}s)",
+                age.as_secs(),
+                stale_after.as_secs()
+            )
+        })
+    }
+
+    /// The holder in an error message.
+    pub fn describe(&self) -> String {
+        let age = self.age().map_or_else(
+            || "for an unknown time".to_owned(),
+            |a| format!("for {}s", a.as_secs()),
+        );
+        let lease = match (self.now, self.lease) {
+            (Some(now), Some(lease)) => {
+                format!(", its lease runs {}s more", lease.saturating_sub(now))
+            }
+            _ => String::new(),
+        };
+        if self.readable {
+            format!("{} (run {}) {age}{lease}", self.owner, self.run)
+        } else {
+            format!(
+                "a deploy whose lock has no readable owner (written on a full disk?), held {age}{lease}"
+            )
+        }
     }
 }
 
@@ -756,6 +862,30 @@ pub fn run_gate(text: &str, host: &str) -> Result<(), String> {
 
 /// [`run_gate`], stopped early (as a failure) when `interrupt` is set.
 pub fn run_gate_until(
+    text: &str,
+    host: &str,
+    interrupt: &crate::interrupt::Interrupt,
+) -> Result<(), String> {
+    // Whatever the gate does, the deploy's own rollback path must survive it: a panic in a
+    // probe is a failed gate, never the end of the process with `current` switched and the
+    // lock held. (Every read of a peer's response is bounded inside health-gate, so a hostile
+    // endpoint cannot exhaust memory either.)
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        gate_until(text, host, interrupt)
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Err(format!(
+            "the health gate crashed ({what}); counted as a failed gate"
+        ))
+    })
+}
+
+fn gate_until(
     text: &str,
     host: &str,
     interrupt: &crate::interrupt::Interrupt,
@@ -889,6 +1019,10 @@ mod tests {
                 commands.push(command.to_owned());
             }
             self.inner.exec(command, input)
+        }
+
+        fn hold(&mut self, command: &str) -> Result<crate::remote::Hold, RemoteError> {
+            self.inner.hold(command)
         }
     }
 

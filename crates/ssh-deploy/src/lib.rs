@@ -22,6 +22,7 @@ pub mod quote;
 pub mod remote;
 pub mod strategy;
 pub mod tunnel;
+mod watchdog;
 
 pub use cli::{
     BlueGreenArgs, ChangeArgs, Cli, Command, DeployArgs, HostArgs, ManagerArg, PackArgs, ProxyArg,

@@ -29,6 +29,10 @@ pub enum Error {
     /// One or more hosts failed before anything was switched (or nothing needed rolling back).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Hosts(Vec<HostError>),
+    /// A host failed for an infrastructure reason (unreachable, connection lost, a stalled
+    /// upload) and every host this run switched was rolled back: exit 3, targets restored.
+    #[error("{0}")]
+    RestoredAfterInfrastructure(String),
     /// A rollback did not complete: some host may serve the new release.
     #[error("rollback failed, manual intervention needed: {0}")]
     RollbackFailed(String),
@@ -46,7 +50,9 @@ impl Reportable for Error {
             // Host errors that reach here failed before anything was switched (a held lock, a
             // refused command, a lost connection): the hosts are unchanged, which exit 3 says.
             // Failures after a switch end as RolledBack (exit 1) or RollbackFailed (exit 4).
-            Error::Hosts(_) | Error::Output(_) => ErrorClass::Infrastructure,
+            Error::Hosts(_) | Error::Output(_) | Error::RestoredAfterInfrastructure(_) => {
+                ErrorClass::Infrastructure
+            }
             Error::RollbackFailed(_) => ErrorClass::RollbackFailed,
         }
     }
@@ -153,6 +159,8 @@ impl Connection {
             Some(root) => Some(RemotePath::parse(root).map_err(|e| usage(format!("--root: {e}")))?),
             None => None,
         };
+        let lease = args.lock_lease.as_secs();
+        let bound = args.command_timeout.as_secs();
         let mut hosts = Vec::new();
         let mut settings = Vec::new();
         let missing_root = || {
@@ -171,7 +179,7 @@ impl Connection {
                 for host in inventory.hosts {
                     let host_root = host.root.or(root.clone()).ok_or_else(missing_root)?;
                     settings.push(HostSettings {
-                        layout: Layout::new(host_root),
+                        layout: Layout::new(host_root).with_lease(lease, bound),
                         vars: host.vars,
                         jump: host.jump.or(jump.clone()),
                     });
@@ -189,7 +197,7 @@ impl Connection {
                         ));
                     }
                     settings.push(HostSettings {
-                        layout: Layout::new(root.clone()),
+                        layout: Layout::new(root.clone()).with_lease(lease, bound),
                         vars: BTreeMap::new(),
                         jump: jump.clone(),
                     });
@@ -237,7 +245,7 @@ impl Connection {
         }
         Ok(Self {
             hosts,
-            layout: Layout::new(root),
+            layout: Layout::new(root).with_lease(lease, bound),
             settings,
             auth: Auth {
                 private_key,
@@ -254,6 +262,7 @@ impl Connection {
                 connect: args.connect_timeout,
                 command: args.command_timeout,
                 keepalive: args.keepalive_interval,
+                stall: args.stall_timeout,
             },
         })
     }
@@ -727,10 +736,8 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
     options.change.interrupt.listen(&console);
     let mut completed: Vec<(usize, HostRun)> = Vec::new();
     let mut failure: Option<(Vec<HostError>, Runs)> = None;
-    let mut stopped_early = false;
     for (number, batch) in options.batches.iter().enumerate() {
         if options.change.interrupt.is_set() {
-            stopped_early = true;
             break;
         }
         let canary = options.canary.as_ref().filter(|_| number == 0);
@@ -785,8 +792,10 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
             break;
         }
     }
-    // Interrupted: what was switched goes back, finished batches included.
-    let interrupted = options.change.interrupt.is_set() && (failure.is_some() || stopped_early);
+    // Interrupted: what was switched goes back, finished batches included. A signal that came
+    // while the last step ran (a restart, with no gate after it to notice) counts too: the
+    // deploy was asked to stop before it finished, and the documented answer is a rollback.
+    let interrupted = options.change.interrupt.is_set();
     let failure = match failure {
         None if interrupted => Some((Vec::new(), Vec::new())),
         other => other,
@@ -949,10 +958,16 @@ pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, E
         }
         Some((rolled_back, first)) if !rolled_back.is_empty() => {
             runner.set_output("result", "rolled-back")?;
-            Ok(Verdict::RolledBack(format!(
+            let message = format!(
                 "{first}; rolled back to the previous release on {}",
                 rolled_back.join(", ")
-            )))
+            );
+            // What failed was the network or a host, not the release: exit 3 (targets restored),
+            // as for a connection lost before any switch.
+            if !failed_runs.is_empty() && failed_runs.iter().all(|e| e.infrastructure) {
+                return Err(Error::RestoredAfterInfrastructure(message));
+            }
+            Ok(Verdict::RolledBack(message))
         }
         Some(_) if failed_batch => {
             runner.set_output("result", "failed")?;

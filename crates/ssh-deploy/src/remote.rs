@@ -120,6 +120,12 @@ pub trait Remote: Send {
         command: &str,
         input: Option<&mut dyn Read>,
     ) -> Result<ExecOutput, RemoteError>;
+    /// Starts `command` and leaves it running, its stdin open, until the returned [`Hold`] is
+    /// dropped (the lock lease during a gate, see [`crate::commands::Layout::holding`]).
+    fn hold(&mut self, command: &str) -> Result<Hold, RemoteError>;
+    /// From now on, a signal set on `interrupt` (none: no signal) also ends a blocked upload (SSH connections
+    /// shut their socket, see [`crate::watchdog`]). The local transport has nothing to unblock.
+    fn watch_interrupt(&mut self, _interrupt: Option<&crate::interrupt::Interrupt>) {}
     /// Forwards a new loopback port on the runner to `127.0.0.1:port` on the host (gate checks
     /// of loopback-only services, see [`crate::tunnel`]). Only SSH connections can.
     fn tunnel(&self, port: u16) -> Result<crate::tunnel::Tunnel, String> {
@@ -262,6 +268,8 @@ pub struct Timeouts {
     pub command: Duration,
     /// Keepalive interval while waiting for a command's output (zero: off).
     pub keepalive: Duration,
+    /// Longest time an upload may make no progress before the connection is shut.
+    pub stall: Duration,
 }
 
 /// Standard base64 without padding (OpenSSH fingerprints) or with it (key blobs).
@@ -391,6 +399,10 @@ pub struct SshRemote {
     session: ssh2::Session,
     keepalive: Duration,
     command_timeout: Duration,
+    stall: Duration,
+    /// A clone of the session's socket, for the watchdog to shut (see [`crate::watchdog`]).
+    socket: Option<TcpStream>,
+    interrupt: Option<crate::interrupt::Interrupt>,
     // Declared after `session`, so the target's session is dropped (and says goodbye) before
     // the tunnel under it and the jump host's session go away.
     _jump: Option<(crate::jump::Forwarder, Box<SshRemote>)>,
@@ -494,6 +506,14 @@ impl SshRemote {
         };
         // Nagle costs ~10 % on uploads (research note §3.2).
         let _ = stream.set_nodelay(true);
+        // The kernel's own bound on unacknowledged data (a dead link): without it a blocked
+        // write waits for the retransmission timeout, about 15 minutes. The watchdog is the
+        // finer bound; this one also covers calls it does not watch.
+        if !timeouts.stall.is_zero() {
+            let user_timeout = timeouts.stall.max(timeouts.keepalive) * 2;
+            let _ = socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(user_timeout));
+        }
+        let socket = stream.try_clone().ok();
         let mut session = ssh2::Session::new().map_err(ssh("create session"))?;
         session.set_tcp_stream(stream);
         session.set_timeout(timeouts.connect.as_millis().try_into().unwrap_or(u32::MAX));
@@ -558,6 +578,9 @@ impl SshRemote {
             session,
             keepalive: timeouts.keepalive,
             command_timeout: timeouts.command,
+            stall: timeouts.stall,
+            socket,
+            interrupt: None,
             _jump: None,
         })
     }
@@ -603,6 +626,31 @@ impl Remote for SshRemote {
         crate::tunnel::Tunnel::start(self.session.clone(), port, self.keepalive)
     }
 
+    fn watch_interrupt(&mut self, interrupt: Option<&crate::interrupt::Interrupt>) {
+        self.interrupt = interrupt.cloned();
+    }
+
+    fn hold(&mut self, command: &str) -> Result<Hold, RemoteError> {
+        let ssh = |action: &str| {
+            let host = self.label.clone();
+            let action = action.to_owned();
+            move |source| RemoteError::Ssh {
+                host,
+                action,
+                source,
+            }
+        };
+        let mut channel = self
+            .session
+            .channel_session()
+            .map_err(ssh("open channel"))?;
+        channel.exec(command).map_err(ssh("start command"))?;
+        Ok(Hold::new(move || {
+            // EOF ends the command on the host; the channel is freed without waiting for it.
+            let _ = channel.send_eof();
+        }))
+    }
+
     fn exec(
         &mut self,
         command: &str,
@@ -625,23 +673,65 @@ impl Remote for SshRemote {
                 source,
             }
         };
+        let watchdog = self
+            .socket
+            .as_ref()
+            .and_then(|socket| socket.try_clone().ok())
+            .map(|socket| crate::watchdog::Watchdog::start(socket, self.interrupt.clone()));
+        // Whatever failed after the watchdog shut the socket, the reason is the watchdog's.
+        let fired = |error: RemoteError| match watchdog.as_ref().and_then(|w| w.fired()) {
+            Some(fired) => RemoteError::Io {
+                host: label.clone(),
+                action: "run command".into(),
+                source: std::io::Error::new(std::io::ErrorKind::TimedOut, fired.to_string()),
+            },
+            None => error,
+        };
         let mut channel = self
             .session
             .channel_session()
-            .map_err(ssh("open channel"))?;
-        channel.exec(command).map_err(ssh("start command"))?;
+            .map_err(ssh("open channel"))
+            .map_err(fired)?;
+        channel
+            .exec(command)
+            .map_err(ssh("start command"))
+            .map_err(fired)?;
         if let Some(input) = input {
+            // While the artifact is written, a stall or a signal shuts the connection.
+            if let Some(dog) = &watchdog {
+                dog.phase(self.stall, true);
+            }
             let mut buffer = vec![0u8; 1 << 20];
             loop {
                 let read = input.read(&mut buffer).map_err(io("read upload"))?;
                 if read == 0 {
                     break;
                 }
-                channel.write_all(&buffer[..read]).map_err(io("upload"))?;
+                // Chunks small enough that progress is seen every few hundred KB.
+                for chunk in buffer[..read].chunks(256 * 1024) {
+                    channel
+                        .write_all(chunk)
+                        .map_err(io("upload"))
+                        .map_err(fired)?;
+                    if let Some(dog) = &watchdog {
+                        dog.progress();
+                    }
+                }
             }
-            channel.flush().map_err(io("upload"))?;
+            channel.flush().map_err(io("upload")).map_err(fired)?;
         }
-        channel.send_eof().map_err(ssh("close stdin"))?;
+        // Reading the output: the command may run quietly for up to the command timeout; past
+        // that (and a keepalive interval of slack), nothing libssh2 does keeps the deploy waiting.
+        if let Some(dog) = &watchdog {
+            dog.phase(
+                self.command_timeout + self.keepalive.max(Duration::from_secs(5)),
+                false,
+            );
+        }
+        channel
+            .send_eof()
+            .map_err(ssh("close stdin"))
+            .map_err(fired)?;
         // While the command runs quietly (a restart, a gate on the host), reads time out every
         // keepalive interval, send a keepalive and go on, up to the command timeout of silence.
         let slice = if self.keepalive.is_zero() {
@@ -652,12 +742,18 @@ impl Remote for SshRemote {
         self.session
             .set_timeout(slice.as_millis().try_into().unwrap_or(u32::MAX));
         let mut stdout = Vec::new();
+        let progress = || {
+            if let Some(dog) = &watchdog {
+                dog.progress();
+            }
+        };
         let read = read_with_keepalive(
             &self.session,
             &mut channel,
             slice,
             self.command_timeout,
             false,
+            &progress,
         );
         let read = read.and_then(|out| {
             stdout = out;
@@ -667,6 +763,7 @@ impl Remote for SshRemote {
                 slice,
                 self.command_timeout,
                 true,
+                &progress,
             )
         });
         self.session.set_timeout(
@@ -675,8 +772,11 @@ impl Remote for SshRemote {
                 .try_into()
                 .unwrap_or(u32::MAX),
         );
-        let stderr = read.map_err(io("read output"))?;
-        channel.wait_close().map_err(ssh("close channel"))?;
+        let stderr = read.map_err(io("read output")).map_err(fired)?;
+        channel
+            .wait_close()
+            .map_err(ssh("close channel"))
+            .map_err(fired)?;
         let status = channel.exit_status().map_err(ssh("exit status"))?;
         Ok(ExecOutput {
             status,
@@ -694,6 +794,7 @@ fn read_with_keepalive(
     slice: Duration,
     limit: Duration,
     stderr: bool,
+    progress: &dyn Fn(),
 ) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut buffer = vec![0u8; 64 * 1024];
@@ -709,6 +810,7 @@ fn read_with_keepalive(
             Ok(n) => {
                 out.extend_from_slice(&buffer[..n]);
                 silent = Duration::ZERO;
+                progress();
             }
             Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
                 silent += slice;
@@ -724,6 +826,30 @@ fn read_with_keepalive(
                 session.keepalive_send().map_err(std::io::Error::from)?;
             }
             Err(error) => return Err(error),
+        }
+    }
+}
+
+/// A command left running by [`Remote::hold`]; dropping it closes the command's stdin, which
+/// ends it.
+pub struct Hold(Option<Box<dyn FnOnce() + Send>>);
+
+impl Hold {
+    fn new(close: impl FnOnce() + Send + 'static) -> Self {
+        Self(Some(Box::new(close)))
+    }
+}
+
+impl std::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hold")
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        if let Some(close) = self.0.take() {
+            close();
         }
     }
 }
@@ -745,6 +871,26 @@ impl Default for LocalRemote {
 impl Remote for LocalRemote {
     fn label(&self) -> &str {
         &self.label
+    }
+
+    fn hold(&mut self, command: &str) -> Result<Hold, RemoteError> {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| RemoteError::Io {
+                host: self.label.clone(),
+                action: "start sh".into(),
+                source,
+            })?;
+        Ok(Hold::new(move || {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }))
     }
 
     fn exec(
