@@ -239,7 +239,7 @@ impl HostRun {
                 host: self.label().to_owned(),
                 stage: stage.to_owned(),
                 message: error.to_string(),
-                infrastructure: true,
+                infrastructure: error.is_unreachable(),
             })
     }
 

@@ -786,6 +786,37 @@ impl Remote for SshRemote {
     }
 }
 
+/// The command ran but printed nothing for the command timeout: the host answered every
+/// keepalive, so this is the command's doing (a hung restart), not the network's.
+#[derive(Debug)]
+struct Silent(Duration);
+
+impl std::fmt::Display for Silent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the command printed nothing for {}s (--command-timeout)",
+            self.0.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for Silent {}
+
+impl RemoteError {
+    /// The host could not be reached or stopped answering (connect, handshake, a lost or stalled
+    /// connection), as opposed to a command that ran on it and misbehaved (printed nothing for
+    /// the command timeout).
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            RemoteError::Io { source, .. } => {
+                !source.get_ref().is_some_and(|inner| inner.is::<Silent>())
+            }
+            _ => true,
+        }
+    }
+}
+
 /// Reads a channel's stdout (or stderr) to the end; on each read timeout it sends a keepalive,
 /// and gives up after `limit` without any data.
 fn read_with_keepalive(
@@ -817,10 +848,7 @@ fn read_with_keepalive(
                 if silent >= limit {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::TimedOut,
-                        format!(
-                            "the command printed nothing for {}s (--command-timeout)",
-                            silent.as_secs()
-                        ),
+                        Silent(silent),
                     ));
                 }
                 session.keepalive_send().map_err(std::io::Error::from)?;
