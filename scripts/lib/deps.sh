@@ -69,7 +69,8 @@ ensure_test_dependencies() {
   # nginx, haproxy, socat, curl: ssh-deploy's blue-green tests switch a real nginx and a real HAProxy
   # (socat talks to HAProxy's admin socket and curl probes slots, as on the hosts).
   # zstd: ssh-deploy unpacks zstd artifacts with `tar --zstd` on the (loopback) host.
+  # iproute2: test-support's fleet fixture puts each host in its own network namespace (ip, tc).
   ensure_debian_packages openssh-server openssh-client musl-tools git prometheus nginx haproxy socat \
-    curl zstd
+    curl zstd iproute2
   ensure_python_tools
 }

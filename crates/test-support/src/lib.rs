@@ -8,6 +8,8 @@
 //! - [`cli_contract`]: the behaviour every binary's command line must have.
 //! - [`GitRepo`]: a real git repository in a temporary directory (also bare, as an origin).
 //! - [`HttpServer`]: a real HTTP(S) server on 127.0.0.1 whose every reply the test scripts.
+//! - [`fleet::Fleet`]: several hosts, each its own network namespace with its own real sshd,
+//!   whose links a test can take down, throttle or cut.
 
 #![expect(
     clippy::unwrap_used,
@@ -15,6 +17,7 @@
 )]
 
 pub mod cli_contract;
+pub mod fleet;
 pub mod git_repo;
 pub mod http_server;
 pub mod moto;
