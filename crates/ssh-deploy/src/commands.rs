@@ -165,11 +165,17 @@ impl Layout {
     /// `command` with the lock's lease renewed on the host for as long as it runs: every third
     /// of the lease, the lease is pushed to `now + lease`. With `progress` (a file that grows
     /// while the step makes progress, such as a partial upload), only while it grows: a
-    /// transfer stalled by a dead link does not keep the lock alive. The renewer gives up after
-    /// `bound` seconds without progress, so a hung command holds the lock at most
-    /// that long plus one lease. Its output goes nowhere (the channel's EOF must not wait for it).
+    /// transfer stalled by a dead link does not keep the lock alive (it stops renewing after one
+    /// lease without growth). Otherwise the renewer gives up after the command timeout, so a
+    /// hung command holds the lock at most that long plus one lease. Its output goes nowhere (the channel's EOF must not wait for it).
     pub fn renewing(&self, token: &str, progress: Option<&str>, command: &str) -> String {
-        self.renewing_bounded(token, progress, Some(self.renew_bound), command)
+        // An upload that stops growing for a whole lease stops renewing it.
+        let bound = if progress.is_some() {
+            self.lease
+        } else {
+            self.renew_bound
+        };
+        self.renewing_bounded(token, progress, Some(bound), command)
     }
 
     /// Holds the lease while the runner works without a remote command (a gate): `cat` waits

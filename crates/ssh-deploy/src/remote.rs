@@ -584,6 +584,112 @@ impl SshRemote {
             _jump: None,
         })
     }
+
+    /// The part of [`Remote::exec`] that uses the open channel.
+    fn run_channel(
+        &mut self,
+        channel: &mut ssh2::Channel,
+        command: &str,
+        input: Option<&mut dyn Read>,
+        watchdog: Option<&crate::watchdog::Watchdog>,
+    ) -> Result<ExecOutput, RemoteError> {
+        let label = self.label.clone();
+        let ssh = |action: &'static str| {
+            let host = label.clone();
+            move |source| RemoteError::Ssh {
+                host,
+                action: action.into(),
+                source,
+            }
+        };
+        let io = |action: &'static str| {
+            let host = label.clone();
+            move |source| RemoteError::Io {
+                host,
+                action: action.into(),
+                source,
+            }
+        };
+        channel.exec(command).map_err(ssh("start command"))?;
+        if let Some(input) = input {
+            // While the artifact is written, a stall or a signal shuts the connection.
+            if let Some(dog) = watchdog {
+                dog.phase(self.stall, true);
+            }
+            let mut buffer = vec![0u8; 1 << 20];
+            loop {
+                let read = input.read(&mut buffer).map_err(io("read upload"))?;
+                if read == 0 {
+                    break;
+                }
+                // Chunks small enough that progress is seen every few hundred KB.
+                for chunk in buffer[..read].chunks(256 * 1024) {
+                    channel.write_all(chunk).map_err(io("upload"))?;
+                    if let Some(dog) = watchdog {
+                        dog.progress();
+                    }
+                }
+            }
+            channel.flush().map_err(io("upload"))?;
+        }
+        // Reading the output: the command may run quietly for up to the command timeout; past
+        // that (and a keepalive interval of slack), nothing libssh2 does keeps the deploy waiting.
+        if let Some(dog) = watchdog {
+            dog.phase(
+                self.command_timeout + self.keepalive.max(Duration::from_secs(5)),
+                false,
+            );
+        }
+        channel.send_eof().map_err(ssh("close stdin"))?;
+        // While the command runs quietly (a restart, a gate on the host), reads time out every
+        // keepalive interval, send a keepalive and go on, up to the command timeout of silence.
+        let slice = if self.keepalive.is_zero() {
+            self.command_timeout
+        } else {
+            self.keepalive.min(self.command_timeout)
+        };
+        self.session
+            .set_timeout(slice.as_millis().try_into().unwrap_or(u32::MAX));
+        let mut stdout = Vec::new();
+        let progress = || {
+            if let Some(dog) = watchdog {
+                dog.progress();
+            }
+        };
+        let read = read_with_keepalive(
+            &self.session,
+            channel,
+            slice,
+            self.command_timeout,
+            false,
+            &progress,
+        );
+        let read = read.and_then(|out| {
+            stdout = out;
+            read_with_keepalive(
+                &self.session,
+                channel,
+                slice,
+                self.command_timeout,
+                true,
+                &progress,
+            )
+        });
+        self.session.set_timeout(
+            self.command_timeout
+                .as_millis()
+                .try_into()
+                .unwrap_or(u32::MAX),
+        );
+        let stderr = read.map_err(io("read output"))?;
+        channel.wait_close().map_err(ssh("close channel"))?;
+        let status = channel.exit_status().map_err(ssh("exit status"))?;
+        Ok(ExecOutput {
+            status,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
 }
 
 fn known_hosts_lookup(
@@ -665,14 +771,6 @@ impl Remote for SshRemote {
                 source,
             }
         };
-        let io = |action: &'static str| {
-            let host = label.clone();
-            move |source| RemoteError::Io {
-                host,
-                action: action.into(),
-                source,
-            }
-        };
         let watchdog = self
             .socket
             .as_ref()
@@ -692,97 +790,15 @@ impl Remote for SshRemote {
             .channel_session()
             .map_err(ssh("open channel"))
             .map_err(fired)?;
-        channel
-            .exec(command)
-            .map_err(ssh("start command"))
-            .map_err(fired)?;
-        if let Some(input) = input {
-            // While the artifact is written, a stall or a signal shuts the connection.
-            if let Some(dog) = &watchdog {
-                dog.phase(self.stall, true);
-            }
-            let mut buffer = vec![0u8; 1 << 20];
-            loop {
-                let read = input.read(&mut buffer).map_err(io("read upload"))?;
-                if read == 0 {
-                    break;
-                }
-                // Chunks small enough that progress is seen every few hundred KB.
-                for chunk in buffer[..read].chunks(256 * 1024) {
-                    channel
-                        .write_all(chunk)
-                        .map_err(io("upload"))
-                        .map_err(fired)?;
-                    if let Some(dog) = &watchdog {
-                        dog.progress();
-                    }
-                }
-            }
-            channel.flush().map_err(io("upload")).map_err(fired)?;
+        let result = self.run_channel(&mut channel, command, input, watchdog.as_ref());
+        if watchdog.as_ref().and_then(|w| w.fired()).is_some() {
+            // The socket is shut: freeing the channel (and later the session) in blocking mode
+            // would wait on it for the whole session timeout. Nothing more goes over this
+            // connection; a rollback or unlock reconnects.
+            self.session.set_blocking(false);
         }
-        // Reading the output: the command may run quietly for up to the command timeout; past
-        // that (and a keepalive interval of slack), nothing libssh2 does keeps the deploy waiting.
-        if let Some(dog) = &watchdog {
-            dog.phase(
-                self.command_timeout + self.keepalive.max(Duration::from_secs(5)),
-                false,
-            );
-        }
-        channel
-            .send_eof()
-            .map_err(ssh("close stdin"))
-            .map_err(fired)?;
-        // While the command runs quietly (a restart, a gate on the host), reads time out every
-        // keepalive interval, send a keepalive and go on, up to the command timeout of silence.
-        let slice = if self.keepalive.is_zero() {
-            self.command_timeout
-        } else {
-            self.keepalive.min(self.command_timeout)
-        };
-        self.session
-            .set_timeout(slice.as_millis().try_into().unwrap_or(u32::MAX));
-        let mut stdout = Vec::new();
-        let progress = || {
-            if let Some(dog) = &watchdog {
-                dog.progress();
-            }
-        };
-        let read = read_with_keepalive(
-            &self.session,
-            &mut channel,
-            slice,
-            self.command_timeout,
-            false,
-            &progress,
-        );
-        let read = read.and_then(|out| {
-            stdout = out;
-            read_with_keepalive(
-                &self.session,
-                &mut channel,
-                slice,
-                self.command_timeout,
-                true,
-                &progress,
-            )
-        });
-        self.session.set_timeout(
-            self.command_timeout
-                .as_millis()
-                .try_into()
-                .unwrap_or(u32::MAX),
-        );
-        let stderr = read.map_err(io("read output")).map_err(fired)?;
-        channel
-            .wait_close()
-            .map_err(ssh("close channel"))
-            .map_err(fired)?;
-        let status = channel.exit_status().map_err(ssh("exit status"))?;
-        Ok(ExecOutput {
-            status,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        })
+        drop(channel);
+        result.map_err(fired)
     }
 }
 

@@ -1,0 +1,242 @@
+//! A host that dies mid-deploy (issue #25, points 6 to 9), on a real fleet: three hosts, each
+//! its own network namespace with its own OpenSSH sshd (test-support's `Fleet`). One host's
+//! link is taken down in the middle of its upload; the deploy must notice within its stall
+//! timeout (not the kernel's 15 minutes), roll the other hosts back, end with exit 3 within its
+//! documented bounds, and leave a lock the next run can take over at once (its lease ran out),
+//! cleaning the partial upload it finds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use test_support::fleet::Fleet;
+use test_support::{run, tool_command};
+
+fn binary() -> Command {
+    tool_command(env!("CARGO_BIN_EXE_ssh-deploy"))
+}
+
+/// A release with `padding` bytes of incompressible data (the upload takes a while on a
+/// throttled link).
+fn artifact(dir: &Path, version: &str, padding: usize) -> PathBuf {
+    let tree = dir.join(format!("tree-{version}"));
+    std::fs::create_dir_all(tree.join("bin")).expect("mkdir");
+    std::fs::write(tree.join("VERSION"), format!("{version}\n")).expect("write");
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d ^ padding as u64;
+    let data: Vec<u8> = (0..padding)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(tree.join("bin/blob"), data).expect("write");
+    let out = dir.join(format!("{version}.tar.gz"));
+    ssh_deploy::pack::pack(&tree, &out, &dir.join(format!("{version}.json")), 0).expect("pack");
+    out
+}
+
+struct Setup {
+    fleet: Fleet,
+    work: tempfile::TempDir,
+    inventory: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let fleet = Fleet::start(3);
+        let work = tempfile::tempdir().expect("tmp");
+        // The hosts share this machine's file system: one deploy root each.
+        let mut text = String::from("user: root\ngroups:\n  all:\n    hosts:\n");
+        for (index, host) in fleet.hosts().iter().enumerate() {
+            text.push_str(&format!(
+                "      host-{index}: {{ address: {}, port: {}, root: '{}' }}\n",
+                host.address(),
+                host.port(),
+                work.path().join(format!("root-{index}")).display()
+            ));
+        }
+        let inventory = work.path().join("inventory.yaml");
+        std::fs::write(&inventory, text).expect("write");
+        Self {
+            fleet,
+            work,
+            inventory,
+        }
+    }
+
+    fn root(&self, index: usize) -> PathBuf {
+        self.work.path().join(format!("root-{index}"))
+    }
+
+    fn current(&self, index: usize) -> String {
+        std::fs::read_link(self.root(index).join("current"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
+    fn command(&self, artifact: &Path, release: &str, extra: &[&str]) -> Command {
+        let mut command = binary();
+        command
+            .arg("deploy")
+            .env("SSH_DEPLOY_INVENTORY", &self.inventory)
+            .env("SSH_DEPLOY_PRIVATE_KEY", self.fleet.user_key())
+            .env("SSH_DEPLOY_KNOWN_HOSTS", self.fleet.known_hosts())
+            .env("SSH_DEPLOY_ARTIFACT", artifact)
+            .env("SSH_DEPLOY_RELEASE_ID", release)
+            .args(["--connect-timeout", "5s", "--keepalive-interval", "2s"])
+            .args(extra);
+        command
+    }
+
+    /// The size of `index`'s partial upload, if one is there.
+    fn partial_upload(&self, index: usize) -> Option<u64> {
+        std::fs::read_dir(self.root(index).join(".ssh-deploy/artifacts"))
+            .ok()?
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().contains(".part-"))
+            .and_then(|e| e.metadata().ok())
+            .map(|m| m.len())
+    }
+}
+
+#[test]
+fn a_link_down_mid_upload_is_noticed_within_the_stall_timeout_and_the_rerun_goes_through() {
+    let setup = Setup::new();
+    let v1 = artifact(setup.work.path(), "v1", 1024);
+    let first = run(&mut setup.command(&v1, "v1", &[]));
+    assert_eq!(first.code, Some(0), "{first:?}");
+
+    // Host 1's link carries 4 Mbit/s: its 6 MB upload takes about 12 s, the others' a blink.
+    let victim = &setup.fleet.hosts()[1];
+    victim.limit_rate(4_000_000);
+    let v2 = artifact(setup.work.path(), "v2", 6 << 20);
+    let mut deploy = setup.command(
+        &v2,
+        "v2",
+        &[
+            "--stall-timeout",
+            "3s",
+            "--lock-lease",
+            "6s",
+            "--max-parallel",
+            "3",
+        ],
+    );
+    let output_file = setup.work.path().join("outputs");
+    deploy
+        .env("GITHUB_OUTPUT", &output_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = deploy.spawn().expect("spawn ssh-deploy");
+
+    // Wait until a megabyte of host 1's upload has arrived, then cut its link for good.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while setup.partial_upload(1).unwrap_or(0) < 1 << 20 {
+        assert!(
+            Instant::now() < deadline,
+            "host 1's upload never reached 1 MB"
+        );
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the deploy ended early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    victim.link_down();
+    let cut = Instant::now();
+    // stderr is read on a thread (a deploy that hangs must still show what it said).
+    let mut pipe = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+        text
+    });
+    let limit = Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if cut.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the deploy did not end within {limit:?} after the link went down:\n{}",
+                reader.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let noticed = cut.elapsed();
+    let stderr = reader.join().unwrap_or_default();
+    eprintln!("the deploy ended {noticed:?} after host 1's link went down");
+    // The stall timeout (3 s) plus the reconnect attempts to release the lock (connect timeout
+    // 5 s each), far below the kernel's retransmission timeout.
+    assert!(
+        noticed < Duration::from_secs(45),
+        "took {noticed:?} after the link went down\n{stderr}"
+    );
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "exit 3: the network failed\n{stderr}"
+    );
+    assert!(
+        stderr.contains("no progress for 3s"),
+        "the stall is named\n{stderr}"
+    );
+    for index in [0, 2] {
+        assert!(
+            setup.current(index).ends_with("releases/v1"),
+            "host {index} rolled back: {}\n{stderr}",
+            setup.current(index)
+        );
+        assert!(!setup.root(index).join(".ssh-deploy/lock").exists());
+    }
+    assert!(setup.current(1).ends_with("releases/v1"));
+    let outputs = std::fs::read_to_string(&output_file).unwrap_or_default();
+    assert!(outputs.contains("rolled-back"), "{outputs}");
+
+    // The link comes back. Host 1 still has the dead run's lock and partial upload. Its renewer
+    // stopped once the upload stopped growing, so the lease (6 s) runs out: wait for that (the
+    // host's own clock, in the lock's lease file), then the re-run takes the lock over at once
+    // and cleans the partial upload.
+    victim.link_up();
+    victim.clear_rate_limit();
+    let lease_file = setup.root(1).join(".ssh-deploy/lock/lease");
+    let lease: u64 = std::fs::read_to_string(&lease_file)
+        .expect("host 1 kept the dead run's lock and its lease")
+        .trim()
+        .parse()
+        .expect("lease");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let renewed: u64 = std::fs::read_to_string(&lease_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(lease);
+        if now > renewed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lease was renewed for a dead run"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rerun = run(&mut setup.command(&v2, "v2", &["--lock-lease", "6s"]));
+    assert_eq!(rerun.code, Some(0), "{rerun:?}");
+    assert!(rerun.stderr.contains("lease ran out"), "{}", rerun.stderr);
+    // The dead run's partial upload is gone either way: removed by the re-run once it holds the
+    // lock (it says so), or by the host itself when the link came back and the old connection's
+    // reset ended its upload (whose checksum check then removes the short file).
+    for index in 0..3 {
+        assert!(setup.current(index).ends_with("releases/v2"));
+        assert!(setup.partial_upload(index).is_none());
+    }
+}
