@@ -791,10 +791,16 @@ impl Remote for SshRemote {
             .map_err(ssh("open channel"))
             .map_err(fired)?;
         let result = self.run_channel(&mut channel, command, input, watchdog.as_ref());
-        if watchdog.as_ref().and_then(|w| w.fired()).is_some() {
-            // The socket is shut: freeing the channel (and later the session) in blocking mode
-            // would wait on it for the whole session timeout. Nothing more goes over this
-            // connection; a rollback or unlock reconnects.
+        let lost = watchdog.as_ref().and_then(|w| w.fired()).is_some()
+            || result.as_ref().is_err_and(RemoteError::is_unreachable);
+        if lost {
+            // The connection is gone (the watchdog shut it, or it failed under us): freeing the
+            // channel (and later the session) in blocking mode would wait on the socket for the
+            // whole session timeout. Nothing more goes over this connection: shut it, so every
+            // later call fails at once, and a rollback or unlock reconnects.
+            if let Some(socket) = &self.socket {
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
             self.session.set_blocking(false);
         }
         drop(channel);
