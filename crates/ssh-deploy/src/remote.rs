@@ -659,7 +659,6 @@ impl SshRemote {
         let read = read_with_keepalive(
             &self.session,
             channel,
-            slice,
             self.command_timeout,
             false,
             &progress,
@@ -669,7 +668,6 @@ impl SshRemote {
             read_with_keepalive(
                 &self.session,
                 channel,
-                slice,
                 self.command_timeout,
                 true,
                 &progress,
@@ -751,9 +749,15 @@ impl Remote for SshRemote {
             .channel_session()
             .map_err(ssh("open channel"))?;
         channel.exec(command).map_err(ssh("start command"))?;
+        let session = self.session.clone();
+        let restore = self.command_timeout;
         Ok(Hold::new(move || {
-            // EOF ends the command on the host; the channel is freed without waiting for it.
+            // EOF ends the command on the host. Freeing the channel may wait on the socket: on a
+            // link that died during the gate, for a few seconds, not the command timeout.
+            session.set_timeout(5_000);
             let _ = channel.send_eof();
+            drop(channel);
+            session.set_timeout(restore.as_millis().try_into().unwrap_or(u32::MAX));
         }))
     }
 
@@ -844,14 +848,15 @@ impl RemoteError {
 fn read_with_keepalive(
     session: &ssh2::Session,
     channel: &mut ssh2::Channel,
-    slice: Duration,
     limit: Duration,
     stderr: bool,
     progress: &dyn Fn(),
 ) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut buffer = vec![0u8; 64 * 1024];
-    let mut silent = Duration::ZERO;
+    // Measured, not counted in slices: a read also returns early when a signal interrupts
+    // libssh2's poll(), and that must not count as a whole slice of silence.
+    let mut silent_since = std::time::Instant::now();
     loop {
         let read = if stderr {
             channel.stderr().read(&mut buffer)
@@ -862,11 +867,11 @@ fn read_with_keepalive(
             Ok(0) => return Ok(out),
             Ok(n) => {
                 out.extend_from_slice(&buffer[..n]);
-                silent = Duration::ZERO;
+                silent_since = std::time::Instant::now();
                 progress();
             }
             Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
-                silent += slice;
+                let silent = silent_since.elapsed();
                 if silent >= limit {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::TimedOut,

@@ -85,7 +85,7 @@ impl Setup {
             .env("SSH_DEPLOY_KNOWN_HOSTS", self.fleet.known_hosts())
             .env("SSH_DEPLOY_ARTIFACT", artifact)
             .env("SSH_DEPLOY_RELEASE_ID", release)
-            .args(["--connect-timeout", "5s", "--keepalive-interval", "2s"])
+            .args(["--connect-timeout", "5s"])
             .args(extra);
         command
     }
@@ -246,4 +246,85 @@ fn a_link_down_mid_upload_is_noticed_within_the_stall_timeout_and_the_rerun_goes
         assert!(setup.current(index).ends_with("releases/v2"));
         assert!(setup.partial_upload(index).is_none());
     }
+}
+
+/// Point 8: a signal is honoured in every state, including an upload blocked on a dead link
+/// (it used to take SIGKILL): with a long stall timeout, SIGTERM alone ends the deploy within
+/// seconds, with exit 130 and every switched host back on its previous release.
+#[test]
+fn sigterm_ends_an_upload_blocked_on_a_dead_link() {
+    let setup = Setup::new();
+    let v1 = artifact(setup.work.path(), "v1", 1024);
+    let first = run(&mut setup.command(&v1, "v1", &[]));
+    assert_eq!(first.code, Some(0), "{first:?}");
+    let victim = &setup.fleet.hosts()[1];
+    victim.limit_rate(4_000_000);
+    let v2 = artifact(setup.work.path(), "v2", 6 << 20);
+    let mut deploy = setup.command(
+        &v2,
+        "v2",
+        // No keepalives (libssh2 would otherwise end a blocked write after one interval) and a
+        // long stall timeout: only the signal can end this upload.
+        &[
+            "--stall-timeout",
+            "10m",
+            "--max-parallel",
+            "3",
+            "--keepalive-interval",
+            "0s",
+        ],
+    );
+    deploy.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = deploy.spawn().expect("spawn ssh-deploy");
+    let mut pipe = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while setup.partial_upload(1).unwrap_or(0) < 1 << 20 {
+        assert!(
+            Instant::now() < deadline,
+            "host 1's upload never reached 1 MB"
+        );
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the deploy ended early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    victim.link_down();
+    // The blocked state: the link is down and nothing bounds the upload but the signal.
+    std::thread::sleep(Duration::from_secs(2));
+    test_support::send_signal(&child, "TERM");
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(90) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "SIGTERM did not end the deploy within 90 s:\n{}",
+                reader.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = signalled.elapsed();
+    let stderr = reader.join().unwrap_or_default();
+    eprintln!("the deploy ended {took:?} after SIGTERM");
+    // The reconnect to release host 1's lock waits out its connect timeout (5 s).
+    assert!(took < Duration::from_secs(30), "took {took:?}\n{stderr}");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    for index in 0..3 {
+        assert!(
+            setup.current(index).ends_with("releases/v1"),
+            "host {index}: {}\n{stderr}",
+            setup.current(index)
+        );
+    }
+    victim.link_up();
 }
