@@ -167,7 +167,9 @@ impl Layout {
     /// while the step makes progress, such as a partial upload), only while it grows: a
     /// transfer stalled by a dead link does not keep the lock alive (it stops renewing after one
     /// lease without growth). Otherwise the renewer gives up after the command timeout, so a
-    /// hung command holds the lock at most that long plus one lease. Its output goes nowhere (the channel's EOF must not wait for it).
+    /// hung command holds the lock at most that long plus one lease. Its output goes nowhere
+    /// (the channel's EOF must not wait for it), and it takes its `sleep` along when it is
+    /// stopped (nothing of the deploy outlives the step on the host).
     pub fn renewing(&self, token: &str, progress: Option<&str>, command: &str) -> String {
         // An upload that stops growing for a whole lease stops renewing it.
         let bound = if progress.is_some() {
@@ -202,7 +204,8 @@ impl Layout {
             None => String::new(),
         };
         format!(
-            "{renew}; ( l=-1; w=0; while sleep {every}; do w=$((w + {every})); s={size}; \
+            "{renew}; ( trap 'kill $t 2>/dev/null; exit 0' TERM; l=-1; w=0; \
+             while :; do sleep {every} & t=$!; wait $t; w=$((w + {every})); s={size}; \
              if [ \"$s\" != \"$l\" ]; then l=$s; w=0; fi; {give_up}\
              {renew}; done ) </dev/null >/dev/null 2>&1 & ssh_deploy_renewer=$!; \
              ( {command} ); ssh_deploy_status=$?; kill $ssh_deploy_renewer 2>/dev/null; \

@@ -571,7 +571,9 @@ impl SshRemote {
             });
         }
         let keepalive_secs = u32::try_from(timeouts.keepalive.as_secs()).unwrap_or(u32::MAX);
-        session.set_keepalive(keepalive_secs > 0, keepalive_secs.max(1));
+        // libssh2_keepalive_config(want_reply, interval): the first argument is not an on/off
+        // switch; an interval of 0 is what turns keepalives off (`keepalive-interval: 0s`).
+        session.set_keepalive(true, keepalive_secs);
         session.set_timeout(timeouts.command.as_millis().try_into().unwrap_or(u32::MAX));
         Ok(Self {
             label: target.label(),

@@ -435,3 +435,39 @@ fn setid_bits_are_stripped_and_log_fields_cannot_be_forged() {
         "{log:?}"
     );
 }
+
+/// Point 2: an endless `/metrics` endpoint in the gate after the switch. It used to abort
+/// ssh-deploy on the allocation (exit 134) with the new release live, ungated, the lock held.
+/// Now the gate fails on its bounded read, the deploy rolls back (exit 1), and the lock goes.
+#[test]
+fn an_endless_metrics_endpoint_fails_the_gate_and_the_deploy_rolls_back() {
+    let metrics = test_support::HttpServer::start(|_| test_support::http_server::Reply::Endless {
+        status: 200,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        pattern: b"http_requests_total{code=\"200\"} 1\n".to_vec(),
+    });
+    let work = tempfile::tempdir().expect("tmp");
+    let root = work.path().join("root");
+    let v1 = artifact(work.path(), "v1", 0);
+    ok(&run(&mut deploy(&root, &v1, "v1", &[])));
+    let gate = work.path().join("gate.yaml");
+    std::fs::write(
+        &gate,
+        format!(
+            "checks:\n  - name: slo\n    metrics: {{ scrape: '{}', window: 100ms, rules: [{{ expr: 'http_requests_total', below: 1e12 }}] }}\n    readiness: {{ interval: 50ms, deadline: 5s }}\n",
+            metrics.url("/metrics")
+        ),
+    )
+    .expect("write");
+    let v2 = artifact(work.path(), "v2", 0);
+    let mut command = deploy(&root, &v2, "v2", &[]);
+    command.env("SSH_DEPLOY_GATE_FILE", &gate);
+    let output = run(&mut command);
+    assert_eq!(output.code, Some(1), "{}\n{}", output.stdout, output.stderr);
+    assert!(current(&root).ends_with("releases/v1"), "{}", output.stderr);
+    assert!(
+        !root.join(".ssh-deploy/lock").exists(),
+        "the lock is released"
+    );
+    assert!(output.stdout.contains("rolled-back"), "{}", output.stdout);
+}
