@@ -191,10 +191,7 @@ fn deep_or_huge_deploy_files_are_refused_fast_issue_25() {
     std::fs::write(dir.path().join("deep.yaml"), "[".repeat(200 * 1024)).expect("write");
     let (output, took) = deploy("deep.yaml");
     assert_eq!(output.code, Some(2), "{}", output.stderr);
-    assert!(
-        took < std::time::Duration::from_millis(500),
-        "took {took:?}"
-    );
+    assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
     assert!(
         output
             .stderr
@@ -206,10 +203,7 @@ fn deep_or_huge_deploy_files_are_refused_fast_issue_25() {
     std::fs::write(dir.path().join("block.yaml"), block).expect("write");
     let (output, took) = deploy("block.yaml");
     assert_eq!(output.code, Some(2), "{}", output.stderr);
-    assert!(
-        took < std::time::Duration::from_millis(500),
-        "took {took:?}"
-    );
+    assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
     assert!(
         output
             .stderr
