@@ -231,13 +231,22 @@ pub fn generate(
         write_file(path, &format!("{text}\n"))?;
     }
     if let Some(path) = &options.dotenv_file {
-        let existing = match std::fs::read_to_string(path) {
+        use release_model::limits::{BoundedReadError, MAX_DESCRIPTOR_BYTES, read_text};
+        let existing = match read_text(path, MAX_DESCRIPTOR_BYTES) {
             Ok(text) => text,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(source) => {
+            Err(BoundedReadError::Io(error)) if error.kind() == std::io::ErrorKind::NotFound => {
+                String::new()
+            }
+            Err(BoundedReadError::Io(source)) => {
                 return Err(Error::Write {
                     path: path.clone(),
                     source,
+                });
+            }
+            Err(other) => {
+                return Err(Error::Write {
+                    path: path.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, other),
                 });
             }
         };

@@ -1,10 +1,16 @@
 //! Staging baked bundles: copy `<checkout>/<subdir>/<folder>` to `<dest>/<folder>` for every
-//! item, refusing anything that could escape (symlinks out of the source tree, paths out of
-//! `dest`), never silently replacing a different bundle, and recording a sha256 manifest.
+//! item, refusing anything that could escape (a `subdir` or folder that resolves out of the
+//! checkout, symlinks that resolve out of the bundle folder, paths out of `dest`), never
+//! silently replacing a different bundle, and recording a sha256 manifest.
+//!
+//! File names are copied byte for byte: a name that is not UTF-8 keeps its bytes on disk, and
+//! the manifest records them (`path_bytes`), so two names never collapse into one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::ffi::OsString;
 use std::fs;
 use std::io::Read as _;
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Component, Path, PathBuf};
 
 use release_model::BundleItem;
@@ -92,8 +98,12 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Stage
 /// One file of a staged bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ManifestFile {
-    /// Path relative to the bundle folder, `/`-separated.
+    /// Path relative to the bundle folder, `/`-separated. A byte that is not part of valid
+    /// UTF-8 is written `\xNN` (then `path_bytes` holds the exact name).
     pub path: String,
+    /// The path's exact bytes in hex, only for a path that is not UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     /// Hex sha256 of the contents (of the link text for symlinks).
     pub sha256: String,
     /// `file`, `executable` or `symlink`.
@@ -219,82 +229,160 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Lexically resolves `link`'s target against its directory; `None` when it leaves `root`.
-fn stays_inside(root: &Path, link_dir: &Path, target: &Path) -> bool {
-    if target.is_absolute() {
-        return false;
+/// One entry found by [`scan`]: where it is, its path relative to the bundle folder (exact
+/// bytes), and its manifest line.
+#[derive(Debug)]
+struct Entry {
+    source: PathBuf,
+    relative: PathBuf,
+    file: ManifestFile,
+}
+
+/// `bytes` as text: valid UTF-8 as is, any other byte as `\xNN`.
+fn escaped(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02x}"));
+        }
     }
-    let Ok(mut relative) = link_dir.strip_prefix(root).map(Path::to_path_buf) else {
+    text
+}
+
+/// Most symlinks followed while resolving one link (the kernel's own limit is 40).
+const MAX_LINK_HOPS: usize = 40;
+
+/// One step of a path being resolved.
+enum Step {
+    Up,
+    Name(OsString),
+}
+
+/// The steps of a relative path; `None` for an absolute one.
+fn steps(path: &Path) -> Option<Vec<Step>> {
+    let mut steps = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => steps.push(Step::Name(part.to_owned())),
+            Component::ParentDir => steps.push(Step::Up),
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(steps)
+}
+
+/// Resolves the target of a link that sits in `root/link_dir` the way the kernel will:
+/// component by component, following every symlink met on the way in the real tree (`a -> .`
+/// then `b -> a/..` climbs out, though `a/..` looks harmless written down). True when the
+/// result stays inside `root`; an absolute target, a loop or a climb above `root` is false.
+fn resolves_inside(root: &Path, link_dir: &Path, target: &Path) -> bool {
+    let mut stack: Vec<OsString> = Vec::new();
+    for step in steps(link_dir).unwrap_or_default() {
+        match step {
+            Step::Name(part) => stack.push(part),
+            Step::Up => return false,
+        }
+    }
+    let Some(target) = steps(target) else {
         return false;
     };
-    for component in target.components() {
-        match component {
-            Component::Normal(part) => relative.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !relative.pop() {
+    let mut pending: VecDeque<Step> = target.into();
+    let mut hops = 0;
+    while let Some(step) = pending.pop_front() {
+        let part = match step {
+            Step::Up => {
+                if stack.pop().is_none() {
                     return false;
                 }
+                continue;
             }
-            Component::RootDir | Component::Prefix(_) => return false,
+            Step::Name(part) => part,
+        };
+        let mut path = root.to_path_buf();
+        path.extend(stack.iter());
+        path.push(&part);
+        if !fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            stack.push(part);
+            continue;
+        }
+        hops += 1;
+        let next = fs::read_link(&path).ok().and_then(|next| steps(&next));
+        match next {
+            Some(next) if hops <= MAX_LINK_HOPS => {
+                for step in next.into_iter().rev() {
+                    pending.push_front(step);
+                }
+            }
+            _ => return false,
         }
     }
     true
 }
 
-/// Lists the files of a tree (sorted), refusing symlinks that leave it.
-fn scan(id: &str, root: &Path) -> Result<Vec<(PathBuf, ManifestFile)>, StageError> {
+/// Lists the files of a tree (sorted by their exact path bytes), refusing symlinks that
+/// resolve out of it.
+fn scan(id: &str, root: &Path) -> Result<Vec<Entry>, StageError> {
     let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
+    let mut stack = vec![PathBuf::new()];
+    while let Some(relative_dir) = stack.pop() {
+        let dir = root.join(&relative_dir);
         let entries = fs::read_dir(&dir).map_err(io("list", &dir))?;
         for entry in entries {
             let entry = entry.map_err(io("list", &dir))?;
             let path = entry.path();
-            let relative = path
-                .strip_prefix(root)
-                .map(|p| {
-                    p.components()
-                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                        .collect::<Vec<_>>()
-                        .join("/")
-                })
-                .unwrap_or_default();
+            let relative = relative_dir.join(entry.file_name());
+            let bytes = relative.as_os_str().as_bytes();
+            let (display, path_bytes) = match std::str::from_utf8(bytes) {
+                Ok(text) => (text.to_owned(), None),
+                Err(_) => (escaped(bytes), Some(hex(bytes))),
+            };
             let metadata = fs::symlink_metadata(&path).map_err(io("inspect", &path))?;
-            if metadata.file_type().is_symlink() {
+            let (sha256, kind) = if metadata.file_type().is_symlink() {
                 let target = fs::read_link(&path).map_err(io("read link", &path))?;
-                if !stays_inside(root, &dir, &target) {
+                if !resolves_inside(root, &relative_dir, &target) {
                     return Err(StageError::Escape {
                         id: id.to_owned(),
                         path,
                         reason: "is a symlink pointing outside the bundle folder",
                     });
                 }
-                let text = target.to_string_lossy().into_owned();
-                files.push((
-                    path,
-                    ManifestFile {
-                        path: relative,
-                        sha256: hex(&Sha256::digest(text.as_bytes())),
-                        kind: "symlink",
-                    },
-                ));
+                (
+                    hex(&Sha256::digest(target.as_os_str().as_bytes())),
+                    "symlink",
+                )
             } else if metadata.is_dir() {
-                stack.push(path);
+                stack.push(relative);
+                continue;
             } else if metadata.is_file() {
-                let executable = is_executable(&metadata);
-                files.push((
-                    path.clone(),
-                    ManifestFile {
-                        path: relative,
-                        sha256: sha256_file(&path)?,
-                        kind: if executable { "executable" } else { "file" },
-                    },
-                ));
-            }
+                let kind = if is_executable(&metadata) {
+                    "executable"
+                } else {
+                    "file"
+                };
+                (sha256_file(&path)?, kind)
+            } else {
+                continue;
+            };
+            files.push(Entry {
+                source: path,
+                relative,
+                file: ManifestFile {
+                    path: display,
+                    path_bytes,
+                    sha256,
+                    kind,
+                },
+            });
         }
     }
-    files.sort_by(|a, b| a.1.path.cmp(&b.1.path));
+    files.sort_by(|a, b| {
+        a.relative
+            .as_os_str()
+            .as_bytes()
+            .cmp(b.relative.as_os_str().as_bytes())
+    });
     Ok(files)
 }
 
@@ -309,18 +397,18 @@ fn is_executable(_: &fs::Metadata) -> bool {
     false
 }
 
-fn copy_tree(files: &[(PathBuf, ManifestFile)], destination: &Path) -> Result<(), StageError> {
+fn copy_tree(files: &[Entry], destination: &Path) -> Result<(), StageError> {
     fs::create_dir_all(destination).map_err(io("create", destination))?;
-    for (source, file) in files {
-        let target = destination.join(&file.path);
+    for entry in files {
+        let target = destination.join(&entry.relative);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).map_err(io("create", parent))?;
         }
-        if file.kind == "symlink" {
-            let link = fs::read_link(source).map_err(io("read link", source))?;
+        if entry.file.kind == "symlink" {
+            let link = fs::read_link(&entry.source).map_err(io("read link", &entry.source))?;
             symlink(&link, &target)?;
         } else {
-            fs::copy(source, &target).map_err(io("copy to", &target))?;
+            fs::copy(&entry.source, &target).map_err(io("copy to", &target))?;
         }
     }
     Ok(())
@@ -338,6 +426,28 @@ fn symlink(_: &Path, target: &Path) -> Result<(), StageError> {
         path: target.to_owned(),
         source: std::io::Error::other("symlinks are only staged on Unix"),
     })
+}
+
+/// The bundle folder `source` as the file system resolves it, when it is a directory inside
+/// `checkout` (resolved too); a symlink on the way that leads elsewhere is refused.
+fn inside_checkout(id: &str, checkout: &Path, source: &Path) -> Result<PathBuf, StageError> {
+    let missing = || StageError::MissingFolder {
+        id: id.to_owned(),
+        path: source.to_owned(),
+    };
+    let real_checkout = fs::canonicalize(checkout).map_err(io("resolve", checkout))?;
+    let real_source = fs::canonicalize(source).map_err(|_| missing())?;
+    if !real_source.starts_with(&real_checkout) {
+        return Err(StageError::Escape {
+            id: id.to_owned(),
+            path: source.to_owned(),
+            reason: "resolves outside the checkout (through a symlink)",
+        });
+    }
+    if !fs::metadata(&real_source).is_ok_and(|m| m.is_dir()) {
+        return Err(missing());
+    }
+    Ok(real_source)
 }
 
 /// Options of a staging run.
@@ -391,14 +501,11 @@ pub fn stage(
             git_ref: item.git_ref.clone(),
         })?;
         let source = checkout.join(subdir).join(folder);
-        if !fs::symlink_metadata(&source).is_ok_and(|m| m.is_dir()) {
-            return Err(StageError::MissingFolder {
-                id: item.id.clone(),
-                path: source,
-            });
-        }
-        let module_file = source.join(format!("{entrypoint}.py"));
-        let package = source.join(entrypoint).join("__init__.py");
+        // `subdir` and the folder are checked as written above; here as the file system
+        // resolves them: a symlinked `subdir` must not lead out of the checkout.
+        let real_source = inside_checkout(&item.id, checkout, &source)?;
+        let module_file = real_source.join(format!("{entrypoint}.py"));
+        let package = real_source.join(entrypoint).join("__init__.py");
         if !module_file.is_file() && !package.is_file() {
             return Err(StageError::NoEntrypoint {
                 id: item.id.clone(),
@@ -406,15 +513,22 @@ pub fn stage(
                 module: entrypoint.to_owned(),
             });
         }
-        let files = scan(&item.id, &source)?;
+        let files = scan(&item.id, &real_source)?;
         let destination = options.dest.join(folder);
         let mut status = "copied";
-        if fs::symlink_metadata(&destination).is_ok() {
+        if let Ok(metadata) = fs::symlink_metadata(&destination) {
+            if metadata.file_type().is_symlink() {
+                return Err(StageError::Escape {
+                    id: item.id.clone(),
+                    path: destination,
+                    reason: "is a symlink; refusing to stage through it",
+                });
+            }
             let existing = scan(&item.id, &destination)?;
             let same = existing
                 .iter()
-                .map(|(_, f)| f)
-                .eq(files.iter().map(|(_, f)| f));
+                .map(|e| &e.file)
+                .eq(files.iter().map(|e| &e.file));
             if same {
                 status = "unchanged";
             } else if options.replace {
@@ -436,7 +550,7 @@ pub fn stage(
             git_ref: item.git_ref.clone(),
             source: source.display().to_string(),
             status,
-            files: files.into_iter().map(|(_, f)| f).collect(),
+            files: files.into_iter().map(|e| e.file).collect(),
         });
     }
     Ok(Manifest {

@@ -342,3 +342,32 @@ fn unresolvable_props_name_the_bundle_and_prop_path_without_values() {
     error: 2 prop reference(s) could not be resolved
     ");
 }
+
+#[test]
+fn an_alias_bomb_is_refused_with_the_file_and_line_issue_25() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..10 {
+        let previous = format!("*a{}", level - 1);
+        let list = [previous.as_str(); 10].join(", ");
+        text.push_str(&format!("a{level}: &a{level} [{list}]\n"));
+    }
+    std::fs::write(dir.path().join("release.yaml"), text).expect("write");
+    let started = std::time::Instant::now();
+    let output = run(tool_command(binary())
+        .current_dir(dir.path())
+        .arg("generate"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(output.code, Some(2), "{output:?}");
+    assert!(
+        output.stderr.contains(
+            "error: YAML expands to more than 100000 nodes (aliases expanded); refusing an alias bomb\n --> release.yaml:5:"
+        ),
+        "{}",
+        output.stderr
+    );
+}

@@ -286,3 +286,156 @@ fn a_missing_entrypoint_or_folder_is_an_error() {
         output.stderr
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn links_are_resolved_through_the_real_tree_not_as_written_issue_25() {
+    // `a -> .` makes `a/..` the parent of the bundle folder, though it reads as "here".
+    let workspace = Workspace::new("service/bundles");
+    symlink(".", &workspace.source("support@3-1/a"));
+    symlink("a/..", &workspace.source("support@3-1/b"));
+    let output = workspace.stage(&[]);
+    assert_eq!(output.code, Some(2), "{output:?}");
+    assert!(
+        output.stderr.contains("support@3-1/b")
+            && output
+                .stderr
+                .contains("is a symlink pointing outside the bundle folder"),
+        "{}",
+        output.stderr
+    );
+    assert!(!workspace.path().join("build/bundles/support@3-1").exists());
+    // A chain that stays inside is kept: `c -> lib`, `d -> c/../lib/tools.py`.
+    let workspace = Workspace::new("service/bundles");
+    symlink("lib", &workspace.source("support@3-1/c"));
+    symlink("c/../lib/tools.py", &workspace.source("support@3-1/d"));
+    let output = workspace.stage(&[]);
+    assert_eq!(output.code, Some(0), "{output:?}");
+    let staged = workspace.path().join("build/bundles/support@3-1/d");
+    assert_eq!(
+        std::fs::read_to_string(staged).expect("resolves"),
+        "X = 1\n"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_subdir_out_of_the_checkout_is_refused_issue_25() {
+    let workspace = Workspace::new("service/bundles");
+    // The checkout's `service` becomes a link to a tree outside it, with the same layout.
+    let outside = workspace.path().join("outside");
+    std::fs::rename(
+        workspace.path().join("checkouts/bundles-customer/service"),
+        &outside,
+    )
+    .expect("move");
+    std::os::unix::fs::symlink(
+        &outside,
+        workspace.path().join("checkouts/bundles-customer/service"),
+    )
+    .expect("symlink");
+    let output = workspace.stage(&[]);
+    assert_eq!(output.code, Some(2), "{output:?}");
+    assert!(
+        output
+            .stderr
+            .contains("resolves outside the checkout (through a symlink)"),
+        "{}",
+        output.stderr
+    );
+    assert!(!workspace.path().join("build/bundles/support@3-1").exists());
+    // A link that stays inside the checkout is followed.
+    let workspace = Workspace::new("service/bundles");
+    std::os::unix::fs::symlink(
+        "service",
+        workspace.path().join("checkouts/bundles-customer/alias"),
+    )
+    .expect("symlink");
+    let release = workspace.path().join("release.yaml");
+    let text = std::fs::read_to_string(&release).expect("read");
+    std::fs::write(
+        &release,
+        text.replace("subdir: service/bundles", "subdir: alias/bundles"),
+    )
+    .expect("write");
+    let output = workspace.stage(&[]);
+    assert_eq!(output.code, Some(0), "{output:?}");
+    assert!(
+        workspace
+            .path()
+            .join("build/bundles/support@3-1/lib/tools.py")
+            .is_file()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_destination_folder_is_refused_issue_25() {
+    let workspace = Workspace::new("service/bundles");
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(workspace.path().join("build/bundles")).expect("mkdir");
+    std::os::unix::fs::symlink(
+        outside.path(),
+        workspace.path().join("build/bundles/support@3-1"),
+    )
+    .expect("symlink");
+    let output = workspace.stage(&["--replace=true"]);
+    assert_eq!(output.code, Some(2), "{output:?}");
+    assert!(
+        output
+            .stderr
+            .contains("is a symlink; refusing to stage through it"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(std::fs::read_dir(outside.path()).expect("list").count(), 0);
+}
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_file_names_keep_their_bytes_and_never_collapse_issue_25() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt as _;
+    let workspace = Workspace::new("service/bundles");
+    let folder = workspace.source("support@3-1");
+    std::fs::write(folder.join(OsStr::from_bytes(b"m\xfe.py")), "FE = 1\n").expect("write");
+    std::fs::write(folder.join(OsStr::from_bytes(b"m\xff.py")), "FF = 1\n").expect("write");
+    let output = workspace.stage(&[]);
+    assert_eq!(output.code, Some(0), "{output:?}");
+    let staged = workspace.path().join("build/bundles/support@3-1");
+    assert_eq!(
+        std::fs::read_to_string(staged.join(OsStr::from_bytes(b"m\xfe.py"))).expect("fe"),
+        "FE = 1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(staged.join(OsStr::from_bytes(b"m\xff.py"))).expect("ff"),
+        "FF = 1\n"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace.path().join("bundles.manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let files = manifest["bundles"][0]["files"].as_array().expect("files");
+    let odd: Vec<(&str, &str)> = files
+        .iter()
+        .filter(|f| f.get("path_bytes").is_some())
+        .map(|f| {
+            (
+                f["path"].as_str().expect("path"),
+                f["path_bytes"].as_str().expect("hex"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        odd,
+        [("m\\xfe.py", "6dfe2e7079"), ("m\\xff.py", "6dff2e7079")]
+    );
+    // Staging again finds the same tree: both names compared byte for byte.
+    let output = workspace.stage(&[]);
+    assert_eq!(output.code, Some(0), "{output:?}");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace.path().join("bundles.manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    assert_eq!(manifest["bundles"][0]["status"], "unchanged");
+}

@@ -1,4 +1,8 @@
 //! What a rendered task definition changes, per container, with secret and long values redacted.
+//!
+//! An env value is hidden when its name looks like a secret (`DB_PASSWORD`, `API_TOKEN`,
+//! `AWS_SECRET_ACCESS_KEY`, ...) or the value carries a URL password (`postgres://u:p@h`), in
+//! the new definition and in the live one alike; [`HIDDEN_NOTE`] says how to see them.
 
 use serde_json::Value;
 
@@ -66,6 +70,87 @@ impl std::fmt::Display for Change {
     }
 }
 
+/// What a hidden value is shown as.
+pub const HIDDEN: &str = "<hidden>";
+
+/// Said once after a diff that hid a value.
+pub const HIDDEN_NOTE: &str = "values of secret-looking env names are shown as <hidden>; \
+     `ecs-taskdef-update render` writes the full task definitions to --output-dir, and \
+     `aws ecs describe-task-definition` shows the live one";
+
+/// Words that make an env name secret-looking, matched against the `_`/`-`/`.`-separated
+/// words of the upper-cased name (`DB_PASSWORD`, `GITHUB_TOKEN`, `STRIPE_API_KEY`).
+const SECRET_WORDS: &[&str] = &[
+    "PASSWORD",
+    "PASSWD",
+    "PASS",
+    "PWD",
+    "SECRET",
+    "SECRETS",
+    "TOKEN",
+    "TOKENS",
+    "KEY",
+    "KEYS",
+    "APIKEY",
+    "CREDENTIAL",
+    "CREDENTIALS",
+    "CREDS",
+    "AUTH",
+    "PRIVATE",
+    "SIGNATURE",
+    "SALT",
+    "DSN",
+    "COOKIE",
+    "SESSION",
+    "CERT",
+];
+
+/// Substrings that make a name secret-looking wherever they appear (`DBPASSWORD`).
+const SECRET_PARTS: &[&str] = &[
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "TOKEN",
+    "CREDENTIAL",
+    "APIKEY",
+];
+
+/// True for an env name that looks like it holds a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    SECRET_PARTS.iter().any(|part| upper.contains(part))
+        || upper
+            .split(['_', '-', '.'])
+            .any(|word| SECRET_WORDS.contains(&word))
+}
+
+/// True for a value holding a URL with a password (`scheme://user:password@host`).
+pub fn has_url_password(value: &str) -> bool {
+    value.match_indices("://").any(|(at, _)| {
+        let rest = &value[at + 3..];
+        let authority = rest.split(['/', '?', '#', ' ', '"']).next().unwrap_or("");
+        authority
+            .rsplit_once('@')
+            .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    })
+}
+
+/// How an env value is shown: hidden for a secret-looking name or a URL password, else
+/// [`shown`].
+pub fn shown_env(name: &str, value: &str) -> String {
+    if is_secret_name(name) || has_url_password(value) {
+        HIDDEN.to_owned()
+    } else {
+        shown(value)
+    }
+}
+
+/// True when a change hides a value.
+pub fn hides_a_value(change: &Change) -> bool {
+    matches!(change, Change::Entry { kind: "env", from, to, .. }
+        if from.as_deref() == Some(HIDDEN) || to.as_deref() == Some(HIDDEN))
+}
+
 /// How a value is shown: short plain values as they are, long ones by length.
 pub fn shown(value: &str) -> String {
     if value.contains('\n') || value.chars().count() > LONG_VALUE {
@@ -77,7 +162,7 @@ pub fn shown(value: &str) -> String {
 
 /// Secrets never show their `valueFrom`: it is only a reference, but names of parameters and
 /// secrets say more than a log should.
-fn shown_secret(_value_from: &str) -> String {
+fn shown_secret(_name: &str, _value_from: &str) -> String {
     "<redacted>".into()
 }
 
@@ -108,7 +193,7 @@ fn diff_pairs(
     kind: &'static str,
     before: &[(String, String)],
     after: &[(String, String)],
-    show: fn(&str) -> String,
+    show: fn(&str, &str) -> String,
 ) {
     for (name, value) in after {
         match before.iter().find(|(n, _)| n == name) {
@@ -117,14 +202,14 @@ fn diff_pairs(
                 kind,
                 name: name.clone(),
                 from: None,
-                to: Some(show(value)),
+                to: Some(show(name, value)),
             }),
             Some((_, old)) if old != value => changes.push(Change::Entry {
                 container: container.into(),
                 kind,
                 name: name.clone(),
-                from: Some(show(old)),
-                to: Some(show(value)),
+                from: Some(show(name, old)),
+                to: Some(show(name, value)),
             }),
             Some(_) => {}
         }
@@ -135,7 +220,7 @@ fn diff_pairs(
                 container: container.into(),
                 kind,
                 name: name.clone(),
-                from: Some(show(value)),
+                from: Some(show(name, value)),
                 to: None,
             });
         }
@@ -188,7 +273,7 @@ pub fn diff(before: &RegisterInput, after: &RegisterInput) -> Vec<Change> {
             "env",
             &pairs(old, "environment", "value"),
             &pairs(new, "environment", "value"),
-            shown,
+            shown_env,
         );
         diff_pairs(
             &mut changes,
@@ -281,6 +366,80 @@ mod tests {
             ]
         );
         assert!(!lines.join("\n").contains("parameter/db2"));
+    }
+
+    #[test]
+    fn secret_looking_env_values_are_hidden_old_and_new_issue_25() {
+        let describe: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/describe-full.json"))
+                .expect("fixture");
+        let mut describe_live = describe.clone();
+        // The live definition already holds a plain-text password (as issue 25 found).
+        describe_live["taskDefinition"]["containerDefinitions"][0]["environment"]
+            .as_array_mut()
+            .expect("environment")
+            .push(serde_json::json!({"name": "DB_PASSWORD", "value": "hunter2"}));
+        let before = from_describe(&describe_live).expect("valid");
+        let after = apply(
+            &before,
+            &[ContainerEdit {
+                name: "web".into(),
+                env_set: vec![
+                    ("DB_PASSWORD".into(), "hunter3".into()),
+                    ("STRIPE_API_KEY".into(), "sk_live_1".into()),
+                    (
+                        "DATABASE_URL".into(),
+                        "postgres://app:s3cr3t@db:5432/app".into(),
+                    ),
+                    ("LOG_LEVEL".into(), "debug".into()),
+                ],
+                ..ContainerEdit::default()
+            }],
+        )
+        .expect("applies");
+        let changes = diff(&before, &after);
+        let text: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        let joined = text.join("\n");
+        for secret in ["hunter2", "hunter3", "sk_live_1", "s3cr3t"] {
+            assert!(!joined.contains(secret), "{secret} shown: {joined}");
+        }
+        assert!(
+            text.contains(&"~ web: env DB_PASSWORD = <hidden> (was <hidden>)".to_owned()),
+            "{joined}"
+        );
+        assert!(
+            text.contains(&"~ web: env LOG_LEVEL = \"debug\" (was \"info\")".to_owned()),
+            "{joined}"
+        );
+        assert!(changes.iter().any(hides_a_value));
+    }
+
+    #[test]
+    fn secret_names_and_url_passwords() {
+        for name in [
+            "DB_PASSWORD",
+            "db_password",
+            "GITHUB_TOKEN",
+            "AWS_SECRET_ACCESS_KEY",
+            "STRIPE_API_KEY",
+            "SENTRY_DSN",
+            "MYSQLPASSWORD",
+            "JWT_SIGNING-KEY",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in [
+            "LOG_LEVEL",
+            "AGENTIC_BUNDLES_JSON",
+            "WORKERS",
+            "MONKEY_COUNT",
+        ] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+        assert!(has_url_password("postgres://u:p@h/db"));
+        assert!(has_url_password("{\"url\": \"redis://:pw@cache:6379\"}"));
+        assert!(!has_url_password("https://example.com/a@b"));
+        assert!(!has_url_password("https://user@example.com/"));
     }
 
     #[test]

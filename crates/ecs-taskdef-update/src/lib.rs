@@ -12,6 +12,7 @@ pub mod aws;
 mod cli;
 pub mod diff;
 pub mod fleet;
+pub mod limits;
 pub mod plan;
 pub mod replay;
 pub mod taskdef;
@@ -299,10 +300,15 @@ pub async fn deploy_with(
 ) -> Result<FleetReport, Error> {
     let started = clock.now();
     let prepared = fleet::prepare(api, clock, services, config, &mut LogSink(runner)).await?;
+    let mut hidden = false;
     for service in &prepared {
         for change in diff::diff(&service.base, &service.rendered) {
+            hidden |= diff::hides_a_value(&change);
             tracing::info!("{}: {change}", service.plan.service);
         }
+    }
+    if hidden {
+        tracing::info!("note: {}", diff::HIDDEN_NOTE);
     }
     let report = fleet::deploy(
         api,
@@ -386,6 +392,7 @@ async fn render(
 ) -> Result<Verdict, Error> {
     let mut files = BTreeMap::new();
     let mut diff_lines = Vec::new();
+    let mut hidden = false;
     for service in services {
         let api_error = |source| Error::Api {
             service: service.service.clone(),
@@ -433,6 +440,7 @@ async fn render(
                 diff_lines.push(format!("{}: no changes", service.service));
             }
             for change in changes {
+                hidden |= diff::hides_a_value(&change);
                 diff_lines.push(format!("{}: {change}", service.service));
             }
             continue;
@@ -449,6 +457,9 @@ async fn render(
         files.insert(service.service.clone(), path.display().to_string());
     }
     if diff_only {
+        if hidden {
+            diff_lines.push(format!("note: {}", diff::HIDDEN_NOTE));
+        }
         for line in &diff_lines {
             tracing::info!("{line}");
         }

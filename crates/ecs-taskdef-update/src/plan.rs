@@ -57,13 +57,30 @@ pub enum PlanError {
         #[source]
         source: serde_json::Error,
     },
-    /// A `NAME=value` line without `=`.
-    #[error("cannot parse `{line}` for --{flag}: expected NAME=value")]
+    /// A file is larger than its limit or not UTF-8.
+    #[error("cannot read {path}: {reason}")]
+    Limit {
+        /// Path.
+        path: PathBuf,
+        /// Why (the limit, or not UTF-8).
+        reason: String,
+    },
+    /// A `NAME=value` line without `=`. Nothing after the name is shown: the line may hold a
+    /// secret (`DB_PASSWORD hunter2`).
+    #[error("line {number} of --{flag} is not NAME=value{}; the rest of the line is not shown, it may be a secret", .name.as_ref().map(|n| format!(" (it starts with `{n}`)")).unwrap_or_default())]
     Pair {
         /// The flag.
         flag: &'static str,
-        /// The line (values are not shown).
-        line: String,
+        /// 1-based line number among the flag's lines.
+        number: usize,
+        /// The leading name, only when a separator (space, `:`) follows it.
+        name: Option<String>,
+    },
+    /// A service name that is not an ECS service name (it also names the `render` file).
+    #[error("service name `{name}` is not valid: use 1 to 255 letters, digits, `-` and `_`")]
+    ServiceName {
+        /// The name as given (escaped).
+        name: String,
     },
     /// Something else about the flags.
     #[error("{0}")]
@@ -141,11 +158,34 @@ pub struct Plan {
     pub sequential: bool,
 }
 
-fn read(path: &Path) -> Result<String, PlanError> {
-    std::fs::read_to_string(path).map_err(|source| PlanError::Read {
-        path: path.to_owned(),
-        source,
+fn read(path: &Path, limit: u64) -> Result<String, PlanError> {
+    crate::limits::read_text(path, limit).map_err(|error| match error {
+        crate::limits::ReadError::Io(source) => PlanError::Read {
+            path: path.to_owned(),
+            source,
+        },
+        other => PlanError::Limit {
+            path: path.to_owned(),
+            reason: other.to_string(),
+        },
     })
+}
+
+/// ECS service names: 1-255 letters, digits, hyphens and underscores. Checked before use,
+/// since `render` writes `<output-dir>/<service>.json`: `../../x` must not leave it.
+fn check_service_name(name: &str) -> Result<(), PlanError> {
+    let valid = !name.is_empty()
+        && name.len() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(PlanError::ServiceName {
+            name: name.escape_debug().to_string(),
+        })
+    }
 }
 
 /// Resolves a base: a path to an existing file (or ending in `.json`) is a document,
@@ -156,7 +196,7 @@ fn base(reference: Option<&str>, relative_to: &Path) -> Result<Base, PlanError> 
     };
     let path = relative_to.join(reference);
     if reference.ends_with(".json") || (!reference.starts_with("arn:") && path.is_file()) {
-        let text = read(&path)?;
+        let text = read(&path, crate::limits::MAX_INPUT_FILE_BYTES)?;
         let document: Value =
             serde_json::from_str(&text).map_err(|source| PlanError::Json { path, source })?;
         return Ok(Base::Document(document));
@@ -180,22 +220,28 @@ fn pairs(
 ) -> Result<Vec<(String, String)>, PlanError> {
     lines
         .iter()
-        .map(|line| {
+        .enumerate()
+        .map(|(index, line)| {
             line.split_once('=')
                 .filter(|(name, _)| !name.trim().is_empty())
                 .map(|(name, value)| (name.trim().to_owned(), value.to_owned()))
                 .ok_or_else(|| PlanError::Pair {
                     flag,
-                    line: line
-                        .split('=')
-                        .next()
-                        .unwrap_or_default()
-                        .chars()
-                        .take(40)
-                        .collect(),
+                    number: index + 1,
+                    name: leading_name(line),
                 })
         })
         .collect()
+}
+
+/// The name a malformed `NAME value` line starts with, when a separator (whitespace or `:`)
+/// follows it; `None` for a line that is one word (it may be a glued secret).
+fn leading_name(line: &str) -> Option<String> {
+    let line = line.trim_start();
+    let end = line.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+    let separator = line[end..].chars().next()?;
+    (end > 0 && end <= 128 && (separator.is_whitespace() || separator == ':'))
+        .then(|| line[..end].to_owned())
 }
 
 type LineListRef<'a> = &'a str;
@@ -244,6 +290,7 @@ fn from_flags(
         .service
         .clone()
         .ok_or_else(|| PlanError::Usage("give --service (or --deploy-file)".into()))?;
+    check_service_name(&service)?;
     let env_lines = flatten(&args.env);
     let file_lines = flatten(&args.env_from_file);
     let secret_lines = flatten(&args.secret);
@@ -255,7 +302,10 @@ fn from_flags(
         "env-from-file",
         &file_lines.iter().map(String::as_str).collect::<Vec<_>>(),
     )? {
-        env_set.push((name, read(&working_dir.join(path))?));
+        env_set.push((
+            name,
+            read(&working_dir.join(path), crate::limits::MAX_INPUT_FILE_BYTES)?,
+        ));
     }
     let secrets_set = pairs(
         "secret",
@@ -308,15 +358,17 @@ fn parse_command(text: &str) -> Result<Vec<String>, PlanError> {
 }
 
 fn from_file(path: &Path, args: &Args) -> Result<(Vec<ServicePlan>, Vec<String>), PlanError> {
-    let text = read(path)?;
+    let text = read(path, crate::limits::MAX_DEPLOY_FILE_BYTES)?;
     let file_error = |message: String| PlanError::DeployFile {
         path: path.to_owned(),
         message,
     };
+    crate::limits::check_yaml_depth(&text).map_err(|e| file_error(e.to_string()))?;
     let file: DeployFile = serde_yaml_ng::from_str(&text).map_err(|e| file_error(e.to_string()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut services = Vec::new();
     for entry in file.services {
+        check_service_name(&entry.name).map_err(|e| file_error(format!("services: {e}")))?;
         if services
             .iter()
             .any(|s: &ServicePlan| s.service == entry.name)
@@ -348,7 +400,10 @@ fn from_file(path: &Path, args: &Args) -> Result<(Vec<ServicePlan>, Vec<String>)
                 env_set.push((name, value));
             }
             for (name, file) in container.env_from_file {
-                env_set.push((name, read(&dir.join(file))?));
+                env_set.push((
+                    name,
+                    read(&dir.join(file), crate::limits::MAX_INPUT_FILE_BYTES)?,
+                ));
             }
             edits.push(ContainerEdit {
                 name: container.name,
@@ -428,7 +483,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_env_line_is_a_clear_error_without_its_value() {
+    fn malformed_env_line_is_a_clear_error_without_its_value_issue_25() {
         let error = from_args(
             &args(&["--service=s", "--container=c", "--env=NOEQUALS_secretvalue"]),
             Path::new("."),
@@ -436,8 +491,35 @@ mod tests {
         .expect_err("malformed");
         assert_eq!(
             error.to_string(),
-            "cannot parse `NOEQUALS_secretvalue` for --env: expected NAME=value"
+            "line 1 of --env is not NAME=value; the rest of the line is not shown, it may be a secret"
         );
+        for line in [
+            "DB_PASSWORD hunter2",
+            "DB_PASSWORD:hunter2",
+            "  DB_PASSWORD\thunter2",
+        ] {
+            let error = from_args(
+                &args(&[
+                    "--service=s",
+                    "--container=c",
+                    &format!("--env=A=1\n{line}"),
+                ]),
+                Path::new("."),
+            )
+            .expect_err("malformed");
+            let message = error.to_string();
+            assert!(!message.contains("hunter2"), "{message}");
+            assert_eq!(
+                message,
+                "line 2 of --env is not NAME=value (it starts with `DB_PASSWORD`); the rest of the line is not shown, it may be a secret"
+            );
+        }
+        let error = from_args(
+            &args(&["--service=s", "--container=c", "--secret=TOKEN arn:aws:x"]),
+            Path::new("."),
+        )
+        .expect_err("malformed");
+        assert!(!error.to_string().contains("arn:aws:x"), "{error}");
         let error = from_args(&args(&["--service=s", "--image=x"]), Path::new("."))
             .expect_err("no container");
         assert!(error.to_string().contains("need --container"));

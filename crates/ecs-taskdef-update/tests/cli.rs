@@ -70,3 +70,156 @@ fn render_rejects_an_unknown_field_by_name_and_a_missing_container() {
         output.stderr
     );
 }
+
+#[test]
+fn a_service_name_that_would_leave_the_output_dir_is_refused_issue_25() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("a/b");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let describe: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/describe-full.json")).expect("fixture");
+    std::fs::write(dir.join("td.json"), describe.to_string()).expect("write");
+    let output = test_support::run(
+        test_support::tool_command(env!("CARGO_BIN_EXE_ecs-taskdef-update"))
+            .current_dir(&dir)
+            .args(["render", "--service=../../x", "--task-definition=td.json"]),
+    );
+    assert_eq!(output.code, Some(2), "{}", output.stderr);
+    assert!(
+        output.stderr.contains(
+            "service name `../../x` is not valid: use 1 to 255 letters, digits, `-` and `_`"
+        ),
+        "{}",
+        output.stderr
+    );
+    // The same name in a deploy file.
+    std::fs::write(
+        dir.join("deploy.yaml"),
+        "services:\n- name: ../../x\n  task-definition: td.json\n",
+    )
+    .expect("write");
+    let output = test_support::run(
+        test_support::tool_command(env!("CARGO_BIN_EXE_ecs-taskdef-update"))
+            .current_dir(&dir)
+            .args(["render", "--deploy-file=deploy.yaml"]),
+    );
+    assert_eq!(output.code, Some(2), "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("deploy.yaml: services: service name `../../x` is not valid"),
+        "{}",
+        output.stderr
+    );
+    assert!(!root.path().join("a/x.json").exists());
+    assert!(!root.path().join("x.json").exists());
+}
+
+#[test]
+fn diff_hides_secret_looking_values_old_and_new_and_says_how_to_see_them_issue_25() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut describe: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/describe-full.json")).expect("fixture");
+    describe["taskDefinition"]["containerDefinitions"][0]["environment"]
+        .as_array_mut()
+        .expect("environment")
+        .push(serde_json::json!({"name": "DB_PASSWORD", "value": "hunter2"}));
+    std::fs::write(dir.path().join("td.json"), describe.to_string()).expect("write");
+    let output = test_support::run(
+        test_support::tool_command(env!("CARGO_BIN_EXE_ecs-taskdef-update"))
+            .current_dir(dir.path())
+            .args(["--output-format", "json", "diff", "--service=web"])
+            .args(["--task-definition=td.json", "--container=web"])
+            .args(["--env=DB_PASSWORD=hunter3\nLOG_LEVEL=debug"]),
+    );
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    for text in [&output.stdout, &output.stderr] {
+        assert!(
+            !text.contains("hunter2") && !text.contains("hunter3"),
+            "{text}"
+        );
+    }
+    let outputs: serde_json::Value = serde_json::from_str(&output.stdout).expect("json");
+    let diff = outputs["diff"].as_str().expect("diff");
+    assert!(
+        diff.contains("web: ~ web: env DB_PASSWORD = <hidden> (was <hidden>)"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("web: ~ web: env LOG_LEVEL = \"debug\" (was \"info\")"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("note: values of secret-looking env names are shown as <hidden>; `ecs-taskdef-update render` writes"),
+        "{diff}"
+    );
+}
+
+#[test]
+fn a_malformed_env_line_never_echoes_its_value_issue_25() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let describe: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/describe-full.json")).expect("fixture");
+    let output = render(
+        dir.path(),
+        &describe,
+        &["--container=web", "--env=DB_PASSWORD hunter2"],
+    );
+    assert_eq!(output.code, Some(2), "{}", output.stderr);
+    assert!(!output.stderr.contains("hunter2"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains(
+            "line 1 of --env is not NAME=value (it starts with `DB_PASSWORD`); the rest of the line is not shown"
+        ),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn deep_or_huge_deploy_files_are_refused_fast_issue_25() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deploy = |name: &str| {
+        let started = std::time::Instant::now();
+        let output = test_support::run(
+            test_support::tool_command(env!("CARGO_BIN_EXE_ecs-taskdef-update"))
+                .current_dir(dir.path())
+                .args(["render", &format!("--deploy-file={name}")]),
+        );
+        (output, started.elapsed())
+    };
+    std::fs::write(dir.path().join("deep.yaml"), "[".repeat(200 * 1024)).expect("write");
+    let (output, took) = deploy("deep.yaml");
+    assert_eq!(output.code, Some(2), "{}", output.stderr);
+    assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
+    assert!(
+        output
+            .stderr
+            .contains("deep.yaml: YAML nested more than 64 levels deep at line 1 column"),
+        "{}",
+        output.stderr
+    );
+    let block = "services:\n".to_owned() + &"- ".repeat(100_000) + "x\n";
+    std::fs::write(dir.path().join("block.yaml"), block).expect("write");
+    let (output, took) = deploy("block.yaml");
+    assert_eq!(output.code, Some(2), "{}", output.stderr);
+    assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
+    assert!(
+        output
+            .stderr
+            .contains("block.yaml: YAML nested more than 64 levels deep at line 2 column 127"),
+        "{}",
+        output.stderr
+    );
+    let big = format!("# {}\n", "x".repeat(1023)).repeat(1025);
+    std::fs::write(dir.path().join("big.yaml"), big).expect("write");
+    let (output, _) = deploy("big.yaml");
+    assert_eq!(output.code, Some(2), "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("big.yaml: the file is larger than 1048576 bytes"),
+        "{}",
+        output.stderr
+    );
+}

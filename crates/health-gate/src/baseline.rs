@@ -206,11 +206,17 @@ impl CheckBaseline {
 impl BaselineFile {
     /// Reads a baseline file.
     pub fn load(path: &Path) -> Result<Self, BaselineError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Io {
-            action: "read",
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text =
+            crate::limits::read_text(path, crate::limits::MAX_BASELINE_BYTES).map_err(|error| {
+                BaselineError::Io {
+                    action: "read",
+                    path: path.display().to_string(),
+                    source: match error {
+                        crate::limits::ReadError::Io(source) => source,
+                        other => std::io::Error::new(std::io::ErrorKind::InvalidData, other),
+                    },
+                }
+            })?;
         serde_json::from_str(&text).map_err(|source| BaselineError::Parse {
             path: path.display().to_string(),
             source,

@@ -546,6 +546,8 @@ pub struct MetricsConfig {
     /// Headers for the scrape or the API (`env:NAME` reads a masked secret).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Read at most this many bytes of a scrape or query response (default 16MiB).
+    pub max_body: Option<String>,
 }
 
 /// One metrics rule: an expression and an upper bound.
@@ -637,7 +639,7 @@ impl ProbeSpec {
     /// The target, for reports and baselines.
     pub fn target(&self) -> String {
         match self {
-            ProbeSpec::Http(spec) => spec.url.to_string(),
+            ProbeSpec::Http(spec) => display_url(&spec.url),
             ProbeSpec::Grpc(spec) => format!(
                 "{}{}",
                 spec.addr,
@@ -646,12 +648,48 @@ impl ProbeSpec {
                     .map(|s| format!(" {s}"))
                     .unwrap_or_default()
             ),
-            ProbeSpec::Sse(spec) => spec.url.to_string(),
+            ProbeSpec::Sse(spec) => display_url(&spec.url),
             ProbeSpec::Tcp(spec) => spec.addr.clone(),
-            ProbeSpec::Ws(spec) => spec.url.to_string(),
+            ProbeSpec::Ws(spec) => display_url(&spec.url),
             ProbeSpec::Command(spec) => spec.display(),
             ProbeSpec::Metrics(spec) => spec.source_url(),
         }
+    }
+}
+
+/// A URL as shown in reports, baselines and logs: a password in it (`user:pass@`) is
+/// replaced by `****`; the request still sends it (as basic auth).
+pub fn display_url(url: &reqwest::Url) -> String {
+    if url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    match shown.set_password(Some("****")) {
+        Ok(()) => shown.to_string(),
+        Err(()) => format!(
+            "{}://****@{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default()
+        ),
+    }
+}
+
+/// [`display_url`] for text that may not parse as a URL (configuration errors echo it).
+pub fn display_url_text(text: &str) -> String {
+    let Some(start) = text.find("://").map(|at| at + 3) else {
+        return text.to_owned();
+    };
+    let authority_end = text[start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |at| start + at);
+    match text[start..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &text[start..start + at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let password = if userinfo.contains(':') { ":****" } else { "" };
+            format!("{}{user}{password}{}", &text[..start], &text[start + at..])
+        }
+        None => text.to_owned(),
     }
 }
 
@@ -935,10 +973,36 @@ pub mod defaults {
     pub const MAX_REDIRECTS: usize = 5;
 }
 
+/// A gate file that is not valid YAML for the model, or nested too deep.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// serde_yaml_ng's error (it carries its location).
+    #[error(transparent)]
+    Yaml(#[from] serde_yaml_ng::Error),
+    /// Nested deeper than [`crate::limits::MAX_YAML_DEPTH`].
+    #[error("{}", .0.to_string().split(" at line ").next().unwrap_or_default())]
+    TooDeep(#[from] crate::limits::TooDeep),
+}
+
+impl ParseError {
+    /// 1-based line and column.
+    pub fn location(&self) -> Option<(u32, u32)> {
+        let number = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        match self {
+            ParseError::Yaml(error) => error
+                .location()
+                .map(|l| (number(l.line()), number(l.column()))),
+            ParseError::TooDeep(deep) => Some((number(deep.line), number(deep.column))),
+        }
+    }
+}
+
 impl GateFile {
-    /// Parses YAML text; errors carry line and column.
-    pub fn parse(text: &str) -> Result<Self, serde_yaml_ng::Error> {
-        serde_yaml_ng::from_str(text)
+    /// Parses YAML text; errors carry line and column. YAML nested deeper than
+    /// [`crate::limits::MAX_YAML_DEPTH`] is refused before serde_yaml_ng sees it.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        crate::limits::check_yaml_depth(text)?;
+        Ok(serde_yaml_ng::from_str(text)?)
     }
 
     /// Validates and resolves into a [`Gate`]; reports every problem, not only the first.
@@ -1207,8 +1271,10 @@ fn resolve_proxy(
 }
 
 fn resolve_url(text: &str, field: &str) -> Result<reqwest::Url, ConfigError> {
+    let shown = display_url_text(text);
     let url = reqwest::Url::parse(text)
-        .map_err(|e| config_error(field, format!("`{text}` is not a URL: {e}")))?;
+        .map_err(|e| config_error(field, format!("`{shown}` is not a URL: {e}")))?;
+    let text = &shown;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(config_error(
             field,
@@ -1219,6 +1285,44 @@ fn resolve_url(text: &str, field: &str) -> Result<reqwest::Url, ConfigError> {
         return Err(config_error(field, format!("`{text}` has no host")));
     }
     Ok(url)
+}
+
+/// A check with `connect_to` talks to exactly that address, or refuses to start: a gate must
+/// never pass against a backend other than the configured one.
+///
+/// - The URL's port must not disagree: reqwest (hyper) dials the URL's explicit port
+///   whatever `connect_to` says, so `http://localhost:18080/` with `127.0.0.1:9` reached
+///   :18080. Written without a port, the URL's host is only the name (Host header, TLS);
+///   with the same port as `connect_to`, both agree.
+/// - A proxy URL decides the address itself (the proxy resolves the URL's host), so it cannot
+///   be combined with `connect_to`; the environment's proxy (`HTTP(S)_PROXY`) is not used for
+///   a check with `connect_to`.
+fn check_connect_to(
+    url: Option<&reqwest::Url>,
+    connect_to: Option<SocketAddr>,
+    proxy: &ProxyPolicy,
+    field: &str,
+) -> Result<(), ConfigError> {
+    let Some(address) = connect_to else {
+        return Ok(());
+    };
+    if let Some(port) = url.and_then(reqwest::Url::port) {
+        if port != address.port() {
+            return Err(config_error(
+                format!("{field}.connect_to"),
+                format!(
+                    "`{address}` and the URL's port {port} disagree: give the port once, in `connect_to` (and leave it out of the URL, whose host then only names the server), or make them the same"
+                ),
+            ));
+        }
+    }
+    if let ProxyPolicy::Url(_) = proxy {
+        return Err(config_error(
+            format!("{field}.connect_to"),
+            "`connect_to` and a proxy URL cannot be combined: the proxy would choose the address; use `proxy: none` or drop `connect_to`",
+        ));
+    }
+    Ok(())
 }
 
 fn resolve_connect_to(text: Option<&str>, field: &str) -> Result<Option<SocketAddr>, ConfigError> {
@@ -1343,6 +1447,9 @@ fn resolve_http(
     let proxy = resolve_proxy(config.proxy.as_deref(), defaults.proxy.as_deref(), field)
         .map_err(|e| errors.push(e))
         .unwrap_or(ProxyPolicy::Env);
+    if let Err(error) = check_connect_to(url.as_ref(), connect_to, &proxy, field) {
+        errors.push(error);
+    }
     match url {
         Some(url) if errors.is_empty() => Ok(HttpSpec {
             url,
@@ -1444,6 +1551,9 @@ fn resolve_sse(
     let proxy = resolve_proxy(config.proxy.as_deref(), defaults.proxy.as_deref(), field)
         .map_err(|e| errors.push(e))
         .unwrap_or(ProxyPolicy::Env);
+    if let Err(error) = check_connect_to(url.as_ref(), connect_to, &proxy, field) {
+        errors.push(error);
+    }
     let events = config.events.unwrap_or(1);
     if events == 0 {
         errors.push(config_error(format!("{field}.events"), "at least 1 event"));

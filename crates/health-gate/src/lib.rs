@@ -13,6 +13,7 @@ pub mod config;
 pub mod failure;
 pub mod gate;
 pub mod grpc_probe;
+pub mod limits;
 pub mod observe;
 pub mod probe;
 pub mod readiness;
@@ -163,6 +164,9 @@ pub struct Options {
     pub record_baseline: Option<PathBuf>,
     /// Where to write the report.
     pub report_file: Option<PathBuf>,
+    /// Where each check of `gate.checks` comes from (the gate file's path, or
+    /// `command line`) and its index there, for messages.
+    pub origins: Vec<(String, usize)>,
 }
 
 fn flag_lines(lists: &[runner_protocol::input::LineList]) -> Vec<String> {
@@ -327,14 +331,17 @@ fn quick_form(cli: &Cli) -> Result<Option<GateFile>, Error> {
 }
 
 fn load_gate_file(path: &Path) -> Result<GateFile, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::ReadGateFile {
-        path: path.to_owned(),
-        source,
+    let text = limits::read_text(path, limits::MAX_GATE_FILE_BYTES).map_err(|error| {
+        Error::ReadGateFile {
+            path: path.to_owned(),
+            source: match error {
+                limits::ReadError::Io(source) => source,
+                other => std::io::Error::new(std::io::ErrorKind::InvalidData, other),
+            },
+        }
     })?;
     GateFile::parse(&text).map_err(|error| {
-        let position = error
-            .location()
-            .map(|l| (l.line() as u32, l.column() as u32));
+        let position = error.location();
         let source_line = position.and_then(|(line, _)| {
             text.lines()
                 .nth(line.saturating_sub(1) as usize)
@@ -360,6 +367,7 @@ impl Options {
     /// Validates the command line (and reads the gate file).
     pub fn from_cli(cli: &Cli) -> Result<Self, Error> {
         let mut checks = Vec::new();
+        let mut origins = Vec::new();
         let mut baseline = cli.baseline.clone();
         let mut require = config::Require::All;
         if let Some(path) = &cli.gate_file {
@@ -370,6 +378,7 @@ impl Options {
             })?;
             baseline = baseline.or(gate.baseline_file);
             require = gate.require;
+            origins.extend((0..gate.checks.len()).map(|i| (path.display().to_string(), i)));
             checks.extend(gate.checks);
         }
         if let Some(file) = quick_form(cli)? {
@@ -377,7 +386,7 @@ impl Options {
                 origin: "command line".into(),
                 errors,
             })?;
-            for check in gate.checks {
+            for (index, check) in gate.checks.into_iter().enumerate() {
                 if checks.iter().any(|c: &config::Check| c.name == check.name) {
                     return Err(Error::Config {
                         origin: "command line".into(),
@@ -390,6 +399,7 @@ impl Options {
                         }],
                     });
                 }
+                origins.push(("command line".to_owned(), index));
                 checks.push(check);
             }
         }
@@ -405,18 +415,44 @@ impl Options {
             baseline,
             record_baseline: cli.record_baseline.clone(),
             report_file: cli.report_file.clone(),
+            origins,
         })
     }
 }
 
-/// Resolves headers and metadata, masking values read from the environment.
+/// The URLs a check sends requests to (a password in one is masked before anything runs).
+fn check_urls(check: &config::Check) -> Vec<&reqwest::Url> {
+    match &check.probe {
+        ProbeSpec::Http(spec) => vec![&spec.url],
+        ProbeSpec::Sse(spec) => vec![&spec.url],
+        ProbeSpec::Ws(spec) => vec![&spec.url],
+        ProbeSpec::Metrics(spec) => match &spec.source {
+            probe::metrics::Source::Scrape(url) | probe::metrics::Source::Prometheus(url) => {
+                vec![url]
+            }
+        },
+        ProbeSpec::Grpc(_) | ProbeSpec::Tcp(_) | ProbeSpec::Command(_) => Vec::new(),
+    }
+}
+
+/// Resolves headers and metadata, masking values read from the environment and passwords in
+/// URLs. An unset variable is reported with the file (or command line) and check it is in.
 fn check_inputs(
     gate: &Gate,
+    origins: &[(String, usize)],
     runner: &Runner,
     baseline: Option<&BaselineFile>,
 ) -> Result<CheckInputs, Error> {
     let mut inputs = CheckInputs::default();
-    for check in &gate.checks {
+    for (position, check) in gate.checks.iter().enumerate() {
+        for url in check_urls(check) {
+            if let Some(password) = url.password() {
+                runner.secret(password);
+                if let Ok(decoded) = percent_decode(password) {
+                    runner.secret(&decoded);
+                }
+            }
+        }
         let declared = match &check.probe {
             ProbeSpec::Http(spec) => spec.headers.clone(),
             ProbeSpec::Sse(spec) => spec.headers.clone(),
@@ -431,14 +467,31 @@ fn check_inputs(
                 .get(name)
                 .map(|value| runner.secret(value).expose().to_owned())
         };
-        let headers =
-            ResolvedHeaders::resolve(&declared, &mut lookup).map_err(|e| Error::Config {
-                origin: "environment".into(),
+        let headers = ResolvedHeaders::resolve(&declared, &mut lookup).map_err(|e| {
+            let (origin, index) = origins
+                .get(position)
+                .cloned()
+                .unwrap_or_else(|| ("command line".to_owned(), position));
+            let list = if matches!(check.probe, ProbeSpec::Grpc(_)) {
+                "metadata"
+            } else {
+                "headers"
+            };
+            let name = match &e {
+                probe::SetupError::MissingEnv { name, .. } => name.clone(),
+                _ => String::new(),
+            };
+            Error::Config {
+                origin,
                 errors: vec![ConfigError {
-                    field: check.name.clone(),
-                    message: e.to_string(),
+                    field: format!("checks[{index}].{}.{list}.{name}", check.probe.kind()),
+                    message: format!(
+                        "check `{}`: {e}; set it in the step's `env:` (e.g. from a secret)",
+                        check.name
+                    ),
                 }],
-            })?;
+            }
+        })?;
         inputs.headers.insert(check.name.clone(), headers);
         if let (Some(file), ProbeSpec::Metrics(_)) = (baseline, &check.probe) {
             if let Some(recorded) = file.checks.get(&check.name) {
@@ -477,6 +530,28 @@ fn warn_about_insecure_tls(gate: &Gate, runner: &Runner) {
     }
 }
 
+/// Percent-decodes a URL component (a password as written in the URL).
+fn percent_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[index], bytes.get(index + 1), bytes.get(index + 2)) {
+            (b'%', Some(&high), Some(&low)) if hex(high).is_some() && hex(low).is_some() => {
+                let value = hex(high).unwrap_or(0) * 16 + hex(low).unwrap_or(0);
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                index += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8(out)
+}
+
 /// `health-gate grpc-probe ...`: when the first argument selects the grpc_health_probe
 /// compatible mode, runs it (printing like grpc_health_probe) and returns its exit code.
 pub fn grpc_probe_mode(args: &[String]) -> Option<std::process::ExitCode> {
@@ -507,7 +582,7 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         .as_deref()
         .map(BaselineFile::load)
         .transpose()?;
-    let inputs = check_inputs(&options.gate, runner, baseline.as_ref())?;
+    let inputs = check_inputs(&options.gate, &options.origins, runner, baseline.as_ref())?;
     warn_about_insecure_tls(&options.gate, runner);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

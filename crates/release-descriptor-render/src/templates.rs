@@ -1,6 +1,12 @@
 //! Text templates (systemd units, `config.json`, `.env.*` fragments, a `VERSION` file)
 //! rendered with the release values by minijinja in strict mode: an unknown variable is an
 //! error, never an empty string.
+//!
+//! A template is code a pull request can edit, so it runs within limits: at most
+//! [`MAX_TEMPLATE_BYTES`] of template, [`FUEL`] engine instructions (loops cannot spin),
+//! [`RECURSION_LIMIT`] levels of macro or include recursion, and [`MAX_OUTPUT_BYTES`] of
+//! output. A destination that is a symlink, or lies under one, is refused: the result is never
+//! written anywhere but the path given.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +31,22 @@ pub enum TemplateError {
     Spec {
         /// The entry.
         entry: String,
+    },
+    /// The template file is larger than [`MAX_TEMPLATE_BYTES`] or not UTF-8.
+    #[error("cannot read template {path}: {reason}")]
+    Read {
+        /// The template.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The destination is a symlink or lies under one.
+    #[error("refusing to write {path}: {link} is a symlink")]
+    Symlink {
+        /// The destination as given.
+        path: PathBuf,
+        /// The symlink on the way.
+        link: PathBuf,
     },
     /// Reading the template or writing the result failed.
     #[error("cannot {action} {path}")]
@@ -75,8 +97,20 @@ pub fn parse_jobs(entries: &[String]) -> Result<Vec<TemplateJob>, TemplateError>
         .collect()
 }
 
+/// Largest template file read (1 MiB).
+pub const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
+/// Engine instructions one template may execute (each loop iteration costs a few): far
+/// above any config file's needs, and under a second of work.
+pub const FUEL: u64 = 5_000_000;
+/// Levels of macro, include and block recursion (minijinja's own cap is 500).
+pub const RECURSION_LIMIT: usize = 100;
+/// Largest rendered output (10 MiB).
+pub const MAX_OUTPUT_BYTES: usize = 10 * 1024 * 1024;
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(RECURSION_LIMIT);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_keep_trailing_newline(true);
     // Templates produce config files, not HTML: no implicit escaping (use `|tojson`).
@@ -91,12 +125,54 @@ pub fn render_text(
     context: &serde_json::Value,
 ) -> Result<String, TemplateError> {
     let env = environment();
+    let mut output = LimitedOutput::default();
     let result = env
         .template_from_named_str(name, text)
-        .and_then(|template| template.render(context));
-    result.map_err(|error| TemplateError::Render {
-        diagnostic: Box::new(diagnostic(name, text, &error)),
-    })
+        .and_then(|template| {
+            template
+                .render_captured_to(context, &mut output)
+                .map(|_| ())
+        });
+    match result {
+        Ok(()) => String::from_utf8(output.bytes).map_err(|_| TemplateError::Render {
+            diagnostic: Box::new(
+                Diagnostic::new("template output is not UTF-8").at(name, None, None),
+            ),
+        }),
+        Err(error) => {
+            let mut diagnostic = diagnostic(name, text, &error);
+            if output.overflowed {
+                diagnostic.message =
+                    format!("template output exceeds {MAX_OUTPUT_BYTES} bytes; rendering stopped");
+                diagnostic.hint = Some("a config file is far smaller: check the loops".into());
+            }
+            Err(TemplateError::Render {
+                diagnostic: Box::new(diagnostic),
+            })
+        }
+    }
+}
+
+/// The rendered text, refusing to grow past [`MAX_OUTPUT_BYTES`].
+#[derive(Default)]
+struct LimitedOutput {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for LimitedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_OUTPUT_BYTES {
+            self.overflowed = true;
+            return Err(std::io::Error::other("template output too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn diagnostic(name: &str, text: &str, error: &minijinja::Error) -> Diagnostic {
@@ -105,6 +181,9 @@ fn diagnostic(name: &str, text: &str, error: &minijinja::Error) -> Diagnostic {
             "template uses a value the release does not have".to_owned()
         }
         minijinja::ErrorKind::SyntaxError => "template syntax error".to_owned(),
+        minijinja::ErrorKind::OutOfFuel => {
+            format!("template ran out of fuel ({FUEL} instructions): a loop runs too long")
+        }
         _ => format!("template error: {}", error.kind()),
     };
     if let Some(detail) = error.detail() {
@@ -148,26 +227,87 @@ fn diagnostic(name: &str, text: &str, error: &minijinja::Error) -> Diagnostic {
     result
 }
 
-/// Renders one job to its destination (parent directories are created).
+/// Renders one job to its destination (parent directories are created). The result is
+/// written to a temporary file beside the destination and renamed over it, so the final
+/// component is never followed; a destination that is a symlink or lies under one is refused.
 pub fn render_job(job: &TemplateJob, context: &serde_json::Value) -> Result<(), TemplateError> {
-    let text = std::fs::read_to_string(&job.source).map_err(|source| TemplateError::Io {
-        action: "read template",
-        path: job.source.clone(),
-        source,
-    })?;
+    let text =
+        release_model::limits::read_text(&job.source, MAX_TEMPLATE_BYTES).map_err(|error| {
+            match error {
+                release_model::limits::BoundedReadError::Io(source) => TemplateError::Io {
+                    action: "read template",
+                    path: job.source.clone(),
+                    source,
+                },
+                other => TemplateError::Read {
+                    path: job.source.clone(),
+                    reason: other.to_string(),
+                },
+            }
+        })?;
     let name = job.source.display().to_string();
     let output = render_text(&name, &text, context)?;
+    refuse_symlinks(&job.destination)?;
     let write = |path: &Path| -> std::io::Result<()> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if let Some(parent) = parent {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(path, output.as_bytes())
+        let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+        let temporary = parent
+            .unwrap_or(Path::new("."))
+            .join(format!(".{file_name}.{}.tmp", std::process::id()));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, output.as_bytes()))
+            .and_then(|()| std::fs::rename(&temporary, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        written
     };
     write(&job.destination).map_err(|source| TemplateError::Io {
         action: "write",
         path: job.destination.clone(),
         source,
     })
+}
+
+/// Refuses `destination` when it, or a directory on the way to it inside the working
+/// directory (the checkout, where a pull request could plant a link), is a symlink. Outside
+/// the working directory (an absolute path elsewhere, e.g. under `RUNNER_TEMP`) only the file
+/// itself is checked: the directories above it belong to the machine, not to the repository.
+fn refuse_symlinks(destination: &Path) -> Result<(), TemplateError> {
+    let is_link =
+        |path: &Path| std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let refuse = |link: PathBuf| TemplateError::Symlink {
+        path: destination.to_owned(),
+        link,
+    };
+    let working_dir = std::env::current_dir().unwrap_or_default();
+    let (mut current, inside) = if destination.is_relative() {
+        (PathBuf::new(), Some(destination))
+    } else {
+        match destination.strip_prefix(&working_dir) {
+            Ok(rest) => (working_dir.clone(), Some(rest)),
+            Err(_) => (PathBuf::new(), None),
+        }
+    };
+    match inside {
+        Some(rest) => {
+            for component in rest.components() {
+                current.push(component);
+                if matches!(component, std::path::Component::Normal(_)) && is_link(&current) {
+                    return Err(refuse(current));
+                }
+            }
+        }
+        None if is_link(destination) => return Err(refuse(destination.to_owned())),
+        None => {}
+    }
+    Ok(())
 }
 
 /// RFC 3339 UTC text for seconds since the Unix epoch (`2026-11-24T09:30:00Z`).
@@ -251,6 +391,69 @@ mod tests {
         let text = error.diagnostic().to_text();
         assert!(text.starts_with("error: template syntax error"), "{text}");
         assert!(text.contains("t.j2:2"), "{text}");
+    }
+
+    #[test]
+    fn an_endless_loop_runs_out_of_fuel() {
+        let started = std::time::Instant::now();
+        let error = render_text(
+            "spin.j2",
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            &serde_json::json!({}),
+        )
+        .expect_err("10^10 iterations");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let diagnostic = error.diagnostic();
+        assert!(
+            diagnostic.message.starts_with("template ran out of fuel"),
+            "{diagnostic:?}"
+        );
+        assert_eq!(
+            diagnostic.location.as_ref().map(|l| l.file.as_str()),
+            Some("spin.j2")
+        );
+    }
+
+    #[test]
+    fn output_is_capped() {
+        // 100,000 x 1,000 bytes = 100 MB, within the fuel: the output cap stops it.
+        let error = render_text(
+            "big.j2",
+            "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}",
+            &serde_json::json!({}),
+        )
+        .expect_err("100 MB of output");
+        let message = error.diagnostic().message;
+        assert_eq!(
+            message,
+            format!("template output exceeds {MAX_OUTPUT_BYTES} bytes; rendering stopped")
+        );
+        let fits = render_text(
+            "ok.j2",
+            "{% for i in range(1000) %}{{ 'x' * 1000 }}{% endfor %}",
+            &serde_json::json!({}),
+        )
+        .expect("1 MB is fine");
+        assert_eq!(fits.len(), 1_000_000);
+    }
+
+    #[test]
+    fn deep_macro_recursion_is_an_error() {
+        let error = render_text(
+            "rec.j2",
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+            &serde_json::json!({}),
+        )
+        .expect_err("endless recursion");
+        assert!(
+            error.diagnostic().message.contains("recursion"),
+            "{:?}",
+            error.diagnostic()
+        );
     }
 
     #[test]

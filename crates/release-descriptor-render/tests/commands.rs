@@ -516,3 +516,144 @@ fn version_scheme_checks_the_platform_tag() {
         .env("RELEASE_DESCRIPTOR_RENDER_VERSION_SCHEME", "pep440"));
     assert_eq!(pep440.code, Some(0), "{pep440:?}");
 }
+
+/// ~1 KB whose nine levels of ten aliases expand to 10^9 scalars ("billion laughs").
+fn billion_laughs() -> String {
+    let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..10 {
+        let previous = format!("*a{}", level - 1);
+        let list = [previous.as_str(); 10].join(", ");
+        text.push_str(&format!("a{level}: &a{level} [{list}]\n"));
+    }
+    text
+}
+
+#[test]
+fn an_alias_bomb_is_refused_with_the_file_and_line_issue_25() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "release.yaml", &billion_laughs());
+    let started = std::time::Instant::now();
+    let output = run(tool_command(binary())
+        .current_dir(dir.path())
+        .arg("validate"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(output.code, Some(2), "{output:?}");
+    assert!(
+        output
+            .stderr
+            .contains("error: YAML expands to more than 100000 nodes (aliases expanded); refusing an alias bomb\n --> release.yaml:5:"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn an_oversized_descriptor_is_refused_before_it_is_read_issue_25() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let padding = format!("# {}\n", "x".repeat(1024));
+    write(
+        dir.path(),
+        "release.yaml",
+        &format!("{RELEASE}{}", padding.repeat(1024)),
+    );
+    let output = run(tool_command(binary())
+        .current_dir(dir.path())
+        .arg("validate"));
+    assert_eq!(output.code, Some(2), "{output:?}");
+    assert!(
+        output.stderr.contains(
+            "cannot read the release descriptor release.yaml: the file is larger than 1048576 bytes"
+        ),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn template_limits_stop_endless_loops_and_huge_output_issue_25() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "release.yaml", RELEASE);
+    write(
+        dir.path(),
+        "spin.j2",
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    );
+    write(
+        dir.path(),
+        "big.j2",
+        "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}",
+    );
+    for (template, expected) in [
+        (
+            "spin.j2",
+            "error: template ran out of fuel (5000000 instructions)",
+        ),
+        (
+            "big.j2",
+            "error: template output exceeds 10485760 bytes; rendering stopped",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let output = run(tool_command(binary()).current_dir(dir.path()).args([
+            "render",
+            "--template",
+            &format!("{template}=out/result"),
+        ]));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{template}: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(output.code, Some(2), "{output:?}");
+        assert!(output.stderr.starts_with(expected), "{}", output.stderr);
+        assert!(!dir.path().join("out/result").exists());
+    }
+}
+
+#[test]
+fn template_destinations_through_symlinks_are_refused_issue_25() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outside = tempfile::tempdir().expect("tempdir");
+    let victim = write(outside.path(), "victim", "untouched\n");
+    write(dir.path(), "release.yaml", RELEASE);
+    write(dir.path(), "VERSION.j2", "{{ version }}\n");
+    // A link to a file outside, and a directory link out of the checkout.
+    std::os::unix::fs::symlink(&victim, dir.path().join("VERSION")).expect("symlink");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("out")).expect("symlink");
+    for (destination, link) in [("VERSION", "VERSION"), ("out/sub/VERSION", "out")] {
+        let output = run(tool_command(binary()).current_dir(dir.path()).args([
+            "render",
+            "--template",
+            &format!("VERSION.j2={destination}"),
+        ]));
+        assert_eq!(output.code, Some(2), "{output:?}");
+        assert!(
+            output.stderr.starts_with(&format!(
+                "error: refusing to write {destination}: {link} is a symlink"
+            )),
+            "{}",
+            output.stderr
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "untouched\n"
+    );
+    assert!(!outside.path().join("sub").exists());
+    // A real directory still works, and an absolute destination in it too.
+    let absolute = dir.path().join("real/VERSION");
+    let output = run(tool_command(binary()).current_dir(dir.path()).args([
+        "render",
+        "--template",
+        &format!("VERSION.j2={}", absolute.display()),
+    ]));
+    assert_eq!(output.code, Some(0), "{output:?}");
+    assert_eq!(
+        std::fs::read_to_string(absolute).expect("rendered"),
+        "0.3.2\n"
+    );
+}

@@ -8,6 +8,7 @@
 //! ```
 
 pub mod check;
+pub mod limits;
 pub mod load;
 pub mod model;
 pub mod problem;
@@ -35,18 +36,19 @@ use runner_protocol::Diagnostic;
 pub struct ReadError {
     /// The path as given.
     pub path: String,
-    /// The cause.
+    /// The cause (unreadable, too large, not UTF-8).
     #[source]
-    pub source: std::io::Error,
+    pub source: limits::BoundedReadError,
 }
 
-/// Reads and loads a descriptor file.
+/// Reads and loads a descriptor file (at most [`limits::MAX_DESCRIPTOR_BYTES`]).
 pub fn read(path: &Path) -> Result<Document, ReadError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ReadError {
-        path: name.clone(),
-        source,
-    })?;
+    let text =
+        limits::read_text(path, limits::MAX_DESCRIPTOR_BYTES).map_err(|source| ReadError {
+            path: name.clone(),
+            source,
+        })?;
     Ok(load(SourceFile::new(name, text)))
 }
 

@@ -169,7 +169,10 @@ pub fn resolve(
                         return;
                     }
                 },
-                Some(PropReference::File(file)) => match std::fs::read_to_string(file) {
+                Some(PropReference::File(file)) => match crate::limits::read_text(
+                    Path::new(file),
+                    crate::limits::MAX_PROP_FILE_BYTES,
+                ) {
                     Ok(mut contents) => {
                         if contents.ends_with('\n') {
                             contents.pop();
@@ -180,10 +183,14 @@ pub fn resolve(
                         contents
                     }
                     Err(error) => {
+                        let reason = match error {
+                            crate::limits::BoundedReadError::Io(error) => error.kind().to_string(),
+                            other => other.to_string(),
+                        };
                         errors.push(ResolveError::File {
                             file: file.to_owned(),
                             field: path.clone(),
-                            reason: error.kind().to_string(),
+                            reason,
                         });
                         return;
                     }

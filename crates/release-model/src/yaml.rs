@@ -233,23 +233,77 @@ fn is_core_float(text: &str) -> bool {
     mantissa_ok && exponent_ok
 }
 
+/// How far a YAML text may nest and expand. A 1 KB text of nested aliases ("billion laughs")
+/// expands to billions of nodes, and 200 KB of `[` nests 200,000 levels deep: both are
+/// refused at the first node past a limit, before the memory or the stack is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Deepest nesting of sequences and mappings, aliases expanded.
+    pub max_depth: usize,
+    /// Most alias uses (`*name`) in one document.
+    pub max_aliases: usize,
+    /// Most nodes in the expanded tree.
+    pub max_nodes: usize,
+    /// Most scalar bytes in the expanded tree.
+    pub max_scalar_bytes: usize,
+}
+
+impl Limits {
+    /// The limits every descriptor is parsed with (documented in the actions' READMEs).
+    pub const DEFAULT: Limits = Limits {
+        max_depth: 64,
+        max_aliases: 1_000,
+        max_nodes: 100_000,
+        max_scalar_bytes: 8 * 1024 * 1024,
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// Parses the first document of `text`. An empty stream is a null node.
 ///
-/// Anchors and aliases are expanded (an alias node keeps the anchor's spans). A second
-/// document in the same stream is an error: a release is one document.
+/// Anchors and aliases are expanded (an alias node keeps the anchor's spans), within
+/// [`Limits::DEFAULT`]. A second document in the same stream is an error: a release is one
+/// document.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    parse_with_limits(text, Limits::DEFAULT)
+}
+
+/// [`parse`] with explicit limits.
+pub fn parse_with_limits(text: &str, limits: Limits) -> Result<Node, SyntaxError> {
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
         last_end: Span::default(),
+        limits,
+        aliases: 0,
+        nodes: 0,
+        scalar_bytes: 0,
     };
     builder.document()
 }
 
+/// The size of a subtree, kept with each anchor so an alias is charged without a walk.
+#[derive(Debug, Clone, Copy, Default)]
+struct Weight {
+    nodes: usize,
+    scalar_bytes: usize,
+    /// Levels of nesting below (and including) the node; 0 for a scalar.
+    height: usize,
+}
+
 struct Builder<'input> {
     parser: Parser<'input, saphyr_parser::StrInput<'input>>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, (Node, Weight)>,
     last_end: Span,
+    limits: Limits,
+    aliases: usize,
+    nodes: usize,
+    scalar_bytes: usize,
 }
 
 impl<'input> Builder<'input> {
@@ -289,7 +343,7 @@ impl<'input> Builder<'input> {
                 }
                 Event::DocumentStart(_) => {
                     let (event, span) = self.next()?;
-                    root = Some(self.node(event, span)?);
+                    root = Some(self.node(event, span, 0)?.0);
                 }
                 Event::StreamEnd => {
                     return Ok(root.unwrap_or(Node {
@@ -307,20 +361,66 @@ impl<'input> Builder<'input> {
         }
     }
 
-    fn node(&mut self, event: Event<'input>, span: Span) -> Result<Node, SyntaxError> {
-        let (node, anchor) = match event {
+    /// Charges `weight` (a node or an expanded alias at `depth`) against the limits.
+    fn charge(&mut self, weight: Weight, depth: usize, span: Span) -> Result<(), SyntaxError> {
+        let limits = self.limits;
+        let refuse = |message: String| Err(SyntaxError { message, span });
+        if depth + weight.height > limits.max_depth {
+            return refuse(format!(
+                "YAML nested more than {} levels deep; a release descriptor is a few levels deep",
+                limits.max_depth
+            ));
+        }
+        self.nodes = self.nodes.saturating_add(weight.nodes);
+        self.scalar_bytes = self.scalar_bytes.saturating_add(weight.scalar_bytes);
+        if self.nodes > limits.max_nodes {
+            return refuse(format!(
+                "YAML expands to more than {} nodes (aliases expanded); refusing an alias bomb",
+                limits.max_nodes
+            ));
+        }
+        if self.scalar_bytes > limits.max_scalar_bytes {
+            return refuse(format!(
+                "YAML expands to more than {} bytes of text (aliases expanded); refusing an alias bomb",
+                limits.max_scalar_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    /// The node that starts with `event`, `depth` levels below the root, and its weight.
+    fn node(
+        &mut self,
+        event: Event<'input>,
+        span: Span,
+        depth: usize,
+    ) -> Result<(Node, Weight), SyntaxError> {
+        let (node, weight, anchor) = match event {
             Event::Scalar(text, style, anchor, _tag) => {
                 let style = match style {
                     ScalarStyle::Plain => Style::Plain,
                     _ => Style::Quoted,
                 };
+                let weight = Weight {
+                    nodes: 1,
+                    scalar_bytes: text.len(),
+                    height: 0,
+                };
+                self.charge(weight, depth, span)?;
                 let node = Node {
                     kind: NodeKind::Scalar(text.into_owned(), style),
                     span,
                 };
-                (node, anchor)
+                (node, weight, anchor)
             }
             Event::SequenceStart(anchor, _tag) => {
+                let own = Weight {
+                    nodes: 1,
+                    scalar_bytes: 0,
+                    height: 1,
+                };
+                self.charge(own, depth, span)?;
+                let mut weight = own;
                 let mut items = Vec::new();
                 let mut end = span;
                 loop {
@@ -328,7 +428,8 @@ impl<'input> Builder<'input> {
                     if event == Event::SequenceEnd {
                         break;
                     }
-                    let item = self.node(event, span)?;
+                    let (item, item_weight) = self.node(event, span, depth + 1)?;
+                    weight.add_child(item_weight);
                     end = item.span;
                     items.push(item);
                 }
@@ -339,9 +440,16 @@ impl<'input> Builder<'input> {
                         end: end.end.max(span.end),
                     },
                 };
-                (node, anchor)
+                (node, weight, anchor)
             }
             Event::MappingStart(anchor, _tag) => {
+                let own = Weight {
+                    nodes: 1,
+                    scalar_bytes: 0,
+                    height: 1,
+                };
+                self.charge(own, depth, span)?;
+                let mut weight = own;
                 let mut entries: Vec<(Node, Node)> = Vec::new();
                 let mut end = span;
                 loop {
@@ -349,9 +457,11 @@ impl<'input> Builder<'input> {
                     if event == Event::MappingEnd {
                         break;
                     }
-                    let key = self.node(event, key_span)?;
+                    let (key, key_weight) = self.node(event, key_span, depth + 1)?;
                     let (event, value_span) = self.next()?;
-                    let value = self.node(event, value_span)?;
+                    let (value, value_weight) = self.node(event, value_span, depth + 1)?;
+                    weight.add_child(key_weight);
+                    weight.add_child(value_weight);
                     end = value.span;
                     entries.push((key, value));
                 }
@@ -362,16 +472,32 @@ impl<'input> Builder<'input> {
                         end: end.end.max(span.end),
                     },
                 };
-                (node, anchor)
+                (node, weight, anchor)
             }
             Event::Alias(id) => {
-                return match self.anchors.get(&id) {
-                    Some(node) => Ok(node.clone()),
-                    None => Err(SyntaxError {
+                let Some(weight) = self.anchors.get(&id).map(|(_, weight)| *weight) else {
+                    return Err(SyntaxError {
                         message: "invalid YAML: alias to an unknown anchor".into(),
                         span,
-                    }),
+                    });
                 };
+                self.aliases += 1;
+                if self.aliases > self.limits.max_aliases {
+                    return Err(SyntaxError {
+                        message: format!(
+                            "YAML uses more than {} aliases; refusing an alias bomb",
+                            self.limits.max_aliases
+                        ),
+                        span,
+                    });
+                }
+                // Charged before the copy is made: a refused alias allocates nothing.
+                self.charge(weight, depth, span)?;
+                let node = self.anchors.get(&id).map(|(node, _)| node.clone());
+                return node.map(|node| (node, weight)).ok_or(SyntaxError {
+                    message: "invalid YAML: alias to an unknown anchor".into(),
+                    span,
+                });
             }
             _ => {
                 return Err(SyntaxError {
@@ -381,9 +507,17 @@ impl<'input> Builder<'input> {
             }
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), weight));
         }
-        Ok(node)
+        Ok((node, weight))
+    }
+}
+
+impl Weight {
+    fn add_child(&mut self, child: Weight) {
+        self.nodes = self.nodes.saturating_add(child.nodes);
+        self.scalar_bytes = self.scalar_bytes.saturating_add(child.scalar_bytes);
+        self.height = self.height.max(child.height + 1);
     }
 }
 
@@ -452,6 +586,85 @@ mod tests {
     fn a_second_document_is_an_error() {
         let error = parse("a: 1\n---\nb: 2\n").expect_err("two documents");
         assert_eq!(error.span.start.line, 2);
+    }
+
+    /// The classic "billion laughs": nine levels of ten aliases, 10^9 leaves from ~1 KB.
+    pub(crate) fn billion_laughs() -> String {
+        let mut text = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for level in 1..10 {
+            let previous = format!("*a{}", level - 1);
+            let list = [previous.as_str(); 10].join(", ");
+            text.push_str(&format!("a{level}: &a{level} [{list}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_at_the_alias_that_crosses_the_limit() {
+        let text = billion_laughs();
+        assert!(text.len() < 1024, "{}", text.len());
+        let started = std::time::Instant::now();
+        let error = parse(&text).expect_err("alias bomb");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(error.message.contains("alias bomb"), "{error}");
+        // a0..a3 expand to 12,344 nodes, a4 to 111,111: the limit (100,000) falls in a4.
+        assert_eq!(error.span.start.line, 5, "{error:?}");
+    }
+
+    #[test]
+    fn alias_count_and_expanded_text_are_limited_too() {
+        let limits = Limits {
+            max_aliases: 3,
+            ..Limits::DEFAULT
+        };
+        let text = "a: &x v\nb: [*x, *x, *x]\nc: *x\n";
+        let error = parse_with_limits(text, limits).expect_err("four aliases");
+        assert!(error.message.contains("more than 3 aliases"), "{error}");
+        assert_eq!(error.span.start.line, 3);
+        let big = "x".repeat(1024 * 1024);
+        let text = format!("a: &x {big}\nb: [{}]\n", ["*x"; 8].join(", "));
+        let error = parse(&text).expect_err("8 MiB of text through aliases");
+        assert!(error.message.contains("bytes of text"), "{error}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_at_once() {
+        // Flow collections: the scanner itself stops at 255 levels.
+        let text = "[".repeat(200 * 1024);
+        let started = std::time::Instant::now();
+        let error = parse(&text).expect_err("too deep");
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(error.span.start.line, 1, "{error:?}");
+        // Block collections have no such limit in the scanner: ours stops them (without it,
+        // the tree builder recursed once per level and overflowed the stack).
+        let text = "- ".repeat(100_000) + "x\n";
+        let started = std::time::Instant::now();
+        let error = parse(&text).expect_err("too deep");
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(error.message.contains("more than 64 levels"), "{error}");
+        assert_eq!(
+            (error.span.start.line, error.span.start.column),
+            (1, 129),
+            "{error:?}"
+        );
+        let nested = format!("{}{}", "[".repeat(64), "]".repeat(64));
+        assert!(parse(&nested).is_ok(), "64 levels are fine");
+        // Depth counts through aliases as well.
+        let text = format!("a: &x {}{}\nb: [[*x]]\n", "[".repeat(62), "]".repeat(62));
+        let error = parse(&text).expect_err("62 + 1 + 2 levels");
+        assert_eq!(error.span.start.line, 2, "{error:?}");
     }
 
     #[test]

@@ -218,6 +218,38 @@ pub fn pack(
 ) -> Result<Manifest, PackError> {
     let mut entries = Vec::new();
     walk(source, Path::new(""), &mut entries)?;
+    // Links are judged as they will resolve on the host, before anything is written.
+    let mut tree = Tree::default();
+    for rel in &entries {
+        let full = source.join(rel);
+        let name = rel.to_string_lossy();
+        let meta = fs::symlink_metadata(&full).map_err(io(&full))?;
+        let target = if meta.file_type().is_symlink() {
+            let target = fs::read_link(&full).map_err(io(&full))?;
+            Some(
+                target
+                    .to_str()
+                    .ok_or_else(|| PackError::NonUtf8 { path: full.clone() })?
+                    .to_owned(),
+            )
+        } else {
+            None
+        };
+        let unsafe_entry = |reason: String| PackError::Unsafe {
+            archive: source.to_owned(),
+            entry: name.clone().into_owned(),
+            reason,
+        };
+        if let Some(target) = &target {
+            check_link(&name, target).map_err(unsafe_entry)?;
+        }
+        tree.add(&name, target.as_deref()).map_err(unsafe_entry)?;
+    }
+    tree.check().map_err(|(entry, reason)| PackError::Unsafe {
+        archive: source.to_owned(),
+        entry,
+        reason,
+    })?;
     let file = fs::File::create(output).map_err(io(output))?;
     let compressor = match Compression::for_name(output) {
         Compression::Gzip => Compressor::Gzip(
@@ -351,14 +383,116 @@ fn check_link(entry: &str, target: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Most symlinks followed while resolving one link (the kernel's own limit is 40).
+const MAX_LINK_HOPS: usize = 40;
+
+/// The tree an archive unpacks to, for judging symlinks the way the kernel will follow them
+/// once every entry is in place: a link is resolved component by component, following the
+/// links it meets (`a -> .` then `b -> a/..` leaves the release, though `a/..` reads as
+/// "here" when judged as written).
+#[derive(Debug, Default)]
+struct Tree {
+    /// Every entry, by its components.
+    entries: std::collections::HashSet<Vec<String>>,
+    /// Symlinks: entry -> target.
+    links: std::collections::BTreeMap<Vec<String>, String>,
+}
+
+fn components(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Tree {
+    /// Adds an entry (a symlink with its target); an entry seen twice is refused: the second
+    /// would replace the first after it was judged.
+    fn add(&mut self, entry: &str, link: Option<&str>) -> Result<(), String> {
+        let key = components(entry);
+        if !self.entries.insert(key.clone()) {
+            return Err("appears twice in the archive".into());
+        }
+        if let Some(target) = link {
+            self.links.insert(key, target.to_owned());
+        }
+        Ok(())
+    }
+
+    /// The first entry that would be written through a symlink, or a symlink that resolves
+    /// out of the release: `(entry, reason)`.
+    fn check(&self) -> Result<(), (String, String)> {
+        for entry in &self.entries {
+            for length in 1..entry.len() {
+                if self.links.contains_key(&entry[..length]) {
+                    return Err((
+                        entry.join("/"),
+                        format!(
+                            "lies under the symlink `{}`; an archive never writes through a link",
+                            entry[..length].join("/")
+                        ),
+                    ));
+                }
+            }
+        }
+        for (link, target) in &self.links {
+            if !self.resolves_inside(&link[..link.len() - 1], target) {
+                return Err((
+                    link.join("/"),
+                    format!(
+                        "is a symlink to `{target}`, which resolves outside the release through the links on its way"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn resolves_inside(&self, directory: &[String], target: &str) -> bool {
+        if target.starts_with('/') {
+            return false;
+        }
+        let mut stack: Vec<String> = directory.to_vec();
+        let mut pending: std::collections::VecDeque<String> =
+            target.split('/').map(str::to_owned).collect();
+        let mut hops = 0;
+        while let Some(part) = pending.pop_front() {
+            match part.as_str() {
+                "" | "." => {}
+                ".." => {
+                    if stack.pop().is_none() {
+                        return false;
+                    }
+                }
+                _ => {
+                    stack.push(part);
+                    if let Some(next) = self.links.get(&stack) {
+                        hops += 1;
+                        if hops > MAX_LINK_HOPS || next.starts_with('/') {
+                            return false;
+                        }
+                        stack.pop();
+                        for step in next.split('/').rev() {
+                            pending.push_front(step.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
 /// Checks every entry of a gzip'd tar before it goes anywhere: no absolute paths, no `..`, no
-/// hard links or device files, no symlinks leaving the release. The host verifies the same
+/// hard links or device files, no entry twice, nothing under a symlink, no symlink that
+/// resolves out of the release once every entry is in place. The host verifies the same
 /// bytes by SHA-256 before unpacking, so what is unpacked is what was checked here.
 pub fn check_archive(path: &Path) -> Result<usize, PackError> {
     let compression = Compression::detect(path)?;
     let file = fs::File::open(path).map_err(io(path))?;
     let mut archive = tar::Archive::new(compression.reader(file).map_err(io(path))?);
     let mut count = 0;
+    let mut tree = Tree::default();
     for entry in archive.entries().map_err(io(path))? {
         let entry = entry.map_err(io(path))?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -380,10 +514,10 @@ pub fn check_archive(path: &Path) -> Result<usize, PackError> {
             return Err(refuse("climbs out of the release with `..`".into()));
         }
         match entry.header().entry_type() {
-            tar::EntryType::Regular
-            | tar::EntryType::Directory
-            | tar::EntryType::Continuous
-            | tar::EntryType::GNULongName
+            tar::EntryType::Regular | tar::EntryType::Directory | tar::EntryType::Continuous => {
+                tree.add(&raw, None).map_err(refuse)?;
+            }
+            tar::EntryType::GNULongName
             | tar::EntryType::XHeader
             | tar::EntryType::XGlobalHeader => {}
             tar::EntryType::Symlink => {
@@ -392,6 +526,7 @@ pub fn check_archive(path: &Path) -> Result<usize, PackError> {
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
                 check_link(&raw, &target).map_err(refuse)?;
+                tree.add(&raw, Some(&target)).map_err(refuse)?;
             }
             other => {
                 return Err(refuse(format!(
@@ -401,6 +536,11 @@ pub fn check_archive(path: &Path) -> Result<usize, PackError> {
         }
         count += 1;
     }
+    tree.check().map_err(|(entry, reason)| PackError::Unsafe {
+        archive: path.to_owned(),
+        entry,
+        reason,
+    })?;
     Ok(count)
 }
 
@@ -526,6 +666,113 @@ mod tests {
         )
         .expect_err("unsafe");
         assert!(error.to_string().contains("outside the release"), "{error}");
+    }
+
+    /// A gzip'd tar made by hand: `(name, Some(target))` is a symlink, `(name, None)` a file
+    /// (a name ending in `/` a directory).
+    fn hand_made(path: &Path, entries: &[(&str, Option<&str>)]) {
+        let file = fs::File::create(path).expect("create");
+        let gzip = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+        let mut builder = tar::Builder::new(gzip);
+        for (name, target) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_mode(0o644);
+            header.set_size(0);
+            match target {
+                Some(target) => {
+                    header.set_entry_type(tar::EntryType::Symlink);
+                    builder
+                        .append_link(&mut header, name, target)
+                        .expect("append link");
+                }
+                None => {
+                    header.set_entry_type(if name.ends_with('/') {
+                        tar::EntryType::Directory
+                    } else {
+                        tar::EntryType::Regular
+                    });
+                    builder
+                        .append_data(&mut header, name, std::io::empty())
+                        .expect("append");
+                }
+            }
+        }
+        builder.into_inner().expect("tar").finish().expect("gzip");
+    }
+
+    #[test]
+    fn links_are_judged_through_the_links_on_their_way_issue_25() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let archive = dir.path().join("a.tar.gz");
+        // `a -> .` makes `a/..` the parent of the release: each link alone looks harmless.
+        hand_made(&archive, &[("a", Some(".")), ("b", Some("a/.."))]);
+        let error = check_archive(&archive).expect_err("b escapes");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "archive {}: entry `b` is a symlink to `a/..`, which resolves outside the release through the links on its way",
+                archive.display()
+            )
+        );
+        // The order does not matter: the link is judged against the finished tree.
+        hand_made(
+            &archive,
+            &[("b", Some("x/a/..")), ("x/", None), ("x/a", Some(".."))],
+        );
+        assert!(check_archive(&archive).is_err());
+        // Nothing is written through a link, even one that stays inside.
+        hand_made(
+            &archive,
+            &[("sub/", None), ("l", Some("sub")), ("l/x", None)],
+        );
+        let error = check_archive(&archive).expect_err("through a link");
+        assert!(
+            error
+                .to_string()
+                .contains("entry `l/x` lies under the symlink `l`"),
+            "{error}"
+        );
+        // An entry twice would replace what was judged.
+        hand_made(&archive, &[("d/", None), ("d", Some("../.."))]);
+        assert!(check_archive(&archive).is_err());
+        hand_made(&archive, &[("f", None), ("f", None)]);
+        let error = check_archive(&archive).expect_err("twice");
+        assert!(error.to_string().contains("appears twice"), "{error}");
+        // Chains that stay inside are fine.
+        hand_made(
+            &archive,
+            &[
+                ("bin/", None),
+                ("bin/api", None),
+                ("c", Some("bin")),
+                ("d", Some("c/../bin/api")),
+                ("e", Some("d")),
+            ],
+        );
+        assert_eq!(check_archive(&archive).expect("inside"), 5);
+    }
+
+    #[test]
+    fn pack_resolves_links_through_the_real_tree_issue_25() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = tempfile::tempdir().expect("tmp");
+        tree(dir.path());
+        std::os::unix::fs::symlink(".", dir.path().join("a")).expect("symlink");
+        std::os::unix::fs::symlink("a/..", dir.path().join("b")).expect("symlink");
+        let error = pack(
+            dir.path(),
+            &out.path().join("a.tar.gz"),
+            &out.path().join("a.json"),
+            0,
+        )
+        .expect_err("b escapes");
+        assert!(
+            error
+                .to_string()
+                .contains("entry `b` is a symlink to `a/..`, which resolves outside the release"),
+            "{error}"
+        );
+        assert!(!out.path().join("a.tar.gz").exists(), "nothing written");
     }
 
     #[test]

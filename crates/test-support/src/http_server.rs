@@ -67,6 +67,16 @@ pub enum Reply {
         /// After the chunks, keep the connection open without finishing.
         hold_open: bool,
     },
+    /// Headers at once, then a chunked body that never ends (64 KiB chunks, as fast as the
+    /// client reads) until the client goes away: an endless `/metrics`, a runaway stream.
+    Endless {
+        /// Status code.
+        status: u16,
+        /// Extra headers.
+        headers: Vec<(String, String)>,
+        /// The bytes repeated forever.
+        pattern: Vec<u8>,
+    },
     /// A body of `size` bytes written without holding it in memory.
     Huge {
         /// Bytes.
@@ -372,6 +382,36 @@ async fn serve<S>(
                     std::future::pending::<()>().await;
                 }
                 stream.write_all(b"0\r\n\r\n").await.is_ok() && stream.flush().await.is_ok()
+            }
+            Reply::Endless {
+                status,
+                headers,
+                pattern,
+            } => {
+                let mut head = format!(
+                    "HTTP/1.1 {status} {}\r\ntransfer-encoding: chunked\r\n",
+                    reason(status)
+                );
+                for (name, value) in headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                head.push_str("\r\n");
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut block = Vec::with_capacity(64 * 1024 + pattern.len());
+                while block.len() < 64 * 1024 {
+                    block.extend_from_slice(if pattern.is_empty() { b"x" } else { &pattern });
+                }
+                let framed = [
+                    format!("{:x}\r\n", block.len()).into_bytes(),
+                    block,
+                    b"\r\n".to_vec(),
+                ]
+                .concat();
+                // Until the client closes the connection (a write fails).
+                while stream.write_all(&framed).await.is_ok() {}
+                return;
             }
             Reply::Huge { size } => {
                 let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n");

@@ -176,6 +176,7 @@ impl Endpoint {
             .ok_or_else(|| invalid("the URL has no port".into()))?;
         let uri: hyper::Uri = url.as_str().parse().map_err(|e| invalid(format!("{e}")))?;
         let proxied = !is_loopback_host(&host)
+            && connect_to.is_none()
             && match proxy {
                 ProxyPolicy::None => false,
                 ProxyPolicy::Url(_) => true,

@@ -30,13 +30,15 @@ pub struct GrpcProbe {
 }
 
 fn read(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, SetupError> {
-    std::fs::read(path).map_err(|e| {
-        SetupError::Tls(super::tls::TlsError::File {
-            what,
-            path: path.display().to_string(),
-            reason: e.to_string(),
+    crate::limits::read_text(path, crate::limits::MAX_TLS_FILE_BYTES)
+        .map(String::into_bytes)
+        .map_err(|e| {
+            SetupError::Tls(super::tls::TlsError::File {
+                what,
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })
         })
-    })
 }
 
 impl GrpcProbe {

@@ -40,8 +40,10 @@ impl HttpProbe {
                     return attempt.error(error);
                 }
                 if same_host_only && attempt.url().host_str().map(str::to_owned) != origin_host {
-                    let error =
-                        RedirectRefused(format!("redirect to another host: {}", attempt.url()));
+                    let error = RedirectRefused(format!(
+                        "redirect to another host: {}",
+                        crate::config::display_url(attempt.url())
+                    ));
                     return attempt.error(error);
                 }
                 attempt.follow()
@@ -64,7 +66,7 @@ impl HttpProbe {
         if let (Some(addr), Some(host)) = (spec.connect_to, spec.url.host_str()) {
             builder = builder.resolve(host, addr);
         }
-        builder = apply_proxy(builder, &spec.proxy, &spec.url)?;
+        builder = apply_proxy(builder, &spec.proxy, &spec.url, spec.connect_to)?;
         let client = builder
             .build()
             .map_err(|e| SetupError::Client(error_chain(&e)))?;

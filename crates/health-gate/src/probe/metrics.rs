@@ -26,6 +26,11 @@ use super::{ResolvedHeaders, Sample, SetupError, header_map};
 /// Default observation window.
 pub const WINDOW: Duration = Duration::from_secs(30);
 
+/// Default cap on a scrape or query response body (`max_body`): a large service's
+/// `/metrics` is a few MiB; an endless one must fail the check, not exhaust the memory of
+/// the process (ssh-deploy runs the gate in-process, after switching `current`).
+pub const MAX_BODY: u64 = 16 * 1024 * 1024;
+
 /// Where the data comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -68,13 +73,15 @@ pub struct MetricsSpec {
     pub no_data_passes: bool,
     /// Headers.
     pub headers: Vec<(String, HeaderValue)>,
+    /// Response body limit in bytes.
+    pub max_body: u64,
 }
 
 impl MetricsSpec {
     /// The source URL, for reports.
     pub fn source_url(&self) -> String {
         match &self.source {
-            Source::Scrape(url) | Source::Prometheus(url) => url.to_string(),
+            Source::Scrape(url) | Source::Prometheus(url) => crate::config::display_url(url),
         }
     }
 }
@@ -116,7 +123,10 @@ pub fn resolve(
         _ => {
             errors.push(config_error(
                 format!("{field}.{key}"),
-                format!("`{text}` must be an http(s) URL"),
+                format!(
+                    "`{}` must be an http(s) URL",
+                    crate::config::display_url_text(text)
+                ),
             ));
             None
         }
@@ -211,6 +221,21 @@ pub fn resolve(
     let headers = merge_headers(&BTreeMap::new(), &config.headers, field)
         .map_err(|e| errors.push(e))
         .unwrap_or_default();
+    let max_body = match config.max_body.as_deref().map(crate::config::parse_size) {
+        None => MAX_BODY,
+        Some(Ok(0)) => {
+            errors.push(config_error(
+                format!("{field}.max_body"),
+                "must be greater than zero",
+            ));
+            MAX_BODY
+        }
+        Some(Ok(size)) => size,
+        Some(Err(message)) => {
+            errors.push(config_error(format!("{field}.max_body"), message));
+            MAX_BODY
+        }
+    };
     let _ = defaults;
     match source {
         Some(source) if errors.is_empty() => Ok(MetricsSpec {
@@ -219,6 +244,7 @@ pub fn resolve(
             rules,
             no_data_passes,
             headers,
+            max_body,
         }),
         _ => Err(errors),
     }
@@ -689,7 +715,8 @@ impl MetricsProbe {
                 format!("scrape answered {status}"),
             ));
         }
-        let text = response.text().await.map_err(|e| classify_reqwest(&e))?;
+        let body = read_capped(response, self.spec.max_body, "scrape").await?;
+        let text = String::from_utf8_lossy(&body);
         parse_exposition(&text).map_err(|reason| {
             Failure::new(
                 FailureKind::Assertion,
@@ -710,8 +737,13 @@ impl MetricsProbe {
             .await
             .map_err(|e| classify_reqwest(&e))?;
         let status = response.status().as_u16();
-        let body: serde_json::Value = response.json_or_text().await.map_err(|reason| {
-            Failure::new(FailureKind::Assertion, format!("query `{expr}`: {reason}"))
+        let bytes = read_capped(response, self.spec.max_body, "query response").await?;
+        let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+            let text = String::from_utf8_lossy(&bytes);
+            Failure::new(
+                FailureKind::Assertion,
+                format!("query `{expr}`: not JSON: {}", excerpt(&text)),
+            )
         })?;
         if status != 200 || body["status"] != "success" {
             return Err(Failure::new(
@@ -893,15 +925,35 @@ pub fn judge(
     }
 }
 
-trait JsonOrText {
-    async fn json_or_text(self) -> Result<serde_json::Value, String>;
-}
-
-impl JsonOrText for reqwest::Response {
-    async fn json_or_text(self) -> Result<serde_json::Value, String> {
-        let text = self.text().await.map_err(|e| error_chain(&e))?;
-        serde_json::from_str(&text).map_err(|_| format!("not JSON: {}", excerpt(&text)))
+/// Reads a response body chunk by chunk, failing as soon as it passes `max_body` bytes: an
+/// endless or huge body costs at most `max_body` of memory, never an allocation abort.
+async fn read_capped(
+    mut response: reqwest::Response,
+    max_body: u64,
+    what: &str,
+) -> Result<Vec<u8>, Failure> {
+    let too_large = || {
+        Failure::new(
+            FailureKind::BodyTooLarge,
+            format!(
+                "{what} body exceeded max_body ({max_body} bytes); stopped reading (raise `metrics.max_body` if the endpoint is really that large)"
+            ),
+        )
+    };
+    if response
+        .content_length()
+        .is_some_and(|length| length > max_body)
+    {
+        return Err(too_large());
     }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| classify_reqwest(&e))? {
+        if body.len() as u64 + chunk.len() as u64 > max_body {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

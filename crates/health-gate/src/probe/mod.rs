@@ -156,15 +156,17 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Applies the proxy policy to a reqwest client builder.
+/// Applies the proxy policy to a reqwest client builder. A check with a fixed address
+/// (`connect_to`) never goes through a proxy: the proxy would pick the address.
 pub fn apply_proxy(
     builder: reqwest::ClientBuilder,
     policy: &ProxyPolicy,
     url: &reqwest::Url,
+    connect_to: Option<std::net::SocketAddr>,
 ) -> Result<reqwest::ClientBuilder, SetupError> {
     let loopback = url.host_str().is_some_and(is_loopback_host);
     Ok(match policy {
-        _ if loopback => builder.no_proxy(),
+        _ if loopback || connect_to.is_some() => builder.no_proxy(),
         ProxyPolicy::None => builder.no_proxy(),
         ProxyPolicy::Env => builder,
         ProxyPolicy::Url(proxy) => builder

@@ -109,7 +109,7 @@ impl SseProbe {
         if let (Some(addr), Some(host)) = (spec.connect_to, spec.url.host_str()) {
             builder = builder.resolve(host, addr);
         }
-        builder = apply_proxy(builder, &spec.proxy, &spec.url)?;
+        builder = apply_proxy(builder, &spec.proxy, &spec.url, spec.connect_to)?;
         let client = builder
             .build()
             .map_err(|e| SetupError::Client(error_chain(&e)))?;

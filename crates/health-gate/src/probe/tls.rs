@@ -34,14 +34,26 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Reads a PEM file within [`crate::limits::MAX_TLS_FILE_BYTES`].
+fn read_pem(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {
+    crate::limits::read_text(path, crate::limits::MAX_TLS_FILE_BYTES)
+        .map(String::into_bytes)
+        .map_err(|e| TlsError::File {
+            what,
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+}
+
 fn load_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let file_error = |reason: String| TlsError::File {
         what,
         path: path.display().to_string(),
         reason,
     };
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| file_error(e.to_string()))?
+    let pem = read_pem(path, what)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .map(|cert| cert.map(CertificateDer::into_owned))
         .collect::<Result<_, _>>()
         .map_err(|e| file_error(e.to_string()))?;
     if certs.is_empty() {
@@ -78,7 +90,8 @@ pub fn client_config(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<rustls::ClientCon
     let mut config = match &spec.client_identity {
         Some((cert, key)) => {
             let chain = load_certs(cert, "client certificate")?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::File {
+            let pem = read_pem(key, "client key")?;
+            let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| TlsError::File {
                 what: "client key",
                 path: key.display().to_string(),
                 reason: e.to_string(),

@@ -70,7 +70,10 @@ pub fn resolve(
         _ => {
             errors.push(config_error(
                 format!("{field}.url"),
-                format!("`{}` must be a ws:// or wss:// URL with a host", config.url),
+                format!(
+                    "`{}` must be a ws:// or wss:// URL with a host",
+                    crate::config::display_url_text(&config.url)
+                ),
             ));
             None
         }

@@ -1,6 +1,7 @@
 //! health-gate against real servers on loopback: scripted HTTP(S)/SSE servers, a tonic-health
 //! gRPC server, refused and blackholed ports, and the binary itself.
 
+mod bounds;
 mod cli;
 mod cold;
 mod command;
