@@ -441,13 +441,28 @@ fn setid_bits_are_stripped_and_log_fields_cannot_be_forged() {
 /// Now the gate fails on its bounded read, the deploy rolls back (exit 1), and the lock goes.
 #[test]
 fn an_endless_metrics_endpoint_fails_the_gate_and_the_deploy_rolls_back() {
-    let metrics = test_support::HttpServer::start(|_| test_support::http_server::Reply::Endless {
-        status: 200,
-        headers: vec![("content-type".into(), "text/plain".into())],
-        pattern: b"http_requests_total{code=\"200\"} 1\n".to_vec(),
-    });
     let work = tempfile::tempdir().expect("tmp");
     let root = work.path().join("root");
+    // The endpoint runs away while v2 is current; v1's answers normally (the rollback's
+    // re-check then passes).
+    let current_link = root.join("current");
+    let metrics = test_support::HttpServer::start(move |_| {
+        let sample = b"http_requests_total{code=\"200\"} 1\n".to_vec();
+        let v2 = std::fs::read_link(&current_link).is_ok_and(|p| p.ends_with("releases/v2"));
+        if v2 {
+            test_support::http_server::Reply::Endless {
+                status: 200,
+                headers: vec![("content-type".into(), "text/plain".into())],
+                pattern: sample,
+            }
+        } else {
+            test_support::http_server::Reply::Respond {
+                status: 200,
+                headers: vec![("content-type".into(), "text/plain".into())],
+                body: sample,
+            }
+        }
+    });
     let v1 = artifact(work.path(), "v1", 0);
     ok(&run(&mut deploy(&root, &v1, "v1", &[])));
     let gate = work.path().join("gate.yaml");
