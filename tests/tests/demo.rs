@@ -52,14 +52,16 @@ fn run_demo(work: &Path) -> (Option<i32>, String) {
     let root = test_support::workspace_root();
     let log_path = work.join("demo.log");
     let log = std::fs::File::create(&log_path).expect("demo log");
-    let mut child = test_support::tool_command(root.join("scripts/demo"))
-        .env("DEMO_TRANSPORT", "ssh")
-        .env("DEMO_WORK_DIR", work)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("spawn scripts/demo");
+    // The guard stops the demo's process tree and everything carrying its marker; the Reaper
+    // catches what the demo's own sshd started (sessions do not inherit the marker).
+    let mut child = test_support::process::spawn(
+        test_support::tool_command(root.join("scripts/demo"))
+            .env("DEMO_TRANSPORT", "ssh")
+            .env("DEMO_WORK_DIR", work)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log),
+    );
     let started = Instant::now();
     let code = loop {
         if let Some(status) = child.try_wait().expect("wait") {

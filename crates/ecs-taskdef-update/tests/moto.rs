@@ -438,24 +438,24 @@ fn sigint_rolls_back_and_a_later_sigterm_stops_waiting_for_the_rollback() {
     let moto = Moto::start(&[]);
     seed(&moto);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = tool_command(
-        &moto,
-        dir.path(),
-        &[
-            "deploy",
-            "--cluster=prod",
-            "--service=processor",
-            "--container=proc",
-            "--image=:2026.11.24",
-            "--poll-interval=100ms",
-            "--timeout=10m",
-        ],
-    )
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .expect("spawn ecs-taskdef-update");
+    let mut child = test_support::process::spawn(
+        tool_command(
+            &moto,
+            dir.path(),
+            &[
+                "deploy",
+                "--cluster=prod",
+                "--service=processor",
+                "--container=proc",
+                "--image=:2026.11.24",
+                "--poll-interval=100ms",
+                "--timeout=10m",
+            ],
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped()),
+    );
     let mut stderr = StderrLines::new(child.stderr.take().expect("stderr"));
     stderr.wait_for("updated to");
     let family = "arn:aws:ecs:eu-west-1:123456789012:task-definition/proc";

@@ -25,25 +25,14 @@ fn artifact(dir: &Path, version: &str, healthy: bool) -> PathBuf {
     out
 }
 
-/// Kills the test's web server (started by the restart command) at the end of the test.
-struct Service {
-    pid_file: PathBuf,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(&self.pid_file) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
-    }
-}
-
+/// The web server a restart command starts (`setsid ... &`) runs in a session of `sshd`:
+/// dropping the Sshd guard stops it (issue 25, point 18: a pid-file guard dropped after the
+/// temp dir holding the pid file left it running).
 struct Fixture {
     sshd: Sshd,
     work: tempfile::TempDir,
     root: PathBuf,
     port: u16,
-    _service: Service,
 }
 
 impl Fixture {
@@ -53,15 +42,11 @@ impl Fixture {
         let work = tempfile::tempdir().expect("tmp");
         let root = work.path().join("it's app");
         let port = free_port();
-        let service = Service {
-            pid_file: root.join("shared/web.pid"),
-        };
         Self {
             sshd,
             work,
             root,
             port,
-            _service: service,
         }
     }
 

@@ -7,11 +7,12 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use test_support::process::{ChildGuard, spawn};
 use test_support::sshd::Sshd;
 use test_support::{Output, SH_ALIVE, free_port, run, tool_command};
 
@@ -57,6 +58,8 @@ fn restart() -> String {
 
 const RESTART_BODY: &str = r#"r="$SSH_DEPLOY_ROOT"; s="$r/shared"; if [ -f "$s/hold" ]; then touch "$s/holding"; n=0; while [ ! -f "$s/go" ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done; fi; if [ -f "$s/web.pid" ]; then p=$(cat "$s/web.pid"); kill "$p" 2>/dev/null || true; while alive "$p"; do sleep 0.05; done; fi; d="$r/current/"; if [ -f "$s/broken-$SSH_DEPLOY_RELEASE" ]; then d="$s/"; fi; setsid python3 -m http.server "$(cat "$s/port")" --bind 127.0.0.1 --directory "$d" >/dev/null 2>&1 </dev/null & echo $! > "$s/web.pid""#;
 
+/// The web server a restart command starts runs in a session of `sshd`: dropping the Sshd
+/// guard stops it.
 struct Host {
     sshd: Sshd,
     root: PathBuf,
@@ -91,14 +94,6 @@ impl Host {
 
     fn locked(&self) -> bool {
         self.root.join(".ssh-deploy/lock").exists()
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.shared("web.pid")) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
-        }
     }
 }
 
@@ -197,13 +192,13 @@ impl Fleet {
         run(&mut self.command(artifact, release, extra))
     }
 
-    fn spawn(&self, artifact: &Path, release: &str, actor: &str) -> Child {
-        self.command(artifact, release, &[])
-            .env("GITHUB_ACTOR", actor)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ssh-deploy")
+    fn spawn(&self, artifact: &Path, release: &str, actor: &str) -> ChildGuard {
+        spawn(
+            self.command(artifact, release, &[])
+                .env("GITHUB_ACTOR", actor)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        )
     }
 }
 
@@ -219,13 +214,8 @@ fn wait_for_file(path: &Path, within: Duration) {
     }
 }
 
-fn finish(child: Child) -> Output {
-    let output = child.wait_with_output().expect("wait");
-    Output {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+fn finish(child: ChildGuard) -> Output {
+    child.finish()
 }
 
 fn results(out: &Output) -> Vec<String> {
@@ -308,10 +298,10 @@ fn concurrent_deploys_race_one_wins_and_the_other_names_the_holder() {
     let (mut alice, mut bob) = (Some(alice), Some(bob));
     let deadline = Instant::now() + Duration::from_secs(60);
     let (loser, loser_name, winner, winner_name, winner_release) = loop {
-        if let Some(Ok(Some(_))) = alice.as_mut().map(Child::try_wait) {
+        if let Some(Ok(Some(_))) = alice.as_mut().map(|child| child.try_wait()) {
             break (alice.take(), "alice", bob.take(), "bob", "v2");
         }
-        if let Some(Ok(Some(_))) = bob.as_mut().map(Child::try_wait) {
+        if let Some(Ok(Some(_))) = bob.as_mut().map(|child| child.try_wait()) {
             break (bob.take(), "bob", alice.take(), "alice", "v1");
         }
         assert!(
@@ -485,12 +475,12 @@ fn sigterm_mid_deploy_finishes_the_step_rolls_back_unlocks_and_exits_130() {
     let second = &fleet.hosts[1];
     std::fs::write(second.shared("hold"), "").expect("write");
     let v2 = artifact(dir, "v2", 0);
-    let child = fleet
-        .command(&v2, "v2", &["--batch-size=1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let child = spawn(
+        fleet
+            .command(&v2, "v2", &["--batch-size=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     wait_for_file(&second.shared("holding"), Duration::from_secs(60));
     assert_eq!(
         second.current(),

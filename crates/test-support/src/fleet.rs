@@ -56,6 +56,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::process::{Scope, run_tagged, running, sshd_set_env};
 use crate::require_program;
 
 /// Where slots are claimed (tmpfs: gone at reboot, like the namespaces themselves).
@@ -87,6 +88,9 @@ pub struct Fleet {
 pub struct FleetHost {
     slot: u32,
     dir: PathBuf,
+    /// Carried by sshd and (through `SetEnv`) every session: the run's leftover check sees
+    /// them; Drop kills everything in the namespace anyway.
+    scope: Scope,
     sshd: Mutex<Option<Child>>,
     log: Arc<Mutex<String>>,
 }
@@ -125,6 +129,7 @@ impl Fleet {
             let host = FleetHost {
                 slot,
                 dir: host_dir,
+                scope: Scope::new(),
                 sshd: Mutex::new(None),
                 log: Arc::new(Mutex::new(String::new())),
             };
@@ -347,11 +352,14 @@ impl FleetHost {
 
     /// Starts the host's sshd again after [`kill_sshd`](Self::kill_sshd) (same host key).
     pub fn start_sshd(&self) {
-        let mut child = Command::new(require_program("ip", IPROUTE2_INSTALL))
+        let mut command = Command::new(require_program("ip", IPROUTE2_INSTALL));
+        let mut child = self
+            .scope
+            .mark(&mut command)
             .args(["netns", "exec", &self.namespace()])
             .arg(require_program("sshd", OPENSSH_INSTALL))
             .args(["-D", "-e", "-f"])
-            .arg(self.dir.join("sshd_config"))
+            .arg(self.dir.join(run_tagged("sshd_config")))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -400,12 +408,13 @@ impl FleetHost {
 
     fn write_sshd_config(&self, authorized_keys: &Path) {
         std::fs::write(
-            self.dir.join("sshd_config"),
+            self.dir.join(run_tagged("sshd_config")),
             format!(
                 "Port {SSH_PORT}\nListenAddress {address}\nHostKey {host_key}\n\
                  AuthorizedKeysFile {keys}\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nPermitRootLogin yes\nStrictModes no\nUsePAM no\n\
-                 PidFile none\nMaxStartups 100:30:200\nMaxSessions 32\nLogLevel INFO\n",
+                 PidFile none\nMaxStartups 100:30:200\nMaxSessions 32\nLogLevel INFO\n{set_env}",
+                set_env = sshd_set_env(&self.scope),
                 address = self.address(),
                 host_key = self.dir.join("host_key").display(),
                 keys = authorized_keys.display(),
@@ -744,15 +753,6 @@ fn kill_and_wait(pids: &[u32]) {
         // Polling /proc: a process that is not our child gives no exit notification.
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// True while `pid` exists and is not a zombie.
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rfind(')')
-            .and_then(|end| stat[end + 1..].split_whitespace().next())
-            .is_some_and(|state| state != "Z")
-    })
 }
 
 #[cfg(test)]

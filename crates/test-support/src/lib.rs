@@ -4,6 +4,8 @@
 //!   running inside a GitHub Actions job never writes into the real job's `GITHUB_OUTPUT`.
 //! - [`require_program`]: a missing peer (sshd, moto_server, git) fails the test with the command
 //!   that installs it; tests never skip themselves.
+//! - [`process::spawn`] / [`process::Scope`]: every process a test starts is stopped by the
+//!   test (its tree and every process carrying its marker), on success and on panic.
 //! - [`moto::Moto`]: a real `moto_server` (AWS emulator) on loopback, killed on drop.
 //! - [`cli_contract`]: the behaviour every binary's command line must have.
 //! - [`GitRepo`]: a real git repository in a temporary directory (also bare, as an origin).
@@ -21,6 +23,7 @@ pub mod fleet;
 pub mod git_repo;
 pub mod http_server;
 pub mod moto;
+pub mod process;
 pub mod sshd;
 pub mod tls;
 

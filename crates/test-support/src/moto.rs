@@ -7,16 +7,16 @@
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long moto may take to answer its first request.
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
-/// A running `moto_server`.
+/// A running `moto_server`, killed (with anything it started) on drop.
 #[derive(Debug)]
 pub struct Moto {
-    child: Child,
+    child: crate::process::ChildGuard,
     port: u16,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -46,7 +46,7 @@ impl Moto {
         for (key, value) in env {
             command.env(key, value);
         }
-        let child = command.spawn().unwrap();
+        let child = crate::process::spawn(&mut command);
         let mut moto = Self {
             child,
             port,
@@ -103,12 +103,5 @@ impl Moto {
             // Poll again shortly: connection refused comes back at once.
             std::thread::park_timeout(Duration::from_millis(25));
         }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -3,17 +3,21 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::process::{ChildGuard, Scope, run_tagged, sshd_set_env};
 use crate::require_program;
 
 const INSTALL: &str = "apt-get install -y openssh-server openssh-client";
 
-/// A running sshd; killed on drop.
+/// A running sshd. Dropping it kills sshd, its sessions, and every process a session started
+/// (sessions carry the guard's scope marker through `SetEnv`, so a service started with
+/// `setsid ... &` is found after it left the process tree).
 pub struct Sshd {
-    child: Child,
+    /// Held for its Drop.
+    _child: ChildGuard,
     port: u16,
     dir: tempfile::TempDir,
     log: std::sync::Arc<std::sync::Mutex<String>>,
@@ -57,27 +61,29 @@ impl Sshd {
                 .local_addr()
                 .unwrap()
                 .port();
-            let config = dir.path().join("sshd_config");
+            let config = dir.path().join(run_tagged("sshd_config"));
+            let scope = Scope::new();
             std::fs::write(
                 &config,
                 format!(
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n\
                      AuthorizedKeysFile {keys}\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
                      KbdInteractiveAuthentication no\nPermitRootLogin yes\nStrictModes no\nUsePAM no\n\
-                     PidFile none\nMaxStartups 100:30:200\nMaxSessions 32\nLogLevel INFO\n",
+                     PidFile none\nMaxStartups 100:30:200\nMaxSessions 32\nLogLevel INFO\n{set_env}",
                     host_key = dir.path().join("host_key").display(),
                     keys = dir.path().join("authorized_keys").display(),
+                    set_env = sshd_set_env(&scope),
                 ),
             )
             .unwrap();
-            let mut child = Command::new(&sshd)
-                .args(["-D", "-e", "-f"])
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
+            let mut child = scope.spawn(
+                Command::new(&sshd)
+                    .args(["-D", "-e", "-f"])
+                    .arg(&config)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped()),
+            );
             let stderr = child.stderr.take().unwrap();
             let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
             let (ready, wait) = mpsc::channel::<bool>();
@@ -105,16 +111,13 @@ impl Sshd {
             match wait.recv_timeout(Duration::from_secs(20)) {
                 Ok(true) => {
                     return Self {
-                        child,
+                        _child: child,
                         port,
                         dir,
                         log,
                     };
                 }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
+                _ => drop(child),
             }
         }
         panic!("sshd did not start after 10 attempts");
@@ -166,12 +169,5 @@ impl Sshd {
     /// What sshd logged so far (for assertion messages).
     pub fn log(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -187,20 +187,20 @@ fn header_secrets_from_the_environment_reach_the_server_but_never_the_output() {
 #[test]
 fn sigterm_stops_within_a_second_with_a_partial_report() {
     let server = HttpServer::start(|_| Reply::Hang);
-    let mut child = binary()
-        .args([
-            "--url",
-            &server.url("/"),
-            "--deadline",
-            "120s",
-            "--attempt-timeout",
-            "60s",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = test_support::process::spawn(
+        binary()
+            .args([
+                "--url",
+                &server.url("/"),
+                "--deadline",
+                "120s",
+                "--attempt-timeout",
+                "60s",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     // Wait (bounded) until the gate has sent its first request: it is then inside an attempt.
     let ready_by = Instant::now() + Duration::from_secs(20);
     while server.request_count() == 0 {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -128,10 +128,10 @@ fn memory_doubling_against_the_baseline_fails() {
     }
 }
 
-/// A real Prometheus server scraping `target` every 200 ms; killed on drop.
+/// A real Prometheus server scraping `target` every 200 ms; its guard kills it on drop.
 struct Prometheus {
     url: String,
-    child: Child,
+    child: test_support::process::ChildGuard,
     _dir: tempfile::TempDir,
 }
 
@@ -153,17 +153,17 @@ impl Prometheus {
             .local_addr()
             .expect("addr")
             .port();
-        let child = Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus starts");
+        let child = test_support::process::spawn(
+            Command::new(binary)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        );
         let url = format!("http://127.0.0.1:{port}/");
         let mut server = Self {
             url,
@@ -191,13 +191,6 @@ impl Prometheus {
             }
             std::thread::yield_now();
         }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -19,6 +19,7 @@ use std::time::Instant;
 use proxies::{Haproxy, Nginx, Proxy};
 use slots::Slots;
 use test_support::free_port;
+use test_support::process::Scope;
 use test_support::sshd::Sshd;
 use test_support::{Output, run, tool_command};
 
@@ -33,6 +34,8 @@ fn binary() -> Command {
 }
 
 struct Fixture {
+    /// Marks every deploy: what a local deploy leaves running is stopped with the fixture.
+    scope: Scope,
     work: tempfile::TempDir,
     root: PathBuf,
     slots: Slots,
@@ -46,6 +49,7 @@ impl Fixture {
         let work = tempfile::tempdir().expect("tmp");
         let root = work.path().join("it's app");
         Self {
+            scope: Scope::new(),
             root,
             slots: Slots::start(),
             blue: free_port(),
@@ -102,6 +106,7 @@ impl Fixture {
     fn command(&self, proxy: &dyn Proxy, version: &str) -> Command {
         let (slot_gate, observe_gate) = self.gates(proxy.port());
         let mut command = binary();
+        self.scope.mark(&mut command);
         command
             .arg("deploy")
             .env("SSH_DEPLOY_HOSTS", "local")

@@ -3,9 +3,10 @@
 //! the user running the tests.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use test_support::free_port;
+use test_support::process::{ChildGuard, spawn};
 
 /// Waits (bounded) until something accepts connections on `port`.
 pub(crate) fn wait_for_port(port: u16, what: &str) {
@@ -29,9 +30,10 @@ pub(crate) trait Proxy {
     fn flags(&self) -> Vec<(String, String)>;
 }
 
-/// nginx as the master process in the foreground (`daemon off`), 2 workers.
+/// nginx as the master process in the foreground (`daemon off`), 2 workers; the guard stops
+/// master and workers when the test ends.
 pub(crate) struct Nginx {
-    child: Child,
+    _child: ChildGuard,
     /// Its prefix directory.
     pub(crate) dir: PathBuf,
     port: u16,
@@ -83,15 +85,15 @@ impl Nginx {
             ),
         )
         .expect("write");
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("exec {} -g 'daemon off;'", Self::command(dir)))
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start nginx");
+        let child = spawn(
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("exec {} -g 'daemon off;'", Self::command(dir)))
+                .stdin(Stdio::null()),
+        );
         wait_for_port(port, "nginx");
         Self {
-            child,
+            _child: child,
             dir: dir.to_owned(),
             port,
         }
@@ -125,19 +127,10 @@ impl Proxy for Nginx {
     }
 }
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGTERM: the master stops its workers too.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
 /// HAProxy in the foreground (`-db`) with an admin socket and a server-state file.
+/// The guard stops it when the test ends.
 pub(crate) struct Haproxy {
-    child: Option<Child>,
+    child: Option<ChildGuard>,
     /// Its directory.
     pub(crate) dir: PathBuf,
     port: u16,
@@ -172,20 +165,16 @@ impl Haproxy {
 
     /// Stops and starts HAProxy again from its config (and server-state file).
     pub(crate) fn restart(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.child = Some(
+        // Dropping the guard stops the old one.
+        self.child = None;
+        self.child = Some(spawn(
             Command::new("haproxy")
                 .arg("-db")
                 .arg("-f")
                 .arg(self.dir.join("haproxy.cfg"))
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start haproxy"),
-        );
+                .stdout(Stdio::null()),
+        ));
         wait_for_port(self.port, "haproxy");
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.dir.join("admin.sock").exists() {
@@ -216,14 +205,5 @@ impl Proxy for Haproxy {
                 self.dir.join("server-state").display().to_string(),
             ),
         ]
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
