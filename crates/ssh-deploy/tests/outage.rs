@@ -129,7 +129,7 @@ fn a_link_down_mid_upload_is_noticed_within_the_stall_timeout_and_the_rerun_goes
         .env("GITHUB_OUTPUT", &output_file)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = deploy.spawn().expect("spawn ssh-deploy");
+    let mut child = test_support::process::spawn(&mut deploy);
 
     // Wait until a megabyte of host 1's upload has arrived, then cut its link for good.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -278,7 +278,7 @@ fn sigterm_ends_an_upload_blocked_in_a_write() {
         ],
     );
     deploy.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = deploy.spawn().expect("spawn ssh-deploy");
+    let mut child = test_support::process::spawn(&mut deploy);
     let mut pipe = child.stderr.take().expect("stderr");
     let reader = std::thread::spawn(move || {
         let mut text = String::new();

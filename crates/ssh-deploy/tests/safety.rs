@@ -304,7 +304,7 @@ fn a_live_deploy_keeps_its_lease() {
         .env("SSH_DEPLOY_RESTART_COMMAND", &restart)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = first.spawn().expect("spawn");
+    let mut child = test_support::process::spawn(&mut first);
     wait_for_file(&started, Duration::from_secs(30));
     // Well past one lease (3 s): only renewal keeps the lock alive now. The wait is the point of
     // the test (time has to pass for a lease to run out), not a synchronisation.
@@ -312,7 +312,7 @@ fn a_live_deploy_keeps_its_lease() {
     let v3 = artifact(work.path(), "v3", 0);
     let second = run(&mut deploy(&root, &v3, "v3", &["--lock-lease", "3s"]));
     std::fs::write(&release, "").expect("write");
-    let status = wait_for_exit(&mut child, Duration::from_secs(60), "first deploy");
+    let status = wait_for_exit(&mut *child, Duration::from_secs(60), "first deploy");
     assert_eq!(second.code, Some(3), "{}", second.stderr);
     assert!(
         second.stderr.contains("another deploy holds the lock"),
@@ -367,11 +367,11 @@ fn a_signal_during_the_restarts_without_a_gate_rolls_back() {
         .env("GITHUB_OUTPUT", &output_file)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = second.spawn().expect("spawn");
+    let mut child = test_support::process::spawn(&mut second);
     wait_for_file(&started, Duration::from_secs(30));
     send_signal(&child, "INT");
     std::fs::write(&release, "").expect("write");
-    let status = wait_for_exit(&mut child, Duration::from_secs(60), "interrupted deploy");
+    let status = wait_for_exit(&mut *child, Duration::from_secs(60), "interrupted deploy");
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {
         std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("read");
