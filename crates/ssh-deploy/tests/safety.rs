@@ -312,7 +312,7 @@ fn a_live_deploy_keeps_its_lease() {
     let v3 = artifact(work.path(), "v3", 0);
     let second = run(&mut deploy(&root, &v3, "v3", &["--lock-lease", "3s"]));
     std::fs::write(&release, "").expect("write");
-    let status = wait_for_exit(&mut *child, Duration::from_secs(60), "first deploy");
+    let status = wait_for_exit(&mut child, Duration::from_secs(60), "first deploy");
     assert_eq!(second.code, Some(3), "{}", second.stderr);
     assert!(
         second.stderr.contains("another deploy holds the lock"),
@@ -371,7 +371,7 @@ fn a_signal_during_the_restarts_without_a_gate_rolls_back() {
     wait_for_file(&started, Duration::from_secs(30));
     send_signal(&child, "INT");
     std::fs::write(&release, "").expect("write");
-    let status = wait_for_exit(&mut *child, Duration::from_secs(60), "interrupted deploy");
+    let status = wait_for_exit(&mut child, Duration::from_secs(60), "interrupted deploy");
     let mut stderr = String::new();
     if let Some(mut pipe) = child.stderr.take() {
         std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("read");
