@@ -21,6 +21,10 @@ pub struct SseEvent {
     pub data: String,
 }
 
+/// Most bytes an event may hold before it completes (the unfinished line plus its `data:`
+/// lines): a stream that never ends a line or an event must not grow without bound.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
 /// Incremental parser of the `text/event-stream` format.
 #[derive(Debug, Default)]
 pub struct SseParser {
@@ -54,6 +58,11 @@ impl SseParser {
             }
         }
         events
+    }
+
+    /// Bytes held for the event being read: the unfinished line and the `data:` lines.
+    pub fn pending_bytes(&self) -> usize {
+        self.buffer.len() + self.data.iter().map(String::len).sum::<usize>()
     }
 
     fn line(&mut self, line: &str) -> Option<SseEvent> {
@@ -208,6 +217,14 @@ impl SseProbe {
                 if self.matches(&event) {
                     matched += 1;
                 }
+            }
+            if parser.pending_bytes() > MAX_EVENT_BYTES {
+                return Err(Failure::new(
+                    FailureKind::BodyTooLarge,
+                    format!(
+                        "an event grew past {MAX_EVENT_BYTES} bytes without completing (no blank line); stopped reading"
+                    ),
+                ));
             }
             if matched >= self.spec.events || (self.spec.heartbeat_counts && parser.heartbeats > 0)
             {

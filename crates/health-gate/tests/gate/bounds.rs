@@ -77,6 +77,32 @@ fn an_endless_promql_answer_fails_the_check_with_a_clear_reason() {
     );
 }
 
+#[test]
+fn an_sse_event_that_never_completes_is_bounded() {
+    // One `data:` line that never ends: before, the parser buffered it until the deadline.
+    let server = HttpServer::start(|_| Reply::Endless {
+        status: 200,
+        headers: vec![("content-type".into(), "text/event-stream".into())],
+        pattern: b"data: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".to_vec(),
+    });
+    let started = Instant::now();
+    let report = run_yaml(&format!(
+        "checks:\n  - name: stream\n    attempt_timeout: 20s\n    sse: {{ url: '{}' }}\n    readiness: {{ interval: 50ms, deadline: 20s, fatal: [body_too_large] }}\n",
+        server.url("/events")
+    ));
+    let failure = last_failure(&report);
+    assert_eq!(failure.kind, FailureKind::BodyTooLarge, "{failure:?}");
+    assert_eq!(
+        failure.detail,
+        "an event grew past 1048576 bytes without completing (no blank line); stopped reading"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// Before the cap, the whole body was read into one string: with a long attempt timeout the
 /// process died on an allocation (exit 134, "memory allocation failed") instead of deciding.
 /// Here the binary runs under a 1 GiB address-space limit (two malloc arenas keep glibc's
