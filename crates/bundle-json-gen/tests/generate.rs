@@ -24,6 +24,21 @@ fn text(outputs: &serde_json::Map<String, serde_json::Value>, name: &str) -> Str
     outputs[name].as_str().expect("string output").to_owned()
 }
 
+/// `generate` with `--output-file`: the text the tool writes (what `$GITHUB_OUTPUT` gets), after
+/// checking that the JSON output holds the same document as a typed value, not a string.
+fn generate_document(args: &[&str]) -> (serde_json::Map<String, serde_json::Value>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bundles.json");
+    let mut all = args.to_vec();
+    all.extend(["--output-file", file.to_str().expect("utf-8 path")]);
+    let (outputs, _) = run_generate(&all);
+    let text = std::fs::read_to_string(&file).expect("output file");
+    let value: serde_json::Value = serde_json::from_str(&text).expect("file is JSON");
+    assert!(outputs["bundles-json"].is_object(), "typed output");
+    assert_eq!(outputs["bundles-json"], value);
+    (outputs, text.trim_end().to_owned())
+}
+
 /// Reads a `$GITHUB_OUTPUT` file the way the runner does (heredoc entries).
 fn parse_github_output(file: &str) -> Vec<(String, String)> {
     let mut entries = Vec::new();
@@ -85,22 +100,21 @@ fn run_generate(
 
 #[test]
 fn baked_mode_golden() {
-    let (outputs, _) = run_generate(&["--pretty"]);
-    insta::assert_snapshot!("baked", text(&outputs, "bundles-json"));
+    let (outputs, text) = generate_document(&["--pretty"]);
+    insta::assert_snapshot!("baked", text);
     assert_eq!(text(&outputs, "default-bundle-id"), "support@3-1");
     assert_eq!(
-        text(&outputs, "bundle-ids"),
-        r#"["support@3-1","my-bundle@2.0.0"]"#
+        outputs["bundle-ids"],
+        serde_json::json!(["support@3-1", "my-bundle@2.0.0"])
     );
 }
 
 #[test]
 fn git_mode_golden() {
-    let (outputs, _) = run_generate(&["--mode", "git", "--pretty"]);
-    let value: serde_json::Value =
-        serde_json::from_str(&text(&outputs, "bundles-json")).expect("json");
+    let (outputs, text) = generate_document(&["--mode", "git", "--pretty"]);
+    let value = &outputs["bundles-json"];
     assert!(value["bundles"]["support@3-1"].get("path").is_none());
-    insta::assert_snapshot!("git", text(&outputs, "bundles-json"));
+    insta::assert_snapshot!("git", text);
 }
 
 #[test]
@@ -111,8 +125,7 @@ fn the_mode_and_root_come_from_env_vars_too() {
         .env("BUNDLE_JSON_GEN_BUNDLES_ROOT", "/opt/bundles")
         .env("BUNDLE_JSON_GEN_MODE", "baked"));
     assert_eq!(output.code, Some(0), "{output:?}");
-    let value: serde_json::Value =
-        serde_json::from_str(&text(&json_outputs(&output.stdout), "bundles-json")).expect("json");
+    let value = &json_outputs(&output.stdout)["bundles-json"];
     assert_eq!(value["bundles"]["my-bundle@2.0.0"]["path"], "/opt/bundles");
 }
 
@@ -201,9 +214,7 @@ fn every_output_form_reads_back_as_the_same_json() {
 
     // Pretty is the same value.
     let (pretty, _) = run_generate(&["--pretty"]);
-    let pretty_value: serde_json::Value =
-        serde_json::from_str(&text(&pretty, "bundles-json")).expect("json");
-    assert_eq!(pretty_value, expected);
+    assert_eq!(pretty["bundles-json"], expected);
 }
 
 #[test]
@@ -216,7 +227,7 @@ fn an_empty_bundle_list_is_valid() {
         .arg(&path));
     assert_eq!(output.code, Some(0), "{output:?}");
     let outputs = json_outputs(&output.stdout);
-    assert_eq!(text(&outputs, "bundles-json"), r#"{"bundles":{}}"#);
+    assert_eq!(outputs["bundles-json"], serde_json::json!({"bundles": {}}));
     assert_eq!(text(&outputs, "default-bundle-id"), "");
 }
 

@@ -10,6 +10,28 @@ fn follows_the_suites_command_line_contract() {
     );
 }
 
+/// No input, whatever it holds, reaches the runner as a workflow command; usage errors are
+/// `::error` annotations (issue 17). The inputs come from the clap definition.
+#[test]
+fn no_input_can_inject_a_workflow_command() {
+    let echoed = test_support::hostile::check_every_input(
+        Path::new(env!("CARGO_BIN_EXE_ecs-taskdef-update")),
+        &runner_protocol::cli::command::<ecs_taskdef_update::Cli>(),
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ],
+    );
+    assert!(
+        echoed > 0,
+        "no hostile value reached the output: nothing was checked"
+    );
+}
+
 fn render(dir: &Path, document: &serde_json::Value, extra: &[&str]) -> test_support::Output {
     std::fs::write(dir.join("td.json"), document.to_string()).expect("write");
     let mut command = test_support::tool_command(env!("CARGO_BIN_EXE_ecs-taskdef-update"));

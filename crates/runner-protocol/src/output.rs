@@ -77,13 +77,33 @@ pub enum OutputValue {
     Text(String),
     /// A JSON value; GitHub and dotenv get its compact JSON text (a string value: the string).
     Json(serde_json::Value),
+    /// A JSON document written as text (pretty-printed, say): GitHub and dotenv get the text
+    /// as it is, `json` format the value. Made by [`OutputValue::json_text`].
+    JsonText {
+        /// The text as written.
+        text: String,
+        /// The same document, parsed.
+        value: serde_json::Value,
+    },
 }
 
 impl OutputValue {
+    /// A JSON document kept as written for GitHub and dotenv and typed in `json` format;
+    /// text that is not JSON stays text.
+    pub fn json_text(text: impl Into<String>) -> Self {
+        let text = text.into();
+        match serde_json::from_str(&text) {
+            Ok(value) => OutputValue::JsonText { text, value },
+            Err(_) => OutputValue::Text(text),
+        }
+    }
+
     /// The value as GitHub and dotenv see it.
     pub fn as_text(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            OutputValue::Text(text) => std::borrow::Cow::Borrowed(text),
+            OutputValue::Text(text) | OutputValue::JsonText { text, .. } => {
+                std::borrow::Cow::Borrowed(text)
+            }
             OutputValue::Json(serde_json::Value::String(text)) => std::borrow::Cow::Borrowed(text),
             OutputValue::Json(value) => std::borrow::Cow::Owned(value.to_string()),
         }
@@ -93,7 +113,7 @@ impl OutputValue {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             OutputValue::Text(text) => serde_json::Value::String(text.clone()),
-            OutputValue::Json(value) => value.clone(),
+            OutputValue::Json(value) | OutputValue::JsonText { value, .. } => value.clone(),
         }
     }
 }
@@ -569,10 +589,20 @@ mod tests {
             .set("changes", serde_json::json!(["api"]))
             .expect("valid");
         outputs.set("base", "abc").expect("valid");
+        outputs
+            .set("document", OutputValue::json_text("{\n  \"a\": 1\n}"))
+            .expect("valid");
+        outputs
+            .set("not-json", OutputValue::json_text("{oops"))
+            .expect("valid");
         assert_eq!(
             outputs.to_json(),
-            "{\"api\":true,\"api_count\":3,\"changes\":[\"api\"],\"base\":\"abc\"}\n"
+            "{\"api\":true,\"api_count\":3,\"changes\":[\"api\"],\"base\":\"abc\",\
+             \"document\":{\"a\":1},\"not-json\":\"{oops\"}\n"
         );
+        assert_eq!(outputs.get("document").as_deref(), Some("{\n  \"a\": 1\n}"));
+        outputs.set("document", "x").expect("valid");
+        outputs.set("not-json", "x").expect("valid");
         assert_eq!(
             outputs.to_dotenv().expect("no collision"),
             "API=true\nAPI_COUNT=3\nCHANGES='[\"api\"]'\nBASE=abc\n"

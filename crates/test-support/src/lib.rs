@@ -6,6 +6,7 @@
 //!   that installs it; tests never skip themselves.
 //! - [`moto::Moto`]: a real `moto_server` (AWS emulator) on loopback, killed on drop.
 //! - [`cli_contract`]: the behaviour every binary's command line must have.
+//! - [`hostile`]: every input fed a hostile value, the output checked against the runner's rules.
 //! - [`GitRepo`]: a real git repository in a temporary directory (also bare, as an origin).
 //! - [`HttpServer`]: a real HTTP(S) server on 127.0.0.1 whose every reply the test scripts.
 
@@ -16,6 +17,7 @@
 
 pub mod cli_contract;
 pub mod git_repo;
+pub mod hostile;
 pub mod http_server;
 pub mod moto;
 pub mod sshd;
