@@ -171,7 +171,7 @@ pub struct StageArgs {
 }
 
 /// Accepts an environment variable name a shell can assign: `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn parse_env_name(value: &str) -> Result<String, String> {
+pub(crate) fn parse_env_name(value: &str) -> Result<String, String> {
     let mut chars = value.chars();
     let valid = chars
         .next()

@@ -100,8 +100,8 @@ fn run_generate(
 
 #[test]
 fn baked_mode_golden() {
-    let (outputs, text) = generate_document(&["--pretty"]);
-    insta::assert_snapshot!("baked", text);
+    let (outputs, written) = generate_document(&["--pretty"]);
+    insta::assert_snapshot!("baked", written);
     assert_eq!(text(&outputs, "default-bundle-id"), "support@3-1");
     assert_eq!(
         outputs["bundle-ids"],
@@ -111,10 +111,10 @@ fn baked_mode_golden() {
 
 #[test]
 fn git_mode_golden() {
-    let (outputs, text) = generate_document(&["--mode", "git", "--pretty"]);
+    let (outputs, written) = generate_document(&["--mode", "git", "--pretty"]);
     let value = &outputs["bundles-json"];
     assert!(value["bundles"]["support@3-1"].get("path").is_none());
-    insta::assert_snapshot!("git", text);
+    insta::assert_snapshot!("git", written);
 }
 
 #[test]
@@ -352,4 +352,22 @@ fn unresolvable_props_name_the_bundle_and_prop_path_without_values() {
        = hint: bundle `a@1`: set the variable or create the file before this step, or run without --resolve-props so the runtime resolves it
     error: 2 prop reference(s) could not be resolved
     ");
+}
+
+/// An `env-name` that is not a shell variable name would make the dotenv line run code when
+/// sourced: it is a usage error, and nothing is written (issue 17).
+#[test]
+fn an_env_name_that_is_not_a_variable_name_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env_file = dir.path().join(".env.proc");
+    let output = run(tool_command(binary())
+        .current_dir(dir.path())
+        .args(["--output-format", "dotenv", "generate", "--descriptor"])
+        .arg(fixture())
+        .args(["--env-name", "X=1; touch marker; Y", "--dotenv-file"])
+        .arg(&env_file));
+    assert_eq!(output.code, Some(2), "{output:?}");
+    assert!(output.stderr.contains("not a variable name"), "{output:?}");
+    assert_eq!(output.stdout, "");
+    assert!(!env_file.exists() && !dir.path().join("marker").exists());
 }

@@ -74,7 +74,7 @@ fn invalid_descriptors_fail_with_every_error_as_annotations_under_github() {
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_WORKSPACE", dir.path()));
     assert_eq!(output.code, Some(2), "{output:?}");
-    assert_eq!(output.stdout, "{\"valid\":\"false\"}\n");
+    assert_eq!(output.stdout, "{\"valid\":false}\n");
     let _ = path;
     insta::assert_snapshot!(output.stderr, @r"
     ::warning file=release.yaml,line=8,col=1::unknown key `extra` in the release descriptor; it is ignored%0Afield: extra%0Ahint: valid keys: `release_name`, `platform`, `frontend`, `bundles`
