@@ -92,3 +92,35 @@ fn render_rejects_an_unknown_field_by_name_and_a_missing_container() {
         output.stderr
     );
 }
+
+/// An image that is not a valid reference (a newline, a space, `$(…)`) is refused with exit 2
+/// and nothing is rendered, before any AWS call could register it (issue 17).
+#[test]
+fn render_refuses_an_image_that_is_not_a_valid_reference() {
+    let describe: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/describe-full.json")).expect("fixture");
+    for image in [
+        "web:2\n::warning::x",
+        "web:2 $(touch pwned)",
+        ":2.0 extra",
+        "@sha256:nothex",
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = render(
+            dir.path(),
+            &describe,
+            &["--container=web", &format!("--image={image}")],
+        );
+        assert_eq!(output.code, Some(2), "{image:?}: {}", output.stderr);
+        assert!(
+            output.stderr.contains("is not a valid image reference"),
+            "{}",
+            output.stderr
+        );
+        assert!(
+            !dir.path().join("ecs-task-definitions").exists(),
+            "{image:?}"
+        );
+        assert!(!dir.path().join("pwned").exists());
+    }
+}
