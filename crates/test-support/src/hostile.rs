@@ -61,6 +61,19 @@ pub fn inputs(command: &clap::Command) -> Vec<Input> {
     found
 }
 
+/// What [`check_every_input`] ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// Inputs found in the clap definition.
+    pub inputs: usize,
+    /// Runs (inputs times hostile values).
+    pub runs: usize,
+    /// Runs whose output showed the marker (escaped or defused).
+    pub echoed: usize,
+    /// Runs that ended in a usage error (exit 2), each with its `::error` annotation.
+    pub usage_errors: usize,
+}
+
 /// Why a processed command is one the suite did not intend, if it is.
 fn injected(command: &WorkflowCommand) -> Option<&'static str> {
     if command.form == Form::Legacy {
@@ -102,17 +115,18 @@ pub fn injected_commands(output: &str) -> Vec<(WorkflowCommand, &'static str)> {
 /// value also runs with `GITHUB_OUTPUT` set, so commands go to stdout instead of stderr.
 ///
 /// Fails when any stream holds a workflow command the suite did not intend, or when a usage
-/// error (exit 2) comes without an `::error` annotation. Returns how many runs printed the
-/// marker (escaped), so a caller can check the values reached the output at all.
+/// error (exit 2) comes without an `::error` annotation. Returns what was run, so a caller can
+/// check the values reached the output at all.
 pub fn check_every_input(
     binary: &Path,
     command: &clap::Command,
     baseline: &[(&str, &str)],
-) -> usize {
+) -> Checked {
     let unshare = crate::require_program("unshare", "apt-get install util-linux");
     let inputs = inputs(command);
     assert!(!inputs.is_empty(), "no inputs found in the clap definition");
     let mut echoed = 0;
+    let mut usage_errors = 0;
     let mut failures = Vec::new();
     for input in &inputs {
         for (index, value) in HOSTILE_VALUES.iter().enumerate() {
@@ -148,6 +162,9 @@ pub fn check_every_input(
             if output.stdout.contains(MARKER) || output.stderr.contains(MARKER) {
                 echoed += 1;
             }
+            if output.code == Some(2) {
+                usage_errors += 1;
+            }
         }
     }
     assert!(
@@ -157,7 +174,12 @@ pub fn check_every_input(
         inputs.len() * HOSTILE_VALUES.len(),
         failures.join("\n\n")
     );
-    echoed
+    Checked {
+        inputs: inputs.len(),
+        runs: inputs.len() * HOSTILE_VALUES.len(),
+        echoed,
+        usage_errors,
+    }
 }
 
 fn check_run(output: &Output) -> Option<String> {

@@ -14,14 +14,15 @@ fn follows_the_suites_command_line_contract() {
 /// `::error` annotations (issue 17). The inputs come from the clap definition.
 #[test]
 fn no_input_can_inject_a_workflow_command() {
-    let echoed = test_support::hostile::check_every_input(
+    let checked = test_support::hostile::check_every_input(
         Path::new(env!("CARGO_BIN_EXE_change-detect")),
         &runner_protocol::cli::command::<change_detect::Cli>(),
         &[],
     );
+    println!("{checked:?}");
     assert!(
-        echoed > 0,
-        "no hostile value reached the output: nothing was checked"
+        checked.echoed > 0 && checked.usage_errors > 0,
+        "no hostile value reached the output: nothing was checked ({checked:?})"
     );
 }
 
