@@ -84,10 +84,14 @@ pub struct GenerateArgs {
     pub resolve_props: bool,
 
     /// Name of the environment variable in the dotenv line and the ECS entry.
+    ///
+    /// Letters, digits and `_`, not starting with a digit (`[A-Za-z_][A-Za-z0-9_]*`): the
+    /// dotenv line is sourced by a shell, so anything else is refused (exit 2).
     #[arg(
         long,
         value_name = "NAME",
         default_value = "AGENTIC_BUNDLES_JSON",
+        value_parser = parse_env_name,
         help_heading = "Forms"
     )]
     pub env_name: String,
@@ -164,4 +168,37 @@ pub struct StageArgs {
         help_heading = "Stage"
     )]
     pub replace: bool,
+}
+
+/// Accepts an environment variable name a shell can assign: `[A-Za-z_][A-Za-z0-9_]*`.
+pub(crate) fn parse_env_name(value: &str) -> Result<String, String> {
+    let mut chars = value.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(
+            "not a variable name: use letters, digits and `_`, not starting with a digit \
+             (e.g. AGENTIC_BUNDLES_JSON)"
+                .to_owned(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names_are_shell_variable_names() {
+        for valid in ["AGENTIC_BUNDLES_JSON", "_x", "a1"] {
+            assert_eq!(parse_env_name(valid).as_deref(), Ok(valid));
+        }
+        for invalid in ["", "1A", "X=1; touch marker; Y", "A-B", "A B", "Ä", "A\n"] {
+            assert!(parse_env_name(invalid).is_err(), "{invalid:?}");
+        }
+    }
 }

@@ -14,7 +14,7 @@ pub use cli::{Cli, Command, GenerateArgs, StageArgs};
 use release_model::props::{self, ResolveError};
 use release_model::{CheckError, Document, FieldPath, Problem, check_file};
 use runner_protocol::input::LineList;
-use runner_protocol::output::OutputError;
+use runner_protocol::output::{OutputError, OutputValue};
 use runner_protocol::{Diagnostic, ErrorClass, Reportable, Runner, Verdict};
 
 use crate::descriptor::Mode;
@@ -215,18 +215,16 @@ pub fn generate(
     let text = descriptor::json_text(&value, options.pretty);
     let dotenv = descriptor::dotenv_line(&options.env_name, &value);
     let ecs = descriptor::ecs_entry(&options.env_name, &value, options.pretty);
-    runner.set_output("bundles-json", text.clone())?;
+    // Typed in `--output-format json`; GitHub gets the text as written (pretty or not).
+    runner.set_output("bundles-json", OutputValue::json_text(text.clone()))?;
     runner.set_output("dotenv-line", dotenv.clone())?;
-    runner.set_output("ecs-environment", ecs.clone())?;
+    runner.set_output("ecs-environment", OutputValue::json_text(ecs.clone()))?;
     runner.set_output(
         "default-bundle-id",
         bundles.default_bundle_id.clone().unwrap_or_default(),
     )?;
     let ids: Vec<&str> = bundles.items.iter().map(|i| i.id.as_str()).collect();
-    runner.set_output(
-        "bundle-ids",
-        serde_json::to_string(&ids).unwrap_or_default(),
-    )?;
+    runner.set_output("bundle-ids", serde_json::json!(ids))?;
     if let Some(path) = &options.output_file {
         write_file(path, &format!("{text}\n"))?;
     }
@@ -296,7 +294,7 @@ fn stage_command(
     text.push('\n');
     write_file(manifest_path, &text)?;
     let ids: Vec<&str> = manifest.bundles.iter().map(|b| b.id.as_str()).collect();
-    runner.set_output("staged", serde_json::to_string(&ids).unwrap_or_default())?;
+    runner.set_output("staged", serde_json::json!(ids))?;
     runner.set_output("manifest", manifest_path.display().to_string())?;
     let rows: Vec<Vec<String>> = manifest
         .bundles

@@ -24,6 +24,21 @@ fn text(outputs: &serde_json::Map<String, serde_json::Value>, name: &str) -> Str
     outputs[name].as_str().expect("string output").to_owned()
 }
 
+/// `generate` with `--output-file`: the text the tool writes (what `$GITHUB_OUTPUT` gets), after
+/// checking that the JSON output holds the same document as a typed value, not a string.
+fn generate_document(args: &[&str]) -> (serde_json::Map<String, serde_json::Value>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bundles.json");
+    let mut all = args.to_vec();
+    all.extend(["--output-file", file.to_str().expect("utf-8 path")]);
+    let (outputs, _) = run_generate(&all);
+    let text = std::fs::read_to_string(&file).expect("output file");
+    let value: serde_json::Value = serde_json::from_str(&text).expect("file is JSON");
+    assert!(outputs["bundles-json"].is_object(), "typed output");
+    assert_eq!(outputs["bundles-json"], value);
+    (outputs, text.trim_end().to_owned())
+}
+
 /// Reads a `$GITHUB_OUTPUT` file the way the runner does (heredoc entries).
 fn parse_github_output(file: &str) -> Vec<(String, String)> {
     let mut entries = Vec::new();
@@ -85,22 +100,21 @@ fn run_generate(
 
 #[test]
 fn baked_mode_golden() {
-    let (outputs, _) = run_generate(&["--pretty"]);
-    insta::assert_snapshot!("baked", text(&outputs, "bundles-json"));
+    let (outputs, written) = generate_document(&["--pretty"]);
+    insta::assert_snapshot!("baked", written);
     assert_eq!(text(&outputs, "default-bundle-id"), "support@3-1");
     assert_eq!(
-        text(&outputs, "bundle-ids"),
-        r#"["support@3-1","my-bundle@2.0.0"]"#
+        outputs["bundle-ids"],
+        serde_json::json!(["support@3-1", "my-bundle@2.0.0"])
     );
 }
 
 #[test]
 fn git_mode_golden() {
-    let (outputs, _) = run_generate(&["--mode", "git", "--pretty"]);
-    let value: serde_json::Value =
-        serde_json::from_str(&text(&outputs, "bundles-json")).expect("json");
+    let (outputs, written) = generate_document(&["--mode", "git", "--pretty"]);
+    let value = &outputs["bundles-json"];
     assert!(value["bundles"]["support@3-1"].get("path").is_none());
-    insta::assert_snapshot!("git", text(&outputs, "bundles-json"));
+    insta::assert_snapshot!("git", written);
 }
 
 #[test]
@@ -111,8 +125,7 @@ fn the_mode_and_root_come_from_env_vars_too() {
         .env("BUNDLE_JSON_GEN_BUNDLES_ROOT", "/opt/bundles")
         .env("BUNDLE_JSON_GEN_MODE", "baked"));
     assert_eq!(output.code, Some(0), "{output:?}");
-    let value: serde_json::Value =
-        serde_json::from_str(&text(&json_outputs(&output.stdout), "bundles-json")).expect("json");
+    let value = &json_outputs(&output.stdout)["bundles-json"];
     assert_eq!(value["bundles"]["my-bundle@2.0.0"]["path"], "/opt/bundles");
 }
 
@@ -201,9 +214,7 @@ fn every_output_form_reads_back_as_the_same_json() {
 
     // Pretty is the same value.
     let (pretty, _) = run_generate(&["--pretty"]);
-    let pretty_value: serde_json::Value =
-        serde_json::from_str(&text(&pretty, "bundles-json")).expect("json");
-    assert_eq!(pretty_value, expected);
+    assert_eq!(pretty["bundles-json"], expected);
 }
 
 #[test]
@@ -216,7 +227,7 @@ fn an_empty_bundle_list_is_valid() {
         .arg(&path));
     assert_eq!(output.code, Some(0), "{output:?}");
     let outputs = json_outputs(&output.stdout);
-    assert_eq!(text(&outputs, "bundles-json"), r#"{"bundles":{}}"#);
+    assert_eq!(outputs["bundles-json"], serde_json::json!({"bundles": {}}));
     assert_eq!(text(&outputs, "default-bundle-id"), "");
 }
 
@@ -370,4 +381,22 @@ fn an_alias_bomb_is_refused_with_the_file_and_line_issue_25() {
         "{}",
         output.stderr
     );
+}
+
+/// An `env-name` that is not a shell variable name would make the dotenv line run code when
+/// sourced: it is a usage error, and nothing is written (issue 17).
+#[test]
+fn an_env_name_that_is_not_a_variable_name_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env_file = dir.path().join(".env.proc");
+    let output = run(tool_command(binary())
+        .current_dir(dir.path())
+        .args(["--output-format", "dotenv", "generate", "--descriptor"])
+        .arg(fixture())
+        .args(["--env-name", "X=1; touch marker; Y", "--dotenv-file"])
+        .arg(&env_file));
+    assert_eq!(output.code, Some(2), "{output:?}");
+    assert!(output.stderr.contains("not a variable name"), "{output:?}");
+    assert_eq!(output.stdout, "");
+    assert!(!env_file.exists() && !dir.path().join("marker").exists());
 }

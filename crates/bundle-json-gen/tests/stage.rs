@@ -110,7 +110,10 @@ fn stages_each_bundle_folder_with_a_sha256_manifest() {
         "only listed bundles are staged"
     );
     let outputs: serde_json::Value = serde_json::from_str(&output.stdout).expect("json");
-    assert_eq!(outputs["staged"], r#"["support@3-1","sales@1.0.0"]"#);
+    assert_eq!(
+        outputs["staged"],
+        serde_json::json!(["support@3-1", "sales@1.0.0"])
+    );
     assert_eq!(outputs["manifest"], "bundles.manifest.json");
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(workspace.path().join("bundles.manifest.json")).expect("manifest"),

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use runner_protocol::Runner;
-use runner_protocol::output::OutputError;
+use runner_protocol::output::{OutputError, OutputValue};
 
 use crate::change::{Change, RepoPath};
 use crate::config::Filter;
@@ -142,22 +142,22 @@ impl<'a> Report<'a> {
 
     /// Records every output on the runner.
     pub fn set_outputs(&self, runner: &mut Runner, list: ListFormat) -> Result<(), OutputError> {
+        // Typed for `--output-format json` (booleans, numbers, arrays, objects); GitHub and
+        // dotenv get the same text as before.
         for result in &self.results {
-            runner.set_output(result.name, result.changed().to_string())?;
-            runner.set_output(&format!("{}_count", result.name), result.count.to_string())?;
+            runner.set_output(result.name, result.changed())?;
+            runner.set_output(&format!("{}_count", result.name), result.count)?;
             if let Some(files) = list.format(result.paths()) {
-                runner.set_output(&format!("{}_files", result.name), files)?;
+                let value = match list {
+                    ListFormat::Json => OutputValue::json_text(files),
+                    _ => OutputValue::Text(files),
+                };
+                runner.set_output(&format!("{}_files", result.name), value)?;
             }
         }
-        runner.set_output(
-            "changes",
-            serde_json::to_string(&self.changed()).unwrap_or_default(),
-        )?;
-        runner.set_output("matrix", self.matrix().to_string())?;
-        runner.set_output(
-            "filters",
-            self.filters_json(list != ListFormat::None).to_string(),
-        )?;
+        runner.set_output("changes", serde_json::json!(self.changed()))?;
+        runner.set_output("matrix", self.matrix())?;
+        runner.set_output("filters", self.filters_json(list != ListFormat::None))?;
         runner.set_output("base", self.base.clone())?;
         runner.set_output("head", self.head.clone())?;
         Ok(())

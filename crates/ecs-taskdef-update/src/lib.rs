@@ -282,7 +282,7 @@ async fn execute(
                 runner.set_output("task-definition-arn", to.clone())?;
                 runner.set_output("previous-task-definition-arn", from.clone())?;
             }
-            runner.set_output("result", Value::Array(result).to_string())?;
+            runner.set_output("result", Value::Array(result))?;
             Ok(Verdict::Success)
         }
     }
@@ -345,8 +345,8 @@ fn finish(report: FleetReport, runner: &mut Runner) -> Result<Verdict, Error> {
             })
         })
         .collect();
-    runner.set_output("result", Value::Array(result).to_string())?;
-    runner.set_output("image-digests", json!(digests).to_string())?;
+    runner.set_output("result", Value::Array(result))?;
+    runner.set_output("image-digests", json!(digests))?;
     if let [single] = report.services.as_slice() {
         runner.set_output(
             "task-definition-arn",
@@ -470,9 +470,9 @@ async fn render(
             .push_markdown(&format!("```\n{text}\n```\n"));
         runner.set_output("diff", text)?;
     } else {
-        let value = match files.values().next() {
-            Some(path) if files.len() == 1 => path.clone(),
-            _ => json!(files).to_string(),
+        let value: runner_protocol::output::OutputValue = match files.values().next() {
+            Some(path) if files.len() == 1 => path.clone().into(),
+            _ => json!(files).into(),
         };
         runner.set_output("task-definition", value)?;
     }

@@ -126,6 +126,19 @@ pub enum TaskDefError {
         /// The existing names, comma-separated.
         known: String,
     },
+    /// A new image is not a valid image reference (checked before anything is registered).
+    #[error(
+        "container `{container}`: image `{image}` is not a valid image reference: {reason}; \
+         expected [registry[:port]/]repository[:tag][@algorithm:hex], the repository in lowercase"
+    )]
+    InvalidImage {
+        /// The container.
+        container: String,
+        /// The rejected reference.
+        image: String,
+        /// Which part of the grammar it breaks.
+        reason: &'static str,
+    },
 }
 
 /// A task definition ready for RegisterTaskDefinition: describe-only fields stripped, every
@@ -328,6 +341,11 @@ pub fn apply(
                     format!("{}@{digest}", ImageRef::parse(current).repository_uri())
                 }
             };
+            check_image_reference(&new).map_err(|reason| TaskDefError::InvalidImage {
+                container: edit.name.clone(),
+                image: new.clone(),
+                reason,
+            })?;
             container.insert("image".into(), Value::String(new));
         }
         if let Some(command) = &edit.command {
@@ -395,6 +413,145 @@ fn set_pairs(
                 entries.push(Value::Object(entry));
             }
         }
+    }
+}
+
+/// Checks `reference` against the Docker image reference grammar (distribution/reference,
+/// `reference.go`): `[domain/]path[:tag][@digest]`, where the domain is `host[:port]` (DNS
+/// labels or `[IPv6]`), each path component is lowercase alphanumerics joined by `.`, `_`,
+/// `__` or runs of `-`, a tag is `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` and a digest
+/// `algorithm:hex` with at least 32 hex digits. The name is at most 255 characters.
+pub fn check_image_reference(reference: &str) -> Result<(), &'static str> {
+    if reference.is_empty() {
+        return Err("it is empty");
+    }
+    let (rest, digest) = match reference.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (reference, None),
+    };
+    if let Some(digest) = digest {
+        check_digest(digest)?;
+    }
+    let last_slash = rest.rfind('/');
+    let (name, tag) = match rest.rfind(':') {
+        Some(colon) if last_slash.is_none_or(|slash| colon > slash) => {
+            (&rest[..colon], Some(&rest[colon + 1..]))
+        }
+        _ => (rest, None),
+    };
+    if let Some(tag) = tag {
+        check_tag(tag)?;
+    }
+    if name.len() > 255 {
+        return Err("the name is longer than 255 characters");
+    }
+    let (domain, path) = match name.split_once('/') {
+        Some((first, path))
+            if first.contains(['.', ':', '['])
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
+            (Some(first), path)
+        }
+        _ => (None, name),
+    };
+    if let Some(domain) = domain {
+        check_domain(domain)?;
+    }
+    if path.is_empty() {
+        return Err("the repository is empty");
+    }
+    path.split('/').try_for_each(check_path_component)
+}
+
+fn check_domain(domain: &str) -> Result<(), &'static str> {
+    let (host, port) = match domain.strip_prefix('[') {
+        Some(inner) => {
+            let (address, after) = inner
+                .split_once(']')
+                .ok_or("the registry's `[` is not closed")?;
+            if address.is_empty() || !address.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+                return Err("the registry's IPv6 address is invalid");
+            }
+            match after {
+                "" => (None, None),
+                _ => (
+                    None,
+                    Some(
+                        after
+                            .strip_prefix(':')
+                            .ok_or("the registry port must follow `:`")?,
+                    ),
+                ),
+            }
+        }
+        None => match domain.rsplit_once(':') {
+            Some((host, port)) => (Some(host), Some(port)),
+            None => (Some(domain), None),
+        },
+    };
+    if let Some(port) = port {
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("the registry port must be digits");
+        }
+    }
+    if let Some(host) = host {
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        if !host.split('.').all(label_ok) {
+            return Err(
+                "the registry host must be DNS labels (letters, digits, `-`) joined by `.`",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_path_component(component: &str) -> Result<(), &'static str> {
+    const MESSAGE: &str = "repository path components are lowercase letters and digits joined by `.`, `_`, `__` or `-`";
+    let alphanumeric = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !component.starts_with(alphanumeric) || !component.ends_with(alphanumeric) {
+        return Err(MESSAGE);
+    }
+    for separator in component.split(alphanumeric).filter(|run| !run.is_empty()) {
+        let valid = matches!(separator, "." | "_" | "__") || separator.bytes().all(|b| b == b'-');
+        if !valid {
+            return Err(MESSAGE);
+        }
+    }
+    Ok(())
+}
+
+fn check_tag(tag: &str) -> Result<(), &'static str> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let valid = tag.len() <= 128
+        && tag.starts_with(word)
+        && tag.chars().all(|c| word(c) || c == '.' || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err("a tag is letters, digits, `_`, `.` and `-` (not first), at most 128 characters")
+    }
+}
+
+fn check_digest(digest: &str) -> Result<(), &'static str> {
+    const MESSAGE: &str = "a digest is `algorithm:hex` with at least 32 hex digits (`sha256:…`)";
+    let (algorithm, hex) = digest.split_once(':').ok_or(MESSAGE)?;
+    let component_ok = |part: &str| {
+        part.starts_with(|c: char| c.is_ascii_alphabetic())
+            && part.chars().all(|c| c.is_ascii_alphanumeric())
+    };
+    let algorithm_ok = algorithm.split(['-', '_', '+', '.']).all(component_ok);
+    if algorithm_ok && hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(MESSAGE)
     }
 }
 
@@ -638,6 +795,67 @@ mod tests {
                 known: "app, sidecar".into()
             })
         );
+    }
+
+    #[test]
+    fn image_references_follow_the_docker_grammar() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        for valid in [
+            "nginx".to_owned(),
+            "nginx:1.27-alpine".to_owned(),
+            "library/nginx:latest".to_owned(),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/proc:2026.11.24".to_owned(),
+            "localhost:5000/a/b__c.d-e--f:v_1".to_owned(),
+            "[::1]:5000/app:1".to_owned(),
+            "Registry.Example.com/app".to_owned(),
+            format!("ghcr.io/o/app@{digest}"),
+            format!("app:1@{digest}"),
+        ] {
+            assert_eq!(check_image_reference(&valid), Ok(()), "{valid}");
+        }
+        for invalid in [
+            "",
+            "app:1\n::warning::x",
+            "app:$(touch x)",
+            "a b",
+            "App",
+            "app:",
+            "app:-x",
+            "app@sha256:abc",
+            "app@:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "host:port/app",
+            "-bad.io/app",
+            "ghcr.io/",
+            "a..b",
+            "a___b",
+            "[zz]/app",
+        ] {
+            assert!(check_image_reference(invalid).is_err(), "{invalid:?}");
+        }
+        let long = format!("a/{}", "b".repeat(254));
+        assert!(check_image_reference(&long).is_err());
+    }
+
+    #[test]
+    fn an_invalid_new_image_is_refused_before_registering() {
+        let input = small();
+        let edit = |image: ImageEdit| ContainerEdit {
+            name: "app".into(),
+            image: Some(image),
+            ..ContainerEdit::default()
+        };
+        for image in [
+            ImageEdit::Full("app:1\n::warning::x".into()),
+            ImageEdit::Tag("2 ##[warning]x".into()),
+            ImageEdit::Digest("sha256:$(id)".into()),
+        ] {
+            let error = apply(&input, &[edit(image.clone())]).expect_err("refused");
+            assert!(
+                matches!(error, TaskDefError::InvalidImage { .. }),
+                "{image:?}: {error}"
+            );
+        }
+        apply(&input, &[edit(ImageEdit::Tag("2.0".into()))]).expect("a valid tag");
     }
 
     #[test]

@@ -10,6 +10,29 @@ fn follows_the_suites_command_line_contract() {
     );
 }
 
+/// No input, whatever it holds, reaches the runner as a workflow command; usage errors are
+/// `::error` annotations (issue 17). The inputs come from the clap definition.
+#[test]
+fn no_input_can_inject_a_workflow_command() {
+    let checked = test_support::hostile::check_every_input(
+        Path::new(env!("CARGO_BIN_EXE_ecs-taskdef-update")),
+        &runner_protocol::cli::command::<ecs_taskdef_update::Cli>(),
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ],
+    );
+    println!("{checked:?}");
+    assert!(
+        checked.echoed > 0 && checked.usage_errors > 0,
+        "no hostile value reached the output: nothing was checked ({checked:?})"
+    );
+}
+
 fn render(dir: &Path, document: &serde_json::Value, extra: &[&str]) -> test_support::Output {
     std::fs::write(dir.join("td.json"), document.to_string()).expect("write");
     let mut command = test_support::tool_command(env!("CARGO_BIN_EXE_ecs-taskdef-update"));
@@ -222,4 +245,36 @@ fn deep_or_huge_deploy_files_are_refused_fast_issue_25() {
         "{}",
         output.stderr
     );
+}
+
+/// An image that is not a valid reference (a newline, a space, `$(…)`) is refused with exit 2
+/// and nothing is rendered, before any AWS call could register it (issue 17).
+#[test]
+fn render_refuses_an_image_that_is_not_a_valid_reference() {
+    let describe: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/describe-full.json")).expect("fixture");
+    for image in [
+        "web:2\n::warning::x",
+        "web:2 $(touch pwned)",
+        ":2.0 extra",
+        "@sha256:nothex",
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = render(
+            dir.path(),
+            &describe,
+            &["--container=web", &format!("--image={image}")],
+        );
+        assert_eq!(output.code, Some(2), "{image:?}: {}", output.stderr);
+        assert!(
+            output.stderr.contains("is not a valid image reference"),
+            "{}",
+            output.stderr
+        );
+        assert!(
+            !dir.path().join("ecs-task-definitions").exists(),
+            "{image:?}"
+        );
+        assert!(!dir.path().join("pwned").exists());
+    }
 }

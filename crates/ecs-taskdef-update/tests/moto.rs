@@ -224,8 +224,8 @@ fn deploys_a_new_revision_with_the_bundles_and_a_pinned_digest() {
         outputs["previous-task-definition-arn"],
         format!("{family}:1")
     );
-    let digests: Value =
-        serde_json::from_str(outputs["image-digests"].as_str().expect("string")).expect("json");
+    // Typed outputs: an object, not a string holding JSON.
+    let digests = outputs["image-digests"].clone();
     assert_eq!(
         digests[format!("{REGISTRY}/{REPOSITORY}:2026.11.24")],
         Value::String(digest.clone())
@@ -479,7 +479,6 @@ fn sigint_rolls_back_and_a_later_sigterm_stops_waiting_for_the_rollback() {
         "{log}"
     );
     let outputs: Value = serde_json::from_str(stdout.trim()).expect("outputs JSON");
-    let result: Value =
-        serde_json::from_str(outputs["result"].as_str().expect("result")).expect("json");
+    let result = outputs["result"].clone();
     assert_eq!(result[0]["status"], "rollback-issued", "{log}");
 }

@@ -233,6 +233,10 @@ impl BaselineFile {
         let text =
             serde_json::to_string_pretty(self).map_err(|e| io_error(std::io::Error::other(e)))?;
         let temporary = path.with_extension("json.tmp");
+        // A directory that does not exist yet is created, as for every file the suite writes.
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io_error)?;
+        }
         std::fs::write(&temporary, text + "\n").map_err(io_error)?;
         std::fs::rename(&temporary, path).map_err(io_error)
     }

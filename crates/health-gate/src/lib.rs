@@ -639,12 +639,20 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
 }
 
 fn publish(runner: &mut Runner, report: &Report, report_file: Option<&Path>) -> Result<(), Error> {
-    let json = serde_json::to_string(report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let json = serde_json::to_value(report)
+        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
     runner.set_output("decision", report.decision.as_str())?;
+    // An object in `--output-format json`; GitHub gets its compact JSON text.
     runner.set_output("report", json)?;
     if let Some(path) = report_file {
         let pretty = serde_json::to_string_pretty(report).unwrap_or_default();
-        std::fs::write(path, pretty + "\n").map_err(|source| Error::WriteReport {
+        let write = || {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, pretty + "\n")
+        };
+        write().map_err(|source| Error::WriteReport {
             path: path.to_owned(),
             source,
         })?;

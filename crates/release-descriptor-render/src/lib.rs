@@ -231,7 +231,7 @@ fn checked(
     let cached = CachedLookup::new(resolver);
     let lookup: Option<&dyn RefLookup> = options.remote_refs.then_some(&cached as &dyn RefLookup);
     let result = check_file(runner, &options.descriptor, options.checks, lookup);
-    runner.set_output("valid", if result.is_ok() { "true" } else { "false" })?;
+    runner.set_output("valid", result.is_ok())?;
     Ok(result?)
 }
 
@@ -246,8 +246,10 @@ fn release_outputs(runner: &mut Runner, release: &Release) -> Result<(), Error> 
     Ok(())
 }
 
-fn json(value: &impl serde::Serialize) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+/// A typed output value: an array or object in `--output-format json`, its compact JSON text
+/// for GitHub.
+fn json(value: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
 /// The template context: every value of the release, nothing from the environment.
@@ -314,8 +316,8 @@ pub fn render(
             });
         }
     };
-    runner.set_output("images", images::references(&images).to_string())?;
-    runner.set_output("image-matrix", images::matrix(&images).to_string())?;
+    runner.set_output("images", images::references(&images))?;
+    runner.set_output("image-matrix", images::matrix(&images))?;
     let context = template_context(
         release,
         &checkouts,
@@ -341,7 +343,7 @@ fn lock_command(
 ) -> Result<Verdict, Error> {
     let cached = CachedLookup::new(resolver);
     let result = check_file(runner, &options.descriptor, options.checks, Some(&cached));
-    runner.set_output("valid", if result.is_ok() { "true" } else { "false" })?;
+    runner.set_output("valid", result.is_ok())?;
     let document = result?;
     release_outputs(runner, &document.release)?;
     let locked = lock::lock(&document.release, resolver, &cached)?;
@@ -396,7 +398,7 @@ fn diff_command(
     }
     let result = diff::diff(&base_document.release, &new.release);
     let markdown = diff::markdown(&result);
-    runner.set_output("changed", if result.changed { "true" } else { "false" })?;
+    runner.set_output("changed", result.changed)?;
     runner.set_output("diff", json(&result))?;
     runner.set_output("diff-markdown", markdown.clone())?;
     runner.summary().push_markdown(&format!("{markdown}\n"));

@@ -74,7 +74,7 @@ fn invalid_descriptors_fail_with_every_error_as_annotations_under_github() {
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_WORKSPACE", dir.path()));
     assert_eq!(output.code, Some(2), "{output:?}");
-    assert_eq!(output.stdout, "{\"valid\":\"false\"}\n");
+    assert_eq!(output.stdout, "{\"valid\":false}\n");
     let _ = path;
     insta::assert_snapshot!(output.stderr, @r"
     ::warning file=release.yaml,line=8,col=1::unknown key `extra` in the release descriptor; it is ignored%0Afield: extra%0Ahint: valid keys: `release_name`, `platform`, `frontend`, `bundles`
@@ -109,14 +109,12 @@ fn render_outputs_checkouts_images_and_a_strict_template() {
         .env("GITHUB_STEP_SUMMARY", &summary));
     assert_eq!(output.code, Some(0), "{output:?}");
     let out = outputs(&output.stdout);
-    let checkouts: serde_json::Value =
-        serde_json::from_str(out["checkouts"].as_str().expect("string")).expect("json");
+    let checkouts = out["checkouts"].clone();
     assert_eq!(checkouts[0]["name"], "platform");
     assert_eq!(checkouts[2]["repository"], "acme/customer");
     assert_eq!(checkouts[2]["ref"], "bundles-v2026.11.24");
     assert_eq!(checkouts[2]["bundles"], serde_json::json!(["support@3-1"]));
-    let images: serde_json::Value =
-        serde_json::from_str(out["images"].as_str().expect("string")).expect("json");
+    let images = out["images"].clone();
     assert_eq!(
         images,
         serde_json::json!({
@@ -125,10 +123,13 @@ fn render_outputs_checkouts_images_and_a_strict_template() {
             "kdcube-web-ui": "reg.example.com/acme/kdcube-web-ui:0123456789abcdef0123456789abcdef01234567"
         })
     );
-    let matrix: serde_json::Value =
-        serde_json::from_str(out["image-matrix"].as_str().expect("string")).expect("json");
+    let matrix = out["image-matrix"].clone();
     assert_eq!(matrix["include"].as_array().map(Vec::len), Some(3));
-    assert_eq!(out["rendered"], "[\"out/chat-proc.service\"]");
+    // Typed outputs: arrays and objects are JSON values, not strings holding JSON.
+    assert_eq!(
+        out["rendered"],
+        serde_json::json!(["out/chat-proc.service"])
+    );
     let unit = std::fs::read_to_string(dir.path().join("out/chat-proc.service")).expect("rendered");
     insta::assert_snapshot!(unit, @r"
     [Unit]
@@ -467,9 +468,8 @@ fn diff_reports_changes_as_json_and_markdown() {
     ]));
     assert_eq!(output.code, Some(0), "{output:?}");
     let out = outputs(&output.stdout);
-    assert_eq!(out["changed"], "true");
-    let diff: serde_json::Value =
-        serde_json::from_str(out["diff"].as_str().expect("string")).expect("json");
+    assert_eq!(out["changed"], true);
+    let diff = out["diff"].clone();
     assert_eq!(diff["platform"]["to"]["ref"], "v0.4.0");
     assert_eq!(diff["bundles"]["repinned"][0]["id"], "support@3-1");
     insta::assert_snapshot!(out["diff-markdown"].as_str().expect("string"), @r"
@@ -488,7 +488,7 @@ fn diff_reports_changes_as_json_and_markdown() {
         "--base",
         "release.yaml",
     ]));
-    assert_eq!(outputs(&same.stdout)["changed"], "false");
+    assert_eq!(outputs(&same.stdout)["changed"], false);
 }
 
 #[test]

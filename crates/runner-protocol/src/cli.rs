@@ -84,8 +84,10 @@ fn apply(command: Command, binary: &str) -> Command {
         if is_builtin(&arg) {
             return arg;
         }
+        // `--help` never shows a variable's value: it may be a secret, and it is text the
+        // suite did not write.
         match arg.get_long().map(|long| env_name(&binary_owned, long)) {
-            Some(name) => arg.env(name),
+            Some(name) => arg.env(name).hide_env_values(true),
             None => arg,
         }
     });

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::command_rules::{defuse_line, runner_lines};
 use crate::escape::{escape_data, escape_property};
 use crate::secret::Masker;
 
@@ -233,9 +234,19 @@ impl Console {
         &self.masker
     }
 
-    /// Writes one line of human log text to stderr, scrubbed.
+    /// Writes human log text to stderr, scrubbed of secrets, each line defused for the runner
+    /// ([`crate::command_rules::defuse_line`]): log text may hold anything (an input, a file
+    /// name, a remote's output, git's messages), and no log line may ever be read as a
+    /// workflow command. Those are written only by the methods below.
     pub fn log(&self, text: &str) {
-        write_line(&self.log, &self.masker.scrub(text));
+        let text = self.masker.scrub(text);
+        let lines = runner_lines(&text);
+        if lines.is_empty() {
+            write_line(&self.log, "");
+        }
+        for line in lines {
+            write_line(&self.log, &defuse_line(line));
+        }
     }
 
     /// Registers a secret and, under GitHub, emits `::add-mask::` for it and each of its lines.
@@ -261,7 +272,7 @@ impl Console {
                 &annotation.to_command(self.workspace.as_deref()),
             );
         } else {
-            write_line(&self.log, &annotation.to_text());
+            self.log(&annotation.to_text());
         }
     }
 
@@ -271,7 +282,7 @@ impl Console {
         if self.github {
             write_line(&self.commands, &format!("::group::{}", escape_data(&title)));
         } else {
-            write_line(&self.log, &format!("==> {title}"));
+            self.log(&format!("==> {title}"));
         }
         Group {
             console: self.clone(),
@@ -319,12 +330,11 @@ impl UntrustedBlock {
     /// Echoes one line of untrusted text, scrubbed, with control characters made visible.
     pub fn line(&self, text: &str) {
         let text = self.console.masker.scrub(&visible_controls(text));
-        let target = if self.token.is_some() {
-            &self.console.commands
+        if self.token.is_some() {
+            write_line(&self.console.commands, &text);
         } else {
-            &self.console.log
-        };
-        write_line(target, &text);
+            write_line(&self.console.log, &defuse_line(&text));
+        }
     }
 }
 
@@ -471,6 +481,19 @@ mod tests {
         drop(local.group("deploy"));
         assert_eq!(commands.text(), "");
         assert_eq!(log.text(), "==> deploy\n");
+    }
+
+    #[test]
+    fn log_lines_never_become_workflow_commands() {
+        let (console, commands, log) = console(true);
+        console.log("fetching x\n::warning title=INJECTED::y\rz ##[error]w\r\n  ::add-mask::v");
+        console.log("");
+        assert_eq!(commands.text(), "");
+        assert_eq!(
+            log.text(),
+            "fetching x\n\\::warning title=INJECTED::y\nz ##\\[error]w\n  \\::add-mask::v\n\n"
+        );
+        assert!(crate::command_rules::workflow_commands(&log.text()).is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`output`]: step outputs to `$GITHUB_OUTPUT` (random heredoc delimiter), JSON or dotenv.
 //! - [`summary`]: the step summary with its 1 MiB budget.
 //! - [`console`]: annotations, groups, masks and stop-commands, with escaping.
+//! - [`command_rules`]: how the runner finds workflow commands; the rule that defuses foreign text.
 //! - [`event`]: the triggering event payload.
 //! - [`exit`], [`diagnostic`]: exit codes and error rendering, in one place.
 //! - `signal` (feature `signals`): SIGINT/SIGTERM counted for async tools.
@@ -13,6 +14,7 @@
 //! A binary's `main` is one line: `runner_protocol::main(tool::run)`.
 
 pub mod cli;
+pub mod command_rules;
 pub mod console;
 pub mod diagnostic;
 pub mod env;
@@ -51,15 +53,45 @@ pub fn parse_in<C: ToolCli>(env: &Env) -> Result<C, Exit> {
         .try_get_matches()
         .and_then(|matches| C::from_arg_matches(&matches));
     result.map_err(|error| {
-        // clap prints help/version to stdout and errors to stderr; a failed print has nowhere
-        // better to go.
-        let _ = error.print();
-        if error.use_stderr() {
-            Exit::Usage
-        } else {
-            Exit::Success
+        if !error.use_stderr() {
+            // Help and version: our own text, on stdout; a failed print has nowhere better to
+            // go. (Environment values are never shown in help: see `cli::with_env_names`.)
+            let _ = error.print();
+            return Exit::Success;
         }
+        let console = console::Console::new(
+            env.is_github_actions(),
+            env.path("GITHUB_WORKSPACE"),
+            console::shared(std::io::stderr()),
+            console::shared(std::io::stderr()),
+            secret::Masker::default(),
+        );
+        let ansi = !env.no_color() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        report_usage_error(&error, &console, ansi);
+        Exit::Usage
     })
+}
+
+/// Shows a command-line error. clap's message quotes the offending input, which can hold
+/// anything (`5x\n::warning::…`, `##[warning]…`), so it never goes to the terminal raw: under
+/// GitHub Actions it becomes one `::error` annotation with its data escaped (on stderr, so a
+/// consumer of stdout sees no stray line); elsewhere it is logged through the console, whose
+/// every line is defused ([`command_rules`]).
+pub fn report_usage_error(error: &clap::Error, console: &console::Console, ansi: bool) {
+    let rendered = error.render();
+    if console.is_github() {
+        let text = rendered.to_string();
+        let text = text.trim_end();
+        let message = text.strip_prefix("error: ").unwrap_or(text);
+        console.annotate(&Annotation::new(Level::Error, message).titled("usage error"));
+    } else {
+        let text = if ansi {
+            rendered.ansi().to_string()
+        } else {
+            rendered.to_string()
+        };
+        console.log(text.trim_end_matches('\n'));
+    }
 }
 
 /// Runs a tool: parse flags, set up logging and the runner, call `run`, write outputs and the
@@ -124,5 +156,75 @@ where
                 exit
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod usage_error_tests {
+    use super::*;
+    use crate::testing::Capture;
+
+    #[derive(Debug, clap::Parser)]
+    #[command(name = "health-gate")]
+    struct Cli {
+        #[arg(long, value_parser = crate::input::parse_bool)]
+        flag: Option<bool>,
+    }
+
+    fn console(github: bool) -> (console::Console, Capture) {
+        let stderr = Capture::default();
+        let console = console::Console::new(
+            github,
+            None,
+            stderr.writer(),
+            stderr.writer(),
+            secret::Masker::default(),
+        );
+        (console, stderr)
+    }
+
+    fn hostile_error() -> clap::Error {
+        use clap::CommandFactory as _;
+        Cli::command()
+            .try_get_matches_from([
+                "health-gate",
+                "--flag",
+                "5x\n::warning title=INJECTED::x ##[warning]y",
+            ])
+            .expect_err("not a boolean")
+    }
+
+    #[test]
+    fn usage_error_under_github_is_one_escaped_error_annotation() {
+        let (console, stderr) = console(true);
+        report_usage_error(&hostile_error(), &console, false);
+        let text = stderr.text();
+        let commands = command_rules::workflow_commands(&text);
+        assert_eq!(commands.len(), 1, "{text}");
+        assert_eq!(commands[0].command, "error");
+        assert_eq!(
+            commands[0].properties,
+            [("title".to_owned(), "usage error".to_owned())]
+        );
+        assert!(
+            commands[0]
+                .data
+                .starts_with("invalid value '5x\n::warning title=INJECTED::x ##[warning]y'"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 1, "{text}");
+    }
+
+    #[test]
+    fn usage_error_locally_is_readable_and_defused() {
+        let (console, stderr) = console(false);
+        report_usage_error(&hostile_error(), &console, false);
+        let text = stderr.text();
+        assert!(text.starts_with("error: invalid value '5x\n"), "{text}");
+        assert!(
+            text.contains("\n\\::warning title=INJECTED::x ##\\[warning]y'"),
+            "{text}"
+        );
+        assert!(command_rules::workflow_commands(&text).is_empty(), "{text}");
     }
 }

@@ -65,10 +65,111 @@ pub enum OutputError {
     },
 }
 
+/// The value of a step output.
+///
+/// GitHub outputs (and dotenv) are strings; with `--output-format json` a typed value keeps its
+/// type, so a person or another CI reads `{"api": true, "api_count": 3, "changes": ["api"]}`
+/// instead of strings inside strings. `&str`/`String` are text; `bool`, numbers and
+/// `serde_json::Value` are typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputValue {
+    /// Plain text, a JSON string in `json` format.
+    Text(String),
+    /// A JSON value; GitHub and dotenv get its compact JSON text (a string value: the string).
+    Json(serde_json::Value),
+    /// A JSON document written as text (pretty-printed, say): GitHub and dotenv get the text
+    /// as it is, `json` format the value. Made by [`OutputValue::json_text`].
+    JsonText {
+        /// The text as written.
+        text: String,
+        /// The same document, parsed.
+        value: serde_json::Value,
+    },
+}
+
+impl OutputValue {
+    /// A JSON document kept as written for GitHub and dotenv and typed in `json` format;
+    /// text that is not JSON stays text.
+    pub fn json_text(text: impl Into<String>) -> Self {
+        let text = text.into();
+        match serde_json::from_str(&text) {
+            Ok(value) => OutputValue::JsonText { text, value },
+            Err(_) => OutputValue::Text(text),
+        }
+    }
+
+    /// The value as GitHub and dotenv see it.
+    pub fn as_text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            OutputValue::Text(text) | OutputValue::JsonText { text, .. } => {
+                std::borrow::Cow::Borrowed(text)
+            }
+            OutputValue::Json(serde_json::Value::String(text)) => std::borrow::Cow::Borrowed(text),
+            OutputValue::Json(value) => std::borrow::Cow::Owned(value.to_string()),
+        }
+    }
+
+    /// The value in `json` format.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            OutputValue::Text(text) => serde_json::Value::String(text.clone()),
+            OutputValue::Json(value) | OutputValue::JsonText { value, .. } => value.clone(),
+        }
+    }
+}
+
+impl From<String> for OutputValue {
+    fn from(text: String) -> Self {
+        OutputValue::Text(text)
+    }
+}
+
+impl From<&str> for OutputValue {
+    fn from(text: &str) -> Self {
+        OutputValue::Text(text.to_owned())
+    }
+}
+
+impl From<&String> for OutputValue {
+    fn from(text: &String) -> Self {
+        OutputValue::Text(text.clone())
+    }
+}
+
+impl From<bool> for OutputValue {
+    fn from(value: bool) -> Self {
+        OutputValue::Json(serde_json::Value::Bool(value))
+    }
+}
+
+impl From<usize> for OutputValue {
+    fn from(value: usize) -> Self {
+        OutputValue::Json(serde_json::Value::from(value))
+    }
+}
+
+impl From<u64> for OutputValue {
+    fn from(value: u64) -> Self {
+        OutputValue::Json(serde_json::Value::from(value))
+    }
+}
+
+impl From<i64> for OutputValue {
+    fn from(value: i64) -> Self {
+        OutputValue::Json(serde_json::Value::from(value))
+    }
+}
+
+impl From<serde_json::Value> for OutputValue {
+    fn from(value: serde_json::Value) -> Self {
+        OutputValue::Json(value)
+    }
+}
+
 /// Output names and values in the order they were first set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outputs {
-    entries: Vec<(String, String)>,
+    entries: Vec<(String, OutputValue)>,
 }
 
 /// True when `name` can be used as a step output name.
@@ -80,7 +181,7 @@ pub fn is_valid_output_name(name: &str) -> bool {
 
 impl Outputs {
     /// Sets `name` to `value`, replacing an earlier value but keeping its position.
-    pub fn set(&mut self, name: &str, value: impl Into<String>) -> Result<(), OutputError> {
+    pub fn set(&mut self, name: &str, value: impl Into<OutputValue>) -> Result<(), OutputError> {
         if !is_valid_output_name(name) {
             return Err(OutputError::InvalidName { name: name.into() });
         }
@@ -92,17 +193,22 @@ impl Outputs {
         Ok(())
     }
 
-    /// The value of `name`, if set.
-    pub fn get(&self, name: &str) -> Option<&str> {
+    /// The value of `name` as GitHub sees it, if set.
+    pub fn get(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
         self.entries
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_text())
     }
 
-    /// Names and values in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    /// The typed value of `name`, if set.
+    pub fn value(&self, name: &str) -> Option<&OutputValue> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// Names and values (as GitHub sees them) in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, std::borrow::Cow<'_, str>)> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_text()))
     }
 
     /// True when nothing was set.
@@ -114,7 +220,7 @@ impl Outputs {
     pub fn github_size(&self) -> usize {
         self.entries
             .iter()
-            .map(|(n, v)| 2 * (n.encode_utf16().count() + v.encode_utf16().count()))
+            .map(|(n, v)| 2 * (n.encode_utf16().count() + v.as_text().encode_utf16().count()))
             .sum()
     }
 
@@ -124,16 +230,16 @@ impl Outputs {
     /// random delimiter that only happens to an attacker who can read our memory.
     pub fn to_github_file(&self, delimiter: &str) -> Result<String, OutputError> {
         let mut text = String::new();
-        for (name, value) in &self.entries {
+        for (name, value) in self.iter() {
             if name.contains(delimiter) {
                 return Err(OutputError::ContainsDelimiter {
-                    name: name.clone(),
+                    name: name.to_owned(),
                     part: "name",
                 });
             }
             if value.contains(delimiter) {
                 return Err(OutputError::ContainsDelimiter {
-                    name: name.clone(),
+                    name: name.to_owned(),
                     part: "value",
                 });
             }
@@ -142,14 +248,15 @@ impl Outputs {
         Ok(text)
     }
 
-    /// One JSON object, names to string values, in order, followed by a newline.
+    /// One JSON object, names to typed values, in order, followed by a newline; one line,
+    /// never a workflow command ([`runner_safe_json`]).
     pub fn to_json(&self) -> String {
         let object: serde_json::Map<String, serde_json::Value> = self
             .entries
             .iter()
-            .map(|(n, v)| (n.clone(), serde_json::Value::String(v.clone())))
+            .map(|(n, v)| (n.clone(), v.to_json()))
             .collect();
-        let mut text = serde_json::Value::Object(object).to_string();
+        let mut text = runner_safe_json(&serde_json::Value::Object(object).to_string());
         text.push('\n');
         text
     }
@@ -158,16 +265,16 @@ impl Outputs {
     pub fn to_dotenv(&self) -> Result<String, OutputError> {
         let mut seen: Vec<(String, &str)> = Vec::new();
         let mut text = String::new();
-        for (name, value) in &self.entries {
+        for (name, value) in self.iter() {
             let key = dotenv_key(name);
             if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
                 return Err(OutputError::DotenvCollision {
                     first: (*first).to_owned(),
-                    second: name.clone(),
+                    second: name.to_owned(),
                     key,
                 });
             }
-            text.push_str(&format!("{key}={}\n", shell_quote_if_needed(value)));
+            text.push_str(&format!("{key}={}\n", dotenv_value(&value)));
             seen.push((key, name));
         }
         Ok(text)
@@ -202,6 +309,56 @@ pub fn dotenv_key(name: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Compact JSON text made safe to print where the runner reads it, with the same meaning: every
+/// character the runner's command search may skip ([`crate::command_rules::is_ignorable`]) is
+/// written as a `\u` escape, and every `##[` as `##\u005b`. Both only ever occur inside JSON
+/// strings (structural JSON is printable ASCII), where the escapes mean the same characters.
+pub fn runner_safe_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if crate::command_rules::is_ignorable(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.replace("##[", "##\\u005b")
+}
+
+/// A dotenv value: plain, or single-quoted (see [`shell_quote_if_needed`]), arranged so no
+/// physical line of it is a workflow command when it is printed where the runner reads it:
+/// after each line break the quote is closed and reopened (`''`), so the next line starts
+/// with `''`, and `[` after `#` gets the same `''` in front. A POSIX shell reads the same value.
+fn dotenv_value(value: &str) -> String {
+    let quoted = shell_quote_if_needed(value);
+    if !quoted.starts_with('\'') {
+        return quoted;
+    }
+    let mut out = String::with_capacity(quoted.len() + 8);
+    let mut previous_hash = false;
+    let mut chars = quoted.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '[' && previous_hash {
+            out.push_str("''");
+        }
+        out.push(c);
+        match c {
+            '\n' => out.push_str("''"),
+            '\r' if chars.peek() != Some(&'\n') => out.push_str("''"),
+            _ => {}
+        }
+        if c == '#' {
+            previous_hash = true;
+        } else if !crate::command_rules::is_ignorable(c) {
+            previous_hash = false;
+        }
+    }
+    out
 }
 
 /// Characters that never need quoting in shell or dotenv values.
@@ -316,7 +473,9 @@ mod tests {
     fn setting_again_replaces_in_place() {
         let mut outputs = outputs(&[("a", "1"), ("b", "2")]);
         outputs.set("a", "3").expect("valid");
-        assert_eq!(outputs.iter().collect::<Vec<_>>(), [("a", "3"), ("b", "2")]);
+        let entries: Vec<(&str, String)> =
+            outputs.iter().map(|(n, v)| (n, v.into_owned())).collect();
+        assert_eq!(entries, [("a", "3".to_owned()), ("b", "2".to_owned())]);
     }
 
     #[test]
@@ -341,7 +500,7 @@ mod tests {
         assert_eq!(
             outputs.to_dotenv().expect("no collision"),
             "PLAIN_NAME=v1.2.3\nSPACES='a b'\nQUOTE='it'\\''s'\n\
-             SUBST='$(rm -rf /)`x`'\nNEWLINE='a\nb'\nEMPTY=\n"
+             SUBST='$(rm -rf /)`x`'\nNEWLINE='a\n''b'\nEMPTY=\n"
         );
     }
 
@@ -366,6 +525,91 @@ mod tests {
                 .expect("sh runs");
             assert_eq!(String::from_utf8_lossy(&out.stdout), value);
         }
+    }
+
+    const HOSTILE: &[&str] = &[
+        "x\n::warning title=INJECTED::y",
+        "x\r::error::y\r\n  ::notice::z",
+        "a ##[warning]b",
+        "#\u{ad}#[error]c",
+        "\u{200b}::add-mask::d\u{7f}",
+        "[#[##[",
+        "'\n'##['\n",
+    ];
+
+    #[test]
+    fn json_and_dotenv_on_stdout_never_hold_a_workflow_command() {
+        let mut outputs = Outputs::default();
+        for (index, value) in HOSTILE.iter().enumerate() {
+            outputs.set(&format!("v{index}"), *value).expect("valid");
+            outputs
+                .set(&format!("j{index}"), serde_json::json!({ "k": [value] }))
+                .expect("valid");
+        }
+        let json = outputs.to_json();
+        assert!(
+            crate::command_rules::workflow_commands(&json).is_empty(),
+            "{json}"
+        );
+        assert_eq!(json.lines().count(), 1);
+        let parsed: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+        for (index, value) in HOSTILE.iter().enumerate() {
+            assert_eq!(parsed[format!("v{index}")], *value);
+            assert_eq!(parsed[format!("j{index}")]["k"][0], *value);
+        }
+
+        let dotenv = outputs.to_dotenv().expect("no collision");
+        let commands = crate::command_rules::workflow_commands(&dotenv);
+        assert!(commands.is_empty(), "{dotenv}\n{commands:?}");
+        // A real shell reads every value back exactly.
+        let names: Vec<String> = (0..HOSTILE.len()).map(|i| format!("\"$V{i}\"")).collect();
+        let script = format!("{dotenv}\nprintf '%s\\0' {}", names.join(" "));
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .expect("sh runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let values: Vec<&str> = std::str::from_utf8(&out.stdout)
+            .expect("utf-8")
+            .split_terminator('\0')
+            .collect();
+        assert_eq!(values, HOSTILE);
+    }
+
+    #[test]
+    fn json_keeps_types_and_other_formats_get_text() {
+        let mut outputs = Outputs::default();
+        outputs.set("api", true).expect("valid");
+        outputs.set("api_count", 3usize).expect("valid");
+        outputs
+            .set("changes", serde_json::json!(["api"]))
+            .expect("valid");
+        outputs.set("base", "abc").expect("valid");
+        outputs
+            .set("document", OutputValue::json_text("{\n  \"a\": 1\n}"))
+            .expect("valid");
+        outputs
+            .set("not-json", OutputValue::json_text("{oops"))
+            .expect("valid");
+        assert_eq!(
+            outputs.to_json(),
+            "{\"api\":true,\"api_count\":3,\"changes\":[\"api\"],\"base\":\"abc\",\
+             \"document\":{\"a\":1},\"not-json\":\"{oops\"}\n"
+        );
+        assert_eq!(outputs.get("document").as_deref(), Some("{\n  \"a\": 1\n}"));
+        outputs.set("document", "x").expect("valid");
+        outputs.set("not-json", "x").expect("valid");
+        assert_eq!(
+            outputs.to_dotenv().expect("no collision"),
+            "API=true\nAPI_COUNT=3\nCHANGES='[\"api\"]'\nBASE=abc\n"
+        );
+        let github = outputs.to_github_file("D").expect("no delimiter");
+        assert!(github.contains("changes<<D\n[\"api\"]\nD\n"), "{github}");
+        assert!(github.contains("api_count<<D\n3\nD\n"), "{github}");
     }
 
     #[test]

@@ -123,7 +123,14 @@ impl Runner {
     }
 
     /// Records a step output; written when the run finishes.
-    pub fn set_output(&mut self, name: &str, value: impl Into<String>) -> Result<(), OutputError> {
+    ///
+    /// Text stays text; `bool`, numbers and `serde_json::Value` keep their type in
+    /// `--output-format json` (GitHub and dotenv receive their JSON text).
+    pub fn set_output(
+        &mut self,
+        name: &str,
+        value: impl Into<crate::output::OutputValue>,
+    ) -> Result<(), OutputError> {
         self.outputs.set(name, value)
     }
 

@@ -250,6 +250,10 @@ pub fn pack(
         entry,
         reason,
     })?;
+    // The artifact's directory is created when missing, as for every file the suite writes.
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(io(parent))?;
+    }
     let file = fs::File::create(output).map_err(io(output))?;
     let compressor = match Compression::for_name(output) {
         Compression::Gzip => Compressor::Gzip(
@@ -616,6 +620,18 @@ mod tests {
             check_archive(&out.path().join("a.tar.gz")).expect("safe"),
             7
         );
+    }
+
+    #[test]
+    fn pack_creates_the_artifacts_directory() {
+        let source = tempfile::tempdir().expect("tmp");
+        let out = tempfile::tempdir().expect("tmp");
+        tree(source.path());
+        let artifact = out.path().join("dist/new/app.tar.gz");
+        let manifest = out.path().join("dist/new/app.tar.gz.manifest.json");
+        pack(source.path(), &artifact, &manifest, 0).expect("pack");
+        assert_eq!(check_archive(&artifact).expect("safe"), 7);
+        assert!(manifest.is_file());
     }
 
     #[test]

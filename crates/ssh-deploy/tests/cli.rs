@@ -9,3 +9,19 @@ fn follows_the_suites_command_line_contract() {
         "ssh-deploy",
     );
 }
+
+/// No input, whatever it holds, reaches the runner as a workflow command; usage errors are
+/// `::error` annotations (issue 17). The inputs come from the clap definition.
+#[test]
+fn no_input_can_inject_a_workflow_command() {
+    let checked = test_support::hostile::check_every_input(
+        Path::new(env!("CARGO_BIN_EXE_ssh-deploy")),
+        &runner_protocol::cli::command::<ssh_deploy::Cli>(),
+        &[],
+    );
+    println!("{checked:?}");
+    assert!(
+        checked.echoed > 0 && checked.usage_errors > 0,
+        "no hostile value reached the output: nothing was checked ({checked:?})"
+    );
+}

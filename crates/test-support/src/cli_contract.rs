@@ -20,9 +20,18 @@ pub fn check_common(binary: &Path, name: &str) {
     }
     assert!(
         help.stdout
-            .contains(&format!("[env: {prefix}_OUTPUT_FORMAT=]")),
+            .contains(&format!("[env: {prefix}_OUTPUT_FORMAT]")),
         "--help names each flag's env var:\n{}",
         help.stdout
+    );
+    // ... but never a variable's value (a secret, or text the suite did not write).
+    let with_value = run(tool_command(binary)
+        .arg("--help")
+        .env(format!("{prefix}_OUTPUT_FORMAT"), "json"));
+    assert!(
+        !with_value.stdout.contains("_OUTPUT_FORMAT=json"),
+        "--help shows no env values:\n{}",
+        with_value.stdout
     );
     assert!(
         help.stdout.contains("Exit codes"),

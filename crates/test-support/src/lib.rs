@@ -8,6 +8,7 @@
 //!   test (its tree and every process carrying its marker), on success and on panic.
 //! - [`moto::Moto`]: a real `moto_server` (AWS emulator) on loopback, killed on drop.
 //! - [`cli_contract`]: the behaviour every binary's command line must have.
+//! - [`hostile`]: every input fed a hostile value, the output checked against the runner's rules.
 //! - [`GitRepo`]: a real git repository in a temporary directory (also bare, as an origin).
 //! - [`HttpServer`]: a real HTTP(S) server on 127.0.0.1 whose every reply the test scripts.
 //! - [`fleet::Fleet`]: several hosts, each its own network namespace with its own real sshd,
@@ -21,6 +22,7 @@
 pub mod cli_contract;
 pub mod fleet;
 pub mod git_repo;
+pub mod hostile;
 pub mod http_server;
 pub mod moto;
 pub mod process;

@@ -14,22 +14,28 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    /// An output's value (panics with stderr when missing).
-    pub(crate) fn output(&self, name: &str) -> &str {
-        self.outputs
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("no output `{name}`: {self:#?}"))
+    /// An output's value as GitHub would receive it: a string as is, a typed value (boolean,
+    /// number, array, object) as its JSON text (panics with stderr when missing).
+    pub(crate) fn output(&self, name: &str) -> String {
+        match self.outputs.get(name) {
+            Some(Value::String(text)) => text.clone(),
+            Some(value) => value.to_string(),
+            None => panic!("no output `{name}`: {self:#?}"),
+        }
     }
 
-    /// A JSON output, parsed.
+    /// A JSON output: typed in `--output-format json`, never a string holding JSON.
     pub(crate) fn json(&self, name: &str) -> Value {
-        serde_json::from_str(self.output(name)).expect("JSON output")
+        match self.outputs.get(name) {
+            Some(Value::String(text)) => panic!("output `{name}` is a string, not typed: {text}"),
+            Some(value) => value.clone(),
+            None => panic!("no output `{name}`: {self:#?}"),
+        }
     }
 
     /// The files of a filter from the `<name>_files` output written as `json`.
     pub(crate) fn files(&self, filter: &str) -> Vec<String> {
-        serde_json::from_str(self.output(&format!("{filter}_files"))).expect("json list")
+        serde_json::from_value(self.json(&format!("{filter}_files"))).expect("json list")
     }
 
     /// Asserts success and returns self.

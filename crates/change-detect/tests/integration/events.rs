@@ -43,6 +43,10 @@ fn push_to_a_branch_compares_before_and_after_in_a_depth_one_clone() {
     assert_eq!(changed(&run), ["api"]);
     assert_eq!(run.output("api"), "true");
     assert_eq!(run.output("api_count"), "1");
+    // `--output-format json` is typed (issue 17): a boolean and a number, not strings.
+    assert_eq!(run.outputs["api"], true);
+    assert_eq!(run.outputs["api_count"], 1);
+    assert_eq!(run.outputs["base"], before.as_str());
     assert_eq!(run.files("api"), ["services/api/src/main.rs"]);
     assert_eq!(run.output("worker"), "false");
     assert_eq!(run.output("base"), before);

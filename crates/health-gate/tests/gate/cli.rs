@@ -27,8 +27,9 @@ fn quick_form_passes_and_prints_the_decision_and_report_as_json() {
     let outputs: serde_json::Value =
         serde_json::from_str(&out.stdout).expect("stdout is one JSON object");
     assert_eq!(outputs["decision"], "go");
-    let report: serde_json::Value =
-        serde_json::from_str(outputs["report"].as_str().expect("report")).expect("report JSON");
+    // Typed: the report is an object, not a string holding JSON.
+    let report = outputs["report"].clone();
+    assert!(report.is_object(), "{report}");
     assert_eq!(report["checks"][0]["name"], "url");
     assert_eq!(report["checks"][0]["observation"]["counted"], 19);
     // The cold request: timed phases, `null` for those that do not apply (an IP, plain HTTP).
@@ -232,9 +233,7 @@ fn sigterm_stops_within_a_second_with_a_partial_report() {
     );
     let outputs: serde_json::Value = serde_json::from_str(&stdout).expect("outputs JSON");
     assert_eq!(outputs["decision"], "rollback");
-    let report: serde_json::Value =
-        serde_json::from_str(outputs["report"].as_str().expect("report")).expect("json");
-    assert_eq!(report["interrupted"], true);
+    assert_eq!(outputs["report"]["interrupted"], true);
 }
 
 #[test]
@@ -386,4 +385,63 @@ fn tls_server_name_lets_the_quick_form_verify_a_certificate_while_dialling_an_ip
         "the IP is not in the certificate: {out:?}"
     );
     assert!(out.stderr.contains("tls_verify"), "{}", out.stderr);
+}
+
+/// The report file and the recorded baseline go into directories that do not exist yet: they
+/// are created, and a passing gate exits 0 (issue 17; it used to exit 3).
+#[test]
+fn report_and_baseline_directories_are_created() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let report = dir.path().join("reports/gate/report.json");
+    let baseline = dir.path().join("baselines/new/baseline.json");
+    let out = run(binary().args(["--command", "true"]).args([
+        "--report-file".as_ref(),
+        report.as_os_str(),
+        "--record-baseline".as_ref(),
+        baseline.as_os_str(),
+    ]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("JSON");
+    assert_eq!(written["decision"], "go");
+    assert!(baseline.is_file());
+}
+
+/// What a peer says (a command's output, a redirect's `Location`, the URL) reaches the log,
+/// but never as a workflow command, even indented or with `##[` mid-line (issue 25, point 17).
+#[test]
+fn peer_text_in_the_log_is_never_a_workflow_command() {
+    let hostile =
+        "x\n  ::error title=INJECTED::INJECTED\n##[warning]a ##[warning title=INJECTED]INJECTED";
+    let server =
+        HttpServer::start(|_| Reply::redirect(302, "/moved ##[warning title=INJECTED]INJECTED"));
+    for args in [
+        vec![
+            "--command".to_owned(),
+            format!("printf '%s\\n' '{hostile}'; printf '%s' '{hostile}' >&2; exit 3"),
+        ],
+        vec!["--url".to_owned(), server.url("/##[warning]INJECTED")],
+    ] {
+        let out = run(binary().env("GITHUB_ACTIONS", "true").args(&args).args([
+            "--interval",
+            "50ms",
+            "--deadline",
+            "300ms",
+        ]));
+        assert_eq!(out.code, Some(1), "{out:?}");
+        assert!(
+            out.stderr.contains("INJECTED"),
+            "the peer's text is shown: {out:?}"
+        );
+        for text in [&out.stdout, &out.stderr] {
+            let injected = test_support::hostile::injected_commands(text);
+            assert!(injected.is_empty(), "{injected:?}\n{text}");
+        }
+        let commands = runner_protocol::command_rules::workflow_commands(&out.stderr);
+        assert!(
+            commands.iter().any(|c| c.command == "error"),
+            "the failure is still annotated: {}",
+            out.stderr
+        );
+    }
 }
