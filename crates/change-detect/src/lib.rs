@@ -18,8 +18,10 @@ mod error;
 pub mod format;
 pub mod git;
 pub mod glob;
+pub mod jsregex;
 pub mod matcher;
 pub mod options;
+pub mod picomatch;
 pub mod plan;
 pub mod report;
 
@@ -113,11 +115,7 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         collected
     };
     let collected = collected?;
-    let matcher::Listed {
-        changes,
-        matches,
-        newline_paths,
-    } = pipeline.finish()?;
+    let matcher::Listed { changes, matches } = pipeline.finish()?;
     if git.as_ref().is_some_and(Git::used_safe_directory) {
         runner.notice(
             "git refused the repository (dubious ownership, usual in container jobs); it was \
@@ -130,7 +128,6 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     for warning in &collected.warnings {
         runner.warn(warning);
     }
-    warn_about_newlines(runner, newline_paths);
 
     let report = Report::new(
         &filters,
@@ -176,11 +173,12 @@ fn load_filters(options: &Options) -> Result<(Vec<Filter>, Origin), Error> {
         (options.filters.clone(), Origin::Inline)
     } else {
         let path = options.working_directory.join(&options.filters);
+        let origin = Origin::File(Path::new(&options.filters).to_owned());
         let text = read_file(&path).map_err(|source| Error::FiltersFile {
             path: path.clone(),
             source,
         })?;
-        (text, Origin::File(Path::new(&options.filters).to_owned()))
+        (text, origin)
     };
     match config::parse(&text) {
         Ok(filters) => Ok((filters, origin)),
@@ -197,15 +195,4 @@ fn read_file(path: &Path) -> std::io::Result<String> {
         ));
     }
     std::fs::read_to_string(path)
-}
-
-/// picomatch's `**` never matches a name containing a newline (its regex uses `.`), while
-/// globset's does; say so rather than differ silently.
-fn warn_about_newlines(runner: &Runner, count: usize) {
-    if count > 0 {
-        runner.warn(&format!(
-            "{count} changed file name(s) contain a newline: change-detect matches them like any \
-             other name, while dorny/paths-filter's `**` never matches them"
-        ));
-    }
 }

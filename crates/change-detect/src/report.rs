@@ -141,8 +141,33 @@ impl<'a> Report<'a> {
     }
 
     /// Records every output on the runner.
+    ///
+    /// Filter names that cannot be output names (`my.service`, `2`: dorny accepts them) get
+    /// no per-filter outputs, with a notice; they are in `changes`, `filters` and `matrix`
+    /// like any other.
     pub fn set_outputs(&self, runner: &mut Runner, list: ListFormat) -> Result<(), OutputError> {
+        let unnamed: Vec<&str> = self
+            .results
+            .iter()
+            .map(|r| r.name)
+            .filter(|name| !runner_protocol::output::is_valid_output_name(name))
+            .collect();
+        if !unnamed.is_empty() {
+            runner.notice(&format!(
+                "filter name(s) {} cannot be step output names (letters, digits, `_` and `-`, \
+                 starting with a letter or `_`): read them from the `changes` and `filters` \
+                 outputs",
+                unnamed
+                    .iter()
+                    .map(|n| format!("`{}`", n.escape_debug()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         for result in &self.results {
+            if unnamed.contains(&result.name) {
+                continue;
+            }
             runner.set_output(result.name, result.changed().to_string())?;
             runner.set_output(&format!("{}_count", result.name), result.count.to_string())?;
             if let Some(files) = list.format(result.paths()) {
@@ -244,14 +269,34 @@ impl<'a> Report<'a> {
                 raw.extend_from_slice(path.as_bytes());
                 raw.push(0);
             }
-            std::fs::write(dir.join(format!("{}.txt", result.name)), raw)?;
+            let stem = file_stem(result.name);
+            std::fs::write(dir.join(format!("{stem}.txt")), raw)?;
             std::fs::write(
-                dir.join(format!("{}.json", result.name)),
+                dir.join(format!("{stem}.json")),
                 format::json(result.paths()),
             )?;
         }
         Ok(())
     }
+}
+
+/// The file name of a filter's lists in `files-dir`: the name itself when it is plain
+/// (letters, digits, `.`, `_`, `-`, not starting with `.`), else every other byte as `%XX`,
+/// so that no name can leave the directory (`../x`, `a/b`).
+pub fn file_stem(name: &str) -> String {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    if !name.is_empty() && !name.starts_with('.') && name.bytes().all(plain) {
+        return name.to_owned();
+    }
+    name.bytes()
+        .map(|b| {
+            if plain(b) && b != b'.' {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn changed_word(result: &FilterResult<'_>) -> &'static str {
