@@ -35,6 +35,7 @@ use runner_protocol::{Runner, Verdict};
 
 use crate::api::ApiTarget;
 use crate::config::{Filter, Origin};
+use crate::format::ListFormat;
 use crate::git::{EarlyDiff, Git};
 use crate::matcher::{Matcher, Pipeline};
 use crate::options::Options;
@@ -47,6 +48,10 @@ use crate::report::Report;
 /// their names come from the filters file, so a composite action cannot re-export them: the
 /// `filters` output carries the same data as JSON.
 pub const OUTPUTS: &[&str] = report::STATIC_OUTPUTS;
+
+/// Lists whose step outputs would take more than this (bytes, as GitHub counts them) are
+/// written to files instead: GitHub accepts 1 MB of outputs per job.
+const LIST_OUTPUT_LIMIT: usize = runner_protocol::output::GITHUB_OUTPUT_JOB_LIMIT;
 
 /// The default REST API root when `GITHUB_API_URL` is not set.
 const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -137,11 +142,34 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         collected.base.clone(),
         collected.head.clone(),
     );
-    report.set_outputs(runner, options.list_files)?;
+    // Lists GitHub would not accept as step outputs (1 MB per job) go to files instead,
+    // streamed; nothing the size of the lists is ever held in memory.
+    let list_size = report.list_output_size(options.list_files);
+    let oversized = list_size > LIST_OUTPUT_LIMIT;
+    let files_dir = match &options.files_dir {
+        Some(dir) => Some(options.working_directory.join(dir)),
+        None if oversized => Some(default_files_dir(runner)),
+        None => None,
+    };
+    let in_outputs = if oversized {
+        ListFormat::None
+    } else {
+        options.list_files
+    };
+    report.set_outputs(runner, in_outputs)?;
+    if let (true, Some(dir)) = (oversized, &files_dir) {
+        runner.warn(&format!(
+            "the file lists would take about {} MB as step outputs, more than the 1 MB GitHub \
+             accepts per job: `<filter>_files` and the `files` of the `filters` output are left \
+             out, and every list is in {} (`<filter>.txt`, NUL-separated, and `<filter>.json`); \
+             set `files-dir` to choose the directory",
+            list_size.div_ceil(1_000_000),
+            dir.display()
+        ));
+    }
     report.write_summary(runner);
     report.log_table(runner);
-    if let Some(dir) = &options.files_dir {
-        let dir = options.working_directory.join(dir);
+    if let Some(dir) = files_dir {
         report
             .write_files(&dir)
             .map_err(|source| Error::FilesDir { path: dir, source })?;
@@ -195,4 +223,14 @@ fn read_file(path: &Path) -> std::io::Result<String> {
         ));
     }
     std::fs::read_to_string(path)
+}
+
+/// Where oversized lists go when `files-dir` is not set: the runner's temporary directory
+/// (cleaned after the job), else the system's.
+fn default_files_dir(runner: &Runner) -> std::path::PathBuf {
+    let base = runner
+        .env()
+        .path("RUNNER_TEMP")
+        .unwrap_or_else(std::env::temp_dir);
+    base.join(format!("change-detect-lists-{}", std::process::id()))
 }

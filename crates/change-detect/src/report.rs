@@ -260,21 +260,51 @@ impl<'a> Report<'a> {
         }
     }
 
-    /// Writes `<dir>/<filter>.txt` (NUL-terminated raw paths) and `<dir>/<filter>.json`.
+    /// What the file lists would take as step outputs, in bytes as GitHub counts them (UTF-16):
+    /// every `<filter>_files` value and the `files` arrays of the `filters` output. Computed
+    /// name by name, without building the lists.
+    pub fn list_output_size(&self, list: ListFormat) -> usize {
+        if list == ListFormat::None {
+            return 0;
+        }
+        self.results
+            .iter()
+            .map(|result| {
+                let own = if runner_protocol::output::is_valid_output_name(result.name) {
+                    list.utf16_len(result.paths())
+                } else {
+                    0
+                };
+                2 * (own + ListFormat::Json.utf16_len(result.paths()))
+            })
+            .sum()
+    }
+
+    /// Writes `<dir>/<filter>.txt` (NUL-terminated raw paths) and `<dir>/<filter>.json`,
+    /// streamed name by name (memory does not grow with the lists).
     pub fn write_files(&self, dir: &Path) -> Result<(), std::io::Error> {
+        use std::io::Write as _;
         std::fs::create_dir_all(dir)?;
         for result in &self.results {
-            let mut raw = Vec::new();
-            for path in result.paths() {
-                raw.extend_from_slice(path.as_bytes());
-                raw.push(0);
-            }
             let stem = file_stem(result.name);
-            std::fs::write(dir.join(format!("{stem}.txt")), raw)?;
-            std::fs::write(
-                dir.join(format!("{stem}.json")),
-                format::json(result.paths()),
-            )?;
+            let mut raw =
+                std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{stem}.txt")))?);
+            for path in result.paths() {
+                raw.write_all(path.as_bytes())?;
+                raw.write_all(b"\0")?;
+            }
+            raw.flush()?;
+            let mut json =
+                std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{stem}.json")))?);
+            json.write_all(b"[")?;
+            for (index, path) in result.paths().enumerate() {
+                if index > 0 {
+                    json.write_all(b",")?;
+                }
+                json.write_all(format::json_string(path).as_bytes())?;
+            }
+            json.write_all(b"]")?;
+            json.flush()?;
         }
         Ok(())
     }

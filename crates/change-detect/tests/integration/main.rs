@@ -7,4 +7,5 @@ mod cli;
 mod common;
 mod events;
 mod globs;
+mod lists;
 mod oracle;
