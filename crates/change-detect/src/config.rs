@@ -163,6 +163,8 @@ impl ConfigError {
 
 /// Parses filters text. An empty document means no filters.
 pub fn parse(text: &str) -> Result<Vec<Filter>, ConfigError> {
+    crate::limits::check_size(text.len())?;
+    crate::limits::check_structure(text)?;
     let locator = Locator::new(text);
     let error = |message: String| ConfigError {
         message,

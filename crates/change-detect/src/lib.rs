@@ -19,6 +19,7 @@ pub mod format;
 pub mod git;
 pub mod glob;
 pub mod jsregex;
+pub mod limits;
 pub mod matcher;
 pub mod options;
 pub mod picomatch;
@@ -202,6 +203,13 @@ fn load_filters(options: &Options) -> Result<(Vec<Filter>, Origin), Error> {
     } else {
         let path = options.working_directory.join(&options.filters);
         let origin = Origin::File(Path::new(&options.filters).to_owned());
+        // A huge file is refused before it is read.
+        if let Ok(metadata) = std::fs::metadata(&path) {
+            let length = usize::try_from(metadata.len()).unwrap_or(usize::MAX);
+            if let Err(error) = limits::check_size(length) {
+                return Err(Error::Config(Box::new((origin, error))));
+            }
+        }
         let text = read_file(&path).map_err(|source| Error::FiltersFile {
             path: path.clone(),
             source,

@@ -7,5 +7,6 @@ mod cli;
 mod common;
 mod events;
 mod globs;
+mod limits;
 mod lists;
 mod oracle;
