@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod change;
+pub mod ci;
 mod cli;
 pub mod collect;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod format;
 pub mod git;
 pub mod glob;
 pub mod jsregex;
+pub mod last_success;
 pub mod limits;
 pub mod matcher;
 pub mod options;
@@ -59,12 +61,17 @@ const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// Runs `change-detect` with parsed flags.
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
-    let options = Options::from_cli(cli)?;
+    let mut options = Options::from_cli(cli)?;
+    options.ci = ci::CiContext::from_env(runner.env());
     let token = options.token.as_deref().map(|t| runner.secret(t));
     // git is the long pole: start the diff the plan will most likely ask for before
     // anything else, so that parsing the filters and checking the repository overlap it.
     // Errors keep their order: the event's are reported after the filters'.
     let event = runner.event();
+    if options.base.as_deref() == Some(last_success::LAST_SUCCESS) {
+        let context = event.as_ref().ok().and_then(Option::as_ref);
+        resolve_last_success(&mut options, runner, context, token.clone())?;
+    }
     let early = early_diff(&options, event.as_ref().ok().and_then(Option::as_ref));
     let (filters, origin) = load_filters(&options)?;
     tracing::debug!(filters = filters.len(), ?origin, "filters parsed");
@@ -241,4 +248,75 @@ fn default_files_dir(runner: &Runner) -> std::path::PathBuf {
         .path("RUNNER_TEMP")
         .unwrap_or_else(std::env::temp_dir);
     base.join(format!("change-detect-lists-{}", std::process::id()))
+}
+
+/// `base: last-success`: the head commit of the last successful run of this workflow on this
+/// branch becomes the base; with none, the event decides as without `base` (with a notice).
+fn resolve_last_success(
+    options: &mut Options,
+    runner: &Runner,
+    event: Option<&EventContext>,
+    token: Option<runner_protocol::Secret>,
+) -> Result<(), Error> {
+    use last_success::LastSuccessError::Setup;
+    let context = event.ok_or(Setup {
+        missing: "GitHub Actions (no GITHUB_EVENT_NAME)",
+    })?;
+    let token = token.ok_or(Setup {
+        missing: "a `token` (with `actions: read`)",
+    })?;
+    let repository = context.repository.clone().ok_or(Setup {
+        missing: "the repository (GITHUB_REPOSITORY)",
+    })?;
+    let env = runner.env();
+    let workflow = env
+        .get("GITHUB_WORKFLOW_REF")
+        .and_then(last_success::workflow_file)
+        .ok_or(Setup {
+            missing: "the workflow file (GITHUB_WORKFLOW_REF)",
+        })?;
+    // Pull requests: their head branch; other events: the branch they ran on.
+    let branch = env
+        .get("GITHUB_HEAD_REF")
+        .map(str::to_owned)
+        .or_else(|| {
+            context
+                .git_ref
+                .as_deref()
+                .and_then(|r| r.strip_prefix("refs/heads/"))
+                .map(str::to_owned)
+        })
+        .ok_or(Setup {
+            missing: "a branch (this run is not on one)",
+        })?;
+    let query = last_success::Query {
+        url: env
+            .get("GITHUB_API_URL")
+            .unwrap_or(DEFAULT_API_URL)
+            .trim_end_matches('/')
+            .to_owned(),
+        repository,
+        workflow: workflow.clone(),
+        branch: branch.clone(),
+        current_run: env.get("GITHUB_RUN_ID").and_then(|id| id.parse().ok()),
+        token,
+    };
+    match last_success::find(&query)? {
+        Some(run) => {
+            runner.notice(&format!(
+                "base from the last successful run of `{workflow}` on `{branch}`: run #{} at {} ({})",
+                run.run_number, run.head_sha, run.html_url
+            ));
+            options.base = Some(run.head_sha);
+        }
+        None => {
+            runner.notice(&format!(
+                "`base: last-success` found no successful run of `{workflow}` on `{branch}` (the \
+                 first run, or older runs expired): comparing as the {} event does without `base`",
+                context.name
+            ));
+            options.base = None;
+        }
+    }
+    Ok(())
 }
