@@ -46,10 +46,14 @@ pub enum Glob {
 /// A compiled picomatch regex, with what the matcher's index needs to know about it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Regex {
-    /// The JavaScript regex body, for messages and as the dedup key.
+    /// The JavaScript regex body, for messages (lossy where it holds half a surrogate pair).
     pub javascript: String,
+    /// The same, exactly (the dedup key).
+    pub units: Vec<u16>,
     /// The `regex` crate pattern over mapped paths ([`jsregex::map_path`]).
     pub rust: String,
+    /// The same for ASCII paths, as a byte regex.
+    pub ascii: String,
     /// The JavaScript semantics, for paths the Rust pattern is not exact for.
     pub node: Node,
     /// A literal directory prefix (ending in `/`, or empty) every matching path starts with.
@@ -63,7 +67,7 @@ impl Glob {
     pub fn key(&self) -> String {
         match self {
             Glob::Exact(path) => format!("={}", String::from_utf8_lossy(path)),
-            Glob::Regex(regex) => format!("~{}", regex.javascript),
+            Glob::Regex(regex) => format!("~{:?}", regex.units),
         }
     }
 
@@ -195,10 +199,15 @@ impl Pattern {
             },
             other => PatternError::TooLong(other),
         })?;
+        // Stay in UTF-16: picomatch escapes each half of a surrogate pair separately
+        // (`\<high>\<low>`), which a Rust string cannot hold.
+        let mut whole: Vec<u16> = "^(?:".encode_utf16().collect();
+        whole.extend_from_slice(&compiled.output);
+        whole.extend(")$".encode_utf16());
         let body = String::from_utf16_lossy(&compiled.output);
-        let whole: Vec<u16> = format!("^(?:{body})$").encode_utf16().collect();
         let node = jsregex::parse(&whole).map_err(PatternError::Regex)?;
         let rust = node.to_rust().map_err(PatternError::Regex)?;
+        let ascii = node.to_rust_ascii().map_err(PatternError::Regex)?;
         let mut globs = Vec::new();
         let literal = literal_units(&node);
         if let Some(exact) = literal.whole {
@@ -208,13 +217,20 @@ impl Pattern {
             let prefix =
                 prefix[..prefix.iter().rposition(|b| *b == b'/').map_or(0, |s| s + 1)].to_vec();
             // `dir/**`: every path under `dir/`, and `dir` itself.
-            let directory = everything_directory(rest);
+            // Only when picomatch compiled it as it compiles `dir/**` (`!!./x/**` keeps its
+            // `./`, for one; seed 12024).
+            let directory = everything_directory(rest).filter(|directory| {
+                picomatch::make_re(&format!("{directory}/**"))
+                    .is_ok_and(|plain| plain.output == compiled.output)
+            });
             if let Some(directory) = &directory {
                 globs.push(Glob::Exact(directory.as_bytes().to_vec()));
             }
             globs.push(Glob::Regex(Arc::new(Regex {
                 javascript: body,
+                units: compiled.output.clone(),
                 rust,
+                ascii,
                 node,
                 everything: directory.is_some(),
                 prefix: match &directory {
@@ -473,6 +489,9 @@ mod tests {
     fn leading_dot_slash_is_ignored() {
         assert!(matches("./src/**", "src/a.js"));
         assert!(matches("././src/**", "src/a.js"));
+        // After an even run of `!`, picomatch keeps the `./` (seed 12024).
+        assert!(!matches("!!./node_modules/**", "node_modules"));
+        assert!(!matches("!!./node_modules/**", "node_modules/a"));
         assert!(!matches("!./src/**", "src/a.js"));
     }
 
@@ -485,6 +504,9 @@ mod tests {
         assert!(!matches("docs/?.md", "docs/😀.md"));
         assert!(matches("docs/??.md", "docs/😀.md"));
         assert!(matches("docs/?*.md", "docs/😀.md"));
+        // picomatch escapes each half of the pair (`\<high>\<low>`); seed 11129.
+        assert!(matches("./😀.md", "😀.md"));
+        assert!(matches("😀/**", "😀/a"));
     }
 
     #[test]

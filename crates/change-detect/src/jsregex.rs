@@ -487,6 +487,9 @@ fn mapped(unit: u16) -> char {
     }
 }
 
+/// A byte class that matches nothing (in `(?-u)` mode).
+const NOTHING_ASCII: &str = "[^\\x00-\\xFF]";
+
 fn push_char(out: &mut String, ch: char) {
     if ch.is_ascii_alphanumeric() || ch == '/' || ch == '_' {
         out.push(ch);
@@ -549,14 +552,42 @@ impl Node {
     /// when it is exact.
     pub fn to_rust(&self) -> Result<String, RegexError> {
         let mut out = String::new();
-        self.write_rust(&mut out)?;
+        self.write_rust(&mut out, false)?;
         Ok(out)
     }
 
-    fn write_rust(&self, out: &mut String) -> Result<(), RegexError> {
+    /// The same for ASCII paths only, as a byte regex (`(?-u)`): its automaton is a fraction
+    /// of the Unicode one's, quicker to build and to run, and on ASCII it answers the same
+    /// (what only matches other characters becomes a class that matches nothing).
+    pub fn to_rust_ascii(&self) -> Result<String, RegexError> {
+        let mut out = String::from("(?-u)");
+        self.write_rust(&mut out, true)?;
+        Ok(out)
+    }
+
+    fn write_rust(&self, out: &mut String, ascii: bool) -> Result<(), RegexError> {
         match self {
             Node::Empty => {}
+            Node::Unit(unit) if ascii && *unit >= 0x80 => out.push_str(NOTHING_ASCII),
             Node::Unit(unit) => push_char(out, mapped(*unit)),
+            Node::Class { ranges, negated } if ascii => {
+                let ranges: Vec<(u16, u16)> = ranges
+                    .iter()
+                    .filter(|(a, _)| *a < 0x80)
+                    .map(|(a, b)| (*a, (*b).min(0x7F)))
+                    .collect();
+                match (ranges.is_empty(), negated) {
+                    (true, false) => out.push_str(NOTHING_ASCII),
+                    (true, true) => out.push_str("[\\x00-\\x7F]"),
+                    (false, _) => {
+                        out.push_str(if *negated { "[^" } else { "[" });
+                        for (a, b) in ranges {
+                            out.push_str(&format!("\\x{a:02X}-\\x{b:02X}"));
+                        }
+                        out.push(']');
+                    }
+                }
+            }
             Node::Class { ranges, negated } => {
                 if ranges.is_empty() {
                     // `[]` matches nothing, `[^]` anything.
@@ -573,6 +604,7 @@ impl Node {
                     out.push(']');
                 }
             }
+            Node::Any if ascii => out.push_str("[^\\n\\r]"),
             Node::Any => out.push_str("[^\\n\\r\\x{2028}\\x{2029}]"),
             Node::Start => out.push('^'),
             Node::End => out.push('$'),
@@ -603,11 +635,11 @@ impl Node {
                                 max: *max,
                                 greedy: *greedy,
                             }
-                            .write_rust(out)?;
+                            .write_rust(out, ascii)?;
                         }
                         _ => {
                             bump = false;
-                            item.write_rust(out)?;
+                            item.write_rust(out, ascii)?;
                         }
                     }
                 }
@@ -618,13 +650,13 @@ impl Node {
                     if index > 0 {
                         out.push('|');
                     }
-                    branch.write_rust(out)?;
+                    branch.write_rust(out, ascii)?;
                 }
                 out.push(')');
             }
             Node::Repeat { node, min, max, .. } => {
                 out.push_str("(?:");
-                node.write_rust(out)?;
+                node.write_rust(out, ascii)?;
                 out.push(')');
                 match max {
                     Some(max) => out.push_str(&format!("{{{min},{max}}}")),

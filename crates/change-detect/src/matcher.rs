@@ -613,7 +613,41 @@ struct GlobGroup {
     /// `prefix**` globs: every path under the prefix matches.
     everything: Vec<usize>,
     /// The other globs, compiled together, and their indices.
-    set: Option<(MetaRegex, Vec<usize>)>,
+    set: Option<RegexSet>,
+}
+
+/// A group's regexes: a byte-regex set for ASCII paths (nearly all of them, and quick to
+/// build), and the Unicode set, built the first time a path with other characters needs it.
+#[derive(Debug, Clone)]
+struct RegexSet {
+    ascii: MetaRegex,
+    unicode: std::sync::Arc<std::sync::OnceLock<Result<MetaRegex, String>>>,
+    patterns: Vec<String>,
+    indices: Vec<usize>,
+}
+
+impl RegexSet {
+    fn build(patterns: &[&str], ascii: bool) -> Result<MetaRegex, String> {
+        MetaRegex::builder()
+            .configure(MetaRegex::config().match_kind(MatchKind::All))
+            .syntax(regex_automata::util::syntax::Config::new().utf8(!ascii))
+            .build_many(patterns)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The set for `path` (ASCII or not).
+    fn for_path(&self, ascii: bool) -> Option<&MetaRegex> {
+        if ascii {
+            return Some(&self.ascii);
+        }
+        let unicode = self.unicode.get_or_init(|| {
+            let patterns: Vec<&str> = self.patterns.iter().map(String::as_str).collect();
+            Self::build(&patterns, false)
+        });
+        // The patterns were compiled once already (as bytes), so this does not fail; if it
+        // did, the path is matched by nothing rather than by the wrong thing.
+        unicode.as_ref().ok()
+    }
 }
 
 impl GlobIndex {
@@ -638,19 +672,22 @@ impl GlobIndex {
             let set = if others.is_empty() {
                 None
             } else {
-                let patterns: Vec<&str> = others
+                let regexes: Vec<&crate::glob::Regex> = others
                     .iter()
-                    .map(|index| match &globs[*index] {
-                        Glob::Regex(regex) => regex.rust.as_str(),
-                        Glob::Exact(_) => "",
+                    .filter_map(|index| match &globs[*index] {
+                        Glob::Regex(regex) => Some(regex.as_ref()),
+                        Glob::Exact(_) => None,
                     })
                     .collect();
-                let set = MetaRegex::builder()
-                    .configure(MetaRegex::config().match_kind(MatchKind::All))
-                    .build_many(&patterns)
-                    .map_err(|e| CompileError(e.to_string()))?;
-                widest = widest.max(others.len());
-                Some((set, others))
+                let ascii: Vec<&str> = regexes.iter().map(|r| r.ascii.as_str()).collect();
+                let set = RegexSet {
+                    ascii: RegexSet::build(&ascii, true).map_err(CompileError)?,
+                    unicode: Default::default(),
+                    patterns: regexes.iter().map(|r| r.rust.clone()).collect(),
+                    indices: others,
+                };
+                widest = widest.max(set.indices.len());
+                Some(set)
             };
             let group = GlobGroup { everything, set };
             if prefix.is_empty() {
@@ -719,15 +756,24 @@ impl GlobIndex {
             }
         }
         let mut mapped = None;
+        let ascii = path.is_ascii();
         for group in std::iter::once(&self.root).chain(cache.groups.iter().copied()) {
             hits.extend_from_slice(&group.everything);
-            if let Some((set, indices)) = &group.set {
-                let haystack = mapped.get_or_insert_with(|| jsregex::map_path(path));
-                scratch.clear();
-                let input = Input::new(haystack.as_ref()).anchored(Anchored::Yes);
-                set.which_overlapping_matches(&input, scratch);
-                hits.extend(scratch.iter().map(|pattern| indices[pattern.as_usize()]));
-            }
+            let Some(set) = &group.set else {
+                continue;
+            };
+            let Some(regex) = set.for_path(ascii) else {
+                continue;
+            };
+            let haystack = mapped.get_or_insert_with(|| jsregex::map_path(path));
+            scratch.clear();
+            let input = Input::new(haystack.as_ref()).anchored(Anchored::Yes);
+            regex.which_overlapping_matches(&input, scratch);
+            hits.extend(
+                scratch
+                    .iter()
+                    .map(|pattern| set.indices[pattern.as_usize()]),
+            );
         }
     }
 }

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 const CASES: u64 = 600;
 
 /// Seeds that once disagreed with dorny; kept as regression cases.
-const REGRESSIONS: &[u64] = &[3653, 3830, 4073, 4691];
+const REGRESSIONS: &[u64] = &[3653, 3830, 4073, 4691, 11129, 12024];
 
 /// A small deterministic generator (xorshift64*), so a seed is a case.
 struct Random(u64);
