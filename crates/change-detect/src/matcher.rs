@@ -629,7 +629,15 @@ struct RegexSet {
 impl RegexSet {
     fn build(patterns: &[&str], ascii: bool) -> Result<MetaRegex, String> {
         MetaRegex::builder()
-            .configure(MetaRegex::config().match_kind(MatchKind::All))
+            // Only the lazy DFA (and the PikeVM behind it) answer "which patterns match";
+            // a full DFA, a one-pass DFA or a backtracker would only cost build time here.
+            .configure(
+                MetaRegex::config()
+                    .match_kind(MatchKind::All)
+                    .dfa(false)
+                    .onepass(false)
+                    .backtrack(false),
+            )
             .syntax(regex_automata::util::syntax::Config::new().utf8(!ascii))
             .build_many(patterns)
             .map_err(|e| e.to_string())
