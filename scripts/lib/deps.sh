@@ -61,6 +61,21 @@ ensure_python_tools() {
   export PATH="$DEPLOY_SUITE_VENV/bin:$PATH"
 }
 
+# picomatch, the glob engine dorny/paths-filter bundles (its package-lock pins 2.3.1): the
+# oracle change-detect's glob tests compare against. Installed with npm into the cache (never
+# into the checkout); prints nothing, exports PICOMATCH_DIR (the package directory).
+PICOMATCH_VERSION="2.3.1"
+ensure_picomatch() {
+  local prefix="$DEPLOY_SUITE_CACHE/npm/picomatch-$PICOMATCH_VERSION"
+  if [ ! -f "$prefix/node_modules/picomatch/package.json" ]; then
+    command -v npm >/dev/null || ensure_debian_packages nodejs npm
+    log "installing picomatch $PICOMATCH_VERSION into $prefix"
+    mkdir -p "$prefix"
+    npm install --silent --no-audit --no-fund --prefix "$prefix" "picomatch@$PICOMATCH_VERSION" >&2
+  fi
+  export PICOMATCH_DIR="$prefix/node_modules/picomatch"
+}
+
 # ensure_test_dependencies: everything `cargo test` needs beyond the Rust toolchain.
 ensure_test_dependencies() {
   # sshd for ssh-deploy's real-OpenSSH tests; musl-tools so C dependencies build for the
@@ -73,4 +88,6 @@ ensure_test_dependencies() {
   ensure_debian_packages openssh-server openssh-client musl-tools git prometheus nginx haproxy socat \
     curl zstd iproute2
   ensure_python_tools
+  # node + picomatch: change-detect's glob oracle test.
+  ensure_picomatch
 }

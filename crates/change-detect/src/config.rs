@@ -163,6 +163,8 @@ impl ConfigError {
 
 /// Parses filters text. An empty document means no filters.
 pub fn parse(text: &str) -> Result<Vec<Filter>, ConfigError> {
+    crate::limits::check_size(text.len())?;
+    crate::limits::check_structure(text)?;
     let locator = Locator::new(text);
     let error = |message: String| ConfigError {
         message,
@@ -204,7 +206,14 @@ pub fn parse(text: &str) -> Result<Vec<Filter>, ConfigError> {
     let context = Context { locator: &locator };
     let mut filters = Vec::with_capacity(mapping.len());
     for (key, value) in mapping {
-        let Some(name) = key.as_str().map(str::to_owned) else {
+        // JavaScript object keys are strings: dorny's `2:` and `true:` are filters "2" and
+        // "true".
+        let name = match &key {
+            Value::Number(number) if number.is_i64() || number.is_u64() => Some(number.to_string()),
+            Value::Bool(flag) => Some(flag.to_string()),
+            other => other.as_str().map(str::to_owned),
+        };
+        let Some(name) = name else {
             let shown = serde_yaml_ng::to_string(&key).unwrap_or_default();
             return Err(context.at_key(
                 None,
@@ -526,13 +535,6 @@ impl Context<'_> {
             filters.iter().map(|f| f.name.as_str()).collect();
         for filter in filters {
             let name = filter.name.as_str();
-            if !runner_protocol::output::is_valid_output_name(name) {
-                return Err(self.at_key(
-                    Some(name),
-                    format!("filter name `{name}` cannot be an output name"),
-                    "use letters, digits, `_` and `-`, starting with a letter or `_`",
-                ));
-            }
             if RESERVED_NAMES.contains(&name) {
                 return Err(self.at_key(
                     Some(name),
@@ -851,10 +853,13 @@ mod tests {
     }
 
     #[test]
-    fn names_must_be_output_names_and_not_collide() {
-        let error = parse_err("a b: x/**\n");
-        assert!(error.message.contains("cannot be an output name"));
-        assert_eq!(error.line, Some(1));
+    fn any_name_dorny_accepts_is_accepted_but_outputs_of_our_own_are_reserved() {
+        // dorny accepts these; they have no per-filter output (see `Report::set_outputs`).
+        let names: Vec<String> = parse_ok("a b: x/**\nmy.service: y/**\n2: z/**\n")
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(names, ["a b", "my.service", "2"]);
         let error = parse_err("changes: x/**\n");
         assert!(error.message.contains("also an output"));
         let error = parse_err("api: x/**\napi_count: y/**\n");

@@ -9,6 +9,7 @@ use runner_protocol::{Diagnostic, ErrorClass, Reportable};
 use crate::api::ApiError;
 use crate::config::{ConfigError, Origin};
 use crate::git::GitError;
+use crate::last_success::LastSuccessError;
 use crate::matcher::CompileError;
 use crate::options::OptionsError;
 use crate::plan::PlanError;
@@ -58,6 +59,9 @@ pub enum Error {
     /// The GitHub API failed.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// `base: last-success` could not be resolved.
+    #[error(transparent)]
+    LastSuccess(#[from] crate::last_success::LastSuccessError),
     /// An output could not be recorded.
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -83,8 +87,11 @@ impl Reportable for Error {
             | Error::Plan(_)
             | Error::NotARepository { .. }
             | Error::ApiSetup { .. }
+            | Error::LastSuccess(LastSuccessError::Setup { .. })
             | Error::Output(_) => ErrorClass::Usage,
-            Error::Git(_) | Error::Api(_) | Error::FilesDir { .. } => ErrorClass::Infrastructure,
+            Error::Git(_) | Error::Api(_) | Error::LastSuccess(_) | Error::FilesDir { .. } => {
+                ErrorClass::Infrastructure
+            }
         }
     }
 
@@ -111,6 +118,14 @@ impl Reportable for Error {
                     None => diagnostic,
                 }
             }
+            Error::LastSuccess(LastSuccessError::Refused { .. }) => Diagnostic::from_error(self).with_hint(
+                "give the job `permissions: { actions: read, contents: read }` and pass `token: ${{ github.token }}`; \
+                 a 404 also means the token cannot see the workflow file GITHUB_WORKFLOW_REF names",
+            ),
+            Error::LastSuccess(LastSuccessError::Setup { .. }) => Diagnostic::from_error(self).with_hint(
+                "`base: last-success` works in GitHub Actions with `token: ${{ github.token }}` and `permissions: actions: read`; \
+                 elsewhere pass the commit of the last good build as `--base`",
+            ),
             Error::Api(ApiError::Truncated { .. }) => Diagnostic::from_error(self).with_hint(
                 "check the repository out (actions/checkout) so change-detect can use git, which has no limit",
             ),

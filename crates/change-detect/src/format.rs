@@ -39,19 +39,74 @@ impl ListFormat {
 
     /// Formats `paths`; `None` for [`ListFormat::None`].
     pub fn format<'a>(self, paths: impl IntoIterator<Item = &'a RepoPath>) -> Option<String> {
-        let paths = paths.into_iter();
-        Some(match self {
-            ListFormat::None => return None,
-            ListFormat::Csv => join(paths.map(csv), ","),
-            ListFormat::Json => json(paths),
-            ListFormat::Shell => join(paths.map(|p| shell(p.as_bytes())), " "),
-            ListFormat::Escape => join(paths.map(|p| escape(p.as_bytes())), " "),
-        })
+        if self == ListFormat::None {
+            return None;
+        }
+        let mut out = String::new();
+        self.write(paths, &mut out);
+        Some(out)
+    }
+
+    /// Appends the formatted list to `out`, one name at a time (nothing for `None`).
+    pub fn write<'a>(
+        self,
+        paths: impl IntoIterator<Item = &'a RepoPath>,
+        out: &mut impl Extend<char>,
+    ) {
+        self.each(paths, |piece| out.extend(piece.chars()));
+    }
+
+    /// The size GitHub counts for the formatted list (UTF-16 code units), without building it.
+    pub fn utf16_len<'a>(self, paths: impl IntoIterator<Item = &'a RepoPath>) -> usize {
+        let mut units = 0;
+        self.each(paths, |piece| units += utf16_units(piece.as_bytes()));
+        units
+    }
+
+    /// The formatted list, piece by piece: items, separators, brackets.
+    fn each<'a>(self, paths: impl IntoIterator<Item = &'a RepoPath>, mut piece: impl FnMut(&str)) {
+        let separator = match self {
+            ListFormat::None => return,
+            ListFormat::Csv => ",",
+            ListFormat::Json => ",",
+            ListFormat::Shell | ListFormat::Escape => " ",
+        };
+        if self == ListFormat::Json {
+            piece("[");
+        }
+        for (index, path) in paths.into_iter().enumerate() {
+            if index > 0 {
+                piece(separator);
+            }
+            let item = match self {
+                ListFormat::None => return,
+                ListFormat::Csv => csv(path),
+                ListFormat::Json => json_string(path),
+                ListFormat::Shell => shell(path.as_bytes()),
+                ListFormat::Escape => escape(path.as_bytes()),
+            };
+            piece(&item);
+        }
+        if self == ListFormat::Json {
+            piece("]");
+        }
     }
 }
 
-fn join(items: impl Iterator<Item = String>, separator: &str) -> String {
-    items.collect::<Vec<_>>().join(separator)
+/// UTF-16 code units of UTF-8 text (GitHub sizes outputs in UTF-16).
+pub fn utf16_units(text: &[u8]) -> usize {
+    text.iter()
+        .map(|b| match b {
+            0x80..=0xBF => 0,
+            0xF0..=0xFF => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// One JSON string; bytes that are not UTF-8 become U+FFFD.
+pub fn json_string(path: &RepoPath) -> String {
+    serde_json::to_string(&path.to_lossy()).unwrap_or_else(|_| "\"\"".into())
 }
 
 /// A JSON array; names that are not UTF-8 have the invalid bytes replaced by U+FFFD.

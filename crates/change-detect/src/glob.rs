@@ -1,31 +1,88 @@
-//! Glob patterns with picomatch's semantics (`{ dot: true }`, as dorny/paths-filter uses it),
-//! compiled with `globset`.
+//! Glob patterns with picomatch 2.3.1's semantics (`{ dot: true }`, as dorny/paths-filter
+//! uses it).
 //!
-//! globset and picomatch agree on most syntax once globset is told that `*`, `?` and classes
-//! never cross `/` (`literal_separator`), that `{a,}` has an empty alternative
-//! (`empty_alternates`) and that an unclosed `[` is literal (`allow_unclosed_class`). The rest
-//! is bridged here, before globset sees the pattern:
+//! Each pattern goes through a port of picomatch's own compiler ([`crate::picomatch`]) to the
+//! JavaScript regular expression picomatch would build, which [`crate::jsregex`] reads and
+//! compiles for Rust. What picomatch does is therefore what change-detect does, including its
+//! surprises: `(a|b)` and `|` are regex syntax, `[x]` also matches the literal text `[x]`,
+//! `x*/**` does not match `x` itself while `x/**` does, `?` counts UTF-16 code units, and a
+//! path equal to the pattern text matches whatever the pattern says.
 //!
-//! - a leading run of `!` negates the rule when its length is odd (`!!a` is `a`);
-//! - leading `./` is dropped (repeatedly, like picomatch);
-//! - `**.ext` as a whole pattern means `**/*.ext` (picomatch's fast path);
-//! - a brace group without a top-level comma (`{a}`, `{}`) is literal in picomatch;
-//! - `dir/**` also matches a file named `dir` itself.
-//!
-//! What globset cannot express is refused with an error that says what to write instead:
-//! extglobs (`+(a|b)`), `[!x]` (a literal `!` in picomatch, a negation in globset), ranges
-//! (`{1..3}`), a trailing `/` (never matches a file in picomatch) and a leading `/`.
+//! Refused, with an error that says what to write instead (picomatch's reading of them is
+//! rarely what the author meant): extglobs (`+(a|b)`), `[!x]` (a literal `!` in picomatch, a
+//! negation in every shell), ranges (`{1..3}`), a trailing `/` (never matches a file), a
+//! leading `/` (never matches: paths are relative), empty patterns, line breaks inside a
+//! pattern, and the regex constructs picomatch passes through that change-detect does not
+//! emulate (back-references, `\b`, lookarounds written by hand).
 
-/// A parsed rule: the globset pattern and whether the rule is negated.
+use std::sync::Arc;
+
+use crate::jsregex::{self, Node};
+use crate::picomatch;
+
+/// A parsed rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
-    /// The pattern as written in the filters file.
+    /// The pattern as written in the filters file. A path equal to it always matches the
+    /// rule (picomatch compares the text before running the regex).
     pub source: String,
-    /// `!pattern`: the rule holds for paths the glob does *not* match.
+    /// `!pattern` (an odd run of `!`): the rule holds for paths the globs do *not* match
+    /// (and, as in picomatch's `^(?!…).*$`, that hold no line break).
     pub negated: bool,
-    /// The pattern in globset syntax: one glob, or two when `dir/**` must also match `dir`.
-    /// The rule's glob part holds when any of them matches.
-    pub globs: Vec<String>,
+    /// What the pattern matches, split for the matcher's index; the rule's glob part holds
+    /// when any of them matches.
+    pub globs: Vec<Glob>,
+}
+
+/// One matchable piece of a pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Glob {
+    /// Exactly this path.
+    Exact(Vec<u8>),
+    /// picomatch's regex.
+    Regex(Arc<Regex>),
+}
+
+/// A compiled picomatch regex, with what the matcher's index needs to know about it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Regex {
+    /// The JavaScript regex body, for messages (lossy where it holds half a surrogate pair).
+    pub javascript: String,
+    /// The same, exactly (the dedup key).
+    pub units: Vec<u16>,
+    /// The `regex` crate pattern over mapped paths ([`jsregex::map_path`]).
+    pub rust: String,
+    /// The same for ASCII paths, as a byte regex.
+    pub ascii: String,
+    /// The JavaScript semantics, for paths the Rust pattern is not exact for.
+    pub node: Node,
+    /// A literal directory prefix (ending in `/`, or empty) every matching path starts with.
+    pub prefix: Vec<u8>,
+    /// `dir/**`: every path under `prefix` matches (without a line break).
+    pub everything: bool,
+}
+
+impl Glob {
+    /// A key that is equal for equal globs.
+    pub fn key(&self) -> String {
+        match self {
+            Glob::Exact(path) => format!("={}", String::from_utf8_lossy(path)),
+            Glob::Regex(regex) => format!("~{:?}", regex.units),
+        }
+    }
+
+    /// JavaScript's answer for a path (as UTF-16 code units): the reference semantics.
+    pub fn matches_units(&self, units: &[u16], path: &[u8]) -> bool {
+        match self {
+            Glob::Exact(exact) => {
+                exact == path
+                    || String::from_utf8_lossy(exact)
+                        .encode_utf16()
+                        .eq(units.iter().copied())
+            }
+            Glob::Regex(regex) => regex.node.matches(units),
+        }
+    }
 }
 
 /// Why a pattern cannot be used.
@@ -57,7 +114,16 @@ pub enum PatternError {
     /// `/src/**`.
     #[error("a pattern starting with `/` never matches: changed paths are relative")]
     LeadingSlash,
-    /// globset rejected the translated pattern.
+    /// A line break inside the pattern.
+    #[error("a pattern cannot hold a line break")]
+    LineBreak,
+    /// picomatch's regex is invalid, or uses what change-detect does not emulate.
+    #[error("{0}")]
+    Regex(jsregex::RegexError),
+    /// Longer than picomatch accepts.
+    #[error("{0}")]
+    TooLong(picomatch::PicoError),
+    /// globset rejected a tag pattern.
     #[error("invalid glob: {0}")]
     Invalid(String),
 }
@@ -87,14 +153,29 @@ impl PatternError {
             PatternError::LeadingSlash => {
                 format!("write `{}`", source.trim_start_matches(['!', '/']))
             }
+            PatternError::LineBreak => "write `?` where the name holds a line break".into(),
+            PatternError::Regex(jsregex::RegexError::Invalid(_)) => {
+                "picomatch (dorny/paths-filter) would never match it; escape regex characters \
+                 meant literally with `\\` (`\\(`, `\\|`, `\\+`)"
+                    .into()
+            }
+            PatternError::Regex(jsregex::RegexError::Unsupported(_)) => {
+                "picomatch passes `(`, `)`, `|`, `+` and backslash escapes through to a regular \
+                 expression; escape them with `\\` when meant literally"
+                    .into()
+            }
+            PatternError::TooLong(_) => "split the pattern into several rules".into(),
             PatternError::Invalid(_) => "escape glob characters meant literally with `\\`".into(),
         }
     }
 }
 
 impl Pattern {
-    /// Parses a rule as picomatch would, refusing what globset would read differently.
+    /// Parses a rule as picomatch would, refusing what it reads surprisingly.
     pub fn parse(source: &str) -> Result<Self, PatternError> {
+        if source.contains(['\n', '\r', '\u{2028}', '\u{2029}']) {
+            return Err(PatternError::LineBreak);
+        }
         check_extglob(source)?;
         let bangs = source.chars().take_while(|c| *c == '!').count();
         let mut rest = &source[bangs..];
@@ -111,37 +192,106 @@ impl Pattern {
             return Err(PatternError::LeadingSlash);
         }
         check_classes(rest)?;
-        let mut glob = literal_braces(rest)?;
-        if let Some(extension) = glob.strip_prefix("**.") {
-            if !extension.is_empty()
-                && extension
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
-            {
-                glob = format!("**/*.{extension}");
+        check_ranges(rest)?;
+        let compiled = picomatch::make_re(source).map_err(|error| match error {
+            picomatch::PicoError::Extglob(opener) => PatternError::Extglob {
+                found: format!("{opener}("),
+            },
+            other => PatternError::TooLong(other),
+        })?;
+        // Stay in UTF-16: picomatch escapes each half of a surrogate pair separately
+        // (`\<high>\<low>`), which a Rust string cannot hold.
+        let mut whole: Vec<u16> = "^(?:".encode_utf16().collect();
+        whole.extend_from_slice(&compiled.output);
+        whole.extend(")$".encode_utf16());
+        let body = String::from_utf16_lossy(&compiled.output);
+        let node = jsregex::parse(&whole).map_err(PatternError::Regex)?;
+        let rust = node.to_rust().map_err(PatternError::Regex)?;
+        let ascii = node.to_rust_ascii().map_err(PatternError::Regex)?;
+        let mut globs = Vec::new();
+        let literal = literal_units(&node);
+        if let Some(exact) = literal.whole {
+            globs.push(Glob::Exact(String::from_utf16_lossy(&exact).into_bytes()));
+        } else {
+            let prefix = String::from_utf16_lossy(&literal.prefix).into_bytes();
+            let prefix =
+                prefix[..prefix.iter().rposition(|b| *b == b'/').map_or(0, |s| s + 1)].to_vec();
+            // `dir/**`: every path under `dir/`, and `dir` itself.
+            // Only when picomatch compiled it as it compiles `dir/**` (`!!./x/**` keeps its
+            // `./`, for one; seed 12024).
+            let directory = everything_directory(rest).filter(|directory| {
+                picomatch::make_re(&format!("{directory}/**"))
+                    .is_ok_and(|plain| plain.output == compiled.output)
+            });
+            if let Some(directory) = &directory {
+                globs.push(Glob::Exact(directory.as_bytes().to_vec()));
             }
-        }
-        let mut globs = vec![glob];
-        // picomatch's `dir/**` also matches `dir` itself; globset's does not.
-        if let Some(directory) = globs[0].strip_suffix("/**") {
-            if !directory.is_empty() && !directory.ends_with('\\') && directory != "**" {
-                let directory = directory.strip_suffix("/**").unwrap_or(directory);
-                globs.push(directory.to_owned());
-            }
-        }
-        // Validate now so errors carry the rule's location.
-        for glob in &globs {
-            build(glob)?;
+            globs.push(Glob::Regex(Arc::new(Regex {
+                javascript: body,
+                units: compiled.output.clone(),
+                rust,
+                ascii,
+                node,
+                everything: directory.is_some(),
+                prefix: match &directory {
+                    Some(directory) => format!("{directory}/").into_bytes(),
+                    None => prefix,
+                },
+            })));
         }
         Ok(Self {
             source: source.to_owned(),
-            negated: bangs % 2 == 1,
+            negated: compiled.negated,
             globs,
         })
     }
 }
 
-/// Builds the globset glob with the options that give picomatch's semantics.
+/// `dir` for a pattern `dir/**` whose `dir` is plain text to picomatch.
+fn everything_directory(rest: &str) -> Option<String> {
+    let directory = rest.strip_suffix("/**")?;
+    let plain = !directory.is_empty()
+        && directory
+            .split('/')
+            .all(|segment| !matches!(segment, "" | "." | ".."))
+        && !directory
+            .chars()
+            .any(|c| c.is_control() || "*?[]{}()!+@|^$\"\\,".contains(c));
+    plain.then(|| directory.to_owned())
+}
+
+struct Literal {
+    /// The code units every match starts with.
+    prefix: Vec<u16>,
+    /// The whole match, when the regex matches one string only.
+    whole: Option<Vec<u16>>,
+}
+
+/// The literal start of an anchored regex (`^…$`), and the whole string when it is literal.
+fn literal_units(node: &Node) -> Literal {
+    let mut prefix = Vec::new();
+    let complete = collect_literal(node, &mut prefix);
+    Literal {
+        whole: complete.then(|| prefix.clone()),
+        prefix,
+    }
+}
+
+/// Appends the literal units `node` starts with; true when that is all of it.
+fn collect_literal(node: &Node, out: &mut Vec<u16>) -> bool {
+    match node {
+        Node::Start | Node::End | Node::Empty => true,
+        Node::Unit(unit) => {
+            out.push(*unit);
+            true
+        }
+        Node::Concat(items) => items.iter().all(|item| collect_literal(item, out)),
+        _ => false,
+    }
+}
+
+/// Builds a globset glob (for `tag-pattern`, matched against tag names like `git describe
+/// --match`), with picomatch-like options.
 pub fn build(glob: &str) -> Result<globset::Glob, PatternError> {
     globset::GlobBuilder::new(glob)
         .literal_separator(true)
@@ -285,19 +435,44 @@ fn expand_range(start: &str, end: &str) -> Option<String> {
     Some(format!("{{{}}}", items.join(",")))
 }
 
+fn check_ranges(source: &str) -> Result<(), PatternError> {
+    literal_braces(source).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::change::{Change, Status};
+    use crate::config::Quantifier;
+    use crate::matcher::Matcher;
 
+    /// Through the whole matcher (index, Rust regexes, the JavaScript interpreter for line
+    /// breaks), as a filter of one rule.
     fn matches(pattern: &str, path: &str) -> bool {
-        let pattern = Pattern::parse(pattern).expect("valid pattern");
-        let hit = pattern.globs.iter().any(|glob| {
-            build(glob)
-                .expect("builds")
-                .compile_matcher()
-                .is_match(path)
-        });
-        hit != pattern.negated
+        let parsed = Pattern::parse(pattern).expect("valid pattern");
+        let units = jsregex::path_units(path.as_bytes());
+        let reference = path == pattern
+            || (parsed
+                .globs
+                .iter()
+                .any(|g| g.matches_units(&units, path.as_bytes()))
+                != parsed.negated
+                && !(parsed.negated && jsregex::has_line_terminator(path.as_bytes())));
+        let filters = crate::config::parse(&format!(
+            "x: [{}]\n",
+            serde_json::to_string(pattern).expect("json")
+        ))
+        .expect("filters");
+        let matcher = Matcher::new(&filters, Quantifier::Some).expect("compiles");
+        let found = !matcher
+            .matches(&[Change::new(path, Status::Modified)])
+            .files[0]
+            .is_empty();
+        assert_eq!(
+            found, reference,
+            "matcher and interpreter disagree on {pattern:?} {path:?}"
+        );
+        found
     }
 
     #[test]
@@ -306,35 +481,85 @@ mod tests {
         assert!(matches("!src/**", "docs/a.md"));
         assert!(matches("!!src/**", "src/a.js"));
         assert!(!matches("!!!src/**", "src/a.js"));
+        // `^(?!…).*$`: a negated rule never holds for a name with a line break.
+        assert!(!matches("!src/**", "docs/a\nb"));
     }
 
     #[test]
     fn leading_dot_slash_is_ignored() {
         assert!(matches("./src/**", "src/a.js"));
         assert!(matches("././src/**", "src/a.js"));
+        // After an even run of `!`, picomatch keeps the `./` (seed 12024).
+        assert!(!matches("!!./node_modules/**", "node_modules"));
+        assert!(!matches("!!./node_modules/**", "node_modules/a"));
         assert!(!matches("!./src/**", "src/a.js"));
+    }
+
+    #[test]
+    fn question_marks_and_classes_count_utf16_code_units_issue_23() {
+        assert!(matches("docs/?.md", "docs/é.md"));
+        assert!(!matches("docs/??.md", "docs/é.md"));
+        assert!(matches("caf[eé].txt", "café.txt"));
+        // An emoji is two code units in JavaScript.
+        assert!(!matches("docs/?.md", "docs/😀.md"));
+        assert!(matches("docs/??.md", "docs/😀.md"));
+        assert!(matches("docs/?*.md", "docs/😀.md"));
+        // picomatch escapes each half of the pair (`\<high>\<low>`); seed 11129.
+        assert!(matches("./😀.md", "😀.md"));
+        assert!(matches("😀/**", "😀/a"));
+    }
+
+    #[test]
+    fn directory_itself_only_without_a_star_in_the_last_segment_issue_23() {
+        assert!(matches("src/**", "src"));
+        assert!(matches("?/**", "a"));
+        assert!(matches("{a,b}/**", "a"));
+        assert!(!matches("*/**", "a"));
+        assert!(!matches("s*/**", "src"));
+        assert!(!matches("src/*/**", "src/x"));
+        assert!(matches("*/**", "a/b"));
+        assert!(!matches("src/package1/**", "src/package10"));
+    }
+
+    #[test]
+    fn parentheses_and_pipes_are_regex_syntax_as_in_picomatch_issue_23() {
+        assert!(matches("(src|lib)/**", "src/x.js"));
+        assert!(matches("(src|lib)/**", "lib/y"));
+        assert!(!matches("(src|lib)/**", "(src|lib)/x"));
+        assert!(matches("*.js|*.ts", "a.ts"));
+        assert!(matches("*.js|*.ts", "a.js"));
+    }
+
+    #[test]
+    fn picomatch_quirks_are_reproduced_issue_23() {
+        // A class also matches itself literally; and any path equal to the pattern matches.
+        assert!(matches("[x].txt", "[x].txt"));
+        assert!(matches("[x].txt", "x.txt"));
+        // `**.md` is "any depth", but not after `!`, where it is top-level `*.md`.
+        assert!(matches("**.md", "docs/a.md"));
+        assert!(!matches("!**.md", "README.md"));
+        assert!(matches("!**.md", "docs/a.md"));
+        // A lone `}` is literal; a class naming `/` crosses it.
+        assert!(matches("a}", "a}"));
+        assert!(matches("a[/]b", "a/b"));
+        assert!(matches("a[.-_]b", "a/b"));
+        // `*.*` needs a character after the dot; `a/*.*` does not.
+        assert!(!matches("*.*", "a."));
+        assert!(matches("a/*.*", "a/b."));
+        // `**` stops at line breaks; `*` starts only where a character is not one.
+        assert!(!matches("**", "a\nb"));
+        assert!(matches("a/*", "a/b\nc"));
+        assert!(!matches("*", "\nb"));
     }
 
     #[test]
     fn star_question_and_classes_never_cross_slashes() {
         assert!(!matches("src/*.js", "src/app/x.js"));
         assert!(!matches("a?b", "a/b"));
-        assert!(!matches("a[/]b", "a/b"));
         assert!(matches("**/*.md", "docs/sub/b.md"));
-    }
-
-    #[test]
-    fn double_star_matches_dot_files_and_dirs() {
         assert!(matches("**", ".github/workflows/ci.yml"));
         assert!(matches("src/**", "src/.hidden/h.js"));
         assert!(matches("*", ".env"));
-    }
-
-    #[test]
-    fn directory_double_star_matches_the_directory_name_itself() {
-        assert!(matches("src/package1/**", "src/package1"));
-        assert!(matches("src/package1/**", "src/package1/file.txt"));
-        assert!(!matches("src/package1/**", "src/package10"));
     }
 
     #[test]
@@ -345,14 +570,6 @@ mod tests {
         assert!(matches("b{1,}.txt", "b.txt"));
         assert!(matches("b{,1}.txt", "b1.txt"));
         assert!(matches("{src,{docs,dir}}/*", "dir/x"));
-    }
-
-    #[test]
-    fn whole_pattern_double_star_extension_matches_at_any_depth() {
-        assert!(matches("**.js", "foo.js"));
-        assert!(matches("**.js", "src/app/x.js"));
-        assert!(matches("**.tar.gz", "pkg/y.tar.gz"));
-        assert!(!matches("src/**.js", "src/app/x.js"));
     }
 
     #[test]
@@ -380,17 +597,21 @@ mod tests {
                 },
                 "`{1,2,3}`",
             ),
-            (
-                "{c..a}",
-                PatternError::Range {
-                    found: "{c..a}".into(),
-                    expansion: Some("{c,b,a}".into()),
-                },
-                "`{c,b,a}`",
-            ),
             ("src/**/", PatternError::TrailingSlash, "`src/**`"),
-            ("src/", PatternError::TrailingSlash, "`src/**`"),
             ("/src/**", PatternError::LeadingSlash, "`src/**`"),
+            ("a\nb", PatternError::LineBreak, "`?`"),
+            (
+                "a)/(b",
+                PatternError::Regex(jsregex::RegexError::Invalid("unterminated group")),
+                "never match",
+            ),
+            (
+                "{a,b}\\1",
+                PatternError::Regex(jsregex::RegexError::Unsupported(
+                    "a back-reference or octal escape",
+                )),
+                "escape them",
+            ),
         ];
         for (source, expected, hint) in cases {
             let error = Pattern::parse(source).expect_err(source);
@@ -406,7 +627,7 @@ mod tests {
     #[test]
     fn escaped_specials_are_literal() {
         assert!(matches("weird\\[1\\].txt", "weird[1].txt"));
-        assert!(matches("a\\+(b)", "a+(b)"));
+        assert!(matches("a\\+(b)", "a+b"));
         assert!(matches("b[1.txt", "b[1.txt"));
         assert!(matches("b[x!].txt", "b!.txt"));
     }

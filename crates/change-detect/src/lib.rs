@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod change;
+pub mod ci;
 mod cli;
 pub mod collect;
 pub mod config;
@@ -18,8 +19,12 @@ mod error;
 pub mod format;
 pub mod git;
 pub mod glob;
+pub mod jsregex;
+pub mod last_success;
+pub mod limits;
 pub mod matcher;
 pub mod options;
+pub mod picomatch;
 pub mod plan;
 pub mod report;
 
@@ -33,6 +38,7 @@ use runner_protocol::{Runner, Verdict};
 
 use crate::api::ApiTarget;
 use crate::config::{Filter, Origin};
+use crate::format::ListFormat;
 use crate::git::{EarlyDiff, Git};
 use crate::matcher::{Matcher, Pipeline};
 use crate::options::Options;
@@ -46,17 +52,26 @@ use crate::report::Report;
 /// `filters` output carries the same data as JSON.
 pub const OUTPUTS: &[&str] = report::STATIC_OUTPUTS;
 
+/// Lists whose step outputs would take more than this (bytes, as GitHub counts them) are
+/// written to files instead: GitHub accepts 1 MB of outputs per job.
+const LIST_OUTPUT_LIMIT: usize = runner_protocol::output::GITHUB_OUTPUT_JOB_LIMIT;
+
 /// The default REST API root when `GITHUB_API_URL` is not set.
 const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// Runs `change-detect` with parsed flags.
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
-    let options = Options::from_cli(cli)?;
+    let mut options = Options::from_cli(cli)?;
+    options.ci = ci::CiContext::from_env(runner.env());
     let token = options.token.as_deref().map(|t| runner.secret(t));
     // git is the long pole: start the diff the plan will most likely ask for before
     // anything else, so that parsing the filters and checking the repository overlap it.
     // Errors keep their order: the event's are reported after the filters'.
     let event = runner.event();
+    if options.base.as_deref() == Some(last_success::LAST_SUCCESS) {
+        let context = event.as_ref().ok().and_then(Option::as_ref);
+        resolve_last_success(&mut options, runner, context, token.clone())?;
+    }
     let early = early_diff(&options, event.as_ref().ok().and_then(Option::as_ref));
     let (filters, origin) = load_filters(&options)?;
     tracing::debug!(filters = filters.len(), ?origin, "filters parsed");
@@ -113,11 +128,7 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         collected
     };
     let collected = collected?;
-    let matcher::Listed {
-        changes,
-        matches,
-        newline_paths,
-    } = pipeline.finish()?;
+    let matcher::Listed { changes, matches } = pipeline.finish()?;
     if git.as_ref().is_some_and(Git::used_safe_directory) {
         runner.notice(
             "git refused the repository (dubious ownership, usual in container jobs); it was \
@@ -130,7 +141,6 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     for warning in &collected.warnings {
         runner.warn(warning);
     }
-    warn_about_newlines(runner, newline_paths);
 
     let report = Report::new(
         &filters,
@@ -140,11 +150,34 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         collected.base.clone(),
         collected.head.clone(),
     );
-    report.set_outputs(runner, options.list_files)?;
+    // Lists GitHub would not accept as step outputs (1 MB per job) go to files instead,
+    // streamed; nothing the size of the lists is ever held in memory.
+    let list_size = report.list_output_size(options.list_files);
+    let oversized = list_size > LIST_OUTPUT_LIMIT;
+    let files_dir = match &options.files_dir {
+        Some(dir) => Some(options.working_directory.join(dir)),
+        None if oversized => Some(default_files_dir(runner)),
+        None => None,
+    };
+    let in_outputs = if oversized {
+        ListFormat::None
+    } else {
+        options.list_files
+    };
+    report.set_outputs(runner, in_outputs)?;
+    if let (true, Some(dir)) = (oversized, &files_dir) {
+        runner.warn(&format!(
+            "the file lists would take about {} MB as step outputs, more than the 1 MB GitHub \
+             accepts per job: `<filter>_files` and the `files` of the `filters` output are left \
+             out, and every list is in {} (`<filter>.txt`, NUL-separated, and `<filter>.json`); \
+             set `files-dir` to choose the directory",
+            list_size.div_ceil(1_000_000),
+            dir.display()
+        ));
+    }
     report.write_summary(runner);
     report.log_table(runner);
-    if let Some(dir) = &options.files_dir {
-        let dir = options.working_directory.join(dir);
+    if let Some(dir) = files_dir {
         report
             .write_files(&dir)
             .map_err(|source| Error::FilesDir { path: dir, source })?;
@@ -176,11 +209,19 @@ fn load_filters(options: &Options) -> Result<(Vec<Filter>, Origin), Error> {
         (options.filters.clone(), Origin::Inline)
     } else {
         let path = options.working_directory.join(&options.filters);
+        let origin = Origin::File(Path::new(&options.filters).to_owned());
+        // A huge file is refused before it is read.
+        if let Ok(metadata) = std::fs::metadata(&path) {
+            let length = usize::try_from(metadata.len()).unwrap_or(usize::MAX);
+            if let Err(error) = limits::check_size(length) {
+                return Err(Error::Config(Box::new((origin, error))));
+            }
+        }
         let text = read_file(&path).map_err(|source| Error::FiltersFile {
             path: path.clone(),
             source,
         })?;
-        (text, Origin::File(Path::new(&options.filters).to_owned()))
+        (text, origin)
     };
     match config::parse(&text) {
         Ok(filters) => Ok((filters, origin)),
@@ -199,13 +240,83 @@ fn read_file(path: &Path) -> std::io::Result<String> {
     std::fs::read_to_string(path)
 }
 
-/// picomatch's `**` never matches a name containing a newline (its regex uses `.`), while
-/// globset's does; say so rather than differ silently.
-fn warn_about_newlines(runner: &Runner, count: usize) {
-    if count > 0 {
-        runner.warn(&format!(
-            "{count} changed file name(s) contain a newline: change-detect matches them like any \
-             other name, while dorny/paths-filter's `**` never matches them"
-        ));
+/// Where oversized lists go when `files-dir` is not set: the runner's temporary directory
+/// (cleaned after the job), else the system's.
+fn default_files_dir(runner: &Runner) -> std::path::PathBuf {
+    let base = runner
+        .env()
+        .path("RUNNER_TEMP")
+        .unwrap_or_else(std::env::temp_dir);
+    base.join(format!("change-detect-lists-{}", std::process::id()))
+}
+
+/// `base: last-success`: the head commit of the last successful run of this workflow on this
+/// branch becomes the base; with none, the event decides as without `base` (with a notice).
+fn resolve_last_success(
+    options: &mut Options,
+    runner: &Runner,
+    event: Option<&EventContext>,
+    token: Option<runner_protocol::Secret>,
+) -> Result<(), Error> {
+    use last_success::LastSuccessError::Setup;
+    let context = event.ok_or(Setup {
+        missing: "GitHub Actions (no GITHUB_EVENT_NAME)",
+    })?;
+    let token = token.ok_or(Setup {
+        missing: "a `token` (with `actions: read`)",
+    })?;
+    let repository = context.repository.clone().ok_or(Setup {
+        missing: "the repository (GITHUB_REPOSITORY)",
+    })?;
+    let env = runner.env();
+    let workflow = env
+        .get("GITHUB_WORKFLOW_REF")
+        .and_then(last_success::workflow_file)
+        .ok_or(Setup {
+            missing: "the workflow file (GITHUB_WORKFLOW_REF)",
+        })?;
+    // Pull requests: their head branch; other events: the branch they ran on.
+    let branch = env
+        .get("GITHUB_HEAD_REF")
+        .map(str::to_owned)
+        .or_else(|| {
+            context
+                .git_ref
+                .as_deref()
+                .and_then(|r| r.strip_prefix("refs/heads/"))
+                .map(str::to_owned)
+        })
+        .ok_or(Setup {
+            missing: "a branch (this run is not on one)",
+        })?;
+    let query = last_success::Query {
+        url: env
+            .get("GITHUB_API_URL")
+            .unwrap_or(DEFAULT_API_URL)
+            .trim_end_matches('/')
+            .to_owned(),
+        repository,
+        workflow: workflow.clone(),
+        branch: branch.clone(),
+        current_run: env.get("GITHUB_RUN_ID").and_then(|id| id.parse().ok()),
+        token,
+    };
+    match last_success::find(&query)? {
+        Some(run) => {
+            runner.notice(&format!(
+                "base from the last successful run of `{workflow}` on `{branch}`: run #{} at {} ({})",
+                run.run_number, run.head_sha, run.html_url
+            ));
+            options.base = Some(run.head_sha);
+        }
+        None => {
+            runner.notice(&format!(
+                "`base: last-success` found no successful run of `{workflow}` on `{branch}` (the \
+                 first run, or older runs expired): comparing as the {} event does without `base`",
+                context.name
+            ));
+            options.base = None;
+        }
     }
+    Ok(())
 }

@@ -78,6 +78,9 @@ pub struct Options {
     pub list_files: ListFormat,
     /// `--files-dir`.
     pub files_dir: Option<PathBuf>,
+    /// GitLab, Buildkite or Jenkins, when change-detect runs there (read from the
+    /// environment by `run`; decides the base when there is no GitHub event and no `base`).
+    pub ci: Option<crate::ci::CiContext>,
 }
 
 /// A flag value that is not valid.
@@ -155,6 +158,7 @@ impl Options {
                 CliListFormat::Escape => ListFormat::Escape,
             },
             files_dir: cli.files_dir.filter(|d| !d.is_empty()).map(PathBuf::from),
+            ci: None,
         })
     }
 

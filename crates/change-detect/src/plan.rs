@@ -119,6 +119,9 @@ pub fn decide(
     }
     let base = options.base.clone();
     let Some(context) = event else {
+        if let (None, Some(ci)) = (&base, &options.ci) {
+            return crate::ci::decide(ci, options.head.as_deref());
+        }
         let Some(base) = base else {
             return Err(PlanError {
                 message: "outside GitHub Actions there is no event to take the range from".into(),

@@ -141,10 +141,35 @@ impl<'a> Report<'a> {
     }
 
     /// Records every output on the runner.
+    ///
+    /// Filter names that cannot be output names (`my.service`, `2`: dorny accepts them) get
+    /// no per-filter outputs, with a notice; they are in `changes`, `filters` and `matrix`
+    /// like any other.
     pub fn set_outputs(&self, runner: &mut Runner, list: ListFormat) -> Result<(), OutputError> {
+        let unnamed: Vec<&str> = self
+            .results
+            .iter()
+            .map(|r| r.name)
+            .filter(|name| !runner_protocol::output::is_valid_output_name(name))
+            .collect();
+        if !unnamed.is_empty() {
+            runner.notice(&format!(
+                "filter name(s) {} cannot be step output names (letters, digits, `_` and `-`, \
+                 starting with a letter or `_`): read them from the `changes` and `filters` \
+                 outputs",
+                unnamed
+                    .iter()
+                    .map(|n| format!("`{}`", n.escape_debug()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
         // Typed for `--output-format json` (booleans, numbers, arrays, objects); GitHub and
         // dotenv get the same text as before.
         for result in &self.results {
+            if unnamed.contains(&result.name) {
+                continue;
+            }
             runner.set_output(result.name, result.changed())?;
             runner.set_output(&format!("{}_count", result.name), result.count)?;
             if let Some(files) = list.format(result.paths()) {
@@ -235,23 +260,73 @@ impl<'a> Report<'a> {
         }
     }
 
-    /// Writes `<dir>/<filter>.txt` (NUL-terminated raw paths) and `<dir>/<filter>.json`.
+    /// What the file lists would take as step outputs, in bytes as GitHub counts them (UTF-16):
+    /// every `<filter>_files` value and the `files` arrays of the `filters` output. Computed
+    /// name by name, without building the lists.
+    pub fn list_output_size(&self, list: ListFormat) -> usize {
+        if list == ListFormat::None {
+            return 0;
+        }
+        self.results
+            .iter()
+            .map(|result| {
+                let own = if runner_protocol::output::is_valid_output_name(result.name) {
+                    list.utf16_len(result.paths())
+                } else {
+                    0
+                };
+                2 * (own + ListFormat::Json.utf16_len(result.paths()))
+            })
+            .sum()
+    }
+
+    /// Writes `<dir>/<filter>.txt` (NUL-terminated raw paths) and `<dir>/<filter>.json`,
+    /// streamed name by name (memory does not grow with the lists).
     pub fn write_files(&self, dir: &Path) -> Result<(), std::io::Error> {
+        use std::io::Write as _;
         std::fs::create_dir_all(dir)?;
         for result in &self.results {
-            let mut raw = Vec::new();
+            let stem = file_stem(result.name);
+            let mut raw =
+                std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{stem}.txt")))?);
             for path in result.paths() {
-                raw.extend_from_slice(path.as_bytes());
-                raw.push(0);
+                raw.write_all(path.as_bytes())?;
+                raw.write_all(b"\0")?;
             }
-            std::fs::write(dir.join(format!("{}.txt", result.name)), raw)?;
-            std::fs::write(
-                dir.join(format!("{}.json", result.name)),
-                format::json(result.paths()),
-            )?;
+            raw.flush()?;
+            let mut json =
+                std::io::BufWriter::new(std::fs::File::create(dir.join(format!("{stem}.json")))?);
+            json.write_all(b"[")?;
+            for (index, path) in result.paths().enumerate() {
+                if index > 0 {
+                    json.write_all(b",")?;
+                }
+                json.write_all(format::json_string(path).as_bytes())?;
+            }
+            json.write_all(b"]")?;
+            json.flush()?;
         }
         Ok(())
     }
+}
+
+/// The file name of a filter's lists in `files-dir`: the name itself when it is plain
+/// (letters, digits, `.`, `_`, `-`, not starting with `.`), else every other byte as `%XX`,
+/// so that no name can leave the directory (`../x`, `a/b`).
+pub fn file_stem(name: &str) -> String {
+    let plain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    if !name.is_empty() && !name.starts_with('.') && name.bytes().all(plain) {
+        return name.to_owned();
+    }
+    name.bytes()
+        .map(|b| {
+            if plain(b) && b != b'.' {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn changed_word(result: &FilterResult<'_>) -> &'static str {

@@ -3,7 +3,12 @@
 //! against a local HTTP server.
 
 mod api;
+mod ci;
 mod cli;
 mod common;
 mod events;
 mod globs;
+mod last_success;
+mod limits;
+mod lists;
+mod oracle;
