@@ -11,7 +11,11 @@
 #   --checksums FILE      sha256sum-format file listing the archives (default: the committed
 #                         actions/checksums.sha256 beside this script, when present)
 #   --dir DIR             where to put the binary (default: ./bin)
-#   --base-url URL        release download base (default: https://github.com/$REPO/releases/download)
+#   --base-url URL        release download base, laid out like a GitHub release:
+#                         URL/vX.Y.Z/<archive> and URL/vX.Y.Z/checksums.sha256 (default:
+#                         $DEPLOY_SUITE_DOWNLOAD_URL, else https://github.com/$REPO/releases/download).
+#                         For GHES and air-gapped runners: a mirror of the release assets
+#                         (https:// or file://); the action's `download-url` input
 #   --repo OWNER/NAME     repository of the releases (default: deploy-suite/actions)
 #   --target TRIPLE       override the detected platform
 #   --mode MODE           auto | download | build (default: download). `build` compiles NAME
@@ -22,17 +26,34 @@
 #   --github-output FILE  also append `path=<binary>` to FILE (the action uses this)
 #   --binary PATH         use this preinstalled binary (checked to run `--version`) instead
 #                         of installing one: for air-gapped and GHES runners
+#   --attestation MODE    auto | require | skip (default: $DEPLOY_SUITE_ATTESTATION, else auto).
+#                         auto: after the sha256 check, verify the archive's build provenance
+#                         with `gh attestation verify` when `gh` is installed and logged in
+#                         (GH_TOKEN), else say how to do it; require: fail unless verified
+#
+# Environment: DEPLOY_SUITE_DOWNLOAD_URL (default --base-url), DEPLOY_SUITE_CA_FILE (extra CA
+# bundle, PEM, for an https mirror with an internal CA), DEPLOY_SUITE_ATTESTATION.
 #
 # Exit codes: 0 installed, 2 usage error or nothing to install, 3 download or verification failed.
+# Every message is one line per message: a value from outside (an input, a path, a URL) is shown
+# with newlines as \n and `##[` as `#\#[`, so it can never form a workflow command.
 set -eu
 
 repo="deploy-suite/actions"
 name="" version="" sha256="" checksums="" dir="./bin" base_url="" target="" mode="download"
-tool_cache="" github_output="" preinstalled=""
+tool_cache="" github_output="" preinstalled="" attestation="${DEPLOY_SUITE_ATTESTATION:-auto}"
 here="$(cd "$(dirname "$0")" && pwd)"
 source_root="$(cd "$here/.." && pwd)"
 
-say() { printf 'install.sh: %s\n' "$*" >&2; }
+# runner_safe: stdin as one line a runner reads as plain text. GitHub's runner takes a line as
+# a command when it starts with `::` after leading whitespace, or holds `##[` anywhere: newlines
+# become a visible \n (so no later line can start with `::`) and `##[` becomes `#\#[`.
+runner_safe() {
+  LC_ALL=C awk 'NR > 1 { printf "\\n" } { gsub(/\r/, "\\r"); gsub(/##\[/, "#\\#["); printf "%s", $0 } END { print "" }'
+}
+say() { printf 'install.sh: %s' "$*" | runner_safe >&2; }
+# show_lines: another program's output (a preinstalled binary, curl, gh), each line made safe.
+show_lines() { while IFS= read -r line || [ -n "$line" ]; do printf '  %s' "$line" | runner_safe >&2; done; }
 usage_error() { say "error: $*"; exit 2; }
 fail() { say "error: $*"; exit 3; }
 
@@ -49,7 +70,8 @@ while [ $# -gt 0 ]; do
     --tool-cache) tool_cache="${2-}"; shift 2 ;;
     --github-output) github_output="${2-}"; shift 2 ;;
     --binary) preinstalled="${2-}"; shift 2 ;;
-    -h | --help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --attestation) attestation="${2-}"; shift 2 ;;
+    -h | --help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) usage_error "unknown option $1 (see --help)" ;;
     *) [ -z "$name" ] || usage_error "one NAME only"; name="$1"; shift ;;
   esac
@@ -60,7 +82,8 @@ case "$name" in
   "") usage_error "NAME is required (see --help)" ;;
   *) usage_error "unknown binary '$name'; expected one of change-detect, release-descriptor-render, bundle-json-gen, ssh-deploy, ecs-taskdef-update, health-gate" ;;
 esac
-case "$mode" in auto | download | build) ;; *) usage_error "--mode must be auto, download or build, not '$mode'" ;; esac
+case "$mode" in auto | download | build) ;; *) usage_error "--mode (the action's install input) must be auto, download or build, not '$mode'" ;; esac
+case "$attestation" in auto | require | skip) ;; *) usage_error "--attestation must be auto, require or skip, not '$attestation'" ;; esac
 
 # --- platform -------------------------------------------------------------------------------
 detect_target() {
@@ -98,7 +121,11 @@ publish() {
 # --- preinstalled binary --------------------------------------------------------------------
 if [ -n "$preinstalled" ]; then
   [ -x "$preinstalled" ] || usage_error "binary-path '$preinstalled' is not an executable file"
-  "$preinstalled" --version >&2 || usage_error "binary-path '$preinstalled' does not run"
+  version_text="$("$preinstalled" --version 2>&1)" || {
+    printf '%s\n' "$version_text" | show_lines
+    usage_error "binary-path '$preinstalled' does not run"
+  }
+  printf '%s\n' "$version_text" | show_lines
   publish "$preinstalled"
   exit 0
 fi
@@ -122,7 +149,7 @@ if [ "$mode" = auto ]; then
     say "no released binary recorded for this source (recorded: ${recorded_version:-none}, source: ${source_version:-unknown}); building from source"
     mode=build
   else
-    usage_error "no released binary is recorded for this commit (actions/VERSION: ${recorded_version:-missing}) and cargo is not installed: pin the action to a release (@v1) or set install: build on a runner with Rust"
+    usage_error "no released binary is recorded for this commit (actions/VERSION: ${recorded_version:-missing}) and cargo is not installed: main between releases carries no binaries or checksums; pin the action to a version tag (@vX.Y.Z, or @v1), or set install: build on a runner with Rust"
   fi
 fi
 
@@ -143,11 +170,13 @@ fi
 # --- download and verify --------------------------------------------------------------------
 [ -n "$version" ] || version="$recorded_version"
 case "$version" in
-  "" | unreleased) usage_error "no release version given and none recorded (actions/VERSION); pass --version X.Y.Z" ;;
+  "" | unreleased) usage_error "this ref records no release (actions/VERSION: ${recorded_version:-missing}): main between releases carries no binaries or checksums. Pin the action to a version tag (@vX.Y.Z or @v1), use install: auto or build (cargo builds from this checkout), or pass --version X.Y.Z with --sha256" ;;
 esac
 version="${version#v}"
 case "$target" in *windows*) archive="$name-$version-$target.zip" ;; *) archive="$name-$version-$target.tar.gz" ;; esac
+[ -n "$base_url" ] || base_url="${DEPLOY_SUITE_DOWNLOAD_URL:-}"
 [ -n "$base_url" ] || base_url="https://github.com/$repo/releases/download"
+base_url="${base_url%/}"
 url="$base_url/v$version/$archive"
 
 sha256_of() {
@@ -182,11 +211,18 @@ fi
 tmp="$(mktemp -d 2>/dev/null || mktemp -d -t deploy-suite)"
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
+ca_file="${DEPLOY_SUITE_CA_FILE:-}"
+[ -z "$ca_file" ] || [ -f "$ca_file" ] || usage_error "DEPLOY_SUITE_CA_FILE '$ca_file' does not exist"
 fetch() {
+  fetch_url="$1" fetch_out="$2"
   if command -v curl >/dev/null 2>&1; then
-    curl --proto '=https' --tlsv1.2 -fsSL --retry 5 --retry-delay 2 -o "$2" "$1"
+    set -- --proto '=https' --tlsv1.2 -fsSL --retry 5 --retry-delay 2
+    [ -z "$ca_file" ] || set -- "$@" --cacert "$ca_file"
+    curl "$@" -o "$fetch_out" "$fetch_url" 2>"$tmp/fetch.err" || { show_lines <"$tmp/fetch.err"; return 1; }
   elif command -v wget >/dev/null 2>&1; then
-    wget -q --https-only -O "$2" "$1"
+    set -- -q --https-only
+    [ -z "$ca_file" ] || set -- "$@" --ca-certificate="$ca_file"
+    wget "$@" -O "$fetch_out" "$fetch_url" 2>"$tmp/fetch.err" || { show_lines <"$tmp/fetch.err"; return 1; }
   else
     fail "neither curl nor wget is installed"
   fi
@@ -194,7 +230,7 @@ fetch() {
 case "$base_url" in https://*) ;; file://*) ;; *) usage_error "--base-url must be https:// (or file:// for mirrors on disk)" ;; esac
 fetch_any() {
   case "$1" in
-    file://*) cp "${1#file://}" "$2" ;;
+    file://*) cp "${1#file://}" "$2" 2>"$tmp/fetch.err" || { show_lines <"$tmp/fetch.err"; return 1; } ;;
     *) fetch "$1" "$2" ;;
   esac
 }
@@ -203,18 +239,39 @@ say "downloading $url"
 fetch_any "$url" "$tmp/$archive" || fail "download failed: $url"
 if [ -z "$sha256" ]; then
   # Trust on first use of the release's own checksum file; say so. Pin --sha256 to avoid it.
-  say "warning: no pinned checksum; verifying against the release's sha256.sum (pin --sha256 for a stronger check, or verify the build attestation with: gh attestation verify $archive --repo $repo)"
-  fetch_any "$base_url/v$version/sha256.sum" "$tmp/sha256.sum" || fail "cannot download sha256.sum"
-  sha256="$(awk -v f="$archive" '$2 == f || $2 == "*" f { print $1; exit }' "$tmp/sha256.sum")"
-  [ -n "$sha256" ] || fail "$archive is not listed in the release's sha256.sum"
+  # Releases before checksums.sha256 published sha256.sum (same format).
+  say "warning: no pinned checksum; verifying against the release's checksums.sha256 (pin --sha256, or use a version tag's committed actions/checksums.sha256, for a stronger check)"
+  fetch_any "$base_url/v$version/checksums.sha256" "$tmp/release.sha256" ||
+    fetch_any "$base_url/v$version/sha256.sum" "$tmp/release.sha256" ||
+    fail "cannot download checksums.sha256 (nor sha256.sum) of v$version from $base_url"
+  sha256="$(awk -v f="$archive" '$2 == f || $2 == "*" f { print $1; exit }' "$tmp/release.sha256")"
+  [ -n "$sha256" ] || fail "$archive is not listed in the release's checksums.sha256"
 fi
 actual="$(sha256_of "$tmp/$archive")"
 [ "$actual" = "$sha256" ] || fail "checksum mismatch for $archive: expected $sha256, got $actual; refusing to install"
+say "sha256 verified: $archive $actual"
+
+# Build provenance: the release workflow attests every archive (actions/attest-build-provenance).
+how_to_attest="gh attestation verify $archive --repo $repo"
+gh_ready=""
+if [ "$attestation" != skip ] && command -v gh >/dev/null 2>&1 && gh auth status >/dev/null 2>&1; then gh_ready=1; fi
+if [ -n "$gh_ready" ]; then
+  if gh attestation verify "$tmp/$archive" --repo "$repo" >"$tmp/attest.out" 2>&1; then
+    say "build attestation verified: $archive was built by $repo's release workflow"
+  else
+    show_lines <"$tmp/attest.out"
+    fail "build attestation of $archive does not verify against $repo; refusing to install (--attestation skip to install on the sha256 alone)"
+  fi
+elif [ "$attestation" = require ]; then
+  fail "--attestation require, but gh is not installed or not logged in (set GH_TOKEN); verify by hand with: $how_to_attest"
+elif [ "$attestation" = auto ]; then
+  say "build attestation not verified (gh not installed or not logged in); to verify: $how_to_attest"
+fi
 
 mkdir -p "$tmp/unpacked"
 case "$archive" in
   *.zip) (cd "$tmp/unpacked" && unzip -q "../$archive") || fail "cannot unpack $archive" ;;
-  *) tar -xzf "$tmp/$archive" -C "$tmp/unpacked" || fail "cannot unpack $archive" ;;
+  *) tar -xzf "$tmp/$archive" -C "$tmp/unpacked" 2>"$tmp/unpack.err" || { show_lines <"$tmp/unpack.err"; fail "cannot unpack $archive"; } ;;
 esac
 [ -f "$tmp/unpacked/$name$exe" ] || fail "$archive does not contain $name$exe"
 mkdir -p "$dir"

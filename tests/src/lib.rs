@@ -1,1 +1,3 @@
-//! Cross-cutting tests live in `tests/`; this library is empty.
+//! Cross-cutting tests live in `tests/`; this library holds what several of them share.
+
+pub mod runner_rules;

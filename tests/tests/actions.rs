@@ -53,7 +53,7 @@ struct Step {
 }
 
 /// Inputs that configure the action wrapper, not the binary.
-const ACTION_ONLY_INPUTS: &[&str] = &["install", "binary-path"];
+const ACTION_ONLY_INPUTS: &[&str] = &["install", "binary-path", "download-url"];
 /// Flags that make no sense inside an action (outputs always go to GITHUB_OUTPUT there).
 const CLI_ONLY_FLAGS: &[&str] = &["output-format"];
 /// For a binary with subcommands, the input that selects the subcommand. It is passed as

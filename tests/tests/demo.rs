@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 const SSH_INSTALL: &str = "apt-get install -y openssh-server openssh-client";
-/// Generous: the first run may build the static binaries (release, LTO) on a loaded machine.
+/// Generous: the first run may build the static binaries (profile `demo`) on a loaded machine.
 const DEMO_DEADLINE: Duration = Duration::from_secs(40 * 60);
 
 /// Every process the demo recorded (services' pid files, sshd) whose command line points into

@@ -262,3 +262,212 @@ fn auto_mode_on_an_unreleased_commit_without_cargo_explains_what_to_do() {
         result.stderr
     );
 }
+
+/// Hostile values of the action's `install` and `binary-path` inputs (and of every other
+/// option install.sh echoes) never form a workflow command in its messages (issue 17, §2).
+#[test]
+fn echoed_inputs_never_form_a_workflow_command() {
+    let hostile = [
+        "x\n::warning title=INJECTED::y",
+        "  \n  ::add-mask::z",
+        "a ##[warning]mid-line",
+        "b\r::error::cr",
+    ];
+    for value in hostile {
+        for args in [
+            vec!["--mode", value, "health-gate"],
+            vec!["--binary", value, "health-gate"],
+            vec!["--attestation", value, "health-gate"],
+            vec![value],
+            vec![
+                "--version",
+                "1.0.0",
+                "--target",
+                TARGET,
+                "--base-url",
+                value,
+                "health-gate",
+            ],
+        ] {
+            let result = install(&args);
+            assert_eq!(result.code, Some(2), "{args:?}: {result:?}");
+            let commands = suite_tests::runner_rules::workflow_commands(&result.stderr);
+            assert!(
+                commands.is_empty(),
+                "{args:?}: {commands:?} in\n{}",
+                result.stderr
+            );
+            assert!(
+                result.stderr.lines().all(|l| l.starts_with("install.sh: ")),
+                "one line per message: {:?}",
+                result.stderr
+            );
+        }
+    }
+    // The value stays readable: newlines shown as \n.
+    let shown = install(&["--mode", "x\n::warning::y", "health-gate"]);
+    assert!(
+        shown.stderr.contains(r"'x\n::warning::y'"),
+        "{}",
+        shown.stderr
+    );
+}
+
+/// A release mirror named by DEPLOY_SUITE_DOWNLOAD_URL (GHES, air-gapped) instead of
+/// `--base-url`; a trailing slash is fine.
+#[test]
+fn downloads_from_the_mirror_named_by_the_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (base, sha) = release_mirror(dir.path());
+    let out_dir = dir.path().join("bin");
+    let result = run(tool_command("sh")
+        .arg(workspace_root().join("scripts/install.sh"))
+        .args(["--version", "9.9.9", "--sha256", &sha, "--target", TARGET])
+        .arg("--dir")
+        .arg(&out_dir)
+        .args(["--attestation", "skip", "health-gate"])
+        .env("DEPLOY_SUITE_DOWNLOAD_URL", format!("{base}/")));
+    assert_eq!(result.code, Some(0), "{result:?}");
+    assert!(
+        result
+            .stderr
+            .contains(&format!("downloading {base}/v9.9.9/")),
+        "{}",
+        result.stderr
+    );
+    assert!(out_dir.join("health-gate").is_file());
+}
+
+/// A `gh` stand-in on PATH: GitHub's attestation API cannot be reached offline, so the test
+/// plays `gh` (logged in; `attestation verify` answers with `exit_code`) and records its
+/// arguments.
+fn fake_gh(dir: &Path, exit_code: u8) -> PathBuf {
+    let bin = dir.join("fake-gh");
+    std::fs::create_dir_all(&bin).expect("fake gh dir");
+    let gh = bin.join("gh");
+    std::fs::write(
+        &gh,
+        format!(
+            "#!/bin/sh\necho \"$@\" >>\"{}\"\n[ \"$1\" = auth ] && exit 0\necho 'Verification failed ##[warning]x'\nexit {exit_code}\n",
+            dir.join("gh.log").display()
+        ),
+    )
+    .expect("write gh");
+    run(Command::new("chmod").arg("+x").arg(&gh));
+    bin
+}
+
+fn install_with_gh(dir: &Path, base: &str, sha: &str, gh_exit: u8) -> Output {
+    let path = format!("{}:/usr/bin:/bin", fake_gh(dir, gh_exit).display());
+    run(tool_command("sh")
+        .arg(workspace_root().join("scripts/install.sh"))
+        .args(["--version", "9.9.9", "--sha256", sha, "--target", TARGET])
+        .args(["--base-url", base, "--repo", "acme/actions"])
+        .arg("--dir")
+        .arg(dir.join("bin"))
+        .arg("health-gate")
+        .env("PATH", path))
+}
+
+#[test]
+fn verifies_the_build_attestation_when_gh_is_installed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (base, sha) = release_mirror(dir.path());
+    let ok = install_with_gh(dir.path(), &base, &sha, 0);
+    assert_eq!(ok.code, Some(0), "{ok:?}");
+    assert!(
+        ok.stderr.contains("build attestation verified"),
+        "{}",
+        ok.stderr
+    );
+    let log = std::fs::read_to_string(dir.path().join("gh.log")).expect("gh was called");
+    assert!(
+        log.lines().any(|l| l.starts_with("attestation verify ")
+            && l.ends_with(&format!(
+                "health-gate-9.9.9-{TARGET}.tar.gz --repo acme/actions"
+            ))),
+        "{log}"
+    );
+}
+
+#[test]
+fn refuses_an_archive_whose_attestation_does_not_verify() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (base, sha) = release_mirror(dir.path());
+    let refused = install_with_gh(dir.path(), &base, &sha, 1);
+    assert_eq!(refused.code, Some(3), "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("does not verify against acme/actions"),
+        "{}",
+        refused.stderr
+    );
+    // gh's own output is shown, made safe for the runner.
+    assert!(suite_tests::runner_rules::workflow_commands(&refused.stderr).is_empty());
+    assert!(
+        !dir.path().join("bin/health-gate").exists(),
+        "nothing installed"
+    );
+}
+
+#[test]
+fn without_gh_it_says_how_to_verify_the_attestation_and_require_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (base, sha) = release_mirror(dir.path());
+    let command = |mode: &str| {
+        run(tool_command("sh")
+            .arg(workspace_root().join("scripts/install.sh"))
+            .args(["--version", "9.9.9", "--sha256", &sha, "--target", TARGET])
+            .args(["--base-url", &base, "--attestation", mode])
+            .arg("--dir")
+            .arg(dir.path().join(format!("bin-{mode}")))
+            .arg("health-gate")
+            .env("PATH", "/usr/bin:/bin"))
+    };
+    // /usr/bin has no gh on the test machines; prove it rather than assume it.
+    assert!(!Path::new("/usr/bin/gh").exists() && !Path::new("/bin/gh").exists());
+    let auto = command("auto");
+    assert_eq!(auto.code, Some(0), "{auto:?}");
+    assert!(
+        auto.stderr.contains(&format!(
+            "to verify: gh attestation verify health-gate-9.9.9-{TARGET}.tar.gz --repo deploy-suite/actions"
+        )),
+        "{}",
+        auto.stderr
+    );
+    let require = command("require");
+    assert_eq!(require.code, Some(3), "{require:?}");
+}
+
+#[test]
+fn download_on_main_between_releases_says_what_to_pin() {
+    // The committed actions/VERSION on main between releases is `unreleased`.
+    let recorded =
+        std::fs::read_to_string(workspace_root().join("actions/VERSION")).expect("actions/VERSION");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("scripts")).expect("scripts");
+    std::fs::create_dir_all(dir.path().join("actions")).expect("actions");
+    std::fs::copy(
+        workspace_root().join("scripts/install.sh"),
+        dir.path().join("scripts/install.sh"),
+    )
+    .expect("copy");
+    std::fs::write(dir.path().join("actions/VERSION"), "unreleased\n").expect("VERSION");
+    let result = run(tool_command("sh")
+        .arg(dir.path().join("scripts/install.sh"))
+        .args(["--mode", "download", "--target", TARGET, "health-gate"]));
+    assert_eq!(result.code, Some(2), "{result:?}");
+    assert!(
+        result
+            .stderr
+            .contains("main between releases carries no binaries or checksums"),
+        "{}",
+        result.stderr
+    );
+    assert!(result.stderr.contains("@vX.Y.Z"), "{}", result.stderr);
+    assert!(
+        recorded.trim() == "unreleased" || recorded.trim().split('.').count() == 3,
+        "actions/VERSION is `unreleased` or X.Y.Z, found {recorded:?}"
+    );
+}

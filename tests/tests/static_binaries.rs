@@ -23,7 +23,9 @@ fn build_static_produces_static_binaries_that_run() {
     let root = test_support::workspace_root();
     let out = tempfile::tempdir().expect("tempdir");
     let build = test_support::run(
-        std::process::Command::new(root.join("scripts/build-static")).arg(out.path()),
+        std::process::Command::new(root.join("scripts/build-static"))
+            .args(["--profile", "demo"])
+            .arg(out.path()),
     );
     assert_eq!(
         build.code,
