@@ -794,10 +794,14 @@ mod tests {
         let dead_owner = owner_record(dead.id());
         dead.wait().unwrap();
         std::fs::write(slot_dir(stale).join("owner"), dead_owner).unwrap();
-        let mut inside = Command::new("ip")
-            .args(["netns", "exec", &namespace_name(stale), "sleep", "600"])
-            .spawn()
-            .unwrap();
+        // Under a guard too, so a failing assertion below still stops it.
+        let mut inside = crate::process::spawn(Command::new("ip").args([
+            "netns",
+            "exec",
+            &namespace_name(stale),
+            "sleep",
+            "600",
+        ]));
         let deadline = Instant::now() + GONE_WITHIN;
         while !namespace_pids(&namespace_name(stale)).contains(&inside.id()) {
             assert!(

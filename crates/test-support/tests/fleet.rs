@@ -191,3 +191,51 @@ fn drop_removes_namespaces_links_and_sshd() {
         );
     }
 }
+
+/// What ssh-deploy's stalled-upload tests rely on: while a host's link is down an established
+/// transfer stalls (no reset, no error), and it resumes once the link is back.
+#[test]
+fn a_transfer_stalls_while_the_link_is_down_and_resumes_after() {
+    let fleet = Fleet::start(1);
+    let host = &fleet.hosts()[0];
+    // 120 KB at 320 kbit/s: 3 s of transfer, long enough to cut in the middle.
+    host.limit_rate(320_000);
+    let work = tempfile::tempdir().expect("tempdir");
+    let payload = work.path().join("payload");
+    std::fs::write(&payload, vec![0x5a_u8; 120_000]).expect("write payload");
+    // The hosts share this machine's file system: the test watches the file grow.
+    let received = work.path().join("received");
+    let mut upload = test_support::process::spawn(
+        fleet
+            .ssh(host, Duration::from_secs(5))
+            .arg(format!("cat > '{}'", received.display()))
+            .stdin(std::fs::File::open(&payload).expect("open payload"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    );
+    let size = || std::fs::metadata(&received).map_or(0, |m| m.len());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while size() == 0 {
+        assert!(Instant::now() < deadline, "the upload never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    host.link_down();
+    // Whatever was in flight lands; then nothing for as long as the link is down.
+    std::thread::sleep(Duration::from_millis(500));
+    let stalled_at = size();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(size(), stalled_at, "bytes arrived over a downed link");
+    assert!(stalled_at < 120_000, "the upload finished before the cut");
+    assert!(
+        upload.try_wait().expect("poll ssh").is_none(),
+        "ssh gave up while the link was down"
+    );
+    host.link_up();
+    let status = test_support::wait_for_exit(
+        &mut upload,
+        Duration::from_secs(30),
+        "the upload did not resume",
+    );
+    assert!(status.success(), "ssh failed: {status}");
+    assert_eq!(size(), 120_000);
+}
