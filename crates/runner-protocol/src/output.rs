@@ -605,7 +605,7 @@ mod tests {
         outputs.set("not-json", "x").expect("valid");
         assert_eq!(
             outputs.to_dotenv().expect("no collision"),
-            "API=true\nAPI_COUNT=3\nCHANGES='[\"api\"]'\nBASE=abc\n"
+            "API=true\nAPI_COUNT=3\nCHANGES='[\"api\"]'\nBASE=abc\nDOCUMENT=x\nNOT_JSON=x\n"
         );
         let github = outputs.to_github_file("D").expect("no delimiter");
         assert!(github.contains("changes<<D\n[\"api\"]\nD\n"), "{github}");
