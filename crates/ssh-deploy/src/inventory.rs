@@ -246,16 +246,26 @@ struct HostSpecFile {
     vars: Ordered<VarValue>,
 }
 
+/// The largest inventory file read, in bytes.
+pub const MAX_INVENTORY_BYTES: u64 = 1024 * 1024;
+
 impl Inventory {
-    /// Reads and validates an inventory file.
+    /// Reads and validates an inventory file (at most [`MAX_INVENTORY_BYTES`], nested at most
+    /// 64 levels deep).
     pub fn load(
         path: &Path,
         default_user: &str,
         default_port: u16,
     ) -> Result<Self, InventoryError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
-            path: path.display().to_string(),
-            source,
+        // Bounded like every input file of the suite (a pull request can edit it).
+        let text = health_gate::limits::read_text(path, MAX_INVENTORY_BYTES).map_err(|error| {
+            InventoryError::Read {
+                path: path.display().to_string(),
+                source: match error {
+                    health_gate::limits::ReadError::Io(source) => source,
+                    other => std::io::Error::other(other.to_string()),
+                },
+            }
         })?;
         Self::parse(
             &text,
@@ -272,6 +282,13 @@ impl Inventory {
         default_user: &str,
         default_port: u16,
     ) -> Result<Self, InventoryError> {
+        // Refused in linear time before libyaml sees it (deep nesting takes it minutes).
+        health_gate::limits::check_yaml_depth(text).map_err(|deep| InventoryError::At {
+            path: origin.to_owned(),
+            line: deep.line,
+            column: deep.column,
+            message: deep.to_string(),
+        })?;
         let spec: FileSpec = serde_yaml_ng::from_str(text).map_err(|error| {
             let (line, column) = error.location().map_or((1, 1), |l| (l.line(), l.column()));
             // serde_yaml_ng appends " at line L column C"; the position is in front already.
@@ -463,6 +480,24 @@ pub fn render_vars(text: &str, vars: &BTreeMap<String, String>) -> Result<String
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn huge_or_deep_inventories_are_refused_fast() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let deep = dir.path().join("deep.yaml");
+        std::fs::write(&deep, format!("hosts:\n  a: {}", "[".repeat(200_000))).expect("write");
+        let started = std::time::Instant::now();
+        let error = Inventory::load(&deep, "deploy", 22).expect_err("too deep");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(
+            error.to_string().contains("deep.yaml:2:") && error.to_string().contains("nested"),
+            "{error}"
+        );
+        let huge = dir.path().join("huge.yaml");
+        std::fs::write(&huge, format!("# {}\n", "x".repeat(2 << 20))).expect("write");
+        let error = Inventory::load(&huge, "deploy", 22).expect_err("too large");
+        assert!(error.to_string().contains("larger than 1048576 bytes"), "{error}");
+    }
+
     use super::*;
 
     const EXAMPLE: &str = "\
