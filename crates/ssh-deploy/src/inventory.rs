@@ -495,7 +495,10 @@ mod tests {
         let huge = dir.path().join("huge.yaml");
         std::fs::write(&huge, format!("# {}\n", "x".repeat(2 << 20))).expect("write");
         let error = Inventory::load(&huge, "deploy", 22).expect_err("too large");
-        assert!(error.to_string().contains("larger than 1048576 bytes"), "{error}");
+        assert!(
+            error.to_string().contains("larger than 1048576 bytes"),
+            "{error}"
+        );
     }
 
     use super::*;
