@@ -6,7 +6,7 @@
 //! cleaning the partial upload it finds.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use test_support::fleet::Fleet;
@@ -101,6 +101,68 @@ impl Setup {
     }
 }
 
+/// A deploy running in the background, its stderr read on a thread (a deploy that hangs must
+/// still show what it said).
+struct Running {
+    child: test_support::process::ChildGuard,
+    reader: std::thread::JoinHandle<String>,
+}
+
+impl Running {
+    fn start(command: &mut Command) -> Self {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = test_support::process::spawn(command);
+        let mut pipe = child.stderr.take().expect("stderr");
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+            text
+        });
+        Self { child, reader }
+    }
+
+    /// Waits until a megabyte of host `index`'s upload has arrived (bounded).
+    fn wait_for_upload(&mut self, setup: &Setup, index: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while setup.partial_upload(index).unwrap_or(0) < 1 << 20 {
+            assert!(
+                Instant::now() < deadline,
+                "host {index}'s upload never reached 1 MB"
+            );
+            assert!(
+                self.child.try_wait().expect("wait").is_none(),
+                "the deploy ended early"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the exit, at most `limit` after `since`: the status, its stderr and the time
+    /// since `since`. Past the limit the deploy is killed and the test fails with what it said.
+    fn finish(
+        mut self,
+        since: Instant,
+        limit: Duration,
+        what: &str,
+    ) -> (ExitStatus, String, Duration) {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if since.elapsed() > limit {
+                self.child.stop();
+                panic!(
+                    "the deploy did not end within {limit:?} after {what}:\n{}",
+                    self.reader.join().unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let took = since.elapsed();
+        (status, self.reader.join().unwrap_or_default(), took)
+    }
+}
+
 #[test]
 fn a_link_down_mid_upload_is_noticed_within_the_stall_timeout_and_the_rerun_goes_through() {
     let setup = Setup::new();
@@ -125,51 +187,16 @@ fn a_link_down_mid_upload_is_noticed_within_the_stall_timeout_and_the_rerun_goes
         ],
     );
     let output_file = setup.work.path().join("outputs");
-    deploy
-        .env("GITHUB_OUTPUT", &output_file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = test_support::process::spawn(&mut deploy);
-
+    deploy.env("GITHUB_OUTPUT", &output_file);
+    let mut running = Running::start(&mut deploy);
     // Wait until a megabyte of host 1's upload has arrived, then cut its link for good.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while setup.partial_upload(1).unwrap_or(0) < 1 << 20 {
-        assert!(
-            Instant::now() < deadline,
-            "host 1's upload never reached 1 MB"
-        );
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "the deploy ended early"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    running.wait_for_upload(&setup, 1);
     victim.link_down();
-    let cut = Instant::now();
-    // stderr is read on a thread (a deploy that hangs must still show what it said).
-    let mut pipe = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
-        text
-    });
-    let limit = Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if cut.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the deploy did not end within {limit:?} after the link went down:\n{}",
-                reader.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let noticed = cut.elapsed();
-    let stderr = reader.join().unwrap_or_default();
+    let (status, stderr, noticed) = running.finish(
+        Instant::now(),
+        Duration::from_secs(120),
+        "the link went down",
+    );
     eprintln!("the deploy ended {noticed:?} after host 1's link went down");
     // The stall timeout (3 s) plus the reconnect attempts to release the lock (connect timeout
     // 5 s each), far below the kernel's retransmission timeout.
@@ -277,48 +304,14 @@ fn sigterm_ends_an_upload_blocked_in_a_write() {
             "0s",
         ],
     );
-    deploy.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = test_support::process::spawn(&mut deploy);
-    let mut pipe = child.stderr.take().expect("stderr");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
-        text
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while setup.partial_upload(1).unwrap_or(0) < 1 << 20 {
-        assert!(
-            Instant::now() < deadline,
-            "host 1's upload never reached 1 MB"
-        );
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "the deploy ended early"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut running = Running::start(&mut deploy);
+    running.wait_for_upload(&setup, 1);
     victim.limit_rate(8_000);
     // Let the writes block on the throttled link (the state the signal must break); nothing
     // else bounds this upload for minutes.
     std::thread::sleep(Duration::from_secs(2));
-    test_support::send_signal(&child, "TERM");
-    let signalled = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if signalled.elapsed() > Duration::from_secs(90) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "SIGTERM did not end the deploy within 90 s:\n{}",
-                reader.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let took = signalled.elapsed();
-    let stderr = reader.join().unwrap_or_default();
+    test_support::send_signal(&running.child, "TERM");
+    let (status, stderr, took) = running.finish(Instant::now(), Duration::from_secs(90), "SIGTERM");
     eprintln!("the deploy ended {took:?} after SIGTERM");
     // Host 1's lock is released over a new connection through the throttled link.
     assert!(took < Duration::from_secs(30), "took {took:?}\n{stderr}");
