@@ -1,24 +1,41 @@
 //! health-gate: wait for readiness, then observe success rate and latency, and decide whether
 //! a deploy goes ahead or rolls back.
 //!
-//! The engine is a library: [`config`] (gate file and quick form -> validated [`config::Gate`]),
-//! [`probe`] (http, sse, grpc, tcp attempts with classified failures), [`readiness`] and
-//! [`observe`] (the two phases), [`threshold`] (exact error-rate and latency thresholds),
-//! [`baseline`], [`gate`] (runs the checks) and [`report`]. ssh-deploy calls [`gate::run_gate`]
-//! directly.
+//! The engine is a library, in layers that import only downwards (no cycle):
+//!
+//! 1. pure pieces: [`failure`] (classified failures), [`limits`] (bounded reads), `threshold`
+//!    (error-rate and latency thresholds), `url` (URLs without passwords), `expect`
+//!    (statuses, JSONPath, text), `exposition` and `promql` (Prometheus text and the PromQL
+//!    subset the scrape source evaluates);
+//! 2. [`config`]: the gate file and the quick-form flags, validated into a [`config::Gate`],
+//!    one module per probe kind; [`outcome`]: what the two phases of a check found;
+//! 3. `probe` (one attempt of each kind), `readiness` and `observe` (the two phases),
+//!    [`baseline`], [`report`];
+//! 4. [`gate`]: runs every check; this file: flags -> options -> gate -> outputs.
+//!
+//! ssh-deploy calls [`gate::run_gate`] directly.
 
-pub mod baseline;
-mod cli;
-pub mod config;
+// Bottom: pure data and parsing, no I/O beyond bounded file reads.
+mod expect;
+mod exposition;
 pub mod failure;
-pub mod gate;
-pub mod grpc_probe;
 pub mod limits;
-pub mod observe;
-pub mod probe;
-pub mod readiness;
+mod promql;
+mod threshold;
+mod url;
+// The gate file and flags, validated; the results of a check's two phases.
+pub mod config;
+pub mod outcome;
+// Running a check: one attempt, then the phases, then the verdict.
+pub mod baseline;
+pub mod gate;
+mod observe;
+mod probe;
+mod readiness;
 pub mod report;
-pub mod threshold;
+// The command line and the grpc_health_probe-compatible mode.
+mod cli;
+mod grpc_probe;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -427,7 +444,7 @@ fn check_urls(check: &config::Check) -> Vec<&reqwest::Url> {
         ProbeSpec::Sse(spec) => vec![&spec.url],
         ProbeSpec::Ws(spec) => vec![&spec.url],
         ProbeSpec::Metrics(spec) => match &spec.source {
-            probe::metrics::Source::Scrape(url) | probe::metrics::Source::Prometheus(url) => {
+            config::Source::Scrape(url) | config::Source::Prometheus(url) => {
                 vec![url]
             }
         },
