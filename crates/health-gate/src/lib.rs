@@ -447,6 +447,7 @@ fn check_urls(check: &config::Check) -> Vec<&reqwest::Url> {
             config::Source::Scrape(url) | config::Source::Prometheus(url) => {
                 vec![url]
             }
+            config::Source::CloudWatch(_) => Vec::new(),
         },
         ProbeSpec::Grpc(_) | ProbeSpec::Tcp(_) | ProbeSpec::Command(_) => Vec::new(),
     }

@@ -448,6 +448,8 @@ pub struct MetricsConfig {
     pub scrape: Option<String>,
     /// Prometheus server base URL; each rule's `expr` is an instant PromQL query.
     pub prometheus: Option<String>,
+    /// Amazon CloudWatch (GetMetricData); each rule names a `metric`.
+    pub cloudwatch: Option<CloudWatchConfig>,
     /// Observation window (default 30s).
     pub window: Option<HumanDuration>,
     #[serde(default)]
@@ -467,9 +469,42 @@ pub struct MetricsConfig {
 pub struct MetricRuleConfig {
     /// For `scrape`: `metric{label="v"}`, `increase(m)`, `rate(m)`, and `a / b`, `a * b` of those;
     /// for `prometheus`: any PromQL that returns one sample.
-    pub expr: String,
+    pub expr: Option<String>,
+    /// For `cloudwatch`: the metric and statistic.
+    pub metric: Option<CloudWatchMetricConfig>,
     /// Must stay below this (`0.05`, `512Mi`, `2G`).
     pub below: Option<serde_yaml_ng::Value>,
     /// Must stay below this multiple of the value recorded in the baseline (`2x`).
     pub below_baseline: Option<String>,
+}
+
+/// `metrics.cloudwatch:` where GetMetricData is called; credentials come from the default
+/// AWS chain (environment, web identity, profile, container and instance roles).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudWatchConfig {
+    /// Otherwise `AWS_REGION` or the profile's region.
+    pub region: Option<String>,
+    /// A VPC endpoint or an emulator; otherwise `AWS_ENDPOINT_URL` or AWS's own.
+    pub endpoint_url: Option<String>,
+    /// Length of one datapoint: 1s, 5s, 10s, 30s (high-resolution metrics) or a multiple of
+    /// 60s (default 60s).
+    pub period: Option<HumanDuration>,
+}
+
+/// The CloudWatch metric a rule reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudWatchMetricConfig {
+    /// `AWS/ApplicationELB`, `AWS/ECS`, ...
+    pub namespace: String,
+    /// `HTTPCode_Target_5XX_Count`, `TargetResponseTime`, ...
+    pub name: String,
+    /// Exactly the metric's dimensions (CloudWatch matches all of them).
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    /// `Sum`, `Average`, `Minimum`, `Maximum`, `SampleCount` or a percentile `p99`, `p99.9`.
+    pub stat: String,
+    /// Only datapoints published with this unit (`Count`, `Seconds`, ...).
+    pub unit: Option<String>,
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::promql::{Expr, parse_expr};
 
+use super::cloudwatch::{CloudWatchMetric, CloudWatchSource, resolve_metric, resolve_source};
 use super::error::{ConfigError, config_error};
 use super::file::MetricsConfig;
 use super::headers::{HeaderValue, merge_headers};
@@ -25,6 +26,8 @@ pub enum Source {
     Scrape(reqwest::Url),
     /// A Prometheus server.
     Prometheus(reqwest::Url),
+    /// Amazon CloudWatch.
+    CloudWatch(CloudWatchSource),
 }
 
 /// A rule's upper bound.
@@ -43,6 +46,8 @@ pub struct Rule {
     pub text: String,
     /// Parsed (scrape source only).
     pub expr: Option<Expr>,
+    /// The metric read (cloudwatch source only).
+    pub metric: Option<CloudWatchMetric>,
     pub bound: Bound,
 }
 
@@ -64,6 +69,7 @@ impl MetricsSpec {
     pub fn source_url(&self) -> String {
         match &self.source {
             Source::Scrape(url) | Source::Prometheus(url) => crate::url::display_url(url),
+            Source::CloudWatch(source) => source.display(),
         }
     }
 }
@@ -112,16 +118,34 @@ pub(crate) fn resolve_metrics(
             None
         }
     };
-    let source = match (&config.scrape, &config.prometheus) {
-        (Some(scrape), None) => url(scrape, "scrape", &mut errors).map(Source::Scrape),
-        (None, Some(prometheus)) => {
+    let window = config.window.map_or(WINDOW, |d| d.0);
+    let source = match (&config.scrape, &config.prometheus, &config.cloudwatch) {
+        (Some(scrape), None, None) => url(scrape, "scrape", &mut errors).map(Source::Scrape),
+        (None, Some(prometheus), None) => {
             url(prometheus, "prometheus", &mut errors).map(Source::Prometheus)
         }
+        (None, None, Some(cloudwatch)) => {
+            if !config.headers.is_empty() || config.max_body.is_some() {
+                errors.push(config_error(
+                    field,
+                    "`headers` and `max_body` apply to `scrape` and `prometheus`; the cloudwatch source signs its requests with AWS credentials",
+                ));
+            }
+            resolve_source(
+                cloudwatch,
+                window,
+                &format!("{field}.cloudwatch"),
+                &mut errors,
+            )
+            .map(Source::CloudWatch)
+        }
         _ => {
-            errors.push(config_error(field, "give exactly one of `scrape` (a /metrics URL) or `prometheus` (a Prometheus server URL)"));
+            errors.push(config_error(field, "give exactly one of `scrape` (a /metrics URL), `prometheus` (a Prometheus server URL) or `cloudwatch` (Amazon CloudWatch)"));
             None
         }
     };
+    let cloudwatch = matches!(source, Some(Source::CloudWatch(_)))
+        || (source.is_none() && config.cloudwatch.is_some());
     if config.rules.is_empty() {
         errors.push(config_error(format!("{field}.rules"), "at least one rule"));
     }
@@ -168,8 +192,31 @@ pub(crate) fn resolve_metrics(
                 continue;
             }
         };
+        let (text, metric) = match (&rule.expr, &rule.metric, cloudwatch) {
+            (Some(expr), None, false) => (expr.clone(), None),
+            (None, Some(metric), true) => {
+                match resolve_metric(metric, &format!("{rule_field}.metric"), &mut errors) {
+                    Some(metric) => (metric.display(), Some(metric)),
+                    None => continue,
+                }
+            }
+            (_, _, false) => {
+                errors.push(config_error(
+                    &rule_field,
+                    "a rule of the scrape and prometheus sources has an `expr` (and no `metric`)",
+                ));
+                continue;
+            }
+            (_, _, true) => {
+                errors.push(config_error(
+                    &rule_field,
+                    "a rule of the cloudwatch source has a `metric` ({ namespace, name, dimensions, stat }) and no `expr`",
+                ));
+                continue;
+            }
+        };
         let expr = if matches!(source, Some(Source::Scrape(_))) {
-            match parse_expr(&rule.expr) {
+            match parse_expr(&text) {
                 Ok(expr) => Some(expr),
                 Err(reason) => {
                     errors.push(config_error(
@@ -183,8 +230,9 @@ pub(crate) fn resolve_metrics(
             None
         };
         rules.push(Rule {
-            text: rule.expr.clone(),
+            text,
             expr,
+            metric,
             bound,
         });
     }
@@ -220,7 +268,7 @@ pub(crate) fn resolve_metrics(
     match source {
         Some(source) if errors.is_empty() => Ok(MetricsSpec {
             source,
-            window: config.window.map_or(WINDOW, |d| d.0),
+            window,
             rules,
             no_data_passes,
             headers,

@@ -23,6 +23,7 @@
 //! endpoint, expectations, readiness, observation) beside them. Nothing here depends on
 //! how a probe runs.
 
+mod cloudwatch;
 mod command;
 mod defaults;
 mod endpoint;
@@ -51,6 +52,7 @@ pub use file::GateFile;
 pub use gate::Gate;
 pub use parse::ParseError;
 
+pub(crate) use cloudwatch::{CloudWatchMetric, CloudWatchSource};
 pub(crate) use command::{CommandSpec, Program};
 pub(crate) use endpoint::ProxyPolicy;
 pub(crate) use file::{

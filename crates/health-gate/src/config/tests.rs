@@ -130,3 +130,92 @@ fn headers_from_env_and_invalid_values() {
     .expect_err("bad header");
     assert!(errors[0].message.contains("not a valid header name"));
 }
+
+#[test]
+fn cloudwatch_rules_are_validated_field_by_field() {
+    let errors = resolve(
+        r#"
+checks:
+  - name: alb
+    metrics:
+      cloudwatch: { region: "", endpoint_url: "ftp://x", period: 90s }
+      headers: { Authorization: x }
+      rules:
+        - metric: { namespace: "", name: TargetResponseTime, stat: p101, unit: Secs }
+          below: 1
+        - expr: up
+          below: 1
+  - name: short-window
+    metrics:
+      cloudwatch: { period: 60s }
+      window: 30s
+      rules:
+        - metric: { namespace: AWS/ECS, name: CPUUtilization, stat: Average }
+          below: 80
+  - name: prometheus-with-metric
+    metrics:
+      prometheus: "http://127.0.0.1:9090"
+      rules:
+        - metric: { namespace: AWS/ECS, name: CPUUtilization, stat: Average }
+          below: 80
+"#,
+    )
+    .expect_err("invalid");
+    let found = |field: &str, text: &str| {
+        errors
+            .iter()
+            .any(|e| e.field == field && e.message.contains(text))
+    };
+    for (field, text) in [
+        ("checks[0].metrics.cloudwatch.period", "multiple of 60s"),
+        ("checks[0].metrics.cloudwatch.region", "empty"),
+        ("checks[0].metrics.cloudwatch.endpoint_url", "http(s) URL"),
+        ("checks[0].metrics", "`headers` and `max_body`"),
+        ("checks[0].metrics.rules[0].metric.namespace", "1 to 255"),
+        (
+            "checks[0].metrics.rules[0].metric.stat",
+            "`p101` is not a statistic",
+        ),
+        (
+            "checks[0].metrics.rules[0].metric.unit",
+            "`Secs` is not a CloudWatch unit",
+        ),
+        ("checks[0].metrics.rules[1]", "has a `metric`"),
+        (
+            "checks[1].metrics.cloudwatch.period",
+            "shorter than one period",
+        ),
+        ("checks[2].metrics.rules[0]", "has an `expr`"),
+    ] {
+        assert!(found(field, text), "no `{text}` at {field} in {errors:#?}");
+    }
+}
+
+#[test]
+fn a_cloudwatch_rule_is_shown_with_its_dimensions_and_statistic() {
+    let gate = resolve(
+        r#"
+checks:
+  - name: alb
+    metrics:
+      cloudwatch: { region: eu-west-1 }
+      window: 5m
+      rules:
+        - metric:
+            namespace: AWS/ApplicationELB
+            name: TargetResponseTime
+            dimensions: { TargetGroup: targetgroup/web/1, LoadBalancer: app/web/2 }
+            stat: p99
+          below_baseline: 2x
+"#,
+    )
+    .expect("valid");
+    let ProbeSpec::Metrics(spec) = &gate.checks[0].probe else {
+        panic!("a metrics check")
+    };
+    assert_eq!(
+        spec.rules[0].text,
+        r#"AWS/ApplicationELB TargetResponseTime{LoadBalancer="app/web/2",TargetGroup="targetgroup/web/1"} p99"#
+    );
+    assert_eq!(spec.source_url(), "cloudwatch eu-west-1");
+}

@@ -1,6 +1,8 @@
 //! Metrics probe: rules over Prometheus data, from a service's `/metrics` (text exposition,
 //! scraped at the start and end of the window, deltas computed here) or from a Prometheus
-//! server's HTTP API (instant queries, as Argo Rollouts and Flagger analyses do).
+//! server's HTTP API (instant queries, as Argo Rollouts and Flagger analyses do), or over
+//! CloudWatch metrics (GetMetricData over the window ending now, as Argo Rollouts' CloudWatch
+//! provider does).
 //!
 //! Readiness: the source answers and every rule has data. Observation: after `window`, every
 //! rule is evaluated against its bound (absolute, or a multiple of the recorded baseline).
@@ -14,13 +16,14 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::config::{Bound, Check, MetricsSpec, Rule, Source, TlsSpec};
+use crate::config::{Bound, Check, CloudWatchMetric, MetricsSpec, Rule, Source, TlsSpec};
 use crate::expect::text::excerpt;
 use crate::exposition::{Series, parse_exposition};
 use crate::failure::{Failure, FailureKind, error_chain};
 use crate::outcome::{ObservationOutcome, ThresholdOutcome};
 use crate::promql::{evaluate, missing_selector};
 
+use super::cloudwatch::CloudWatchReader;
 use super::http::classify_reqwest;
 use super::{ResolvedHeaders, Sample, SetupError, header_map};
 
@@ -28,6 +31,7 @@ use super::{ResolvedHeaders, Sample, SetupError, header_map};
 #[derive(Debug)]
 pub(crate) struct MetricsProbe {
     client: reqwest::Client,
+    cloudwatch: Option<CloudWatchReader>,
     spec: MetricsSpec,
 }
 
@@ -53,8 +57,17 @@ impl MetricsProbe {
             .no_proxy()
             .build()
             .map_err(|e| SetupError::Client(error_chain(&e)))?;
+        let cloudwatch = match &spec.source {
+            Source::CloudWatch(source) => Some(CloudWatchReader::new(
+                source,
+                check.connect_timeout,
+                check.attempt_timeout,
+            )),
+            Source::Scrape(_) | Source::Prometheus(_) => None,
+        };
         Ok(Self {
             client,
+            cloudwatch,
             spec: spec.clone(),
         })
     }
@@ -154,7 +167,7 @@ impl MetricsProbe {
                         .map(|name| format!("no series `{name}` for `{}`", rule.text))
                 })
             }
-            Source::Prometheus(_) => self
+            Source::Prometheus(_) | Source::CloudWatch(_) => self
                 .values(None)
                 .await?
                 .into_iter()
@@ -192,6 +205,19 @@ impl MetricsProbe {
                     values.push((rule.clone(), self.query(base, &rule.text).await?));
                 }
             }
+            Source::CloudWatch(_) => {
+                let metrics: Vec<&CloudWatchMetric> = self
+                    .spec
+                    .rules
+                    .iter()
+                    .filter_map(|rule| rule.metric.as_ref())
+                    .collect();
+                let read = match &self.cloudwatch {
+                    Some(reader) => reader.values(&metrics, self.spec.window).await?,
+                    None => Vec::new(),
+                };
+                values.extend(self.spec.rules.iter().cloned().zip(read));
+            }
         }
         Ok(values)
     }
@@ -208,7 +234,7 @@ impl MetricsProbe {
                     return ObservationOutcome::from_thresholds(vec![failed_fetch(&failure)]);
                 }
             },
-            Source::Prometheus(_) => None,
+            Source::Prometheus(_) | Source::CloudWatch(_) => None,
         };
         tokio::time::sleep(self.spec.window).await;
         let values = match self.values(first.as_deref()).await {
@@ -326,6 +352,7 @@ mod tests {
         let rule = |bound| Rule {
             text: "m".into(),
             expr: None,
+            metric: None,
             bound,
         };
         assert!(judge(&rule(Bound::Below(0.05)), Some(0.04), None, false).passed);

@@ -2,6 +2,7 @@
 //! phase (readiness uses fresh connections per attempt; observation reuses a pool, like a load
 //! generator would).
 
+pub(crate) mod cloudwatch;
 pub(crate) mod cold;
 pub(crate) mod command;
 pub(crate) mod dial;
