@@ -221,3 +221,22 @@ fn no_datapoints_fail_readiness_by_default_and_pass_with_no_data_pass() {
     let thresholds = &outputs["report"]["checks"][0]["observation"]["thresholds"];
     assert_eq!(thresholds[0]["detail"], "no data", "{thresholds}");
 }
+
+#[test]
+fn the_readme_cloudwatch_gate_file_is_valid() {
+    let readme = std::fs::read_to_string(
+        test_support::workspace_root().join("actions/health-gate/README.md"),
+    )
+    .expect("README");
+    let yaml = readme
+        .split("## CloudWatch metrics")
+        .nth(1)
+        .and_then(|section| section.split("```yaml\n").nth(1))
+        .and_then(|block| block.split("```").next())
+        .expect("a yaml block in the CloudWatch section");
+    let gate = health_gate::config::GateFile::parse(yaml)
+        .expect("parses")
+        .resolve()
+        .expect("resolves");
+    assert_eq!(gate.checks[0].probe.kind(), "metrics");
+}
