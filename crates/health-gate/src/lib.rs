@@ -88,6 +88,9 @@ pub enum Error {
         origin: String,
         /// Problems.
         errors: Vec<ConfigError>,
+        /// Where each problem is in the gate file (line, column, the line's text); empty for
+        /// the command line.
+        positions: Vec<Option<(u32, u32, String)>>,
     },
     /// Neither a gate file nor a quick-form check.
     #[error(
@@ -157,12 +160,26 @@ impl Reportable for Error {
                 }
                 vec![diagnostic]
             }
-            Error::Config { origin, errors } => errors
+            Error::Config {
+                origin,
+                errors,
+                positions,
+            } => errors
                 .iter()
-                .map(|e| {
-                    Diagnostic::new(e.message.clone())
-                        .at(origin.clone(), None, None)
-                        .for_field(e.field.clone())
+                .enumerate()
+                .map(|(index, e)| {
+                    let position = positions.get(index).and_then(Option::as_ref);
+                    let mut diagnostic = Diagnostic::new(e.message.clone())
+                        .at(origin.clone(), position.map(|p| p.0), position.map(|p| p.1))
+                        .for_field(e.field.clone());
+                    if let Some((_, _, text)) = position {
+                        diagnostic.snippet = Some(runner_protocol::diagnostic::Snippet {
+                            text: text.clone(),
+                            width: 1,
+                            label: None,
+                        });
+                    }
+                    diagnostic
                 })
                 .collect(),
             other => vec![Diagnostic::from_error(other)],
@@ -347,7 +364,8 @@ fn quick_form(cli: &Cli) -> Result<Option<GateFile>, Error> {
     }))
 }
 
-fn load_gate_file(path: &Path) -> Result<GateFile, Error> {
+/// Reads and parses the gate file; returns its text too, for the positions of validation errors.
+fn load_gate_file(path: &Path) -> Result<(GateFile, String), Error> {
     let text = limits::read_text(path, limits::MAX_GATE_FILE_BYTES).map_err(|error| {
         Error::ReadGateFile {
             path: path.to_owned(),
@@ -357,7 +375,7 @@ fn load_gate_file(path: &Path) -> Result<GateFile, Error> {
             },
         }
     })?;
-    GateFile::parse(&text).map_err(|error| {
+    let file = GateFile::parse(&text).map_err(|error| {
         let position = error.location();
         let source_line = position.and_then(|(line, _)| {
             text.lines()
@@ -377,7 +395,8 @@ fn load_gate_file(path: &Path) -> Result<GateFile, Error> {
             source_line,
             message,
         }
-    })
+    })?;
+    Ok((file, text))
 }
 
 impl Options {
@@ -388,9 +407,17 @@ impl Options {
         let mut baseline = cli.baseline.clone();
         let mut require = config::Require::All;
         if let Some(path) = &cli.gate_file {
-            let file = load_gate_file(path)?;
+            let (file, text) = load_gate_file(path)?;
             let gate = file.resolve().map_err(|errors| Error::Config {
                 origin: path.display().to_string(),
+                positions: errors
+                    .iter()
+                    .map(|e| {
+                        let (line, column) = config::locate(&text, &e.field)?;
+                        let source = text.lines().nth(line.saturating_sub(1) as usize)?;
+                        Some((line, column, source.to_owned()))
+                    })
+                    .collect(),
                 errors,
             })?;
             baseline = baseline.or(gate.baseline_file);
@@ -402,6 +429,7 @@ impl Options {
             let gate = file.resolve().map_err(|errors| Error::Config {
                 origin: "command line".into(),
                 errors,
+                positions: Vec::new(),
             })?;
             for (index, check) in gate.checks.into_iter().enumerate() {
                 if checks.iter().any(|c: &config::Check| c.name == check.name) {
@@ -414,6 +442,7 @@ impl Options {
                                 check.name
                             ),
                         }],
+                        positions: Vec::new(),
                     });
                 }
                 origins.push(("command line".to_owned(), index));
@@ -508,6 +537,7 @@ fn check_inputs(
                         check.name
                     ),
                 }],
+                positions: Vec::new(),
             }
         })?;
         inputs.headers.insert(check.name.clone(), headers);

@@ -240,3 +240,51 @@ fn the_readme_cloudwatch_gate_file_is_valid() {
         .expect("resolves");
     assert_eq!(gate.checks[0].probe.kind(), "metrics");
 }
+
+#[test]
+fn an_invalid_cloudwatch_rule_is_a_usage_error_with_file_line_column_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("gate.yaml");
+    std::fs::write(
+        &file,
+        "checks:\n  - name: alb\n    metrics:\n      cloudwatch: { period: 90s }\n      window: 5m\n      rules:\n        - metric: { namespace: AWS/ApplicationELB, name: TargetResponseTime, stat: P99 }\n          below: 1\n",
+    )
+    .expect("write");
+    let out = test_support::run(
+        test_support::tool_command(Path::new(env!("CARGO_BIN_EXE_health-gate")))
+            .arg("--gate-file")
+            .arg(&file),
+    );
+    assert_eq!(out.code, Some(2), "{out:?}");
+    for expected in [
+        format!("{}:4:29", file.display()),
+        "checks[0].metrics.cloudwatch.period".to_owned(),
+        "`1m 30s` is not a CloudWatch period".to_owned(),
+        format!("{}:7:84", file.display()),
+        "checks[0].metrics.rules[0].metric.stat".to_owned(),
+        "`P99` is not a statistic".to_owned(),
+    ] {
+        assert!(
+            out.stderr.contains(&expected),
+            "no {expected} in {}",
+            out.stderr
+        );
+    }
+
+    // Under GitHub Actions the annotation carries the file and line.
+    let out = test_support::run(
+        test_support::tool_command(Path::new(env!("CARGO_BIN_EXE_health-gate")))
+            .env("GITHUB_ACTIONS", "true")
+            .arg("--gate-file")
+            .arg(&file),
+    );
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stdout
+            .contains(&format!("::error file={},line=7,col=84", file.display()))
+            || out
+                .stderr
+                .contains(&format!("::error file={},line=7,col=84", file.display())),
+        "{out:?}"
+    );
+}
