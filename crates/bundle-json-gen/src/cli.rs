@@ -14,9 +14,6 @@ use crate::descriptor::Mode;
 /// Turns the `bundles:` section of release.yaml (or a bundles.yaml) into the runtime
 /// descriptor AGENTIC_BUNDLES_JSON (baked or git delivery), and stages bundle folders for
 /// image builds.
-///
-/// Exit codes: 0 success, 1 check or deploy failed, 2 usage or configuration error,
-/// 3 infrastructure error, 4 rollback failed, 130 interrupted.
 #[derive(Debug, clap::Parser)]
 #[command(name = "bundle-json-gen", version, max_term_width = 100)]
 pub struct Cli {
@@ -71,16 +68,7 @@ pub struct GenerateArgs {
 
     /// Replace `env:NAME`/`file:/path` props with their values (masked before use); by
     /// default they stay references for the runtime to resolve.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Descriptor"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Descriptor")]
     pub resolve_props: bool,
 
     /// Name of the environment variable in the dotenv line and the ECS entry.
@@ -97,16 +85,7 @@ pub struct GenerateArgs {
     pub env_name: String,
 
     /// Pretty-print the JSON (output, file, ECS entry); the dotenv line is always compact.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Forms"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Forms")]
     pub pretty: bool,
 
     /// Write the descriptor to this file (e.g. `bundles.json`).
@@ -157,16 +136,7 @@ pub struct StageArgs {
     pub manifest: PathBuf,
 
     /// Replace a staged bundle folder whose contents differ (otherwise that is an error).
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Stage"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Stage")]
     pub replace: bool,
 }
 

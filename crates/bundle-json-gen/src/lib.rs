@@ -61,6 +61,7 @@ impl Reportable for Error {
     fn class(&self) -> ErrorClass {
         match self {
             Error::Check(error) => error.class(),
+            Error::Output(error) => error.class(),
             Error::Write { .. } | Error::Stage(StageError::Io { .. }) => ErrorClass::Infrastructure,
             _ => ErrorClass::Usage,
         }

@@ -87,6 +87,7 @@ impl Reportable for Error {
     fn class(&self) -> ErrorClass {
         match self {
             Error::Check(error) => error.class(),
+            Error::Output(error) => error.class(),
             Error::Lock(_) => ErrorClass::Infrastructure,
             Error::Write { .. } => ErrorClass::Infrastructure,
             _ => ErrorClass::Usage,
