@@ -52,7 +52,7 @@ pub struct BundleItem {
     /// Whether the runtime keeps one instance.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub singleton: Option<bool>,
-    /// Repository holding the bundle.
+    /// Repository holding the bundle (empty for a `path` item or a config-only item).
     pub repo: String,
     /// Tag or commit of `repo`.
     #[serde(rename = "ref")]
@@ -60,11 +60,26 @@ pub struct BundleItem {
     /// The parent folder of the bundle folders, relative to the repository root.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subdir: Option<String>,
-    /// `<bundle folder>.entrypoint`, relative to `subdir`.
+    /// `<bundle folder>.entrypoint`, relative to `subdir` (empty for a config-only item).
     pub module: String,
-    /// Free-form properties; strings may be `env:NAME` or `file:/path` references.
+    /// A local bundle path in the runtime (`path` + `module` items, bundles.yaml).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Free-form properties (`config` in bundles.yaml, `props` its legacy alias); strings may
+    /// be `env:NAME` or `file:/path` references.
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     pub props: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How an item names its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// `repo` + `ref` (+ `subdir`) + `module`: staged from a checkout, or fetched by the runtime.
+    Git,
+    /// `path` + `module`: code already at that path in the runtime.
+    Path,
+    /// `id` + `config` only: configuration of a bundle the platform ships.
+    ConfigOnly,
 }
 
 impl BundleItem {
@@ -80,6 +95,19 @@ impl BundleItem {
         self.module.rsplit_once('.').map(|(_, module)| module)
     }
 
+    /// Which kind of item this is.
+    pub fn kind(&self) -> ItemKind {
+        if !self.repo.is_empty() || !self.git_ref.is_empty() {
+            ItemKind::Git
+        } else if self.path.is_some() {
+            ItemKind::Path
+        } else if self.module.is_empty() {
+            ItemKind::ConfigOnly
+        } else {
+            ItemKind::Git
+        }
+    }
+
     /// The pin of the bundle's repository.
     pub fn pin(&self) -> RepoPin {
         RepoPin {
@@ -92,6 +120,9 @@ impl BundleItem {
 /// The `bundles:` section: what the runtime reads.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Bundles {
+    /// `version` of a bundles.yaml (`"1"`), carried into the bundles.yaml output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// The bundle used when a request names none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_bundle_id: Option<String>,
@@ -123,7 +154,7 @@ pub const RELEASE_KEYS: &[&str] = &["release_name", "platform", "frontend", "bun
 /// Keys of `platform` and `frontend`.
 pub const PIN_KEYS: &[&str] = &["repo", "ref"];
 /// Keys of `bundles`.
-pub const BUNDLES_KEYS: &[&str] = &["default_bundle_id", "items"];
+pub const BUNDLES_KEYS: &[&str] = &["version", "default_bundle_id", "items"];
 /// Keys of a bundle item.
 pub const ITEM_KEYS: &[&str] = &[
     "id",
@@ -134,7 +165,10 @@ pub const ITEM_KEYS: &[&str] = &[
     "ref",
     "subdir",
     "module",
+    "path",
+    "config",
     "props",
 ];
-/// Required keys of a bundle item.
+/// Required keys of a git bundle item (a `path` item needs `id`, `path`, `module`; a
+/// config-only item `id` and `config`).
 pub const ITEM_REQUIRED: &[&str] = &["id", "repo", "ref", "module"];
