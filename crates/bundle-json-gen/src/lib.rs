@@ -167,12 +167,11 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
             generate(runner, &document, &options)
         }
         Command::Stage(args) => {
-            let document = check_file(
-                runner,
-                &args.descriptor.descriptor,
-                args.descriptor.checks(None),
-                None,
-            )?;
+            let mut checks = args.descriptor.checks(None);
+            // Staging copies bundles from the checkouts it is given: the platform and frontend
+            // repositories are not used.
+            checks.pins_unused = true;
+            let document = check_file(runner, &args.descriptor.descriptor, checks, None)?;
             let mut checkouts = CheckoutMap::default();
             if let Some(json) = &args.checkouts {
                 checkouts.add_json(json)?;
