@@ -73,7 +73,8 @@ pub struct GenerateArgs {
     /// Keep `repo`/`ref`/`subdir` on baked entries of AGENTIC_BUNDLES_JSON.
     ///
     /// Off by default: platform revisions from 2026-04-07 recompute `path` from `repo`, so
-    /// baked entries carrying it do not load there. bundles.yaml keeps the source as comments.
+    /// baked entries carrying it do not load there; earlier ones need
+    /// BUNDLE_GIT_RESOLUTION_ENABLED=0 on the processor. bundles.yaml keeps the source as comments.
     #[arg(
         long,
         value_name = "BOOL",

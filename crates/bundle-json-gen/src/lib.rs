@@ -261,7 +261,7 @@ pub fn generate(
     }
     if shaping.mode == Mode::Baked && shaping.traceability && shaping.platform.is_none() {
         notes.push(Diagnostic::new(format!(
-            "--traceability keeps `repo` on baked entries of {}: they load only on platform revisions before 2026-04-07 (kdcube-ai-app ec362c0ab), which recompute `path` from `repo`",
+            "--traceability keeps `repo` on baked entries of {}: they load only on platform revisions before 2026-04-07 (from kdcube-ai-app ec362c0ab `path` is recomputed from `repo`), with BUNDLE_GIT_RESOLUTION_ENABLED=0 on the processor (otherwise `repo` is cloned and loaded instead of the image)",
             options.env_name
         )).with_hint("pass --platform-revision=YYYY-MM-DD to have this checked, or drop --traceability"));
     }

@@ -118,6 +118,24 @@ fn git_mode_golden() {
 }
 
 #[test]
+fn bundles_yaml_golden() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = run(tool_command(binary())
+        .current_dir(test_support::manifest_dir())
+        .args(["--output-format", "json", "generate", "--descriptor"])
+        .arg("tests/fixtures/release.yaml")
+        .arg("--bundles-yaml-file")
+        .arg(dir.path().join("bundles.yaml")));
+    assert_eq!(output.code, Some(0), "{output:?}");
+    let written = std::fs::read_to_string(dir.path().join("bundles.yaml")).expect("written");
+    assert_eq!(
+        json_outputs(&output.stdout)["bundles-yaml"],
+        written.as_str()
+    );
+    insta::assert_snapshot!("bundles_yaml", written);
+}
+
+#[test]
 fn the_mode_and_root_come_from_env_vars_too() {
     let output = run(tool_command(binary())
         .args(["--output-format", "json", "generate"])
