@@ -192,6 +192,7 @@ mod tests {
             platform: Some(pin("acme/platform", "v0.3.2")),
             frontend: Some(pin("acme/customer", "ui-v1")),
             bundles: release_model::Bundles {
+                version: None,
                 default_bundle_id: None,
                 items: vec![
                     item("a@1", "git@github.com:acme/customer.git", "bundles-v1"),

@@ -375,6 +375,25 @@ impl Loader {
             .and_then(|node| match node.resolve() {
                 Some(yaml::Resolved::Bool(value)) => Some(value),
                 Some(yaml::Resolved::Null) => None,
+                // `yes`/`no`/`on`/`off`: the platform (PyYAML, YAML 1.1) reads a boolean.
+                Some(yaml::Resolved::String(text))
+                    if matches!(node.kind, NodeKind::Scalar(_, yaml::Style::Plain)) =>
+                {
+                    match crate::yaml11::reading(text) {
+                        crate::yaml11::Reading::Bool(value) => Some(value),
+                        _ => {
+                            let field = path.key("singleton");
+                            self.problems.push(
+                                Problem::error(
+                                    field.clone(),
+                                    format!("`{field}` must be a boolean, found a string"),
+                                )
+                                .hint("use `true` or `false`"),
+                            );
+                            None
+                        }
+                    }
+                }
                 _ => {
                     let field = path.key("singleton");
                     self.problems.push(

@@ -42,6 +42,7 @@ const ITEMS: &str = "bundles:
       config:
         enabled: { bundle: false }
     - id: \"git@1-0\"
+      singleton: yes
       repo: \"acme/x\"
       ref: \"v1\"
       module: \"git@1-0.entrypoint\"
@@ -62,6 +63,11 @@ fn path_items_config_only_items_and_version_load() {
         serde_json::json!({"enabled": false, "label": "no", "on_call": false})
     );
     assert_eq!(bundles.items[2].props["legacy"], true);
+    assert_eq!(
+        bundles.items[2].singleton,
+        Some(true),
+        "PyYAML reads `yes` as true"
+    );
     let found = problems(ITEMS, Checks::default());
     assert!(found.iter().all(|p| p.0 == Severity::Warning), "{found:#?}");
     assert_eq!(
@@ -72,7 +78,7 @@ fn path_items_config_only_items_and_version_load() {
         [
             ("bundles.items[0].config.enabled", "8:26"),
             ("bundles.items[0].config.on_call", "8:52"),
-            ("bundles.items[2].props.legacy", "16:24"),
+            ("bundles.items[2].props.legacy", "17:24"),
         ]
     );
 }
