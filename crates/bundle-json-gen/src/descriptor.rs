@@ -45,7 +45,7 @@ pub struct Shaping {
 pub enum ShapeError {
     /// Two bundle-root entries import the same top-level module.
     #[error(
-        "bundles `{first}` and `{second}` both load as the top-level module `{module}` (their folders hold dots, so each is described by its own folder); platform revisions before 2026-04-04 (kdcube-ai-app 16eb1d711) give the second the first one's code"
+        "bundles `{first}` and `{second}` both load as the top-level module `{module}` (each is described by its own folder, the bundle-root shape); platform revisions before 2026-04-04 (kdcube-ai-app 16eb1d711) give the second the first one's code"
     )]
     SharedModule {
         /// First id.
@@ -70,7 +70,7 @@ impl ShapeError {
     pub fn hint(&self) -> &'static str {
         match self {
             ShapeError::SharedModule { .. } => {
-                "rename one folder without dots (module `<folder>.entrypoint`), or pass --platform-revision=2026-04-04 (or later) when the release deploys such a platform"
+                "describe one in the parent shape (`subdir` the parent folder, `module: <folder>.entrypoint`, a folder name without dots), or pass --platform-revision=2026-04-04 (or later) when the release deploys such a platform"
             }
             ShapeError::Traceability { .. } => {
                 "drop --traceability (the bundles.yaml output keeps the source as comments), or target a platform revision before 2026-04-07"
@@ -82,10 +82,12 @@ impl ShapeError {
 /// Where a baked bundle's code is: (`path`, `module`).
 ///
 /// The parent shape (`path=<root>`, `module=<folder>.<entry>`) loads on every platform revision
-/// and is kept for folders without dots; a folder with dots gets the bundle-root shape.
+/// and is kept for folders without dots written that way; a folder with dots, and an item
+/// written in the bundle-root shape (`subdir` the folder, `module: entrypoint`), get the
+/// bundle-root shape.
 pub fn baked_location(item: &BundleItem, bundles_root: &str) -> (String, String) {
     match (item.folder(), item.entrypoint()) {
-        (Some(folder), Some(entry)) if folder.contains('.') => (
+        (Some(folder), Some(entry)) if folder.contains('.') || item.is_bundle_root() => (
             format!("{}/{folder}", bundles_root.trim_end_matches('/')),
             entry.to_owned(),
         ),
@@ -96,6 +98,9 @@ pub fn baked_location(item: &BundleItem, bundles_root: &str) -> (String, String)
 /// `subdir` and `module` of a git entry: a folder with dots gets the bundle-root shape
 /// (`subdir=<subdir>/<folder>`, `module=<entry>`), as the platform's docs prescribe.
 pub fn git_location(item: &BundleItem) -> (Option<String>, String) {
+    if item.is_bundle_root() {
+        return (item.subdir.clone(), item.module.clone());
+    }
     match (item.folder(), item.entrypoint()) {
         (Some(folder), Some(entry)) if folder.contains('.') => {
             let subdir = match item.subdir.as_deref().map(|s| s.trim_end_matches('/')) {
@@ -284,6 +289,28 @@ mod tests {
                 "repo": "https://git.example.com/org/my-bundle.git", "ref": "v2.0.0",
                 "subdir": "bundles/my-bundle@2.0.0", "module": "entrypoint"})
         );
+    }
+
+    #[test]
+    fn a_bundle_root_item_stays_bundle_root_in_both_modes() {
+        let mut root = item("acme.marketing@2-0", "entrypoint");
+        root.subdir = Some("src/marketing_bundle".into());
+        let b = bundles(vec![root]);
+        let baked = runtime_descriptor(&b, &shaping(Mode::Baked));
+        assert_eq!(
+            baked["bundles"]["acme.marketing@2-0"]["path"],
+            "/bundles/marketing_bundle"
+        );
+        assert_eq!(
+            baked["bundles"]["acme.marketing@2-0"]["module"],
+            "entrypoint"
+        );
+        let git = runtime_descriptor(&b, &shaping(Mode::Git));
+        assert_eq!(
+            git["bundles"]["acme.marketing@2-0"]["subdir"],
+            "src/marketing_bundle"
+        );
+        assert_eq!(git["bundles"]["acme.marketing@2-0"]["module"], "entrypoint");
     }
 
     #[test]

@@ -506,3 +506,113 @@ fn traceability_is_refused_for_a_platform_that_recomputes_path_from_repo() {
         "bundles-v2026.11.24"
     );
 }
+
+/// `stage` then `generate`, and each staged bundle imported from each form by the loader's rule:
+/// a release.yaml item in the platform docs' bundle-root shape (`subdir` the bundle folder,
+/// `module: entrypoint`) next to a dotted folder in the parent shape.
+#[test]
+fn staged_bundle_root_and_dotted_items_import_from_both_forms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let checkout = dir.path().join("checkout");
+    stage_folders(
+        &checkout.join("src"),
+        &[("marketing_bundle", "acme.marketing@2-0")],
+    );
+    stage_folders(
+        &checkout.join("bundles"),
+        &[("my-bundle@2.0.0", "my-bundle@2.0.0")],
+    );
+    std::fs::write(
+        dir.path().join("release.yaml"),
+        "bundles:\n  items:\n    - id: \"acme.marketing@2-0\"\n      repo: \"git@github.com:example-org/acme-platform.git\"\n      ref: \"v1.0.0\"\n      subdir: \"src/marketing_bundle\"\n      module: \"entrypoint\"\n    - id: \"my-bundle@2.0.0\"\n      repo: \"git@github.com:example-org/acme-platform.git\"\n      ref: \"v1.0.0\"\n      subdir: \"bundles\"\n      module: \"my-bundle@2.0.0.entrypoint\"\n",
+    )
+    .expect("write");
+    let stage = run(tool_command(binary())
+        .current_dir(dir.path())
+        .args(["stage", "--descriptor", "release.yaml", "--dest", "staged"])
+        .arg("--checkout")
+        .arg(format!(
+            "acme.marketing@2-0={0}\nmy-bundle@2.0.0={0}",
+            checkout.display()
+        )));
+    assert_eq!(stage.code, Some(0), "{stage:?}");
+    assert!(
+        dir.path()
+            .join("staged/marketing_bundle/entrypoint.py")
+            .is_file()
+    );
+    let args = [
+        "--output-file",
+        "bundles.json",
+        "--bundles-yaml-file",
+        "bundles.yaml",
+    ];
+    let output = generate(dir.path(), Path::new("release.yaml"), &args);
+    // Two bundle-root entries share the module name `entrypoint`: refused for platform
+    // revisions before 16eb1d711 (2026-04-04), which cache it once in `sys.modules`.
+    assert_eq!(output.code, Some(2), "{output:?}");
+    assert!(
+        output
+            .stderr
+            .contains("both load as the top-level module `entrypoint`"),
+        "{output:?}"
+    );
+    let mut args = args.to_vec();
+    args.extend(["--platform-revision", "2026-04-04"]);
+    let output = generate(dir.path(), Path::new("release.yaml"), &args);
+    assert_eq!(output.code, Some(0), "{output:?}");
+    let script = format!(
+        "{LOAD_ENTRY}{}",
+        r#"
+import json, sys, yaml
+root = sys.argv[3]
+loaded = {}
+for k, e in json.load(open(sys.argv[1]))['bundles'].items():
+    loaded['json:' + k] = load(e['path'], e['module'], root)
+for e in yaml.safe_load(open(sys.argv[2]))['bundles']['items']:
+    loaded['yaml:' + e['id']] = load(e['path'], e['module'], root)
+print(json.dumps(loaded, sort_keys=True))
+"#
+    );
+    let loaded = python(
+        &script,
+        &[
+            &dir.path().join("bundles.json"),
+            &dir.path().join("bundles.yaml"),
+            &dir.path().join("staged"),
+        ],
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&loaded).expect("json"),
+        serde_json::json!({
+            "json:acme.marketing@2-0": "acme.marketing@2-0", "json:my-bundle@2.0.0": "my-bundle@2.0.0",
+            "yaml:acme.marketing@2-0": "acme.marketing@2-0", "yaml:my-bundle@2.0.0": "my-bundle@2.0.0"
+        })
+    );
+}
+
+#[test]
+fn a_module_without_a_dot_needs_a_subdir_naming_the_bundle_folder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("bundles.yaml"),
+        "bundles:\n  items:\n    - id: a@1\n      repo: acme/x\n      ref: v1\n      module: entrypoint\n",
+    )
+    .expect("write");
+    let output = generate(dir.path(), Path::new("bundles.yaml"), &[]);
+    assert_eq!(output.code, Some(2), "{output:?}");
+    assert!(
+        output.stderr.contains(
+            "error: `bundles.items[0].module` is `entrypoint` with no dot, and there is no `subdir` naming the bundle folder\n --> bundles.yaml:6:15"
+        ),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output
+            .stderr
+            .contains("hint: set `subdir` to the bundle folder"),
+        "{}",
+        output.stderr
+    );
+}

@@ -83,16 +83,52 @@ pub enum ItemKind {
 }
 
 impl BundleItem {
-    /// The bundle folder: `module` without its last dotted component
+    /// True for the bundle-root shape of the platform's docs: `subdir` is the bundle folder
+    /// and `module` is the entrypoint module itself (`module: entrypoint`, no dot).
+    pub fn is_bundle_root(&self) -> bool {
+        !self.module.is_empty() && !self.module.contains('.')
+    }
+
+    /// The bundle folder's name: `module` without its last dotted component
     /// (`support@3-1.entrypoint` -> `support@3-1`; ids may contain dots, so the split is from
-    /// the right). `None` when `module` has no dot.
+    /// the right), or in the bundle-root shape the last component of `subdir`. `None` when
+    /// there is none (a bundle-root `module` without `subdir`).
     pub fn folder(&self) -> Option<&str> {
+        if self.is_bundle_root() {
+            return self
+                .subdir
+                .as_deref()
+                .map(|s| s.trim_end_matches('/'))
+                .and_then(|s| s.rsplit('/').next())
+                .filter(|name| !name.is_empty() && *name != "." && *name != "..");
+        }
         self.module.rsplit_once('.').map(|(folder, _)| folder)
     }
 
     /// The entrypoint module name inside the folder (`entrypoint`).
     pub fn entrypoint(&self) -> Option<&str> {
+        if self.is_bundle_root() {
+            return Some(&self.module);
+        }
         self.module.rsplit_once('.').map(|(_, module)| module)
+    }
+
+    /// The bundle folder relative to the repository root: `<subdir>/<folder>`, or `subdir`
+    /// itself in the bundle-root shape.
+    pub fn source_dir(&self) -> Option<String> {
+        let subdir = self
+            .subdir
+            .as_deref()
+            .map(|s| s.trim_end_matches('/'))
+            .filter(|s| !s.is_empty() && *s != ".");
+        if self.is_bundle_root() {
+            return subdir.map(str::to_owned);
+        }
+        let folder = self.folder()?;
+        Some(match subdir {
+            Some(subdir) => format!("{subdir}/{folder}"),
+            None => folder.to_owned(),
+        })
     }
 
     /// Which kind of item this is.

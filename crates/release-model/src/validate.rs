@@ -185,6 +185,20 @@ fn check_item(item: &BundleItem, path: &FieldPath, problems: &mut Vec<Problem>) 
         );
         return;
     }
+    if item.is_bundle_root() {
+        // The platform docs' bundle-root shape: `subdir` is the bundle folder.
+        if item.folder().is_none() {
+            problems.push(
+                Problem::error(
+                    field.clone(),
+                    format!("`{field}` is `{module}` with no dot, and there is no `subdir` naming the bundle folder"),
+                )
+                .label("bundle-root `module` without `subdir`")
+                .hint(format!("set `subdir` to the bundle folder (bundle-root shape, `module: {module}`), or write `<bundle folder>.{module}` with `subdir` its parent")),
+            );
+        }
+        return;
+    }
     match item.entrypoint() {
         None => problems.push(
             Problem::error(
