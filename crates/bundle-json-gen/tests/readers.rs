@@ -616,3 +616,54 @@ fn a_module_without_a_dot_needs_a_subdir_naming_the_bundle_folder() {
         output.stderr
     );
 }
+
+/// The release.yaml of the platform's docs (kdcube-ai-app
+/// `docs/service/cicd/release-descriptor-README.md`) names the platform and the frontend by bare
+/// names; `generate` uses neither and warns instead of refusing (issue 20).
+#[test]
+fn the_platform_docs_release_yaml_with_bare_repository_names_generates_with_warnings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("release.yaml"),
+        "release_name: \"prod-2026-01-30\"\nplatform:\n  repo: \"kdcube-ai-app\"\n  ref: \"2026.1.30.317\"\nfrontend:\n  repo: \"customer-repo\"\n  ref: \"ui-v2026.01.30\"\nbundles:\n  default_bundle_id: \"support@3-1\"\n  items:\n    - id: \"support@3-1\"\n      repo: \"git@github.com:customer/customer-repo.git\"\n      ref: \"bundles-v2026.01.30\"\n      subdir: \"service/bundles\"\n      module: \"support@3-1.entrypoint\"\n",
+    )
+    .expect("write");
+    let output = generate(dir.path(), Path::new("release.yaml"), &[]);
+    assert_eq!(output.code, Some(0), "{output:?}");
+    for (field, value, at) in [
+        ("platform.repo", "kdcube-ai-app", "release.yaml:3:9"),
+        ("frontend.repo", "customer-repo", "release.yaml:6:9"),
+    ] {
+        assert!(
+            output.stderr.contains(&format!(
+                "warning: `{field}` is not a repository: `{value}` (not used by this command; a checkout or a lock would refuse it)\n --> {at}"
+            )),
+            "{}",
+            output.stderr
+        );
+    }
+}
+
+/// The platform reads props with PyYAML (YAML 1.1): `enabled: no` is `False` there, so the
+/// JSON says `false` (it said the string `"no"`, which Python finds true).
+#[test]
+fn yaml_1_1_booleans_in_props_reach_the_json_as_the_platform_reads_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("bundles.yaml"),
+        "bundles:\n  items:\n    - id: a@1\n      repo: acme/x\n      ref: v1\n      module: a@1.entrypoint\n      props:\n        enabled: no\n        paging: on\n        label: \"no\"\n",
+    )
+    .expect("write");
+    let output = generate(dir.path(), Path::new("bundles.yaml"), &[]);
+    assert_eq!(output.code, Some(0), "{output:?}");
+    let outputs: serde_json::Value = serde_json::from_str(&output.stdout).expect("json");
+    assert_eq!(
+        outputs["bundles-json"]["bundles"]["a@1"]["props"],
+        serde_json::json!({"enabled": false, "paging": true, "label": "no"})
+    );
+    assert!(
+        output.stderr.contains("warning: `bundles.items[0].props.enabled` is `no`: the platform (PyYAML, YAML 1.1) reads the boolean false, and so does this tool\n --> bundles.yaml:8:18"),
+        "{}",
+        output.stderr
+    );
+}
