@@ -39,6 +39,8 @@ impl DescriptorArgs {
             allow_branch_refs: self.allow_branch_refs,
             check_prop_refs: self.check_prop_refs,
             version_scheme,
+            pins_unused: false,
+            item_repos_unused: false,
         }
     }
 }
