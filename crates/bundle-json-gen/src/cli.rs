@@ -72,16 +72,7 @@ pub struct GenerateArgs {
     /// Off by default: platform revisions from 2026-04-07 recompute `path` from `repo`, so
     /// baked entries carrying it do not load there; earlier ones need
     /// BUNDLE_GIT_RESOLUTION_ENABLED=0 on the processor. bundles.yaml keeps the source as comments.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Descriptor"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Descriptor")]
     pub traceability: bool,
 
     /// The platform revision the release deploys: its commit date, `YYYY-MM-DD`.
