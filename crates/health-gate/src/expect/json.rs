@@ -61,3 +61,33 @@ pub(crate) fn check_json(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn one(path: &str, expectation: JsonExpectation) -> Vec<JsonAssertion> {
+        vec![JsonAssertion {
+            path_text: path.to_owned(),
+            path: serde_json_path::JsonPath::parse(path).expect("a JSONPath"),
+            expectation,
+        }]
+    }
+
+    #[test]
+    fn json_assertions_report_what_was_found() {
+        let doc = json!({"status": "ok", "checks": {"db": "degraded"}});
+        let equals = |path, value| one(path, JsonExpectation::Equals(value));
+        assert!(check_json(&equals("$.status", json!("ok")), &doc).is_ok());
+        let either = JsonExpectation::OneOf(vec![json!("ok"), json!("degraded")]);
+        assert!(check_json(&one("$.checks.db", either), &doc).is_ok());
+        let error = check_json(&equals("$.status", json!("down")), &doc).expect_err("mismatch");
+        assert_eq!(error.detail, "$.status: is \"ok\", expected \"down\"");
+        let error = check_json(&one("$.missing", JsonExpectation::Exists(true)), &doc)
+            .expect_err("missing");
+        assert_eq!(error.kind, FailureKind::Assertion);
+        assert!(check_json(&one("$.missing", JsonExpectation::Exists(false)), &doc).is_ok());
+    }
+}
