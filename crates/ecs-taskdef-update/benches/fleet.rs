@@ -90,6 +90,8 @@ fn plans() -> Vec<ServicePlan> {
             }],
             desired_count: None,
             force_new_deployment: false,
+            task_edit: ecs_taskdef_update::taskdef::TaskEdit::default(),
+            register: true,
         })
         .collect()
 }

@@ -73,8 +73,8 @@ pub struct Args {
     #[arg(long, value_name = "NAME", help_heading = "What to deploy")]
     pub service: Option<String>,
 
-    /// Container to change (one-service case).
-    #[arg(long, value_name = "NAME", help_heading = "What to deploy")]
+    /// Container to change (one-service case); several as `a,b`: each gets the same changes.
+    #[arg(long, value_name = "NAME[,NAME…]", help_heading = "What to deploy")]
     pub container: Option<String>,
 
     /// New image: a full reference, `:TAG` (new tag, same repository) or `@sha256:…`.
@@ -102,6 +102,45 @@ pub struct Args {
     /// Secrets to remove, one name per line.
     #[arg(long, value_name = "NAME", help_heading = "What to deploy")]
     pub unset_secret: Vec<LineList>,
+
+    /// S3 environment files (object ARNs), one per line: they replace `environmentFiles`.
+    #[arg(long, value_name = "ARN", help_heading = "What to deploy")]
+    pub env_files: Vec<LineList>,
+
+    /// Log driver (`awslogs`, `awsfirelens`, `splunk`, `fluentd`, `gelf`, `json-file`,
+    /// `journald`, `logentries`, `syslog`).
+    #[arg(long, value_name = "DRIVER", help_heading = "What to deploy")]
+    pub log_driver: Option<String>,
+
+    /// Log driver options to set, `key=value`, one per line (merged by key).
+    #[arg(long, value_name = "KEY=VALUE", help_heading = "What to deploy")]
+    pub log_options: Vec<LineList>,
+
+    /// Docker labels to set, `key=value`, one per line (merged by key).
+    #[arg(long, value_name = "KEY=VALUE", help_heading = "What to deploy")]
+    pub docker_labels: Vec<LineList>,
+
+    /// Task role (`taskRoleArn`): an IAM role ARN.
+    #[arg(long, value_name = "ARN", help_heading = "What to deploy")]
+    pub task_role_arn: Option<String>,
+
+    /// Task execution role (`executionRoleArn`): an IAM role ARN.
+    #[arg(long, value_name = "ARN", help_heading = "What to deploy")]
+    pub execution_role_arn: Option<String>,
+
+    /// Register a new revision (default), or deploy --task-definition (`family:revision` or
+    /// ARN) as it is, without registering anything.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = runner_protocol::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "true",
+        help_heading = "What to deploy"
+    )]
+    pub register: bool,
 
     /// New command: a JSON array (`["sh","-c","run x"]`) or words split on whitespace.
     #[arg(long, value_name = "COMMAND", help_heading = "What to deploy")]

@@ -8,7 +8,7 @@ use runner_protocol::signal::Interrupts;
 use serde_json::Value;
 
 use crate::api::{ApiError, Clock, EcrImage, EcsApi, ServiceState, UpdateRequest};
-use crate::taskdef::{self, ContainerEdit, ImageRef, RegisterInput, TaskDefError};
+use crate::taskdef::{self, ContainerEdit, ImageRef, RegisterInput, TaskDefError, TaskEdit};
 use crate::watch::{Outcome, Watch, WatchConfig};
 
 /// Where a service's base task definition comes from.
@@ -33,6 +33,11 @@ pub struct ServicePlan {
     pub base: Base,
     /// Container edits.
     pub edits: Vec<ContainerEdit>,
+    /// Task-level edits (roles).
+    pub task_edit: TaskEdit,
+    /// Register a new revision (true), or deploy the base revision as it is (false: a
+    /// `family:revision` or ARN owned by Terraform, CDK, ...).
+    pub register: bool,
     /// New desired count.
     pub desired_count: Option<i32>,
     /// Force a new deployment.
@@ -186,6 +191,14 @@ pub enum PrepareError {
         #[source]
         source: TaskDefError,
     },
+    /// `register: false` with edits, or without a revision to deploy.
+    #[error("service `{service}`: {message}")]
+    Existing {
+        /// Service.
+        service: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An ECR image does not exist.
     #[error("service `{service}`: image `{image}` does not exist in ECR")]
     MissingImage {
@@ -209,6 +222,8 @@ pub struct Prepared {
     pub rendered: RegisterInput,
     /// Image -> digest.
     pub image_digests: BTreeMap<String, String>,
+    /// `register: false`: the ARN of the existing revision to deploy.
+    pub existing: Option<String>,
 }
 
 /// Calls `call` again while it is throttled, with exponential backoff.
@@ -275,8 +290,47 @@ pub async fn prepare(
             service: service.clone(),
             source,
         };
+        let existing = if plan.register {
+            None
+        } else {
+            let existing_error = |message: String| PrepareError::Existing {
+                service: service.clone(),
+                message,
+            };
+            if !matches!(plan.base, Base::Reference(_)) {
+                return Err(existing_error(
+                    "register: false deploys an existing revision: give task-definition as \
+                     `family:revision` or an ARN"
+                        .into(),
+                ));
+            }
+            if !plan.edits.is_empty() || plan.task_edit != TaskEdit::default() {
+                return Err(existing_error(
+                    "register: false deploys the revision as it is: remove the container and \
+                     role changes, or let ecs-taskdef-update register a new revision"
+                        .into(),
+                ));
+            }
+            let arn = arn_of(&document).ok_or_else(|| {
+                existing_error("DescribeTaskDefinition returned no taskDefinitionArn".into())
+            })?;
+            let status = document
+                .get("taskDefinition")
+                .unwrap_or(&document)
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("ACTIVE");
+            if status != "ACTIVE" {
+                // AWS refuses to update a service to an INACTIVE revision; say so first.
+                return Err(existing_error(format!(
+                    "{arn} is {status}: a service cannot be updated to it"
+                )));
+            }
+            Some(arn)
+        };
         let base = taskdef::from_describe(&document).map_err(taskdef_error)?;
-        let mut rendered = taskdef::apply(&base, &plan.edits).map_err(taskdef_error)?;
+        let mut rendered =
+            taskdef::render(&base, &plan.task_edit, &plan.edits).map_err(taskdef_error)?;
         let edited: Vec<&str> = plan
             .edits
             .iter()
@@ -342,6 +396,7 @@ pub async fn prepare(
             base,
             rendered,
             image_digests,
+            existing,
         });
     }
     Ok(prepared)
@@ -391,6 +446,15 @@ pub async fn deploy(
             failure = Some(format!("interrupted by {}", interrupts.last()));
             break;
         }
+        if let Some(arn) = &service.existing {
+            sink.line(
+                &service.plan.service,
+                &format!("deploying the existing revision {arn} (nothing registered)"),
+            );
+            results[index].task_definition = Some(arn.clone());
+            results[index].status = ServiceStatus::Registered;
+            continue;
+        }
         let body = service.rendered.to_value();
         match retrying(clock, config.max_attempts, || {
             api.register_task_definition(&body)
@@ -430,6 +494,19 @@ pub async fn deploy(
             let Some(arn) = results[index].task_definition.clone() else {
                 continue;
             };
+            if service.existing.is_some()
+                && arn == service.before.task_definition
+                && !service.plan.force_new_deployment
+            {
+                sink.notice(
+                    &service.plan.service,
+                    &format!(
+                        "already runs {arn}: nothing to deploy (force-new-deployment restarts its tasks)"
+                    ),
+                );
+                results[index].status = ServiceStatus::Deployed;
+                continue;
+            }
             let request = UpdateRequest {
                 cluster: service.plan.cluster.clone(),
                 service: service.plan.service.clone(),
@@ -834,6 +911,7 @@ pub async fn roll_back_to(
         base: RegisterInput(serde_json::Map::new()),
         rendered: RegisterInput(serde_json::Map::new()),
         image_digests: BTreeMap::new(),
+        existing: None,
     };
     roll_back(
         api,

@@ -145,6 +145,8 @@ fn plans() -> Vec<ServicePlan> {
                 }],
                 desired_count: None,
                 force_new_deployment: false,
+                task_edit: crate::taskdef::TaskEdit::default(),
+                register: true,
             }
         })
         .collect()

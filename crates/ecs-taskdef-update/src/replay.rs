@@ -55,6 +55,8 @@ struct State {
     registered: Vec<Value>,
     arns: Vec<String>,
     updates: Vec<UpdateRequest>,
+    described: Vec<String>,
+    existing: Vec<String>,
     calls: BTreeMap<&'static str, usize>,
 }
 
@@ -108,6 +110,25 @@ impl<'a> Replay<'a> {
         state
             .task_definitions
             .insert(format!("{family}:{revision}"), document);
+    }
+
+    /// Adds a DescribeTaskDefinition response body, returned for `reference` as it is.
+    pub fn describe_response(&self, reference: &str, document: Value) {
+        self.state
+            .borrow_mut()
+            .task_definitions
+            .insert(reference.into(), document);
+    }
+
+    /// Marks a revision registered outside the deploy (Terraform, CDK): an UpdateService to it
+    /// is a deploy, not a rollback.
+    pub fn existing(&self, arn: &str) {
+        self.state.borrow_mut().existing.push(arn.into());
+    }
+
+    /// The references DescribeTaskDefinition was asked for, in order.
+    pub fn described(&self) -> Vec<String> {
+        self.state.borrow().described.clone()
     }
 
     /// Adds an ECR image: `repository:reference` -> digest.
@@ -220,6 +241,7 @@ impl EcsApi for Replay<'_> {
 
     async fn describe_task_definition(&self, reference: &str) -> Result<Value, ApiError> {
         self.count("DescribeTaskDefinition");
+        self.state.borrow_mut().described.push(reference.to_owned());
         self.state
             .borrow()
             .task_definitions
@@ -252,7 +274,8 @@ impl EcsApi for Replay<'_> {
         let now = self.now();
         let mut state = self.state.borrow_mut();
         state.updates.push(request.clone());
-        let ours = state.arns.contains(&request.task_definition);
+        let ours = state.arns.contains(&request.task_definition)
+            || state.existing.contains(&request.task_definition);
         let Some(script) = state.services.get_mut(&request.service) else {
             return Err(ApiError::NotFound {
                 operation: "UpdateService",
