@@ -628,3 +628,70 @@ async fn a_signal_before_any_update_changes_nothing() {
     );
     assert!(replay.updates().is_empty());
 }
+
+#[tokio::test]
+async fn an_existing_revision_that_fails_is_rolled_back_and_nothing_is_registered() {
+    // amazon-ecs-deploy-task-definition#299/#882: deploy `processor:8` (owned by Terraform)
+    // as it is; the same wait and rollback as a rendered revision.
+    let clock = VirtualClock::default();
+    let mut processor = healthy("processor");
+    let mut failed = rolling("processor", 0);
+    failed.deployments[0].rollout_state = Some("FAILED".into());
+    failed.deployments[0].rollout_state_reason = Some("tasks failed to start".into());
+    processor.timeline[2] = (secs(10), Ok(failed));
+    processor.timeline.truncate(3);
+    let replay = fleet(&clock, processor);
+    replay.task_definition(
+        "processor",
+        8,
+        json!([{"name": "processor", "image": format!("{REGISTRY}/kdcube-processor:2.0")}]),
+    );
+    replay.existing(&new("processor"));
+    let plan = ServicePlan {
+        cluster: "prod".into(),
+        service: "processor".into(),
+        base: Base::Reference("processor:8".into()),
+        edits: Vec::new(),
+        task_edit: crate::taskdef::TaskEdit::default(),
+        register: false,
+        desired_count: None,
+        force_new_deployment: false,
+    };
+    let mut lines = Lines::default();
+    let prepared = prepare(&replay, &clock, &[plan], &config(), &mut lines)
+        .await
+        .expect("prepares");
+    let report = deploy(
+        &replay,
+        &clock,
+        &prepared,
+        &config(),
+        &no_interrupts(),
+        &mut lines,
+    )
+    .await;
+    assert!(
+        matches!(&report.outcome, FleetOutcome::RolledBack(r) if r.contains("tasks failed to start")),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(replay.calls().get("RegisterTaskDefinition"), None);
+    let updates: Vec<String> = replay
+        .updates()
+        .into_iter()
+        .map(|u| u.task_definition)
+        .collect();
+    assert_eq!(updates, [new("processor"), old("processor")]);
+    assert_eq!(
+        report.services[0].task_definition.as_deref(),
+        Some(new("processor").as_str())
+    );
+    assert!(
+        lines
+            .0
+            .iter()
+            .any(|l| l.contains("deploying the existing revision")),
+        "{:?}",
+        lines.0
+    );
+}

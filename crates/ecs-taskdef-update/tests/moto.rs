@@ -482,3 +482,126 @@ fn sigint_rolls_back_and_a_later_sigterm_stops_waiting_for_the_rollback() {
     let result = outputs["result"].clone();
     assert_eq!(result[0]["status"], "rollback-issued", "{log}");
 }
+
+/// Registers `proc:2` the way Terraform or CDK would (outside the tool); `deregister` makes it
+/// INACTIVE afterwards.
+fn register_outside(moto: &Moto, deregister: bool) -> String {
+    runtime().block_on(async {
+        let sdk = sdk(&moto.endpoint()).await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        let container = aws_sdk_ecs::types::ContainerDefinition::builder()
+            .name("proc")
+            .image(format!("{REGISTRY}/{REPOSITORY}:2026.11.24"))
+            .memory(512)
+            .build();
+        let arn = ecs
+            .register_task_definition()
+            .family("proc")
+            .container_definitions(container)
+            .send()
+            .await
+            .expect("register")
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .expect("arn")
+            .to_owned();
+        if deregister {
+            ecs.deregister_task_definition()
+                .task_definition(&arn)
+                .send()
+                .await
+                .expect("deregister");
+        }
+        arn
+    })
+}
+
+#[test]
+fn deploys_an_existing_revision_without_registering_one() {
+    // amazon-ecs-deploy-task-definition#299 / #882: the revision belongs to Terraform or CDK.
+    let moto = Moto::start(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    seed(&moto);
+    let existing = register_outside(&moto, false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for reference in ["proc:2", existing.as_str()] {
+        let output = tool(
+            &moto,
+            dir.path(),
+            &[
+                "deploy",
+                "--cluster=prod",
+                "--service=processor",
+                &format!("--task-definition={reference}"),
+                "--register=false",
+                "--poll-interval=100ms",
+                "--timeout=30s",
+            ],
+        );
+        assert_eq!(output.code, Some(0), "{reference}: {}", output.stderr);
+        let outputs = outputs(&output);
+        assert_eq!(outputs["task-definition-arn"], existing.as_str());
+        assert_eq!(service_task_definition(&moto), existing);
+        assert!(describe(&moto, "proc:3").is_none(), "nothing registered");
+        if reference == "proc:2" {
+            assert!(
+                output
+                    .stderr
+                    .contains(&format!("deploying the existing revision {existing}")),
+                "{}",
+                output.stderr
+            );
+            assert!(
+                outputs["previous-task-definition-arn"]
+                    .as_str()
+                    .is_some_and(|arn| arn.ends_with("proc:1"))
+            );
+        } else {
+            // The service already runs it: nothing to deploy, said so, still success.
+            assert!(
+                output.stderr.contains("nothing to deploy"),
+                "{}",
+                output.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn an_existing_revision_is_checked_before_anything_changes() {
+    // moto does not refuse UpdateService to an INACTIVE revision (AWS does): the tool's own
+    // check is what stops it here.
+    let moto = Moto::start(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    seed(&moto);
+    register_outside(&moto, true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: [(&[&str], &str); 3] = [
+        (&["--task-definition=proc:2"], "proc:2 is INACTIVE"),
+        (
+            &[
+                "--task-definition=proc:1",
+                "--container=proc",
+                "--image=:2026.11.24",
+            ],
+            "register: false deploys the revision as it is",
+        ),
+        (&[], "register: false deploys an existing revision"),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec![
+            "deploy",
+            "--cluster=prod",
+            "--service=processor",
+            "--register=false",
+        ];
+        args.extend_from_slice(extra);
+        let output = tool(&moto, dir.path(), &args);
+        assert_eq!(output.code, Some(2), "{extra:?}: {}", output.stderr);
+        assert!(
+            output.stderr.contains(message),
+            "{extra:?}: {}",
+            output.stderr
+        );
+        assert!(service_task_definition(&moto).ends_with("proc:1"));
+        assert!(describe(&moto, "proc:3").is_none(), "nothing registered");
+    }
+}
