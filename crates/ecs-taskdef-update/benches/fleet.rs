@@ -133,6 +133,7 @@ fn once(
         sequential: false,
         rollback: true,
         max_attempts: 5,
+        pause_timeout: std::time::Duration::from_secs(30 * 60),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

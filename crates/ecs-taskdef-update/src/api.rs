@@ -53,6 +53,9 @@ pub struct ServiceState {
     pub deployments: Vec<Deployment>,
     /// Events, newest first.
     pub events: Vec<ServiceEvent>,
+    /// `deploymentConfiguration.strategy` (`ROLLING`, `BLUE_GREEN`, `LINEAR`, `CANARY`), when
+    /// DescribeServices reports one.
+    pub strategy: Option<String>,
 }
 
 impl ServiceState {
@@ -180,6 +183,21 @@ pub trait EcsApi {
 
     /// ECR: the digest of an image, or `None` when it does not exist.
     async fn image_digest(&self, image: &EcrImage) -> Result<Option<String>, ApiError>;
+
+    /// ListServiceDeployments of a service: the raw response body (`{"serviceDeployments":
+    /// [ServiceDeploymentBrief…], "nextToken": …}`).
+    async fn list_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Value, ApiError>;
+
+    /// DescribeServiceDeployments for one ARN: the raw response body
+    /// (`{"serviceDeployments": [ServiceDeployment…], "failures": […]}`).
+    async fn describe_service_deployment(&self, arn: &str) -> Result<Value, ApiError>;
+
+    /// StopServiceDeployment with `stopType` `ROLLBACK` (or `ABORT`).
+    async fn stop_service_deployment(&self, arn: &str, stop_type: &str) -> Result<(), ApiError>;
 }
 
 /// Time, so tests run the wait loop on a virtual clock.

@@ -168,20 +168,48 @@ impl Intercept for CaptureBody {
     }
 }
 
+impl CaptureBody {
+    /// The captured body as JSON.
+    fn json(&self) -> Option<Value> {
+        let bytes = self.0.lock().ok()?.take()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// The captured body as JSON, or an error naming the operation.
+    fn required(&self, operation: &'static str) -> Result<Value, ApiError> {
+        self.json().ok_or_else(|| ApiError::Other {
+            operation,
+            message: "the response body was not captured or is not JSON".into(),
+        })
+    }
+}
+
 impl EcsApi for Aws {
     async fn describe_service(
         &self,
         cluster: &str,
         service: &str,
     ) -> Result<ServiceState, ApiError> {
+        // The raw body too: `deploymentConfiguration.strategy` is newer than this SDK's model.
+        let capture = CaptureBody::default();
         let output = self
             .ecs
             .describe_services()
             .cluster(cluster)
             .services(service)
+            .customize()
+            .interceptor(capture.clone())
             .send()
             .await
             .map_err(|e| classify("DescribeServices", "ecs:DescribeServices", e))?;
+        let strategy = capture.json().and_then(|body| {
+            body.get("services")?
+                .get(0)?
+                .get("deploymentConfiguration")?
+                .get("strategy")?
+                .as_str()
+                .map(str::to_owned)
+        });
         let Some(found) = output.services().first() else {
             let reason = output
                 .failures()
@@ -221,6 +249,7 @@ impl EcsApi for Aws {
                     message: e.message().unwrap_or_default().to_owned(),
                 })
                 .collect(),
+            strategy,
         })
     }
 
@@ -382,5 +411,55 @@ impl EcsApi for Aws {
             Err(error) if error.code() == Some("ImageNotFoundException") => Ok(None),
             Err(error) => Err(classify("DescribeImages", "ecr:DescribeImages", error)),
         }
+    }
+
+    async fn list_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Value, ApiError> {
+        let capture = CaptureBody::default();
+        self.ecs
+            .list_service_deployments()
+            .cluster(cluster)
+            .service(service)
+            .customize()
+            .interceptor(capture.clone())
+            .send()
+            .await
+            .map_err(|e| classify("ListServiceDeployments", "ecs:ListServiceDeployments", e))?;
+        capture.required("ListServiceDeployments")
+    }
+
+    async fn describe_service_deployment(&self, arn: &str) -> Result<Value, ApiError> {
+        let capture = CaptureBody::default();
+        self.ecs
+            .describe_service_deployments()
+            .service_deployment_arns(arn)
+            .customize()
+            .interceptor(capture.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "DescribeServiceDeployments",
+                    "ecs:DescribeServiceDeployments",
+                    e,
+                )
+            })?;
+        capture.required("DescribeServiceDeployments")
+    }
+
+    async fn stop_service_deployment(&self, arn: &str, stop_type: &str) -> Result<(), ApiError> {
+        self.ecs
+            .stop_service_deployment()
+            .service_deployment_arn(arn)
+            .stop_type(aws_sdk_ecs::types::StopServiceDeploymentStopType::from(
+                stop_type,
+            ))
+            .send()
+            .await
+            .map_err(|e| classify("StopServiceDeployment", "ecs:StopServiceDeployment", e))?;
+        Ok(())
     }
 }

@@ -196,6 +196,11 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration, help_heading = "How")]
     pub poll_interval: std::time::Duration,
 
+    /// Blue/green, linear and canary services: how long a PAUSE lifecycle hook may hold the
+    /// deployment (waiting for ContinueServiceDeployment) before we stop it with a rollback.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration, help_heading = "How")]
+    pub pause_timeout: std::time::Duration,
+
     /// Fail once our deployment has this many failed tasks (0: leave it to rolloutState).
     #[arg(long, value_name = "N", default_value = "3", help_heading = "How")]
     pub max_failed_tasks: i32,

@@ -8,6 +8,8 @@ use runner_protocol::signal::Interrupts;
 use serde_json::Value;
 
 use crate::api::{ApiError, Clock, EcrImage, EcsApi, ServiceState, UpdateRequest};
+use crate::native::NativeOutcome;
+use crate::native_deploy::{self, NativeLive};
 use crate::taskdef::{self, ContainerEdit, ImageRef, RegisterInput, TaskDefError, TaskEdit};
 use crate::watch::{Outcome, Watch, WatchConfig};
 
@@ -59,6 +61,9 @@ pub struct FleetConfig {
     pub rollback: bool,
     /// Attempts for a throttled call outside the wait loop.
     pub max_attempts: u32,
+    /// Native strategies: how long a PAUSE lifecycle hook may hold the deployment before we
+    /// stop it with a rollback.
+    pub pause_timeout: Duration,
 }
 
 /// Where progress lines go.
@@ -227,7 +232,11 @@ pub struct Prepared {
 }
 
 /// Calls `call` again while it is throttled, with exponential backoff.
-async fn retrying<T, F, Fut>(clock: &impl Clock, attempts: u32, mut call: F) -> Result<T, ApiError>
+pub(crate) async fn retrying<T, F, Fut>(
+    clock: &impl Clock,
+    attempts: u32,
+    mut call: F,
+) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ApiError>>,
@@ -408,6 +417,8 @@ struct Live {
     watch: Watch,
     last: Option<ServiceState>,
     failed_polls: u32,
+    /// Native strategies: the service deployment followed instead of `watch`.
+    native: Option<NativeLive>,
 }
 
 /// Registers, updates and waits; rolls back on failure. Errors of register or update count as
@@ -438,6 +449,7 @@ pub async fn deploy(
     // `interrupts` belongs to this run: any signal so far (even during `prepare`) stops it.
     let seen_interrupts = 0;
     let mut last_states: Vec<Option<ServiceState>> = vec![None; prepared.len()];
+    let mut last_natives: Vec<Option<NativeLive>> = vec![None; prepared.len()];
 
     // Register everything first: a bad definition fails before any service changes.
     for (index, service) in prepared.iter().enumerate() {
@@ -507,6 +519,28 @@ pub async fn deploy(
                 results[index].status = ServiceStatus::Deployed;
                 continue;
             }
+            if crate::native::is_native(service.before.strategy.as_deref()) {
+                match native_deploy::begin(api, clock, service, &arn, config, sink).await {
+                    Ok(native) => {
+                        updated.push(index);
+                        live.push(Live {
+                            index,
+                            watch: Watch::new(arn, None, [], clock.now(), config.watch.clone()),
+                            last: None,
+                            failed_polls: 0,
+                            native: Some(native),
+                        });
+                    }
+                    Err((changed, error)) => {
+                        if changed {
+                            updated.push(index);
+                        }
+                        failure = Some(format!("{}: {error}", service.plan.service));
+                        break;
+                    }
+                }
+                continue;
+            }
             let request = UpdateRequest {
                 cluster: service.plan.cluster.clone(),
                 service: service.plan.service.clone(),
@@ -532,6 +566,7 @@ pub async fn deploy(
                             .with_stale_primary(service.before.primary().map(|p| p.id.clone())),
                         last: None,
                         failed_polls: 0,
+                        native: None,
                     });
                 }
                 Err(error) => {
@@ -560,8 +595,9 @@ pub async fn deploy(
                 }
             }
         }
-        for item in &live {
+        for item in &mut live {
             last_states[item.index] = item.last.clone();
+            last_natives[item.index] = item.native.take();
         }
         if failure.is_none() {
             for item in &live {
@@ -613,17 +649,33 @@ pub async fn deploy(
         let service = &prepared[index];
         let name = &service.plan.service;
         results[index].reason = Some(reason.clone());
-        match roll_back(
-            api,
-            clock,
-            service,
-            last_states[index].as_ref(),
-            config,
-            (interrupts, seen_during_rollback),
-            sink,
-        )
-        .await
-        {
+        let rolled = match last_natives[index].take() {
+            Some(native) => {
+                native_deploy::roll_back(
+                    api,
+                    clock,
+                    service,
+                    native,
+                    config,
+                    (interrupts, seen_during_rollback),
+                    sink,
+                )
+                .await
+            }
+            None => {
+                roll_back(
+                    api,
+                    clock,
+                    service,
+                    last_states[index].as_ref(),
+                    config,
+                    (interrupts, seen_during_rollback),
+                    sink,
+                )
+                .await
+            }
+        };
+        match rolled {
             Ok(()) => results[index].status = ServiceStatus::RolledBack,
             Err(RollbackEnd::NotWaited(signal)) => {
                 sink.warn(
@@ -686,6 +738,21 @@ async fn wait_all(
             }
             let service = &prepared[item.index];
             let name = &service.plan.service;
+            if let Some(native) = item.native.as_mut() {
+                match native_deploy::poll(api, clock, service, native, config, sink).await {
+                    None => {}
+                    Some(NativeOutcome::Completed) => {
+                        sink.line(name, "service deployment SUCCESSFUL");
+                        done[slot] = true;
+                    }
+                    Some(
+                        NativeOutcome::RolledBackByEcs(reason)
+                        | NativeOutcome::Failed(reason)
+                        | NativeOutcome::Stop(reason),
+                    ) => return Err(WaitEnd::Failed(format!("{name}: {reason}"))),
+                }
+                continue;
+            }
             let outcome = match api.describe_service(&service.plan.cluster, name).await {
                 Ok(state) => {
                     item.failed_polls = 0;
@@ -753,7 +820,7 @@ async fn wait_all(
 
 /// Why a rollback did not end on a stable previous revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum RollbackEnd {
+pub(crate) enum RollbackEnd {
     /// The rollback failed (or the previous revision failed too).
     Failed(String),
     /// The update was sent; a signal stopped the wait.
@@ -857,6 +924,7 @@ async fn roll_back(
         watch,
         last: None,
         failed_polls: 0,
+        native: None,
     }];
     wait_all(
         api,

@@ -49,6 +49,7 @@ fn config() -> FleetConfig {
         sequential: false,
         rollback: true,
         max_attempts: 5,
+        pause_timeout: std::time::Duration::from_secs(30 * 60),
     }
 }
 
@@ -126,30 +127,29 @@ fn fleet<'a>(clock: &'a VirtualClock, processor: ScriptedService) -> Replay<'a> 
 }
 
 fn plans() -> Vec<ServicePlan> {
-    SERVICES
-        .iter()
-        .map(|service| {
-            let mut env_set = vec![("LOG_LEVEL".to_owned(), "debug".to_owned())];
-            if *service == "processor" {
-                env_set.push(("AGENTIC_BUNDLES_JSON".into(), "{\"bundles\": []}".into()));
-            }
-            ServicePlan {
-                cluster: "prod".into(),
-                service: (*service).into(),
-                base: Base::Current,
-                edits: vec![ContainerEdit {
-                    name: (*service).into(),
-                    image: Some(ImageEdit::Tag("2.0".into())),
-                    env_set,
-                    ..ContainerEdit::default()
-                }],
-                desired_count: None,
-                force_new_deployment: false,
-                task_edit: crate::taskdef::TaskEdit::default(),
-                register: true,
-            }
-        })
-        .collect()
+    SERVICES.iter().map(|service| plans_for(service)).collect()
+}
+
+fn plans_for(service: &str) -> ServicePlan {
+    let mut env_set = vec![("LOG_LEVEL".to_owned(), "debug".to_owned())];
+    if service == "processor" {
+        env_set.push(("AGENTIC_BUNDLES_JSON".into(), "{\"bundles\": []}".into()));
+    }
+    ServicePlan {
+        cluster: "prod".into(),
+        service: service.into(),
+        base: Base::Current,
+        edits: vec![ContainerEdit {
+            name: service.into(),
+            image: Some(ImageEdit::Tag("2.0".into())),
+            env_set,
+            ..ContainerEdit::default()
+        }],
+        desired_count: None,
+        force_new_deployment: false,
+        task_edit: crate::taskdef::TaskEdit::default(),
+        register: true,
+    }
 }
 
 async fn run(
@@ -694,4 +694,336 @@ async fn an_existing_revision_that_fails_is_rolled_back_and_nothing_is_registere
         "{:?}",
         lines.0
     );
+}
+
+// ECS-native strategies (blue/green, linear, canary). moto implements none of
+// ListServiceDeployments, DescribeServiceDeployments or StopServiceDeployment, so these run
+// on the scripted API; its bodies follow the API reference shapes (replay::service_deployment,
+// replay::deployment_brief, which cite the pages).
+
+const DEPLOYMENT: &str = "arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod/web/new";
+
+fn web_plan() -> ServicePlan {
+    ServicePlan {
+        cluster: "prod".into(),
+        service: "web".into(),
+        base: Base::Current,
+        edits: vec![ContainerEdit {
+            name: "web".into(),
+            image: Some(ImageEdit::Tag("2.0".into())),
+            ..ContainerEdit::default()
+        }],
+        task_edit: crate::taskdef::TaskEdit::default(),
+        register: true,
+        desired_count: Some(3),
+        force_new_deployment: false,
+    }
+}
+
+/// `web` on BLUE_GREEN next to the three rolling services of [`fleet`].
+fn native_fleet<'a>(clock: &'a VirtualClock, script: crate::replay::NativeScript) -> Replay<'a> {
+    let replay = fleet(clock, healthy("processor"));
+    replay.task_definition(
+        "web",
+        7,
+        json!([{"name": "web", "image": format!("{REGISTRY}/kdcube-web:1.0")}]),
+    );
+    replay.image("kdcube-web", "2.0", "sha256:web");
+    let mut state = before("web");
+    state.strategy = Some("BLUE_GREEN".into());
+    replay.service(
+        "web",
+        ScriptedService {
+            timeline: vec![(secs(0), Ok(state))],
+            after_rollback: AfterRollback::Healthy,
+        },
+    );
+    replay.native("web", script);
+    replay
+}
+
+fn stage(status: &str, stage: &str, running: i64) -> serde_json::Value {
+    crate::replay::service_deployment(DEPLOYMENT, status, stage, running, 2)
+}
+
+fn blue_green(timeline: Vec<(u64, serde_json::Value)>) -> crate::replay::NativeScript {
+    crate::replay::NativeScript {
+        earlier: vec![crate::replay::deployment_brief(
+            "arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod/web/old",
+            10.0,
+            "SUCCESSFUL",
+        )],
+        arn: DEPLOYMENT.into(),
+        listed_after: secs(6),
+        timeline: timeline.into_iter().map(|(s, v)| (secs(s), v)).collect(),
+        ..crate::replay::NativeScript::default()
+    }
+}
+
+/// The fleet config with a timeout that covers the 10-minute bake time.
+fn native_config() -> FleetConfig {
+    let mut config = config();
+    config.watch.timeout = secs(3600);
+    config
+}
+
+async fn run_plans(
+    replay: &Replay<'_>,
+    clock: &VirtualClock,
+    plans: &[ServicePlan],
+) -> (FleetReport, Lines) {
+    let mut lines = Lines::default();
+    let config = native_config();
+    let prepared = prepare(replay, clock, plans, &config, &mut lines)
+        .await
+        .expect("prepares");
+    let report = deploy(
+        replay,
+        clock,
+        &prepared,
+        &config,
+        &no_interrupts(),
+        &mut lines,
+    )
+    .await;
+    (report, lines)
+}
+
+#[tokio::test]
+async fn blue_green_sends_only_the_task_definition_and_follows_stages_bake_time_and_hooks() {
+    let clock = VirtualClock::default();
+    let mut hooked = stage("IN_PROGRESS", "POST_SCALE_UP", 2);
+    hooked["lifecycleHookDetails"] = json!([{"hookId": "h1", "targetType": "AWS_LAMBDA",
+        "targetArn": "arn:aws:lambda:eu-west-1:123456789012:function:smoke", "status": "SUCCEEDED"}]);
+    let replay = native_fleet(
+        &clock,
+        blue_green(vec![
+            (0, stage("PENDING", "RECONCILE_SERVICE", 0)),
+            (10, stage("IN_PROGRESS", "SCALE_UP", 1)),
+            (20, hooked),
+            (30, stage("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 2)),
+            (40, stage("IN_PROGRESS", "BAKE_TIME", 2)),
+            (640, stage("IN_PROGRESS", "CLEAN_UP", 2)),
+            (650, stage("SUCCESSFUL", "CLEAN_UP", 2)),
+        ]),
+    );
+    let (report, lines) = run_plans(&replay, &clock, &[web_plan()]).await;
+    assert_eq!(report.outcome, FleetOutcome::Deployed, "{:?}", lines.0);
+    let update = &replay.updates()[0];
+    assert_eq!(update.task_definition, new("web"));
+    assert_eq!(
+        (update.desired_count, update.force_new_deployment),
+        (None, false)
+    );
+    let log = lines.0.join("\n");
+    for part in [
+        "WARN web: the service uses the BLUE_GREEN strategy: only the task definition is sent",
+        &format!("web: service deployment {DEPLOYMENT}"),
+        "stage SCALE_UP, new revision 1/2 tasks running",
+        "hook arn:aws:lambda:eu-west-1:123456789012:function:smoke: SUCCEEDED",
+        "stage BAKE_TIME, new revision 2/2 tasks running (bake time 10 min)",
+        "web: service deployment SUCCESSFUL",
+    ] {
+        assert!(log.contains(part), "{part}\n{log}");
+    }
+    assert!(replay.stops().is_empty());
+    assert_eq!(
+        replay.calls().get("DescribeServices"),
+        Some(&1),
+        "the old list is not polled"
+    );
+    assert!(
+        clock.now() >= secs(650) && clock.now() < secs(660),
+        "{:?}",
+        clock.now()
+    );
+}
+
+#[tokio::test]
+async fn an_ecs_rollback_fails_the_deploy_without_a_stop_or_a_second_update() {
+    let clock = VirtualClock::default();
+    let mut rolled = stage("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0);
+    rolled["rollback"] = json!({"reason": "alarm web-5xx in ALARM", "startedAt": 1030.0,
+        "serviceRevisionArn": "arn:aws:ecs:eu-west-1:123456789012:service-revision/prod/web/1"});
+    let replay = native_fleet(
+        &clock,
+        blue_green(vec![
+            (0, stage("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 2)),
+            (
+                20,
+                stage("ROLLBACK_IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 2),
+            ),
+            (40, rolled),
+        ]),
+    );
+    let (report, lines) = run_plans(&replay, &clock, &[web_plan()]).await;
+    assert!(
+        matches!(&report.outcome, FleetOutcome::RolledBack(r) if r.contains("alarm web-5xx in ALARM")),
+        "{:?} {:?}",
+        report.outcome,
+        lines.0
+    );
+    assert_eq!(report.services[0].status, ServiceStatus::RolledBack);
+    assert!(replay.stops().is_empty());
+    assert_eq!(replay.updates().len(), 1);
+}
+
+#[tokio::test]
+async fn failed_tasks_at_our_limit_stop_the_deployment_with_rollback_and_wait_for_it() {
+    let clock = VirtualClock::default();
+    let mut failing = stage("IN_PROGRESS", "SCALE_UP", 0);
+    failing["deploymentCircuitBreaker"]["failureCount"] = json!(3);
+    let mut script = blue_green(vec![
+        (0, stage("IN_PROGRESS", "SCALE_UP", 0)),
+        (15, failing),
+    ]);
+    script.after_stop = vec![
+        (secs(0), stage("ROLLBACK_REQUESTED", "SCALE_UP", 0)),
+        (secs(20), stage("ROLLBACK_IN_PROGRESS", "CLEAN_UP", 0)),
+        (secs(40), stage("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0)),
+    ];
+    let replay = native_fleet(&clock, script);
+    let (report, lines) = run_plans(&replay, &clock, &[web_plan()]).await;
+    assert!(
+        matches!(&report.outcome, FleetOutcome::RolledBack(r) if r.contains("3 tasks of the new revision failed")),
+        "{:?} {:?}",
+        report.outcome,
+        lines.0
+    );
+    assert_eq!(
+        replay.stops(),
+        [(DEPLOYMENT.to_owned(), "ROLLBACK".to_owned())]
+    );
+    assert_eq!(
+        replay.updates().len(),
+        1,
+        "the rollback is ECS's, not a second update"
+    );
+    assert!(
+        lines
+            .0
+            .iter()
+            .any(|l| l.contains("service deployment ROLLBACK_SUCCESSFUL"))
+    );
+}
+
+#[tokio::test]
+async fn a_pause_hook_past_the_pause_timeout_is_explained_and_stopped_with_rollback() {
+    let clock = VirtualClock::default();
+    let mut paused = stage("IN_PROGRESS", "POST_TEST_TRAFFIC_SHIFT", 2);
+    paused["lifecycleHookDetails"] = json!([{"hookId": "ecs-pause-1", "targetType": "PAUSE",
+        "status": "AWAITING_ACTION", "expiresAt": 1_767_225_600.0, "timeoutAction": "ROLLBACK"}]);
+    let mut script = blue_green(vec![(0, stage("IN_PROGRESS", "SCALE_UP", 1)), (20, paused)]);
+    script.after_stop = vec![(secs(10), stage("ROLLBACK_SUCCESSFUL", "CLEAN_UP", 0))];
+    let replay = native_fleet(&clock, script);
+    let mut config = native_config();
+    config.pause_timeout = secs(120);
+    let mut lines = Lines::default();
+    let prepared = prepare(&replay, &clock, &[web_plan()], &config, &mut lines)
+        .await
+        .expect("prepares");
+    let report = deploy(
+        &replay,
+        &clock,
+        &prepared,
+        &config,
+        &no_interrupts(),
+        &mut lines,
+    )
+    .await;
+    assert!(
+        matches!(&report.outcome, FleetOutcome::RolledBack(r) if r.contains("pause hook for 2m")),
+        "{:?}",
+        report.outcome
+    );
+    let paused_lines: Vec<&String> = lines.0.iter().filter(|l| l.contains("PAUSED")).collect();
+    assert_eq!(paused_lines.len(), 1, "{:?}", lines.0);
+    assert!(paused_lines[0].starts_with("WARN web: PAUSED at stage POST_TEST_TRAFFIC_SHIFT"));
+    assert!(paused_lines[0].contains("--hook-id ecs-pause-1 --action CONTINUE"));
+    assert_eq!(
+        replay.stops(),
+        [(DEPLOYMENT.to_owned(), "ROLLBACK".to_owned())]
+    );
+    // Stopped within one poll of the deadline (paused seen at 25 s, deadline 120 s later).
+    assert!(clock.now() < secs(25 + 120 + 10 + 15), "{:?}", clock.now());
+}
+
+#[tokio::test]
+async fn a_completed_blue_green_service_is_redeployed_back_when_another_service_fails() {
+    let clock = VirtualClock::default();
+    let mut script = blue_green(vec![
+        (0, stage("IN_PROGRESS", "SCALE_UP", 1)),
+        (10, stage("SUCCESSFUL", "CLEAN_UP", 2)),
+    ]);
+    let back = "arn:aws:ecs:eu-west-1:123456789012:service-deployment/prod/web/new-back";
+    script.back = vec![
+        (
+            secs(0),
+            crate::replay::service_deployment(back, "IN_PROGRESS", "SCALE_UP", 1, 2),
+        ),
+        (
+            secs(30),
+            crate::replay::service_deployment(back, "SUCCESSFUL", "CLEAN_UP", 2, 2),
+        ),
+    ];
+    let replay = native_fleet(&clock, script);
+    // The processor fails after web completed (ordered: web first).
+    let mut processor = healthy("processor");
+    let mut failed = rolling("processor", 0);
+    failed.deployments[0].rollout_state = Some("FAILED".into());
+    processor.timeline[2] = (secs(10), Ok(failed));
+    processor.timeline.truncate(3);
+    replay.service("processor", processor);
+    let mut plans = vec![web_plan()];
+    plans.push(plans_for("processor"));
+    let mut config = native_config();
+    config.sequential = true;
+    let mut lines = Lines::default();
+    let prepared = prepare(&replay, &clock, &plans, &config, &mut lines)
+        .await
+        .expect("prepares");
+    let report = deploy(
+        &replay,
+        &clock,
+        &prepared,
+        &config,
+        &no_interrupts(),
+        &mut lines,
+    )
+    .await;
+    assert!(
+        matches!(report.outcome, FleetOutcome::RolledBack(_)),
+        "{:?} {:?}",
+        report.outcome,
+        lines.0
+    );
+    assert_eq!(report.services[0].status, ServiceStatus::RolledBack);
+    let web_updates: Vec<String> = replay
+        .updates()
+        .into_iter()
+        .filter(|u| u.service == "web")
+        .map(|u| u.task_definition)
+        .collect();
+    assert_eq!(web_updates, [new("web"), old("web")]);
+    assert!(replay.stops().is_empty());
+    assert!(lines.0.iter().any(|l| l.contains(back)), "{:?}", lines.0);
+}
+
+#[tokio::test]
+async fn a_failed_ecs_rollback_after_our_stop_is_a_failed_rollback() {
+    let clock = VirtualClock::default();
+    let mut failing = stage("IN_PROGRESS", "SCALE_UP", 0);
+    failing["deploymentCircuitBreaker"]["failureCount"] = json!(5);
+    let mut script = blue_green(vec![(0, failing)]);
+    let mut broken = stage("ROLLBACK_FAILED", "SCALE_UP", 0);
+    broken["statusReason"] = json!("source revision tasks failed to start");
+    script.after_stop = vec![(secs(5), broken)];
+    let replay = native_fleet(&clock, script);
+    let (report, _) = run_plans(&replay, &clock, &[web_plan()]).await;
+    assert!(
+        matches!(&report.outcome, FleetOutcome::RollbackFailed(r) if r.contains("source revision tasks failed to start")),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(report.services[0].status, ServiceStatus::RollbackFailed);
 }

@@ -13,6 +13,8 @@ mod cli;
 pub mod diff;
 pub mod fleet;
 pub mod limits;
+pub mod native;
+mod native_deploy;
 pub mod plan;
 pub mod replay;
 pub mod taskdef;
@@ -203,6 +205,7 @@ fn config(args: &Args, sequential: bool) -> FleetConfig {
         sequential,
         rollback: args.rollback,
         max_attempts: 5,
+        pause_timeout: args.pause_timeout,
     }
 }
 

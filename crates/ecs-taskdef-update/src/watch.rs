@@ -295,6 +295,7 @@ pub(crate) mod tests {
             running,
             deployments,
             events: vec![],
+            strategy: None,
         }
     }
 
