@@ -134,6 +134,7 @@ fn once(
         rollback: true,
         max_attempts: 5,
         pause_timeout: std::time::Duration::from_secs(30 * 60),
+        migration: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

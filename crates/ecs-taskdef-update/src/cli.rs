@@ -183,6 +183,26 @@ pub struct Args {
     )]
     pub pin_digest: bool,
 
+    /// Migration: a command run as a one-off task on the new revision (of --migration-service)
+    /// before any service is updated; a JSON array or words split on whitespace. A failed
+    /// migration (exit code not 0) changes no service.
+    #[arg(long, value_name = "COMMAND", help_heading = "Migration")]
+    pub migration_command: Option<String>,
+
+    /// Migration: the container whose command is overridden and whose exit code gates
+    /// (default: --container, when it names one).
+    #[arg(long, value_name = "NAME", help_heading = "Migration")]
+    pub migration_container: Option<String>,
+
+    /// Migration: the service whose new revision, launch type and network configuration the
+    /// task uses (default: the first service deployed).
+    #[arg(long, value_name = "SERVICE", help_heading = "Migration")]
+    pub migration_service: Option<String>,
+
+    /// Migration: how long the task may take (then it is stopped and the deploy fails).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration, help_heading = "Migration")]
+    pub migration_timeout: std::time::Duration,
+
     /// Deploy services one after the other in this order (one name per line); default: all
     /// at once.
     #[arg(long, value_name = "SERVICE", help_heading = "How")]

@@ -64,6 +64,8 @@ pub struct FleetConfig {
     /// Native strategies: how long a PAUSE lifecycle hook may hold the deployment before we
     /// stop it with a rollback.
     pub pause_timeout: Duration,
+    /// A one-off task on a new revision that must pass before any service is updated.
+    pub migration: Option<crate::migration::Migration>,
 }
 
 /// Where progress lines go.
@@ -481,6 +483,39 @@ pub async fn deploy(
             Err(error) => {
                 failure = Some(format!("{}: {error}", service.plan.service));
                 break;
+            }
+        }
+    }
+
+    if let (None, Some(migration)) = (&failure, &config.migration) {
+        let index = prepared
+            .iter()
+            .position(|p| p.plan.service == migration.service);
+        let arn = index.and_then(|i| results[i].task_definition.clone());
+        match (index, arn) {
+            (Some(index), Some(arn)) => {
+                if let Err(reason) = crate::migration::run(
+                    api,
+                    clock,
+                    &prepared[index],
+                    &arn,
+                    (migration, config.poll_interval, config.max_attempts),
+                    (interrupts, seen_interrupts),
+                    sink,
+                )
+                .await
+                {
+                    if interrupts.count() > seen_interrupts {
+                        interrupted = Some(interrupts.last());
+                    }
+                    failure = Some(format!("{}: {reason}", migration.service));
+                }
+            }
+            _ => {
+                failure = Some(format!(
+                    "migration: service `{}` has no new revision to run on",
+                    migration.service
+                ));
             }
         }
     }

@@ -50,6 +50,7 @@ fn config() -> FleetConfig {
         rollback: true,
         max_attempts: 5,
         pause_timeout: std::time::Duration::from_secs(30 * 60),
+        migration: None,
     }
 }
 
@@ -1026,4 +1027,187 @@ async fn a_failed_ecs_rollback_after_our_stop_is_a_failed_rollback() {
         report.outcome
     );
     assert_eq!(report.services[0].status, ServiceStatus::RollbackFailed);
+}
+
+// Migrations (issue 22 point 1): a one-off task on the new revision gates every update.
+
+fn migration_fleet<'a>(
+    clock: &'a VirtualClock,
+    task: Vec<(u64, crate::api::TaskState)>,
+) -> Replay<'a> {
+    let replay = fleet(clock, healthy("processor"));
+    replay.task_definition(
+        "processor",
+        7,
+        json!([{"name": "processor", "image": format!("{REGISTRY}/kdcube-processor:1.0"),
+                "logConfiguration": {"logDriver": "awslogs", "options": {
+                    "awslogs-group": "/ecs/processor", "awslogs-region": "eu-west-1",
+                    "awslogs-stream-prefix": "ecs"}}}]),
+    );
+    let mut processor = healthy("processor");
+    if let Ok(state) = processor.timeline[0].1.as_mut() {
+        state.run_config = serde_json::from_value(json!({
+            "launchType": "FARGATE",
+            "platformVersion": "LATEST",
+            "networkConfiguration": {"awsvpcConfiguration": {
+                "subnets": ["subnet-0a"], "securityGroups": ["sg-0b"], "assignPublicIp": "DISABLED"}}
+        }))
+        .expect("object");
+    }
+    replay.service("processor", processor);
+    replay.migration(task.into_iter().map(|(s, t)| (secs(s), t)).collect());
+    replay
+}
+
+fn task(status: &str, exit: Option<i32>, reason: Option<&str>) -> crate::api::TaskState {
+    crate::api::TaskState {
+        arn: crate::replay::MIGRATION_TASK.into(),
+        last_status: status.into(),
+        stop_code: (status == "STOPPED").then(|| "EssentialContainerExited".into()),
+        stopped_reason: (status == "STOPPED").then(|| "Essential container in task exited".into()),
+        containers: vec![crate::api::ContainerState {
+            name: "processor".into(),
+            exit_code: exit,
+            reason: reason.map(str::to_owned),
+        }],
+    }
+}
+
+fn with_migration(command: &[&str]) -> FleetConfig {
+    let mut config = config();
+    config.migration = Some(crate::migration::Migration {
+        service: "processor".into(),
+        container: "processor".into(),
+        command: command.iter().map(|c| (*c).to_owned()).collect(),
+        timeout: secs(600),
+    });
+    config
+}
+
+#[tokio::test]
+async fn a_passing_migration_runs_on_the_new_revision_with_the_services_network_before_any_update()
+{
+    let clock = VirtualClock::default();
+    let replay = migration_fleet(
+        &clock,
+        vec![
+            (0, task("PROVISIONING", None, None)),
+            (10, task("RUNNING", None, None)),
+            (40, task("STOPPED", Some(0), None)),
+        ],
+    );
+    let (report, lines) = run(
+        &replay,
+        &clock,
+        &with_migration(&["python", "-m", "migrate", "--to", "head"]),
+    )
+    .await;
+    assert_eq!(report.outcome, FleetOutcome::Deployed, "{:?}", lines.0);
+    let runs = replay.runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        runs[0],
+        json!({
+            "cluster": "prod", "taskDefinition": new("processor"), "count": 1,
+            "startedBy": "ecs-taskdef-update", "launchType": "FARGATE", "platformVersion": "LATEST",
+            "networkConfiguration": {"awsvpcConfiguration": {
+                "subnets": ["subnet-0a"], "securityGroups": ["sg-0b"], "assignPublicIp": "DISABLED"}},
+            "overrides": {"containerOverrides": [{"name": "processor",
+                "command": ["python", "-m", "migrate", "--to", "head"]}]}
+        })
+    );
+    let passed = lines
+        .0
+        .iter()
+        .position(|l| l.contains("migration passed"))
+        .expect("passed");
+    let first_update = lines
+        .0
+        .iter()
+        .position(|l| l.contains("updated to"))
+        .expect("updated");
+    assert!(passed < first_update, "{:?}", lines.0);
+    assert!(
+        lines.0.iter().any(|l| l.contains(&format!(
+            "stream ecs/processor/{}",
+            crate::replay::MIGRATION_TASK
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+        ))),
+        "{:?}",
+        lines.0
+    );
+    assert_eq!(replay.updates().len(), 3);
+}
+
+#[tokio::test]
+async fn a_failed_migration_changes_no_service() {
+    for (stopped, why) in [
+        (
+            task("STOPPED", Some(3), None),
+            "container `processor` exited 3",
+        ),
+        (
+            {
+                let mut t = task(
+                    "STOPPED",
+                    None,
+                    Some("CannotPullContainerError: pull access denied"),
+                );
+                t.stop_code = Some("TaskFailedToStart".into());
+                t.stopped_reason = Some("CannotPullContainerError".into());
+                t
+            },
+            "container `processor` has no exit code: it did not run to the end (CannotPullContainerError: pull access denied)",
+        ),
+    ] {
+        let clock = VirtualClock::default();
+        let replay = migration_fleet(
+            &clock,
+            vec![(0, task("RUNNING", None, None)), (20, stopped)],
+        );
+        let (report, lines) = run(&replay, &clock, &with_migration(&["migrate"])).await;
+        assert!(
+            matches!(&report.outcome, FleetOutcome::Failed(r) if r.contains(why)),
+            "{:?} {:?}",
+            report.outcome,
+            lines.0
+        );
+        assert!(replay.updates().is_empty(), "no service updated");
+        assert_eq!(statuses(&report), [ServiceStatus::Registered; 3]);
+        assert!(
+            lines
+                .0
+                .iter()
+                .any(|l| l.contains("aws logs get-log-events --log-group-name /ecs/processor"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_migration_past_its_timeout_is_stopped_and_changes_no_service() {
+    let clock = VirtualClock::default();
+    let replay = migration_fleet(&clock, vec![(0, task("RUNNING", None, None))]);
+    let (report, lines) = run(&replay, &clock, &with_migration(&["migrate"])).await;
+    assert!(
+        matches!(&report.outcome, FleetOutcome::Failed(r) if r.contains("migration did not stop within 10m")),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(
+        replay.stopped_tasks(),
+        [(
+            crate::replay::MIGRATION_TASK.to_owned(),
+            "migration did not stop within 10m".to_owned()
+        )]
+    );
+    assert!(replay.updates().is_empty());
+    assert!(clock.now() <= secs(600 + 5), "{:?}", clock.now());
+    assert!(
+        lines
+            .0
+            .iter()
+            .any(|l| l.starts_with("WARN processor: migration did not stop"))
+    );
 }

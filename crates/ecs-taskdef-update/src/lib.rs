@@ -13,6 +13,7 @@ mod cli;
 pub mod diff;
 pub mod fleet;
 pub mod limits;
+pub mod migration;
 pub mod native;
 mod native_deploy;
 pub mod plan;
@@ -193,7 +194,7 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     runtime.block_on(execute(&cli.command, &args, plan, runner))
 }
 
-fn config(args: &Args, sequential: bool) -> FleetConfig {
+fn config(args: &Args, sequential: bool, migration: Option<migration::Migration>) -> FleetConfig {
     FleetConfig {
         poll_interval: args.poll_interval,
         watch: WatchConfig {
@@ -206,6 +207,7 @@ fn config(args: &Args, sequential: bool) -> FleetConfig {
         rollback: args.rollback,
         max_attempts: 5,
         pause_timeout: args.pause_timeout,
+        migration,
     }
 }
 
@@ -223,7 +225,7 @@ async fn execute(
     plan: plan::Plan,
     runner: &mut Runner,
 ) -> Result<Verdict, Error> {
-    let config = config(args, plan.sequential);
+    let config = config(args, plan.sequential, plan.migration.clone());
     match command {
         Command::Render(_) | Command::Diff(_) => {
             let offline = plan

@@ -181,6 +181,68 @@ pub struct Plan {
     pub services: Vec<ServicePlan>,
     /// Deploy one after the other.
     pub sequential: bool,
+    /// A one-off task that must pass before any service is updated.
+    pub migration: Option<crate::migration::Migration>,
+}
+
+/// The migration of the flags, checked against the plan's services.
+fn migration(
+    args: &Args,
+    services: &[ServicePlan],
+) -> Result<Option<crate::migration::Migration>, PlanError> {
+    let Some(command) = args
+        .migration_command
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+    else {
+        if args
+            .migration_container
+            .as_deref()
+            .is_some_and(|c| !c.is_empty())
+            || args
+                .migration_service
+                .as_deref()
+                .is_some_and(|s| !s.is_empty())
+        {
+            return Err(PlanError::Usage(
+                "--migration-container and --migration-service need --migration-command".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let command = parse_command(command)?;
+    let service = match args.migration_service.as_deref().filter(|s| !s.is_empty()) {
+        Some(name) => services.iter().find(|s| s.service == name).ok_or_else(|| {
+            PlanError::Usage(format!(
+                "--migration-service `{}` is not deployed in this run",
+                name.escape_debug()
+            ))
+        })?,
+        None => services
+            .first()
+            .ok_or_else(|| PlanError::Usage("no service to run the migration on".into()))?,
+    };
+    let container = match args
+        .migration_container
+        .as_deref()
+        .filter(|c| !c.is_empty())
+    {
+        Some(container) => container.to_owned(),
+        None => match service.edits.as_slice() {
+            [only] => only.name.clone(),
+            _ => {
+                return Err(PlanError::Usage(
+                    "give --migration-container: the container whose command the migration overrides".into(),
+                ));
+            }
+        },
+    };
+    Ok(Some(crate::migration::Migration {
+        service: service.service.clone(),
+        container,
+        command,
+        timeout: args.migration_timeout,
+    }))
 }
 
 fn read(path: &Path, limit: u64) -> Result<String, PlanError> {
@@ -296,14 +358,18 @@ pub fn from_args(args: &Args, working_dir: &Path) -> Result<Plan, PlanError> {
             ordered.push(plan.0.remove(index));
         }
         ordered.append(&mut plan.0);
+        let migration = migration(args, &ordered)?;
         return Ok(Plan {
             services: ordered,
             sequential: true,
+            migration,
         });
     }
+    let migration = migration(args, &plan.0)?;
     Ok(Plan {
         services: plan.0,
         sequential: false,
+        migration,
     })
 }
 
@@ -807,6 +873,49 @@ mod tests {
                 .contains("services[a].containers[web].secrets.A: must be a string"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn migration_flags_default_to_the_edited_container_and_name_what_is_missing() {
+        let plan = from_args(
+            &args(&[
+                "--service=api",
+                "--container=app",
+                "--image=:2",
+                "--migration-command=[\"migrate\", \"--to\", \"head tag\"]",
+            ]),
+            Path::new("."),
+        )
+        .expect("plan");
+        let migration = plan.migration.expect("migration");
+        assert_eq!(
+            (migration.service.as_str(), migration.container.as_str()),
+            ("api", "app")
+        );
+        assert_eq!(migration.command, ["migrate", "--to", "head tag"]);
+        assert_eq!(migration.timeout, std::time::Duration::from_secs(1800));
+        for (extra, message) in [
+            (
+                &["--service=api", "--migration-command=migrate"][..],
+                "give --migration-container",
+            ),
+            (
+                &["--service=api", "--migration-container=app"][..],
+                "need --migration-command",
+            ),
+            (
+                &[
+                    "--service=api",
+                    "--migration-command=migrate",
+                    "--migration-container=app",
+                    "--migration-service=other",
+                ][..],
+                "--migration-service `other` is not deployed in this run",
+            ),
+        ] {
+            let error = from_args(&args(extra), Path::new(".")).expect_err(message);
+            assert!(error.to_string().contains(message), "{error}");
+        }
     }
 
     #[test]

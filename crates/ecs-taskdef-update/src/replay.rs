@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::api::{
-    ApiError, Clock, Deployment, EcrImage, EcsApi, ServiceState, StoppedTask, UpdateRequest,
+    ApiError, Clock, Deployment, EcrImage, EcsApi, ServiceState, StoppedTask, TaskState,
+    UpdateRequest,
 };
 
 /// A clock that only moves when slept on.
@@ -87,6 +88,9 @@ struct State {
     existing: Vec<String>,
     native: BTreeMap<String, NativeState>,
     stops: Vec<(String, String)>,
+    migration: Vec<(Duration, TaskState)>,
+    runs: Vec<(Duration, Value)>,
+    stopped_tasks: Vec<(String, String)>,
     calls: BTreeMap<&'static str, usize>,
 }
 
@@ -185,6 +189,27 @@ impl<'a> Replay<'a> {
         );
     }
 
+    /// Scripts the one-off task RunTask starts: `(from, DescribeTasks answer)`, times counted
+    /// from RunTask.
+    pub fn migration(&self, timeline: Vec<(Duration, TaskState)>) {
+        self.state.borrow_mut().migration = timeline;
+    }
+
+    /// RunTask request bodies.
+    pub fn runs(&self) -> Vec<Value> {
+        self.state
+            .borrow()
+            .runs
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    /// StopTask requests: `(task, reason)`.
+    pub fn stopped_tasks(&self) -> Vec<(String, String)> {
+        self.state.borrow().stopped_tasks.clone()
+    }
+
     /// StopServiceDeployment requests: `(arn, stopType)`.
     pub fn stops(&self) -> Vec<(String, String)> {
         self.state.borrow().stops.clone()
@@ -254,6 +279,7 @@ pub fn service_state(deployments: Vec<Deployment>) -> ServiceState {
         deployments,
         events: vec![],
         strategy: None,
+        run_config: serde_json::Map::new(),
     }
 }
 
@@ -455,6 +481,58 @@ impl EcsApi for Replay<'_> {
         }
         Ok(())
     }
+
+    async fn run_task(&self, body: &Value) -> Result<String, ApiError> {
+        self.count("RunTask");
+        let now = self.now();
+        self.state.borrow_mut().runs.push((now, body.clone()));
+        Ok(MIGRATION_TASK.to_owned())
+    }
+
+    async fn describe_task(
+        &self,
+        _cluster: &str,
+        arn: &str,
+    ) -> Result<Option<TaskState>, ApiError> {
+        self.count("DescribeTasks");
+        let now = self.now();
+        let state = self.state.borrow();
+        let Some((started, _)) = state.runs.last() else {
+            return Ok(None);
+        };
+        if arn != MIGRATION_TASK {
+            return Ok(None);
+        }
+        let stopped = state.stopped_tasks.iter().any(|(task, _)| task == arn);
+        let mut answer = state
+            .migration
+            .iter()
+            .rev()
+            .find(|(from, _)| *started + *from <= now)
+            .map(|(_, task)| task.clone());
+        if stopped {
+            // StopTask: the task stops with the reason given, its containers without exit codes.
+            answer = answer.map(|mut task| {
+                task.last_status = "STOPPED".into();
+                task.stop_code = Some("UserInitiated".into());
+                task.stopped_reason = state.stopped_tasks.last().map(|(_, r)| r.clone());
+                for container in &mut task.containers {
+                    container.exit_code = None;
+                }
+                task
+            });
+        }
+        Ok(answer)
+    }
+
+    async fn stop_task(&self, _cluster: &str, arn: &str, reason: &str) -> Result<(), ApiError> {
+        self.count("StopTask");
+        self.state
+            .borrow_mut()
+            .stopped_tasks
+            .push((arn.to_owned(), reason.to_owned()));
+        Ok(())
+    }
 }
 
 /// A `ServiceDeploymentBrief` as ListServiceDeployments returns it
@@ -520,3 +598,6 @@ pub fn service_deployment(
         "alarms": {"status": "MONITORING", "alarmNames": ["web-5xx"], "triggeredAlarmNames": []}
     })
 }
+
+/// The ARN the replay's RunTask returns.
+pub const MIGRATION_TASK: &str = "arn:aws:ecs:eu-west-1:123456789012:task/prod/0f3c9a6e5b2d4c1a";

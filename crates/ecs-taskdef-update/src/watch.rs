@@ -296,6 +296,7 @@ pub(crate) mod tests {
             deployments,
             events: vec![],
             strategy: None,
+            run_config: serde_json::Map::new(),
         }
     }
 
