@@ -1016,17 +1016,32 @@ pub async fn roll_back_to(
         image_digests: BTreeMap::new(),
         existing: None,
     };
-    roll_back(
-        api,
-        clock,
-        &prepared,
-        None,
-        config,
-        (interrupts, interrupts.count()),
-        sink,
-    )
-    .await
-    .map_err(|end| match end {
+    let rolled = if crate::native::is_native(before.strategy.as_deref()) {
+        // A blue/green, linear or canary service: a new service deployment of the target,
+        // followed through its stages like a deploy.
+        native_deploy::roll_back(
+            api,
+            clock,
+            &prepared,
+            NativeLive::idle(config),
+            config,
+            (interrupts, interrupts.count()),
+            sink,
+        )
+        .await
+    } else {
+        roll_back(
+            api,
+            clock,
+            &prepared,
+            None,
+            config,
+            (interrupts, interrupts.count()),
+            sink,
+        )
+        .await
+    };
+    rolled.map_err(|end| match end {
         RollbackEnd::Failed(reason) => reason,
         RollbackEnd::NotWaited(signal) => {
             format!("{signal}: the update to {target} was sent; not waiting for it to complete")

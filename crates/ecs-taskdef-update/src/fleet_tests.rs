@@ -1211,3 +1211,44 @@ async fn a_migration_past_its_timeout_is_stopped_and_changes_no_service() {
             .any(|l| l.starts_with("WARN processor: migration did not stop"))
     );
 }
+
+#[tokio::test]
+async fn the_rollback_command_on_a_blue_green_service_follows_the_new_service_deployment() {
+    let clock = VirtualClock::default();
+    let replay = native_fleet(
+        &clock,
+        blue_green(vec![
+            (0, stage("IN_PROGRESS", "PRODUCTION_TRAFFIC_SHIFT", 2)),
+            (30, stage("SUCCESSFUL", "CLEAN_UP", 2)),
+        ]),
+    );
+    replay.task_definition("web", 6, json!([{"name": "web", "image": "x"}]));
+    let mut lines = Lines::default();
+    let (from, to) = roll_back_to(
+        &replay,
+        &clock,
+        &web_plan(),
+        None,
+        &native_config(),
+        &no_interrupts(),
+        &mut lines,
+    )
+    .await
+    .expect("rolls back");
+    assert_eq!((from, to.clone()), (old("web"), arn("web", 6)));
+    let update = &replay.updates()[0];
+    assert_eq!(
+        (update.task_definition.as_str(), update.desired_count),
+        (to.as_str(), None)
+    );
+    assert!(
+        lines.0.iter().any(|l| l == "web: service deployment SUCCESSFUL, stage CLEAN_UP, new revision 2/2 tasks running"),
+        "{:?}",
+        lines.0
+    );
+    assert!(
+        clock.now() >= secs(30),
+        "waited for SUCCESSFUL: {:?}",
+        clock.now()
+    );
+}

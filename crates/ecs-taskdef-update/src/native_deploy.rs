@@ -19,6 +19,17 @@ pub(crate) struct NativeLive {
     failed_polls: u32,
 }
 
+impl NativeLive {
+    /// Nothing followed yet (the `rollback` command): [`roll_back`] deploys the target anew.
+    pub(crate) fn idle(config: &FleetConfig) -> Self {
+        Self {
+            watch: NativeWatch::new([], Duration::ZERO, native_config(config)),
+            last: None,
+            failed_polls: 0,
+        }
+    }
+}
+
 fn native_config(config: &FleetConfig) -> NativeConfig {
     NativeConfig {
         timeout: config.watch.timeout,
