@@ -130,10 +130,6 @@ pub struct Args {
     #[arg(
         long,
         value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
         default_value = "true",
         help_heading = "What to deploy"
     )]

@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use clap::Parser as _;
+use clap::FromArgMatches as _;
 use ecs_taskdef_update::fleet::ServicePlan;
 use ecs_taskdef_update::replay::{Replay, ScriptedService, VirtualClock};
 use ecs_taskdef_update::{Cli, Command, plan, render_service};
@@ -80,8 +80,11 @@ fn flags_for(inputs: &BTreeMap<String, String>, file_path: impl Fn(&str) -> Stri
 fn render_args(flags: &[String]) -> ecs_taskdef_update::Args {
     let mut argv = vec!["ecs-taskdef-update".to_owned(), "render".to_owned()];
     argv.extend_from_slice(flags);
-    match Cli::try_parse_from(argv)
-        .expect("our CLI accepts every mapped input")
+    let matches = runner_protocol::cli::command::<Cli>()
+        .try_get_matches_from(argv)
+        .expect("our CLI accepts every mapped input");
+    match Cli::from_arg_matches(&matches)
+        .expect("valid flags")
         .command
     {
         Command::Render(args) => args,
