@@ -5,6 +5,8 @@
 //! - [`diff`]: per-container changes, secrets and long values redacted.
 //! - [`watch`]: the wait decision over DescribeServices observations.
 //! - [`fleet`]: prepare, register, update, wait, roll back, behind the [`api::EcsApi`] seam.
+//! - [`native`]: blue/green, linear and canary services: the service-deployment wait.
+//! - [`migration`]: a one-off task on the new revision that gates every update.
 //! - [`aws`]: the seam over the SDK; [`replay`]: a scripted one for tests and benchmarks.
 
 pub mod api;
