@@ -10,6 +10,7 @@
 pub mod baseline;
 mod cli;
 pub mod config;
+pub mod embed;
 pub mod failure;
 pub mod gate;
 pub mod grpc_probe;
