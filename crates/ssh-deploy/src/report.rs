@@ -86,7 +86,7 @@ pub(crate) fn publish(
     title: &str,
     reports: &[HostReport],
 ) -> Result<(), Error> {
-    runner.set_output("hosts", serde_json::to_string(reports).unwrap_or_default())?;
+    runner.set_output("hosts", serde_json::to_value(reports).unwrap_or_default())?;
     let summary = runner.summary();
     summary.heading(3, title);
     summary.table(

@@ -320,6 +320,19 @@ fn retention_keeps_the_newest_and_rollback_lists_and_switches() {
         .env("SSH_DEPLOY_KNOWN_HOSTS", fx.sshd.known_hosts_line()));
     assert_eq!(releases.code, Some(0), "{releases:?}");
     assert!(releases.stderr.contains("* v4"), "{}", releases.stderr);
+    // The `releases` output is a typed JSON object (host -> list), not a string (#17).
+    let json: serde_json::Value = serde_json::from_str(&releases.stdout).expect("json outputs");
+    let listed = json["releases"]
+        .as_object()
+        .and_then(|hosts| hosts.values().next())
+        .and_then(serde_json::Value::as_array)
+        .unwrap_or_else(|| panic!("releases is an object of lists: {json}"));
+    let current: Vec<&str> = listed
+        .iter()
+        .filter(|r| r["current"] == true)
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(current, ["v4"], "{json}");
 }
 
 #[test]

@@ -220,9 +220,8 @@ fn finish(child: ChildGuard) -> Output {
 
 fn results(out: &Output) -> Vec<String> {
     let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json outputs");
-    let hosts: serde_json::Value =
-        serde_json::from_str(json["hosts"].as_str().expect("hosts output")).expect("hosts json");
-    hosts
+    // A typed JSON array, not a string holding JSON (#17).
+    json["hosts"]
         .as_array()
         .expect("list")
         .iter()

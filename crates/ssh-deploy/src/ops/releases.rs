@@ -36,7 +36,7 @@ pub(crate) fn releases(connection: &Connection, runner: &mut Runner) -> Result<V
             Err(error) => errors.push(error),
         }
     }
-    runner.set_output("releases", serde_json::Value::Object(all).to_string())?;
+    runner.set_output("releases", serde_json::Value::Object(all))?;
     if errors.is_empty() {
         Ok(Verdict::Success)
     } else {

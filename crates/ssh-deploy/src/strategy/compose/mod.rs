@@ -193,7 +193,7 @@ pub(crate) fn deploy(options: &ComposeOptions, runner: &mut Runner) -> Result<Ve
     }
     runner.set_output(
         "compose-report",
-        serde_json::to_string(&reports).unwrap_or_default(),
+        serde_json::to_value(&reports).unwrap_or_default(),
     )?;
     let summary = runner.summary();
     for report in &reports {
