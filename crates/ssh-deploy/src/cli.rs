@@ -177,6 +177,12 @@ pub struct ChangeArgs {
     /// A lock older than this is taken over (with a warning).
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "1h")]
     pub lock_stale_after: Duration,
+    /// How long to wait for a deploy lock another run holds, naming its holder (0s: fail at once).
+    ///
+    /// Past the wait the host fails with exit 3 and nothing changed on it; a signal while
+    /// waiting ends the run (exit 130) with nothing taken. Example: `--lock-wait 10m`.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "0s")]
+    pub lock_wait: Duration,
     /// Print the exact commands per host without touching anything.
     #[arg(
         long,

@@ -40,6 +40,8 @@ pub(crate) struct HostContext<'a> {
     pub gate: Option<&'a str>,
     /// Lock takeover age.
     pub lock_stale_after: Duration,
+    /// How long a lock another run holds is waited for (0: refuse at once).
+    pub lock_wait: Duration,
     /// Who deploys (release log, lock owner).
     pub who: &'a str,
     /// The CI run (lock owner).
@@ -287,13 +289,18 @@ impl HostRun {
     }
 
     /// Takes the lock (running the status command too when `status` is set); returns the
-    /// output of the command that took it.
+    /// output of the command that took it. A lock another run holds is waited for, for up to
+    /// `--lock-wait`, its holder named once (and again when another run takes it over); a
+    /// stale one is taken over. Nothing is changed on the host while waiting.
     fn take_lock(
         &mut self,
         context: &HostContext<'_>,
         status: Option<Option<&str>>,
     ) -> Result<String, HostError> {
-        for _attempt in 0..2 {
+        let started = Instant::now();
+        let mut taken_over = false;
+        let mut announced: Option<String> = None;
+        loop {
             let command = match status {
                 Some(sha256) => {
                     context
@@ -302,8 +309,15 @@ impl HostRun {
                 }
                 None => context.layout.lock(&self.token, context.who, context.run),
             };
-            let output = self.step(context, "lock", &command, None)?;
-            if output.stdout.lines().any(|l| l == LOCK_ACQUIRED) {
+            let output = self.exec_step(context, "lock", &command, None)?;
+            let acquired = output.stdout.lines().any(|l| l == LOCK_ACQUIRED);
+            // While waiting, the holder's lines are not echoed again at every attempt.
+            let output = if announced.is_none() || acquired || output.status != 0 {
+                self.judge(context, "lock", output)?
+            } else {
+                output
+            };
+            if acquired {
                 self.locked = true;
                 let cleaned: Vec<&str> = output
                     .stdout
@@ -322,6 +336,13 @@ impl HostRun {
             }
             let holder = LockHolder::parse(&output.stdout);
             if let Some(reason) = holder.stale(context.lock_stale_after) {
+                if taken_over {
+                    return Err(self.error(
+                        "lock",
+                        "the lock was taken again while taking over a stale one",
+                    ));
+                }
+                taken_over = true;
                 context.console.warn(&format!(
                     "{}: taking over the deploy lock held by {} (run {}): {reason}",
                     self.label(),
@@ -336,21 +357,57 @@ impl HostRun {
                 )?;
                 continue;
             }
-            return Err(self.error(
-                "lock",
-                format!(
-                    "another deploy holds the lock: {}; wait for it, or run `ssh-deploy unlock` if \
-                     it is gone (a lock is taken over once its holder stops renewing its lease, or \
-                     after {}s in any case)",
-                    holder.describe(),
-                    context.lock_stale_after.as_secs()
-                ),
-            ));
+            if taken_over {
+                return Err(self.error(
+                    "lock",
+                    "the lock was taken again while taking over a stale one",
+                ));
+            }
+            let waited = started.elapsed();
+            if context.lock_wait.is_zero() {
+                return Err(self.error(
+                    "lock",
+                    format!(
+                        "another deploy holds the lock: {}; wait for it (--lock-wait), or run \
+                         `ssh-deploy unlock` if it is gone (a lock is taken over once its holder \
+                         stops renewing its lease, or after {}s in any case)",
+                        holder.describe(),
+                        context.lock_stale_after.as_secs()
+                    ),
+                ));
+            }
+            if waited >= context.lock_wait {
+                return Err(HostError {
+                    host: self.label().to_owned(),
+                    stage: "lock".into(),
+                    message: format!(
+                        "another deploy still holds the lock after waiting {}s (--lock-wait): \
+                         {}; nothing was changed on this host",
+                        context.lock_wait.as_secs(),
+                        holder.describe()
+                    ),
+                    // Not the release's fault: the host was busy (exit 3, as for a lost host).
+                    infrastructure: true,
+                });
+            }
+            let who = format!("{} (run {})", holder.owner, holder.run);
+            if announced.as_deref() != Some(who.as_str()) {
+                context.console.log(&format!(
+                    "[{}] waiting up to {}s for the deploy lock held by {}",
+                    self.label(),
+                    context.lock_wait.saturating_sub(waited).as_secs(),
+                    holder.describe()
+                ));
+                announced = Some(who);
+            }
+            // Poll about once a second; a signal ends the wait at once (the next attempt is
+            // then refused, so nothing is taken).
+            let pause = LOCK_POLL.min(context.lock_wait - waited);
+            let until = Instant::now() + pause;
+            while Instant::now() < until && !context.interrupt.is_set() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        Err(self.error(
-            "lock",
-            "the lock was taken again while taking over a stale one",
-        ))
     }
 
     /// Uploads (unless the host has it), verifies, unpacks and installs units, in one remote
@@ -657,6 +714,9 @@ impl HostRun {
     }
 }
 
+/// How often a held lock is tried again while `--lock-wait` runs.
+const LOCK_POLL: Duration = Duration::from_secs(1);
+
 /// Why a step did not start.
 const REFUSED_AFTER_SIGNAL: &str = "interrupted (SIGINT/SIGTERM) before this step";
 
@@ -809,6 +869,7 @@ mod tests {
                 services,
                 gate: None,
                 lock_stale_after: Duration::from_secs(60),
+                lock_wait: Duration::ZERO,
                 who: "tester",
                 run: "run-1",
                 console: &self.console,

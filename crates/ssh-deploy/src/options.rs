@@ -255,6 +255,8 @@ pub(crate) struct ServiceSettings {
     pub gate: Option<String>,
     /// Stale lock age.
     pub lock_stale_after: Duration,
+    /// How long a lock another run holds is waited for (0: refuse at once).
+    pub lock_wait: Duration,
     /// Print the plan only.
     pub dry_run: bool,
     /// Who deploys.
@@ -344,6 +346,7 @@ impl ServiceSettings {
             manager,
             gate,
             lock_stale_after: args.lock_stale_after,
+            lock_wait: args.lock_wait,
             dry_run: args.dry_run,
             who,
             run,
@@ -369,6 +372,18 @@ impl ServiceSettings {
             .collect()
     }
 
+    /// The dry-run plan's line about a lock another run holds.
+    pub(crate) fn lock_plan(&self) -> String {
+        if self.lock_wait.is_zero() {
+            "lock: a lock another run holds fails the host at once (--lock-wait 0s); a stale one is taken over\n".to_owned()
+        } else {
+            format!(
+                "lock: a lock another run holds is waited for up to {}s (--lock-wait, its holder named), then the host fails with exit 3 and nothing changed; a stale one is taken over\n",
+                self.lock_wait.as_secs()
+            )
+        }
+    }
+
     /// The context of one host's steps: `layout` is the host's (inventory root or `--root`).
     pub(crate) fn context<'a>(
         &'a self,
@@ -381,6 +396,7 @@ impl ServiceSettings {
             services: &self.services,
             gate: self.gate.as_deref(),
             lock_stale_after: self.lock_stale_after,
+            lock_wait: self.lock_wait,
             who: &self.who,
             run: &self.run,
             console,

@@ -115,6 +115,7 @@ pub(crate) fn render(options: &DeployOptions) -> String {
             ""
         }
     );
+    text.push_str(&options.settings.lock_plan());
     let mut batch_number = 0;
     for (number, batch) in options.batches.iter().enumerate() {
         let names: Vec<String> = batch.iter().map(|&i| hosts[i].label()).collect();

@@ -422,7 +422,9 @@ fn rolls_out_singletons_in_order_then_replicas_one_at_a_time() {
 
     // The report: per-service timings and the exact commands run.
     // A typed JSON array, not a string holding JSON (#17).
-    let report = json["compose-report"].as_array().expect("compose-report is an array");
+    let report = json["compose-report"]
+        .as_array()
+        .expect("compose-report is an array");
     let host = &report[0];
     assert_eq!(host["result"], "deployed");
     let gated: Vec<&str> = host["services"]

@@ -78,6 +78,10 @@ impl Fixture {
     }
 
     fn deploy(&self, artifact: &Path, release: &str, extra: &[&str]) -> Output {
+        run(&mut self.command(artifact, release, extra))
+    }
+
+    fn command(&self, artifact: &Path, release: &str, extra: &[&str]) -> Command {
         let restart = format!(
             "web={SH_ALIVE}pid=\"$SSH_DEPLOY_ROOT/shared/web.pid\"; if [ -f \"$pid\" ]; then p=$(cat \"$pid\"); kill \"$p\" 2>/dev/null || true; while alive \"$p\"; do sleep 0.05; done; fi; setsid python3 -m http.server {} --bind 127.0.0.1 --directory \"$SSH_DEPLOY_ROOT/current/\" >/dev/null 2>&1 </dev/null & echo $! > \"$pid\"",
             self.port
@@ -97,7 +101,7 @@ impl Fixture {
             .env("SSH_DEPLOY_GATE_FILE", self.gate_file())
             .env("SSH_DEPLOY_SHARED", "data/")
             .args(extra);
-        run(&mut command)
+        command
     }
 
     fn current(&self) -> String {
@@ -295,6 +299,235 @@ fn a_held_lock_refuses_naming_the_holder_until_unlocked() {
     assert_eq!(unlock.code, Some(0), "{unlock:?}");
     assert!(unlock.stderr.contains("held by alice"), "{}", unlock.stderr);
     assert_eq!(fx.deploy(&v1, "v1", &[]).code, Some(0));
+}
+
+/// Another run's lock on the host, as `ssh-deploy` writes it (owner file, lease far ahead).
+fn foreign_lock(root: &Path) -> PathBuf {
+    let lock = root.join(".ssh-deploy/lock");
+    std::fs::create_dir_all(&lock).expect("mkdir");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    std::fs::write(
+        lock.join("owner"),
+        format!("token=other\nowner=alice\nrun=https://ci/run/7\nsince={now}\n"),
+    )
+    .expect("write");
+    std::fs::write(lock.join("lease"), format!("{}\n", now + 3600)).expect("write");
+    lock
+}
+
+/// A deploy running in the background: its stderr lines arrive on a channel as they are
+/// written, so a test can wait for one (bounded) before acting.
+struct Background {
+    child: test_support::process::ChildGuard,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+impl Background {
+    fn start(command: &mut Command) -> Self {
+        use std::io::BufRead as _;
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = test_support::process::spawn(command);
+        let err = child.stderr.take().expect("stderr");
+        let mut out = child.stdout.take().expect("stdout");
+        let (send, lines) = std::sync::mpsc::channel();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                text.push_str(&line);
+                text.push('\n');
+                let _ = send.send(line);
+            }
+            text
+        });
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut text);
+            text
+        });
+        Self {
+            child,
+            lines,
+            stderr,
+            stdout,
+        }
+    }
+
+    /// Waits (at most 60 s) for a stderr line containing `needle`; returns it.
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(error) => panic!("no stderr line with `{needle}` ({error})"),
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits (at most 120 s) for the exit; the output as `run` gives it.
+    fn finish(mut self) -> Output {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                self.child.stop();
+                panic!(
+                    "the deploy did not end within 120 s:\n{}",
+                    self.stderr.join().unwrap_or_default()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Output {
+            code: status.code(),
+            stdout: self.stdout.join().unwrap_or_default(),
+            stderr: self.stderr.join().unwrap_or_default(),
+        }
+    }
+}
+
+/// Nothing of this run reached the host: no release or temp dir, no artifact, no switch (the
+/// lock attempt itself makes the empty layout directories).
+fn assert_untouched(root: &Path) {
+    let entries = |dir: &str| -> Vec<String> {
+        std::fs::read_dir(root.join(dir))
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        entries("releases"),
+        Vec::<String>::new(),
+        "no release unpacked"
+    );
+    assert_eq!(
+        entries(".ssh-deploy/artifacts"),
+        Vec::<String>::new(),
+        "nothing uploaded"
+    );
+    assert!(!root.join("current").exists(), "nothing switched");
+}
+
+#[test]
+fn lock_wait_names_the_holder_and_deploys_once_the_lock_is_released() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let lock = foreign_lock(&fx.root);
+    let deploy = Background::start(&mut fx.command(&v1, "v1", &["--lock-wait", "90s"]));
+    let waiting = deploy.wait_for("waiting up to");
+    assert!(
+        waiting.contains("alice (run https://ci/run/7)"),
+        "{waiting}"
+    );
+    assert_untouched(&fx.root);
+    // The holder finishes: its lock goes away, and the waiting deploy goes ahead.
+    std::fs::remove_dir_all(&lock).expect("unlock");
+    let out = deploy.finish();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(fx.current(), "releases/v1");
+    assert_eq!(
+        out.stderr.matches("waiting up to").count(),
+        1,
+        "the holder is named once\n{}",
+        out.stderr
+    );
+    assert!(!lock.exists(), "our lock released");
+}
+
+#[test]
+fn lock_wait_times_out_with_exit_3_and_nothing_changed() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let lock = foreign_lock(&fx.root);
+    let started = std::time::Instant::now();
+    let out = fx.deploy(&v1, "v1", &["--lock-wait", "2s"]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "waited the whole 2 s"
+    );
+    assert!(
+        out.stderr.contains("still holds the lock after waiting 2s")
+            && out.stderr.contains("alice (run https://ci/run/7)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        std::fs::read_to_string(lock.join("owner"))
+            .expect("owner")
+            .contains("owner=alice"),
+        "the holder's lock is left as it was"
+    );
+    assert_untouched(&fx.root);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json outputs");
+    assert_eq!(json["result"], "failed");
+}
+
+#[test]
+fn sigterm_while_waiting_for_the_lock_leaves_nothing() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let lock = foreign_lock(&fx.root);
+    let deploy = Background::start(&mut fx.command(&v1, "v1", &["--lock-wait", "10m"]));
+    deploy.wait_for("waiting up to");
+    deploy.signal("TERM");
+    let out = deploy.finish();
+    assert_eq!(out.code, Some(130), "{out:?}");
+    assert!(
+        out.stderr.contains("nothing was switched"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        std::fs::read_to_string(lock.join("owner"))
+            .expect("owner")
+            .contains("owner=alice"),
+        "the holder's lock is left as it was"
+    );
+    assert_untouched(&fx.root);
+}
+
+#[test]
+fn the_dry_run_plan_shows_the_lock_wait() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let out = fx.deploy(&v1, "v1", &["--lock-wait", "5m", "--dry-run"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("lock: a lock another run holds is waited for up to 300s"),
+        "{}",
+        out.stderr
+    );
+    let out = fx.deploy(&v1, "v1", &["--dry-run"]);
+    assert!(
+        out.stderr
+            .contains("fails the host at once (--lock-wait 0s)"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -123,6 +123,7 @@ pub(crate) fn render(options: &DeployOptions, config: &BlueGreen) -> String {
         config.green_port,
         options.connection.hosts.len(),
     );
+    text.push_str(&options.settings.lock_plan());
     let steps = plan(options, config, Some(Slot::Blue));
     for host in &options.connection.hosts {
         for step in &steps {

@@ -123,7 +123,7 @@ pub(crate) fn render(options: &ComposeOptions) -> String {
         record: &record,
     };
     let steps = plan::rollout(&commands);
-    let mut text = String::new();
+    let mut text = options.settings.lock_plan();
     for host in &options.connection.hosts {
         text.push_str(&format!(
             "plan: compose release {} on {} (on failure: restore env files and image tags from {record}, then bring the touched services back newest first)\n",
