@@ -45,6 +45,54 @@ pub enum Command {
     Releases(HostArgs),
     /// Remove a deploy lock left behind (prints who held it).
     Unlock(HostArgs),
+    /// Run an ad-hoc command or script on one host or an inventory, with errexit (`sh -e`).
+    Exec(Box<ExecArgs>),
+}
+
+/// `exec` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecArgs {
+    /// Hosts and credentials (`--root`, when given, is the working directory).
+    #[command(flatten)]
+    pub hosts: HostArgs,
+    /// Shell command run on every host as `sh -e -c COMMAND` (a failing line fails the host).
+    ///
+    /// Give this or --script. Example: `--run 'systemctl is-active web && df -h /'`.
+    #[arg(long, value_name = "COMMAND", help_heading = "Exec")]
+    pub run: Option<String>,
+    /// Script file sent to every host on stdin and run as `sh -e -s` (a failing line fails the
+    /// host, as `set -e` does).
+    #[arg(long, value_name = "FILE", help_heading = "Exec")]
+    pub script: Option<PathBuf>,
+    /// Arguments for the command or script, one per line: `$1`, `$2`, ... on the host, each
+    /// passed as one word whatever it holds (quotes, `$(...)`, newlines are not interpreted).
+    #[arg(long, value_name = "ARGS", help_heading = "Exec")]
+    pub args: Vec<LineList>,
+    /// Most bytes of stdout kept per host in the `exec` output; the rest is cut (and said so).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value = "65536",
+        help_heading = "Exec"
+    )]
+    pub max_output: usize,
+    /// Hosts per batch (0: all hosts in one batch); a batch with a failed host stops the run.
+    #[arg(long, value_name = "N", default_value = "0", help_heading = "Fleet")]
+    pub batch_size: usize,
+    /// Hosts worked on at once inside a batch.
+    #[arg(long, value_name = "N", default_value = "8", help_heading = "Fleet")]
+    pub max_parallel: usize,
+    /// Print the exact command per host without running it.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = runner_protocol::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false"
+    )]
+    pub dry_run: bool,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {

@@ -37,8 +37,8 @@ mod tunnel;
 mod watchdog;
 
 pub use cli::{
-    BlueGreenArgs, ChangeArgs, Cli, Command, DeployArgs, HostArgs, ManagerArg, PackArgs, ProxyArg,
-    RollbackArgs, ScopeArg, StrategyArg,
+    BlueGreenArgs, ChangeArgs, Cli, Command, DeployArgs, ExecArgs, HostArgs, ManagerArg, PackArgs,
+    ProxyArg, RollbackArgs, ScopeArg, StrategyArg,
 };
 pub use error::Error;
 
@@ -55,6 +55,7 @@ pub const OUTPUTS: &[&str] = &[
     "hosts",
     "releases",
     "compose-report",
+    "exec",
 ];
 
 /// Runs `ssh-deploy` with parsed flags.
@@ -73,6 +74,10 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         Command::Unlock(args) => {
             let connection = options::Connection::from_args(&args, runner)?;
             ops::unlock::unlock(&connection, runner)
+        }
+        Command::Exec(args) => {
+            let options = options::ExecOptions::from_args(&args, runner)?;
+            ops::exec::exec(&options, runner)
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use runner_protocol::Runner;
 use runner_protocol::input::LineList;
 
-use crate::cli::{ChangeArgs, DeployArgs, HostArgs, ManagerArg, RollbackArgs, ScopeArg};
+use crate::cli::{ChangeArgs, DeployArgs, ExecArgs, HostArgs, ManagerArg, RollbackArgs, ScopeArg};
 use crate::commands::{Custom, Layout, ServiceManager, Systemd};
 use crate::error::{Error, usage};
 use crate::host_run::HostContext;
@@ -597,6 +597,90 @@ impl RollbackOptions {
                 .filter(|t| !t.is_empty())
                 .map(|t| ReleaseId::parse(t).map_err(|e| usage(format!("--to: {e}"))))
                 .transpose()?,
+        })
+    }
+}
+
+/// What `exec` runs on each host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExecWhat {
+    /// `--run`: a command line, run with `sh -e -c`.
+    Command(String),
+    /// `--script`: the file's text, sent on stdin to `sh -e -s`.
+    Script {
+        /// The file, for the log and the plan.
+        path: PathBuf,
+        /// Its text.
+        text: String,
+    },
+}
+
+/// Validated `exec` options.
+#[derive(Debug)]
+pub(crate) struct ExecOptions {
+    /// Hosts and credentials.
+    pub(crate) connection: Connection,
+    /// The command or script.
+    pub(crate) what: ExecWhat,
+    /// `$1`, `$2`, ...
+    pub(crate) args: Vec<String>,
+    /// Stdout bytes kept per host.
+    pub(crate) max_output: usize,
+    /// Host indexes per batch.
+    pub(crate) batches: Vec<Vec<usize>>,
+    /// Hosts at once.
+    pub(crate) max_parallel: usize,
+    /// Print the commands only.
+    pub(crate) dry_run: bool,
+}
+
+/// The stand-in deploy root of `exec` without `--root` (never used as a path).
+const NO_ROOT: &str = "/.ssh-deploy-exec-without-root";
+
+impl ExecOptions {
+    /// The working directory on `host`: its inventory `root:` or `--root`, else none (the
+    /// login directory).
+    pub(crate) fn workdir(&self, host: &HostSpec) -> Option<&RemotePath> {
+        let root = self.connection.layout_for(host).root();
+        (root.as_str() != NO_ROOT).then_some(root)
+    }
+
+    /// Validates `exec` flags (the script is read here, before any connection).
+    pub(crate) fn from_args(args: &ExecArgs, runner: &Runner) -> Result<Self, Error> {
+        // No deploy root is needed to run a command: without `--root` (or an inventory
+        // `root:`), a stand-in fills the layout, and the command runs in the login directory.
+        let mut host_args = args.hosts.clone();
+        if host_args.root.as_deref().is_none_or(str::is_empty) {
+            host_args.root = Some(NO_ROOT.to_owned());
+        }
+        let connection = Connection::from_args(&host_args, runner)?;
+        let run = args.run.as_deref().filter(|r| !r.trim().is_empty());
+        let script = args.script.as_ref().filter(|p| !p.as_os_str().is_empty());
+        let what = match (run, script) {
+            (Some(command), None) => ExecWhat::Command(command.to_owned()),
+            (None, Some(path)) => ExecWhat::Script {
+                path: path.clone(),
+                text: std::fs::read_to_string(path)
+                    .map_err(|e| usage(format!("--script {}: {e}", path.display())))?,
+            },
+            (Some(_), Some(_)) => return Err(usage("give either --run or --script, not both")),
+            (None, None) => {
+                return Err(usage(
+                    "exec needs what to run: --run 'COMMAND' or --script FILE",
+                ));
+            }
+        };
+        if args.max_output == 0 {
+            return Err(usage("--max-output must be at least 1 byte"));
+        }
+        Ok(Self {
+            batches: crate::schedule::batches(connection.hosts.len(), args.batch_size),
+            connection,
+            what,
+            args: lines(&args.args),
+            max_output: args.max_output,
+            max_parallel: args.max_parallel.max(1),
+            dry_run: args.dry_run,
         })
     }
 }
