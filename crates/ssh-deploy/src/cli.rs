@@ -281,6 +281,24 @@ pub struct DeployArgs {
     /// Hosts per rolling batch (0: all hosts in one batch).
     #[arg(long, value_name = "N", default_value = "0", help_heading = "Fleet")]
     pub batch_size: usize,
+    /// Rolling schedule instead of --batch-size: batch sizes in order, each a number of hosts
+    /// or a percentage of the fleet, the last one repeated until every host is done.
+    ///
+    /// Example: `1, 30%, 100%` (one host, then 30 % of the fleet, then the rest).
+    #[arg(long, value_name = "STEPS", help_heading = "Fleet")]
+    pub schedule: Option<String>,
+    /// Failed hosts tolerated across the whole rollout (all batches), a number or a percentage
+    /// of the fleet: each is put back on its previous release and the rollout goes on; one
+    /// more stops it as any failure does without a budget.
+    ///
+    /// Example: `2` or `10%`. Default `0`: the first failed host stops the rollout.
+    #[arg(
+        long,
+        value_name = "N|PERCENT",
+        default_value = "0",
+        help_heading = "Fleet"
+    )]
+    pub max_failed: String,
     /// Hosts worked on at once inside a batch.
     #[arg(long, value_name = "N", default_value = "8", help_heading = "Fleet")]
     pub max_parallel: usize,

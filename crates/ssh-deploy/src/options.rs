@@ -14,6 +14,7 @@ use crate::error::{Error, usage};
 use crate::host_run::HostContext;
 use crate::quote::{ReleaseId, RemotePath, relative_path};
 use crate::remote::{Auth, HostTarget, HostTrust, Timeouts};
+use crate::schedule::{Budget, Schedule};
 use crate::strategy::blue_green::BlueGreen;
 
 /// A host: SSH or this machine.
@@ -444,6 +445,10 @@ pub(crate) struct DeployOptions {
     pub(crate) gates: Vec<Option<String>>,
     /// Canary first (the first batch is the canary host).
     pub(crate) canary: Option<crate::canary::Canary>,
+    /// The rolling schedule the batches come from (`--schedule`), for the plan.
+    pub(crate) schedule: Option<Schedule>,
+    /// Failed hosts tolerated across the rollout (`--max-failed`).
+    pub(crate) budget: Budget,
 }
 
 impl DeployOptions {
@@ -489,9 +494,38 @@ impl DeployOptions {
             return Err(usage("--keep-releases must be at least 1"));
         }
         let canary = canary_from_args(args, &connection)?;
-        let batches = match canary {
-            Some(_) => crate::schedule::canary_batches(connection.hosts.len(), args.batch_size),
-            None => crate::schedule::batches(connection.hosts.len(), args.batch_size),
+        let schedule = args
+            .schedule
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(Schedule::parse)
+            .transpose()
+            .map_err(usage)?;
+        let budget = Budget::parse(&args.max_failed).map_err(usage)?;
+        if schedule.is_some() && args.batch_size != 0 {
+            return Err(usage(
+                "give either --schedule or --batch-size, not both (a schedule of one step, \
+                 `--schedule 5`, is --batch-size 5)",
+            ));
+        }
+        if args.strategy != crate::cli::StrategyArg::Symlink
+            && (schedule.is_some() || budget != Budget::default())
+        {
+            return Err(usage(
+                "--schedule and --max-failed apply to the symlink strategy (blue-green and \
+                 compose deploy one host at a time and stop at the first failure)",
+            ));
+        }
+        let total = connection.hosts.len();
+        let batches = match (&canary, &schedule) {
+            (Some(_), Some(schedule)) => {
+                let mut batches = vec![vec![0]];
+                batches.extend(schedule.batches(1, total - 1, total));
+                batches
+            }
+            (None, Some(schedule)) => schedule.batches(0, total, total),
+            (Some(_), None) => crate::schedule::canary_batches(total, args.batch_size),
+            (None, None) => crate::schedule::batches(total, args.batch_size),
         };
         let gates = settings.gates_for(&connection).map_err(usage)?;
         let strategy = match args.strategy {
@@ -517,6 +551,8 @@ impl DeployOptions {
             max_parallel: args.max_parallel.max(1),
             rollback_completed: args.rollback_completed,
             strategy,
+            schedule,
+            budget,
         })
     }
 }

@@ -116,6 +116,23 @@ pub(crate) fn render(options: &DeployOptions) -> String {
         }
     );
     text.push_str(&options.settings.lock_plan());
+    let sizes: Vec<String> = options
+        .batches
+        .iter()
+        .map(|b| b.len().to_string())
+        .collect();
+    match &options.schedule {
+        Some(schedule) => text.push_str(&format!(
+            "schedule: {schedule} (--schedule) -> batches of {} host(s)\n",
+            sizes.join(", ")
+        )),
+        None => text.push_str(&format!("batches of {} host(s)\n", sizes.join(", "))),
+    }
+    text.push_str(&format!(
+        "failure budget: {}\n",
+        options.budget.describe(hosts.len())
+    ));
+    let budget = options.budget.allowed(hosts.len());
     let mut batch_number = 0;
     for (number, batch) in options.batches.iter().enumerate() {
         let names: Vec<String> = batch.iter().map(|&i| hosts[i].label()).collect();
@@ -134,11 +151,16 @@ pub(crate) fn render(options: &DeployOptions) -> String {
             None => {
                 batch_number += 1;
                 text.push_str(&format!(
-                    "step {}/{}: batch {batch_number}: {}\n  gate: {}\n  on failure: roll back {}, then stop\n",
+                    "step {}/{}: batch {batch_number}: {}\n  gate: {}\n  on failure: {}roll back {}, then stop\n",
                     number + 1,
                     options.batches.len(),
                     names.join(", "),
                     gate_summary(options),
+                    if budget > 0 {
+                        "while the failure budget lasts, put the failed hosts back and go on; past it "
+                    } else {
+                        ""
+                    },
                     if options.rollback_completed && number > 0 {
                         "this batch and every step before it"
                     } else {

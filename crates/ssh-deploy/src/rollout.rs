@@ -33,6 +33,9 @@ pub(crate) enum FleetOutcome {
     RollbackFailed(String),
     /// SIGINT/SIGTERM: these hosts were rolled back.
     Interrupted(Vec<String>),
+    /// The rollout went through, but hosts failed within the failure budget (`--max-failed`)
+    /// and were put back on their previous release (exit 1).
+    Partial(String),
 }
 
 /// The hosts of one rollout and what became of them.
@@ -152,6 +155,7 @@ impl<'a> Rollout<'a> {
             FleetOutcome::RolledBack { message, .. } => {
                 ("rolled-back", Ok(Verdict::RolledBack(message)))
             }
+            FleetOutcome::Partial(message) => ("partial", Ok(Verdict::Failed(message))),
             FleetOutcome::RollbackFailed(message) => {
                 ("rollback-failed", Err(Error::RollbackFailed(message)))
             }

@@ -61,7 +61,13 @@ pub(crate) fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Ver
     );
     let interrupt = &options.settings.interrupt;
     interrupt.listen(&console);
+    let allowed = options.budget.allowed(hosts.len());
     let mut completed: Runs = Vec::new();
+    // Hosts that failed within the failure budget, already put back (or never switched).
+    let mut tolerated: Runs = Vec::new();
+    let mut tolerated_errors: Vec<HostError> = Vec::new();
+    let mut rolled_back = Vec::new();
+    let mut rollback_errors = Vec::new();
     let mut failure: Option<(Vec<HostError>, Runs)> = None;
     for (number, batch) in options.batches.iter().enumerate() {
         if interrupt.is_set() {
@@ -89,6 +95,7 @@ pub(crate) fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Ver
             (index, Some(run), outcome)
         });
         let mut errors = Vec::new();
+        let mut failed = Vec::new();
         let mut runs = Vec::new();
         for (index, run, outcome) in results {
             if let Err(error) = outcome {
@@ -99,6 +106,7 @@ pub(crate) fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Ver
                     Some(error.to_string()),
                 );
                 errors.push(error);
+                failed.push(index);
             }
             if let Some(run) = run {
                 runs.push((index, run));
@@ -106,10 +114,34 @@ pub(crate) fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Ver
         }
         if errors.is_empty() {
             completed.extend(runs);
-        } else {
+            continue;
+        }
+        // A failed canary always stops: it is what the canary is for.
+        let within_budget = canary.is_none() && tolerated_errors.len() + errors.len() <= allowed;
+        if !within_budget {
             failure = Some((errors, runs));
             break;
         }
+        for (index, mut run) in runs {
+            if !failed.contains(&index) {
+                completed.push((index, run));
+                continue;
+            }
+            match revert(&mut rollout, index, &mut run, &contexts[index], options) {
+                Ok(true) => rolled_back.push(run.label().to_owned()),
+                Ok(false) => {}
+                Err(error) => rollback_errors.push(error),
+            }
+            tolerated.push((index, run));
+        }
+        tolerated_errors.extend(errors);
+        console.warn(&format!(
+            "batch {}: {} host(s) failed, within the failure budget ({} of {allowed} used); \
+             the rollout goes on",
+            number + 1,
+            failed.len(),
+            tolerated_errors.len()
+        ));
     }
     // Interrupted: what was switched goes back, finished batches included. A signal that came
     // while the last step ran (a restart, with no gate after it to notice) counts too: the
@@ -119,79 +151,43 @@ pub(crate) fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Ver
         None if interrupted => Some((Vec::new(), Vec::new())),
         other => other,
     };
-    let Some((errors, mut failed_runs)) = failure else {
-        for (index, run) in &mut completed {
-            finish_succeeded(&mut rollout, *index, run, &contexts[*index], options);
-        }
-        return rollout.conclude(runner, &title(options), FleetOutcome::Success);
+    let (errors, mut failed_runs) = match failure {
+        Some((errors, failed_runs)) => (errors, failed_runs),
+        None => (Vec::new(), Vec::new()),
     };
-    let mut to_revert: Vec<&mut (usize, HostRun)> = failed_runs.iter_mut().collect();
-    if options.rollback_completed || interrupted {
-        to_revert.extend(completed.iter_mut());
-    }
-    let mut rolled_back = Vec::new();
-    let mut rollback_errors = Vec::new();
-    for (index, run) in to_revert {
-        if !run.switched {
-            continue;
+    let stopped = !errors.is_empty() || interrupted;
+    if stopped {
+        let mut to_revert: Vec<&mut (usize, HostRun)> = failed_runs.iter_mut().collect();
+        if options.rollback_completed || interrupted {
+            to_revert.extend(completed.iter_mut());
         }
-        let (context, host) = (&contexts[*index], &hosts[*index]);
-        let Some(previous) = run.previous.clone() else {
-            let message = "no previous release to roll back to (first deploy)".to_owned();
-            rollout.record(
-                *index,
-                Some(run),
-                HostResult::RollbackFailed,
-                Some(message.clone()),
-            );
-            rollback_errors.push(format!("{}: {message}", run.label()));
-            continue;
-        };
-        console.log(&format!("rolling back {} to {previous}", run.label()));
-        let mut reverted = run.revert(context, &previous, &host.name());
-        if reverted.as_ref().is_err_and(|e| e.infrastructure) {
-            // A lost connection must not leave the host on the new release: reconnect once and
-            // retry the rollback.
-            if let Ok(remote) = options.connection.connect(host) {
-                run.reconnect(remote);
-                reverted = run.revert(context, &previous, &host.name());
+        for (index, run) in to_revert {
+            match revert(&mut rollout, *index, run, &contexts[*index], options) {
+                Ok(true) => rolled_back.push(run.label().to_owned()),
+                Ok(false) => {}
+                Err(error) => rollback_errors.push(error),
             }
         }
-        match reverted {
-            Ok(()) => {
-                rollout.record(*index, Some(run), HostResult::RolledBack, None);
-                rolled_back.push(run.label().to_owned());
+        for (index, run) in &failed_runs {
+            if rollout.result(*index).is_none() {
+                rollout.record(*index, Some(run), HostResult::Failed, None);
             }
-            Err(error) => {
-                rollout.record(
-                    *index,
-                    Some(run),
-                    HostResult::RollbackFailed,
-                    Some(error.to_string()),
-                );
-                rollback_errors.push(error.to_string());
-            }
-        }
-    }
-    for (index, run) in &failed_runs {
-        if rollout.result(*index).is_none() {
-            rollout.record(*index, Some(run), HostResult::Failed, None);
         }
     }
     // Release log, retention for the hosts that kept the release, unlock everywhere.
     for (index, run) in &mut completed {
         finish_succeeded(&mut rollout, *index, run, &contexts[*index], options);
     }
-    for (index, run) in &mut failed_runs {
+    for (index, run) in failed_runs.iter_mut().chain(tolerated.iter_mut()) {
         let touched = run.status.current.is_some() || run.switched;
         rollout.finish(*index, run, &contexts[*index], touched.then_some("failed"));
     }
-    let first = errors.first().map(ToString::to_string).unwrap_or_default();
     let outcome = if !rollback_errors.is_empty() {
         FleetOutcome::RollbackFailed(rollback_errors.join("; "))
     } else if interrupted {
         FleetOutcome::Interrupted(rolled_back)
-    } else if !rolled_back.is_empty() {
+    } else if stopped && !rolled_back.is_empty() {
+        let first = errors.first().map(ToString::to_string).unwrap_or_default();
         FleetOutcome::RolledBack {
             message: format!(
                 "{first}; rolled back to the previous release on {}",
@@ -199,12 +195,88 @@ pub(crate) fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Ver
             ),
             // What failed was the network or a host, not the release: exit 3 (targets
             // restored), as for a connection lost before any switch.
-            infrastructure: !errors.is_empty() && errors.iter().all(|e| e.infrastructure),
+            infrastructure: errors.iter().all(|e| e.infrastructure),
         }
-    } else {
+    } else if stopped {
         FleetOutcome::Failed(errors)
+    } else if !tolerated_errors.is_empty() {
+        FleetOutcome::Partial(format!(
+            "{} host(s) failed within the failure budget ({} of {allowed}): {}; {}; every other \
+             host runs {}",
+            tolerated_errors.len(),
+            tolerated_errors.len(),
+            tolerated_errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+            if rolled_back.is_empty() {
+                "none of them was switched".to_owned()
+            } else {
+                format!(
+                    "put back on the previous release: {}",
+                    rolled_back.join(", ")
+                )
+            },
+            options.release
+        ))
+    } else {
+        FleetOutcome::Success
     };
     rollout.conclude(runner, &title(options), outcome)
+}
+
+/// Puts a host this run switched back on the release it ran before (reconnecting once when the
+/// connection was lost) and records how that went: `Ok(true)` rolled back, `Ok(false)` it was
+/// never switched, `Err` the rollback failed.
+fn revert(
+    rollout: &mut Rollout<'_>,
+    index: usize,
+    run: &mut HostRun,
+    context: &HostContext<'_>,
+    options: &DeployOptions,
+) -> Result<bool, String> {
+    if !run.switched {
+        return Ok(false);
+    }
+    let host = &options.connection.hosts[index];
+    let Some(previous) = run.previous.clone() else {
+        let message = "no previous release to roll back to (first deploy)".to_owned();
+        rollout.record(
+            index,
+            Some(run),
+            HostResult::RollbackFailed,
+            Some(message.clone()),
+        );
+        return Err(format!("{}: {message}", run.label()));
+    };
+    context
+        .console
+        .log(&format!("rolling back {} to {previous}", run.label()));
+    let mut reverted = run.revert(context, &previous, &host.name());
+    if reverted.as_ref().is_err_and(|e| e.infrastructure) {
+        // A lost connection must not leave the host on the new release: reconnect once and
+        // retry the rollback.
+        if let Ok(remote) = options.connection.connect(host) {
+            run.reconnect(remote);
+            reverted = run.revert(context, &previous, &host.name());
+        }
+    }
+    match reverted {
+        Ok(()) => {
+            rollout.record(index, Some(run), HostResult::RolledBack, None);
+            Ok(true)
+        }
+        Err(error) => {
+            rollout.record(
+                index,
+                Some(run),
+                HostResult::RollbackFailed,
+                Some(error.to_string()),
+            );
+            Err(error.to_string())
+        }
+    }
 }
 
 /// A host of a finished batch: deployed (or unchanged), unless it was rolled back with the
