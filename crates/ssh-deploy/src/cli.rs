@@ -314,6 +314,38 @@ pub struct DeployArgs {
         help_heading = "Fleet"
     )]
     pub rollback_completed: bool,
+    /// Hooks, one per line: `EVENT[@runner|@hosts]=COMMAND`, EVENT one of pre-deploy,
+    /// pre-switch, post-switch, post-deploy, on-rollback (default side: runner).
+    ///
+    /// They get SSH_DEPLOY_HOOK, SSH_DEPLOY_RELEASE, SSH_DEPLOY_PREVIOUS_RELEASE,
+    /// SSH_DEPLOY_HOST, SSH_DEPLOY_STRATEGY and SSH_DEPLOY_RESULT. A failing pre-* hook stops
+    /// the deploy; a failing post-* or on-rollback hook is a warning (see --hooks-strict).
+    /// Example: `pre-switch@hosts=./bin/check-config`.
+    #[arg(long, value_name = "HOOKS", help_heading = "Hooks")]
+    pub hook: Vec<LineList>,
+    /// A failing post-switch hook fails its host (rolled back like a failed gate) and a failing
+    /// runner post-deploy or on-rollback hook fails the step, instead of a warning.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        value_parser = runner_protocol::input::parse_bool,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        help_heading = "Hooks"
+    )]
+    pub hooks_strict: bool,
+    /// Migration command run with `sh -e -c` in the new release directory after the unpack
+    /// and before the switch; a non-zero exit stops the deploy with nothing switched there.
+    ///
+    /// Example: `--migrate './bin/migrate up'` (see --migrate-on).
+    #[arg(long, value_name = "COMMAND", help_heading = "Hooks")]
+    pub migrate: Option<String>,
+    /// Where --migrate runs: `first` (the first host, alone in the first batch, before any
+    /// other host switches) or `each` (every host, before its own switch).
+    #[arg(long, value_enum, default_value = "first", help_heading = "Hooks")]
+    pub migrate_on: MigrateOnArg,
     /// How a release goes live: `symlink` (switch `current`, restart in place), `blue-green`
     /// (start the idle slot, switch the proxy, drain and stop the old slot) or `compose`
     /// (docker compose hosts, driven by --compose-file).
@@ -356,6 +388,15 @@ pub struct DeployArgs {
     /// Blue-green settings.
     #[command(flatten)]
     pub blue_green: BlueGreenArgs,
+}
+
+/// Where `--migrate` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MigrateOnArg {
+    /// The first host only.
+    First,
+    /// Every host.
+    Each,
 }
 
 /// How a release goes live.

@@ -17,6 +17,7 @@ mod commands;
 mod connect;
 mod error;
 mod gate;
+mod hooks;
 mod host_run;
 mod interrupt;
 mod inventory;
@@ -37,8 +38,8 @@ mod tunnel;
 mod watchdog;
 
 pub use cli::{
-    BlueGreenArgs, ChangeArgs, Cli, Command, DeployArgs, ExecArgs, HostArgs, ManagerArg, PackArgs,
-    ProxyArg, RollbackArgs, ScopeArg, StrategyArg,
+    BlueGreenArgs, ChangeArgs, Cli, Command, DeployArgs, ExecArgs, HostArgs, ManagerArg,
+    MigrateOnArg, PackArgs, ProxyArg, RollbackArgs, ScopeArg, StrategyArg,
 };
 pub use error::Error;
 

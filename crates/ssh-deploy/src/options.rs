@@ -11,6 +11,7 @@ use runner_protocol::input::LineList;
 use crate::cli::{ChangeArgs, DeployArgs, ExecArgs, HostArgs, ManagerArg, RollbackArgs, ScopeArg};
 use crate::commands::{Custom, Layout, ServiceManager, Systemd};
 use crate::error::{Error, usage};
+use crate::hooks::{Event, Hook, Hooks, MigrateOn, Side};
 use crate::host_run::HostContext;
 use crate::quote::{ReleaseId, RemotePath, relative_path};
 use crate::remote::{Auth, HostTarget, HostTrust, Timeouts};
@@ -449,6 +450,8 @@ pub(crate) struct DeployOptions {
     pub(crate) schedule: Option<Schedule>,
     /// Failed hosts tolerated across the rollout (`--max-failed`).
     pub(crate) budget: Budget,
+    /// Hooks and the migration.
+    pub(crate) hooks: Hooks,
 }
 
 impl DeployOptions {
@@ -516,8 +519,9 @@ impl DeployOptions {
                  compose deploy one host at a time and stop at the first failure)",
             ));
         }
+        let hooks = hooks_from_args(args)?;
         let total = connection.hosts.len();
-        let batches = match (&canary, &schedule) {
+        let mut batches = match (&canary, &schedule) {
             (Some(_), Some(schedule)) => {
                 let mut batches = vec![vec![0]];
                 batches.extend(schedule.batches(1, total - 1, total));
@@ -527,6 +531,12 @@ impl DeployOptions {
             (Some(_), None) => crate::schedule::canary_batches(total, args.batch_size),
             (None, None) => crate::schedule::batches(total, args.batch_size),
         };
+        // A migration on the first host runs before any other host switches: that host goes
+        // alone, as the first batch.
+        if matches!(hooks.migrate, Some((_, MigrateOn::First))) && batches[0].len() > 1 {
+            let rest: Vec<usize> = batches[0].split_off(1);
+            batches.insert(1, rest);
+        }
         let gates = settings.gates_for(&connection).map_err(usage)?;
         let strategy = match args.strategy {
             crate::cli::StrategyArg::BlueGreen => {
@@ -553,8 +563,61 @@ impl DeployOptions {
             strategy,
             schedule,
             budget,
+            hooks,
         })
     }
+}
+
+/// The hooks and the migration of `deploy` (`--hook`, `--hooks-strict`, `--migrate`).
+pub(crate) fn hooks_from_args(args: &DeployArgs) -> Result<Hooks, Error> {
+    let hooks = lines(&args.hook)
+        .iter()
+        .map(|line| Hook::parse(line))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    let migrate = args
+        .migrate
+        .as_deref()
+        .filter(|m| !m.trim().is_empty())
+        .map(|command| {
+            let on = match args.migrate_on {
+                crate::cli::MigrateOnArg::First => MigrateOn::First,
+                crate::cli::MigrateOnArg::Each => MigrateOn::Each,
+            };
+            (command.trim().to_owned(), on)
+        });
+    let hooks = Hooks {
+        hooks,
+        migrate,
+        strict: args.hooks_strict,
+    };
+    if args.strategy == crate::cli::StrategyArg::Compose
+        && (hooks.migrate.is_some()
+            || hooks.hooks.iter().any(|h| {
+                h.side == Side::Hosts || matches!(h.event, Event::PreSwitch | Event::PostSwitch)
+            }))
+    {
+        return Err(usage(
+            "--strategy compose runs runner hooks only (pre-deploy, post-deploy, on-rollback): \
+             host hooks, pre-switch, post-switch and --migrate need a release directory, which \
+             compose hosts do not have",
+        ));
+    }
+    if args.strategy == crate::cli::StrategyArg::BlueGreen
+        && hooks.hooks.iter().any(|h| {
+            h.event == Event::PostSwitch
+                || (h.side == Side::Hosts
+                    && matches!(h.event, Event::PostDeploy | Event::OnRollback))
+        })
+    {
+        return Err(usage(
+            "--strategy blue-green runs pre-deploy and pre-switch hooks (runner or hosts), \
+             --migrate, and post-deploy and on-rollback on the runner; post-switch and host \
+             post-deploy/on-rollback hooks are not run there yet (use --observe-gate-file after \
+             the switch)",
+        ));
+    }
+    Ok(hooks)
 }
 
 /// The release id: `--release-id` when given, else the first 12 hex digits of `digest` (the

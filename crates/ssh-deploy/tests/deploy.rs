@@ -677,3 +677,205 @@ fn local_transport_deploys_with_hostile_root_path() {
         PathBuf::from("releases/v1")
     );
 }
+
+/// Issue #22, point 1: the migration runs in the new release directory after the unpack and
+/// before the switch.
+#[test]
+fn the_migration_runs_in_the_new_release_before_the_switch_and_a_failure_switches_nothing() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    assert_eq!(fx.deploy(&v1, "v1", &[]).code, Some(0));
+
+    let v2 = artifact(fx.work.path(), "v2", true);
+    let out = fx.deploy(
+        &v2,
+        "v2",
+        &[
+            "--migrate",
+            "readlink ../../current > seen-current; pwd > seen-dir",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let release = fx.root.join("releases/v2");
+    assert_eq!(
+        std::fs::read_to_string(release.join("seen-current")).expect("ran"),
+        "releases/v1\n",
+        "before the switch"
+    );
+    assert_eq!(
+        std::fs::read_to_string(release.join("seen-dir")).expect("ran"),
+        format!("{}\n", release.display()),
+        "in the new release directory"
+    );
+    assert_eq!(fx.current(), "releases/v2");
+
+    let v3 = artifact(fx.work.path(), "v3", true);
+    let out = fx.deploy(
+        &v3,
+        "v3",
+        &[
+            "--migrate",
+            "echo half > started; false; echo never > finished",
+        ],
+    );
+    assert_eq!(out.code, Some(3), "nothing switched: exit 3\n{out:?}");
+    assert!(
+        out.stderr.contains("migrate: exited with status 1"),
+        "{}",
+        out.stderr
+    );
+    assert!(fx.root.join("releases/v3/started").exists(), "it ran");
+    assert!(!fx.root.join("releases/v3/finished").exists(), "errexit");
+    assert_eq!(fx.current(), "releases/v2", "nothing switched");
+    assert_eq!(fx.serving(), "v2");
+    assert!(!fx.root.join(".ssh-deploy/lock").exists(), "unlocked");
+}
+
+/// Issue #22, point 2: hooks on the runner and on the host, in order, with their environment;
+/// a failing pre-switch hook stops the deploy with nothing switched; a failing post-deploy hook
+/// is a warning, or fails the step with --hooks-strict; on-rollback runs after a rollback.
+#[test]
+fn hooks_run_in_order_with_their_environment_and_pre_hooks_can_stop_the_deploy() {
+    let fx = Fixture::new();
+    let log = fx.work.path().join("hooks.log");
+    // The root's name holds a quote; the hooks read `current` through a plain-named link.
+    let root = fx.work.path().join("root-link");
+    std::os::unix::fs::symlink(&fx.root, &root).expect("symlink");
+    let line = |event: &str, side: &str| {
+        format!(
+            "{event}@{side}=echo \"{event} {side} release=$SSH_DEPLOY_RELEASE previous=$SSH_DEPLOY_PREVIOUS_RELEASE host=$SSH_DEPLOY_HOST strategy=$SSH_DEPLOY_STRATEGY result=$SSH_DEPLOY_RESULT current=$(readlink {root}/current)\" >> '{log}'",
+            root = root.display(),
+            log = log.display()
+        )
+    };
+    let hooks = [
+        line("pre-deploy", "runner"),
+        line("pre-deploy", "hosts"),
+        line("pre-switch", "hosts"),
+        line("post-switch", "hosts"),
+        line("post-deploy", "hosts"),
+        line("post-deploy", "runner"),
+        line("on-rollback", "hosts"),
+        line("on-rollback", "runner"),
+    ]
+    .join("\n");
+    let v1 = artifact(fx.work.path(), "v1", true);
+    assert_eq!(fx.deploy(&v1, "v1", &[]).code, Some(0));
+    let v2 = artifact(fx.work.path(), "v2", true);
+    let out = fx.deploy(&v2, "v2", &["--hook", &hooks]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let text = std::fs::read_to_string(&log).expect("hooks ran");
+    let events: Vec<&str> = text
+        .lines()
+        .map(|l| l.split(" release=").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "pre-deploy runner",
+            "pre-deploy hosts",
+            "pre-switch hosts",
+            "post-switch hosts",
+            "post-deploy hosts",
+            "post-deploy runner"
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains("pre-switch hosts release=v2 previous=v1 host=127.0.0.1 strategy=symlink result= current=releases/v1"),
+        "{text}"
+    );
+    assert!(text.contains("post-switch hosts release=v2 previous=v1 host=127.0.0.1 strategy=symlink result= current=releases/v2"), "{text}");
+    assert!(
+        text.contains(
+            "post-deploy runner release=v2 previous= host= strategy=symlink result=success"
+        ),
+        "{text}"
+    );
+
+    // A failing pre-switch hook: nothing switched, exit 3 like any refusal before a switch.
+    std::fs::remove_file(&log).expect("rm");
+    let v3 = artifact(fx.work.path(), "v3", true);
+    let out = fx.deploy(&v3, "v3", &["--hook", "pre-switch@hosts=echo no; exit 4"]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stderr.contains("hook pre-switch: exited with status 4"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fx.current(), "releases/v2");
+    // A failing runner pre-deploy hook: nothing deployed, exit 1.
+    let out = fx.deploy(&v3, "v3", &["--hook", "pre-deploy=exit 2"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("nothing was deployed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fx.current(), "releases/v2");
+
+    // A failing post-deploy hook is a warning; with --hooks-strict it fails the step.
+    let out = fx.deploy(&v3, "v3", &["--hook", "post-deploy=exit 5"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("warning: the post-deploy hook `exit 5` failed"),
+        "{}",
+        out.stderr
+    );
+    let out = fx.deploy(
+        &v3,
+        "v3",
+        &["--hook", "post-deploy=exit 5", "--hooks-strict"],
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+
+    // A failed gate: the host is rolled back, on-rollback runs on the host and the runner.
+    let v4 = artifact(fx.work.path(), "v4", false);
+    let out = fx.deploy(&v4, "v4", &["--hook", &hooks]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(fx.current(), "releases/v3");
+    let text = std::fs::read_to_string(&log).expect("hooks ran");
+    assert!(text.contains("on-rollback hosts release=v4 previous=v3 host=127.0.0.1 strategy=symlink result=rolled-back current=releases/v3"), "{text}");
+    assert!(
+        text.contains(
+            "on-rollback runner release=v4 previous= host= strategy=symlink result=rolled-back"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "post-deploy runner release=v4 previous= host= strategy=symlink result=rolled-back"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("post-deploy hosts release=v4"),
+        "only hosts that kept the release\n{text}"
+    );
+
+    let out = fx.deploy(
+        &v4,
+        "v4",
+        &[
+            "--dry-run",
+            "--hook",
+            "pre-switch@hosts=./check",
+            "--migrate",
+            "./migrate",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("migration: `./migrate` in the new release directory on the first host"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("hook pre-switch on each host: `./check` (a failure stops the deploy)"),
+        "{}",
+        out.stderr
+    );
+}

@@ -843,3 +843,32 @@ fn the_dry_run_plan_shows_the_schedule_and_the_failure_budget() {
     assert_eq!(bad.code, Some(2), "{bad:?}");
     assert!(bad.stderr.contains("--max-failed `ten`"), "{}", bad.stderr);
 }
+
+/// Issue #22, point 1: `--migrate-on first` migrates on the first host alone (its own first
+/// batch, before any other host switches); `each` on every host.
+#[test]
+fn the_migration_runs_on_the_first_host_alone_or_on_each() {
+    let fleet = Fleet::new(2);
+    let dir = fleet.work.path();
+    let v1 = artifact(dir, "v1", 0);
+    let out = fleet.deploy(&v1, "v1", &["--migrate", "touch migrated"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(fleet.hosts[0].root.join("releases/v1/migrated").exists());
+    assert!(!fleet.hosts[1].root.join("releases/v1/migrated").exists());
+    assert!(
+        out.stderr.contains("batch 2/2"),
+        "host 0 went alone\n{}",
+        out.stderr
+    );
+    let v2 = artifact(dir, "v2", 0);
+    let out = fleet.deploy(
+        &v2,
+        "v2",
+        &["--migrate", "touch migrated", "--migrate-on", "each"],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    for host in &fleet.hosts {
+        assert!(host.root.join("releases/v2/migrated").exists());
+        assert_eq!(host.serving(), "v2");
+    }
+}

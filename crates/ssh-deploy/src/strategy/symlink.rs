@@ -8,6 +8,7 @@ use runner_protocol::Verdict;
 
 use crate::canary;
 use crate::error::Error;
+use crate::hooks::{self, Event, HookEnv, Hooks, MigrateOn, Side};
 use crate::host_run::{HostContext, HostError, HostRun};
 use crate::options::DeployOptions;
 use crate::report::HostResult;
@@ -17,33 +18,101 @@ use crate::schedule::parallel;
 /// Host runs with their index in `--hosts`.
 type Runs = Vec<(usize, HostRun)>;
 
-/// Deploys one host: lock and status, then (the canary's baseline,) stage and switch, restarts,
-/// the gate (and the canary's observation).
+/// Deploys one host: lock and status (pre-deploy hooks on the host), then (the canary's
+/// baseline,) stage and switch (with a migration or pre-switch hooks: stage, migration, hooks,
+/// then the switch), restarts, post-switch hooks, the gate (and the canary's observation).
 fn deploy_host(
     run: &mut HostRun,
     context: &HostContext<'_>,
     options: &DeployOptions,
     canary: Option<&canary::Canary>,
-    host_name: &str,
+    index: usize,
 ) -> Result<(), HostError> {
+    let host_name = options.connection.hosts[index].name();
     // Lock and status first, so a canary baseline is read from the release serving now and no
     // other deploy can change it meanwhile.
     run.lock_and_read_status(context, Some(&options.sha256))?;
+    let hooks = &options.hooks;
+    let env = hook_env(options, Event::PreDeploy).on_host(run.previous.as_ref(), &host_name);
+    let root = context.layout.root().as_str().to_owned();
+    hooks::run_for_host(
+        &only_on_hosts(hooks, Event::PreDeploy),
+        Event::PreDeploy,
+        run,
+        context,
+        &env,
+        &root,
+    )?;
     let baseline = match canary {
-        Some(canary) => canary::record_baseline(run, context, canary, host_name)?,
+        Some(canary) => canary::record_baseline(run, context, canary, &host_name)?,
         None => None,
     };
-    run.stage_and_activate(
-        context,
-        &options.artifact,
-        &options.sha256,
-        &options.release,
-        &options.shared_paths,
-    )?;
-    run.gate(context, host_name)?;
+    if hooks.before_switch() {
+        run.stage(
+            context,
+            &options.artifact,
+            &options.sha256,
+            &options.release,
+            &options.shared_paths,
+        )?;
+        let dir = context
+            .layout
+            .root()
+            .join(&format!("releases/{}", options.release));
+        if let Some((command, on)) = &hooks.migrate {
+            if *on == MigrateOn::Each || index == 0 {
+                let env = env.at("migrate");
+                run.step(
+                    context,
+                    "migrate",
+                    &hooks::host_command(&dir, &env, command),
+                    None,
+                )?;
+            }
+        }
+        let env = env.at(Event::PreSwitch.name());
+        hooks::run_for_host(hooks, Event::PreSwitch, run, context, &env, &dir)?;
+        run.activate(context, &options.release)?;
+    } else {
+        run.stage_and_activate(
+            context,
+            &options.artifact,
+            &options.sha256,
+            &options.release,
+            &options.shared_paths,
+        )?;
+    }
+    let current = context.layout.root().join("current");
+    let env = env.at(Event::PostSwitch.name());
+    hooks::report_for_host(hooks, Event::PostSwitch, run, context, &env, &current)?;
+    run.gate(context, &host_name)?;
     match canary {
-        Some(canary) => canary::observe(run, context, canary, baseline.as_ref(), host_name),
+        Some(canary) => canary::observe(run, context, canary, baseline.as_ref(), &host_name),
         None => Ok(()),
+    }
+}
+
+/// The environment of this deploy's hooks at `event` (no host yet).
+fn hook_env(options: &DeployOptions, event: Event) -> HookEnv {
+    HookEnv {
+        event: event.name().to_owned(),
+        release: options.release.to_string(),
+        strategy: "symlink".to_owned(),
+        ..HookEnv::default()
+    }
+}
+
+/// The host-side hooks of `event` alone (runner pre-deploy hooks run once, before any host).
+fn only_on_hosts(hooks: &Hooks, event: Event) -> Hooks {
+    Hooks {
+        hooks: hooks
+            .hooks
+            .iter()
+            .filter(|h| h.event == event && h.side == Side::Hosts)
+            .cloned()
+            .collect(),
+        migrate: None,
+        strict: hooks.strict,
     }
 }
 
@@ -91,7 +160,7 @@ pub(crate) fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Ver
                 Ok(run) => run,
                 Err(error) => return (index, None, Err(error)),
             };
-            let outcome = deploy_host(&mut run, &contexts[index], options, canary, &host.name());
+            let outcome = deploy_host(&mut run, &contexts[index], options, canary, index);
             (index, Some(run), outcome)
         });
         let mut errors = Vec::new();
@@ -265,6 +334,18 @@ fn revert(
     match reverted {
         Ok(()) => {
             rollout.record(index, Some(run), HostResult::RolledBack, None);
+            let env = hook_env(options, Event::OnRollback).on_host(Some(&previous), &host.name());
+            let env = HookEnv {
+                result: "rolled-back".into(),
+                ..env
+            };
+            let current = context.layout.root().join("current");
+            let hooks = only_on_hosts(&options.hooks, Event::OnRollback);
+            if let Err(error) =
+                hooks::run_for_host(&hooks, Event::OnRollback, run, context, &env, &current)
+            {
+                context.console.warn(&error.to_string());
+            }
             Ok(true)
         }
         Err(error) => {
@@ -288,6 +369,7 @@ fn finish_succeeded(
     context: &HostContext<'_>,
     options: &DeployOptions,
 ) {
+    let host_name = options.connection.hosts[index].name();
     let reverted = rollout.result(index).is_some();
     if !reverted {
         let result = if run.previous.as_ref() == Some(&options.release) {
@@ -296,6 +378,18 @@ fn finish_succeeded(
             HostResult::Deployed
         };
         rollout.record(index, Some(run), result, None);
+        let env = hook_env(options, Event::PostDeploy).on_host(run.previous.as_ref(), &host_name);
+        let env = HookEnv {
+            result: "success".into(),
+            ..env
+        };
+        let current = context.layout.root().join("current");
+        let hooks = only_on_hosts(&options.hooks, Event::PostDeploy);
+        if let Err(error) =
+            hooks::run_for_host(&hooks, Event::PostDeploy, run, context, &env, &current)
+        {
+            context.console.warn(&error.to_string());
+        }
     }
     let touched = run.status.current.is_some() || run.switched || !reverted;
     let word = if reverted { "failed" } else { "success" };

@@ -7,6 +7,7 @@ use runner_protocol::{Runner, Verdict};
 
 use super::{BlueGreen, State};
 use crate::error::Error;
+use crate::hooks::{self, Event, HookEnv, Hooks, MigrateOn, Side};
 use crate::host_run::{HostContext, HostError, HostRun};
 use crate::options::{DeployOptions, HostSpec};
 use crate::proxy::{DrainReport, Slot, Target, drain_token};
@@ -161,6 +162,8 @@ struct HostFlow<'a> {
     options: &'a DeployOptions,
     config: &'a BlueGreen,
     host: &'a HostSpec,
+    /// The host's place in the deploy (`--migrate-on first` runs on host 0).
+    index: usize,
     token: String,
 }
 
@@ -241,6 +244,24 @@ impl HostFlow<'_> {
         let (layout, config, options) = (self.context.layout, self.config, self.options);
         self.run
             .lock_and_read_status(self.context, Some(&options.sha256))?;
+        let env = self.hook_env(Event::PreDeploy);
+        let root = layout.root().as_str().to_owned();
+        let on_hosts = Hooks {
+            hooks: options
+                .hooks
+                .at(Event::PreDeploy, Side::Hosts)
+                .cloned()
+                .collect(),
+            ..Hooks::default()
+        };
+        hooks::run_for_host(
+            &on_hosts,
+            Event::PreDeploy,
+            self.run,
+            self.context,
+            &env,
+            &root,
+        )?;
         let state = State::parse(&self.step("read live slot", &config.read_state(layout))?);
         let old = state.live.map(|slot| config.target(slot));
         let new = config.target(state.live.map_or(Slot::Blue, Slot::other));
@@ -261,6 +282,7 @@ impl HostFlow<'_> {
             &options.release,
             &options.shared_paths,
         )?;
+        self.before_switch()?;
         // The idle slot may still run the release before last (kept warm): it gets no traffic.
         self.step(
             &format!("stop idle slot {}", new.slot),
@@ -296,6 +318,37 @@ impl HostFlow<'_> {
             new.slot, new.port
         ));
         Ok((new, old))
+    }
+
+    fn hook_env(&self, event: Event) -> HookEnv {
+        HookEnv {
+            event: event.name().to_owned(),
+            release: self.options.release.to_string(),
+            strategy: "blue-green".to_owned(),
+            ..HookEnv::default()
+        }
+        .on_host(self.run.previous.as_ref(), &self.host.name())
+    }
+
+    /// The migration (on the first host or each) and the pre-switch hooks, in the new release
+    /// directory, before the new slot is linked and started: nothing the proxy routes to has
+    /// changed yet.
+    fn before_switch(&mut self) -> Result<(), HostError> {
+        let hooks = &self.options.hooks;
+        let dir = self
+            .context
+            .layout
+            .root()
+            .join(&format!("releases/{}", self.options.release));
+        if let Some((command, on)) = &hooks.migrate {
+            if *on == MigrateOn::Each || self.index == 0 {
+                let env = self.hook_env(Event::PreSwitch).at("migrate");
+                let line = hooks::host_command(&dir, &env, command);
+                self.run.step(self.context, "migrate", &line, None)?;
+            }
+        }
+        let env = self.hook_env(Event::PreSwitch);
+        hooks::run_for_host(hooks, Event::PreSwitch, self.run, self.context, &env, &dir)
     }
 
     /// Switch, verify, observe; then drain and stop the old slot, or switch back.
@@ -470,6 +523,7 @@ pub(crate) fn deploy(
             options,
             config,
             host,
+            index,
             token,
         }
         .run();
