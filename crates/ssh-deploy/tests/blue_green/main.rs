@@ -553,3 +553,61 @@ fn nginx_reports_what_stays_pinned_to_the_old_slot() {
     assert_eq!(slots::websocket_slot(nginx.port()), "green");
     drop(socket);
 }
+
+/// Issue #22, points 1 and 2 on blue-green over a real sshd: the migration and the pre-switch
+/// hooks run in the new release before the new slot is started; a failing one leaves the old
+/// slot serving and the new one never started.
+#[test]
+fn a_failing_migration_or_pre_switch_hook_leaves_the_old_slot_serving() {
+    let fx = Fixture::new();
+    let sshd = Sshd::start();
+    let haproxy = Haproxy::start(&fx.proxy_dir("haproxy"), fx.blue, fx.green);
+    let over_ssh = |version: &str, extra: &[&str]| {
+        let mut command = fx.command(&haproxy, version);
+        command
+            .env("SSH_DEPLOY_HOSTS", sshd.host("root"))
+            .env("SSH_DEPLOY_PRIVATE_KEY", sshd.user_key())
+            .env("SSH_DEPLOY_KNOWN_HOSTS", sshd.known_hosts_line())
+            .env("SSH_DEPLOY_SLOT_HEALTH_PATH", "/health")
+            .env_remove("SSH_DEPLOY_GATE_FILE")
+            .args(extra);
+        run(&mut command)
+    };
+    let out = over_ssh(
+        "v1",
+        &[
+            "--migrate",
+            "echo \"$SSH_DEPLOY_RELEASE $SSH_DEPLOY_STRATEGY\" > migrated",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(fx.root.join("releases/v1/migrated")).expect("migrated"),
+        "v1 blue-green\n"
+    );
+    assert_eq!(fx.live(), "blue");
+
+    let out = over_ssh("v2", &["--migrate", "exit 9"]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stderr.contains("migrate: exited with status 9"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fx.live(), "blue");
+    assert_eq!(slot_behind(haproxy.port()), "blue");
+    assert_eq!(
+        fx.slots.running(),
+        ["blue"],
+        "the new slot was never started"
+    );
+
+    let out = over_ssh("v2", &["--hook", "pre-switch@hosts=test -e approved"]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(out.stderr.contains("hook pre-switch"), "{}", out.stderr);
+    assert_eq!(slot_behind(haproxy.port()), "blue");
+    assert_eq!(fx.slots.running(), ["blue"]);
+
+    let refused = over_ssh("v2", &["--hook", "post-switch@hosts=true"]);
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+}
