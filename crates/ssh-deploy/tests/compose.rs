@@ -678,3 +678,26 @@ fn failed_drain_puts_the_replica_back_into_the_pool() {
     );
     assert_restored(&fx, &before);
 }
+
+/// Issue #22, point 2 on compose: runner hooks around the compose rollout; a failing
+/// pre-deploy hook stops before any connection; host hooks are refused (no release directory).
+#[test]
+fn runner_hooks_wrap_the_compose_rollout() {
+    let fx = Fixture::new(None);
+    let log = fx.path("hooks.log");
+    let hooks = format!(
+        "pre-deploy=echo \"pre $SSH_DEPLOY_RELEASE $SSH_DEPLOY_STRATEGY\" >> '{log}'\npost-deploy=echo \"post $SSH_DEPLOY_RESULT\" >> '{log}'",
+        log = log.display()
+    );
+    let out = fx.deploy(&[("SSH_DEPLOY_HOOK", &hooks)]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("hooks ran"),
+        "pre v2 compose\npost success\n"
+    );
+    let stopped = fx.deploy(&[("SSH_DEPLOY_HOOK", "pre-deploy=exit 3")]);
+    assert_eq!(stopped.code, Some(1), "{stopped:?}");
+    assert_eq!(outputs(&stopped)["result"], "failed");
+    let refused = fx.deploy(&[("SSH_DEPLOY_HOOK", "pre-deploy@hosts=true")]);
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+}
