@@ -11,9 +11,6 @@ use runner_protocol::{CommonArgs, ToolCli};
 ///
 /// Uploads one versioned artifact to one host or a fleet, switches `current` atomically, restarts
 /// services in order, gates the deploy and rolls back when the gate fails.
-///
-/// Exit codes: 0 success, 1 check or deploy failed, 2 usage or configuration error,
-/// 3 infrastructure error, 4 rollback failed, 130 interrupted.
 #[derive(Debug, clap::Parser)]
 #[command(name = "ssh-deploy", version, max_term_width = 100)]
 pub struct Cli {
@@ -83,15 +80,7 @@ pub struct ExecArgs {
     #[arg(long, value_name = "N", default_value = "8", help_heading = "Fleet")]
     pub max_parallel: usize,
     /// Print the exact command per host without running it.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub dry_run: bool,
 }
 
@@ -149,15 +138,7 @@ pub struct HostArgs {
     #[arg(long, value_name = "TEXT", hide_env_values = true)]
     pub password: Option<String>,
     /// Also try keys held by ssh-agent (SSH_AUTH_SOCK).
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub use_agent: bool,
     /// known_hosts content (plain or hashed names; `@revoked` honoured). Hosts must be covered
     /// by this or by --host-key-fingerprint.
@@ -168,15 +149,7 @@ pub struct HostArgs {
     #[arg(long, value_name = "FINGERPRINTS")]
     pub host_key_fingerprint: Vec<LineList>,
     /// DANGEROUS: accept any host key (no protection against a man in the middle).
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub insecure_accept_any_host_key: bool,
     /// TCP connect and SSH handshake timeout.
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "15s")]
@@ -232,15 +205,7 @@ pub struct ChangeArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "0s")]
     pub lock_wait: Duration,
     /// Print the exact commands per host without touching anything.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub dry_run: bool,
 }
 
@@ -303,16 +268,7 @@ pub struct DeployArgs {
     #[arg(long, value_name = "N", default_value = "8", help_heading = "Fleet")]
     pub max_parallel: usize,
     /// When a batch fails, also roll back the batches that already succeeded.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Fleet"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Fleet")]
     pub rollback_completed: bool,
     /// Hooks, one per line: `EVENT[@runner|@hosts]=COMMAND`, EVENT one of pre-deploy,
     /// pre-switch, post-switch, post-deploy, on-rollback (default side: runner).
@@ -325,16 +281,7 @@ pub struct DeployArgs {
     pub hook: Vec<LineList>,
     /// A failing post-switch hook fails its host (rolled back like a failed gate) and a failing
     /// runner post-deploy or on-rollback hook fails the step, instead of a warning.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Hooks"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Hooks")]
     pub hooks_strict: bool,
     /// Migration command run with `sh -e -c` in the new release directory after the unpack
     /// and before the switch; a non-zero exit stops the deploy with nothing switched there.
@@ -363,16 +310,7 @@ pub struct DeployArgs {
     /// Canary first: deploy the first host alone, observe it against a baseline recorded from
     /// the old release just before (--canary-url or --canary-gate-file), then the other hosts in
     /// batches. A failed canary rolls back the canary alone and stops.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Canary"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Canary")]
     pub canary: bool,
     /// URL observed on the canary (`{host}`, `{vars.NAME}` allowed): --canary-requests requests
     /// with "error rate < 5 %" and "p95 < 2x baseline".
