@@ -603,20 +603,6 @@ pub(crate) fn hooks_from_args(args: &DeployArgs) -> Result<Hooks, Error> {
              compose hosts do not have",
         ));
     }
-    if args.strategy == crate::cli::StrategyArg::BlueGreen
-        && hooks.hooks.iter().any(|h| {
-            h.event == Event::PostSwitch
-                || (h.side == Side::Hosts
-                    && matches!(h.event, Event::PostDeploy | Event::OnRollback))
-        })
-    {
-        return Err(usage(
-            "--strategy blue-green runs pre-deploy and pre-switch hooks (runner or hosts), \
-             --migrate, and post-deploy and on-rollback on the runner; post-switch and host \
-             post-deploy/on-rollback hooks are not run there yet (use --observe-gate-file after \
-             the switch)",
-        ));
-    }
     Ok(hooks)
 }
 

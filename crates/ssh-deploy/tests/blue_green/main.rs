@@ -555,10 +555,11 @@ fn nginx_reports_what_stays_pinned_to_the_old_slot() {
 }
 
 /// Issue #22, points 1 and 2 on blue-green over a real sshd: the migration and the pre-switch
-/// hooks run in the new release before the new slot is started; a failing one leaves the old
-/// slot serving and the new one never started.
+/// hooks run in the new release before the new slot is started, and a failing one leaves the
+/// old slot serving with the new one never started; post-switch runs once the proxy serves the
+/// new slot, post-deploy at the end, and a failing strict post-switch hook switches back.
 #[test]
-fn a_failing_migration_or_pre_switch_hook_leaves_the_old_slot_serving() {
+fn migration_and_hooks_run_around_the_proxy_switch_and_a_failing_one_keeps_the_old_slot() {
     let fx = Fixture::new();
     let sshd = Sshd::start();
     let haproxy = Haproxy::start(&fx.proxy_dir("haproxy"), fx.blue, fx.green);
@@ -608,6 +609,27 @@ fn a_failing_migration_or_pre_switch_hook_leaves_the_old_slot_serving() {
     assert_eq!(slot_behind(haproxy.port()), "blue");
     assert_eq!(fx.slots.running(), ["blue"]);
 
-    let refused = over_ssh("v2", &["--hook", "post-switch@hosts=true"]);
-    assert_eq!(refused.code, Some(2), "{refused:?}");
+    // post-switch runs once the proxy serves the new slot (before the observation), post-deploy
+    // after the old slot is retired; a failing strict post-switch hook switches back.
+    let log = fx.work.path().join("hooks.log");
+    let hooks = format!(
+        "post-switch@hosts=echo \"post-switch $(basename \"$(pwd -P)\")\" >> '{log}'\npost-deploy@hosts=echo \"post-deploy $SSH_DEPLOY_RESULT\" >> '{log}'",
+        log = log.display()
+    );
+    let out = over_ssh("v2", &["--hook", &hooks]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(fx.live(), "green");
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("hooks ran"),
+        "post-switch v2\npost-deploy success\n",
+        "post-switch in `current`, already the new release"
+    );
+    let out = over_ssh(
+        "v3",
+        &["--hook", "post-switch@hosts=exit 6", "--hooks-strict"],
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(json(&out)["result"], "rolled-back");
+    assert_eq!(fx.live(), "green");
+    assert_eq!(slot_behind(haproxy.port()), "green", "switched back");
 }

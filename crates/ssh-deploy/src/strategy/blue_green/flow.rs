@@ -387,22 +387,56 @@ impl HostFlow<'_> {
                 "{} consecutive answers through {proxy} came from slot {}",
                 config.verify_count, new.slot
             ));
+            let current = layout.root().join("current");
+            let env = self.hook_env(Event::PostSwitch);
+            let hooks = &options.hooks;
+            hooks::report_for_host(
+                hooks,
+                Event::PostSwitch,
+                self.run,
+                self.context,
+                &env,
+                &current,
+            )?;
             if let Some(text) = &config.observe_gate {
                 self.gate(text, new, "observe")?;
             }
             Ok(())
         })();
         if let Err(error) = checked {
-            return self.switch_back(new, old, error);
+            let outcome = self.switch_back(new, old, error);
+            if matches!(outcome, Outcome::SwitchedBack(_)) {
+                self.host_hook(Event::OnRollback, "rolled-back");
+            }
+            return outcome;
         }
-        let Some(old) = old else {
-            return Outcome::Deployed;
+        if let Some(old) = old {
+            if let Err(error) = self.retire(old, new, &drain_token) {
+                // The new slot serves; leaving the old one running is no harm, so warn only.
+                self.context.console.warn(&error.to_string());
+            }
+        }
+        self.host_hook(Event::PostDeploy, "success");
+        Outcome::Deployed
+    }
+
+    /// Runs the host-side hooks of `event` (post-deploy, on-rollback) in `current`; a failure
+    /// is a warning.
+    fn host_hook(&mut self, event: Event, result: &str) {
+        let hooks = Hooks {
+            hooks: self.options.hooks.at(event, Side::Hosts).cloned().collect(),
+            ..Hooks::default()
         };
-        if let Err(error) = self.retire(old, new, &drain_token) {
-            // The new slot serves; leaving the old one running is no harm, so warn only.
+        let env = HookEnv {
+            result: result.to_owned(),
+            ..self.hook_env(event)
+        };
+        let current = self.context.layout.root().join("current");
+        if let Err(error) =
+            hooks::run_for_host(&hooks, event, self.run, self.context, &env, &current)
+        {
             self.context.console.warn(&error.to_string());
         }
-        Outcome::Deployed
     }
 
     fn retire(&mut self, old: Target, new: Target, drain_token: &str) -> Result<(), HostError> {
