@@ -13,7 +13,7 @@
 //!    [`baseline`], [`report`];
 //! 4. [`gate`]: runs every check; this file: flags -> options -> gate -> outputs.
 //!
-//! ssh-deploy calls [`gate::run_gate`] directly.
+//! ssh-deploy embeds a gate through [`embed`] (parse, evaluate, verdict, baseline).
 
 // Bottom: pure data and parsing, no I/O beyond bounded file reads.
 mod expect;
@@ -33,6 +33,8 @@ mod observe;
 mod probe;
 mod readiness;
 pub mod report;
+// The narrow API ssh-deploy embeds a gate through.
+pub mod embed;
 // The command line and the grpc_health_probe-compatible mode.
 mod cli;
 mod grpc_probe;
