@@ -368,11 +368,13 @@ mod tests {
                     path: ".env.ingress".into(),
                     set: vec![("OPENAI_API_KEY".into(), "sk-never-shown".into())],
                     unset: vec![],
+                    literal: vec![],
                 },
                 EnvFile {
                     path: ".env.proc".into(),
                     set: vec![("AGENTIC_BUNDLES_JSON".into(), "{\"bundles\":{}}".into())],
                     unset: vec!["OLD".into()],
+                    literal: vec![],
                 },
                 EnvFile {
                     path: ".env".into(),
@@ -381,6 +383,7 @@ mod tests {
                         ("API_IMAGE".into(), "ghcr.io/o/api:v2".into()),
                     ],
                     unset: vec![],
+                    literal: vec![],
                 },
             ],
             services: vec![
