@@ -68,11 +68,7 @@ impl Drop for Private {
             .stdin(Stdio::null())
             .status();
         if !matches!(status, Ok(s) if s.success()) {
-            #[expect(
-                clippy::print_stderr,
-                reason = "a cleanup failure is reported, not hidden"
-            )]
-            eprintln!("warning: engine.sh stop failed: {status:?}");
+            warn(&format!("engine.sh stop failed: {status:?}"));
         }
         let _ = self.scope.stop_all();
     }
@@ -252,6 +248,14 @@ impl Engine {
     }
 }
 
+#[expect(
+    clippy::print_stderr,
+    reason = "a cleanup failure in Drop is reported, not hidden"
+)]
+fn warn(message: &str) {
+    eprintln!("warning: {message}");
+}
+
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -337,13 +341,7 @@ impl Drop for Project {
             .output();
         match output {
             Ok(o) if o.status.success() => {}
-            other => {
-                #[expect(
-                    clippy::print_stderr,
-                    reason = "a cleanup failure is reported, not hidden"
-                )]
-                eprintln!("warning: compose down of {} failed: {other:?}", self.name);
-            }
+            other => warn(&format!("compose down of {} failed: {other:?}", self.name)),
         }
     }
 }

@@ -289,7 +289,10 @@ pub fn rollout(commands: &Commands<'_>) -> Vec<Step> {
 }
 
 /// What a failure puts back: env files from the record, previous image tags, then the touched
-/// services (those an `up` was started for), newest first.
+/// services (those an `up` was started for), newest first. A replica is drained again before
+/// it is recreated: the ones that passed their gate are back in the pool by then, and
+/// recreating one there fails the requests the proxy still sends it (seen against a real
+/// engine behind HAProxy, issue 19). Draining one that is still drained is a no-op for a proxy.
 pub fn rollback(
     commands: &Commands<'_>,
     present: &[bool],
@@ -301,17 +304,22 @@ pub fn rollback(
         steps.push(step("restore image tags", retag));
     }
     for service in touched.iter().rev() {
+        let group = commands
+            .spec
+            .services
+            .iter()
+            .find(|s| s.replicas.iter().any(|r| r == service));
+        if let Some(drain) = group.and_then(|s| s.drain.as_ref()) {
+            steps.push(step(
+                &format!("drain {service}"),
+                commands.hook(drain, service),
+            ));
+        }
         steps.push(step(
             &format!("up {service} (previous)"),
             commands.up_again(service),
         ));
-        let undrain = commands
-            .spec
-            .services
-            .iter()
-            .find(|s| s.replicas.iter().any(|r| r == service))
-            .and_then(|s| s.undrain.as_ref());
-        if let Some(undrain) = undrain {
+        if let Some(undrain) = group.and_then(|s| s.undrain.as_ref()) {
             steps.push(step(
                 &format!("undrain {service}"),
                 commands.hook(undrain, service),

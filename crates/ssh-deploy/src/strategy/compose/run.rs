@@ -437,8 +437,15 @@ fn roll_back(
                 .map(drop),
             None => h.exec(&step.title, &step.command, None, false).map(drop),
         };
-        if let Err(error) = result {
-            failures.push(error.to_string());
+        match result {
+            // Best effort: the replica goes back to the previous version either way, and the
+            // undrain after its `up` puts it in the pool again.
+            Err(error) if step.title.starts_with("drain ") => h.console.log(&format!(
+                "[{}] warning: {error}; recreating it anyway",
+                h.run.label()
+            )),
+            Err(error) => failures.push(error.to_string()),
+            Ok(()) => {}
         }
     }
     if failures.is_empty() {
