@@ -42,10 +42,7 @@ case "$1" in
     echo "$2: Pulling from registry"; exit 0 ;;
   inspect)
     c=$(last "$@"); s=${c#cid-}
-    case "$*" in
-      *.Config.Image*) echo "registry.example/$s:old" ;;
-      *) echo "sha256:old$s" ;;
-    esac
+    echo "sha256:old$s registry.example/$s:old"
     exit 0 ;;
   image)
     [ "$2" = inspect ] || exit 99
@@ -57,7 +54,7 @@ case "$1" in
     sub=$1
     case "$sub" in
       config) exit 0 ;;
-      ps) echo "cid-$(last "$@")"; exit 0 ;;
+      ps) for s in chat-ingress chat-proc metrics api-1 api-2 api-3; do echo "$s cid-$s"; done; exit 0 ;;
       up)
         s=$(last "$@"); state=healthy
         if [ -f "$S/up-$s" ]; then state=$(cat "$S/up-$s"); rm -f "$S/up-$s"; fi

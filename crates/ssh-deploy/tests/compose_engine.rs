@@ -451,7 +451,9 @@ fn seed_003_rolls_three_replicas_behind_haproxy_without_a_failed_request() {
         .as_array()
         .expect("services")
         .iter()
-        .filter(|t| t["action"] != "pull")
+        .filter(|t| {
+            ["drain", "up", "gate", "undrain"].contains(&t["action"].as_str().unwrap_or(""))
+        })
         .map(|t| {
             format!(
                 "{} {}",

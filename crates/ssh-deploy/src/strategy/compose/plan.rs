@@ -106,6 +106,9 @@ impl Commands<'_> {
 
     /// Copies every managed env file that exists into the release record (mode and owner kept)
     /// and records which image each service's container runs; prints the image lines.
+    /// One `compose ps` for the project, one `inspect` per container and one `image inspect`
+    /// per distinct image: every docker call costs a process start (compose's plugin is a
+    /// 76 MB binary), and replicas share their image.
     pub fn snapshot(&self, present: &[bool]) -> String {
         let record = q(self.record);
         let mut text = format!(
@@ -125,15 +128,17 @@ impl Commands<'_> {
             .map(q)
             .collect();
         text.push_str(&format!(
-            "for s in {}; do c=$({} ps -a -q \"$s\" 2>/dev/null | head -n 1); \
-             if [ -n \"$c\" ]; then i=$({docker} inspect --format '{{{{.Image}}}}' \"$c\"); \
-             r=$({docker} inspect --format '{{{{.Config.Image}}}}' \"$c\"); \
-             d=$({docker} image inspect --format '{{{{join .RepoDigests \",\"}}}}' \"$i\" 2>/dev/null || true); \
-             echo \"$s $i $r ${{d:--}}\"; \
+            "ps=$({compose} ps -a --format '{{{{.Service}}}} {{{{.ID}}}}' 2>/dev/null || true); seen=''; \
+             for s in {services}; do c=$(printf '%s\\n' \"$ps\" | awk -v s=\"$s\" '$1 == s {{ print $2; exit }}'); \
+             if [ -n \"$c\" ]; then set -- $({docker} inspect --format '{{{{.Image}}}} {{{{.Config.Image}}}}' \"$c\"); \
+             d=$(printf '%s\\n' \"$seen\" | awk -v i=\"$1\" '$1 == i {{ print $2; exit }}'); \
+             if [ -z \"$d\" ]; then d=$({docker} image inspect --format '{{{{join .RepoDigests \",\"}}}}' \"$1\" 2>/dev/null || true); \
+             d=${{d:--}}; seen=$(printf '%s\\n%s %s' \"$seen\" \"$1\" \"$d\"); fi; \
+             echo \"$s $1 $2 $d\"; \
              else echo \"$s - - -\"; fi; done > {record}/images.tmp; \
              mv -f {record}/images.tmp {record}/images; cat {record}/images",
-            services.join(" "),
-            self.compose(),
+            compose = self.compose(),
+            services = services.join(" "),
             docker = self.docker(),
         ));
         text

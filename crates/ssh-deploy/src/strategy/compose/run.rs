@@ -12,6 +12,9 @@ use super::ComposeOptions;
 use super::dotenv::{self, KeyDiff};
 use super::plan::{self, Commands, Running};
 
+/// The `service` of a timing that is not one service's: read, snapshot, write, validate.
+const HOST: &str = "(host)";
+
 /// How a host run ended badly.
 #[derive(Debug)]
 pub(super) enum Failure {
@@ -28,7 +31,8 @@ pub(super) enum Failure {
 pub struct ServiceTiming {
     /// The compose service.
     pub service: String,
-    /// `drain`, `up`, `gate`, `undrain`, `rollback`.
+    /// `pull`, `read env`, `snapshot`, `write env`, `validate` (service `(host)`), `drain`,
+    /// `up`, `gate`, `undrain`, `rollback`.
     pub action: String,
     /// `ok` or `failed`.
     pub result: String,
@@ -279,13 +283,9 @@ fn rollout(
     let mut present = Vec::new();
     let mut updates = Vec::new();
     for file in &spec.env_files {
+        let (stage, read) = (format!("read {}", file.path), commands.read_env(&file.path));
         let output = h
-            .exec(
-                &format!("read {}", file.path),
-                &commands.read_env(&file.path),
-                None,
-                true,
-            )
+            .timed(HOST, "read env", |h| h.exec(&stage, &read, None, true))
             .map_err(untouched)?;
         let (marker, old) = output
             .stdout
@@ -329,8 +329,11 @@ fn rollout(
         updates.push((old, update));
     }
     // 3. Snapshot into the release record.
+    let snapshot = commands.snapshot(&present);
     let output = h
-        .exec("snapshot", &commands.snapshot(&present), None, false)
+        .timed(HOST, "snapshot", |h| {
+            h.exec("snapshot", &snapshot, None, false)
+        })
         .map_err(untouched)?;
     let running = plan::parse_running(&output.stdout);
     h.report.previous = running.clone();
@@ -341,12 +344,10 @@ fn rollout(
             continue;
         }
         let stage = format!("write {}", file.path);
-        h.exec(
-            &stage,
-            &commands.write_env(&file.path),
-            Some(update.text.as_bytes()),
-            true,
-        )
+        let write = commands.write_env(&file.path);
+        h.timed(HOST, "write env", |h| {
+            h.exec(&stage, &write, Some(update.text.as_bytes()), true)
+        })
         .map_err(|e| (e, Vec::new()))?;
         let changed: Vec<String> = update
             .diff
@@ -371,8 +372,11 @@ fn rollout(
         ));
     }
     // 5. The project must still parse with the new env files.
-    h.exec("validate", &commands.validate(), None, false)
-        .map_err(|e| (e, Vec::new()))?;
+    let validate = commands.validate();
+    h.timed(HOST, "validate", |h| {
+        h.exec("validate", &validate, None, false)
+    })
+    .map_err(|e| (e, Vec::new()))?;
     // 6. One service per `up`, in order; replicas one at a time.
     let mut touched: Vec<String> = Vec::new();
     for service in &spec.services {
