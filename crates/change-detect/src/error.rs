@@ -87,8 +87,8 @@ impl Reportable for Error {
             | Error::Plan(_)
             | Error::NotARepository { .. }
             | Error::ApiSetup { .. }
-            | Error::LastSuccess(LastSuccessError::Setup { .. })
-            | Error::Output(_) => ErrorClass::Usage,
+            | Error::LastSuccess(LastSuccessError::Setup { .. }) => ErrorClass::Usage,
+            Error::Output(error) => error.class(),
             Error::Git(_) | Error::Api(_) | Error::LastSuccess(_) | Error::FilesDir { .. } => {
                 ErrorClass::Infrastructure
             }

@@ -10,6 +10,7 @@
 //! 5. writes outputs, the step summary and a table on stderr ([`report`], [`format`]).
 
 pub mod api;
+pub mod base_source;
 pub mod change;
 pub mod ci;
 mod cli;
@@ -68,9 +69,10 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     // anything else, so that parsing the filters and checking the repository overlap it.
     // Errors keep their order: the event's are reported after the filters'.
     let event = runner.event();
+    let mut from_last_success = false;
     if options.base.as_deref() == Some(last_success::LAST_SUCCESS) {
         let context = event.as_ref().ok().and_then(Option::as_ref);
-        resolve_last_success(&mut options, runner, context, token.clone())?;
+        from_last_success = resolve_last_success(&mut options, runner, context, token.clone())?;
     }
     let early = early_diff(&options, event.as_ref().ok().and_then(Option::as_ref));
     let (filters, origin) = load_filters(&options)?;
@@ -87,7 +89,10 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     if let Some(git) = git.as_mut() {
         git.adopt(early);
     }
-    let decision = plan::decide(event.as_ref(), &options, git.is_some())?;
+    let mut decision = plan::decide(event.as_ref(), &options, git.is_some())?;
+    if from_last_success {
+        decision.source = base_source::BaseSource::LastSuccess;
+    }
     for notice in &decision.notices {
         runner.notice(notice);
     }
@@ -149,6 +154,7 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         collected.range.clone(),
         collected.base.clone(),
         collected.head.clone(),
+        collected.base_source.unwrap_or(decision.source),
     );
     // Lists GitHub would not accept as step outputs (1 MB per job) go to files instead,
     // streamed; nothing the size of the lists is ever held in memory.
@@ -257,7 +263,7 @@ fn resolve_last_success(
     runner: &Runner,
     event: Option<&EventContext>,
     token: Option<runner_protocol::Secret>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     use last_success::LastSuccessError::Setup;
     let context = event.ok_or(Setup {
         missing: "GitHub Actions (no GITHUB_EVENT_NAME)",
@@ -308,6 +314,7 @@ fn resolve_last_success(
                 run.run_number, run.head_sha, run.html_url
             ));
             options.base = Some(run.head_sha);
+            Ok(true)
         }
         None => {
             runner.notice(&format!(
@@ -316,7 +323,7 @@ fn resolve_last_success(
                 context.name
             ));
             options.base = None;
+            Ok(false)
         }
     }
-    Ok(())
 }

@@ -11,9 +11,6 @@ use runner_protocol::{CommonArgs, ToolCli};
 /// Renders and registers new task definition revisions (images, env, secrets, command),
 /// updates the services, waits until our deployment completes, and rolls every changed service
 /// back when one fails.
-///
-/// Exit codes: 0 success, 1 deploy failed and rolled back, 2 usage or configuration error,
-/// 3 infrastructure error (AWS API, permissions), 4 rollback failed, 130 interrupted.
 #[derive(Debug, clap::Parser)]
 #[command(name = "ecs-taskdef-update", version, max_term_width = 100)]
 pub struct Cli {
@@ -119,29 +116,11 @@ pub struct Args {
     pub desired_count: Option<i32>,
 
     /// Start new tasks even when the task definition did not change.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "What to deploy"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "What to deploy")]
     pub force_new_deployment: bool,
 
     /// Rewrite checked ECR images to `repository@sha256:…` so the deploy is immutable.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "How"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "How")]
     pub pin_digest: bool,
 
     /// Deploy services one after the other in this order (one name per line); default: all
@@ -162,26 +141,13 @@ pub struct Args {
     pub max_failed_tasks: i32,
 
     /// Accept a desired count of 0 as success (nothing runs the new revision).
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "How"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "How")]
     pub allow_zero_desired: bool,
 
     /// Roll every changed service back to the revision it ran before when one fails.
     #[arg(
         long,
         value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
         default_value = "true",
         help_heading = "How"
     )]

@@ -117,9 +117,8 @@ impl Reportable for Error {
                 api_class(source)
             }
             Error::Prepare(_) => ErrorClass::Usage,
-            Error::Runtime(_) | Error::Write { .. } | Error::Output(_) => {
-                ErrorClass::Infrastructure
-            }
+            Error::Runtime(_) | Error::Write { .. } => ErrorClass::Infrastructure,
+            Error::Output(error) => error.class(),
             Error::RollbackFailed(_) => ErrorClass::RollbackFailed,
             Error::RollbackCommand { .. } => ErrorClass::Infrastructure,
         }

@@ -436,12 +436,16 @@ fn from_file(path: &Path, args: &Args) -> Result<(Vec<ServicePlan>, Vec<String>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser as _;
+    use clap::FromArgMatches as _;
 
     fn args(extra: &[&str]) -> Args {
         let mut argv = vec!["ecs-taskdef-update", "deploy"];
         argv.extend_from_slice(extra);
-        match crate::Cli::parse_from(argv).command {
+        let matches = runner_protocol::cli::command::<crate::Cli>().get_matches_from(argv);
+        match crate::Cli::from_arg_matches(&matches)
+            .expect("valid flags")
+            .command
+        {
             crate::cli::Command::Deploy(args) => args,
             _ => unreachable!(),
         }

@@ -109,6 +109,7 @@ impl Reportable for Error {
     fn class(&self) -> ErrorClass {
         match self {
             Error::Runtime(_) | Error::WriteReport { .. } => ErrorClass::Infrastructure,
+            Error::Output(error) => error.class(),
             Error::Baseline(BaselineError::Io {
                 action: "write", ..
             }) => ErrorClass::Infrastructure,

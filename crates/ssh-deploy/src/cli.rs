@@ -11,9 +11,6 @@ use runner_protocol::{CommonArgs, ToolCli};
 ///
 /// Uploads one versioned artifact to one host or a fleet, switches `current` atomically, restarts
 /// services in order, gates the deploy and rolls back when the gate fails.
-///
-/// Exit codes: 0 success, 1 check or deploy failed, 2 usage or configuration error,
-/// 3 infrastructure error, 4 rollback failed, 130 interrupted.
 #[derive(Debug, clap::Parser)]
 #[command(name = "ssh-deploy", version, max_term_width = 100)]
 pub struct Cli {
@@ -101,15 +98,7 @@ pub struct HostArgs {
     #[arg(long, value_name = "TEXT", hide_env_values = true)]
     pub password: Option<String>,
     /// Also try keys held by ssh-agent (SSH_AUTH_SOCK).
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub use_agent: bool,
     /// known_hosts content (plain or hashed names; `@revoked` honoured). Hosts must be covered
     /// by this or by --host-key-fingerprint.
@@ -120,15 +109,7 @@ pub struct HostArgs {
     #[arg(long, value_name = "FINGERPRINTS")]
     pub host_key_fingerprint: Vec<LineList>,
     /// DANGEROUS: accept any host key (no protection against a man in the middle).
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub insecure_accept_any_host_key: bool,
     /// TCP connect and SSH handshake timeout.
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "15s")]
@@ -178,15 +159,7 @@ pub struct ChangeArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "1h")]
     pub lock_stale_after: Duration,
     /// Print the exact commands per host without touching anything.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub dry_run: bool,
 }
 
@@ -231,16 +204,7 @@ pub struct DeployArgs {
     #[arg(long, value_name = "N", default_value = "8", help_heading = "Fleet")]
     pub max_parallel: usize,
     /// When a batch fails, also roll back the batches that already succeeded.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Fleet"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Fleet")]
     pub rollback_completed: bool,
     /// How a release goes live: `symlink` (switch `current`, restart in place), `blue-green`
     /// (start the idle slot, switch the proxy, drain and stop the old slot) or `compose`
@@ -259,16 +223,7 @@ pub struct DeployArgs {
     /// Canary first: deploy the first host alone, observe it against a baseline recorded from
     /// the old release just before (--canary-url or --canary-gate-file), then the other hosts in
     /// batches. A failed canary rolls back the canary alone and stops.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Canary"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Canary")]
     pub canary: bool,
     /// URL observed on the canary (`{host}`, `{vars.NAME}` allowed): --canary-requests requests
     /// with "error rate < 5 %" and "p95 < 2x baseline".

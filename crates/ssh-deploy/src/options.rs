@@ -50,9 +50,8 @@ impl Reportable for Error {
             // Host errors that reach here failed before anything was switched (a held lock, a
             // refused command, a lost connection): the hosts are unchanged, which exit 3 says.
             // Failures after a switch end as RolledBack (exit 1) or RollbackFailed (exit 4).
-            Error::Hosts(_) | Error::Output(_) | Error::RestoredAfterInfrastructure(_) => {
-                ErrorClass::Infrastructure
-            }
+            Error::Hosts(_) | Error::RestoredAfterInfrastructure(_) => ErrorClass::Infrastructure,
+            Error::Output(error) => error.class(),
             Error::RollbackFailed(_) => ErrorClass::RollbackFailed,
         }
     }
