@@ -11,6 +11,8 @@ pub enum BaseSource {
     Input,
     /// `base: last-success`: the head commit of this workflow's last successful run.
     LastSuccess,
+    /// `base: last-deployment:<environment>`: the newest successful deployment's commit.
+    LastDeployment,
     /// `base: HEAD`: uncommitted changes against HEAD.
     Worktree,
     /// A pull request's base (the payload's, or its file list from the REST API).
@@ -47,9 +49,10 @@ pub enum BaseSource {
 
 impl BaseSource {
     /// Every value, in the order the README's table lists them.
-    pub const ALL: [BaseSource; 18] = [
+    pub const ALL: [BaseSource; 19] = [
         BaseSource::Input,
         BaseSource::LastSuccess,
+        BaseSource::LastDeployment,
         BaseSource::Worktree,
         BaseSource::PullRequest,
         BaseSource::MergeGroup,
@@ -73,6 +76,7 @@ impl BaseSource {
         match self {
             BaseSource::Input => "input",
             BaseSource::LastSuccess => "last-success",
+            BaseSource::LastDeployment => "last-deployment",
             BaseSource::Worktree => "worktree",
             BaseSource::PullRequest => "pull-request",
             BaseSource::MergeGroup => "merge-group",
@@ -96,5 +100,24 @@ impl BaseSource {
 impl fmt::Display for BaseSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_and_the_action_name_every_value() {
+        let readme = include_str!("../../../actions/change-detect/README.md");
+        let action = include_str!("../../../actions/change-detect/action.yml");
+        for source in BaseSource::ALL {
+            let value = source.as_str();
+            assert!(
+                readme.contains(&format!("`{value}`")),
+                "README lacks `{value}`"
+            );
+            assert!(action.contains(value), "action.yml lacks {value}");
+        }
     }
 }
