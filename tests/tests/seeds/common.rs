@@ -80,6 +80,16 @@ impl Suite {
                 ),
                 // The registry is not reachable (act runs behind a dead proxy): the build uses
                 // the crates cargo already has, at the versions of the workspace's lock file.
+                // The gate runs on the runner and dials the fleet's addresses directly, past
+                // the dead proxy the act harness sets for everything else.
+                (
+                    "NO_PROXY".into(),
+                    "127.0.0.1,localhost,10.213.0.0/16".into(),
+                ),
+                (
+                    "no_proxy".into(),
+                    "127.0.0.1,localhost,10.213.0.0/16".into(),
+                ),
                 ("CARGO_NET_OFFLINE".into(), "true".into()),
                 // The repository's own target dir (a symlink to the cache), whatever the
                 // test process's CARGO_TARGET_DIR is.
@@ -251,10 +261,10 @@ impl UserRepo {
         copy(&root.join("Cargo.lock"), &path.join("Cargo.lock"));
         let cargo = require_program("cargo", "install Rust with rustup");
         let trimmed = run(Command::new(cargo)
-            .args(["metadata", "--offline", "--format-version", "1"])
+            .args(["update", "--workspace", "--offline"])
             .current_dir(&path)
             .stdout(Stdio::null()));
-        assert_eq!(trimmed.code, Some(0), "cargo metadata: {}", trimmed.stderr);
+        assert_eq!(trimmed.code, Some(0), "cargo update: {}", trimmed.stderr);
         // The build's target dir outlives the test (next to the suite's own target dir), so
         // only the first run compiles tonic and tokio; act copies the symlink with the tree.
         let cache = services_target_dir();
