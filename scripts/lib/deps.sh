@@ -108,6 +108,35 @@ ensure_act() {
     --only-binary=:all: --no-deps --require-hashes -r "$requirements" >&2
 }
 
+# The platform's own readers of what bundle-json-gen writes (kdcube-ai-app pins them in
+# app/ai-app/src/kdcube-ai-app/requirements-chat-processor.txt at eefe18532): python-dotenv reads
+# .env.proc, PyYAML (YAML 1.1) reads bundles.yaml. Installed with --target into their own
+# directory (the tool venv's moto needs a newer python-dotenv), pinned by version and wheel sha256.
+PLATFORM_READERS_DIR="$DEPLOY_SUITE_CACHE/platform-readers"
+PLATFORM_READERS=(
+  "python-dotenv==1.1.1 --hash=sha256:31f23644fe2602f88ff55e1f5c79ba497e01224ee7737937930c448e4d0e24dc"
+  "PyYAML==6.0.2 --hash=sha256:ec031d5d2feb36d1d1a24380e4db6d43695f3748343d99434e6f5f9156aaa2ed --hash=sha256:8824b5a04a04a047e72eea5cec3bc266db09e35de6bdfe34c9436ac5ee27d237 --hash=sha256:3ad2a3decf9aaba3d29c8f537ac4b243e36bef957511b4766cb0057d32b0be85 --hash=sha256:5d225db5a45f21e78dd9358e58a98702a0302f2659a3c6cd320564b75b86f47c --hash=sha256:80bab7bfc629882493af4aa31a4cfa43a4c57c83813253626916b8c7ada83476 --hash=sha256:1f71ea527786de97d1a0cc0eacd1defc0985dcf6b3f17bb77dcfc8c34bec4dc5 --hash=sha256:70b189594dbe54f75ab3a1acec5f1e3faa7e8cf2f1e08d9b561cb41b845f69d5 --hash=sha256:0ffe8360bab4910ef1b9e87fb812d8bc0a308b0d0eef8c8f44e0254ab3b07133"
+)
+
+# ensure_platform_readers: PLATFORM_READERS in $PLATFORM_READERS_DIR (after ensure_python_tools);
+# bundle-json-gen's tests put it on PYTHONPATH (they read DEPLOY_SUITE_PLATFORM_READERS).
+ensure_platform_readers() {
+  local stamp="$PLATFORM_READERS_DIR/.requirements"
+  local wanted
+  wanted="$(printf '%s\n' "${PLATFORM_READERS[@]}")"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    log "installing the platform's readers (python-dotenv, PyYAML; hash-pinned) into $PLATFORM_READERS_DIR"
+    rm -rf "$PLATFORM_READERS_DIR"
+    mkdir -p "$PLATFORM_READERS_DIR"
+    printf '%s\n' "$wanted" >"$PLATFORM_READERS_DIR/requirements.txt"
+    "$DEPLOY_SUITE_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+      --only-binary=:all: --no-deps --require-hashes --target "$PLATFORM_READERS_DIR" \
+      -r "$PLATFORM_READERS_DIR/requirements.txt" >&2
+    printf '%s\n' "$wanted" >"$stamp"
+  fi
+  export DEPLOY_SUITE_PLATFORM_READERS="$PLATFORM_READERS_DIR"
+}
+
 # ensure_test_dependencies: everything `cargo test` needs beyond the Rust toolchain.
 ensure_test_dependencies() {
   # sshd for ssh-deploy's real-OpenSSH tests; musl-tools so C dependencies build for the
@@ -123,4 +152,6 @@ ensure_test_dependencies() {
   # node + picomatch: change-detect's glob oracle test.
   ensure_picomatch
   ensure_act
+  # python-dotenv and PyYAML at the platform's pins: bundle-json-gen's reader tests.
+  ensure_platform_readers
 }

@@ -357,3 +357,32 @@ fn action_readmes_list_every_input_with_its_env_var() {
         }
     }
 }
+
+/// No flag is a bare switch: a boolean input arrives as `true`/`false` text from `env:`, so every
+/// boolean flag must be marked `value_name = "BOOL"`, which `runner_protocol::cli` turns into
+/// GitHub's rule once. A `bool` field without the mark is clap's `SetTrue` and would refuse
+/// `--flag=false`.
+#[test]
+fn every_boolean_flag_takes_githubs_true_and_false() {
+    fn switches(command: &clap::Command, path: &str, found: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            if matches!(
+                arg.get_action(),
+                clap::ArgAction::SetTrue | clap::ArgAction::SetFalse
+            ) {
+                found.push(format!("{path} --{}", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            switches(sub, &format!("{path} {}", sub.get_name()), found);
+        }
+    }
+    let mut found = Vec::new();
+    for tool in tools() {
+        switches(&tool.command, tool.name, &mut found);
+    }
+    assert!(
+        found.is_empty(),
+        "boolean flags without value_name = \"BOOL\": {found:?}"
+    );
+}

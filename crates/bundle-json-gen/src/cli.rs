@@ -14,9 +14,6 @@ use crate::descriptor::Mode;
 /// Turns the `bundles:` section of release.yaml (or a bundles.yaml) into the runtime
 /// descriptor AGENTIC_BUNDLES_JSON (baked or git delivery), and stages bundle folders for
 /// image builds.
-///
-/// Exit codes: 0 success, 1 check or deploy failed, 2 usage or configuration error,
-/// 3 infrastructure error, 4 rollback failed, 130 interrupted.
 #[derive(Debug, clap::Parser)]
 #[command(name = "bundle-json-gen", version, max_term_width = 100)]
 pub struct Cli {
@@ -60,7 +57,8 @@ pub struct GenerateArgs {
     )]
     pub mode: Mode,
 
-    /// Bundles root inside the image (`path` of every bundle in baked mode).
+    /// Bundles root inside the image: baked entries get `path=<root>` (`module=<folder>.<entry>`),
+    /// or `path=<root>/<folder>` (`module=<entry>`) when the folder holds dots.
     #[arg(
         long,
         value_name = "PATH",
@@ -69,18 +67,29 @@ pub struct GenerateArgs {
     )]
     pub bundles_root: String,
 
-    /// Replace `env:NAME`/`file:/path` props with their values (masked before use); by
-    /// default they stay references for the runtime to resolve.
+    /// Keep `repo`/`ref`/`subdir` on baked entries of AGENTIC_BUNDLES_JSON.
+    ///
+    /// Off by default: platform revisions from 2026-04-07 recompute `path` from `repo`, so
+    /// baked entries carrying it do not load there; earlier ones need
+    /// BUNDLE_GIT_RESOLUTION_ENABLED=0 on the processor. bundles.yaml keeps the source as comments.
+    #[arg(long, value_name = "BOOL", help_heading = "Descriptor")]
+    pub traceability: bool,
+
+    /// The platform revision the release deploys: its commit date, `YYYY-MM-DD`.
+    ///
+    /// Unset, the descriptor loads on every revision that reads it; set, the checks follow
+    /// that revision (see the action README's platform table).
     #[arg(
         long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
+        value_name = "YYYY-MM-DD",
+        value_parser = crate::platform::parse,
         help_heading = "Descriptor"
     )]
+    pub platform_revision: Option<crate::platform::PlatformRevision>,
+
+    /// Replace `env:NAME`/`file:/path` props with their values (masked before use); by
+    /// default they stay references for the runtime to resolve.
+    #[arg(long, value_name = "BOOL", help_heading = "Descriptor")]
     pub resolve_props: bool,
 
     /// Name of the environment variable in the dotenv line and the ECS entry.
@@ -97,24 +106,20 @@ pub struct GenerateArgs {
     pub env_name: String,
 
     /// Pretty-print the JSON (output, file, ECS entry); the dotenv line is always compact.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Forms"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Forms")]
     pub pretty: bool,
 
     /// Write the descriptor to this file (e.g. `bundles.json`).
     #[arg(long, value_name = "FILE", help_heading = "Forms")]
     pub output_file: Option<PathBuf>,
 
-    /// Set `<env-name>='<json>'` in this compose env file (e.g. `.env.proc`), replacing an
-    /// existing line or appending one.
+    /// Write bundles.yaml here (what the platform reads since 2026-04-19, mounted at
+    /// `BUNDLES_YAML_DESCRIPTOR_PATH`, default `/config/bundles.yaml`).
+    #[arg(long, value_name = "FILE", help_heading = "Forms")]
+    pub bundles_yaml_file: Option<PathBuf>,
+
+    /// Set `<env-name>='<json>'` in this compose env file (e.g. `.env.proc`), replacing the
+    /// existing value (all of its lines) or appending one; other variables are kept as they are.
     #[arg(long, value_name = "FILE", help_heading = "Forms")]
     pub dotenv_file: Option<PathBuf>,
 
@@ -157,16 +162,7 @@ pub struct StageArgs {
     pub manifest: PathBuf,
 
     /// Replace a staged bundle folder whose contents differ (otherwise that is an error).
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Stage"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Stage")]
     pub replace: bool,
 }
 

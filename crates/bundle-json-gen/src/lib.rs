@@ -4,8 +4,12 @@
 //! release-descriptor-render: shared code). [`descriptor`] builds the runtime JSON and its
 //! output forms; [`stage`] copies bundle folders. Only this file talks to the runner.
 
+pub mod bundles_yaml;
 mod cli;
 pub mod descriptor;
+pub mod dotenv;
+pub mod json_text;
+pub mod platform;
 pub mod stage;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +27,7 @@ use crate::stage::{CheckoutMap, StageError, StageOptions};
 /// The step outputs this tool writes; `action.yml` must declare exactly these.
 pub const OUTPUTS: &[&str] = &[
     "bundles-json",
+    "bundles-yaml",
     "dotenv-line",
     "ecs-environment",
     "default-bundle-id",
@@ -43,6 +48,18 @@ pub enum Error {
     /// Staging failed.
     #[error(transparent)]
     Stage(#[from] StageError),
+    /// The descriptor would not load on the target platform.
+    #[error(transparent)]
+    Shape(#[from] descriptor::ShapeError),
+    /// The env file holds a value that cannot be replaced safely.
+    #[error("cannot update {}: {source}", path.display())]
+    Dotenv {
+        /// The file.
+        path: PathBuf,
+        /// Where and why.
+        #[source]
+        source: dotenv::UnclosedQuote,
+    },
     /// Writing a file failed.
     #[error("cannot write {path}")]
     Write {
@@ -61,6 +78,7 @@ impl Reportable for Error {
     fn class(&self) -> ErrorClass {
         match self {
             Error::Check(error) => error.class(),
+            Error::Output(error) => error.class(),
             Error::Write { .. } | Error::Stage(StageError::Io { .. }) => ErrorClass::Infrastructure,
             _ => ErrorClass::Usage,
         }
@@ -76,6 +94,24 @@ impl Reportable for Error {
             }
             Error::Stage(StageError::Exists { .. }) => vec![Diagnostic::from_error(self)
                 .with_hint("remove the folder, or pass --replace=true to replace it")],
+            Error::Shape(error) => vec![Diagnostic::from_error(self).with_hint(error.hint())],
+            Error::Dotenv { path, source } => {
+                let diagnostic = Diagnostic::new(format!(
+                    "cannot update {}: the value of `{}` opens a {} quote that is never closed",
+                    path.display(),
+                    source.name,
+                    source.quote
+                ))
+                .at(
+                    path.display().to_string(),
+                    u32::try_from(source.line).ok(),
+                    u32::try_from(source.column).ok(),
+                )
+                .with_hint(
+                    "close the quote (a value runs to its closing quote, across lines), or remove the variable from the file; nothing was written",
+                );
+                vec![diagnostic]
+            }
             Error::Stage(StageError::NoCheckout { .. }) => vec![Diagnostic::from_error(self)
                 .with_hint("pass the `checkouts` output of release-descriptor-render as --checkouts, or --checkout BUNDLE_ID=PATH")],
             other => vec![Diagnostic::from_error(other)],
@@ -86,10 +122,8 @@ impl Reportable for Error {
 /// Options of `generate`.
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
-    /// Delivery mode.
-    pub mode: Mode,
-    /// Bundles root in the image.
-    pub bundles_root: String,
+    /// Mode, bundles root, traceability, target platform.
+    pub shaping: descriptor::Shaping,
     /// Resolve `env:`/`file:` props.
     pub resolve_props: bool,
     /// Variable name for the dotenv and ECS forms.
@@ -98,6 +132,8 @@ pub struct GenerateOptions {
     pub pretty: bool,
     /// `bundles.json` path.
     pub output_file: Option<PathBuf>,
+    /// `bundles.yaml` path.
+    pub bundles_yaml_file: Option<PathBuf>,
     /// Compose env file to update.
     pub dotenv_file: Option<PathBuf>,
     /// ECS entry file.
@@ -108,31 +144,35 @@ pub struct GenerateOptions {
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     match cli.command {
         Command::Generate(args) => {
-            let document = check_file(
-                runner,
-                &args.descriptor.descriptor,
-                args.descriptor.checks(None),
-                None,
-            )?;
+            let mut checks = args.descriptor.checks(None);
+            // `generate` checks out nothing: the platform and frontend repositories are not
+            // used, nor the bundles' in baked mode without traceability.
+            checks.pins_unused = true;
+            checks.item_repos_unused = args.mode == Mode::Baked && !args.traceability;
+            let document = check_file(runner, &args.descriptor.descriptor, checks, None)?;
             let options = GenerateOptions {
-                mode: args.mode,
-                bundles_root: args.bundles_root,
+                shaping: descriptor::Shaping {
+                    mode: args.mode,
+                    bundles_root: args.bundles_root,
+                    traceability: args.traceability,
+                    platform: args.platform_revision,
+                },
                 resolve_props: args.resolve_props,
                 env_name: args.env_name,
                 pretty: args.pretty,
                 output_file: args.output_file,
+                bundles_yaml_file: args.bundles_yaml_file,
                 dotenv_file: args.dotenv_file,
                 ecs_file: args.ecs_file,
             };
             generate(runner, &document, &options)
         }
         Command::Stage(args) => {
-            let document = check_file(
-                runner,
-                &args.descriptor.descriptor,
-                args.descriptor.checks(None),
-                None,
-            )?;
+            let mut checks = args.descriptor.checks(None);
+            // Staging copies bundles from the checkouts it is given: the platform and frontend
+            // repositories are not used.
+            checks.pins_unused = true;
+            let document = check_file(runner, &args.descriptor.descriptor, checks, None)?;
             let mut checkouts = CheckoutMap::default();
             if let Some(json) = &args.checkouts {
                 checkouts.add_json(json)?;
@@ -211,12 +251,40 @@ pub fn generate(
     } else {
         document.release.bundles.clone()
     };
-    let value = descriptor::runtime_descriptor(&bundles, options.mode, &options.bundles_root);
+    let shaping = &options.shaping;
+    descriptor::check(&bundles, shaping)?;
+    let mut notes = Vec::new();
+    for item in descriptor::json_skipped(&bundles) {
+        notes.push(Diagnostic::new(format!(
+            "bundle `{}` has only `config`: it is in bundles.yaml, not in {} (platform revisions that read the variable refuse an entry with neither `path` nor `repo`)",
+            item.id, options.env_name
+        )));
+    }
+    if shaping.mode == Mode::Baked && shaping.traceability && shaping.platform.is_none() {
+        notes.push(Diagnostic::new(format!(
+            "--traceability keeps `repo` on baked entries of {}: they load only on platform revisions before 2026-04-07 (from kdcube-ai-app ec362c0ab `path` is recomputed from `repo`), with BUNDLE_GIT_RESOLUTION_ENABLED=0 on the processor (otherwise `repo` is cloned and loaded instead of the image)",
+            options.env_name
+        )).with_hint("pass --platform-revision=YYYY-MM-DD to have this checked, or drop --traceability"));
+    }
+    if let Some(platform) = &shaping.platform {
+        if platform.reads(platform::Revision::BundlesYamlOnly)
+            && options.bundles_yaml_file.is_none()
+        {
+            notes.push(Diagnostic::new(format!(
+                "platform revision {platform} does not read {} (since 2026-04-19, kdcube-ai-app ee8f10248): it reads bundles.yaml",
+                options.env_name
+            )).with_hint("pass --bundles-yaml-file and mount it at /config/bundles.yaml (BUNDLES_YAML_DESCRIPTOR_PATH)"));
+        }
+    }
+    release_model::show_warnings(runner, &notes);
+    let value = descriptor::runtime_descriptor(&bundles, shaping);
     let text = descriptor::json_text(&value, options.pretty);
     let dotenv = descriptor::dotenv_line(&options.env_name, &value);
     let ecs = descriptor::ecs_entry(&options.env_name, &value, options.pretty);
+    let yaml = bundles_yaml::bundles_yaml(&bundles, shaping, &document.source.name);
     // Typed in `--output-format json`; GitHub gets the text as written (pretty or not).
     runner.set_output("bundles-json", OutputValue::json_text(text.clone()))?;
+    runner.set_output("bundles-yaml", yaml.clone())?;
     runner.set_output("dotenv-line", dotenv.clone())?;
     runner.set_output("ecs-environment", OutputValue::json_text(ecs.clone()))?;
     runner.set_output(
@@ -227,6 +295,9 @@ pub fn generate(
     runner.set_output("bundle-ids", serde_json::json!(ids))?;
     if let Some(path) = &options.output_file {
         write_file(path, &format!("{text}\n"))?;
+    }
+    if let Some(path) = &options.bundles_yaml_file {
+        write_file(path, &yaml)?;
     }
     if let Some(path) = &options.dotenv_file {
         use release_model::limits::{BoundedReadError, MAX_DESCRIPTOR_BYTES, read_text};
@@ -248,16 +319,20 @@ pub fn generate(
                 });
             }
         };
-        write_file(
-            path,
-            &descriptor::update_env_file(&existing, &options.env_name, &dotenv),
-        )?;
+        let updated =
+            dotenv::set_variable(&existing, &options.env_name, &dotenv).map_err(|source| {
+                Error::Dotenv {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        write_file(path, &updated)?;
     }
     if let Some(path) = &options.ecs_file {
         write_file(path, &format!("{ecs}\n"))?;
     }
-    let mode = match options.mode {
-        Mode::Baked => format!("baked, path `{}`", options.bundles_root),
+    let mode = match shaping.mode {
+        Mode::Baked => format!("baked, root `{}`", shaping.bundles_root),
         Mode::Git => "git".to_owned(),
     };
     let summary = runner.summary();
@@ -289,7 +364,16 @@ fn stage_command(
     options: &StageOptions,
     manifest_path: &Path,
 ) -> Result<Verdict, Error> {
-    let manifest = stage::stage(&document.release.bundles.items, checkouts, options)?;
+    // Only git items have code in a checkout; `path` and config-only items are not staged.
+    let items: Vec<release_model::BundleItem> = document
+        .release
+        .bundles
+        .items
+        .iter()
+        .filter(|item| item.kind() == release_model::ItemKind::Git)
+        .cloned()
+        .collect();
+    let manifest = stage::stage(&items, checkouts, options)?;
     let mut text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     text.push('\n');
     write_file(manifest_path, &text)?;

@@ -500,7 +500,12 @@ pub fn stage(
             repo: item.repo.clone(),
             git_ref: item.git_ref.clone(),
         })?;
-        let source = checkout.join(subdir).join(folder);
+        // The bundle-root shape (`module: entrypoint`) names the bundle folder by `subdir`.
+        let source = if item.is_bundle_root() {
+            checkout.join(subdir)
+        } else {
+            checkout.join(subdir).join(folder)
+        };
         // `subdir` and the folder are checked as written above; here as the file system
         // resolves them: a symlinked `subdir` must not lead out of the checkout.
         let real_source = inside_checkout(&item.id, checkout, &source)?;

@@ -118,6 +118,24 @@ fn git_mode_golden() {
 }
 
 #[test]
+fn bundles_yaml_golden() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = run(tool_command(binary())
+        .current_dir(test_support::manifest_dir())
+        .args(["--output-format", "json", "generate", "--descriptor"])
+        .arg("tests/fixtures/release.yaml")
+        .arg("--bundles-yaml-file")
+        .arg(dir.path().join("bundles.yaml")));
+    assert_eq!(output.code, Some(0), "{output:?}");
+    let written = std::fs::read_to_string(dir.path().join("bundles.yaml")).expect("written");
+    assert_eq!(
+        json_outputs(&output.stdout)["bundles-yaml"],
+        written.as_str()
+    );
+    insta::assert_snapshot!("bundles_yaml", written);
+}
+
+#[test]
 fn the_mode_and_root_come_from_env_vars_too() {
     let output = run(tool_command(binary())
         .args(["--output-format", "json", "generate"])
@@ -126,7 +144,12 @@ fn the_mode_and_root_come_from_env_vars_too() {
         .env("BUNDLE_JSON_GEN_MODE", "baked"));
     assert_eq!(output.code, Some(0), "{output:?}");
     let value = &json_outputs(&output.stdout)["bundles-json"];
-    assert_eq!(value["bundles"]["my-bundle@2.0.0"]["path"], "/opt/bundles");
+    // A folder with dots is described by itself (bundle-root shape).
+    assert_eq!(
+        value["bundles"]["my-bundle@2.0.0"]["path"],
+        "/opt/bundles/my-bundle@2.0.0"
+    );
+    assert_eq!(value["bundles"]["support@3-1"]["path"], "/opt/bundles");
 }
 
 #[test]
@@ -206,10 +229,8 @@ fn every_output_form_reads_back_as_the_same_json() {
     assert_eq!(ecs["name"], "AGENTIC_BUNDLES_JSON");
     assert_eq!(ecs["value"].as_str(), Some(compact.as_str()));
     assert_eq!(
-        get("ecs-environment"),
-        serde_json::to_string(&ecs)
-            .expect("json")
-            .replace('\'', "\\u0027")
+        serde_json::from_str::<serde_json::Value>(&get("ecs-environment")).expect("json"),
+        ecs
     );
 
     // Pretty is the same value.
@@ -283,7 +304,13 @@ fn resolved_props_are_masked_and_appear_only_in_the_intended_outputs() {
     let entries = parse_github_output(&std::fs::read_to_string(&github_output).expect("output"));
     for (name, value) in &entries {
         let carries = value.contains("s3cr3t");
-        let intended = ["bundles-json", "dotenv-line", "ecs-environment"].contains(&name.as_str());
+        let intended = [
+            "bundles-json",
+            "bundles-yaml",
+            "dotenv-line",
+            "ecs-environment",
+        ]
+        .contains(&name.as_str());
         assert_eq!(carries, intended, "output {name}: {value}");
     }
     let json = &entries

@@ -6,8 +6,6 @@
 //! at the cap, or shorter than `changed_files`, is reported as truncated and never used as if
 //! it were complete.
 
-use std::time::Duration;
-
 use runner_protocol::Secret;
 use serde::Deserialize;
 
@@ -79,13 +77,10 @@ pub fn pull_request_files(
     number: u64,
     changed_files: Option<u64>,
 ) -> Result<Vec<Change>, ApiError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ApiError::Client {
-            url: target.url.clone(),
-            message: e.to_string(),
-        })?;
+    let runtime = crate::github::runtime().map_err(|e| ApiError::Client {
+        url: target.url.clone(),
+        message: e.to_string(),
+    })?;
     let entries = runtime.block_on(list(target, number))?;
     let listed = entries.len();
     let truncated = listed >= API_FILE_LIMIT
@@ -106,17 +101,8 @@ async fn list(target: &ApiTarget, number: u64) -> Result<Vec<FileEntry>, ApiErro
         number,
         message: describe(&error),
     };
-    let client = octocrab::Octocrab::builder()
-        .base_uri(target.url.as_str())
-        .map_err(|e| ApiError::Client {
-            url: target.url.clone(),
-            message: describe(&e),
-        })?
-        .personal_token(target.token.expose().to_owned())
-        .set_connect_timeout(Some(Duration::from_secs(30)))
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .build()
-        .map_err(|e| ApiError::Client {
+    let client =
+        crate::github::client(&target.url, &target.token).map_err(|e| ApiError::Client {
             url: target.url.clone(),
             message: describe(&e),
         })?;

@@ -12,6 +12,7 @@
 use runner_protocol::env::Env;
 use runner_protocol::event::ZERO_SHA;
 
+use crate::base_source::BaseSource;
 use crate::plan::{Decision, Plan, PlanError};
 
 /// What a CI system says about the build.
@@ -102,6 +103,7 @@ pub fn decide(ci: &CiContext, head: Option<&str>) -> Result<Decision, PlanError>
         plan: Plan::Nothing,
         notices: Vec::new(),
         warnings: Vec::new(),
+        source: BaseSource::None,
     };
     let head_or = |sha: &Option<String>| {
         head.map(str::to_owned)
@@ -128,6 +130,7 @@ pub fn decide(ci: &CiContext, head: Option<&str>) -> Result<Decision, PlanError>
                     base: base.clone(),
                     head,
                 };
+                decision.source = BaseSource::GitlabMergeRequest;
             } else if let Some(before) = before.as_deref().filter(|b| *b != ZERO_SHA) {
                 decision.notices.push(format!(
                     "base from GitLab CI_COMMIT_BEFORE_SHA {before} (the branch's previous tip; \
@@ -137,6 +140,7 @@ pub fn decide(ci: &CiContext, head: Option<&str>) -> Result<Decision, PlanError>
                     base: before.to_owned(),
                     head,
                 };
+                decision.source = BaseSource::GitlabBefore;
             } else {
                 let why = if before.is_some() {
                     "GitLab CI_COMMIT_BEFORE_SHA is all zeros (the first pipeline of a new branch)"
@@ -173,6 +177,7 @@ pub fn decide(ci: &CiContext, head: Option<&str>) -> Result<Decision, PlanError>
                         base: base.to_owned(),
                         head,
                     };
+                    decision.source = BaseSource::BuildkitePullRequest;
                 }
                 None if branch.is_some()
                     && branch != default_branch
@@ -188,6 +193,7 @@ pub fn decide(ci: &CiContext, head: Option<&str>) -> Result<Decision, PlanError>
                         base: default,
                         head,
                     };
+                    decision.source = BaseSource::BuildkiteDefaultBranch;
                 }
                 None => {
                     return Err(PlanError {
@@ -219,6 +225,7 @@ pub fn decide(ci: &CiContext, head: Option<&str>) -> Result<Decision, PlanError>
                     base: target.clone(),
                     head,
                 };
+                decision.source = BaseSource::JenkinsChangeTarget;
             } else if let Some(base) = previous_successful {
                 decision.notices.push(format!(
                     "base from Jenkins GIT_PREVIOUS_SUCCESSFUL_COMMIT {base} (the last successful \
@@ -228,6 +235,7 @@ pub fn decide(ci: &CiContext, head: Option<&str>) -> Result<Decision, PlanError>
                     base: base.clone(),
                     head,
                 };
+                decision.source = BaseSource::JenkinsPreviousSuccessful;
             } else if let Some(base) = previous {
                 decision.notices.push(format!(
                     "base from Jenkins GIT_PREVIOUS_COMMIT {base} (the previous build, which did \
@@ -237,6 +245,7 @@ pub fn decide(ci: &CiContext, head: Option<&str>) -> Result<Decision, PlanError>
                     base: base.clone(),
                     head,
                 };
+                decision.source = BaseSource::JenkinsPrevious;
             } else {
                 return Err(PlanError {
                     message: "Jenkins names no previous commit (the first build of this job) and \
@@ -269,12 +278,14 @@ fn new_branch(
                 base: default.clone(),
                 head,
             };
+            decision.source = BaseSource::GitlabDefaultBranch;
         }
         Some(default) => {
             decision.notices.push(format!(
                 "{why}, on the default branch `{default}`: every file counts as added"
             ));
             decision.plan = Plan::AllFiles { head };
+            decision.source = BaseSource::None;
         }
         None => {
             return Err(PlanError {

@@ -7,9 +7,6 @@ use runner_protocol::{CommonArgs, ToolCli};
 ///
 /// Decides, per event, which named path filters matched the changed files, so that only the
 /// affected services build, test and deploy. The filters file is dorny/paths-filter's format.
-///
-/// Exit codes: 0 success, 1 check or deploy failed, 2 usage or configuration error,
-/// 3 infrastructure error, 4 rollback failed, 130 interrupted.
 #[derive(Debug, clap::Parser)]
 #[command(name = "change-detect", version, max_term_width = 100)]
 pub struct Cli {
@@ -62,16 +59,7 @@ pub struct Cli {
     pub tag_pattern: String,
 
     /// With --base HEAD, count untracked (not ignored) files as added.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Range"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Range")]
     pub include_untracked: bool,
 
     /// How renames are reported: split or detect.
@@ -142,10 +130,6 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
         default_value = "true",
         help_heading = "Source"
     )]

@@ -1,6 +1,7 @@
 //! Carries out a [`Plan`]: lists the changes with git or the REST API.
 
 use crate::api::{self, ApiError, ApiTarget};
+use crate::base_source::BaseSource;
 use crate::change::{Change, Renames, split_rename};
 use crate::error::Error;
 use crate::git::{Depth, Git, GitError};
@@ -20,6 +21,8 @@ pub struct Collected {
     pub notices: Vec<String>,
     /// Things worth a warning.
     pub warnings: Vec<String>,
+    /// Set when collecting found no base where the plan expected one (no previous tag).
+    pub base_source: Option<BaseSource>,
 }
 
 /// What the collection needs besides the plan.
@@ -81,6 +84,7 @@ fn collect_into<'g>(
         head: String::new(),
         notices: Vec::new(),
         warnings: Vec::new(),
+        base_source: None,
     };
     let need_git = |git: Option<&'g mut Git>| need_git(git, options);
     match plan {
@@ -150,6 +154,7 @@ fn collect_into<'g>(
                     ));
                     git.all_files(&head_sha)?.into_iter().for_each(&mut *emit);
                     collected.range = format!("every file of {tag}");
+                    collected.base_source = Some(BaseSource::None);
                 }
             }
             collected.head = head_sha;

@@ -31,7 +31,7 @@ use crate::change::{Status, StatusSet};
 use crate::glob::Pattern;
 
 /// Output names change-detect writes itself; a filter may not take them.
-pub const RESERVED_NAMES: &[&str] = &["changes", "matrix", "filters", "base", "head"];
+pub const RESERVED_NAMES: &[&str] = crate::report::STATIC_OUTPUTS;
 
 /// Keys of the extended filter form.
 const EXTENDED_KEYS: &[&str] = &[

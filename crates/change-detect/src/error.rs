@@ -9,6 +9,7 @@ use runner_protocol::{Diagnostic, ErrorClass, Reportable};
 use crate::api::ApiError;
 use crate::config::{ConfigError, Origin};
 use crate::git::GitError;
+use crate::last_deployment::LastDeploymentError;
 use crate::last_success::LastSuccessError;
 use crate::matcher::CompileError;
 use crate::options::OptionsError;
@@ -62,6 +63,9 @@ pub enum Error {
     /// `base: last-success` could not be resolved.
     #[error(transparent)]
     LastSuccess(#[from] crate::last_success::LastSuccessError),
+    /// `base: last-deployment:<environment>` could not be resolved.
+    #[error(transparent)]
+    LastDeployment(#[from] LastDeploymentError),
     /// An output could not be recorded.
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -88,10 +92,13 @@ impl Reportable for Error {
             | Error::NotARepository { .. }
             | Error::ApiSetup { .. }
             | Error::LastSuccess(LastSuccessError::Setup { .. })
-            | Error::Output(_) => ErrorClass::Usage,
-            Error::Git(_) | Error::Api(_) | Error::LastSuccess(_) | Error::FilesDir { .. } => {
-                ErrorClass::Infrastructure
-            }
+            | Error::LastDeployment(LastDeploymentError::Setup { .. }) => ErrorClass::Usage,
+            Error::Output(error) => error.class(),
+            Error::Git(_)
+            | Error::Api(_)
+            | Error::LastSuccess(_)
+            | Error::LastDeployment(_)
+            | Error::FilesDir { .. } => ErrorClass::Infrastructure,
         }
     }
 
@@ -125,6 +132,13 @@ impl Reportable for Error {
             Error::LastSuccess(LastSuccessError::Setup { .. }) => Diagnostic::from_error(self).with_hint(
                 "`base: last-success` works in GitHub Actions with `token: ${{ github.token }}` and `permissions: actions: read`; \
                  elsewhere pass the commit of the last good build as `--base`",
+            ),
+            Error::LastDeployment(LastDeploymentError::Refused { .. }) => Diagnostic::from_error(self).with_hint(
+                "give the job `permissions: { deployments: read, contents: read }` and pass `token: ${{ github.token }}`",
+            ),
+            Error::LastDeployment(LastDeploymentError::Setup { .. }) => Diagnostic::from_error(self).with_hint(
+                "`base: last-deployment:production` works in GitHub Actions with `token: ${{ github.token }}` and `permissions: deployments: read`; \
+                 elsewhere pass the deployed commit as `--base`",
             ),
             Error::Api(ApiError::Truncated { .. }) => Diagnostic::from_error(self).with_hint(
                 "check the repository out (actions/checkout) so change-detect can use git, which has no limit",

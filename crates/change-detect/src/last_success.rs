@@ -6,8 +6,6 @@
 //! event's own comparison, with a notice saying so. A token the API refuses is an error that
 //! names the permission the job needs (`actions: read`).
 
-use std::time::Duration;
-
 use runner_protocol::Secret;
 use serde::Deserialize;
 
@@ -98,19 +96,10 @@ pub fn find(query: &Query) -> Result<Option<WorkflowRun>, LastSuccessError> {
         workflow: query.workflow.clone(),
         message,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| request(e.to_string()))?;
+    let runtime = crate::github::runtime().map_err(|e| request(e.to_string()))?;
     runtime.block_on(async {
-        let client = octocrab::Octocrab::builder()
-            .base_uri(query.url.as_str())
-            .map_err(|e| request(e.to_string()))?
-            .personal_token(query.token.expose().to_owned())
-            .set_connect_timeout(Some(Duration::from_secs(30)))
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .build()
-            .map_err(|e| request(e.to_string()))?;
+        let client =
+            crate::github::client(&query.url, &query.token).map_err(|e| request(e.to_string()))?;
         let route = format!(
             "/repos/{}/actions/workflows/{}/runs",
             query.repository, query.workflow

@@ -10,6 +10,7 @@
 //! 5. writes outputs, the step summary and a table on stderr ([`report`], [`format`]).
 
 pub mod api;
+pub mod base_source;
 pub mod change;
 pub mod ci;
 mod cli;
@@ -18,8 +19,10 @@ pub mod config;
 mod error;
 pub mod format;
 pub mod git;
+pub mod github;
 pub mod glob;
 pub mod jsregex;
+pub mod last_deployment;
 pub mod last_success;
 pub mod limits;
 pub mod matcher;
@@ -68,9 +71,22 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     // anything else, so that parsing the filters and checking the repository overlap it.
     // Errors keep their order: the event's are reported after the filters'.
     let event = runner.event();
+    // The two "last good commit" bases become a commit (or, with none, the event's own base).
+    let mut resolved_source = None;
+    let context = event.as_ref().ok().and_then(Option::as_ref);
     if options.base.as_deref() == Some(last_success::LAST_SUCCESS) {
-        let context = event.as_ref().ok().and_then(Option::as_ref);
-        resolve_last_success(&mut options, runner, context, token.clone())?;
+        if resolve_last_success(&mut options, runner, context, token.clone())? {
+            resolved_source = Some(base_source::BaseSource::LastSuccess);
+        }
+    } else if let Some(environment) = options
+        .base
+        .as_deref()
+        .and_then(last_deployment::environment)
+        .map(str::to_owned)
+    {
+        if resolve_last_deployment(&mut options, runner, context, token.clone(), environment)? {
+            resolved_source = Some(base_source::BaseSource::LastDeployment);
+        }
     }
     let early = early_diff(&options, event.as_ref().ok().and_then(Option::as_ref));
     let (filters, origin) = load_filters(&options)?;
@@ -87,7 +103,10 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     if let Some(git) = git.as_mut() {
         git.adopt(early);
     }
-    let decision = plan::decide(event.as_ref(), &options, git.is_some())?;
+    let mut decision = plan::decide(event.as_ref(), &options, git.is_some())?;
+    if let Some(source) = resolved_source {
+        decision.source = source;
+    }
     for notice in &decision.notices {
         runner.notice(notice);
     }
@@ -149,6 +168,7 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         collected.range.clone(),
         collected.base.clone(),
         collected.head.clone(),
+        collected.base_source.unwrap_or(decision.source),
     );
     // Lists GitHub would not accept as step outputs (1 MB per job) go to files instead,
     // streamed; nothing the size of the lists is ever held in memory.
@@ -250,6 +270,66 @@ fn default_files_dir(runner: &Runner) -> std::path::PathBuf {
     base.join(format!("change-detect-lists-{}", std::process::id()))
 }
 
+/// `base: last-deployment:<environment>`: the commit of the newest successful deployment to the
+/// environment becomes the base; with none, the event decides as without `base` (with a notice).
+fn resolve_last_deployment(
+    options: &mut Options,
+    runner: &Runner,
+    event: Option<&EventContext>,
+    token: Option<runner_protocol::Secret>,
+    environment: String,
+) -> Result<bool, Error> {
+    use last_deployment::LastDeploymentError::Setup;
+    if environment.trim().is_empty() {
+        return Err(Setup {
+            missing: "an environment name after `last-deployment:`",
+        }
+        .into());
+    }
+    let context = event.ok_or(Setup {
+        missing: "GitHub Actions (no GITHUB_EVENT_NAME)",
+    })?;
+    let token = token.ok_or(Setup {
+        missing: "a `token` (with `deployments: read`)",
+    })?;
+    let repository = context.repository.clone().ok_or(Setup {
+        missing: "the repository (GITHUB_REPOSITORY)",
+    })?;
+    let query = last_deployment::Query {
+        url: runner
+            .env()
+            .get("GITHUB_API_URL")
+            .unwrap_or(DEFAULT_API_URL)
+            .trim_end_matches('/')
+            .to_owned(),
+        repository,
+        environment: environment.clone(),
+        token,
+    };
+    match last_deployment::find(&query)? {
+        Some(deployment) => {
+            runner.notice(&format!(
+                "base from the last successful deployment to `{environment}`: deployment {} of {} \
+                 (ref `{}`, created {})",
+                deployment.id, deployment.sha, deployment.git_ref, deployment.created_at
+            ));
+            options.base = Some(deployment.sha);
+            Ok(true)
+        }
+        None => {
+            runner.notice(&format!(
+                "`base: last-deployment:{environment}` found no successful deployment among the \
+                 newest {} (a new environment, or only failed ones): comparing as the {} event \
+                 does without `base`",
+                last_deployment::SCANNED,
+                context.name
+            ));
+            options.base = None;
+            Ok(false)
+        }
+    }
+}
+
 /// `base: last-success`: the head commit of the last successful run of this workflow on this
 /// branch becomes the base; with none, the event decides as without `base` (with a notice).
 fn resolve_last_success(
@@ -257,7 +337,7 @@ fn resolve_last_success(
     runner: &Runner,
     event: Option<&EventContext>,
     token: Option<runner_protocol::Secret>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     use last_success::LastSuccessError::Setup;
     let context = event.ok_or(Setup {
         missing: "GitHub Actions (no GITHUB_EVENT_NAME)",
@@ -308,6 +388,7 @@ fn resolve_last_success(
                 run.run_number, run.head_sha, run.html_url
             ));
             options.base = Some(run.head_sha);
+            Ok(true)
         }
         None => {
             runner.notice(&format!(
@@ -316,7 +397,7 @@ fn resolve_last_success(
                 context.name
             ));
             options.base = None;
+            Ok(false)
         }
     }
-    Ok(())
 }

@@ -2,6 +2,7 @@
 
 use runner_protocol::event::{Event, EventContext, ZERO_SHA};
 
+use crate::base_source::BaseSource;
 use crate::git::is_full_sha;
 use crate::options::{ForcePush, Options, Source};
 
@@ -64,6 +65,8 @@ pub struct Decision {
     pub notices: Vec<String>,
     /// Warnings (inputs that were ignored).
     pub warnings: Vec<String>,
+    /// The rule that chose the base (the `base-source` output).
+    pub source: BaseSource,
 }
 
 /// Why no plan could be made.
@@ -105,6 +108,7 @@ pub fn decide(
         plan: Plan::Nothing,
         notices: Vec::new(),
         warnings: Vec::new(),
+        source: BaseSource::Input,
     };
     if options.base.as_deref() == Some("HEAD") {
         if options.head.is_some() {
@@ -115,6 +119,7 @@ pub fn decide(
         decision.plan = Plan::Worktree {
             untracked: options.include_untracked,
         };
+        decision.source = BaseSource::Worktree;
         return Ok(decision);
     }
     let base = options.base.clone();
@@ -136,6 +141,9 @@ pub fn decide(
     match &context.event {
         Event::PullRequest(event) => {
             let pull = &event.pull_request;
+            if base.is_none() {
+                decision.source = BaseSource::PullRequest;
+            }
             let git_plan = Plan::ThreeDot {
                 base: base.clone().unwrap_or_else(|| pull.base.sha.clone()),
                 head: options
@@ -156,6 +164,7 @@ pub fn decide(
                         ));
                     }
                 }
+                decision.source = BaseSource::PullRequest;
                 decision.plan = Plan::PullRequestApi {
                     number: pull.number,
                     changed_files: pull.changed_files,
@@ -167,6 +176,9 @@ pub fn decide(
         }
         Event::MergeGroup(event) => {
             let group = &event.merge_group;
+            if base.is_none() {
+                decision.source = BaseSource::MergeGroup;
+            }
             decision.plan = Plan::TwoDot {
                 base: base.unwrap_or_else(|| group.base_sha.clone()),
                 head: options
@@ -184,6 +196,7 @@ pub fn decide(
                     push.git_ref
                 ));
                 decision.plan = Plan::Nothing;
+                decision.source = BaseSource::DeletedRef;
                 return Ok(decision);
             }
             let same_branch = base
@@ -200,6 +213,7 @@ pub fn decide(
                     head,
                     pattern: options.tag_pattern.clone(),
                 };
+                decision.source = BaseSource::PreviousTag;
                 return Ok(decision);
             }
             let on_default = default_branch.as_deref() == Some(branch.as_str());
@@ -210,6 +224,7 @@ pub fn decide(
                         base: default.clone(),
                         head: head.clone(),
                     };
+                    decision.source = BaseSource::DefaultBranch;
                     true
                 } else {
                     false
@@ -229,6 +244,7 @@ pub fn decide(
                         "first push of `{branch}` with no other branch to compare with: every file counts as added"
                     ));
                     decision.plan = Plan::AllFiles { head };
+                    decision.source = BaseSource::None;
                 }
                 return Ok(decision);
             }
@@ -256,6 +272,7 @@ pub fn decide(
                 base: push.before.clone(),
                 head,
             };
+            decision.source = BaseSource::PreviousTip;
         }
         Event::Other { .. } => {
             let head = options
@@ -277,6 +294,7 @@ pub fn decide(
                     head,
                     pattern: options.tag_pattern.clone(),
                 };
+                decision.source = BaseSource::PreviousTag;
                 return Ok(decision);
             }
             let Some(default) = default_branch else {
@@ -296,6 +314,7 @@ pub fn decide(
                 base: default,
                 head,
             };
+            decision.source = BaseSource::DefaultBranch;
         }
     }
     Ok(decision)

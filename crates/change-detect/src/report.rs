@@ -5,13 +5,21 @@ use std::path::Path;
 use runner_protocol::Runner;
 use runner_protocol::output::{OutputError, OutputValue};
 
+use crate::base_source::BaseSource;
 use crate::change::{Change, RepoPath};
 use crate::config::Filter;
 use crate::format::{self, ListFormat};
 use crate::matcher::{FileSet, Matches};
 
 /// The static step outputs, in the order they are written (after the per-filter outputs).
-pub const STATIC_OUTPUTS: &[&str] = &["changes", "matrix", "filters", "base", "head"];
+pub const STATIC_OUTPUTS: &[&str] = &[
+    "changes",
+    "matrix",
+    "filters",
+    "base",
+    "head",
+    "base-source",
+];
 
 /// Files shown per filter in the summary and the log.
 const PREVIEW: usize = 5;
@@ -56,6 +64,8 @@ pub struct Report<'a> {
     pub base: String,
     /// Resolved head commit (empty when not applicable).
     pub head: String,
+    /// The rule that chose the base.
+    pub base_source: BaseSource,
     /// Extra matrix values per filter; `None` for filters left out of the matrix.
     pub matrix_values: Vec<Option<&'a serde_json::Map<String, serde_json::Value>>>,
 }
@@ -69,6 +79,7 @@ impl<'a> Report<'a> {
         range: String,
         base: String,
         head: String,
+        base_source: BaseSource,
     ) -> Self {
         let results = filters
             .iter()
@@ -88,6 +99,7 @@ impl<'a> Report<'a> {
             range,
             base,
             head,
+            base_source,
             matrix_values: filters
                 .iter()
                 .map(|f| f.in_matrix.then_some(&f.matrix))
@@ -185,6 +197,7 @@ impl<'a> Report<'a> {
         runner.set_output("filters", self.filters_json(list != ListFormat::None))?;
         runner.set_output("base", self.base.clone())?;
         runner.set_output("head", self.head.clone())?;
+        runner.set_output("base-source", self.base_source.as_str())?;
         Ok(())
     }
 

@@ -90,6 +90,8 @@ fn plans() -> Vec<ServicePlan> {
             }],
             desired_count: None,
             force_new_deployment: false,
+            task_edit: ecs_taskdef_update::taskdef::TaskEdit::default(),
+            register: true,
         })
         .collect()
 }
@@ -131,6 +133,8 @@ fn once(
         sequential: false,
         rollback: true,
         max_attempts: 5,
+        pause_timeout: std::time::Duration::from_secs(30 * 60),
+        migration: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -53,6 +53,47 @@ pub struct ServiceState {
     pub deployments: Vec<Deployment>,
     /// Events, newest first.
     pub events: Vec<ServiceEvent>,
+    /// `deploymentConfiguration.strategy` (`ROLLING`, `BLUE_GREEN`, `LINEAR`, `CANARY`), when
+    /// DescribeServices reports one.
+    pub strategy: Option<String>,
+    /// How the service runs its tasks, as DescribeServices reports it: `launchType`,
+    /// `capacityProviderStrategy`, `platformVersion`, `networkConfiguration` (those present).
+    /// A one-off task (a migration) runs the same way.
+    pub run_config: serde_json::Map<String, Value>,
+}
+
+/// The members of a DescribeServices `Service` that RunTask takes the same way.
+pub const RUN_CONFIG_FIELDS: &[&str] = &[
+    "launchType",
+    "capacityProviderStrategy",
+    "platformVersion",
+    "networkConfiguration",
+];
+
+/// A container of a task, as DescribeTasks reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContainerState {
+    /// Name.
+    pub name: String,
+    /// `exitCode`, once it exited.
+    pub exit_code: Option<i32>,
+    /// `reason` (e.g. `CannotPullContainerError: ...`).
+    pub reason: Option<String>,
+}
+
+/// A task, as DescribeTasks reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaskState {
+    /// Task ARN.
+    pub arn: String,
+    /// `lastStatus` (`PROVISIONING`, `PENDING`, `RUNNING`, ..., `STOPPED`).
+    pub last_status: String,
+    /// `stopCode` (`EssentialContainerExited`, `TaskFailedToStart`, `UserInitiated`, ...).
+    pub stop_code: Option<String>,
+    /// `stoppedReason`.
+    pub stopped_reason: Option<String>,
+    /// Containers.
+    pub containers: Vec<ContainerState>,
 }
 
 impl ServiceState {
@@ -180,6 +221,30 @@ pub trait EcsApi {
 
     /// ECR: the digest of an image, or `None` when it does not exist.
     async fn image_digest(&self, image: &EcrImage) -> Result<Option<String>, ApiError>;
+
+    /// ListServiceDeployments of a service: the raw response body (`{"serviceDeployments":
+    /// [ServiceDeploymentBrief…], "nextToken": …}`).
+    async fn list_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Value, ApiError>;
+
+    /// DescribeServiceDeployments for one ARN: the raw response body
+    /// (`{"serviceDeployments": [ServiceDeployment…], "failures": […]}`).
+    async fn describe_service_deployment(&self, arn: &str) -> Result<Value, ApiError>;
+
+    /// StopServiceDeployment with `stopType` `ROLLBACK` (or `ABORT`).
+    async fn stop_service_deployment(&self, arn: &str, stop_type: &str) -> Result<(), ApiError>;
+
+    /// RunTask with this exact request body; returns the task ARN.
+    async fn run_task(&self, body: &Value) -> Result<String, ApiError>;
+
+    /// DescribeTasks for one task (`None` when ECS does not know it).
+    async fn describe_task(&self, cluster: &str, arn: &str) -> Result<Option<TaskState>, ApiError>;
+
+    /// StopTask.
+    async fn stop_task(&self, cluster: &str, arn: &str, reason: &str) -> Result<(), ApiError>;
 }
 
 /// Time, so tests run the wait loop on a virtual clock.

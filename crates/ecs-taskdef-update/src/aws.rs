@@ -19,7 +19,8 @@ use aws_smithy_types::body::SdkBody;
 use serde_json::Value;
 
 use crate::api::{
-    ApiError, Deployment, EcrImage, EcsApi, ServiceEvent, ServiceState, StoppedTask, UpdateRequest,
+    ApiError, ContainerState, Deployment, EcrImage, EcsApi, ServiceEvent, ServiceState,
+    StoppedTask, TaskState, UpdateRequest,
 };
 
 /// Where to reach AWS.
@@ -168,20 +169,119 @@ impl Intercept for CaptureBody {
     }
 }
 
+/// The JSON body of a call: the captured body when the SDK parsed it, else, when the SDK's
+/// model rejected a successful response (moto's RunTask/DescribeTasks give container `memory`
+/// as a number; the model has a string), the raw body kept in the error.
+fn raw_answer<O, E, R>(
+    sent: Result<O, aws_sdk_ecs::error::SdkError<E, R>>,
+    capture: &CaptureBody,
+    operation: &'static str,
+    action: &str,
+) -> Result<Value, ApiError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + RawBody,
+{
+    match sent {
+        Ok(_) => capture.required(operation),
+        Err(error) => match error.raw_response().and_then(RawBody::success_json) {
+            Some(body) => Ok(body),
+            None => Err(classify(operation, action, error)),
+        },
+    }
+}
+
+/// A raw HTTP response whose body can be read when it was a success.
+trait RawBody {
+    fn success_json(&self) -> Option<Value>;
+}
+
+impl RawBody for aws_sdk_ecs::config::http::HttpResponse {
+    fn success_json(&self) -> Option<Value> {
+        if !self.status().is_success() {
+            return None;
+        }
+        serde_json::from_slice(self.body().bytes()?).ok()
+    }
+}
+
+fn task_state(task: &Value) -> TaskState {
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    TaskState {
+        arn: text(task, "taskArn").unwrap_or_default(),
+        last_status: text(task, "lastStatus").unwrap_or_default(),
+        stop_code: text(task, "stopCode"),
+        stopped_reason: text(task, "stoppedReason"),
+        containers: task
+            .get("containers")
+            .and_then(Value::as_array)
+            .map(|containers| {
+                containers
+                    .iter()
+                    .map(|c| ContainerState {
+                        name: text(c, "name").unwrap_or_default(),
+                        exit_code: c
+                            .get("exitCode")
+                            .and_then(Value::as_i64)
+                            .and_then(|e| i32::try_from(e).ok()),
+                        reason: text(c, "reason"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+impl CaptureBody {
+    /// The captured body as JSON.
+    fn json(&self) -> Option<Value> {
+        let bytes = self.0.lock().ok()?.take()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// The captured body as JSON, or an error naming the operation.
+    fn required(&self, operation: &'static str) -> Result<Value, ApiError> {
+        self.json().ok_or_else(|| ApiError::Other {
+            operation,
+            message: "the response body was not captured or is not JSON".into(),
+        })
+    }
+}
+
 impl EcsApi for Aws {
     async fn describe_service(
         &self,
         cluster: &str,
         service: &str,
     ) -> Result<ServiceState, ApiError> {
+        // The raw body too: `deploymentConfiguration.strategy` is newer than this SDK's model.
+        let capture = CaptureBody::default();
         let output = self
             .ecs
             .describe_services()
             .cluster(cluster)
             .services(service)
+            .customize()
+            .interceptor(capture.clone())
             .send()
             .await
             .map_err(|e| classify("DescribeServices", "ecs:DescribeServices", e))?;
+        let raw = capture.json();
+        let raw_service = raw
+            .as_ref()
+            .and_then(|body| body.get("services")?.get(0))
+            .and_then(Value::as_object);
+        let strategy = raw_service
+            .and_then(|s| s.get("deploymentConfiguration")?.get("strategy")?.as_str())
+            .map(str::to_owned);
+        let run_config = raw_service
+            .map(|s| {
+                crate::api::RUN_CONFIG_FIELDS
+                    .iter()
+                    .filter_map(|k| Some(((*k).to_owned(), s.get(*k)?.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
         let Some(found) = output.services().first() else {
             let reason = output
                 .failures()
@@ -221,6 +321,8 @@ impl EcsApi for Aws {
                     message: e.message().unwrap_or_default().to_owned(),
                 })
                 .collect(),
+            strategy,
+            run_config,
         })
     }
 
@@ -382,5 +484,139 @@ impl EcsApi for Aws {
             Err(error) if error.code() == Some("ImageNotFoundException") => Ok(None),
             Err(error) => Err(classify("DescribeImages", "ecr:DescribeImages", error)),
         }
+    }
+
+    async fn list_service_deployments(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> Result<Value, ApiError> {
+        let capture = CaptureBody::default();
+        self.ecs
+            .list_service_deployments()
+            .cluster(cluster)
+            .service(service)
+            .customize()
+            .interceptor(capture.clone())
+            .send()
+            .await
+            .map_err(|e| classify("ListServiceDeployments", "ecs:ListServiceDeployments", e))?;
+        capture.required("ListServiceDeployments")
+    }
+
+    async fn describe_service_deployment(&self, arn: &str) -> Result<Value, ApiError> {
+        let capture = CaptureBody::default();
+        self.ecs
+            .describe_service_deployments()
+            .service_deployment_arns(arn)
+            .customize()
+            .interceptor(capture.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    "DescribeServiceDeployments",
+                    "ecs:DescribeServiceDeployments",
+                    e,
+                )
+            })?;
+        capture.required("DescribeServiceDeployments")
+    }
+
+    async fn stop_service_deployment(&self, arn: &str, stop_type: &str) -> Result<(), ApiError> {
+        self.ecs
+            .stop_service_deployment()
+            .service_deployment_arn(arn)
+            .stop_type(aws_sdk_ecs::types::StopServiceDeploymentStopType::from(
+                stop_type,
+            ))
+            .send()
+            .await
+            .map_err(|e| classify("StopServiceDeployment", "ecs:StopServiceDeployment", e))?;
+        Ok(())
+    }
+
+    async fn run_task(&self, body: &Value) -> Result<String, ApiError> {
+        let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Other {
+            operation: "RunTask",
+            message: e.to_string(),
+        })?;
+        // As for RegisterTaskDefinition: the body sent is `body`, byte for byte; the answer is
+        // read from the raw body.
+        let capture = CaptureBody::default();
+        let sent = self
+            .ecs
+            .run_task()
+            .task_definition(body["taskDefinition"].as_str().unwrap_or_default())
+            .customize()
+            .interceptor(ReplaceBody(Arc::new(bytes)))
+            .interceptor(capture.clone())
+            .send()
+            .await;
+        let answer = raw_answer(
+            sent,
+            &capture,
+            "RunTask",
+            "ecs:RunTask (and iam:PassRole for its roles)",
+        )?;
+        if let Some(task) = answer
+            .get("tasks")
+            .and_then(|t| t.get(0))
+            .and_then(|t| t.get("taskArn"))
+            .and_then(Value::as_str)
+        {
+            return Ok(task.to_owned());
+        }
+        let reason = answer
+            .get("failures")
+            .and_then(Value::as_array)
+            .map(|failures| {
+                failures
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{}{}",
+                            f.get("reason").and_then(Value::as_str).unwrap_or("unknown"),
+                            f.get("detail")
+                                .and_then(Value::as_str)
+                                .map(|d| format!(" ({d})"))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        Err(ApiError::Other {
+            operation: "RunTask",
+            message: format!("no task started: {reason}"),
+        })
+    }
+
+    async fn describe_task(&self, cluster: &str, arn: &str) -> Result<Option<TaskState>, ApiError> {
+        let capture = CaptureBody::default();
+        let sent = self
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .tasks(arn)
+            .customize()
+            .interceptor(capture.clone())
+            .send()
+            .await;
+        let answer = raw_answer(sent, &capture, "DescribeTasks", "ecs:DescribeTasks")?;
+        Ok(answer.get("tasks").and_then(|t| t.get(0)).map(task_state))
+    }
+
+    async fn stop_task(&self, cluster: &str, arn: &str, reason: &str) -> Result<(), ApiError> {
+        self.ecs
+            .stop_task()
+            .cluster(cluster)
+            .task(arn)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| classify("StopTask", "ecs:StopTask", e))?;
+        Ok(())
     }
 }

@@ -11,9 +11,6 @@ use runner_protocol::{CommonArgs, ToolCli};
 /// Renders and registers new task definition revisions (images, env, secrets, command),
 /// updates the services, waits until our deployment completes, and rolls every changed service
 /// back when one fails.
-///
-/// Exit codes: 0 success, 1 deploy failed and rolled back, 2 usage or configuration error,
-/// 3 infrastructure error (AWS API, permissions), 4 rollback failed, 130 interrupted.
 #[derive(Debug, clap::Parser)]
 #[command(name = "ecs-taskdef-update", version, max_term_width = 100)]
 pub struct Cli {
@@ -73,8 +70,8 @@ pub struct Args {
     #[arg(long, value_name = "NAME", help_heading = "What to deploy")]
     pub service: Option<String>,
 
-    /// Container to change (one-service case).
-    #[arg(long, value_name = "NAME", help_heading = "What to deploy")]
+    /// Container to change (one-service case); several as `a,b`: each gets the same changes.
+    #[arg(long, value_name = "NAME[,NAME…]", help_heading = "What to deploy")]
     pub container: Option<String>,
 
     /// New image: a full reference, `:TAG` (new tag, same repository) or `@sha256:…`.
@@ -103,6 +100,41 @@ pub struct Args {
     #[arg(long, value_name = "NAME", help_heading = "What to deploy")]
     pub unset_secret: Vec<LineList>,
 
+    /// S3 environment files (object ARNs), one per line: they replace `environmentFiles`.
+    #[arg(long, value_name = "ARN", help_heading = "What to deploy")]
+    pub env_files: Vec<LineList>,
+
+    /// Log driver (`awslogs`, `awsfirelens`, `splunk`, `fluentd`, `gelf`, `json-file`,
+    /// `journald`, `logentries`, `syslog`).
+    #[arg(long, value_name = "DRIVER", help_heading = "What to deploy")]
+    pub log_driver: Option<String>,
+
+    /// Log driver options to set, `key=value`, one per line (merged by key).
+    #[arg(long, value_name = "KEY=VALUE", help_heading = "What to deploy")]
+    pub log_options: Vec<LineList>,
+
+    /// Docker labels to set, `key=value`, one per line (merged by key).
+    #[arg(long, value_name = "KEY=VALUE", help_heading = "What to deploy")]
+    pub docker_labels: Vec<LineList>,
+
+    /// Task role (`taskRoleArn`): an IAM role ARN.
+    #[arg(long, value_name = "ARN", help_heading = "What to deploy")]
+    pub task_role_arn: Option<String>,
+
+    /// Task execution role (`executionRoleArn`): an IAM role ARN.
+    #[arg(long, value_name = "ARN", help_heading = "What to deploy")]
+    pub execution_role_arn: Option<String>,
+
+    /// Register a new revision (default), or deploy --task-definition (`family:revision` or
+    /// ARN) as it is, without registering anything.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value = "true",
+        help_heading = "What to deploy"
+    )]
+    pub register: bool,
+
     /// New command: a JSON array (`["sh","-c","run x"]`) or words split on whitespace.
     #[arg(long, value_name = "COMMAND", help_heading = "What to deploy")]
     pub command: Option<String>,
@@ -119,30 +151,32 @@ pub struct Args {
     pub desired_count: Option<i32>,
 
     /// Start new tasks even when the task definition did not change.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "What to deploy"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "What to deploy")]
     pub force_new_deployment: bool,
 
     /// Rewrite checked ECR images to `repository@sha256:…` so the deploy is immutable.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "How"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "How")]
     pub pin_digest: bool,
+
+    /// Migration: a command run as a one-off task on the new revision (of --migration-service)
+    /// before any service is updated; a JSON array or words split on whitespace. A failed
+    /// migration (exit code not 0) changes no service.
+    #[arg(long, value_name = "COMMAND", help_heading = "Migration")]
+    pub migration_command: Option<String>,
+
+    /// Migration: the container whose command is overridden and whose exit code gates
+    /// (default: --container, when it names one).
+    #[arg(long, value_name = "NAME", help_heading = "Migration")]
+    pub migration_container: Option<String>,
+
+    /// Migration: the service whose new revision, launch type and network configuration the
+    /// task uses (default: the first service deployed).
+    #[arg(long, value_name = "SERVICE", help_heading = "Migration")]
+    pub migration_service: Option<String>,
+
+    /// Migration: how long the task may take (then it is stopped and the deploy fails).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration, help_heading = "Migration")]
+    pub migration_timeout: std::time::Duration,
 
     /// Deploy services one after the other in this order (one name per line); default: all
     /// at once.
@@ -157,31 +191,23 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration, help_heading = "How")]
     pub poll_interval: std::time::Duration,
 
+    /// Blue/green, linear and canary services: how long a PAUSE lifecycle hook may hold the
+    /// deployment (waiting for ContinueServiceDeployment) before we stop it with a rollback.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration, help_heading = "How")]
+    pub pause_timeout: std::time::Duration,
+
     /// Fail once our deployment has this many failed tasks (0: leave it to rolloutState).
     #[arg(long, value_name = "N", default_value = "3", help_heading = "How")]
     pub max_failed_tasks: i32,
 
     /// Accept a desired count of 0 as success (nothing runs the new revision).
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "How"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "How")]
     pub allow_zero_desired: bool,
 
     /// Roll every changed service back to the revision it ran before when one fails.
     #[arg(
         long,
         value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
         default_value = "true",
         help_heading = "How"
     )]

@@ -8,7 +8,9 @@ use runner_protocol::signal::Interrupts;
 use serde_json::Value;
 
 use crate::api::{ApiError, Clock, EcrImage, EcsApi, ServiceState, UpdateRequest};
-use crate::taskdef::{self, ContainerEdit, ImageRef, RegisterInput, TaskDefError};
+use crate::native::NativeOutcome;
+use crate::native_deploy::{self, NativeLive};
+use crate::taskdef::{self, ContainerEdit, ImageRef, RegisterInput, TaskDefError, TaskEdit};
 use crate::watch::{Outcome, Watch, WatchConfig};
 
 /// Where a service's base task definition comes from.
@@ -33,6 +35,11 @@ pub struct ServicePlan {
     pub base: Base,
     /// Container edits.
     pub edits: Vec<ContainerEdit>,
+    /// Task-level edits (roles).
+    pub task_edit: TaskEdit,
+    /// Register a new revision (true), or deploy the base revision as it is (false: a
+    /// `family:revision` or ARN owned by Terraform, CDK, ...).
+    pub register: bool,
     /// New desired count.
     pub desired_count: Option<i32>,
     /// Force a new deployment.
@@ -54,6 +61,11 @@ pub struct FleetConfig {
     pub rollback: bool,
     /// Attempts for a throttled call outside the wait loop.
     pub max_attempts: u32,
+    /// Native strategies: how long a PAUSE lifecycle hook may hold the deployment before we
+    /// stop it with a rollback.
+    pub pause_timeout: Duration,
+    /// A one-off task on a new revision that must pass before any service is updated.
+    pub migration: Option<crate::migration::Migration>,
 }
 
 /// Where progress lines go.
@@ -186,6 +198,14 @@ pub enum PrepareError {
         #[source]
         source: TaskDefError,
     },
+    /// `register: false` with edits, or without a revision to deploy.
+    #[error("service `{service}`: {message}")]
+    Existing {
+        /// Service.
+        service: String,
+        /// What is wrong.
+        message: String,
+    },
     /// An ECR image does not exist.
     #[error("service `{service}`: image `{image}` does not exist in ECR")]
     MissingImage {
@@ -209,10 +229,16 @@ pub struct Prepared {
     pub rendered: RegisterInput,
     /// Image -> digest.
     pub image_digests: BTreeMap<String, String>,
+    /// `register: false`: the ARN of the existing revision to deploy.
+    pub existing: Option<String>,
 }
 
 /// Calls `call` again while it is throttled, with exponential backoff.
-async fn retrying<T, F, Fut>(clock: &impl Clock, attempts: u32, mut call: F) -> Result<T, ApiError>
+pub(crate) async fn retrying<T, F, Fut>(
+    clock: &impl Clock,
+    attempts: u32,
+    mut call: F,
+) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, ApiError>>,
@@ -275,8 +301,47 @@ pub async fn prepare(
             service: service.clone(),
             source,
         };
+        let existing = if plan.register {
+            None
+        } else {
+            let existing_error = |message: String| PrepareError::Existing {
+                service: service.clone(),
+                message,
+            };
+            if !matches!(plan.base, Base::Reference(_)) {
+                return Err(existing_error(
+                    "register: false deploys an existing revision: give task-definition as \
+                     `family:revision` or an ARN"
+                        .into(),
+                ));
+            }
+            if !plan.edits.is_empty() || plan.task_edit != TaskEdit::default() {
+                return Err(existing_error(
+                    "register: false deploys the revision as it is: remove the container and \
+                     role changes, or let ecs-taskdef-update register a new revision"
+                        .into(),
+                ));
+            }
+            let arn = arn_of(&document).ok_or_else(|| {
+                existing_error("DescribeTaskDefinition returned no taskDefinitionArn".into())
+            })?;
+            let status = document
+                .get("taskDefinition")
+                .unwrap_or(&document)
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("ACTIVE");
+            if status != "ACTIVE" {
+                // AWS refuses to update a service to an INACTIVE revision; say so first.
+                return Err(existing_error(format!(
+                    "{arn} is {status}: a service cannot be updated to it"
+                )));
+            }
+            Some(arn)
+        };
         let base = taskdef::from_describe(&document).map_err(taskdef_error)?;
-        let mut rendered = taskdef::apply(&base, &plan.edits).map_err(taskdef_error)?;
+        let mut rendered =
+            taskdef::render(&base, &plan.task_edit, &plan.edits).map_err(taskdef_error)?;
         let edited: Vec<&str> = plan
             .edits
             .iter()
@@ -342,6 +407,7 @@ pub async fn prepare(
             base,
             rendered,
             image_digests,
+            existing,
         });
     }
     Ok(prepared)
@@ -353,6 +419,8 @@ struct Live {
     watch: Watch,
     last: Option<ServiceState>,
     failed_polls: u32,
+    /// Native strategies: the service deployment followed instead of `watch`.
+    native: Option<NativeLive>,
 }
 
 /// Registers, updates and waits; rolls back on failure. Errors of register or update count as
@@ -383,6 +451,7 @@ pub async fn deploy(
     // `interrupts` belongs to this run: any signal so far (even during `prepare`) stops it.
     let seen_interrupts = 0;
     let mut last_states: Vec<Option<ServiceState>> = vec![None; prepared.len()];
+    let mut last_natives: Vec<Option<NativeLive>> = vec![None; prepared.len()];
 
     // Register everything first: a bad definition fails before any service changes.
     for (index, service) in prepared.iter().enumerate() {
@@ -390,6 +459,15 @@ pub async fn deploy(
             interrupted = Some(interrupts.last());
             failure = Some(format!("interrupted by {}", interrupts.last()));
             break;
+        }
+        if let Some(arn) = &service.existing {
+            sink.line(
+                &service.plan.service,
+                &format!("deploying the existing revision {arn} (nothing registered)"),
+            );
+            results[index].task_definition = Some(arn.clone());
+            results[index].status = ServiceStatus::Registered;
+            continue;
         }
         let body = service.rendered.to_value();
         match retrying(clock, config.max_attempts, || {
@@ -405,6 +483,39 @@ pub async fn deploy(
             Err(error) => {
                 failure = Some(format!("{}: {error}", service.plan.service));
                 break;
+            }
+        }
+    }
+
+    if let (None, Some(migration)) = (&failure, &config.migration) {
+        let index = prepared
+            .iter()
+            .position(|p| p.plan.service == migration.service);
+        let arn = index.and_then(|i| results[i].task_definition.clone());
+        match (index, arn) {
+            (Some(index), Some(arn)) => {
+                if let Err(reason) = crate::migration::run(
+                    api,
+                    clock,
+                    &prepared[index],
+                    &arn,
+                    (migration, config.poll_interval, config.max_attempts),
+                    (interrupts, seen_interrupts),
+                    sink,
+                )
+                .await
+                {
+                    if interrupts.count() > seen_interrupts {
+                        interrupted = Some(interrupts.last());
+                    }
+                    failure = Some(format!("{}: {reason}", migration.service));
+                }
+            }
+            _ => {
+                failure = Some(format!(
+                    "migration: service `{}` has no new revision to run on",
+                    migration.service
+                ));
             }
         }
     }
@@ -430,6 +541,41 @@ pub async fn deploy(
             let Some(arn) = results[index].task_definition.clone() else {
                 continue;
             };
+            if service.existing.is_some()
+                && arn == service.before.task_definition
+                && !service.plan.force_new_deployment
+            {
+                sink.notice(
+                    &service.plan.service,
+                    &format!(
+                        "already runs {arn}: nothing to deploy (force-new-deployment restarts its tasks)"
+                    ),
+                );
+                results[index].status = ServiceStatus::Deployed;
+                continue;
+            }
+            if crate::native::is_native(service.before.strategy.as_deref()) {
+                match native_deploy::begin(api, clock, service, &arn, config, sink).await {
+                    Ok(native) => {
+                        updated.push(index);
+                        live.push(Live {
+                            index,
+                            watch: Watch::new(arn, None, [], clock.now(), config.watch.clone()),
+                            last: None,
+                            failed_polls: 0,
+                            native: Some(native),
+                        });
+                    }
+                    Err((changed, error)) => {
+                        if changed {
+                            updated.push(index);
+                        }
+                        failure = Some(format!("{}: {error}", service.plan.service));
+                        break;
+                    }
+                }
+                continue;
+            }
             let request = UpdateRequest {
                 cluster: service.plan.cluster.clone(),
                 service: service.plan.service.clone(),
@@ -455,6 +601,7 @@ pub async fn deploy(
                             .with_stale_primary(service.before.primary().map(|p| p.id.clone())),
                         last: None,
                         failed_polls: 0,
+                        native: None,
                     });
                 }
                 Err(error) => {
@@ -483,8 +630,9 @@ pub async fn deploy(
                 }
             }
         }
-        for item in &live {
+        for item in &mut live {
             last_states[item.index] = item.last.clone();
+            last_natives[item.index] = item.native.take();
         }
         if failure.is_none() {
             for item in &live {
@@ -536,17 +684,33 @@ pub async fn deploy(
         let service = &prepared[index];
         let name = &service.plan.service;
         results[index].reason = Some(reason.clone());
-        match roll_back(
-            api,
-            clock,
-            service,
-            last_states[index].as_ref(),
-            config,
-            (interrupts, seen_during_rollback),
-            sink,
-        )
-        .await
-        {
+        let rolled = match last_natives[index].take() {
+            Some(native) => {
+                native_deploy::roll_back(
+                    api,
+                    clock,
+                    service,
+                    native,
+                    config,
+                    (interrupts, seen_during_rollback),
+                    sink,
+                )
+                .await
+            }
+            None => {
+                roll_back(
+                    api,
+                    clock,
+                    service,
+                    last_states[index].as_ref(),
+                    config,
+                    (interrupts, seen_during_rollback),
+                    sink,
+                )
+                .await
+            }
+        };
+        match rolled {
             Ok(()) => results[index].status = ServiceStatus::RolledBack,
             Err(RollbackEnd::NotWaited(signal)) => {
                 sink.warn(
@@ -609,6 +773,21 @@ async fn wait_all(
             }
             let service = &prepared[item.index];
             let name = &service.plan.service;
+            if let Some(native) = item.native.as_mut() {
+                match native_deploy::poll(api, clock, service, native, config, sink).await {
+                    None => {}
+                    Some(NativeOutcome::Completed) => {
+                        sink.line(name, "service deployment SUCCESSFUL");
+                        done[slot] = true;
+                    }
+                    Some(
+                        NativeOutcome::RolledBackByEcs(reason)
+                        | NativeOutcome::Failed(reason)
+                        | NativeOutcome::Stop(reason),
+                    ) => return Err(WaitEnd::Failed(format!("{name}: {reason}"))),
+                }
+                continue;
+            }
             let outcome = match api.describe_service(&service.plan.cluster, name).await {
                 Ok(state) => {
                     item.failed_polls = 0;
@@ -676,7 +855,7 @@ async fn wait_all(
 
 /// Why a rollback did not end on a stable previous revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum RollbackEnd {
+pub(crate) enum RollbackEnd {
     /// The rollback failed (or the previous revision failed too).
     Failed(String),
     /// The update was sent; a signal stopped the wait.
@@ -780,6 +959,7 @@ async fn roll_back(
         watch,
         last: None,
         failed_polls: 0,
+        native: None,
     }];
     wait_all(
         api,
@@ -834,18 +1014,34 @@ pub async fn roll_back_to(
         base: RegisterInput(serde_json::Map::new()),
         rendered: RegisterInput(serde_json::Map::new()),
         image_digests: BTreeMap::new(),
+        existing: None,
     };
-    roll_back(
-        api,
-        clock,
-        &prepared,
-        None,
-        config,
-        (interrupts, interrupts.count()),
-        sink,
-    )
-    .await
-    .map_err(|end| match end {
+    let rolled = if crate::native::is_native(before.strategy.as_deref()) {
+        // A blue/green, linear or canary service: a new service deployment of the target,
+        // followed through its stages like a deploy.
+        native_deploy::roll_back(
+            api,
+            clock,
+            &prepared,
+            NativeLive::idle(config),
+            config,
+            (interrupts, interrupts.count()),
+            sink,
+        )
+        .await
+    } else {
+        roll_back(
+            api,
+            clock,
+            &prepared,
+            None,
+            config,
+            (interrupts, interrupts.count()),
+            sink,
+        )
+        .await
+    };
+    rolled.map_err(|end| match end {
         RollbackEnd::Failed(reason) => reason,
         RollbackEnd::NotWaited(signal) => {
             format!("{signal}: the update to {target} was sent; not waiting for it to complete")

@@ -5,6 +5,8 @@
 //! - [`diff`]: per-container changes, secrets and long values redacted.
 //! - [`watch`]: the wait decision over DescribeServices observations.
 //! - [`fleet`]: prepare, register, update, wait, roll back, behind the [`api::EcsApi`] seam.
+//! - [`native`]: blue/green, linear and canary services: the service-deployment wait.
+//! - [`migration`]: a one-off task on the new revision that gates every update.
 //! - [`aws`]: the seam over the SDK; [`replay`]: a scripted one for tests and benchmarks.
 
 pub mod api;
@@ -13,6 +15,9 @@ mod cli;
 pub mod diff;
 pub mod fleet;
 pub mod limits;
+pub mod migration;
+pub mod native;
+mod native_deploy;
 pub mod plan;
 pub mod replay;
 pub mod taskdef;
@@ -117,9 +122,8 @@ impl Reportable for Error {
                 api_class(source)
             }
             Error::Prepare(_) => ErrorClass::Usage,
-            Error::Runtime(_) | Error::Write { .. } | Error::Output(_) => {
-                ErrorClass::Infrastructure
-            }
+            Error::Runtime(_) | Error::Write { .. } => ErrorClass::Infrastructure,
+            Error::Output(error) => error.class(),
             Error::RollbackFailed(_) => ErrorClass::RollbackFailed,
             Error::RollbackCommand { .. } => ErrorClass::Infrastructure,
         }
@@ -191,7 +195,7 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     runtime.block_on(execute(&cli.command, &args, plan, runner))
 }
 
-fn config(args: &Args, sequential: bool) -> FleetConfig {
+fn config(args: &Args, sequential: bool, migration: Option<migration::Migration>) -> FleetConfig {
     FleetConfig {
         poll_interval: args.poll_interval,
         watch: WatchConfig {
@@ -203,6 +207,8 @@ fn config(args: &Args, sequential: bool) -> FleetConfig {
         sequential,
         rollback: args.rollback,
         max_attempts: 5,
+        pause_timeout: args.pause_timeout,
+        migration,
     }
 }
 
@@ -220,7 +226,7 @@ async fn execute(
     plan: plan::Plan,
     runner: &mut Runner,
 ) -> Result<Verdict, Error> {
-    let config = config(args, plan.sequential);
+    let config = config(args, plan.sequential, plan.migration.clone());
     match command {
         Command::Render(_) | Command::Diff(_) => {
             let offline = plan
@@ -382,6 +388,56 @@ fn finish(report: FleetReport, runner: &mut Runner) -> Result<Verdict, Error> {
     }
 }
 
+/// The base and the rendered task definition of one service; `api` is needed unless the base
+/// is a document. Changes nothing.
+pub async fn render_service(
+    api: Option<&impl EcsApi>,
+    service: &ServicePlan,
+) -> Result<(taskdef::RegisterInput, taskdef::RegisterInput), Error> {
+    let api_error = |source| Error::Api {
+        service: service.service.clone(),
+        source,
+    };
+    let document = match (&service.base, api) {
+        (Base::Document(document), _) => document.clone(),
+        (Base::Reference(reference), Some(api)) => api
+            .describe_task_definition(reference)
+            .await
+            .map_err(api_error)?,
+        (Base::Current, Some(api)) => {
+            let state = api
+                .describe_service(&service.cluster, &service.service)
+                .await
+                .map_err(api_error)?;
+            if state.status != "ACTIVE" {
+                return Err(PrepareError::NotActive {
+                    cluster: service.cluster.clone(),
+                    service: service.service.clone(),
+                    status: state.status,
+                }
+                .into());
+            }
+            api.describe_task_definition(&state.task_definition)
+                .await
+                .map_err(api_error)?
+        }
+        (_, None) => {
+            return Err(PlanError::Usage(
+                "render and diff without AWS access need --task-definition FILE".into(),
+            )
+            .into());
+        }
+    };
+    let taskdef_error = |source| Error::TaskDef {
+        service: service.service.clone(),
+        source,
+    };
+    let base = taskdef::from_describe(&document).map_err(taskdef_error)?;
+    let rendered =
+        taskdef::render(&base, &service.task_edit, &service.edits).map_err(taskdef_error)?;
+    Ok((base, rendered))
+}
+
 /// `render` and `diff`.
 async fn render(
     diff_only: bool,
@@ -394,46 +450,7 @@ async fn render(
     let mut diff_lines = Vec::new();
     let mut hidden = false;
     for service in services {
-        let api_error = |source| Error::Api {
-            service: service.service.clone(),
-            source,
-        };
-        let document = match (&service.base, aws) {
-            (Base::Document(document), _) => document.clone(),
-            (Base::Reference(reference), Some(aws)) => aws
-                .describe_task_definition(reference)
-                .await
-                .map_err(api_error)?,
-            (Base::Current, Some(aws)) => {
-                let state = aws
-                    .describe_service(&service.cluster, &service.service)
-                    .await
-                    .map_err(api_error)?;
-                if state.status != "ACTIVE" {
-                    return Err(PrepareError::NotActive {
-                        cluster: service.cluster.clone(),
-                        service: service.service.clone(),
-                        status: state.status,
-                    }
-                    .into());
-                }
-                aws.describe_task_definition(&state.task_definition)
-                    .await
-                    .map_err(api_error)?
-            }
-            (_, None) => {
-                return Err(PlanError::Usage(
-                    "render and diff without AWS access need --task-definition FILE".into(),
-                )
-                .into());
-            }
-        };
-        let taskdef_error = |source| Error::TaskDef {
-            service: service.service.clone(),
-            source,
-        };
-        let base = taskdef::from_describe(&document).map_err(taskdef_error)?;
-        let rendered = taskdef::apply(&base, &service.edits).map_err(taskdef_error)?;
+        let (base, rendered) = render_service(aws, service).await?;
         if diff_only {
             let changes = diff::diff(&base, &rendered);
             if changes.is_empty() {

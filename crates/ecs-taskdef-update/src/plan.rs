@@ -18,7 +18,6 @@
 //!         command: [python, -m, proc]
 //! ```
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -26,7 +25,7 @@ use serde_json::Value;
 
 use crate::cli::Args;
 use crate::fleet::{Base, ServicePlan};
-use crate::taskdef::{ContainerEdit, ImageEdit};
+use crate::taskdef::{self, ContainerEdit, ImageEdit, TaskEdit};
 
 /// Errors in flags or the deploy file.
 #[derive(Debug, thiserror::Error)]
@@ -105,10 +104,15 @@ struct ServiceEntry {
     desired_count: Option<i32>,
     #[serde(default)]
     force_new_deployment: bool,
+    task_role_arn: Option<String>,
+    execution_role_arn: Option<String>,
+    register: Option<bool>,
     #[serde(default)]
     containers: Vec<ContainerEntry>,
 }
 
+/// Maps (`env`, `secrets`, ...) are read as YAML mappings, so entries keep the order the user
+/// wrote them in (new entries are appended in that order).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct ContainerEntry {
@@ -117,36 +121,57 @@ struct ContainerEntry {
     tag: Option<String>,
     digest: Option<String>,
     #[serde(default)]
-    env: BTreeMap<String, EnvValue>,
+    env: serde_yaml_ng::Mapping,
     #[serde(default)]
-    env_from_file: BTreeMap<String, PathBuf>,
+    env_from_file: serde_yaml_ng::Mapping,
     #[serde(default)]
     unset_env: Vec<String>,
     #[serde(default)]
-    secrets: BTreeMap<String, String>,
+    secrets: serde_yaml_ng::Mapping,
     #[serde(default)]
     unset_secrets: Vec<String>,
     command: Option<Vec<String>>,
+    env_files: Option<Vec<String>>,
+    log_driver: Option<String>,
+    #[serde(default)]
+    log_options: serde_yaml_ng::Mapping,
+    #[serde(default)]
+    docker_labels: serde_yaml_ng::Mapping,
 }
 
-/// Env values may be written as YAML scalars or structures (a structure is sent as JSON).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum EnvValue {
-    Text(String),
-    Other(serde_yaml_ng::Value),
-}
-
-impl EnvValue {
-    fn into_string(self) -> Result<String, String> {
-        match self {
-            EnvValue::Text(text) => Ok(text),
-            EnvValue::Other(serde_yaml_ng::Value::Bool(b)) => Ok(b.to_string()),
-            EnvValue::Other(serde_yaml_ng::Value::Number(n)) => Ok(n.to_string()),
-            EnvValue::Other(serde_yaml_ng::Value::Null) => Ok(String::new()),
-            EnvValue::Other(other) => serde_json::to_string(&other).map_err(|e| e.to_string()),
-        }
-    }
+/// The entries of a YAML mapping in the order written, values as strings: scalars as written
+/// (`null` is empty), structures as JSON only where `structures` allows it (env values).
+fn entries(
+    mapping: serde_yaml_ng::Mapping,
+    field: &str,
+    structures: bool,
+) -> Result<Vec<(String, String)>, String> {
+    use serde_yaml_ng::Value as Yaml;
+    mapping
+        .into_iter()
+        .map(|(key, value)| {
+            let key = match key {
+                Yaml::String(key) => key,
+                Yaml::Number(n) => n.to_string(),
+                Yaml::Bool(b) => b.to_string(),
+                _ => return Err(format!("{field}: keys must be names")),
+            };
+            let value = match value {
+                Yaml::String(text) => text,
+                Yaml::Bool(b) => b.to_string(),
+                Yaml::Number(n) => n.to_string(),
+                Yaml::Null => String::new(),
+                Yaml::Tagged(_) => {
+                    return Err(format!("{field}.{key}: YAML tags are not supported"));
+                }
+                other if structures => {
+                    serde_json::to_string(&other).map_err(|e| format!("{field}.{key}: {e}"))?
+                }
+                _ => return Err(format!("{field}.{key}: must be a string")),
+            };
+            Ok((key, value))
+        })
+        .collect()
 }
 
 /// What to deploy, validated.
@@ -156,6 +181,68 @@ pub struct Plan {
     pub services: Vec<ServicePlan>,
     /// Deploy one after the other.
     pub sequential: bool,
+    /// A one-off task that must pass before any service is updated.
+    pub migration: Option<crate::migration::Migration>,
+}
+
+/// The migration of the flags, checked against the plan's services.
+fn migration(
+    args: &Args,
+    services: &[ServicePlan],
+) -> Result<Option<crate::migration::Migration>, PlanError> {
+    let Some(command) = args
+        .migration_command
+        .as_deref()
+        .filter(|c| !c.trim().is_empty())
+    else {
+        if args
+            .migration_container
+            .as_deref()
+            .is_some_and(|c| !c.is_empty())
+            || args
+                .migration_service
+                .as_deref()
+                .is_some_and(|s| !s.is_empty())
+        {
+            return Err(PlanError::Usage(
+                "--migration-container and --migration-service need --migration-command".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let command = parse_command(command)?;
+    let service = match args.migration_service.as_deref().filter(|s| !s.is_empty()) {
+        Some(name) => services.iter().find(|s| s.service == name).ok_or_else(|| {
+            PlanError::Usage(format!(
+                "--migration-service `{}` is not deployed in this run",
+                name.escape_debug()
+            ))
+        })?,
+        None => services
+            .first()
+            .ok_or_else(|| PlanError::Usage("no service to run the migration on".into()))?,
+    };
+    let container = match args
+        .migration_container
+        .as_deref()
+        .filter(|c| !c.is_empty())
+    {
+        Some(container) => container.to_owned(),
+        None => match service.edits.as_slice() {
+            [only] => only.name.clone(),
+            _ => {
+                return Err(PlanError::Usage(
+                    "give --migration-container: the container whose command the migration overrides".into(),
+                ));
+            }
+        },
+    };
+    Ok(Some(crate::migration::Migration {
+        service: service.service.clone(),
+        container,
+        command,
+        timeout: args.migration_timeout,
+    }))
 }
 
 fn read(path: &Path, limit: u64) -> Result<String, PlanError> {
@@ -271,14 +358,60 @@ pub fn from_args(args: &Args, working_dir: &Path) -> Result<Plan, PlanError> {
             ordered.push(plan.0.remove(index));
         }
         ordered.append(&mut plan.0);
+        let migration = migration(args, &ordered)?;
         return Ok(Plan {
             services: ordered,
             sequential: true,
+            migration,
         });
     }
+    let migration = migration(args, &plan.0)?;
     Ok(Plan {
         services: plan.0,
         sequential: false,
+        migration,
+    })
+}
+
+fn lines_of(lists: &[runner_protocol::input::LineList]) -> Vec<String> {
+    flatten(lists)
+}
+
+fn str_pairs(
+    flag: &'static str,
+    lists: &[runner_protocol::input::LineList],
+) -> Result<Vec<(String, String)>, PlanError> {
+    let lines = lines_of(lists);
+    pairs(flag, &lines.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// `a` or `a,b`: container names, none empty (ECS container names never hold a comma).
+fn container_names(text: &str) -> Result<Vec<String>, PlanError> {
+    let names: Vec<String> = text.split(',').map(str::to_owned).collect();
+    if names.iter().any(|n| n.trim().is_empty()) {
+        return Err(PlanError::Usage(format!(
+            "--container `{}` has an empty name: give one name or names separated by commas (`web,sidecar`)",
+            text.escape_debug()
+        )));
+    }
+    Ok(names.into_iter().map(|n| n.trim().to_owned()).collect())
+}
+
+fn task_edit(
+    task_role_arn: Option<&str>,
+    execution_role_arn: Option<&str>,
+) -> Result<TaskEdit, String> {
+    let task_role_arn = task_role_arn.filter(|a| !a.is_empty());
+    let execution_role_arn = execution_role_arn.filter(|a| !a.is_empty());
+    if let Some(arn) = task_role_arn {
+        taskdef::check_role_arn("task-role-arn", arn)?;
+    }
+    if let Some(arn) = execution_role_arn {
+        taskdef::check_role_arn("execution-role-arn", arn)?;
+    }
+    Ok(TaskEdit {
+        task_role_arn: task_role_arn.map(str::to_owned),
+        execution_role_arn: execution_role_arn.map(str::to_owned),
     })
 }
 
@@ -291,46 +424,65 @@ fn from_flags(
         .clone()
         .ok_or_else(|| PlanError::Usage("give --service (or --deploy-file)".into()))?;
     check_service_name(&service)?;
-    let env_lines = flatten(&args.env);
-    let file_lines = flatten(&args.env_from_file);
-    let secret_lines = flatten(&args.secret);
-    let mut env_set = pairs(
-        "env",
-        &env_lines.iter().map(String::as_str).collect::<Vec<_>>(),
-    )?;
-    for (name, path) in pairs(
-        "env-from-file",
-        &file_lines.iter().map(String::as_str).collect::<Vec<_>>(),
-    )? {
+    let mut env_set = str_pairs("env", &args.env)?;
+    for (name, path) in str_pairs("env-from-file", &args.env_from_file)? {
         env_set.push((
             name,
             read(&working_dir.join(path), crate::limits::MAX_INPUT_FILE_BYTES)?,
         ));
     }
-    let secrets_set = pairs(
-        "secret",
-        &secret_lines.iter().map(String::as_str).collect::<Vec<_>>(),
-    )?;
+    let secrets_set = str_pairs("secret", &args.secret)?;
     let command = args.command.as_deref().map(parse_command).transpose()?;
-    let has_edit = args.image.is_some()
-        || !env_set.is_empty()
-        || !args.unset_env.is_empty()
-        || !secrets_set.is_empty()
-        || !args.unset_secret.is_empty()
-        || command.is_some();
-    let edits = match (&args.container, has_edit) {
-        (Some(container), _) => vec![ContainerEdit {
-            name: container.clone(),
-            image: args.image.as_deref().map(image_edit),
-            env_set,
-            env_unset: flatten(&args.unset_env),
-            secrets_set,
-            secrets_unset: flatten(&args.unset_secret),
-            command,
-        }],
+    let env_files = lines_of(&args.env_files);
+    let log_driver = args.log_driver.clone().filter(|d| !d.is_empty());
+    if let Some(driver) = &log_driver {
+        taskdef::check_log_driver(driver).map_err(PlanError::Usage)?;
+    }
+    let log_options = str_pairs("log-options", &args.log_options)?;
+    let docker_labels = str_pairs("docker-labels", &args.docker_labels)?;
+    let task_edit = task_edit(
+        args.task_role_arn.as_deref(),
+        args.execution_role_arn.as_deref(),
+    )
+    .map_err(PlanError::Usage)?;
+    let edit = ContainerEdit {
+        name: String::new(),
+        image: args
+            .image
+            .as_deref()
+            .filter(|i| !i.is_empty())
+            .map(image_edit),
+        env_set,
+        env_unset: flatten(&args.unset_env),
+        secrets_set,
+        secrets_unset: flatten(&args.unset_secret),
+        command,
+        env_files: (!env_files.is_empty()).then_some(env_files),
+        log_driver,
+        log_options,
+        docker_labels,
+    };
+    let has_edit = edit
+        != ContainerEdit {
+            name: String::new(),
+            ..ContainerEdit::default()
+        };
+    let edits = match (
+        args.container.as_deref().filter(|c| !c.is_empty()),
+        has_edit,
+    ) {
+        (Some(containers), _) => container_names(containers)?
+            .into_iter()
+            .map(|name| ContainerEdit {
+                name,
+                ..edit.clone()
+            })
+            .collect(),
         (None, true) => {
             return Err(PlanError::Usage(
-                "--image, --env, --secret and --command need --container".into(),
+                "--image, --env, --secret, --command, --env-files, --log-driver, --log-options \
+                 and --docker-labels need --container"
+                    .into(),
             ));
         }
         (None, false) => Vec::new(),
@@ -341,6 +493,8 @@ fn from_flags(
             service,
             base: base(args.task_definition.as_deref(), working_dir)?,
             edits,
+            task_edit,
+            register: args.register,
             desired_count: args.desired_count,
             force_new_deployment: args.force_new_deployment,
         }],
@@ -392,29 +546,43 @@ fn from_file(path: &Path, args: &Args) -> Result<(Vec<ServicePlan>, Vec<String>)
                     )));
                 }
             };
-            let mut env_set = Vec::new();
-            for (name, value) in container.env {
-                let value = value
-                    .into_string()
-                    .map_err(|e| file_error(format!("{field}.env.{name}: {e}")))?;
-                env_set.push((name, value));
-            }
-            for (name, file) in container.env_from_file {
+            let in_field = |what: &str| format!("{field}.{what}");
+            let mut env_set =
+                entries(container.env, &in_field("env"), true).map_err(&file_error)?;
+            for (name, file) in entries(container.env_from_file, &in_field("env-from-file"), false)
+                .map_err(&file_error)?
+            {
                 env_set.push((
                     name,
                     read(&dir.join(file), crate::limits::MAX_INPUT_FILE_BYTES)?,
                 ));
+            }
+            if let Some(driver) = &container.log_driver {
+                taskdef::check_log_driver(driver)
+                    .map_err(|e| file_error(format!("{}: {e}", in_field("log-driver"))))?;
             }
             edits.push(ContainerEdit {
                 name: container.name,
                 image,
                 env_set,
                 env_unset: container.unset_env,
-                secrets_set: container.secrets.into_iter().collect(),
+                secrets_set: entries(container.secrets, &in_field("secrets"), false)
+                    .map_err(&file_error)?,
                 secrets_unset: container.unset_secrets,
                 command: container.command,
+                env_files: container.env_files,
+                log_driver: container.log_driver,
+                log_options: entries(container.log_options, &in_field("log-options"), false)
+                    .map_err(&file_error)?,
+                docker_labels: entries(container.docker_labels, &in_field("docker-labels"), false)
+                    .map_err(&file_error)?,
             });
         }
+        let task_edit = task_edit(
+            entry.task_role_arn.as_deref(),
+            entry.execution_role_arn.as_deref(),
+        )
+        .map_err(|e| file_error(format!("services[{}]: {e}", entry.name)))?;
         services.push(ServicePlan {
             cluster: entry
                 .cluster
@@ -423,6 +591,8 @@ fn from_file(path: &Path, args: &Args) -> Result<(Vec<ServicePlan>, Vec<String>)
             service: entry.name,
             base: base(entry.task_definition.as_deref(), dir)?,
             edits,
+            task_edit,
+            register: entry.register.unwrap_or(args.register),
             desired_count: entry.desired_count,
             force_new_deployment: entry.force_new_deployment || args.force_new_deployment,
         });
@@ -436,12 +606,16 @@ fn from_file(path: &Path, args: &Args) -> Result<(Vec<ServicePlan>, Vec<String>)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser as _;
+    use clap::FromArgMatches as _;
 
     fn args(extra: &[&str]) -> Args {
         let mut argv = vec!["ecs-taskdef-update", "deploy"];
         argv.extend_from_slice(extra);
-        match crate::Cli::parse_from(argv).command {
+        let matches = runner_protocol::cli::command::<crate::Cli>().get_matches_from(argv);
+        match crate::Cli::from_arg_matches(&matches)
+            .expect("valid flags")
+            .command
+        {
             crate::cli::Command::Deploy(args) => args,
             _ => unreachable!(),
         }
@@ -570,6 +744,182 @@ mod tests {
             ]
         );
         assert!(plan.services[2].edits[0].env_set.is_empty());
+    }
+
+    #[test]
+    fn several_containers_get_the_same_changes_and_an_empty_name_is_refused() {
+        let plan = from_args(
+            &args(&[
+                "--service=s",
+                "--container=web,sidecar",
+                "--image=nginx:1",
+                "--docker-labels=a=1\nb=x=y",
+                "--log-driver=awslogs",
+                "--log-options=awslogs-group=/ecs/s",
+                "--env-files=arn:aws:s3:::b/a.env\narn:aws:s3:::b/b.env",
+                "--task-role-arn=arn:aws:iam::123456789012:role/t",
+            ]),
+            Path::new("."),
+        )
+        .expect("plan");
+        let service = &plan.services[0];
+        let names: Vec<&str> = service.edits.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["web", "sidecar"]);
+        assert_eq!(
+            service.edits[0].docker_labels,
+            service.edits[1].docker_labels
+        );
+        assert_eq!(
+            service.edits[1].docker_labels,
+            [
+                ("a".to_owned(), "1".to_owned()),
+                ("b".to_owned(), "x=y".to_owned())
+            ]
+        );
+        assert_eq!(service.edits[1].env_files.as_ref().map(Vec::len), Some(2));
+        assert_eq!(
+            service.task_edit.task_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/t")
+        );
+        for bad in ["web,", ",web", "web,,sidecar"] {
+            let error = from_args(
+                &args(&["--service=s", &format!("--container={bad}"), "--image=x"]),
+                Path::new("."),
+            )
+            .expect_err(bad);
+            assert!(error.to_string().contains("has an empty name"), "{error}");
+        }
+        let error = from_args(
+            &args(&["--service=s", "--container=web", "--log-driver=loki"]),
+            Path::new("."),
+        )
+        .expect_err("bad driver");
+        assert!(
+            error.to_string().contains("valid drivers: json-file"),
+            "{error}"
+        );
+        let error = from_args(
+            &args(&["--service=s", "--execution-role-arn=arn:aws:iam::1:role/x"]),
+            Path::new("."),
+        )
+        .expect_err("bad role");
+        assert!(
+            error.to_string().starts_with("execution-role-arn"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn deploy_file_entries_keep_the_order_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("deploy.yaml");
+        std::fs::write(
+            &path,
+            [
+                "services:",
+                "- name: a",
+                "  execution-role-arn: arn:aws:iam::123456789012:role/e",
+                "  containers:",
+                "  - name: web",
+                "    env: {ZED: '1', ALPHA: '2', MID: {k: v}}",
+                "    secrets: {Z_KEY: arn:z, A_KEY: arn:a}",
+                "    docker-labels: {z: '1', a: '2'}",
+                "    log-driver: awslogs",
+                "    log-options: {awslogs-region: eu-west-1, awslogs-group: /ecs/a}",
+                "    env-files: [arn:aws:s3:::b/z.env, arn:aws:s3:::b/a.env]",
+            ]
+            .join("\n"),
+        )
+        .expect("write");
+        let plan = from_args(
+            &args(&["--deploy-file", &path.display().to_string()]),
+            Path::new("."),
+        )
+        .expect("plan");
+        let edit = &plan.services[0].edits[0];
+        let names = |pairs: &[(String, String)]| -> Vec<String> {
+            pairs.iter().map(|(n, _)| n.clone()).collect()
+        };
+        assert_eq!(names(&edit.env_set), ["ZED", "ALPHA", "MID"]);
+        assert_eq!(edit.env_set[2].1, "{\"k\":\"v\"}");
+        assert_eq!(names(&edit.secrets_set), ["Z_KEY", "A_KEY"]);
+        assert_eq!(names(&edit.docker_labels), ["z", "a"]);
+        assert_eq!(
+            names(&edit.log_options),
+            ["awslogs-region", "awslogs-group"]
+        );
+        assert_eq!(
+            edit.env_files.as_deref(),
+            Some(
+                &[
+                    "arn:aws:s3:::b/z.env".to_owned(),
+                    "arn:aws:s3:::b/a.env".to_owned()
+                ][..]
+            )
+        );
+        assert_eq!(
+            plan.services[0].task_edit.execution_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/e")
+        );
+        std::fs::write(
+            &path,
+            "services:\n- name: a\n  containers:\n  - name: web\n    secrets: {A: {nested: x}}\n",
+        )
+        .expect("write");
+        let error = from_args(
+            &args(&["--deploy-file", &path.display().to_string()]),
+            Path::new("."),
+        )
+        .expect_err("structured secret");
+        assert!(
+            error
+                .to_string()
+                .contains("services[a].containers[web].secrets.A: must be a string"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn migration_flags_default_to_the_edited_container_and_name_what_is_missing() {
+        let plan = from_args(
+            &args(&[
+                "--service=api",
+                "--container=app",
+                "--image=:2",
+                "--migration-command=[\"migrate\", \"--to\", \"head tag\"]",
+            ]),
+            Path::new("."),
+        )
+        .expect("plan");
+        let migration = plan.migration.expect("migration");
+        assert_eq!(
+            (migration.service.as_str(), migration.container.as_str()),
+            ("api", "app")
+        );
+        assert_eq!(migration.command, ["migrate", "--to", "head tag"]);
+        assert_eq!(migration.timeout, std::time::Duration::from_secs(1800));
+        for (extra, message) in [
+            (
+                &["--service=api", "--migration-command=migrate"][..],
+                "give --migration-container",
+            ),
+            (
+                &["--service=api", "--migration-container=app"][..],
+                "need --migration-command",
+            ),
+            (
+                &[
+                    "--service=api",
+                    "--migration-command=migrate",
+                    "--migration-container=app",
+                    "--migration-service=other",
+                ][..],
+                "--migration-service `other` is not deployed in this run",
+            ),
+        ] {
+            let error = from_args(&args(extra), Path::new(".")).expect_err(message);
+            assert!(error.to_string().contains(message), "{error}");
+        }
     }
 
     #[test]

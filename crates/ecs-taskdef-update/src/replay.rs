@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::api::{
-    ApiError, Clock, Deployment, EcrImage, EcsApi, ServiceState, StoppedTask, UpdateRequest,
+    ApiError, Clock, Deployment, EcrImage, EcsApi, ServiceState, StoppedTask, TaskState,
+    UpdateRequest,
 };
 
 /// A clock that only moves when slept on.
@@ -46,6 +47,34 @@ pub struct ScriptedService {
     pub after_rollback: AfterRollback,
 }
 
+/// A service on a native strategy (blue/green, linear, canary): ListServiceDeployments and
+/// DescribeServiceDeployments answer with bodies as the API reference documents them (build
+/// them with [`service_deployment`] and [`deployment_brief`]). Times count from the first
+/// UpdateService (`timeline`) or from StopServiceDeployment (`after_stop`).
+#[derive(Debug, Clone, Default)]
+pub struct NativeScript {
+    /// ServiceDeploymentBrief entries listed before our update.
+    pub earlier: Vec<Value>,
+    /// ARN of the service deployment our UpdateService starts.
+    pub arn: String,
+    /// How long after UpdateService ListServiceDeployments starts listing it.
+    pub listed_after: Duration,
+    /// `(from, ServiceDeployment)` of ours, from the update on.
+    pub timeline: Vec<(Duration, Value)>,
+    /// `(from, ServiceDeployment)` of ours, from StopServiceDeployment on.
+    pub after_stop: Vec<(Duration, Value)>,
+    /// A second UpdateService (a rollback after success) starts `<arn>-back`, which answers
+    /// these `(from, ServiceDeployment)`.
+    pub back: Vec<(Duration, Value)>,
+}
+
+#[derive(Debug, Default)]
+struct NativeState {
+    script: NativeScript,
+    updates: Vec<Duration>,
+    stopped: Option<Duration>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     services: BTreeMap<String, ScriptedService>,
@@ -55,6 +84,13 @@ struct State {
     registered: Vec<Value>,
     arns: Vec<String>,
     updates: Vec<UpdateRequest>,
+    described: Vec<String>,
+    existing: Vec<String>,
+    native: BTreeMap<String, NativeState>,
+    stops: Vec<(String, String)>,
+    migration: Vec<(Duration, TaskState)>,
+    runs: Vec<(Duration, Value)>,
+    stopped_tasks: Vec<(String, String)>,
     calls: BTreeMap<&'static str, usize>,
 }
 
@@ -110,6 +146,25 @@ impl<'a> Replay<'a> {
             .insert(format!("{family}:{revision}"), document);
     }
 
+    /// Adds a DescribeTaskDefinition response body, returned for `reference` as it is.
+    pub fn describe_response(&self, reference: &str, document: Value) {
+        self.state
+            .borrow_mut()
+            .task_definitions
+            .insert(reference.into(), document);
+    }
+
+    /// Marks a revision registered outside the deploy (Terraform, CDK): an UpdateService to it
+    /// is a deploy, not a rollback.
+    pub fn existing(&self, arn: &str) {
+        self.state.borrow_mut().existing.push(arn.into());
+    }
+
+    /// The references DescribeTaskDefinition was asked for, in order.
+    pub fn described(&self) -> Vec<String> {
+        self.state.borrow().described.clone()
+    }
+
     /// Adds an ECR image: `repository:reference` -> digest.
     pub fn image(&self, repository: &str, reference: &str, digest: &str) {
         self.state
@@ -121,6 +176,43 @@ impl<'a> Replay<'a> {
     /// Adds a stopped task.
     pub fn stopped(&self, task: StoppedTask) {
         self.state.borrow_mut().stopped.push(task);
+    }
+
+    /// Scripts the service deployments of a native-strategy service.
+    pub fn native(&self, service: &str, script: NativeScript) {
+        self.state.borrow_mut().native.insert(
+            service.into(),
+            NativeState {
+                script,
+                ..NativeState::default()
+            },
+        );
+    }
+
+    /// Scripts the one-off task RunTask starts: `(from, DescribeTasks answer)`, times counted
+    /// from RunTask.
+    pub fn migration(&self, timeline: Vec<(Duration, TaskState)>) {
+        self.state.borrow_mut().migration = timeline;
+    }
+
+    /// RunTask request bodies.
+    pub fn runs(&self) -> Vec<Value> {
+        self.state
+            .borrow()
+            .runs
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    /// StopTask requests: `(task, reason)`.
+    pub fn stopped_tasks(&self) -> Vec<(String, String)> {
+        self.state.borrow().stopped_tasks.clone()
+    }
+
+    /// StopServiceDeployment requests: `(arn, stopType)`.
+    pub fn stops(&self) -> Vec<(String, String)> {
+        self.state.borrow().stops.clone()
     }
 
     /// Calls made, by API action.
@@ -186,6 +278,8 @@ pub fn service_state(deployments: Vec<Deployment>) -> ServiceState {
         running: deployments.iter().map(|d| d.running).sum::<i32>().min(2),
         deployments,
         events: vec![],
+        strategy: None,
+        run_config: serde_json::Map::new(),
     }
 }
 
@@ -220,6 +314,7 @@ impl EcsApi for Replay<'_> {
 
     async fn describe_task_definition(&self, reference: &str) -> Result<Value, ApiError> {
         self.count("DescribeTaskDefinition");
+        self.state.borrow_mut().described.push(reference.to_owned());
         self.state
             .borrow()
             .task_definitions
@@ -252,7 +347,12 @@ impl EcsApi for Replay<'_> {
         let now = self.now();
         let mut state = self.state.borrow_mut();
         state.updates.push(request.clone());
-        let ours = state.arns.contains(&request.task_definition);
+        if let Some(native) = state.native.get_mut(&request.service) {
+            native.updates.push(now);
+            return Ok(None);
+        }
+        let ours = state.arns.contains(&request.task_definition)
+            || state.existing.contains(&request.task_definition);
         let Some(script) = state.services.get_mut(&request.service) else {
             return Err(ApiError::NotFound {
                 operation: "UpdateService",
@@ -306,4 +406,198 @@ impl EcsApi for Replay<'_> {
             .get(&format!("{}:{}", image.repository, image.reference))
             .cloned())
     }
+
+    async fn list_service_deployments(
+        &self,
+        _cluster: &str,
+        service: &str,
+    ) -> Result<Value, ApiError> {
+        self.count("ListServiceDeployments");
+        let now = self.now();
+        let state = self.state.borrow();
+        let Some(native) = state.native.get(service) else {
+            return Ok(json!({"serviceDeployments": []}));
+        };
+        let mut listed = native.script.earlier.clone();
+        if let Some(first) = native.updates.first() {
+            if now >= *first + native.script.listed_after {
+                listed.push(deployment_brief(&native.script.arn, 1000.0, "IN_PROGRESS"));
+            }
+        }
+        if let Some(second) = native.updates.get(1) {
+            if now >= *second + native.script.listed_after {
+                listed.push(deployment_brief(
+                    &format!("{}-back", native.script.arn),
+                    2000.0,
+                    "IN_PROGRESS",
+                ));
+            }
+        }
+        Ok(json!({"serviceDeployments": listed}))
+    }
+
+    async fn describe_service_deployment(&self, arn: &str) -> Result<Value, ApiError> {
+        self.count("DescribeServiceDeployments");
+        let now = self.now();
+        let state = self.state.borrow();
+        let pick = |timeline: &[(Duration, Value)], since: Duration| {
+            timeline
+                .iter()
+                .rev()
+                .find(|(from, _)| since + *from <= now)
+                .map(|(_, body)| body.clone())
+        };
+        let found = state.native.values().find_map(|native| {
+            let first = *native.updates.first()?;
+            if arn == native.script.arn {
+                match native.stopped {
+                    Some(stopped) => pick(&native.script.after_stop, stopped)
+                        .or_else(|| pick(&native.script.timeline, first)),
+                    None => pick(&native.script.timeline, first),
+                }
+            } else if arn == format!("{}-back", native.script.arn) {
+                pick(&native.script.back, *native.updates.get(1)?)
+            } else {
+                None
+            }
+        });
+        Ok(match found {
+            Some(deployment) => json!({"serviceDeployments": [deployment], "failures": []}),
+            None => json!({"serviceDeployments": [], "failures": [
+                {"arn": arn, "reason": "MISSING", "detail": "scripted: no such service deployment"}
+            ]}),
+        })
+    }
+
+    async fn stop_service_deployment(&self, arn: &str, stop_type: &str) -> Result<(), ApiError> {
+        self.count("StopServiceDeployment");
+        let now = self.now();
+        let mut state = self.state.borrow_mut();
+        state.stops.push((arn.to_owned(), stop_type.to_owned()));
+        for native in state.native.values_mut() {
+            if native.script.arn == arn {
+                native.stopped = Some(now);
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_task(&self, body: &Value) -> Result<String, ApiError> {
+        self.count("RunTask");
+        let now = self.now();
+        self.state.borrow_mut().runs.push((now, body.clone()));
+        Ok(MIGRATION_TASK.to_owned())
+    }
+
+    async fn describe_task(
+        &self,
+        _cluster: &str,
+        arn: &str,
+    ) -> Result<Option<TaskState>, ApiError> {
+        self.count("DescribeTasks");
+        let now = self.now();
+        let state = self.state.borrow();
+        let Some((started, _)) = state.runs.last() else {
+            return Ok(None);
+        };
+        if arn != MIGRATION_TASK {
+            return Ok(None);
+        }
+        let stopped = state.stopped_tasks.iter().any(|(task, _)| task == arn);
+        let mut answer = state
+            .migration
+            .iter()
+            .rev()
+            .find(|(from, _)| *started + *from <= now)
+            .map(|(_, task)| task.clone());
+        if stopped {
+            // StopTask: the task stops with the reason given, its containers without exit codes.
+            answer = answer.map(|mut task| {
+                task.last_status = "STOPPED".into();
+                task.stop_code = Some("UserInitiated".into());
+                task.stopped_reason = state.stopped_tasks.last().map(|(_, r)| r.clone());
+                for container in &mut task.containers {
+                    container.exit_code = None;
+                }
+                task
+            });
+        }
+        Ok(answer)
+    }
+
+    async fn stop_task(&self, _cluster: &str, arn: &str, reason: &str) -> Result<(), ApiError> {
+        self.count("StopTask");
+        self.state
+            .borrow_mut()
+            .stopped_tasks
+            .push((arn.to_owned(), reason.to_owned()));
+        Ok(())
+    }
 }
+
+/// A `ServiceDeploymentBrief` as ListServiceDeployments returns it
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeploymentBrief.html>):
+/// timestamps are epoch seconds, as in every ECS JSON response.
+pub fn deployment_brief(arn: &str, created_at: f64, status: &str) -> Value {
+    json!({
+        "serviceDeploymentArn": arn,
+        "serviceArn": "arn:aws:ecs:eu-west-1:123456789012:service/prod/web",
+        "clusterArn": "arn:aws:ecs:eu-west-1:123456789012:cluster/prod",
+        "createdAt": created_at,
+        "startedAt": created_at,
+        "targetServiceRevisionArn": format!("{arn}/revision"),
+        "status": status
+    })
+}
+
+/// A `ServiceDeployment` as DescribeServiceDeployments returns it
+/// (<https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeployment.html>),
+/// for a blue/green service with a bake time; tests add `lifecycleHookDetails`,
+/// `deploymentCircuitBreaker.failureCount`, `rollback`, `statusReason` as a case needs.
+pub fn service_deployment(
+    arn: &str,
+    status: &str,
+    stage: &str,
+    running: i64,
+    requested: i64,
+) -> Value {
+    json!({
+        "serviceDeploymentArn": arn,
+        "serviceArn": "arn:aws:ecs:eu-west-1:123456789012:service/prod/web",
+        "clusterArn": "arn:aws:ecs:eu-west-1:123456789012:cluster/prod",
+        "createdAt": 1000.0,
+        "startedAt": 1000.0,
+        "updatedAt": 1000.0,
+        "sourceServiceRevisions": [{
+            "arn": "arn:aws:ecs:eu-west-1:123456789012:service-revision/prod/web/1",
+            "requestedTaskCount": requested,
+            "runningTaskCount": requested,
+            "pendingTaskCount": 0,
+            "requestedTestTrafficWeight": 0.0,
+            "requestedProductionTrafficWeight": 100.0
+        }],
+        "targetServiceRevision": {
+            "arn": format!("{arn}/revision"),
+            "requestedTaskCount": requested,
+            "runningTaskCount": running,
+            "pendingTaskCount": requested - running,
+            "requestedTestTrafficWeight": 100.0,
+            "requestedProductionTrafficWeight": 0.0
+        },
+        "status": status,
+        "lifecycleStage": stage,
+        "deploymentConfiguration": {
+            "strategy": "BLUE_GREEN",
+            "bakeTimeInMinutes": 10,
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+            "deploymentCircuitBreaker": {"enable": true, "rollback": true},
+            "alarms": {"alarmNames": ["web-5xx"], "enable": true, "rollback": true}
+        },
+        "deploymentCircuitBreaker": {"status": "MONITORING", "failureCount": 0, "threshold": 3},
+        "alarms": {"status": "MONITORING", "alarmNames": ["web-5xx"], "triggeredAlarmNames": []}
+    })
+}
+
+/// The ARN the replay's RunTask returns.
+pub const MIGRATION_TASK: &str = "arn:aws:ecs:eu-west-1:123456789012:task/prod/0f3c9a6e5b2d4c1a";

@@ -188,11 +188,13 @@ pub fn from_describe(document: &Value) -> Result<RegisterInput, TaskDefError> {
         None => object.clone(),
     };
     for field in DESCRIBE_ONLY_FIELDS {
-        definition.remove(*field);
+        // `shift_remove`: `remove` swaps the last key into the gap, and the output keeps the
+        // input's key order.
+        definition.shift_remove(*field);
     }
     // Register rejects an empty tag list; an absent one means the same.
     if definition.get("tags").is_some_and(is_empty_array) {
-        definition.remove("tags");
+        definition.shift_remove("tags");
     }
     validate(definition)
 }
@@ -301,6 +303,111 @@ pub struct ContainerEdit {
     pub secrets_unset: Vec<String>,
     /// New command.
     pub command: Option<Vec<String>>,
+    /// S3 environment files (ARNs): replace `environmentFiles` as a whole, as the aws-actions
+    /// render step does.
+    pub env_files: Option<Vec<String>>,
+    /// `logConfiguration.logDriver`.
+    pub log_driver: Option<String>,
+    /// `logConfiguration.options` to set (merged by key, in order).
+    pub log_options: Vec<(String, String)>,
+    /// `dockerLabels` to set (merged by key, in order).
+    pub docker_labels: Vec<(String, String)>,
+}
+
+/// Edits of the task definition itself (not of a container).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskEdit {
+    /// `taskRoleArn`.
+    pub task_role_arn: Option<String>,
+    /// `executionRoleArn`.
+    pub execution_role_arn: Option<String>,
+}
+
+/// The log drivers ECS accepts in `logConfiguration.logDriver` (API_LogConfiguration).
+pub const LOG_DRIVERS: &[&str] = &[
+    "json-file",
+    "syslog",
+    "journald",
+    "logentries",
+    "gelf",
+    "fluentd",
+    "awslogs",
+    "splunk",
+    "awsfirelens",
+];
+
+/// Checks a log driver name against [`LOG_DRIVERS`].
+pub fn check_log_driver(driver: &str) -> Result<(), String> {
+    if LOG_DRIVERS.contains(&driver) {
+        Ok(())
+    } else {
+        Err(format!(
+            "log driver `{}` is not valid; valid drivers: {}",
+            driver.escape_debug(),
+            LOG_DRIVERS.join(", ")
+        ))
+    }
+}
+
+/// Checks an IAM role ARN: `arn:<partition>:iam::<12 digits>:role/<name>`, the partitions
+/// `aws`, `aws-cn`, `aws-us-gov`, `aws-iso`, `aws-iso-b`, `aws-iso-e`, `aws-iso-f` (the same
+/// rule as amazon-ecs-render-task-definition v1.9.0).
+pub fn check_role_arn(field: &str, arn: &str) -> Result<(), String> {
+    let valid = (|| {
+        let rest = arn.strip_prefix("arn:")?;
+        let (partition, rest) = rest.split_once(':')?;
+        let partitions = [
+            "aws",
+            "aws-cn",
+            "aws-us-gov",
+            "aws-iso",
+            "aws-iso-b",
+            "aws-iso-e",
+            "aws-iso-f",
+        ];
+        if !partitions.contains(&partition) {
+            return None;
+        }
+        let rest = rest.strip_prefix("iam::")?;
+        let (account, rest) = rest.split_once(':')?;
+        let name = rest.strip_prefix("role/")?;
+        let ok = account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && !name.is_empty()
+            && !name.contains(['\n', '\r']);
+        ok.then_some(())
+    })()
+    .is_some();
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} `{}` is not an IAM role ARN; expected arn:aws:iam::<12-digit account>:role/<name> \
+             (partitions aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-iso-e, aws-iso-f)",
+            arn.escape_debug()
+        ))
+    }
+}
+
+/// Sets the task-level fields; new keys are appended, existing ones keep their place.
+pub fn apply_task(input: RegisterInput, edit: &TaskEdit) -> Result<RegisterInput, TaskDefError> {
+    let mut definition = input.0;
+    if let Some(arn) = &edit.task_role_arn {
+        definition.insert("taskRoleArn".into(), Value::String(arn.clone()));
+    }
+    if let Some(arn) = &edit.execution_role_arn {
+        definition.insert("executionRoleArn".into(), Value::String(arn.clone()));
+    }
+    validate(definition)
+}
+
+/// Container edits, then task edits.
+pub fn render(
+    input: &RegisterInput,
+    task: &TaskEdit,
+    edits: &[ContainerEdit],
+) -> Result<RegisterInput, TaskDefError> {
+    apply_task(apply(input, edits)?, task)
 }
 
 /// Applies container edits to a register input; containers not named stay untouched.
@@ -354,6 +461,18 @@ pub fn apply(
                 Value::Array(command.iter().cloned().map(Value::String).collect()),
             );
         }
+        if let Some(files) = &edit.env_files {
+            let files = files
+                .iter()
+                .map(|arn| {
+                    let mut entry = Map::new();
+                    entry.insert("value".into(), Value::String(arn.clone()));
+                    entry.insert("type".into(), Value::String("s3".into()));
+                    Value::Object(entry)
+                })
+                .collect();
+            container.insert("environmentFiles".into(), Value::Array(files));
+        }
         set_pairs(
             container,
             "environment",
@@ -368,8 +487,50 @@ pub fn apply(
             &edit.secrets_set,
             &edit.secrets_unset,
         );
+        if edit.log_driver.is_some() || !edit.log_options.is_empty() {
+            let field = format!("containerDefinitions[{}].logConfiguration", edit.name);
+            let log = container
+                .entry("logConfiguration")
+                .or_insert_with(|| Value::Object(Map::new()))
+                .as_object_mut()
+                .ok_or(TaskDefError::WrongType {
+                    field: field.clone(),
+                    expected: "an object",
+                })?;
+            if let Some(driver) = &edit.log_driver {
+                log.insert("logDriver".into(), Value::String(driver.clone()));
+            }
+            set_keys(log, "options", &edit.log_options, &field)?;
+        }
+        let field = format!("containerDefinitions[{}]", edit.name);
+        set_keys(container, "dockerLabels", &edit.docker_labels, &field)?;
     }
     validate(definition)
+}
+
+/// Merges `key: value` strings into an object member (created when absent): existing keys
+/// change in place, new ones are appended, others stay.
+fn set_keys(
+    parent: &mut Map<String, Value>,
+    member: &str,
+    pairs: &[(String, String)],
+    field: &str,
+) -> Result<(), TaskDefError> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let object = parent
+        .entry(member)
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .ok_or(TaskDefError::WrongType {
+            field: format!("{field}.{member}"),
+            expected: "an object",
+        })?;
+    for (key, value) in pairs {
+        object.insert(key.clone(), Value::String(value.clone()));
+    }
+    Ok(())
 }
 
 /// Merges `name`/`value_key` pairs into a container list: update in place, append new ones,
@@ -675,6 +836,98 @@ mod tests {
     }
 
     #[test]
+    fn stripping_keeps_the_key_order_of_the_input() {
+        let document = json!({
+            "family": "f", "revision": 3, "containerDefinitions": [{"name": "a", "image": "x"}],
+            "status": "ACTIVE", "tags": [{"key": "k", "value": "v"}], "cpu": "256"
+        });
+        let input = from_describe(&document).expect("valid");
+        let keys: Vec<&str> = input.0.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["family", "containerDefinitions", "tags", "cpu"]);
+    }
+
+    #[test]
+    fn env_files_log_configuration_labels_and_roles_merge_like_the_render_action() {
+        let base = from_describe(&json!({
+            "family": "f",
+            "containerDefinitions": [
+                {"name": "web", "image": "x", "environmentFiles": [{"value": "arn:aws:s3:::b/old.env", "type": "s3"}],
+                 "logConfiguration": {"logDriver": "json-file", "options": {"keep": "1", "tag": ""}},
+                 "dockerLabels": {"a": "1", "b": "2"}},
+                {"name": "sidecar", "image": "y", "dockerLabels": {"a": "1"}}
+            ]
+        }))
+        .expect("valid");
+        let edit = |name: &str| ContainerEdit {
+            name: name.into(),
+            env_files: Some(vec!["arn:aws:s3:::b/new.env".into()]),
+            log_driver: Some("awslogs".into()),
+            log_options: vec![
+                ("awslogs-group".into(), "/ecs/web=x".into()),
+                ("keep".into(), "2".into()),
+            ],
+            docker_labels: vec![("b".into(), "3".into()), ("c".into(), "4".into())],
+            ..ContainerEdit::default()
+        };
+        let task = TaskEdit {
+            task_role_arn: Some("arn:aws:iam::123456789012:role/t".into()),
+            execution_role_arn: None,
+        };
+        let out = render(&base, &task, &[edit("web")]).expect("renders");
+        let web = &out.containers()[0];
+        assert_eq!(
+            web["environmentFiles"],
+            json!([{"value": "arn:aws:s3:::b/new.env", "type": "s3"}])
+        );
+        assert_eq!(
+            web["logConfiguration"],
+            json!({"logDriver": "awslogs", "options": {"keep": "2", "tag": "", "awslogs-group": "/ecs/web=x"}})
+        );
+        assert_eq!(web["dockerLabels"], json!({"a": "1", "b": "3", "c": "4"}));
+        assert_eq!(
+            out.containers()[1],
+            base.containers()[1],
+            "other containers untouched"
+        );
+        assert_eq!(
+            out.0["taskRoleArn"],
+            json!("arn:aws:iam::123456789012:role/t")
+        );
+        assert!(!out.0.contains_key("executionRoleArn"));
+    }
+
+    #[test]
+    fn role_arns_and_log_drivers_are_checked() {
+        for valid in [
+            "arn:aws:iam::123456789012:role/r",
+            "arn:aws-cn:iam::123456789012:role/path/to/r",
+            "arn:aws-iso-f:iam::123456789012:role/r",
+        ] {
+            assert_eq!(check_role_arn("task-role-arn", valid), Ok(()), "{valid}");
+        }
+        for invalid in [
+            "not-a-valid-arn",
+            "arn:aws:iam::12345:role/too-short-account",
+            "arn:aws:s3::123456789012:role/r",
+            "arn:aws-xx:iam::123456789012:role/r",
+            "arn:aws:iam::123456789012:user/u",
+            "arn:aws:iam::123456789012:role/",
+        ] {
+            let error = check_role_arn("task-role-arn", invalid).expect_err(invalid);
+            assert!(
+                error.contains("arn:aws:iam::<12-digit account>:role/<name>"),
+                "{error}"
+            );
+        }
+        assert_eq!(check_log_driver("awsfirelens"), Ok(()));
+        let error = check_log_driver("loki").expect_err("not an ECS driver");
+        assert!(
+            error.contains("awslogs") && error.contains("`loki`"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn unknown_top_level_field_is_an_error_naming_it() {
         let mut describe = full_describe();
         describe["taskDefinition"]["someFutureField"] = json!(true);
@@ -760,6 +1013,7 @@ mod tests {
             ],
             secrets_unset: vec![],
             command: Some(vec!["sh".into(), "-c".into(), "echo 'hi there'".into()]),
+            ..ContainerEdit::default()
         };
         let out = apply(&small(), &[edit]).expect("applies");
         let app = &out.containers()[0];

@@ -295,6 +295,8 @@ pub(crate) mod tests {
             running,
             deployments,
             events: vec![],
+            strategy: None,
+            run_config: serde_json::Map::new(),
         }
     }
 

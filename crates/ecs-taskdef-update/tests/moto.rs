@@ -482,3 +482,294 @@ fn sigint_rolls_back_and_a_later_sigterm_stops_waiting_for_the_rollback() {
     let result = outputs["result"].clone();
     assert_eq!(result[0]["status"], "rollback-issued", "{log}");
 }
+
+/// Registers `proc:2` the way Terraform or CDK would (outside the tool); `deregister` makes it
+/// INACTIVE afterwards.
+fn register_outside(moto: &Moto, deregister: bool) -> String {
+    runtime().block_on(async {
+        let sdk = sdk(&moto.endpoint()).await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        let container = aws_sdk_ecs::types::ContainerDefinition::builder()
+            .name("proc")
+            .image(format!("{REGISTRY}/{REPOSITORY}:2026.11.24"))
+            .memory(512)
+            .build();
+        let arn = ecs
+            .register_task_definition()
+            .family("proc")
+            .container_definitions(container)
+            .send()
+            .await
+            .expect("register")
+            .task_definition()
+            .and_then(|t| t.task_definition_arn())
+            .expect("arn")
+            .to_owned();
+        if deregister {
+            ecs.deregister_task_definition()
+                .task_definition(&arn)
+                .send()
+                .await
+                .expect("deregister");
+        }
+        arn
+    })
+}
+
+#[test]
+fn deploys_an_existing_revision_without_registering_one() {
+    // amazon-ecs-deploy-task-definition#299 / #882: the revision belongs to Terraform or CDK.
+    let moto = Moto::start(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    seed(&moto);
+    let existing = register_outside(&moto, false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for reference in ["proc:2", existing.as_str()] {
+        let output = tool(
+            &moto,
+            dir.path(),
+            &[
+                "deploy",
+                "--cluster=prod",
+                "--service=processor",
+                &format!("--task-definition={reference}"),
+                "--register=false",
+                "--poll-interval=100ms",
+                "--timeout=30s",
+            ],
+        );
+        assert_eq!(output.code, Some(0), "{reference}: {}", output.stderr);
+        let outputs = outputs(&output);
+        assert_eq!(outputs["task-definition-arn"], existing.as_str());
+        assert_eq!(service_task_definition(&moto), existing);
+        assert!(describe(&moto, "proc:3").is_none(), "nothing registered");
+        if reference == "proc:2" {
+            assert!(
+                output
+                    .stderr
+                    .contains(&format!("deploying the existing revision {existing}")),
+                "{}",
+                output.stderr
+            );
+            assert!(
+                outputs["previous-task-definition-arn"]
+                    .as_str()
+                    .is_some_and(|arn| arn.ends_with("proc:1"))
+            );
+        } else {
+            // The service already runs it: nothing to deploy, said so, still success.
+            assert!(
+                output.stderr.contains("nothing to deploy"),
+                "{}",
+                output.stderr
+            );
+        }
+    }
+}
+
+#[test]
+fn an_existing_revision_is_checked_before_anything_changes() {
+    // moto does not refuse UpdateService to an INACTIVE revision (AWS does): the tool's own
+    // check is what stops it here.
+    let moto = Moto::start(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    seed(&moto);
+    register_outside(&moto, true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases: [(&[&str], &str); 3] = [
+        (&["--task-definition=proc:2"], "proc:2 is INACTIVE"),
+        (
+            &[
+                "--task-definition=proc:1",
+                "--container=proc",
+                "--image=:2026.11.24",
+            ],
+            "register: false deploys the revision as it is",
+        ),
+        (&[], "register: false deploys an existing revision"),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec![
+            "deploy",
+            "--cluster=prod",
+            "--service=processor",
+            "--register=false",
+        ];
+        args.extend_from_slice(extra);
+        let output = tool(&moto, dir.path(), &args);
+        assert_eq!(output.code, Some(2), "{extra:?}: {}", output.stderr);
+        assert!(
+            output.stderr.contains(message),
+            "{extra:?}: {}",
+            output.stderr
+        );
+        assert!(service_task_definition(&moto).ends_with("proc:1"));
+        assert!(describe(&moto, "proc:3").is_none(), "nothing registered");
+    }
+}
+
+/// A FARGATE service `api` on `proc:1` next to the seed's `processor`.
+fn fargate_service(moto: &Moto) {
+    runtime().block_on(async {
+        let sdk = sdk(&moto.endpoint()).await;
+        aws_sdk_ecs::Client::new(&sdk)
+            .create_service()
+            .cluster("prod")
+            .service_name("api")
+            .task_definition("proc:1")
+            .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+            .desired_count(2)
+            .send()
+            .await
+            .expect("service");
+    });
+}
+
+/// The tasks moto ran in `prod`: `(task definition, launch type, container overrides)`.
+fn tasks_run(moto: &Moto) -> Vec<(String, String, Value)> {
+    runtime().block_on(async {
+        let sdk = sdk(&moto.endpoint()).await;
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        let arns = ecs
+            .list_tasks()
+            .cluster("prod")
+            .send()
+            .await
+            .expect("list tasks")
+            .task_arns()
+            .to_vec();
+        if arns.is_empty() {
+            return Vec::new();
+        }
+        // moto gives container `memory` as a number (the ECS model: a string), which the
+        // SDK's parser rejects: read the body of the (successful) response as JSON.
+        let body: Value = match ecs
+            .describe_tasks()
+            .cluster("prod")
+            .set_tasks(Some(arns))
+            .send()
+            .await
+        {
+            Ok(_) => panic!("moto's DescribeTasks now parses: read the typed output here"),
+            Err(error) => {
+                let raw = error.raw_response().expect("a response");
+                assert!(raw.status().is_success(), "{error:?}");
+                serde_json::from_slice(raw.body().bytes().expect("bytes")).expect("json")
+            }
+        };
+        body["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .map(|t| {
+                let overrides: Vec<Value> = t["overrides"]["containerOverrides"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                (
+                    t["taskDefinitionArn"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    t["launchType"].as_str().unwrap_or_default().to_owned(),
+                    Value::Array(overrides),
+                )
+            })
+            .collect()
+    })
+}
+
+/// Issue 22 point 1 on moto_server. What moto does: RunTask starts a task (FARGATE needs no
+/// container instance), keeps the overrides, and each DescribeTasks call moves it one state on
+/// until STOPPED. What it does not: run anything. Its task has one container (the first of the
+/// definition) whose exit code is always 0 and no stopCode, so a *non-zero* exit code, a task
+/// that fails to start and the timeout are tested on the scripted API (src/fleet_tests.rs);
+/// here the passing path and a migration that names a container the task does not have.
+#[test]
+fn a_migration_runs_on_the_new_revision_before_the_service_update_and_a_failed_one_changes_nothing()
+{
+    let moto = Moto::start(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    seed(&moto);
+    fargate_service(&moto);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let family = "arn:aws:ecs:eu-west-1:123456789012:task-definition/proc";
+    let failed = tool(
+        &moto,
+        dir.path(),
+        &[
+            "deploy",
+            "--cluster=prod",
+            "--service=api",
+            "--container=proc",
+            "--image=:2026.11.24",
+            "--migration-command=python -m migrate",
+            "--migration-container=migrator",
+            "--poll-interval=100ms",
+            "--timeout=30s",
+        ],
+    );
+    assert_eq!(failed.code, Some(1), "{}", failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains("migration failed: the task has no container `migrator`"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("has no logConfiguration"),
+        "where to look is said: {}",
+        failed.stderr
+    );
+    let api_task_definition = || {
+        runtime().block_on(async {
+            let sdk = sdk(&moto.endpoint()).await;
+            aws_sdk_ecs::Client::new(&sdk)
+                .describe_services()
+                .cluster("prod")
+                .services("api")
+                .send()
+                .await
+                .expect("describe")
+                .services()[0]
+                .task_definition()
+                .unwrap_or_default()
+                .to_owned()
+        })
+    };
+    assert_eq!(
+        api_task_definition(),
+        format!("{family}:1"),
+        "no service changed"
+    );
+
+    let passed = tool(
+        &moto,
+        dir.path(),
+        &[
+            "deploy",
+            "--cluster=prod",
+            "--service=api",
+            "--container=proc",
+            "--image=:2026.11.24",
+            "--migration-command=[\"python\", \"-m\", \"migrate\", \"--to\", \"head tag\"]",
+            "--poll-interval=100ms",
+            "--timeout=30s",
+        ],
+    );
+    assert_eq!(passed.code, Some(0), "{}", passed.stderr);
+    assert_eq!(api_task_definition(), format!("{family}:3"));
+    let log = &passed.stderr;
+    let ran = log.find("migration passed").expect("migration passed");
+    let updated = log.find("updated to").expect("updated");
+    assert!(ran < updated, "{log}");
+    let tasks = tasks_run(&moto);
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    let last = &tasks
+        .iter()
+        .find(|t| t.0 == format!("{family}:3"))
+        .expect("ran on :3");
+    assert_eq!(last.1, "FARGATE", "the service's launch type");
+    assert_eq!(
+        last.2,
+        serde_json::json!([{"name": "proc", "command": ["python", "-m", "migrate", "--to", "head tag"]}])
+    );
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Check, Observation};
-use crate::observe::ObservationOutcome;
+use crate::outcome::ObservationOutcome;
 use crate::threshold::Statistic;
 
 /// A baseline problem.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use runner_protocol::input::{LineList, parse_bool};
+use runner_protocol::input::LineList;
 use runner_protocol::{CommonArgs, ToolCli};
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -24,8 +24,7 @@ fn duration(text: &str) -> Result<Duration, String> {
 /// Phase 2, observation (when `--observe-requests` > 0): a burst at `--concurrency`, then the
 /// error rate and latency thresholds decide.
 ///
-/// Outputs: `decision` (go | rollback) and `report` (JSON). Exit codes: 0 go, 1 rollback,
-/// 2 usage or configuration error, 3 infrastructure error, 4 rollback failed, 130 interrupted.
+/// Outputs: `decision` (go | rollback) and `report` (JSON). A failed gate (`rollback`) exits 1.
 #[derive(Debug, clap::Parser)]
 #[command(name = "health-gate", version, max_term_width = 100)]
 pub struct Cli {
@@ -73,8 +72,7 @@ pub struct Cli {
     pub grpc_service: Vec<LineList>,
 
     /// Quick form: use TLS for the `--grpc-addr` check.
-    #[arg(long, value_name = "BOOL", value_parser = parse_bool, num_args = 0..=1, require_equals = true,
-          default_missing_value = "true", default_value = "false", help_heading = "Quick form")]
+    #[arg(long, value_name = "BOOL", help_heading = "Quick form")]
     pub grpc_tls: bool,
 
     /// Quick form: a server-sent events check of this URL (named `sse`): 200, text/event-stream,
@@ -189,8 +187,7 @@ pub struct Cli {
     pub tls_server_name: Option<String>,
 
     /// Do not verify server certificates. Dangerous: any server is accepted; warned about loudly.
-    #[arg(long, value_name = "BOOL", value_parser = parse_bool, num_args = 0..=1, require_equals = true,
-          default_missing_value = "true", default_value = "false", help_heading = "TLS (quick form)")]
+    #[arg(long, value_name = "BOOL", help_heading = "TLS (quick form)")]
     pub insecure: bool,
 
     /// Connect the `--url`/`--sse-url` checks to this IP:PORT, keeping the URL's host name

@@ -10,8 +10,9 @@ use crate::baseline::{BaselineFile, CheckBaseline};
 use crate::config::{Check, Gate, Require};
 use crate::failure::Failure;
 use crate::observe::observe;
+use crate::outcome::ReadinessOutcome;
 use crate::probe::{Phase, Probe, ResolvedHeaders, Sample, cold, dial};
-use crate::readiness::{Attempt, ReadinessOutcome, wait_ready};
+use crate::readiness::{Attempt, wait_ready};
 use crate::report::{CheckReport, Decision, Report};
 
 impl Attempt for Probe {

@@ -19,11 +19,11 @@ use crate::failure::FailureKind;
 use crate::probe::{Phase, Probe, ResolvedHeaders};
 
 /// The subcommand name that selects this mode.
-pub const SUBCOMMAND: &str = "grpc-probe";
+pub(crate) const SUBCOMMAND: &str = "grpc-probe";
 
 /// Parsed grpc_health_probe flags.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProbeArgs {
+pub(crate) struct ProbeArgs {
     /// `-addr`
     pub addr: String,
     /// `-service`
@@ -60,7 +60,7 @@ fn go_duration(flag: &str, text: &str) -> Result<Duration, String> {
 }
 
 /// Parses the arguments after `grpc-probe`.
-pub fn parse(args: &[String]) -> Result<ProbeArgs, String> {
+pub(crate) fn parse(args: &[String]) -> Result<ProbeArgs, String> {
     let mut values: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut flags = Vec::new();
     let mut iter = args.iter();
@@ -154,7 +154,7 @@ pub fn parse(args: &[String]) -> Result<ProbeArgs, String> {
 }
 
 /// grpc_health_probe's exit code for a failure kind.
-pub fn exit_code(kind: FailureKind) -> u8 {
+pub(crate) fn exit_code(kind: FailureKind) -> u8 {
     match kind {
         FailureKind::NotServing => 4,
         FailureKind::Refused
@@ -168,7 +168,7 @@ pub fn exit_code(kind: FailureKind) -> u8 {
 
 /// Runs one probe; returns the exit code and the line to print (stdout for SERVING, stderr
 /// otherwise, as grpc_health_probe does).
-pub fn run(args: &ProbeArgs) -> (u8, String) {
+pub(crate) fn run(args: &ProbeArgs) -> (u8, String) {
     let check = Check {
         name: "grpc-probe".into(),
         probe: ProbeSpec::Grpc(GrpcSpec {

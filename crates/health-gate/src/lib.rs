@@ -1,24 +1,43 @@
 //! health-gate: wait for readiness, then observe success rate and latency, and decide whether
 //! a deploy goes ahead or rolls back.
 //!
-//! The engine is a library: [`config`] (gate file and quick form -> validated [`config::Gate`]),
-//! [`probe`] (http, sse, grpc, tcp attempts with classified failures), [`readiness`] and
-//! [`observe`] (the two phases), [`threshold`] (exact error-rate and latency thresholds),
-//! [`baseline`], [`gate`] (runs the checks) and [`report`]. ssh-deploy calls [`gate::run_gate`]
-//! directly.
+//! The engine is a library, in layers that import only downwards (no cycle):
+//!
+//! 1. pure pieces: [`failure`] (classified failures), [`limits`] (bounded reads), `threshold`
+//!    (error-rate and latency thresholds), `url` (URLs without passwords), `expect`
+//!    (statuses, JSONPath, text), `exposition` and `promql` (Prometheus text and the PromQL
+//!    subset the scrape source evaluates);
+//! 2. [`config`]: the gate file and the quick-form flags, validated into a [`config::Gate`],
+//!    one module per probe kind; [`outcome`]: what the two phases of a check found;
+//! 3. `probe` (one attempt of each kind), `readiness` and `observe` (the two phases),
+//!    [`baseline`], [`report`];
+//! 4. [`gate`]: runs every check; this file: flags -> options -> gate -> outputs.
+//!
+//! ssh-deploy embeds a gate through [`embed`] (parse, evaluate, verdict, baseline).
 
-pub mod baseline;
-mod cli;
-pub mod config;
+// Bottom: pure data and parsing, no I/O beyond bounded file reads.
+mod expect;
+mod exposition;
 pub mod failure;
-pub mod gate;
-pub mod grpc_probe;
 pub mod limits;
-pub mod observe;
-pub mod probe;
-pub mod readiness;
+mod promql;
+mod threshold;
+mod url;
+// The gate file and flags, validated; the results of a check's two phases.
+pub mod config;
+pub mod outcome;
+// Running a check: one attempt, then the phases, then the verdict.
+pub mod baseline;
+pub mod gate;
+mod observe;
+mod probe;
+mod readiness;
 pub mod report;
-pub mod threshold;
+// The narrow API ssh-deploy embeds a gate through.
+pub mod embed;
+// The command line and the grpc_health_probe-compatible mode.
+mod cli;
+mod grpc_probe;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,6 +90,9 @@ pub enum Error {
         origin: String,
         /// Problems.
         errors: Vec<ConfigError>,
+        /// Where each problem is in the gate file (line, column, the line's text); empty for
+        /// the command line.
+        positions: Vec<Option<(u32, u32, String)>>,
     },
     /// Neither a gate file nor a quick-form check.
     #[error(
@@ -109,6 +131,7 @@ impl Reportable for Error {
     fn class(&self) -> ErrorClass {
         match self {
             Error::Runtime(_) | Error::WriteReport { .. } => ErrorClass::Infrastructure,
+            Error::Output(error) => error.class(),
             Error::Baseline(BaselineError::Io {
                 action: "write", ..
             }) => ErrorClass::Infrastructure,
@@ -140,12 +163,26 @@ impl Reportable for Error {
                 }
                 vec![diagnostic]
             }
-            Error::Config { origin, errors } => errors
+            Error::Config {
+                origin,
+                errors,
+                positions,
+            } => errors
                 .iter()
-                .map(|e| {
-                    Diagnostic::new(e.message.clone())
-                        .at(origin.clone(), None, None)
-                        .for_field(e.field.clone())
+                .enumerate()
+                .map(|(index, e)| {
+                    let position = positions.get(index).and_then(Option::as_ref);
+                    let mut diagnostic = Diagnostic::new(e.message.clone())
+                        .at(origin.clone(), position.map(|p| p.0), position.map(|p| p.1))
+                        .for_field(e.field.clone());
+                    if let Some((_, _, text)) = position {
+                        diagnostic.snippet = Some(runner_protocol::diagnostic::Snippet {
+                            text: text.clone(),
+                            width: 1,
+                            label: None,
+                        });
+                    }
+                    diagnostic
                 })
                 .collect(),
             other => vec![Diagnostic::from_error(other)],
@@ -330,7 +367,8 @@ fn quick_form(cli: &Cli) -> Result<Option<GateFile>, Error> {
     }))
 }
 
-fn load_gate_file(path: &Path) -> Result<GateFile, Error> {
+/// Reads and parses the gate file; returns its text too, for the positions of validation errors.
+fn load_gate_file(path: &Path) -> Result<(GateFile, String), Error> {
     let text = limits::read_text(path, limits::MAX_GATE_FILE_BYTES).map_err(|error| {
         Error::ReadGateFile {
             path: path.to_owned(),
@@ -340,7 +378,7 @@ fn load_gate_file(path: &Path) -> Result<GateFile, Error> {
             },
         }
     })?;
-    GateFile::parse(&text).map_err(|error| {
+    let file = GateFile::parse(&text).map_err(|error| {
         let position = error.location();
         let source_line = position.and_then(|(line, _)| {
             text.lines()
@@ -360,7 +398,8 @@ fn load_gate_file(path: &Path) -> Result<GateFile, Error> {
             source_line,
             message,
         }
-    })
+    })?;
+    Ok((file, text))
 }
 
 impl Options {
@@ -371,9 +410,17 @@ impl Options {
         let mut baseline = cli.baseline.clone();
         let mut require = config::Require::All;
         if let Some(path) = &cli.gate_file {
-            let file = load_gate_file(path)?;
+            let (file, text) = load_gate_file(path)?;
             let gate = file.resolve().map_err(|errors| Error::Config {
                 origin: path.display().to_string(),
+                positions: errors
+                    .iter()
+                    .map(|e| {
+                        let (line, column) = config::locate(&text, &e.field)?;
+                        let source = text.lines().nth(line.saturating_sub(1) as usize)?;
+                        Some((line, column, source.to_owned()))
+                    })
+                    .collect(),
                 errors,
             })?;
             baseline = baseline.or(gate.baseline_file);
@@ -385,6 +432,7 @@ impl Options {
             let gate = file.resolve().map_err(|errors| Error::Config {
                 origin: "command line".into(),
                 errors,
+                positions: Vec::new(),
             })?;
             for (index, check) in gate.checks.into_iter().enumerate() {
                 if checks.iter().any(|c: &config::Check| c.name == check.name) {
@@ -397,6 +445,7 @@ impl Options {
                                 check.name
                             ),
                         }],
+                        positions: Vec::new(),
                     });
                 }
                 origins.push(("command line".to_owned(), index));
@@ -427,9 +476,10 @@ fn check_urls(check: &config::Check) -> Vec<&reqwest::Url> {
         ProbeSpec::Sse(spec) => vec![&spec.url],
         ProbeSpec::Ws(spec) => vec![&spec.url],
         ProbeSpec::Metrics(spec) => match &spec.source {
-            probe::metrics::Source::Scrape(url) | probe::metrics::Source::Prometheus(url) => {
+            config::Source::Scrape(url) | config::Source::Prometheus(url) => {
                 vec![url]
             }
+            config::Source::CloudWatch(_) => Vec::new(),
         },
         ProbeSpec::Grpc(_) | ProbeSpec::Tcp(_) | ProbeSpec::Command(_) => Vec::new(),
     }
@@ -490,6 +540,7 @@ fn check_inputs(
                         check.name
                     ),
                 }],
+                positions: Vec::new(),
             }
         })?;
         inputs.headers.insert(check.name.clone(), headers);

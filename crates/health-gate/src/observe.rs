@@ -11,124 +11,23 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::baseline::CheckBaseline;
 use crate::config::Observation;
 use crate::failure::{Failure, FailureKind};
+use crate::outcome::{
+    HISTOGRAM_MAX_US, LatencySummary, ObservationOutcome, ThresholdOutcome, new_histogram,
+};
 use crate::probe::Sample;
+use crate::probe::dial::DirectHttp;
 use crate::readiness::Attempt;
 use crate::threshold::{LatencyLimit, Statistic};
 
-/// Latency statistics in milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
-pub struct LatencySummary {
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// Slowest.
-    pub max: f64,
-    /// Mean.
-    pub mean: f64,
-}
-
-/// One threshold's verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ThresholdOutcome {
-    /// The threshold as written.
-    pub threshold: String,
-    /// Held.
-    pub passed: bool,
-    /// Observed value and what it was compared with.
-    pub detail: String,
-    /// The observed number, when the threshold has one (metrics rules; recorded in baselines).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
-}
-
-/// The observation result of one check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ObservationOutcome {
-    /// Passed every threshold.
-    pub passed: bool,
-    /// Requests counted (after warm-up).
-    pub counted: u64,
-    /// Counted requests that failed.
-    pub failed: u64,
-    /// Requests left out as warm-up.
-    pub warmup: u64,
-    /// Concurrency used.
-    pub concurrency: u32,
-    /// Stopped early because a threshold was already lost.
-    pub aborted_early: bool,
-    /// Latency statistics of counted requests.
-    pub latency_ms: LatencySummary,
-    /// Failed requests per kind.
-    pub failures: BTreeMap<FailureKind, u64>,
-    /// The first few failures, for the log.
-    pub first_failures: Vec<Failure>,
-    /// Threshold verdicts.
-    pub thresholds: Vec<ThresholdOutcome>,
-    /// Requests per second over the burst.
-    pub requests_per_second: f64,
-    #[serde(skip)]
-    histogram: Option<Histogram<u64>>,
-}
-
-/// Highest latency the histogram tracks (1 hour, in microseconds).
-const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
-
-fn new_histogram() -> Histogram<u64> {
-    // 3 significant figures: percentiles within 0.1 %.
-    match Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3) {
-        Ok(histogram) => histogram,
-        Err(_) => unreachable!("constant histogram bounds are valid"),
-    }
-}
-
-impl ObservationOutcome {
-    /// An outcome decided by rules alone (metrics checks observe a window, not a burst).
-    pub fn from_thresholds(thresholds: Vec<ThresholdOutcome>) -> Self {
-        Self {
-            passed: thresholds.iter().all(|t| t.passed),
-            counted: 0,
-            failed: 0,
-            warmup: 0,
-            concurrency: 0,
-            aborted_early: false,
-            latency_ms: LatencySummary::default(),
-            failures: BTreeMap::new(),
-            first_failures: Vec::new(),
-            thresholds,
-            requests_per_second: 0.0,
-            histogram: None,
-        }
-    }
-
-    /// The value of `statistic` in microseconds.
-    pub fn statistic_us(&self, statistic: Statistic) -> Option<u64> {
-        let histogram = self.histogram.as_ref()?;
-        if histogram.is_empty() {
-            return None;
-        }
-        Some(match statistic {
-            Statistic::Percentile(p) => histogram.value_at_quantile(p / 100.0),
-            Statistic::Max => histogram.max(),
-            Statistic::Mean => histogram.mean().round() as u64,
-        })
-    }
-}
-
 /// One observation worker: it sends its requests one after another. Workers may own a
-/// connection ([`crate::probe::dial::DirectHttp`]) or share a probe (`Arc<A>` for any
+/// connection ([`DirectHttp`]) or share a probe (`Arc<A>` for any
 /// [`Attempt`]).
-pub trait Worker: Send + 'static {
+pub(crate) trait Worker: Send + 'static {
     /// One request.
     fn attempt(&mut self) -> impl std::future::Future<Output = Result<Sample, Failure>> + Send;
 }
@@ -136,6 +35,12 @@ pub trait Worker: Send + 'static {
 impl<A: Attempt> Worker for Arc<A> {
     async fn attempt(&mut self) -> Result<Sample, Failure> {
         A::attempt(self).await
+    }
+}
+
+impl Worker for DirectHttp {
+    async fn attempt(&mut self) -> Result<Sample, Failure> {
+        DirectHttp::attempt(self).await
     }
 }
 
@@ -163,7 +68,7 @@ struct Shared {
 }
 
 /// Runs the burst with `concurrency` workers from `make_worker` and evaluates the thresholds.
-pub async fn observe<W: Worker>(
+pub(crate) async fn observe<W: Worker>(
     observation: &Observation,
     attempt_timeout: Duration,
     mut make_worker: impl FnMut() -> W,
@@ -350,7 +255,7 @@ fn already_lost(shared: &Shared) -> bool {
 }
 
 /// Evaluates every threshold of `observation` on the outcome.
-pub fn evaluate(
+pub(crate) fn evaluate(
     observation: &Observation,
     outcome: &ObservationOutcome,
     baseline: Option<&CheckBaseline>,

@@ -9,62 +9,21 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::config::Readiness;
 use crate::failure::{Failure, FailureKind};
+use crate::outcome::{ReadinessOutcome, ReadyAfter, Stopped};
 use crate::probe::Sample;
 
-/// Why readiness stopped without success.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Stopped {
-    /// The deadline passed.
-    Deadline,
-    /// A fatal failure kind occurred.
-    Fatal,
-    /// The gate was cancelled.
-    Cancelled,
-}
-
-/// When the target became ready, as far as polling can tell: after `not_before` (the start of
-/// the last failed attempt; `None` when the first attempt already succeeded) and by `by`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct ReadyAfter {
-    /// Milliseconds after the gate started.
-    #[serde(with = "millis_option")]
-    pub not_before: Option<Duration>,
-    /// Milliseconds after the gate started.
-    #[serde(with = "millis")]
-    pub by: Duration,
-}
-
-/// The readiness result of one check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ReadinessOutcome {
-    /// Reached the success threshold.
-    pub ready: bool,
-    /// Attempts made.
-    pub attempts: u32,
-    /// Readiness bracket when ready.
-    pub ready_after: Option<ReadyAfter>,
-    /// Why it stopped when not ready.
-    pub stopped: Option<Stopped>,
-    /// The last failure seen (when not ready, the reason).
-    pub last_failure: Option<Failure>,
-    /// Failed attempts per kind.
-    pub failures: BTreeMap<FailureKind, u32>,
-}
-
 /// One attempt of a check, as the phases see it.
-pub trait Attempt: Send + Sync + 'static {
+pub(crate) trait Attempt: Send + Sync + 'static {
     /// Runs one attempt.
     fn attempt(&self) -> impl std::future::Future<Output = Result<Sample, Failure>> + Send;
 }
 
 /// Polls `target` until ready, the deadline (counted from `gate_start`), or a fatal failure.
-pub async fn wait_ready<A: Attempt>(
+pub(crate) async fn wait_ready<A: Attempt>(
     readiness: &Readiness,
     attempt_timeout: Duration,
     gate_start: Instant,
@@ -151,28 +110,6 @@ fn jittered(interval: Duration, jitter: f64) -> Duration {
     // Uniform in [interval * (1 - jitter), interval * (1 + jitter)].
     let factor = 1.0 + jitter * (fastrand::f64() * 2.0 - 1.0);
     interval.mul_f64(factor.max(0.0))
-}
-
-mod millis {
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64((d.as_secs_f64() * 1_000_000.0).round() / 1000.0)
-    }
-}
-
-mod millis_option {
-    use std::time::Duration;
-
-    pub(super) fn serialize<S: serde::Serializer>(
-        d: &Option<Duration>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => super::millis::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
 }
 
 #[cfg(test)]

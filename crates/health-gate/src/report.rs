@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use crate::observe::ObservationOutcome;
+use crate::outcome::ObservationOutcome;
+use crate::outcome::ReadinessOutcome;
 use crate::probe::cold::ColdRequest;
-use crate::readiness::ReadinessOutcome;
 
 /// `go` or `rollback`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,8 +59,8 @@ impl CheckReport {
         }
         if !self.readiness.ready {
             let stopped = match &self.readiness.stopped {
-                Some(crate::readiness::Stopped::Fatal) => "stopped on a fatal failure",
-                Some(crate::readiness::Stopped::Cancelled) => "cancelled",
+                Some(crate::outcome::Stopped::Fatal) => "stopped on a fatal failure",
+                Some(crate::outcome::Stopped::Cancelled) => "cancelled",
                 _ => "not ready by the deadline",
             };
             return match &self.readiness.last_failure {

@@ -36,7 +36,6 @@ pub enum Bound {
     /// Strictly below.
     #[serde(rename = "<")]
     Below,
-    /// At most.
     #[serde(rename = "<=")]
     AtMost,
 }
@@ -61,7 +60,6 @@ impl Bound {
 /// A non-negative decimal as an exact fraction (`2.5` = 25/10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Ratio {
-    /// Numerator.
     pub numerator: u64,
     /// Denominator (a power of ten).
     pub denominator: u64,
@@ -397,7 +395,7 @@ fn parse_latency_limit(text: &str) -> Option<LatencyLimit> {
 
 /// A k6-style threshold line: error rate or latency.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum K6Threshold {
+pub(crate) enum K6Threshold {
     /// `rate<0.05`
     ErrorRate(ErrorRateLimit),
     /// `p(95)<200`
@@ -406,7 +404,7 @@ pub enum K6Threshold {
 
 impl K6Threshold {
     /// Parses one k6 threshold.
-    pub fn parse(text: &str) -> Result<Self, ThresholdError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, ThresholdError> {
         let trimmed = text.trim();
         if trimmed.starts_with("rate") {
             ErrorRateLimit::parse(trimmed).map(K6Threshold::ErrorRate)

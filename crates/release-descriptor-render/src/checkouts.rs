@@ -124,7 +124,13 @@ pub fn checkouts(release: &Release, dir: &str) -> Vec<Checkout> {
     if let Some(frontend) = &release.frontend {
         add("frontend".into(), frontend, None);
     }
-    for item in &release.bundles.items {
+    // `path` and config-only items name no repository: nothing to check out for them.
+    for item in release
+        .bundles
+        .items
+        .iter()
+        .filter(|item| item.kind() == release_model::ItemKind::Git)
+    {
         add(
             format!("bundles-{}", short_name(&item.repo)),
             &item.pin(),
@@ -186,6 +192,7 @@ mod tests {
             platform: Some(pin("acme/platform", "v0.3.2")),
             frontend: Some(pin("acme/customer", "ui-v1")),
             bundles: release_model::Bundles {
+                version: None,
                 default_bundle_id: None,
                 items: vec![
                     item("a@1", "git@github.com:acme/customer.git", "bundles-v1"),

@@ -11,9 +11,6 @@ use runner_protocol::{CommonArgs, ToolCli};
 ///
 /// Reads the release descriptor (platform ref, frontend ref, bundle items), validates it with
 /// file:line:column errors (all of them at once), and renders what CI needs from it.
-///
-/// Exit codes: 0 success, 1 check or deploy failed, 2 usage or configuration error,
-/// 3 infrastructure error, 4 rollback failed, 130 interrupted.
 #[derive(Debug, clap::Parser)]
 #[command(name = "release-descriptor-render", version, max_term_width = 100)]
 pub struct Cli {
@@ -65,16 +62,7 @@ pub struct ValidateArgs {
 
     /// Ask each remote whether a ref is a tag, branch or commit (git ls-remote, or the GitHub
     /// API with --token); otherwise refs are judged by their shape, and messages say so.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Descriptor"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Descriptor")]
     pub remote_refs: bool,
 
     /// Require the platform tag to be a version in this scheme: none, semver or pep440.

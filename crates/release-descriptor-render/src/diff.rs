@@ -227,6 +227,7 @@ mod tests {
             platform: Some(pin("acme/platform", platform)),
             frontend: Some(pin("acme/customer", "ui-v1")),
             bundles: release_model::Bundles {
+                version: None,
                 default_bundle_id: items.first().map(|i| i.id.clone()),
                 items,
             },

@@ -87,6 +87,7 @@ impl Reportable for Error {
     fn class(&self) -> ErrorClass {
         match self {
             Error::Check(error) => error.class(),
+            Error::Output(error) => error.class(),
             Error::Lock(_) => ErrorClass::Infrastructure,
             Error::Write { .. } => ErrorClass::Infrastructure,
             _ => ErrorClass::Usage,
@@ -212,9 +213,14 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
             lock_command(runner, &options, &resolver, &args.lock_file)
         }
         Command::Diff(args) => {
+            let mut checks = args.descriptor.checks(None);
+            // A diff compares refs; it checks nothing out: a value that is not a repository
+            // (the platform's docs write the bare `kdcube-ai-app`) is a warning here.
+            checks.pins_unused = true;
+            checks.item_repos_unused = true;
             let options = CheckOptions {
                 descriptor: args.descriptor.descriptor.clone(),
-                checks: args.descriptor.checks(None),
+                checks,
                 remote_refs: false,
             };
             diff_command(runner, &options, &args.base)

@@ -395,18 +395,14 @@ mod tests {
 
     #[test]
     fn an_endless_loop_runs_out_of_fuel() {
-        let started = std::time::Instant::now();
+        // No clock here (a loaded machine makes any bound flaky): 10^10 iterations cannot end
+        // in a test's lifetime, so getting the fuel error at all is the proof.
         let error = render_text(
             "spin.j2",
             "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
             &serde_json::json!({}),
         )
         .expect_err("10^10 iterations");
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
         let diagnostic = error.diagnostic();
         assert!(
             diagnostic.message.starts_with("template ran out of fuel"),

@@ -657,3 +657,77 @@ fn template_destinations_through_symlinks_are_refused_issue_25() {
         "0.3.2\n"
     );
 }
+
+/// The release.yaml of the platform's own docs names the platform and frontend by bare names
+/// (`kdcube-ai-app`, `customer-repo`; kdcube-ai-app `docs/service/cicd/release-descriptor-README.md`):
+/// `diff` uses neither repository and warns; `render` checks them out and refuses, naming the
+/// field, its place and what would be valid (issue 20).
+#[test]
+fn bare_repository_names_warn_in_diff_and_are_refused_where_a_checkout_needs_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bare = RELEASE
+        .replace("\"acme/platform\"", "\"kdcube-ai-app\"")
+        .replace("\"acme/customer\"", "\"customer-repo\"");
+    write(dir.path(), "base.yaml", &bare);
+    write(dir.path(), "release.yaml", &bare);
+    let diff = run(tool_command(binary()).current_dir(dir.path()).args([
+        "--output-format",
+        "json",
+        "diff",
+        "--base",
+        "base.yaml",
+    ]));
+    assert_eq!(diff.code, Some(0), "{diff:?}");
+    assert!(
+        diff.stderr.contains(
+            "warning: `platform.repo` is not a repository: `kdcube-ai-app` (not used by this command; a checkout or a lock would refuse it)\n --> release.yaml:2:21"
+        ),
+        "{}",
+        diff.stderr
+    );
+    let render = run(tool_command(binary()).current_dir(dir.path()).args([
+        "render",
+        "--descriptor",
+        "release.yaml",
+    ]));
+    assert_eq!(render.code, Some(2), "{render:?}");
+    assert!(
+        render.stderr.contains(
+            "error: `frontend.repo` is not a repository: `customer-repo`\n --> release.yaml:3:21"
+        ),
+        "{}",
+        render.stderr
+    );
+    assert!(
+        render.stderr.contains("hint: use `owner/name` (GitHub)"),
+        "{}",
+        render.stderr
+    );
+}
+
+/// bundles.yaml items given by `path` (code already in the runtime) or by `config` only (a
+/// bundle the platform ships) have no repository: no checkout is made for them.
+#[test]
+fn path_and_config_only_items_get_no_checkout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "{RELEASE}    - id: \"local@1-0\"\n      path: \"/bundles/local\"\n      module: \"entrypoint\"\n    - id: \"kdcube.admin\"\n      config: {{ enabled: {{ bundle: false }} }}\n"
+    );
+    write(dir.path(), "release.yaml", &text);
+    let output = run(tool_command(binary()).current_dir(dir.path()).args([
+        "--output-format",
+        "json",
+        "render",
+        "--descriptor",
+        "release.yaml",
+    ]));
+    assert_eq!(output.code, Some(0), "{output:?}");
+    let checkouts = outputs(&output.stdout)["checkouts"].clone();
+    let names: Vec<&str> = checkouts
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["platform", "frontend", "bundles-customer"]);
+}

@@ -22,29 +22,13 @@ pub struct DescriptorArgs {
     /// Accept branch refs (a warning instead of an error), for development releases.
     ///
     /// A production release pins tags or full commit SHAs; a branch moves under you.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub allow_branch_refs: bool,
 
     /// Check that every `env:NAME` prop is set and every `file:/path` prop exists.
     ///
     /// Only existence is checked; values are never read into messages.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub check_prop_refs: bool,
 }
 
@@ -55,6 +39,8 @@ impl DescriptorArgs {
             allow_branch_refs: self.allow_branch_refs,
             check_prop_refs: self.check_prop_refs,
             version_scheme,
+            pins_unused: false,
+            item_repos_unused: false,
         }
     }
 }

@@ -17,12 +17,13 @@ pub mod refs;
 pub mod validate;
 pub mod version;
 pub mod yaml;
+pub mod yaml11;
 
 use std::path::Path;
 
 pub use check::{CheckError, DescriptorArgs, check_file, show_warnings};
 pub use load::{Document, load};
-pub use model::{BundleItem, Bundles, Release, RepoPin, Shape};
+pub use model::{BundleItem, Bundles, ItemKind, Release, RepoPin, Shape};
 pub use problem::{FieldPath, Problem, Severity, SourceFile, SpanIndex};
 pub use refs::{RefKind, RefLookup, ResolvedRef};
 pub use validate::{Checks, LookupError, validate};

@@ -281,6 +281,7 @@ impl Loader {
             return Bundles::default();
         };
         let default_bundle_id = self.optional_string(&fields, path, "default_bundle_id");
+        let version = self.optional_string(&fields, path, "version");
         let mut items = Vec::new();
         if let Some(list) = fields.get("items") {
             let items_path = path.key("items");
@@ -302,6 +303,7 @@ impl Loader {
             }
         }
         Bundles {
+            version,
             default_bundle_id,
             items,
         }
@@ -318,19 +320,53 @@ impl Loader {
             return BundleItem::default();
         };
         let id = self.required_string(&fields, path, "id", "a unique id such as `support@3-1`");
-        let repo = self.required_string(
-            &fields,
-            path,
-            "repo",
-            "`owner/name` on GitHub or a clone URL",
-        );
-        let git_ref = self.required_string(&fields, path, "ref", "a tag or a full commit SHA");
-        let module = self.required_string(
-            &fields,
-            path,
-            "module",
-            "`<bundle folder>.entrypoint`, relative to `subdir`",
-        );
+        let git_fields = ["repo", "ref", "subdir"];
+        let has = |key: &str| fields.get(key).is_some();
+        let (mut repo, mut git_ref, mut module, mut local_path) =
+            (String::new(), String::new(), String::new(), None);
+        if has("path") {
+            for key in git_fields.iter().filter(|k| has(k)) {
+                let field = path.key(key);
+                self.problems.push(
+                    Problem::error(
+                        field.clone(),
+                        format!("`{field}` cannot be given with `path`: a `path` item is a local bundle"),
+                    )
+                    .at_key()
+                    .label("git field on a path item")
+                    .hint("keep `path` + `module` (code already in the runtime), or `repo` + `ref` + `module` (the platform recomputes `path` from `repo`)"),
+                );
+            }
+            local_path = Some(self.required_string(
+                &fields,
+                path,
+                "path",
+                "the bundle folder in the runtime, e.g. `/bundles/my_bundle`",
+            ));
+            module = self.required_string(
+                &fields,
+                path,
+                "module",
+                "`entrypoint` when `path` is the bundle folder",
+            );
+        } else if git_fields.iter().any(|k| has(k))
+            || has("module")
+            || !(has("config") || has("props"))
+        {
+            repo = self.required_string(
+                &fields,
+                path,
+                "repo",
+                "`owner/name` on GitHub or a clone URL; or `path` + `module` for a local bundle, or only `config` for a built-in bundle",
+            );
+            git_ref = self.required_string(&fields, path, "ref", "a tag or a full commit SHA");
+            module = self.required_string(
+                &fields,
+                path,
+                "module",
+                "`<bundle folder>.entrypoint`, relative to `subdir`",
+            );
+        }
         let name = self.optional_string(&fields, path, "name");
         let description = self.optional_string(&fields, path, "description");
         let subdir = self.optional_string(&fields, path, "subdir");
@@ -339,6 +375,25 @@ impl Loader {
             .and_then(|node| match node.resolve() {
                 Some(yaml::Resolved::Bool(value)) => Some(value),
                 Some(yaml::Resolved::Null) => None,
+                // `yes`/`no`/`on`/`off`: the platform (PyYAML, YAML 1.1) reads a boolean.
+                Some(yaml::Resolved::String(text))
+                    if matches!(node.kind, NodeKind::Scalar(_, yaml::Style::Plain)) =>
+                {
+                    match crate::yaml11::reading(text) {
+                        crate::yaml11::Reading::Bool(value) => Some(value),
+                        _ => {
+                            let field = path.key("singleton");
+                            self.problems.push(
+                                Problem::error(
+                                    field.clone(),
+                                    format!("`{field}` must be a boolean, found a string"),
+                                )
+                                .hint("use `true` or `false`"),
+                            );
+                            None
+                        }
+                    }
+                }
                 _ => {
                     let field = path.key("singleton");
                     self.problems.push(
@@ -352,12 +407,24 @@ impl Loader {
                 }
             });
         let mut props = serde_json::Map::new();
-        if let Some(node) = fields.get("props") {
+        if has("config") && has("props") {
             let field = path.key("props");
+            self.problems.push(
+                Problem::error(field.clone(), format!("`{field}` and `config` are both given"))
+                    .at_key()
+                    .label("`props` is the legacy name of `config`")
+                    .hint("keep one of them (the platform merges `props` over `config`); `config` is the current name"),
+            );
+        }
+        let config_key = if has("config") { "config" } else { "props" };
+        if let Some(node) = fields.get(config_key) {
+            let field = path.key(config_key);
             match &node.kind {
                 NodeKind::Mapping(_) => {
                     self.index_tree(node, &field);
-                    if let serde_json::Value::Object(map) = node.to_json() {
+                    self.problems
+                        .extend(crate::yaml11::check_tree(node, &field));
+                    if let serde_json::Value::Object(map) = crate::yaml11::to_json(node) {
                         props = map;
                     }
                 }
@@ -367,7 +434,7 @@ impl Loader {
                         field.clone(),
                         format!("`{field}` must be a mapping, found {}", node.type_name()),
                     )
-                    .hint("write props as `key: value` pairs"),
+                    .hint(format!("write `{config_key}` as `key: value` pairs")),
                 ),
             }
         }
@@ -380,6 +447,7 @@ impl Loader {
             git_ref,
             subdir,
             module,
+            path: local_path,
             props,
         }
     }

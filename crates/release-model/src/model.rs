@@ -52,7 +52,7 @@ pub struct BundleItem {
     /// Whether the runtime keeps one instance.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub singleton: Option<bool>,
-    /// Repository holding the bundle.
+    /// Repository holding the bundle (empty for a `path` item or a config-only item).
     pub repo: String,
     /// Tag or commit of `repo`.
     #[serde(rename = "ref")]
@@ -60,24 +60,88 @@ pub struct BundleItem {
     /// The parent folder of the bundle folders, relative to the repository root.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subdir: Option<String>,
-    /// `<bundle folder>.entrypoint`, relative to `subdir`.
+    /// `<bundle folder>.entrypoint`, relative to `subdir` (empty for a config-only item).
     pub module: String,
-    /// Free-form properties; strings may be `env:NAME` or `file:/path` references.
+    /// A local bundle path in the runtime (`path` + `module` items, bundles.yaml).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Free-form properties (`config` in bundles.yaml, `props` its legacy alias); strings may
+    /// be `env:NAME` or `file:/path` references.
     #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
     pub props: serde_json::Map<String, serde_json::Value>,
 }
 
+/// How an item names its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemKind {
+    /// `repo` + `ref` (+ `subdir`) + `module`: staged from a checkout, or fetched by the runtime.
+    Git,
+    /// `path` + `module`: code already at that path in the runtime.
+    Path,
+    /// `id` + `config` only: configuration of a bundle the platform ships.
+    ConfigOnly,
+}
+
 impl BundleItem {
-    /// The bundle folder: `module` without its last dotted component
+    /// True for the bundle-root shape of the platform's docs: `subdir` is the bundle folder
+    /// and `module` is the entrypoint module itself (`module: entrypoint`, no dot).
+    pub fn is_bundle_root(&self) -> bool {
+        !self.module.is_empty() && !self.module.contains('.')
+    }
+
+    /// The bundle folder's name: `module` without its last dotted component
     /// (`support@3-1.entrypoint` -> `support@3-1`; ids may contain dots, so the split is from
-    /// the right). `None` when `module` has no dot.
+    /// the right), or in the bundle-root shape the last component of `subdir`. `None` when
+    /// there is none (a bundle-root `module` without `subdir`).
     pub fn folder(&self) -> Option<&str> {
+        if self.is_bundle_root() {
+            return self
+                .subdir
+                .as_deref()
+                .map(|s| s.trim_end_matches('/'))
+                .and_then(|s| s.rsplit('/').next())
+                .filter(|name| !name.is_empty() && *name != "." && *name != "..");
+        }
         self.module.rsplit_once('.').map(|(folder, _)| folder)
     }
 
     /// The entrypoint module name inside the folder (`entrypoint`).
     pub fn entrypoint(&self) -> Option<&str> {
+        if self.is_bundle_root() {
+            return Some(&self.module);
+        }
         self.module.rsplit_once('.').map(|(_, module)| module)
+    }
+
+    /// The bundle folder relative to the repository root: `<subdir>/<folder>`, or `subdir`
+    /// itself in the bundle-root shape.
+    pub fn source_dir(&self) -> Option<String> {
+        let subdir = self
+            .subdir
+            .as_deref()
+            .map(|s| s.trim_end_matches('/'))
+            .filter(|s| !s.is_empty() && *s != ".");
+        if self.is_bundle_root() {
+            return subdir.map(str::to_owned);
+        }
+        let folder = self.folder()?;
+        Some(match subdir {
+            Some(subdir) => format!("{subdir}/{folder}"),
+            None => folder.to_owned(),
+        })
+    }
+
+    /// Which kind of item this is.
+    pub fn kind(&self) -> ItemKind {
+        if !self.repo.is_empty() || !self.git_ref.is_empty() {
+            ItemKind::Git
+        } else if self.path.is_some() {
+            ItemKind::Path
+        } else if self.module.is_empty() {
+            ItemKind::ConfigOnly
+        } else {
+            ItemKind::Git
+        }
     }
 
     /// The pin of the bundle's repository.
@@ -92,6 +156,9 @@ impl BundleItem {
 /// The `bundles:` section: what the runtime reads.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Bundles {
+    /// `version` of a bundles.yaml (`"1"`), carried into the bundles.yaml output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// The bundle used when a request names none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_bundle_id: Option<String>,
@@ -123,7 +190,7 @@ pub const RELEASE_KEYS: &[&str] = &["release_name", "platform", "frontend", "bun
 /// Keys of `platform` and `frontend`.
 pub const PIN_KEYS: &[&str] = &["repo", "ref"];
 /// Keys of `bundles`.
-pub const BUNDLES_KEYS: &[&str] = &["default_bundle_id", "items"];
+pub const BUNDLES_KEYS: &[&str] = &["version", "default_bundle_id", "items"];
 /// Keys of a bundle item.
 pub const ITEM_KEYS: &[&str] = &[
     "id",
@@ -134,7 +201,10 @@ pub const ITEM_KEYS: &[&str] = &[
     "ref",
     "subdir",
     "module",
+    "path",
+    "config",
     "props",
 ];
-/// Required keys of a bundle item.
+/// Required keys of a git bundle item (a `path` item needs `id`, `path`, `module`; a
+/// config-only item `id` and `config`).
 pub const ITEM_REQUIRED: &[&str] = &["id", "repo", "ref", "module"];

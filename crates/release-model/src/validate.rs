@@ -3,7 +3,7 @@
 use runner_protocol::Env;
 
 use crate::load::Document;
-use crate::model::{BundleItem, RepoPin};
+use crate::model::{BundleItem, ItemKind, RepoPin};
 use crate::problem::{FieldPath, Problem, did_you_mean};
 use crate::props;
 use crate::refs::{self, RefKind, RefLookup, RefShape};
@@ -18,6 +18,13 @@ pub struct Checks {
     pub check_prop_refs: bool,
     /// The platform tag must be a version in this scheme (releases are tagged from it).
     pub version_scheme: Option<VersionScheme>,
+    /// The command does not use `platform.repo`/`frontend.repo` (no checkout, no lock): a
+    /// value that is not a repository (the platform's docs write the bare `kdcube-ai-app`)
+    /// is a warning instead of an error.
+    pub pins_unused: bool,
+    /// The command does not use the bundles' `repo` either (baked `generate` without
+    /// traceability): same as `pins_unused`, for `bundles.items[].repo`.
+    pub item_repos_unused: bool,
 }
 
 /// A remote could not be asked about a ref.
@@ -56,8 +63,10 @@ pub fn validate(
     let items_path = root.key("bundles").key("items");
     for (position, item) in release.bundles.items.iter().enumerate() {
         let path = items_path.index(position);
-        refs.push((path.clone(), item.pin()));
-        check_item(item, &path, &mut problems);
+        if item.kind() == ItemKind::Git {
+            refs.push((path.clone(), item.pin()));
+            check_item(item, &path, &mut problems);
+        }
         problems.extend(props::check(
             &item.props,
             &path.key("props"),
@@ -70,7 +79,12 @@ pub fn validate(
         check_version(platform, scheme, &mut problems);
     }
     for (path, pin) in &refs {
-        check_repo(pin, path, &mut problems);
+        let unused = if path.segments().len() <= 1 {
+            checks.pins_unused
+        } else {
+            checks.item_repos_unused
+        };
+        check_repo(pin, path, unused, &mut problems);
         check_ref(pin, path, checks, lookup, &mut problems)?;
     }
     Ok(problems)
@@ -171,6 +185,20 @@ fn check_item(item: &BundleItem, path: &FieldPath, problems: &mut Vec<Problem>) 
         );
         return;
     }
+    if item.is_bundle_root() {
+        // The platform docs' bundle-root shape: `subdir` is the bundle folder.
+        if item.folder().is_none() {
+            problems.push(
+                Problem::error(
+                    field.clone(),
+                    format!("`{field}` is `{module}` with no dot, and there is no `subdir` naming the bundle folder"),
+                )
+                .label("bundle-root `module` without `subdir`")
+                .hint(format!("set `subdir` to the bundle folder (bundle-root shape, `module: {module}`), or write `<bundle folder>.{module}` with `subdir` its parent")),
+            );
+        }
+        return;
+    }
     match item.entrypoint() {
         None => problems.push(
             Problem::error(
@@ -193,7 +221,7 @@ fn check_item(item: &BundleItem, path: &FieldPath, problems: &mut Vec<Problem>) 
     }
 }
 
-fn check_repo(pin: &RepoPin, path: &FieldPath, problems: &mut Vec<Problem>) {
+fn check_repo(pin: &RepoPin, path: &FieldPath, unused: bool, problems: &mut Vec<Problem>) {
     let repo = &pin.repo;
     if repo.is_empty() {
         return;
@@ -212,10 +240,17 @@ fn check_repo(pin: &RepoPin, path: &FieldPath, problems: &mut Vec<Problem>) {
     let local = repo.starts_with('/') || repo.starts_with("./") || repo.starts_with("../");
     if repo.contains(char::is_whitespace) || !(owner_name || url || scp || local) {
         let field = path.key("repo");
-        problems.push(
+        let hint = "use `owner/name` (GitHub), a clone URL (`https://...`, `ssh://...`, `git@host:owner/name.git`) or a local path";
+        problems.push(if unused {
+            Problem::warning(
+                field.clone(),
+                format!("`{field}` is not a repository: `{repo}` (not used by this command; a checkout or a lock would refuse it)"),
+            )
+            .hint(hint)
+        } else {
             Problem::error(field.clone(), format!("`{field}` is not a repository: `{repo}`"))
-                .hint("use `owner/name` (GitHub), a clone URL (`https://...`, `ssh://...`, `git@host:owner/name.git`) or a local path"),
-        );
+                .hint(hint)
+        });
     }
 }
 

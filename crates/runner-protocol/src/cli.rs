@@ -4,6 +4,12 @@
 //! the binary name and the long flag, upper-cased, `-` -> `_` (`change-detect --base-ref` ->
 //! `CHANGE_DETECT_BASE_REF`). The rule is applied here, once, to the clap command, so no tool
 //! spells an env name by hand and the action.yml agreement test can check it.
+//!
+//! Two more conventions are applied here, once:
+//! - A flag with `value_name = "BOOL"` follows GitHub's boolean inputs: `--flag` means true,
+//!   `--flag=false` / `FLAG=false` false (`true|True|TRUE|false|False|FALSE`, nothing else), and
+//!   it is false unless the field gives another `default_value`.
+//! - Every `--help` ends with the exit codes, made from [`crate::Exit`].
 
 use clap::{Arg, ArgAction, Command};
 
@@ -23,16 +29,7 @@ pub struct CommonArgs {
     /// Print debug logs to stderr (also on when the runner sets RUNNER_DEBUG=1).
     ///
     /// Accepts true/false like every boolean input; `--verbose` alone means true.
-    #[arg(
-        long,
-        short = 'v',
-        value_name = "BOOL",
-        value_parser = crate::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, short = 'v', value_name = "BOOL")]
     pub verbose: bool,
 }
 
@@ -72,7 +69,33 @@ fn is_builtin(arg: &Arg) -> bool {
     )
 }
 
-/// Attaches the env rule to every long flag of `command` and its subcommands.
+/// The value name that marks a GitHub-style boolean flag.
+pub const BOOL: &str = "BOOL";
+
+fn is_bool_flag(arg: &Arg) -> bool {
+    arg.get_value_names()
+        .is_some_and(|names| names.len() == 1 && names[0] == BOOL)
+}
+
+/// GitHub's boolean-input rule on a flag: an explicit value (`--flag=false`), or none
+/// (`--flag`, true); false by default.
+fn as_bool_flag(arg: Arg) -> Arg {
+    let default = arg
+        .get_default_values()
+        .first()
+        .map(|value| value.to_string_lossy().into_owned())
+        .filter(|value| value != "false")
+        .unwrap_or_else(|| "false".to_owned());
+    arg.action(ArgAction::Set)
+        .value_parser(crate::input::parse_bool)
+        .num_args(0..=1)
+        .require_equals(true)
+        .default_missing_value("true")
+        .default_value(default)
+}
+
+/// Attaches the suite's conventions to `command` and its subcommands: the env rule on every
+/// long flag, the boolean rule on `BOOL` flags, the exit codes after the help.
 pub fn with_env_names(command: Command) -> Command {
     let binary = command.get_name().to_owned();
     apply(command, &binary)
@@ -80,17 +103,24 @@ pub fn with_env_names(command: Command) -> Command {
 
 fn apply(command: Command, binary: &str) -> Command {
     let binary_owned = binary.to_owned();
-    let command = command.mut_args(move |arg| {
-        if is_builtin(&arg) {
-            return arg;
-        }
-        // `--help` never shows a variable's value: it may be a secret, and it is text the
-        // suite did not write.
-        match arg.get_long().map(|long| env_name(&binary_owned, long)) {
-            Some(name) => arg.env(name).hide_env_values(true),
-            None => arg,
-        }
-    });
+    let command = command
+        .after_help(crate::exit::help())
+        .mut_args(move |arg| {
+            if is_builtin(&arg) {
+                return arg;
+            }
+            let arg = if is_bool_flag(&arg) {
+                as_bool_flag(arg)
+            } else {
+                arg
+            };
+            // `--help` never shows a variable's value: it may be a secret, and it is text the
+            // suite did not write.
+            match arg.get_long().map(|long| env_name(&binary_owned, long)) {
+                Some(name) => arg.env(name).hide_env_values(true),
+                None => arg,
+            }
+        });
     let binary_owned = binary.to_owned();
     command.mut_subcommands(move |sub| apply(sub, &binary_owned))
 }
@@ -217,6 +247,61 @@ mod tests {
         );
         let error = parse(&["change-detect", "--verbose=yes"]).expect_err("strict booleans");
         assert!(error.to_string().contains("true, True, TRUE"), "{error}");
+    }
+
+    #[derive(Debug, clap::Parser)]
+    #[command(name = "ssh-deploy")]
+    struct Flags {
+        #[arg(long, value_name = "BOOL", default_value = "true")]
+        wait: bool,
+        #[command(subcommand)]
+        command: Sub,
+    }
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Sub {
+        Deploy {
+            #[arg(long, value_name = "BOOL")]
+            dry_run: bool,
+        },
+    }
+
+    fn parse_flags(args: &[&str]) -> Result<Flags, clap::Error> {
+        use clap::FromArgMatches as _;
+        let matches = command::<Flags>().try_get_matches_from(args)?;
+        Flags::from_arg_matches(&matches)
+    }
+
+    #[test]
+    fn bool_flags_follow_the_github_rule_at_every_level_and_keep_their_default() {
+        let flags = parse_flags(&["ssh-deploy", "deploy"]).expect("ok");
+        assert!(flags.wait, "its own default");
+        assert!(matches!(flags.command, Sub::Deploy { dry_run: false }));
+        let flags =
+            parse_flags(&["ssh-deploy", "--wait=false", "deploy", "--dry-run"]).expect("ok");
+        assert!(!flags.wait);
+        assert!(matches!(flags.command, Sub::Deploy { dry_run: true }));
+        let flags = parse_flags(&["ssh-deploy", "deploy", "--dry-run=False"]).expect("ok");
+        assert!(matches!(flags.command, Sub::Deploy { dry_run: false }));
+        // `--dry-run false` would make `false` a positional: the value needs `=`.
+        assert!(parse_flags(&["ssh-deploy", "deploy", "--dry-run", "false"]).is_err());
+        assert!(parse_flags(&["ssh-deploy", "deploy", "--dry-run=1"]).is_err());
+    }
+
+    #[test]
+    fn help_ends_with_the_exit_codes_at_every_level() {
+        let mut command = command::<Flags>();
+        let help = command.render_help().to_string();
+        assert!(
+            help.trim_end().ends_with(crate::exit::help().as_str()),
+            "{help}"
+        );
+        let deploy = command
+            .find_subcommand_mut("deploy")
+            .expect("deploy")
+            .render_help()
+            .to_string();
+        assert!(deploy.contains("130  interrupted"), "{deploy}");
     }
 
     #[test]

@@ -276,6 +276,12 @@ impl Console {
         }
     }
 
+    /// A warning without location: `::warning::` under GitHub (escaped like every annotation),
+    /// `warning: ...` locally; scrubbed of secrets first.
+    pub fn warn(&self, message: &str) {
+        self.annotate(&Annotation::new(Level::Warning, message));
+    }
+
     /// Opens a collapsible group; it closes when the guard drops.
     pub fn group(&self, title: &str) -> Group {
         let title = self.masker.scrub(title);
@@ -395,6 +401,31 @@ mod tests {
             "::error file=dir/a%2Cb%3Ac.yaml,line=3,endLine=3,col=5,endColumn=9,\
              title=bad%3A value%2C here::line1%0Aline2 100%25"
         );
+    }
+
+    #[test]
+    fn warn_escapes_a_hostile_message_and_scrubs_secrets() {
+        let (commands, log) = (Capture::default(), Capture::default());
+        let masker = crate::secret::Masker::default();
+        let console = Console::new(true, None, commands.writer(), log.writer(), masker);
+        console.add_mask("hunter2");
+        console.warn("host a: x\n::error::injected %0A hunter2");
+        let text = commands.text();
+        let warning = text.lines().last().unwrap_or_default();
+        assert_eq!(
+            warning,
+            "::warning::host a: x%0A::error::injected %250A ***"
+        );
+        let local = Capture::default();
+        let console = Console::new(
+            false,
+            None,
+            Capture::default().writer(),
+            local.writer(),
+            crate::secret::Masker::default(),
+        );
+        console.warn("careful");
+        assert_eq!(local.text(), "warning: careful\n");
     }
 
     #[test]

@@ -56,6 +56,17 @@ impl Exit {
     }
 }
 
+/// The exit-code section of every binary's `--help`, made from [`Exit`] so that no tool copies
+/// it by hand.
+pub fn help() -> String {
+    let mut text = String::from("Exit codes (the same for every binary of the suite):\n");
+    for exit in Exit::ALL {
+        text.push_str(&format!("  {:<4} {}\n", exit.code(), exit.meaning()));
+    }
+    text.truncate(text.trim_end().len());
+    text
+}
+
 impl From<Exit> for std::process::ExitCode {
     fn from(exit: Exit) -> Self {
         std::process::ExitCode::from(exit.code())
@@ -65,6 +76,16 @@ impl From<Exit> for std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_lists_every_code_with_its_meaning() {
+        let help = help();
+        for exit in Exit::ALL {
+            let line = format!("{:<4} {}", exit.code(), exit.meaning());
+            assert!(help.contains(&line), "{help}");
+        }
+        assert_eq!(help.lines().count(), 1 + Exit::ALL.len());
+    }
 
     #[test]
     fn codes_are_distinct_and_stable() {

@@ -148,10 +148,7 @@ where
             runner.report_diagnostic(&Diagnostic::from_error(&error));
             // A run that succeeded but could not hand over its outputs did not succeed.
             if exit == Exit::Success {
-                match error {
-                    output::OutputError::Write { .. } => Exit::Infrastructure,
-                    _ => Exit::Usage,
-                }
+                error.class().exit()
             } else {
                 exit
             }

@@ -65,6 +65,20 @@ pub enum OutputError {
     },
 }
 
+impl OutputError {
+    /// The one classification every tool uses: a failed write is the machine's (exit 3);
+    /// anything else is a name, value or setting the run was given (exit 2).
+    pub fn class(&self) -> crate::ErrorClass {
+        match self {
+            OutputError::Write { .. } => crate::ErrorClass::Infrastructure,
+            OutputError::InvalidName { .. }
+            | OutputError::ContainsDelimiter { .. }
+            | OutputError::DotenvCollision { .. }
+            | OutputError::NoGithubOutputFile => crate::ErrorClass::Usage,
+        }
+    }
+}
+
 /// The value of a step output.
 ///
 /// GitHub outputs (and dotenv) are strings; with `--output-format json` a typed value keeps its

@@ -11,9 +11,6 @@ use runner_protocol::{CommonArgs, ToolCli};
 ///
 /// Uploads one versioned artifact to one host or a fleet, switches `current` atomically, restarts
 /// services in order, gates the deploy and rolls back when the gate fails.
-///
-/// Exit codes: 0 success, 1 check or deploy failed, 2 usage or configuration error,
-/// 3 infrastructure error, 4 rollback failed, 130 interrupted.
 #[derive(Debug, clap::Parser)]
 #[command(name = "ssh-deploy", version, max_term_width = 100)]
 pub struct Cli {
@@ -45,6 +42,46 @@ pub enum Command {
     Releases(HostArgs),
     /// Remove a deploy lock left behind (prints who held it).
     Unlock(HostArgs),
+    /// Run an ad-hoc command or script on one host or an inventory, with errexit (`sh -e`).
+    Exec(Box<ExecArgs>),
+}
+
+/// `exec` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ExecArgs {
+    /// Hosts and credentials (`--root`, when given, is the working directory).
+    #[command(flatten)]
+    pub hosts: HostArgs,
+    /// Shell command run on every host as `sh -e -c COMMAND` (a failing line fails the host).
+    ///
+    /// Give this or --script. Example: `--run 'systemctl is-active web && df -h /'`.
+    #[arg(long, value_name = "COMMAND", help_heading = "Exec")]
+    pub run: Option<String>,
+    /// Script file sent to every host on stdin and run as `sh -e -s` (a failing line fails the
+    /// host, as `set -e` does).
+    #[arg(long, value_name = "FILE", help_heading = "Exec")]
+    pub script: Option<PathBuf>,
+    /// Arguments for the command or script, one per line: `$1`, `$2`, ... on the host, each
+    /// passed as one word whatever it holds (quotes, `$(...)`, newlines are not interpreted).
+    #[arg(long, value_name = "ARGS", help_heading = "Exec")]
+    pub args: Vec<LineList>,
+    /// Most bytes of stdout kept per host in the `exec` output; the rest is cut (and said so).
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value = "65536",
+        help_heading = "Exec"
+    )]
+    pub max_output: usize,
+    /// Hosts per batch (0: all hosts in one batch); a batch with a failed host stops the run.
+    #[arg(long, value_name = "N", default_value = "0", help_heading = "Fleet")]
+    pub batch_size: usize,
+    /// Hosts worked on at once inside a batch.
+    #[arg(long, value_name = "N", default_value = "8", help_heading = "Fleet")]
+    pub max_parallel: usize,
+    /// Print the exact command per host without running it.
+    #[arg(long, value_name = "BOOL")]
+    pub dry_run: bool,
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -101,15 +138,7 @@ pub struct HostArgs {
     #[arg(long, value_name = "TEXT", hide_env_values = true)]
     pub password: Option<String>,
     /// Also try keys held by ssh-agent (SSH_AUTH_SOCK).
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub use_agent: bool,
     /// known_hosts content (plain or hashed names; `@revoked` honoured). Hosts must be covered
     /// by this or by --host-key-fingerprint.
@@ -120,15 +149,7 @@ pub struct HostArgs {
     #[arg(long, value_name = "FINGERPRINTS")]
     pub host_key_fingerprint: Vec<LineList>,
     /// DANGEROUS: accept any host key (no protection against a man in the middle).
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub insecure_accept_any_host_key: bool,
     /// TCP connect and SSH handshake timeout.
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "15s")]
@@ -177,16 +198,14 @@ pub struct ChangeArgs {
     /// A lock older than this is taken over (with a warning).
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "1h")]
     pub lock_stale_after: Duration,
+    /// How long to wait for a deploy lock another run holds, naming its holder (0s: fail at once).
+    ///
+    /// Past the wait the host fails with exit 3 and nothing changed on it; a signal while
+    /// waiting ends the run (exit 130) with nothing taken. Example: `--lock-wait 10m`.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "0s")]
+    pub lock_wait: Duration,
     /// Print the exact commands per host without touching anything.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false"
-    )]
+    #[arg(long, value_name = "BOOL")]
     pub dry_run: bool,
 }
 
@@ -227,21 +246,53 @@ pub struct DeployArgs {
     /// Hosts per rolling batch (0: all hosts in one batch).
     #[arg(long, value_name = "N", default_value = "0", help_heading = "Fleet")]
     pub batch_size: usize,
+    /// Rolling schedule instead of --batch-size: batch sizes in order, each a number of hosts
+    /// or a percentage of the fleet, the last one repeated until every host is done.
+    ///
+    /// Example: `1, 30%, 100%` (one host, then 30 % of the fleet, then the rest).
+    #[arg(long, value_name = "STEPS", help_heading = "Fleet")]
+    pub schedule: Option<String>,
+    /// Failed hosts tolerated across the whole rollout (all batches), a number or a percentage
+    /// of the fleet: each is put back on its previous release and the rollout goes on; one
+    /// more stops it as any failure does without a budget.
+    ///
+    /// Example: `2` or `10%`. Default `0`: the first failed host stops the rollout.
+    #[arg(
+        long,
+        value_name = "N|PERCENT",
+        default_value = "0",
+        help_heading = "Fleet"
+    )]
+    pub max_failed: String,
     /// Hosts worked on at once inside a batch.
     #[arg(long, value_name = "N", default_value = "8", help_heading = "Fleet")]
     pub max_parallel: usize,
     /// When a batch fails, also roll back the batches that already succeeded.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Fleet"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Fleet")]
     pub rollback_completed: bool,
+    /// Hooks, one per line: `EVENT[@runner|@hosts]=COMMAND`, EVENT one of pre-deploy,
+    /// pre-switch, post-switch, post-deploy, on-rollback (default side: runner).
+    ///
+    /// They get SSH_DEPLOY_HOOK, SSH_DEPLOY_RELEASE, SSH_DEPLOY_PREVIOUS_RELEASE,
+    /// SSH_DEPLOY_HOST, SSH_DEPLOY_STRATEGY and SSH_DEPLOY_RESULT. A failing pre-* hook stops
+    /// the deploy; a failing post-* or on-rollback hook is a warning (see --hooks-strict).
+    /// Example: `pre-switch@hosts=./bin/check-config`.
+    #[arg(long, value_name = "HOOKS", help_heading = "Hooks")]
+    pub hook: Vec<LineList>,
+    /// A failing post-switch hook fails its host (rolled back like a failed gate) and a failing
+    /// runner post-deploy or on-rollback hook fails the step, instead of a warning.
+    #[arg(long, value_name = "BOOL", help_heading = "Hooks")]
+    pub hooks_strict: bool,
+    /// Migration command run with `sh -e -c` in the new release directory after the unpack
+    /// and before the switch; a non-zero exit stops the deploy with nothing switched there.
+    ///
+    /// Example: `--migrate './bin/migrate up'` (see --migrate-on).
+    #[arg(long, value_name = "COMMAND", help_heading = "Hooks")]
+    pub migrate: Option<String>,
+    /// Where --migrate runs: `first` (the first host, alone in the first batch, before any
+    /// other host switches) or `each` (every host, before its own switch).
+    #[arg(long, value_enum, default_value = "first", help_heading = "Hooks")]
+    pub migrate_on: MigrateOnArg,
     /// How a release goes live: `symlink` (switch `current`, restart in place), `blue-green`
     /// (start the idle slot, switch the proxy, drain and stop the old slot) or `compose`
     /// (docker compose hosts, driven by --compose-file).
@@ -259,16 +310,7 @@ pub struct DeployArgs {
     /// Canary first: deploy the first host alone, observe it against a baseline recorded from
     /// the old release just before (--canary-url or --canary-gate-file), then the other hosts in
     /// batches. A failed canary rolls back the canary alone and stops.
-    #[arg(
-        long,
-        value_name = "BOOL",
-        value_parser = runner_protocol::input::parse_bool,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "true",
-        default_value = "false",
-        help_heading = "Canary"
-    )]
+    #[arg(long, value_name = "BOOL", help_heading = "Canary")]
     pub canary: bool,
     /// URL observed on the canary (`{host}`, `{vars.NAME}` allowed): --canary-requests requests
     /// with "error rate < 5 %" and "p95 < 2x baseline".
@@ -284,6 +326,15 @@ pub struct DeployArgs {
     /// Blue-green settings.
     #[command(flatten)]
     pub blue_green: BlueGreenArgs,
+}
+
+/// Where `--migrate` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MigrateOnArg {
+    /// The first host only.
+    First,
+    /// Every host.
+    Each,
 }
 
 /// How a release goes live.

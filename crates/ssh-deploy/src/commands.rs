@@ -18,16 +18,16 @@ use crate::pack::Compression;
 use crate::quote::{ReleaseId, RemotePath, q};
 
 /// Marker printed by the lock command when the lock was taken.
-pub const LOCK_ACQUIRED: &str = "ssh-deploy-lock:acquired";
+pub(crate) const LOCK_ACQUIRED: &str = "ssh-deploy-lock:acquired";
 /// Marker printed by the lock command when someone else holds it.
-pub const LOCK_HELD: &str = "ssh-deploy-lock:held";
+pub(crate) const LOCK_HELD: &str = "ssh-deploy-lock:held";
 /// Prefix of the lines the lock command prints for each leftover of a dead deploy it removed.
-pub const CLEANED: &str = "ssh-deploy-cleaned:";
+pub(crate) const CLEANED: &str = "ssh-deploy-cleaned:";
 
 /// `text` for one field of a line-based state file (lock owner, release log): tabs, newlines
 /// and other control characters written as visible escapes (`\t`, `\n`, `\u{..}`), so a value
 /// can never forge a field or a line.
-pub fn field(text: &str) -> String {
+pub(crate) fn field(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\t' => "\\t".to_owned(),
@@ -48,7 +48,7 @@ pub struct Layout {
 }
 
 /// The lock lease when none is configured (`--lock-lease`), in seconds.
-pub const DEFAULT_LEASE_SECS: u64 = 60;
+pub(crate) const DEFAULT_LEASE_SECS: u64 = 60;
 
 impl Layout {
     /// The layout under `root`, with the default lock lease.
@@ -432,14 +432,14 @@ fn sha256_of(path: &str) -> String {
 }
 
 /// Marker a [`sequence`] prints when one of its parts fails, followed by the part's index.
-pub const PART_FAILED: &str = "ssh-deploy-part-failed:";
+pub(crate) const PART_FAILED: &str = "ssh-deploy-part-failed:";
 
 /// Runs `parts` in order in one remote shell, each in its own subshell (so a part's `set -e` or
 /// `exit 0` ends only that part). With `stop_on_failure`, the first failing part prints
 /// [`PART_FAILED`]`<index>` and the whole command exits with its status; otherwise every part
 /// runs, each failure is printed, and the command exits 0. One shell instead of one per part:
 /// see [`Layout::lock_and_status`].
-pub fn sequence(parts: &[String], stop_on_failure: bool) -> String {
+pub(crate) fn sequence(parts: &[String], stop_on_failure: bool) -> String {
     parts
         .iter()
         .enumerate()
@@ -458,7 +458,7 @@ pub fn sequence(parts: &[String], stop_on_failure: bool) -> String {
 }
 
 /// A [`sequence`] of named steps as one step: its title joins the names with ` + `.
-pub fn combined(parts: &[(String, String)], stop_on_failure: bool) -> (String, String) {
+pub(crate) fn combined(parts: &[(String, String)], stop_on_failure: bool) -> (String, String) {
     let title = parts
         .iter()
         .map(|(stage, _)| stage.as_str())
@@ -469,7 +469,7 @@ pub fn combined(parts: &[(String, String)], stop_on_failure: bool) -> (String, S
 }
 
 /// The index of the part a [`sequence`]'s output says failed, if any.
-pub fn failed_part(stdout: &str) -> Option<usize> {
+pub(crate) fn failed_part(stdout: &str) -> Option<usize> {
     stdout
         .lines()
         .filter_map(|line| line.strip_prefix(PART_FAILED))
@@ -477,7 +477,7 @@ pub fn failed_part(stdout: &str) -> Option<usize> {
 }
 
 /// Every part a continue-on-failure [`sequence`]'s output says failed.
-pub fn failed_parts(stdout: &str) -> Vec<usize> {
+pub(crate) fn failed_parts(stdout: &str) -> Vec<usize> {
     stdout
         .lines()
         .filter_map(|line| line.strip_prefix(PART_FAILED))
@@ -487,7 +487,7 @@ pub fn failed_parts(stdout: &str) -> Vec<usize> {
 
 /// Every service's restart, then its check (when the manager has one), in order, as named parts
 /// of one remote command (`restart <service>`, `check <service>`).
-pub fn restart_parts(
+pub(crate) fn restart_parts(
     manager: &dyn ServiceManager,
     services: &[String],
     ctx: &ReleaseContext<'_>,
@@ -504,7 +504,7 @@ pub fn restart_parts(
 
 /// Which releases retention removes: all but the newest `keep` (by activation), never the
 /// current release nor the rollback target.
-pub fn releases_to_remove(
+pub(crate) fn releases_to_remove(
     newest_first: &[ReleaseId],
     keep: usize,
     protect: &[&ReleaseId],
@@ -519,7 +519,7 @@ pub fn releases_to_remove(
 
 /// What a service manager needs to know about the release being activated.
 #[derive(Debug, Clone)]
-pub struct ReleaseContext<'a> {
+pub(crate) struct ReleaseContext<'a> {
     /// The layout.
     pub layout: &'a Layout,
     /// The release being made current.
@@ -528,7 +528,7 @@ pub struct ReleaseContext<'a> {
 
 /// Restarts services and says whether they run. `systemd` by default; a custom command per
 /// service where systemd is not running (containers, tests) or not wanted.
-pub trait ServiceManager: Send + Sync + std::fmt::Debug {
+pub(crate) trait ServiceManager: Send + Sync + std::fmt::Debug {
     /// Commands run once after unpacking, before the switch (e.g. installing units).
     fn prepare(&self, ctx: &ReleaseContext<'_>) -> Option<String>;
     /// Restarts one service.
@@ -541,7 +541,7 @@ pub trait ServiceManager: Send + Sync + std::fmt::Debug {
 
 /// systemd: `systemctl [--user] restart <unit>`, `is-active`, `journalctl -u`.
 #[derive(Debug, Clone)]
-pub struct Systemd {
+pub(crate) struct Systemd {
     /// `--user` units instead of system units.
     pub user: bool,
     /// Directory inside the release holding unit files to install (`deploy/systemd`).
@@ -614,7 +614,7 @@ impl ServiceManager for Systemd {
 /// A restart command (and optionally a check command) per service, run in `<root>/current`
 /// with `SSH_DEPLOY_ROOT`, `SSH_DEPLOY_RELEASE`, `SSH_DEPLOY_SERVICE` exported.
 #[derive(Debug, Clone, Default)]
-pub struct Custom {
+pub(crate) struct Custom {
     /// `service -> restart command`.
     pub restart: Vec<(String, String)>,
     /// `service -> check command` (exit 0 = running).

@@ -33,9 +33,7 @@ impl Interrupt {
             .enable_all()
             .build();
         let Ok(runtime) = runtime else {
-            console.log(
-                "warning: cannot listen for SIGTERM; an interrupted deploy is not rolled back",
-            );
+            console.warn("cannot listen for SIGTERM; an interrupted deploy is not rolled back");
             return;
         };
         // Register the handlers here, before any step runs, so a signal is never missed.
@@ -47,9 +45,7 @@ impl Interrupt {
             ))
         });
         let Ok((mut terminate, mut interrupt)) = registered else {
-            console.log(
-                "warning: cannot listen for SIGTERM; an interrupted deploy is not rolled back",
-            );
+            console.warn("cannot listen for SIGTERM; an interrupted deploy is not rolled back");
             return;
         };
         let spawned = std::thread::Builder::new()
@@ -68,9 +64,7 @@ impl Interrupt {
                 ));
             });
         if spawned.is_err() {
-            console.log(
-                "warning: cannot listen for SIGTERM; an interrupted deploy is not rolled back",
-            );
+            console.warn("cannot listen for SIGTERM; an interrupted deploy is not rolled back");
         }
     }
 

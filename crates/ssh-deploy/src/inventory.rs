@@ -30,7 +30,7 @@ use crate::remote::HostTarget;
 
 /// An inventory problem, rendered `file:line:column: message`.
 #[derive(Debug, thiserror::Error)]
-pub enum InventoryError {
+pub(crate) enum InventoryError {
     /// The file could not be read.
     #[error("inventory {path}: {source}")]
     Read {
@@ -63,7 +63,7 @@ pub enum InventoryError {
 
 /// One host of the inventory, with everything resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InventoryHost {
+pub(crate) struct InventoryHost {
     /// The name in the file (`web-1`); `{host}` in gate files is the address.
     pub name: String,
     /// Where to connect.
@@ -80,7 +80,7 @@ pub struct InventoryHost {
 
 /// A parsed inventory.
 #[derive(Debug, Clone, Default)]
-pub struct Inventory {
+pub(crate) struct Inventory {
     /// Hosts in file order.
     pub hosts: Vec<InventoryHost>,
 }
@@ -247,12 +247,12 @@ struct HostSpecFile {
 }
 
 /// The largest inventory file read, in bytes.
-pub const MAX_INVENTORY_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_INVENTORY_BYTES: u64 = 1024 * 1024;
 
 impl Inventory {
     /// Reads and validates an inventory file (at most [`MAX_INVENTORY_BYTES`], nested at most
     /// 64 levels deep).
-    pub fn load(
+    pub(crate) fn load(
         path: &Path,
         default_user: &str,
         default_port: u16,
@@ -276,7 +276,7 @@ impl Inventory {
     }
 
     /// Parses inventory text; `origin` names the file in errors.
-    pub fn parse(
+    pub(crate) fn parse(
         text: &str,
         origin: &str,
         default_user: &str,
@@ -408,7 +408,7 @@ impl Inventory {
     }
 
     /// Only the hosts in `group`; an unknown group is an error listing the known ones.
-    pub fn select(self, group: &str, origin: &str) -> Result<Self, InventoryError> {
+    pub(crate) fn select(self, group: &str, origin: &str) -> Result<Self, InventoryError> {
         let mut known: Vec<&str> = self
             .hosts
             .iter()
@@ -446,7 +446,7 @@ fn in_group(group: &Option<String>) -> String {
 }
 
 /// Replaces `{vars.NAME}` in `text`; an unknown name is an error naming it and the known ones.
-pub fn render_vars(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+pub(crate) fn render_vars(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("{vars.") {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// Pipes one loopback connection to a `direct-tcpip` channel until either side closes.
 #[derive(Debug)]
-pub struct Forwarder {
+pub(crate) struct Forwarder {
     address: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -24,7 +24,7 @@ pub struct Forwarder {
 impl Forwarder {
     /// Opens `host:port` from the jump host and listens on 127.0.0.1 for the one connection
     /// that will use it (waiting at most `accept_within` for it).
-    pub fn start(
+    pub(crate) fn start(
         session: ssh2::Session,
         host: &str,
         port: u16,
@@ -61,7 +61,7 @@ impl Forwarder {
     }
 
     /// Where the target's session connects.
-    pub fn address(&self) -> SocketAddr {
+    pub(crate) fn address(&self) -> SocketAddr {
         self.address
     }
 }

@@ -1,34 +1,47 @@
 //! Deploy releases to Linux hosts over SSH: releases/<id>, atomic `current` switch, ordered restarts, gated rollback.
 //!
-//! `run` turns the clap [`Cli`] into validated options, then: [`pack`] builds the artifact,
-//! [`commands`] spells every remote command (pure, snapshot-tested), [`plan`] lays them out per
-//! host and batch for `--dry-run`, [`remote`] carries them (libssh2 or the local transport) and
-//! [`deploy`] runs them, gates and rolls back. [`inventory`] reads hosts with per-host settings,
-//! [`jump`] tunnels sessions through a jump host, [`canary`] adds the canary-first step and
-//! [`interrupt`] turns SIGINT/SIGTERM into "finish the step, roll back, unlock, exit 130".
+//! `run` turns the clap [`Cli`] into validated [`options`], then runs the subcommand's flow in
+//! [`ops`]. A deploy hands the hosts to a [`strategy`] (symlink switch in batches, blue-green,
+//! compose); each works a host through a [`host_run::HostRun`] (lock, stage, switch, restart,
+//! gate, revert), whose remote command lines [`commands`] spells (pure, snapshot-tested) and
+//! [`remote`] carries (libssh2 or the local transport), and every strategy ends through the
+//! shared [`rollout`] (release log, retention, unlock, [`report`]). [`plan`] prints the symlink
+//! plan for `--dry-run`; [`gate`] runs gate files through health-gate's embedding API;
+//! [`canary`] records the baseline and observes the canary; [`schedule`] batches hosts;
+//! [`inventory`] reads hosts with per-host settings, [`jump`] tunnels sessions through a jump
+//! host, [`interrupt`] turns SIGINT/SIGTERM into "finish the step, roll back, unlock, exit 130".
 
-pub mod canary;
+mod canary;
 mod cli;
-pub mod commands;
-pub mod deploy;
-pub mod interrupt;
-pub mod inventory;
-pub mod jump;
-pub mod options;
+mod commands;
+mod connect;
+mod error;
+mod gate;
+mod hooks;
+mod host_run;
+mod interrupt;
+mod inventory;
+mod jump;
+mod ops;
+mod options;
 pub mod pack;
-pub mod plan;
-pub mod proxy;
-pub mod quote;
-pub mod remote;
+mod plan;
+mod proxy;
+mod quote;
+mod remote;
+mod report;
+mod rollout;
+mod schedule;
+mod status;
 pub mod strategy;
-pub mod tunnel;
+mod tunnel;
 mod watchdog;
 
 pub use cli::{
-    BlueGreenArgs, ChangeArgs, Cli, Command, DeployArgs, HostArgs, ManagerArg, PackArgs, ProxyArg,
-    RollbackArgs, ScopeArg, StrategyArg,
+    BlueGreenArgs, ChangeArgs, Cli, Command, DeployArgs, ExecArgs, HostArgs, ManagerArg,
+    MigrateOnArg, PackArgs, ProxyArg, RollbackArgs, ScopeArg, StrategyArg,
 };
-pub use options::{Connection, Error, HostSpec};
+pub use error::Error;
 
 use runner_protocol::{Runner, Verdict};
 
@@ -43,31 +56,29 @@ pub const OUTPUTS: &[&str] = &[
     "hosts",
     "releases",
     "compose-report",
+    "exec",
 ];
 
 /// Runs `ssh-deploy` with parsed flags.
 pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     match cli.command {
-        Command::Pack(args) => options::pack(&args, runner),
-        Command::Deploy(args) if args.strategy == StrategyArg::Compose => {
-            let options = strategy::compose::ComposeOptions::from_args(&args, runner)?;
-            strategy::compose::deploy(&options, runner)
-        }
-        Command::Deploy(args) => {
-            let options = options::DeployOptions::from_args(&args, runner)?;
-            options::deploy(&options, runner)
-        }
+        Command::Pack(args) => ops::pack::pack(&args, runner),
+        Command::Deploy(args) => ops::deploy::deploy(&args, runner),
         Command::Rollback(args) => {
             let options = options::RollbackOptions::from_args(&args, runner)?;
-            options::rollback(&options, runner)
+            ops::rollback::rollback(&options, runner)
         }
         Command::Releases(args) => {
-            let connection = Connection::from_args(&args, runner)?;
-            options::releases(&connection, runner)
+            let connection = options::Connection::from_args(&args, runner)?;
+            ops::releases::releases(&connection, runner)
         }
         Command::Unlock(args) => {
-            let connection = Connection::from_args(&args, runner)?;
-            options::unlock(&connection, runner)
+            let connection = options::Connection::from_args(&args, runner)?;
+            ops::unlock::unlock(&connection, runner)
+        }
+        Command::Exec(args) => {
+            let options = options::ExecOptions::from_args(&args, runner)?;
+            ops::exec::exec(&options, runner)
         }
     }
 }

@@ -1,66 +1,22 @@
-//! Validated options (from the clap structs) and the subcommands' flows.
+//! Validated options: the clap structs turned into what the flows in [`crate::ops`] run with.
+//! Validation only (reading the files a flag names included); nothing here connects.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
+use runner_protocol::Runner;
 use runner_protocol::input::LineList;
-use runner_protocol::{ErrorClass, Reportable, Runner, Verdict};
 
-use crate::cli::{ChangeArgs, DeployArgs, HostArgs, ManagerArg, PackArgs, RollbackArgs, ScopeArg};
+use crate::cli::{ChangeArgs, DeployArgs, ExecArgs, HostArgs, ManagerArg, RollbackArgs, ScopeArg};
 use crate::commands::{Custom, Layout, ServiceManager, Systemd};
-use crate::deploy::{HostError, HostRun, Shared, Strategy, parallel};
-use crate::pack::PackError;
+use crate::error::{Error, usage};
+use crate::hooks::{Event, Hook, Hooks, MigrateOn, Side};
+use crate::host_run::HostContext;
 use crate::quote::{ReleaseId, RemotePath, relative_path};
-use crate::remote::{
-    Auth, HostTarget, HostTrust, LocalRemote, Remote, RemoteError, SshRemote, Timeouts,
-};
-
-/// Errors of `ssh-deploy`.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Bad flags or inputs.
-    #[error("{0}")]
-    Usage(String),
-    /// Packing or checking the artifact failed.
-    #[error(transparent)]
-    Pack(#[from] PackError),
-    /// One or more hosts failed before anything was switched (or nothing needed rolling back).
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-    Hosts(Vec<HostError>),
-    /// A host failed for an infrastructure reason (unreachable, connection lost, a stalled
-    /// upload) and every host this run switched was rolled back: exit 3, targets restored.
-    #[error("{0}")]
-    RestoredAfterInfrastructure(String),
-    /// A rollback did not complete: some host may serve the new release.
-    #[error("rollback failed, manual intervention needed: {0}")]
-    RollbackFailed(String),
-    /// Writing an output failed.
-    #[error(transparent)]
-    Output(#[from] runner_protocol::output::OutputError),
-}
-
-impl Reportable for Error {
-    fn class(&self) -> ErrorClass {
-        match self {
-            Error::Usage(_) => ErrorClass::Usage,
-            Error::Pack(PackError::Unsafe { .. } | PackError::NonUtf8 { .. }) => ErrorClass::Usage,
-            Error::Pack(PackError::Io { .. }) => ErrorClass::Usage,
-            // Host errors that reach here failed before anything was switched (a held lock, a
-            // refused command, a lost connection): the hosts are unchanged, which exit 3 says.
-            // Failures after a switch end as RolledBack (exit 1) or RollbackFailed (exit 4).
-            Error::Hosts(_) | Error::Output(_) | Error::RestoredAfterInfrastructure(_) => {
-                ErrorClass::Infrastructure
-            }
-            Error::RollbackFailed(_) => ErrorClass::RollbackFailed,
-        }
-    }
-}
-
-fn usage(message: impl Into<String>) -> Error {
-    Error::Usage(message.into())
-}
+use crate::remote::{Auth, HostTarget, HostTrust, Timeouts};
+use crate::schedule::{Budget, Schedule};
+use crate::strategy::blue_green::BlueGreen;
 
 /// A host: SSH or this machine.
 #[derive(Debug, Clone)]
@@ -267,7 +223,8 @@ impl Connection {
         })
     }
 
-    fn settings_for(&self, host: &HostSpec) -> Option<&HostSettings> {
+    /// The inventory settings of `host`.
+    pub(crate) fn settings_for(&self, host: &HostSpec) -> Option<&HostSettings> {
         let label = host.label();
         self.hosts
             .iter()
@@ -286,36 +243,12 @@ impl Connection {
             .map(|s| s.vars.clone())
             .unwrap_or_default()
     }
-
-    /// Opens a connection to `host` (through its jump host, if any).
-    pub fn connect(&self, host: &HostSpec) -> Result<Box<dyn Remote>, RemoteError> {
-        match host {
-            HostSpec::Local => Ok(Box::new(LocalRemote::default())),
-            HostSpec::Ssh(target) => Ok(Box::new(SshRemote::connect_via(
-                target,
-                self.settings_for(host).and_then(|s| s.jump.as_ref()),
-                &self.auth,
-                &self.trust,
-                &self.timeouts,
-            )?)),
-        }
-    }
-
-    fn open(&self, host: &HostSpec) -> Result<HostRun, HostError> {
-        self.connect(host)
-            .map(HostRun::new)
-            .map_err(|error| HostError {
-                host: host.label(),
-                stage: "connect".into(),
-                message: error.to_string(),
-                infrastructure: true,
-            })
-    }
 }
 
-/// Validated service and gate settings.
+/// Validated service, gate and lock settings: what is restarted and how, what gates it, how
+/// the deploy lock is taken and in whose name, and whether this is a dry run.
 #[derive(Debug)]
-pub struct Change {
+pub(crate) struct ServiceSettings {
     /// Restart order.
     pub services: Vec<String>,
     /// The manager.
@@ -324,6 +257,8 @@ pub struct Change {
     pub gate: Option<String>,
     /// Stale lock age.
     pub lock_stale_after: Duration,
+    /// How long a lock another run holds is waited for (0: refuse at once).
+    pub lock_wait: Duration,
     /// Print the plan only.
     pub dry_run: bool,
     /// Who deploys.
@@ -350,7 +285,7 @@ fn pairs(lists: &[LineList], flag: &str) -> Result<Vec<(String, String)>, Error>
         .collect()
 }
 
-impl Change {
+impl ServiceSettings {
     pub(crate) fn from_args(
         args: &ChangeArgs,
         units_dir: Option<&str>,
@@ -391,11 +326,7 @@ impl Change {
                 // `{port}` and `{slot}` are filled in per slot by the blue-green strategy; with
                 // `{vars.NAME}` the file is checked per host once the vars are known.
                 if !text.contains("{vars.") {
-                    let probe = crate::tunnel::probe(&text)
-                        .map_err(|e| usage(format!("--gate-file {}: {e}", path.display())))?
-                        .replace("{port}", "1")
-                        .replace("{slot}", "blue");
-                    crate::deploy::resolve_gate(&probe, "127.0.0.1")
+                    crate::gate::check(&text, "127.0.0.1")
                         .map_err(|e| usage(format!("--gate-file {}: {e}", path.display())))?;
                 }
                 Some(text)
@@ -417,6 +348,7 @@ impl Change {
             manager,
             gate,
             lock_stale_after: args.lock_stale_after,
+            lock_wait: args.lock_wait,
             dry_run: args.dry_run,
             who,
             run,
@@ -425,7 +357,7 @@ impl Change {
     }
 
     /// The gate text per host, `{vars.NAME}` filled in from the host's inventory vars.
-    pub fn gates_for(&self, connection: &Connection) -> Result<Vec<Option<String>>, String> {
+    pub(crate) fn gates_for(&self, connection: &Connection) -> Result<Vec<Option<String>>, String> {
         connection
             .hosts
             .iter()
@@ -435,28 +367,38 @@ impl Change {
                 };
                 let rendered = crate::inventory::render_vars(text, &connection.vars_for(host))
                     .map_err(|e| format!("--gate-file, host {}: {e}", host.label()))?;
-                let probe = crate::tunnel::probe(&rendered)
-                    .map_err(|e| format!("--gate-file, host {}: {e}", host.label()))?
-                    .replace("{port}", "1")
-                    .replace("{slot}", "blue");
-                crate::deploy::resolve_gate(&probe, &host.name())
+                crate::gate::check(&rendered, &host.name())
                     .map_err(|e| format!("--gate-file, host {}: {e}", host.label()))?;
                 Ok(Some(rendered))
             })
             .collect()
     }
 
-    pub(crate) fn shared<'a>(
+    /// The dry-run plan's line about a lock another run holds.
+    pub(crate) fn lock_plan(&self) -> String {
+        if self.lock_wait.is_zero() {
+            "lock: a lock another run holds fails the host at once (--lock-wait 0s); a stale one is taken over\n".to_owned()
+        } else {
+            format!(
+                "lock: a lock another run holds is waited for up to {}s (--lock-wait, its holder named), then the host fails with exit 3 and nothing changed; a stale one is taken over\n",
+                self.lock_wait.as_secs()
+            )
+        }
+    }
+
+    /// The context of one host's steps: `layout` is the host's (inventory root or `--root`).
+    pub(crate) fn context<'a>(
         &'a self,
         layout: &'a Layout,
         console: &'a runner_protocol::console::Console,
-    ) -> Shared<'a> {
-        Shared {
+    ) -> HostContext<'a> {
+        HostContext {
             layout,
             manager: self.manager.as_ref(),
             services: &self.services,
             gate: self.gate.as_deref(),
             lock_stale_after: self.lock_stale_after,
+            lock_wait: self.lock_wait,
             who: &self.who,
             run: &self.run,
             console,
@@ -465,66 +407,79 @@ impl Change {
     }
 }
 
-/// Validated `deploy` options.
+/// How the release is activated on each host (`--strategy compose` has its own options, in
+/// the compose strategy).
 #[derive(Debug)]
-pub struct DeployOptions {
+pub(crate) enum Strategy {
+    /// `current` symlink switch, restarts in order, in batches (canary first with `--canary`).
+    SymlinkSwitch,
+    /// Two slots behind a proxy, one host at a time ([`crate::strategy::blue_green`]).
+    BlueGreen(Box<BlueGreen>),
+}
+
+/// Validated `deploy` options (symlink and blue-green strategies).
+#[derive(Debug)]
+pub(crate) struct DeployOptions {
     /// Hosts and credentials.
-    pub connection: Connection,
-    /// Services and gate.
-    pub change: Change,
+    pub(crate) connection: Connection,
+    /// Services, gate, lock.
+    pub(crate) settings: ServiceSettings,
     /// The artifact.
-    pub artifact: PathBuf,
+    pub(crate) artifact: PathBuf,
     /// Its SHA-256.
-    pub sha256: String,
+    pub(crate) sha256: String,
     /// The release id.
-    pub release: ReleaseId,
-    /// Shared paths.
-    pub shared: Vec<String>,
+    pub(crate) release: ReleaseId,
+    /// Paths kept across releases (`--shared`).
+    pub(crate) shared_paths: Vec<String>,
     /// Retention.
-    pub keep_releases: usize,
+    pub(crate) keep_releases: usize,
     /// Host indexes per batch.
-    pub batches: Vec<Vec<usize>>,
+    pub(crate) batches: Vec<Vec<usize>>,
     /// Hosts at once.
-    pub max_parallel: usize,
+    pub(crate) max_parallel: usize,
     /// Roll back finished batches too.
-    pub rollback_completed: bool,
+    pub(crate) rollback_completed: bool,
     /// Activation strategy.
-    pub strategy: Strategy,
-    /// Blue-green settings (with `Strategy::BlueGreen`).
-    pub blue_green: Option<crate::strategy::blue_green::BlueGreen>,
+    pub(crate) strategy: Strategy,
     /// Gate text per host (vars filled in).
-    pub gates: Vec<Option<String>>,
+    pub(crate) gates: Vec<Option<String>>,
     /// Canary first (the first batch is the canary host).
-    pub canary: Option<crate::canary::Canary>,
+    pub(crate) canary: Option<crate::canary::Canary>,
+    /// The rolling schedule the batches come from (`--schedule`), for the plan.
+    pub(crate) schedule: Option<Schedule>,
+    /// Failed hosts tolerated across the rollout (`--max-failed`).
+    pub(crate) budget: Budget,
+    /// Hooks and the migration.
+    pub(crate) hooks: Hooks,
 }
 
 impl DeployOptions {
-    /// One [`Shared`] per host: its own layout (inventory root) and gate (inventory vars).
-    pub fn per_host_shared<'a>(
+    /// One [`HostContext`] per host: its own layout (inventory root) and gate (inventory vars).
+    pub(crate) fn host_contexts<'a>(
         &'a self,
         console: &'a runner_protocol::console::Console,
-    ) -> Vec<Shared<'a>> {
+    ) -> Vec<HostContext<'a>> {
         self.connection
             .hosts
             .iter()
             .zip(&self.gates)
             .map(|(host, gate)| {
-                let mut shared = self
-                    .change
-                    .shared(self.connection.layout_for(host), console);
-                shared.gate = gate.as_deref();
-                shared
+                let mut context = self
+                    .settings
+                    .context(self.connection.layout_for(host), console);
+                context.gate = gate.as_deref();
+                context
             })
             .collect()
     }
-}
 
-impl DeployOptions {
     /// Validates `deploy` flags and checks the artifact (before any connection).
-    pub fn from_args(args: &DeployArgs, runner: &Runner) -> Result<Self, Error> {
+    pub(crate) fn from_args(args: &DeployArgs, runner: &Runner) -> Result<Self, Error> {
         let connection = Connection::from_args(&args.hosts, runner)?;
         let restarts = args.strategy == crate::cli::StrategyArg::Symlink;
-        let change = Change::from_args(&args.change, Some(&args.units_dir), runner, restarts)?;
+        let settings =
+            ServiceSettings::from_args(&args.change, Some(&args.units_dir), runner, restarts)?;
         // Both read the whole artifact; on two threads the hash costs no extra wall time.
         let (checked, hashed) = std::thread::scope(|scope| {
             let hashing = scope.spawn(|| crate::pack::sha256_file(&args.artifact));
@@ -533,55 +488,132 @@ impl DeployOptions {
         });
         checked?;
         let (sha256, _) = hashed.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        let release = match &args.release_id {
-            Some(id) if !id.is_empty() => {
-                ReleaseId::parse(id).map_err(|e| usage(format!("--release-id: {e}")))?
-            }
-            _ => ReleaseId::parse(&sha256[..12]).map_err(usage)?,
-        };
-        let shared = lines(&args.shared)
+        let release = release_id(args.release_id.as_deref(), &sha256)?;
+        let shared_paths = lines(&args.shared)
             .iter()
             .map(|p| relative_path(p).map_err(|e| usage(format!("--shared: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
         if args.keep_releases == 0 {
             return Err(usage("--keep-releases must be at least 1"));
         }
-        let canary = crate::options::canary_from_args(args, &connection)?;
-        let batches = match canary {
-            Some(_) => crate::plan::canary_batches(connection.hosts.len(), args.batch_size),
-            None => crate::plan::batches(connection.hosts.len(), args.batch_size),
+        let canary = canary_from_args(args, &connection)?;
+        let schedule = args
+            .schedule
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(Schedule::parse)
+            .transpose()
+            .map_err(usage)?;
+        let budget = Budget::parse(&args.max_failed).map_err(usage)?;
+        if schedule.is_some() && args.batch_size != 0 {
+            return Err(usage(
+                "give either --schedule or --batch-size, not both (a schedule of one step, \
+                 `--schedule 5`, is --batch-size 5)",
+            ));
+        }
+        if args.strategy != crate::cli::StrategyArg::Symlink
+            && (schedule.is_some() || budget != Budget::default())
+        {
+            return Err(usage(
+                "--schedule and --max-failed apply to the symlink strategy (blue-green and \
+                 compose deploy one host at a time and stop at the first failure)",
+            ));
+        }
+        let hooks = hooks_from_args(args)?;
+        let total = connection.hosts.len();
+        let mut batches = match (&canary, &schedule) {
+            (Some(_), Some(schedule)) => {
+                let mut batches = vec![vec![0]];
+                batches.extend(schedule.batches(1, total - 1, total));
+                batches
+            }
+            (None, Some(schedule)) => schedule.batches(0, total, total),
+            (Some(_), None) => crate::schedule::canary_batches(total, args.batch_size),
+            (None, None) => crate::schedule::batches(total, args.batch_size),
         };
-        let gates = change.gates_for(&connection).map_err(usage)?;
-        let (strategy, blue_green) = match args.strategy {
-            crate::cli::StrategyArg::Symlink => (Strategy::SymlinkSwitch, None),
-            crate::cli::StrategyArg::BlueGreen => (
-                Strategy::BlueGreen,
-                Some(crate::strategy::blue_green::BlueGreen::from_args(
-                    args,
-                    &change.services,
-                )?),
-            ),
-            // `run` hands compose deploys to strategy::compose before these options exist.
-            crate::cli::StrategyArg::Compose => {
-                return Err(usage("--strategy compose is run by strategy::compose"));
+        // A migration on the first host runs before any other host switches: that host goes
+        // alone, as the first batch.
+        if matches!(hooks.migrate, Some((_, MigrateOn::First))) && batches[0].len() > 1 {
+            let rest: Vec<usize> = batches[0].split_off(1);
+            batches.insert(1, rest);
+        }
+        let gates = settings.gates_for(&connection).map_err(usage)?;
+        let strategy = match args.strategy {
+            crate::cli::StrategyArg::BlueGreen => {
+                Strategy::BlueGreen(Box::new(BlueGreen::from_args(args, &settings.services)?))
+            }
+            // `ops::deploy` hands compose deploys to their own options before these exist.
+            crate::cli::StrategyArg::Symlink | crate::cli::StrategyArg::Compose => {
+                Strategy::SymlinkSwitch
             }
         };
         Ok(Self {
             gates,
             canary,
             connection,
-            change,
+            settings,
             artifact: args.artifact.clone(),
             sha256,
             release,
-            shared,
+            shared_paths,
             keep_releases: args.keep_releases,
             batches,
             max_parallel: args.max_parallel.max(1),
             rollback_completed: args.rollback_completed,
             strategy,
-            blue_green,
+            schedule,
+            budget,
+            hooks,
         })
+    }
+}
+
+/// The hooks and the migration of `deploy` (`--hook`, `--hooks-strict`, `--migrate`).
+pub(crate) fn hooks_from_args(args: &DeployArgs) -> Result<Hooks, Error> {
+    let hooks = lines(&args.hook)
+        .iter()
+        .map(|line| Hook::parse(line))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    let migrate = args
+        .migrate
+        .as_deref()
+        .filter(|m| !m.trim().is_empty())
+        .map(|command| {
+            let on = match args.migrate_on {
+                crate::cli::MigrateOnArg::First => MigrateOn::First,
+                crate::cli::MigrateOnArg::Each => MigrateOn::Each,
+            };
+            (command.trim().to_owned(), on)
+        });
+    let hooks = Hooks {
+        hooks,
+        migrate,
+        strict: args.hooks_strict,
+    };
+    if args.strategy == crate::cli::StrategyArg::Compose
+        && (hooks.migrate.is_some()
+            || hooks.hooks.iter().any(|h| {
+                h.side == Side::Hosts || matches!(h.event, Event::PreSwitch | Event::PostSwitch)
+            }))
+    {
+        return Err(usage(
+            "--strategy compose runs runner hooks only (pre-deploy, post-deploy, on-rollback): \
+             host hooks, pre-switch, post-switch and --migrate need a release directory, which \
+             compose hosts do not have",
+        ));
+    }
+    Ok(hooks)
+}
+
+/// The release id: `--release-id` when given, else the first 12 hex digits of `digest` (the
+/// artifact's sha256, or the compose deploy file's). The one place every strategy derives it.
+pub(crate) fn release_id(flag: Option<&str>, digest: &str) -> Result<ReleaseId, Error> {
+    match flag {
+        Some(id) if !id.is_empty() => {
+            ReleaseId::parse(id).map_err(|e| usage(format!("--release-id: {e}")))
+        }
+        _ => ReleaseId::parse(&digest[..12]).map_err(usage),
     }
 }
 
@@ -622,414 +654,28 @@ fn canary_from_args(
     let host = &connection.hosts[0];
     let text = crate::inventory::render_vars(&text, &connection.vars_for(host))
         .map_err(|e| usage(format!("canary gate, host {}: {e}", host.label())))?;
-    crate::deploy::resolve_gate(&text, &host.name())
+    crate::gate::resolve_gate(&text, &host.name())
         .map_err(|e| usage(format!("canary gate ({origin}): {e}")))?;
     Ok(Some(crate::canary::Canary { gate: text, origin }))
 }
 
-/// `pack`.
-pub fn pack(args: &PackArgs, runner: &mut Runner) -> Result<Verdict, Error> {
-    let mtime = runner
-        .env()
-        .get("SOURCE_DATE_EPOCH")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    let mut manifest_path = args.artifact.clone().into_os_string();
-    manifest_path.push(".manifest.json");
-    let manifest_path = PathBuf::from(manifest_path);
-    let manifest = crate::pack::pack(&args.source, &args.artifact, &manifest_path, mtime)?;
-    runner.console().log(&format!(
-        "packed {} entries into {} ({} bytes, sha256 {})",
-        manifest.files.len(),
-        args.artifact.display(),
-        manifest.archive_size,
-        manifest.archive_sha256
-    ));
-    runner.set_output("artifact", args.artifact.display().to_string())?;
-    runner.set_output("artifact-sha256", manifest.archive_sha256)?;
-    runner.set_output("manifest", manifest_path.display().to_string())?;
-    Ok(Verdict::Success)
-}
-
-/// The outcome of one host.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct HostReport {
-    /// Host label.
-    pub host: String,
-    /// `deployed`, `unchanged`, `rolled-back`, `failed`, `skipped`, `rollback-failed`.
-    pub result: String,
-    /// The release before.
-    pub previous: Option<String>,
-    /// Error text, if any.
-    pub error: Option<String>,
-    /// Seconds spent.
-    pub seconds: f64,
-}
-
-pub(crate) fn report_hosts(
-    runner: &mut Runner,
-    title: &str,
-    reports: &[HostReport],
-) -> Result<(), Error> {
-    runner.set_output("hosts", serde_json::to_string(reports).unwrap_or_default())?;
-    let summary = runner.summary();
-    summary.heading(3, title);
-    summary.table(
-        &["host", "result", "previous release", "time", "error"],
-        reports.iter().map(|r| {
-            vec![
-                r.host.clone(),
-                r.result.clone(),
-                r.previous.clone().unwrap_or_else(|| "-".into()),
-                format!("{:.1}s", r.seconds),
-                r.error.clone().unwrap_or_default(),
-            ]
-        }),
-    );
-    for r in reports {
-        runner.console().log(&format!(
-            "{:<30} {:<16} previous={} {:.1}s",
-            r.host,
-            r.result,
-            r.previous.as_deref().unwrap_or("-"),
-            r.seconds
-        ));
-    }
-    Ok(())
-}
-
-/// Host runs with their index in `--hosts`.
-type Runs = Vec<(usize, HostRun)>;
-
-/// `deploy`.
-pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, Error> {
-    match options.strategy {
-        Strategy::SymlinkSwitch => {}
-        Strategy::BlueGreen => return crate::strategy::blue_green::deploy(options, runner),
-        Strategy::Compose => return Err(usage("--strategy compose is run by strategy::compose")),
-    }
-    runner.set_output("release-id", options.release.as_str())?;
-    runner.set_output("artifact-sha256", options.sha256.as_str())?;
-    if options.change.dry_run {
-        let text = crate::plan::render(options);
-        for line in text.lines() {
-            runner.console().log(line);
-        }
-        runner.set_output("result", "dry-run")?;
-        return Ok(Verdict::Success);
-    }
-    let console = runner.console().clone();
-    let shareds = options.per_host_shared(&console);
-    let hosts = &options.connection.hosts;
-    let reports: Mutex<Vec<Option<HostReport>>> = Mutex::new(vec![None; hosts.len()]);
-    let set = |index: usize, run: Option<&HostRun>, result: &str, error: Option<String>| {
-        if let Ok(mut reports) = reports.lock() {
-            reports[index] = Some(HostReport {
-                host: hosts[index].label(),
-                result: result.to_owned(),
-                previous: run.and_then(|r| r.previous.as_ref().map(ToString::to_string)),
-                error,
-                seconds: run.map_or(0.0, |r| r.started.elapsed().as_secs_f64()),
-            });
-        }
-    };
-    options.change.interrupt.listen(&console);
-    let mut completed: Vec<(usize, HostRun)> = Vec::new();
-    let mut failure: Option<(Vec<HostError>, Runs)> = None;
-    for (number, batch) in options.batches.iter().enumerate() {
-        if options.change.interrupt.is_set() {
-            break;
-        }
-        let canary = options.canary.as_ref().filter(|_| number == 0);
-        let _group = runner.group(&format!(
-            "{} {}/{}: {}",
-            if canary.is_some() { "canary" } else { "batch" },
-            number + 1,
-            options.batches.len(),
-            batch
-                .iter()
-                .map(|&i| hosts[i].label())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        let results = parallel(batch.clone(), options.max_parallel, |index| {
-            let host = &hosts[index];
-            let mut run = match options.connection.open(host) {
-                Ok(run) => run,
-                Err(error) => return (index, None, Err(error)),
-            };
-            let outcome = match canary {
-                Some(canary) => crate::canary::deploy_canary(
-                    &mut run,
-                    &shareds[index],
-                    canary,
-                    &host.name(),
-                    |run| prepare_host(run, &shareds[index], options),
-                    |run| roll_host(run, &shareds[index], options, host),
-                ),
-                None => deploy_host(&mut run, &shareds[index], options, host),
-            };
-            (index, Some(run), outcome)
-        });
-        let mut errors = Vec::new();
-        let mut runs = Vec::new();
-        for (index, run, outcome) in results {
-            match outcome {
-                Ok(()) => {}
-                Err(error) => {
-                    set(index, run.as_ref(), "failed", Some(error.to_string()));
-                    errors.push(error);
-                }
-            }
-            if let Some(run) = run {
-                runs.push((index, run));
-            }
-        }
-        if errors.is_empty() {
-            completed.extend(runs);
-        } else {
-            failure = Some((errors, runs));
-            break;
-        }
-    }
-    // Interrupted: what was switched goes back, finished batches included. A signal that came
-    // while the last step ran (a restart, with no gate after it to notice) counts too: the
-    // deploy was asked to stop before it finished, and the documented answer is a rollback.
-    let interrupted = options.change.interrupt.is_set();
-    let failure = match failure {
-        None if interrupted => Some((Vec::new(), Vec::new())),
-        other => other,
-    };
-    let mut rollback_errors = Vec::new();
-    let verdict = match failure {
-        None => None,
-        Some((errors, mut batch_runs)) => {
-            let mut to_revert: Vec<&mut (usize, HostRun)> = batch_runs.iter_mut().collect();
-            if options.rollback_completed || interrupted {
-                to_revert.extend(completed.iter_mut());
-            }
-            let mut rolled_back = Vec::new();
-            for (index, run) in to_revert {
-                if !run.switched {
-                    continue;
-                }
-                let Some(previous) = run.previous.clone() else {
-                    let message = "no previous release to roll back to (first deploy)".to_owned();
-                    set(*index, Some(run), "rollback-failed", Some(message.clone()));
-                    rollback_errors.push(format!("{}: {message}", run.label()));
-                    continue;
-                };
-                console.log(&format!("rolling back {} to {previous}", run.label()));
-                let mut reverted = run.revert(&shareds[*index], &previous, &hosts[*index].name());
-                if reverted.as_ref().is_err_and(|e| e.infrastructure) {
-                    // A lost connection must not leave the host on the new release: reconnect
-                    // once and retry the rollback.
-                    if let Ok(remote) = options.connection.connect(&hosts[*index]) {
-                        run.reconnect(remote);
-                        reverted = run.revert(&shareds[*index], &previous, &hosts[*index].name());
-                    }
-                }
-                match reverted {
-                    Ok(()) => {
-                        set(*index, Some(run), "rolled-back", None);
-                        rolled_back.push(run.label().to_owned());
-                    }
-                    Err(error) => {
-                        set(
-                            *index,
-                            Some(run),
-                            "rollback-failed",
-                            Some(error.to_string()),
-                        );
-                        rollback_errors.push(error.to_string());
-                    }
-                }
-            }
-            for (index, run) in &batch_runs {
-                if let Ok(reports) = reports.lock() {
-                    if reports[*index].is_none() {
-                        drop(reports);
-                        set(*index, Some(run), "failed", None);
-                    }
-                }
-                let _ = run;
-            }
-            let first = errors.first().map(ToString::to_string).unwrap_or_default();
-            Some((errors, rolled_back, first, batch_runs))
-        }
-    };
-    // Finish: release log, retention for successful hosts, unlock everywhere.
-    let failed_batch = verdict.is_some();
-    let mut finish_errors = Vec::new();
-    let mut finish_all = |runs: &mut Vec<(usize, HostRun)>, in_failed_batch: bool| {
-        for (index, run) in runs.iter_mut() {
-            let reverted = reports
-                .lock()
-                .map(|r| {
-                    r[*index]
-                        .as_ref()
-                        .is_some_and(|r| r.result != "deployed" && r.result != "unchanged")
-                })
-                .unwrap_or(false);
-            let success = !in_failed_batch && !reverted;
-            let unchanged = run.previous.as_ref() == Some(&options.release);
-            if success {
-                set(
-                    *index,
-                    Some(run),
-                    if unchanged { "unchanged" } else { "deployed" },
-                    None,
-                );
-            }
-            let result = if success { "success" } else { "failed" };
-            let touched = run.status.current.is_some() || run.switched || success;
-            let release = touched.then_some((&options.release, options.sha256.as_str()));
-            let keep = success.then_some(options.keep_releases);
-            let mut errors = run.finish(&shareds[*index], release, result, keep);
-            if run.holds_lock() {
-                // The connection dropped (e.g. mid-upload): reconnect once to release the lock
-                // and remove this run's partial upload, so a re-run is not blocked.
-                if let Ok(remote) = options.connection.connect(&hosts[*index]) {
-                    console.log(&format!(
-                        "[{}] reconnected to release the deploy lock",
-                        run.label()
-                    ));
-                    run.reconnect(remote);
-                    errors = run.finish(&shareds[*index], None, result, None);
-                }
-            }
-            finish_errors.extend(errors);
-        }
-    };
-    finish_all(&mut completed, false);
-    let mut failed_runs = Vec::new();
-    let summary_line = match verdict {
-        None => None,
-        Some((errors, rolled_back, first, mut batch_runs)) => {
-            finish_all(&mut batch_runs, true);
-            failed_runs = errors;
-            Some((rolled_back, first))
-        }
-    };
-    for error in &finish_errors {
-        runner.warn(&error.to_string());
-    }
-    let reports: Vec<HostReport> = reports
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-        .map(|(index, r)| {
-            r.unwrap_or(HostReport {
-                host: hosts[index].label(),
-                result: "skipped".into(),
-                previous: None,
-                error: None,
-                seconds: 0.0,
-            })
-        })
-        .collect();
-    let previous = reports
-        .iter()
-        .find_map(|r| r.previous.clone())
-        .unwrap_or_default();
-    runner.set_output("previous-release-id", previous)?;
-    report_hosts(runner, &format!("ssh-deploy {}", options.release), &reports)?;
-    if !rollback_errors.is_empty() {
-        runner.set_output("result", "rollback-failed")?;
-        return Err(Error::RollbackFailed(rollback_errors.join("; ")));
-    }
-    if interrupted {
-        runner.set_output("result", "interrupted")?;
-        let rolled_back = summary_line.map(|(hosts, _)| hosts).unwrap_or_default();
-        return Ok(Verdict::Interrupted(if rolled_back.is_empty() {
-            "interrupted: nothing was switched; locks released".to_owned()
-        } else {
-            format!(
-                "interrupted: rolled back to the previous release on {}; locks released",
-                rolled_back.join(", ")
-            )
-        }));
-    }
-    match summary_line {
-        None => {
-            runner.set_output("result", "success")?;
-            Ok(Verdict::Success)
-        }
-        Some((rolled_back, first)) if !rolled_back.is_empty() => {
-            runner.set_output("result", "rolled-back")?;
-            let message = format!(
-                "{first}; rolled back to the previous release on {}",
-                rolled_back.join(", ")
-            );
-            // What failed was the network or a host, not the release: exit 3 (targets restored),
-            // as for a connection lost before any switch.
-            if !failed_runs.is_empty() && failed_runs.iter().all(|e| e.infrastructure) {
-                return Err(Error::RestoredAfterInfrastructure(message));
-            }
-            Ok(Verdict::RolledBack(message))
-        }
-        Some(_) if failed_batch => {
-            runner.set_output("result", "failed")?;
-            Err(Error::Hosts(failed_runs))
-        }
-        Some(_) => Ok(Verdict::Success),
-    }
-}
-
-fn deploy_host(
-    run: &mut HostRun,
-    shared: &Shared<'_>,
-    options: &DeployOptions,
-    host: &HostSpec,
-) -> Result<(), HostError> {
-    prepare_host(run, shared, options)?;
-    roll_host(run, shared, options, host)
-}
-
-/// Lock, then read what the host has.
-fn prepare_host(
-    run: &mut HostRun,
-    shared: &Shared<'_>,
-    options: &DeployOptions,
-) -> Result<(), HostError> {
-    run.lock_and_read_status(shared, Some(&options.sha256))
-}
-
-/// Upload, unpack, switch, restart, gate.
-fn roll_host(
-    run: &mut HostRun,
-    shared: &Shared<'_>,
-    options: &DeployOptions,
-    host: &HostSpec,
-) -> Result<(), HostError> {
-    run.stage_and_activate(
-        shared,
-        &options.artifact,
-        &options.sha256,
-        &options.release,
-        &options.shared,
-    )?;
-    run.gate(shared, &host.name())
-}
-
 /// Validated `rollback` options.
 #[derive(Debug)]
-pub struct RollbackOptions {
+pub(crate) struct RollbackOptions {
     /// Hosts.
-    pub connection: Connection,
-    /// Services and gate.
-    pub change: Change,
+    pub(crate) connection: Connection,
+    /// Services, gate, lock.
+    pub(crate) settings: ServiceSettings,
     /// Target release.
-    pub to: Option<ReleaseId>,
+    pub(crate) to: Option<ReleaseId>,
 }
 
 impl RollbackOptions {
     /// Validates `rollback` flags.
-    pub fn from_args(args: &RollbackArgs, runner: &Runner) -> Result<Self, Error> {
+    pub(crate) fn from_args(args: &RollbackArgs, runner: &Runner) -> Result<Self, Error> {
         Ok(Self {
             connection: Connection::from_args(&args.hosts, runner)?,
-            change: Change::from_args(&args.change, None, runner, true)?,
+            settings: ServiceSettings::from_args(&args.change, None, runner, true)?,
             to: args
                 .to
                 .as_deref()
@@ -1040,187 +686,86 @@ impl RollbackOptions {
     }
 }
 
-/// `rollback`: every host back to `--to` or to its previous release.
-pub fn rollback(options: &RollbackOptions, runner: &mut Runner) -> Result<Verdict, Error> {
-    let console = runner.console().clone();
-    let hosts = options.connection.hosts.clone();
-    let gates = options
-        .change
-        .gates_for(&options.connection)
-        .map_err(usage)?;
-    let results = parallel(
-        hosts.clone().into_iter().enumerate().collect(),
-        8,
-        |(index, host): (usize, HostSpec)| {
-            let mut shared = options
-                .change
-                .shared(options.connection.layout_for(&host), &console);
-            shared.gate = gates[index].as_deref();
-            let mut run = options.connection.open(&host)?;
-            let result = (|| {
-                run.lock_and_read_status(&shared, None)?;
-                let target = match &options.to {
-                    Some(to) => to.clone(),
-                    None => run
-                        .status
-                        .releases
-                        .iter()
-                        .map(|(id, _)| id)
-                        .find(|id| Some(*id) != run.status.current.as_ref())
-                        .cloned()
-                        .ok_or_else(|| HostError {
-                            host: run.label().to_owned(),
-                            stage: "rollback".into(),
-                            message: "no other release on the host".into(),
-                            infrastructure: false,
-                        })?,
-                };
-                if !run.status.releases.iter().any(|(id, _)| *id == target) {
-                    return Err(HostError {
-                        host: run.label().to_owned(),
-                        stage: "rollback".into(),
-                        message: format!("release {target} is not on the host"),
-                        infrastructure: false,
-                    });
-                }
-                if options.change.dry_run {
-                    console.log(&format!(
-                        "[{}] would switch current to {target}",
-                        run.label()
-                    ));
-                    return Ok(target);
-                }
-                run.revert(&shared, &target, &host.name())?;
-                Ok(target)
-            })();
-            let sha = String::from("-");
-            let logged = result.as_ref().ok().map(|t| (t.clone(), sha));
-            let errors = run.finish(
-                &shared,
-                logged.as_ref().map(|(t, s)| (t, s.as_str())),
-                if result.is_ok() {
-                    "rollback"
-                } else {
-                    "rollback-failed"
-                },
-                None,
-            );
-            for error in errors {
-                console.log(&format!("warning: {error}"));
-            }
-            result.map(|target| (run.previous.clone(), target))
-        },
-    );
-    let mut errors = Vec::new();
-    let mut reports = Vec::new();
-    for (host, result) in hosts.iter().zip(results) {
-        match result {
-            Ok((previous, target)) => {
-                runner.set_output("release-id", target.as_str())?;
-                reports.push(HostReport {
-                    host: host.label(),
-                    result: format!("rolled back to {target}"),
-                    previous: previous.map(|p| p.to_string()),
-                    error: None,
-                    seconds: 0.0,
-                });
-            }
-            Err(error) => {
-                reports.push(HostReport {
-                    host: host.label(),
-                    result: "failed".into(),
-                    previous: None,
-                    error: Some(error.to_string()),
-                    seconds: 0.0,
-                });
-                errors.push(error);
-            }
-        }
-    }
-    report_hosts(runner, "ssh-deploy rollback", &reports)?;
-    if errors.is_empty() {
-        runner.set_output("result", "success")?;
-        Ok(Verdict::Success)
-    } else {
-        runner.set_output("result", "rollback-failed")?;
-        Err(Error::RollbackFailed(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        ))
-    }
+/// What `exec` runs on each host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExecWhat {
+    /// `--run`: a command line, run with `sh -e -c`.
+    Command(String),
+    /// `--script`: the file's text, sent on stdin to `sh -e -s`.
+    Script {
+        /// The file, for the log and the plan.
+        path: PathBuf,
+        /// Its text.
+        text: String,
+    },
 }
 
-/// `releases`: list per host, current marked.
-pub fn releases(connection: &Connection, runner: &mut Runner) -> Result<Verdict, Error> {
-    let console = runner.console().clone();
-    let mut all = serde_json::Map::new();
-    let mut errors = Vec::new();
-    for host in &connection.hosts {
-        let listed = connection.open(host).and_then(|mut run| {
-            let output = run.remote_status(connection.layout_for(host))?;
-            Ok(crate::deploy::parse_status(&output))
-        });
-        match listed {
-            Ok(status) => {
-                let block = console.untrusted();
-                let mut list = Vec::new();
-                for (id, sha) in &status.releases {
-                    let current = status.current.as_ref() == Some(id);
-                    block.line(&format!(
-                        "[{}] {} {id} {}",
-                        host.label(),
-                        if current { "*" } else { " " },
-                        sha.as_deref().map_or("-", |s| &s[..s.len().min(12)])
-                    ));
-                    list.push(
-                        serde_json::json!({"id": id.as_str(), "current": current, "sha256": sha}),
-                    );
-                }
-                all.insert(host.label(), serde_json::Value::Array(list));
-            }
-            Err(error) => errors.push(error),
-        }
-    }
-    runner.set_output("releases", serde_json::Value::Object(all).to_string())?;
-    if errors.is_empty() {
-        Ok(Verdict::Success)
-    } else {
-        Err(Error::Hosts(errors))
-    }
+/// Validated `exec` options.
+#[derive(Debug)]
+pub(crate) struct ExecOptions {
+    /// Hosts and credentials.
+    pub(crate) connection: Connection,
+    /// The command or script.
+    pub(crate) what: ExecWhat,
+    /// `$1`, `$2`, ...
+    pub(crate) args: Vec<String>,
+    /// Stdout bytes kept per host.
+    pub(crate) max_output: usize,
+    /// Host indexes per batch.
+    pub(crate) batches: Vec<Vec<usize>>,
+    /// Hosts at once.
+    pub(crate) max_parallel: usize,
+    /// Print the commands only.
+    pub(crate) dry_run: bool,
 }
 
-/// `unlock`: remove the deploy lock, saying who held it.
-pub fn unlock(connection: &Connection, runner: &mut Runner) -> Result<Verdict, Error> {
-    let mut errors = Vec::new();
-    for host in &connection.hosts {
-        let result = connection
-            .open(host)
-            .and_then(|mut run| run.remote_force_unlock(connection.layout_for(host)));
-        match result {
-            Ok(owner) => {
-                let holder = crate::deploy::LockHolder::parse(&owner);
-                if owner.trim().is_empty() {
-                    runner
-                        .console()
-                        .log(&format!("[{}] no lock held", host.label()));
-                } else {
-                    runner.warn(&format!(
-                        "{}: removed the deploy lock held by {} (run {})",
-                        host.label(),
-                        holder.owner,
-                        holder.run
-                    ));
-                }
-            }
-            Err(error) => errors.push(error),
-        }
+/// The stand-in deploy root of `exec` without `--root` (never used as a path).
+const NO_ROOT: &str = "/.ssh-deploy-exec-without-root";
+
+impl ExecOptions {
+    /// The working directory on `host`: its inventory `root:` or `--root`, else none (the
+    /// login directory).
+    pub(crate) fn workdir(&self, host: &HostSpec) -> Option<&RemotePath> {
+        let root = self.connection.layout_for(host).root();
+        (root.as_str() != NO_ROOT).then_some(root)
     }
-    if errors.is_empty() {
-        Ok(Verdict::Success)
-    } else {
-        Err(Error::Hosts(errors))
+
+    /// Validates `exec` flags (the script is read here, before any connection).
+    pub(crate) fn from_args(args: &ExecArgs, runner: &Runner) -> Result<Self, Error> {
+        // No deploy root is needed to run a command: without `--root` (or an inventory
+        // `root:`), a stand-in fills the layout, and the command runs in the login directory.
+        let mut host_args = args.hosts.clone();
+        if host_args.root.as_deref().is_none_or(str::is_empty) {
+            host_args.root = Some(NO_ROOT.to_owned());
+        }
+        let connection = Connection::from_args(&host_args, runner)?;
+        let run = args.run.as_deref().filter(|r| !r.trim().is_empty());
+        let script = args.script.as_ref().filter(|p| !p.as_os_str().is_empty());
+        let what = match (run, script) {
+            (Some(command), None) => ExecWhat::Command(command.to_owned()),
+            (None, Some(path)) => ExecWhat::Script {
+                path: path.clone(),
+                text: std::fs::read_to_string(path)
+                    .map_err(|e| usage(format!("--script {}: {e}", path.display())))?,
+            },
+            (Some(_), Some(_)) => return Err(usage("give either --run or --script, not both")),
+            (None, None) => {
+                return Err(usage(
+                    "exec needs what to run: --run 'COMMAND' or --script FILE",
+                ));
+            }
+        };
+        if args.max_output == 0 {
+            return Err(usage("--max-output must be at least 1 byte"));
+        }
+        Ok(Self {
+            batches: crate::schedule::batches(connection.hosts.len(), args.batch_size),
+            connection,
+            what,
+            args: lines(&args.args),
+            max_output: args.max_output,
+            max_parallel: args.max_parallel.max(1),
+            dry_run: args.dry_run,
+        })
     }
 }

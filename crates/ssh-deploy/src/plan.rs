@@ -1,52 +1,25 @@
-//! The plan as data: batches of hosts, and per host the exact commands `--dry-run` prints.
+//! The `--dry-run` plan of the symlink strategy: steps (canary, batches) with their hosts, gates
+//! and rollback scope, and per host the exact commands.
 
 use crate::commands::ReleaseContext;
 use crate::options::DeployOptions;
 
-/// Host indexes per batch: `batch_size` 0 means one batch with every host.
-pub fn batches(hosts: usize, batch_size: usize) -> Vec<Vec<usize>> {
-    let size = if batch_size == 0 {
-        hosts.max(1)
-    } else {
-        batch_size
-    };
-    (0..hosts)
-        .collect::<Vec<_>>()
-        .chunks(size)
-        .map(<[usize]>::to_vec)
-        .collect()
-}
-
-/// Canary first: host 0 alone, then the other hosts in batches of `batch_size`.
-pub fn canary_batches(hosts: usize, batch_size: usize) -> Vec<Vec<usize>> {
-    let mut steps = vec![vec![0]];
-    if hosts > 1 {
-        steps.extend(
-            batches(hosts - 1, batch_size)
-                .into_iter()
-                .map(|batch| batch.into_iter().map(|i| i + 1).collect()),
-        );
-    }
-    steps
-}
-
 /// One step of a host's plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     /// What it does.
     pub title: String,
     /// The exact command line (`<token>` stands for the per-run random token).
     pub command: String,
 }
 
-/// The steps for one host, in order (upload is skipped at run time when the host has it).
-pub fn host_steps(options: &DeployOptions) -> Vec<Step> {
-    host_steps_on(options, &options.connection.layout)
-}
-
-/// [`host_steps`] for a host with its own layout (inventory `root:`).
-pub fn host_steps_on(options: &DeployOptions, layout: &crate::commands::Layout) -> Vec<Step> {
-    let change = &options.change;
+/// The steps for one host with its layout (inventory `root:` or `--root`), in order (the
+/// upload is skipped at run time when the host has the artifact).
+pub(crate) fn host_steps_on(
+    options: &DeployOptions,
+    layout: &crate::commands::Layout,
+) -> Vec<Step> {
+    let settings = &options.settings;
     let token = "<token>";
     let release = &options.release;
     let sha = options.sha256.as_str();
@@ -55,25 +28,30 @@ pub fn host_steps_on(options: &DeployOptions, layout: &crate::commands::Layout) 
     let mut steps = vec![
         step(
             "lock + status",
-            layout.lock_and_status(token, &change.who, &change.run, Some(sha)),
+            layout.lock_and_status(token, &settings.who, &settings.run, Some(sha)),
         ),
         stage_step(options, layout, true),
     ];
-    let restarts = crate::commands::restart_parts(change.manager.as_ref(), &change.services, &ctx);
+    let restarts =
+        crate::commands::restart_parts(settings.manager.as_ref(), &settings.services, &ctx);
     if !restarts.is_empty() {
         let (title, command) = crate::commands::combined(&restarts, true);
         steps.push(step(&title, command));
     }
-    if change.gate.is_some() {
+    if settings.gate.is_some() {
         steps.push(step("gate", "(health-gate from the runner)".into()));
     }
-    steps.push(finish_step(layout, release, sha, &change.who));
+    steps.push(finish_step(layout, release, sha, &settings.who));
     steps
 }
 
 /// The upload, its checksum, the unpack and the units (and the switch, with `switch`) as the
 /// one remote command `HostRun` runs for them.
-pub fn stage_step(options: &DeployOptions, layout: &crate::commands::Layout, switch: bool) -> Step {
+pub(crate) fn stage_step(
+    options: &DeployOptions,
+    layout: &crate::commands::Layout,
+    switch: bool,
+) -> Step {
     let release = &options.release;
     let token = "<token>";
     let ctx = ReleaseContext { layout, release };
@@ -81,11 +59,11 @@ pub fn stage_step(options: &DeployOptions, layout: &crate::commands::Layout, swi
         release,
         &options.sha256,
         token,
-        &options.shared,
+        &options.shared_paths,
         crate::pack::Compression::detect(&options.artifact)
             .unwrap_or(crate::pack::Compression::Gzip),
         true,
-        options.change.manager.prepare(&ctx),
+        options.settings.manager.prepare(&ctx),
     );
     if switch {
         parts.push(("switch".to_owned(), layout.switch(release, token)));
@@ -95,7 +73,7 @@ pub fn stage_step(options: &DeployOptions, layout: &crate::commands::Layout, swi
 }
 
 /// The last step of a successful deploy: release log and unlock, as one remote command.
-pub fn finish_step(
+pub(crate) fn finish_step(
     layout: &crate::commands::Layout,
     release: &crate::quote::ReleaseId,
     sha: &str,
@@ -123,7 +101,7 @@ fn step(title: &str, command: String) -> Step {
 
 /// The dry-run text: steps (canary, batches) with their hosts, gates and rollback scope, and
 /// each host's exact commands.
-pub fn render(options: &DeployOptions) -> String {
+pub(crate) fn render(options: &DeployOptions) -> String {
     let hosts = &options.connection.hosts;
     let mut text = format!(
         "plan: release {} (artifact sha256 {}) to {} host(s) in {} step(s){}\n",
@@ -137,6 +115,24 @@ pub fn render(options: &DeployOptions) -> String {
             ""
         }
     );
+    text.push_str(&options.settings.lock_plan());
+    let sizes: Vec<String> = options
+        .batches
+        .iter()
+        .map(|b| b.len().to_string())
+        .collect();
+    match &options.schedule {
+        Some(schedule) => text.push_str(&format!(
+            "schedule: {schedule} (--schedule) -> batches of {} host(s)\n",
+            sizes.join(", ")
+        )),
+        None => text.push_str(&format!("batches of {} host(s)\n", sizes.join(", "))),
+    }
+    text.push_str(&format!(
+        "failure budget: {}\n",
+        options.budget.describe(hosts.len())
+    ));
+    let budget = options.budget.allowed(hosts.len());
     let mut batch_number = 0;
     for (number, batch) in options.batches.iter().enumerate() {
         let names: Vec<String> = batch.iter().map(|&i| hosts[i].label()).collect();
@@ -155,11 +151,16 @@ pub fn render(options: &DeployOptions) -> String {
             None => {
                 batch_number += 1;
                 text.push_str(&format!(
-                    "step {}/{}: batch {batch_number}: {}\n  gate: {}\n  on failure: roll back {}, then stop\n",
+                    "step {}/{}: batch {batch_number}: {}\n  gate: {}\n  on failure: {}roll back {}, then stop\n",
                     number + 1,
                     options.batches.len(),
                     names.join(", "),
                     gate_summary(options),
+                    if budget > 0 {
+                        "while the failure budget lasts, put the failed hosts back and go on; past it "
+                    } else {
+                        ""
+                    },
                     if options.rollback_completed && number > 0 {
                         "this batch and every step before it"
                     } else {
@@ -187,7 +188,7 @@ pub fn render(options: &DeployOptions) -> String {
 }
 
 fn gate_summary(options: &DeployOptions) -> &'static str {
-    if options.change.gate.is_none() {
+    if options.settings.gate.is_none() {
         "none (services are checked active only)"
     } else {
         "the health-gate file, per host (see each host's `gate` line)"
@@ -196,7 +197,7 @@ fn gate_summary(options: &DeployOptions) -> &'static str {
 
 /// What a host's gate probes, e.g. `health-gate: web http://10.0.0.5:8081/health`.
 fn gate_targets(text: &str, host: &str) -> String {
-    match crate::deploy::resolve_gate(text, host) {
+    match crate::gate::resolve_gate(text, host) {
         Ok(gate) => format!(
             "health-gate from the runner: {}",
             gate.checks
@@ -206,20 +207,5 @@ fn gate_targets(text: &str, host: &str) -> String {
                 .join(", ")
         ),
         Err(error) => format!("(gate file invalid for this host: {error})"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batches_split_hosts_in_order() {
-        assert_eq!(batches(5, 2), [vec![0, 1], vec![2, 3], vec![4]]);
-        assert_eq!(batches(3, 0), [vec![0, 1, 2]]);
-        assert_eq!(batches(2, 9), [vec![0, 1]]);
-        assert_eq!(canary_batches(5, 2), [vec![0], vec![1, 2], vec![3, 4]]);
-        assert_eq!(canary_batches(3, 0), [vec![0], vec![1, 2]]);
-        assert_eq!(canary_batches(1, 0), [vec![0]]);
     }
 }

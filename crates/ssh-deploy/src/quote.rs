@@ -8,7 +8,7 @@
 use std::fmt;
 
 /// `value` quoted for a POSIX shell (the audited rule of `runner_protocol`).
-pub fn q(value: &str) -> String {
+pub(crate) fn q(value: &str) -> String {
     runner_protocol::output::shell_quote(value)
 }
 
@@ -94,7 +94,7 @@ impl RemotePath {
 }
 
 /// Validates a path relative to the release (shared paths, units dir): no leading `/`, no `..`.
-pub fn relative_path(text: &str) -> Result<String, String> {
+pub(crate) fn relative_path(text: &str) -> Result<String, String> {
     let trimmed = text.trim_end_matches('/');
     if trimmed.is_empty()
         || trimmed.starts_with('/')

@@ -273,7 +273,7 @@ pub struct Timeouts {
 }
 
 /// Standard base64 without padding (OpenSSH fingerprints) or with it (key blobs).
-pub fn base64(bytes: &[u8], pad: bool) -> String {
+pub(crate) fn base64(bytes: &[u8], pad: bool) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
@@ -296,7 +296,7 @@ pub fn base64(bytes: &[u8], pad: bool) -> String {
 }
 
 /// `SHA256:<base64>` of a key blob, as `ssh-keygen -l` prints it.
-pub fn fingerprint(key: &[u8]) -> String {
+pub(crate) fn fingerprint(key: &[u8]) -> String {
     format!("SHA256:{}", base64(&Sha256::digest(key), false))
 }
 
@@ -313,7 +313,7 @@ fn key_type_name(kind: ssh2::HostKeyType) -> &'static str {
 }
 
 /// Decides whether an offered key is trusted. Pure, so it is unit-tested without a server.
-pub fn verify_host_key(
+pub(crate) fn verify_host_key(
     target: &HostTarget,
     key: &[u8],
     key_type: &str,
@@ -384,7 +384,7 @@ pub fn verify_host_key(
 
 /// The known_hosts lookup result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KnownHostsVerdict {
+pub(crate) enum KnownHostsVerdict {
     /// The host is listed with this key.
     Match,
     /// The host is listed with another key.
@@ -394,7 +394,7 @@ pub enum KnownHostsVerdict {
 }
 
 /// An SSH connection (libssh2).
-pub struct SshRemote {
+pub(crate) struct SshRemote {
     label: String,
     session: ssh2::Session,
     keepalive: Duration,
@@ -419,7 +419,7 @@ impl std::fmt::Debug for SshRemote {
 impl SshRemote {
     /// Connects through `jump` (when given): the jump host's session is opened and verified
     /// first, then the target's session runs through a `direct-tcpip` tunnel (see [`crate::jump`]).
-    pub fn connect_via(
+    pub(crate) fn connect_via(
         target: &HostTarget,
         jump: Option<&HostTarget>,
         auth: &Auth,
@@ -455,7 +455,7 @@ impl SshRemote {
     }
 
     /// Connects, verifies the host key (before any credential is sent) and authenticates.
-    pub fn connect(
+    pub(crate) fn connect(
         target: &HostTarget,
         auth: &Auth,
         trust: &HostTrust,
@@ -913,7 +913,7 @@ impl Drop for Hold {
 
 /// Runs commands on this machine with `sh -c` (the local transport).
 #[derive(Debug, Clone)]
-pub struct LocalRemote {
+pub(crate) struct LocalRemote {
     label: String,
 }
 

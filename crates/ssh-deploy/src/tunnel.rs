@@ -20,7 +20,7 @@ const OPEN: &str = "{tunnel:";
 const EAGAIN: i32 = -37;
 
 /// The ports named by `{tunnel:PORT}` placeholders in `text`, each once, ascending.
-pub fn ports(text: &str) -> Result<Vec<u16>, String> {
+pub(crate) fn ports(text: &str) -> Result<Vec<u16>, String> {
     let mut ports = BTreeSet::new();
     let mut rest = text;
     while let Some(start) = rest.find(OPEN) {
@@ -45,7 +45,7 @@ pub fn ports(text: &str) -> Result<Vec<u16>, String> {
 }
 
 /// `text` with each `{tunnel:PORT}` replaced by the local address that reaches it.
-pub fn fill(text: &str, addresses: &[(u16, SocketAddr)]) -> String {
+pub(crate) fn fill(text: &str, addresses: &[(u16, SocketAddr)]) -> String {
     addresses
         .iter()
         .fold(text.to_owned(), |text, (port, address)| {
@@ -55,7 +55,7 @@ pub fn fill(text: &str, addresses: &[(u16, SocketAddr)]) -> String {
 
 /// `text` with each `{tunnel:PORT}` replaced by `127.0.0.1:PORT`, only to validate a gate file
 /// before any connection exists.
-pub fn probe(text: &str) -> Result<String, String> {
+pub(crate) fn probe(text: &str) -> Result<String, String> {
     let addresses: Vec<(u16, SocketAddr)> = ports(text)?
         .into_iter()
         .map(|port| (port, SocketAddr::from(([127, 0, 0, 1], port))))
@@ -178,7 +178,7 @@ fn open_channel(session: &ssh2::Session, port: u16, stop: &AtomicBool) -> Option
 
 /// Opens one tunnel per port in `text` and returns the text pointing at them; the tunnels
 /// live as long as the returned vector.
-pub fn open(
+pub(crate) fn open(
     text: &str,
     mut start: impl FnMut(u16) -> Result<Tunnel, String>,
 ) -> Result<(String, Vec<Tunnel>), String> {

@@ -421,8 +421,10 @@ fn rolls_out_singletons_in_order_then_replicas_one_at_a_time() {
     );
 
     // The report: per-service timings and the exact commands run.
-    let report: serde_json::Value =
-        serde_json::from_str(json["compose-report"].as_str().expect("report")).expect("json");
+    // A typed JSON array, not a string holding JSON (#17).
+    let report = json["compose-report"]
+        .as_array()
+        .expect("compose-report is an array");
     let host = &report[0];
     assert_eq!(host["result"], "deployed");
     let gated: Vec<&str> = host["services"]
@@ -675,4 +677,27 @@ fn failed_drain_puts_the_replica_back_into_the_pool() {
         "drain api-1\nundrain api-1\nundrain api-2\nundrain api-1\n"
     );
     assert_restored(&fx, &before);
+}
+
+/// Issue #22, point 2 on compose: runner hooks around the compose rollout; a failing
+/// pre-deploy hook stops before any connection; host hooks are refused (no release directory).
+#[test]
+fn runner_hooks_wrap_the_compose_rollout() {
+    let fx = Fixture::new(None);
+    let log = fx.path("hooks.log");
+    let hooks = format!(
+        "pre-deploy=echo \"pre $SSH_DEPLOY_RELEASE $SSH_DEPLOY_STRATEGY\" >> '{log}'\npost-deploy=echo \"post $SSH_DEPLOY_RESULT\" >> '{log}'",
+        log = log.display()
+    );
+    let out = fx.deploy(&[("SSH_DEPLOY_HOOK", &hooks)]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("hooks ran"),
+        "pre v2 compose\npost success\n"
+    );
+    let stopped = fx.deploy(&[("SSH_DEPLOY_HOOK", "pre-deploy=exit 3")]);
+    assert_eq!(stopped.code, Some(1), "{stopped:?}");
+    assert_eq!(outputs(&stopped)["result"], "failed");
+    let refused = fx.deploy(&[("SSH_DEPLOY_HOOK", "pre-deploy@hosts=true")]);
+    assert_eq!(refused.code, Some(2), "{refused:?}");
 }

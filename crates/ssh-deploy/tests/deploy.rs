@@ -78,6 +78,10 @@ impl Fixture {
     }
 
     fn deploy(&self, artifact: &Path, release: &str, extra: &[&str]) -> Output {
+        run(&mut self.command(artifact, release, extra))
+    }
+
+    fn command(&self, artifact: &Path, release: &str, extra: &[&str]) -> Command {
         let restart = format!(
             "web={SH_ALIVE}pid=\"$SSH_DEPLOY_ROOT/shared/web.pid\"; if [ -f \"$pid\" ]; then p=$(cat \"$pid\"); kill \"$p\" 2>/dev/null || true; while alive \"$p\"; do sleep 0.05; done; fi; setsid python3 -m http.server {} --bind 127.0.0.1 --directory \"$SSH_DEPLOY_ROOT/current/\" >/dev/null 2>&1 </dev/null & echo $! > \"$pid\"",
             self.port
@@ -97,7 +101,7 @@ impl Fixture {
             .env("SSH_DEPLOY_GATE_FILE", self.gate_file())
             .env("SSH_DEPLOY_SHARED", "data/")
             .args(extra);
-        run(&mut command)
+        command
     }
 
     fn current(&self) -> String {
@@ -297,6 +301,235 @@ fn a_held_lock_refuses_naming_the_holder_until_unlocked() {
     assert_eq!(fx.deploy(&v1, "v1", &[]).code, Some(0));
 }
 
+/// Another run's lock on the host, as `ssh-deploy` writes it (owner file, lease far ahead).
+fn foreign_lock(root: &Path) -> PathBuf {
+    let lock = root.join(".ssh-deploy/lock");
+    std::fs::create_dir_all(&lock).expect("mkdir");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    std::fs::write(
+        lock.join("owner"),
+        format!("token=other\nowner=alice\nrun=https://ci/run/7\nsince={now}\n"),
+    )
+    .expect("write");
+    std::fs::write(lock.join("lease"), format!("{}\n", now + 3600)).expect("write");
+    lock
+}
+
+/// A deploy running in the background: its stderr lines arrive on a channel as they are
+/// written, so a test can wait for one (bounded) before acting.
+struct Background {
+    child: test_support::process::ChildGuard,
+    lines: std::sync::mpsc::Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+impl Background {
+    fn start(command: &mut Command) -> Self {
+        use std::io::BufRead as _;
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = test_support::process::spawn(command);
+        let err = child.stderr.take().expect("stderr");
+        let mut out = child.stdout.take().expect("stdout");
+        let (send, lines) = std::sync::mpsc::channel();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                text.push_str(&line);
+                text.push('\n');
+                let _ = send.send(line);
+            }
+            text
+        });
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut text);
+            text
+        });
+        Self {
+            child,
+            lines,
+            stderr,
+            stdout,
+        }
+    }
+
+    /// Waits (at most 60 s) for a stderr line containing `needle`; returns it.
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(error) => panic!("no stderr line with `{needle}` ({error})"),
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits (at most 120 s) for the exit; the output as `run` gives it.
+    fn finish(mut self) -> Output {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                self.child.stop();
+                panic!(
+                    "the deploy did not end within 120 s:\n{}",
+                    self.stderr.join().unwrap_or_default()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Output {
+            code: status.code(),
+            stdout: self.stdout.join().unwrap_or_default(),
+            stderr: self.stderr.join().unwrap_or_default(),
+        }
+    }
+}
+
+/// Nothing of this run reached the host: no release or temp dir, no artifact, no switch (the
+/// lock attempt itself makes the empty layout directories).
+fn assert_untouched(root: &Path) {
+    let entries = |dir: &str| -> Vec<String> {
+        std::fs::read_dir(root.join(dir))
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        entries("releases"),
+        Vec::<String>::new(),
+        "no release unpacked"
+    );
+    assert_eq!(
+        entries(".ssh-deploy/artifacts"),
+        Vec::<String>::new(),
+        "nothing uploaded"
+    );
+    assert!(!root.join("current").exists(), "nothing switched");
+}
+
+#[test]
+fn lock_wait_names_the_holder_and_deploys_once_the_lock_is_released() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let lock = foreign_lock(&fx.root);
+    let deploy = Background::start(&mut fx.command(&v1, "v1", &["--lock-wait", "90s"]));
+    let waiting = deploy.wait_for("waiting up to");
+    assert!(
+        waiting.contains("alice (run https://ci/run/7)"),
+        "{waiting}"
+    );
+    assert_untouched(&fx.root);
+    // The holder finishes: its lock goes away, and the waiting deploy goes ahead.
+    std::fs::remove_dir_all(&lock).expect("unlock");
+    let out = deploy.finish();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(fx.current(), "releases/v1");
+    assert_eq!(
+        out.stderr.matches("waiting up to").count(),
+        1,
+        "the holder is named once\n{}",
+        out.stderr
+    );
+    assert!(!lock.exists(), "our lock released");
+}
+
+#[test]
+fn lock_wait_times_out_with_exit_3_and_nothing_changed() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let lock = foreign_lock(&fx.root);
+    let started = std::time::Instant::now();
+    let out = fx.deploy(&v1, "v1", &["--lock-wait", "2s"]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "waited the whole 2 s"
+    );
+    assert!(
+        out.stderr.contains("still holds the lock after waiting 2s")
+            && out.stderr.contains("alice (run https://ci/run/7)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        std::fs::read_to_string(lock.join("owner"))
+            .expect("owner")
+            .contains("owner=alice"),
+        "the holder's lock is left as it was"
+    );
+    assert_untouched(&fx.root);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json outputs");
+    assert_eq!(json["result"], "failed");
+}
+
+#[test]
+fn sigterm_while_waiting_for_the_lock_leaves_nothing() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let lock = foreign_lock(&fx.root);
+    let deploy = Background::start(&mut fx.command(&v1, "v1", &["--lock-wait", "10m"]));
+    deploy.wait_for("waiting up to");
+    deploy.signal("TERM");
+    let out = deploy.finish();
+    assert_eq!(out.code, Some(130), "{out:?}");
+    assert!(
+        out.stderr.contains("nothing was switched"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        std::fs::read_to_string(lock.join("owner"))
+            .expect("owner")
+            .contains("owner=alice"),
+        "the holder's lock is left as it was"
+    );
+    assert_untouched(&fx.root);
+}
+
+#[test]
+fn the_dry_run_plan_shows_the_lock_wait() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let out = fx.deploy(&v1, "v1", &["--lock-wait", "5m", "--dry-run"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("lock: a lock another run holds is waited for up to 300s"),
+        "{}",
+        out.stderr
+    );
+    let out = fx.deploy(&v1, "v1", &["--dry-run"]);
+    assert!(
+        out.stderr
+            .contains("fails the host at once (--lock-wait 0s)"),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn retention_keeps_the_newest_and_rollback_lists_and_switches() {
     let fx = Fixture::new();
@@ -320,6 +553,19 @@ fn retention_keeps_the_newest_and_rollback_lists_and_switches() {
         .env("SSH_DEPLOY_KNOWN_HOSTS", fx.sshd.known_hosts_line()));
     assert_eq!(releases.code, Some(0), "{releases:?}");
     assert!(releases.stderr.contains("* v4"), "{}", releases.stderr);
+    // The `releases` output is a typed JSON object (host -> list), not a string (#17).
+    let json: serde_json::Value = serde_json::from_str(&releases.stdout).expect("json outputs");
+    let listed = json["releases"]
+        .as_object()
+        .and_then(|hosts| hosts.values().next())
+        .and_then(serde_json::Value::as_array)
+        .unwrap_or_else(|| panic!("releases is an object of lists: {json}"));
+    let current: Vec<&str> = listed
+        .iter()
+        .filter(|r| r["current"] == true)
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(current, ["v4"], "{json}");
 }
 
 #[test]
@@ -429,5 +675,207 @@ fn local_transport_deploys_with_hostile_root_path() {
     assert_eq!(
         std::fs::read_link(root.join("current")).expect("current"),
         PathBuf::from("releases/v1")
+    );
+}
+
+/// Issue #22, point 1: the migration runs in the new release directory after the unpack and
+/// before the switch.
+#[test]
+fn the_migration_runs_in_the_new_release_before_the_switch_and_a_failure_switches_nothing() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    assert_eq!(fx.deploy(&v1, "v1", &[]).code, Some(0));
+
+    let v2 = artifact(fx.work.path(), "v2", true);
+    let out = fx.deploy(
+        &v2,
+        "v2",
+        &[
+            "--migrate",
+            "readlink ../../current > seen-current; pwd > seen-dir",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let release = fx.root.join("releases/v2");
+    assert_eq!(
+        std::fs::read_to_string(release.join("seen-current")).expect("ran"),
+        "releases/v1\n",
+        "before the switch"
+    );
+    assert_eq!(
+        std::fs::read_to_string(release.join("seen-dir")).expect("ran"),
+        format!("{}\n", release.display()),
+        "in the new release directory"
+    );
+    assert_eq!(fx.current(), "releases/v2");
+
+    let v3 = artifact(fx.work.path(), "v3", true);
+    let out = fx.deploy(
+        &v3,
+        "v3",
+        &[
+            "--migrate",
+            "echo half > started; false; echo never > finished",
+        ],
+    );
+    assert_eq!(out.code, Some(3), "nothing switched: exit 3\n{out:?}");
+    assert!(
+        out.stderr.contains("migrate: exited with status 1"),
+        "{}",
+        out.stderr
+    );
+    assert!(fx.root.join("releases/v3/started").exists(), "it ran");
+    assert!(!fx.root.join("releases/v3/finished").exists(), "errexit");
+    assert_eq!(fx.current(), "releases/v2", "nothing switched");
+    assert_eq!(fx.serving(), "v2");
+    assert!(!fx.root.join(".ssh-deploy/lock").exists(), "unlocked");
+}
+
+/// Issue #22, point 2: hooks on the runner and on the host, in order, with their environment;
+/// a failing pre-switch hook stops the deploy with nothing switched; a failing post-deploy hook
+/// is a warning, or fails the step with --hooks-strict; on-rollback runs after a rollback.
+#[test]
+fn hooks_run_in_order_with_their_environment_and_pre_hooks_can_stop_the_deploy() {
+    let fx = Fixture::new();
+    let log = fx.work.path().join("hooks.log");
+    // The root's name holds a quote; the hooks read `current` through a plain-named link.
+    let root = fx.work.path().join("root-link");
+    std::os::unix::fs::symlink(&fx.root, &root).expect("symlink");
+    let line = |event: &str, side: &str| {
+        format!(
+            "{event}@{side}=echo \"{event} {side} release=$SSH_DEPLOY_RELEASE previous=$SSH_DEPLOY_PREVIOUS_RELEASE host=$SSH_DEPLOY_HOST strategy=$SSH_DEPLOY_STRATEGY result=$SSH_DEPLOY_RESULT current=$(readlink {root}/current)\" >> '{log}'",
+            root = root.display(),
+            log = log.display()
+        )
+    };
+    let hooks = [
+        line("pre-deploy", "runner"),
+        line("pre-deploy", "hosts"),
+        line("pre-switch", "hosts"),
+        line("post-switch", "hosts"),
+        line("post-deploy", "hosts"),
+        line("post-deploy", "runner"),
+        line("on-rollback", "hosts"),
+        line("on-rollback", "runner"),
+    ]
+    .join("\n");
+    let v1 = artifact(fx.work.path(), "v1", true);
+    assert_eq!(fx.deploy(&v1, "v1", &[]).code, Some(0));
+    let v2 = artifact(fx.work.path(), "v2", true);
+    let out = fx.deploy(&v2, "v2", &["--hook", &hooks]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let text = std::fs::read_to_string(&log).expect("hooks ran");
+    let events: Vec<&str> = text
+        .lines()
+        .map(|l| l.split(" release=").next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "pre-deploy runner",
+            "pre-deploy hosts",
+            "pre-switch hosts",
+            "post-switch hosts",
+            "post-deploy hosts",
+            "post-deploy runner"
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains("pre-switch hosts release=v2 previous=v1 host=127.0.0.1 strategy=symlink result= current=releases/v1"),
+        "{text}"
+    );
+    assert!(text.contains("post-switch hosts release=v2 previous=v1 host=127.0.0.1 strategy=symlink result= current=releases/v2"), "{text}");
+    assert!(
+        text.contains(
+            "post-deploy runner release=v2 previous= host= strategy=symlink result=success"
+        ),
+        "{text}"
+    );
+
+    // A failing pre-switch hook: nothing switched, exit 3 like any refusal before a switch.
+    std::fs::remove_file(&log).expect("rm");
+    let v3 = artifact(fx.work.path(), "v3", true);
+    let out = fx.deploy(&v3, "v3", &["--hook", "pre-switch@hosts=echo no; exit 4"]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stderr.contains("hook pre-switch: exited with status 4"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fx.current(), "releases/v2");
+    // A failing runner pre-deploy hook: nothing deployed, exit 1.
+    let out = fx.deploy(&v3, "v3", &["--hook", "pre-deploy=exit 2"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("nothing was deployed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fx.current(), "releases/v2");
+
+    // A failing post-deploy hook is a warning; with --hooks-strict it fails the step.
+    let out = fx.deploy(&v3, "v3", &["--hook", "post-deploy=exit 5"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("warning: the post-deploy hook `exit 5` failed"),
+        "{}",
+        out.stderr
+    );
+    let out = fx.deploy(
+        &v3,
+        "v3",
+        &["--hook", "post-deploy=exit 5", "--hooks-strict"],
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+
+    // A failed gate: the host is rolled back, on-rollback runs on the host and the runner.
+    let v4 = artifact(fx.work.path(), "v4", false);
+    let out = fx.deploy(&v4, "v4", &["--hook", &hooks]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(fx.current(), "releases/v3");
+    let text = std::fs::read_to_string(&log).expect("hooks ran");
+    assert!(text.contains("on-rollback hosts release=v4 previous=v3 host=127.0.0.1 strategy=symlink result=rolled-back current=releases/v3"), "{text}");
+    assert!(
+        text.contains(
+            "on-rollback runner release=v4 previous= host= strategy=symlink result=rolled-back"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "post-deploy runner release=v4 previous= host= strategy=symlink result=rolled-back"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("post-deploy hosts release=v4"),
+        "only hosts that kept the release\n{text}"
+    );
+
+    let out = fx.deploy(
+        &v4,
+        "v4",
+        &[
+            "--dry-run",
+            "--hook",
+            "pre-switch@hosts=./check",
+            "--migrate",
+            "./migrate",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("migration: `./migrate` in the new release directory on the first host"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("hook pre-switch on each host: `./check` (a failure stops the deploy)"),
+        "{}",
+        out.stderr
     );
 }

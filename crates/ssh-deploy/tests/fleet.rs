@@ -220,9 +220,8 @@ fn finish(child: ChildGuard) -> Output {
 
 fn results(out: &Output) -> Vec<String> {
     let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json outputs");
-    let hosts: serde_json::Value =
-        serde_json::from_str(json["hosts"].as_str().expect("hosts output")).expect("hosts json");
-    hosts
+    // A typed JSON array, not a string holding JSON (#17).
+    json["hosts"]
         .as_array()
         .expect("list")
         .iter()
@@ -741,4 +740,135 @@ fn zstd_artifact_deploys_and_rolls_forward_like_gzip() {
     assert_eq!(host.serving(), "v1");
     let dry = fleet.deploy(&zst, "v1", &["--dry-run"]);
     assert!(dry.stderr.contains("tar --zstd -xf"), "{}", dry.stderr);
+}
+
+/// Issue #22, point 5: a rolling schedule (`1, 50%`: one host, then half the fleet, repeated)
+/// with a fleet-wide failure budget. A host failing while the budget lasts is put back on its
+/// previous release and the rollout goes on; the failure past the budget stops it and rolls the
+/// failing batch back.
+#[test]
+fn a_schedule_goes_on_past_failures_within_the_budget_and_stops_once_it_is_spent() {
+    let fleet = Fleet::new(4);
+    let dir = fleet.work.path();
+    let v1 = artifact(dir, "v1", 0);
+    assert_eq!(fleet.deploy(&v1, "v1", &[]).code, Some(0));
+    let schedule = ["--schedule", "1, 50%", "--max-failed", "1"];
+
+    // v2 fails on host-1 (batch 2 of [0], [1, 2], [3]): within the budget.
+    std::fs::write(fleet.hosts[1].shared("broken-v2"), "").expect("write");
+    let v2 = artifact(dir, "v2", 0);
+    let out = fleet.deploy(&v2, "v2", &schedule);
+    assert_eq!(out.code, Some(1), "a failed host fails the step\n{out:?}");
+    assert_eq!(
+        results(&out),
+        ["deployed", "rolled-back", "deployed", "deployed"]
+    );
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(json["result"], "partial");
+    assert!(
+        out.stderr
+            .contains("within the failure budget (1 of 1 used); the rollout goes on"),
+        "{}",
+        out.stderr
+    );
+    let serving: Vec<String> = fleet.hosts.iter().map(Host::serving).collect();
+    assert_eq!(serving, ["v2", "v1", "v2", "v2"]);
+
+    // v3 fails on host-1 (budget spent) and on host-3 (past it): the rollout stops and the
+    // failing batch is rolled back; the batches before it keep v3.
+    std::fs::write(fleet.hosts[1].shared("broken-v3"), "").expect("write");
+    std::fs::write(fleet.hosts[3].shared("broken-v3"), "").expect("write");
+    let v3 = artifact(dir, "v3", 0);
+    let out = fleet.deploy(&v3, "v3", &schedule);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(
+        results(&out),
+        ["deployed", "rolled-back", "deployed", "rolled-back"]
+    );
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(json["result"], "rolled-back");
+    let serving: Vec<String> = fleet.hosts.iter().map(Host::serving).collect();
+    assert_eq!(serving, ["v3", "v1", "v3", "v2"]);
+    for host in &fleet.hosts {
+        assert!(!host.locked(), "lock released");
+    }
+}
+
+#[test]
+fn the_dry_run_plan_shows_the_schedule_and_the_failure_budget() {
+    let fleet = Fleet::new(1);
+    let host = &fleet.hosts[0];
+    let mut text = String::from("user: root\nroot: /opt/app\nvars: { web_port: 8080 }\nhosts:\n");
+    for index in 0..10 {
+        text.push_str(&format!(
+            "  web-{index}: {{ address: 127.0.0.{}, port: {} }}\n",
+            index + 1,
+            host.sshd.port()
+        ));
+    }
+    std::fs::write(fleet.work.path().join("inventory.yaml"), text).expect("write");
+    let v1 = artifact(fleet.work.path(), "v1", 0);
+    let out = fleet.deploy(
+        &v1,
+        "v1",
+        &[
+            "--dry-run",
+            "--schedule",
+            "1, 30%, 100%",
+            "--max-failed",
+            "20%",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    for expected in [
+        "schedule: 1, 30%, 100% (--schedule) -> batches of 1, 3, 6 host(s)",
+        "failure budget: 2 of 10 host(s) across all batches may fail",
+        "(--max-failed 20%)",
+        "step 3/3: batch 3: web-4",
+        "on failure: while the failure budget lasts, put the failed hosts back and go on",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "missing {expected:?} in:\n{}",
+            out.stderr
+        );
+    }
+    let both = fleet.deploy(
+        &v1,
+        "v1",
+        &["--dry-run", "--schedule", "1", "--batch-size", "2"],
+    );
+    assert_eq!(both.code, Some(2), "{both:?}");
+    let bad = fleet.deploy(&v1, "v1", &["--dry-run", "--max-failed", "ten"]);
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(bad.stderr.contains("--max-failed `ten`"), "{}", bad.stderr);
+}
+
+/// Issue #22, point 1: `--migrate-on first` migrates on the first host alone (its own first
+/// batch, before any other host switches); `each` on every host.
+#[test]
+fn the_migration_runs_on_the_first_host_alone_or_on_each() {
+    let fleet = Fleet::new(2);
+    let dir = fleet.work.path();
+    let v1 = artifact(dir, "v1", 0);
+    let out = fleet.deploy(&v1, "v1", &["--migrate", "touch migrated"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(fleet.hosts[0].root.join("releases/v1/migrated").exists());
+    assert!(!fleet.hosts[1].root.join("releases/v1/migrated").exists());
+    assert!(
+        out.stderr.contains("batch 2/2"),
+        "host 0 went alone\n{}",
+        out.stderr
+    );
+    let v2 = artifact(dir, "v2", 0);
+    let out = fleet.deploy(
+        &v2,
+        "v2",
+        &["--migrate", "touch migrated", "--migrate-on", "each"],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    for host in &fleet.hosts {
+        assert!(host.root.join("releases/v2/migrated").exists());
+        assert_eq!(host.serving(), "v2");
+    }
 }

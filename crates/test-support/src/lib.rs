@@ -36,7 +36,23 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Environment prefixes removed from every spawned binary (the runner's own variables).
-pub const SCRUBBED_ENV_PREFIXES: &[&str] = &["GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_"];
+pub const SCRUBBED_ENV_PREFIXES: &[&str] = &[
+    "GITHUB_",
+    "RUNNER_",
+    "ACTIONS_",
+    "INPUT_",
+    // Other CI systems change-detect reads (GitLab, Buildkite, Jenkins): a test run inside one
+    // of them must not see its build's variables.
+    "GITLAB_",
+    "CI_",
+    "BUILDKITE",
+    "JENKINS_",
+    "CHANGE_",
+    "GIT_PREVIOUS_",
+];
+
+/// Single variables removed for the same reason (a prefix would catch `GIT_COMMITTER_*`).
+pub const SCRUBBED_ENV_NAMES: &[&str] = &["GIT_COMMIT"];
 
 /// The directory of the crate under test, read when the test runs: cargo sets
 /// `CARGO_MANIFEST_DIR` for every test binary it runs. Not `env!` (compile time): a target
@@ -92,6 +108,7 @@ pub fn tool_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
         if SCRUBBED_ENV_PREFIXES
             .iter()
             .any(|p| key_text.starts_with(p))
+            || SCRUBBED_ENV_NAMES.contains(&key_text.as_ref())
             || tool_prefixed
         {
             command.env_remove(&key);

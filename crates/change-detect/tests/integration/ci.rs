@@ -92,6 +92,7 @@ fn gitlab_merge_request_uses_the_diff_base_and_a_push_uses_before() {
         run.stderr
     );
     assert_eq!(run.output("base"), h.fork);
+    assert_eq!(run.output("base-source"), "gitlab-merge-request");
 
     // A force push: `before` is the rewritten tip; the comparison is between the two tips.
     h.work.write("web/app.ts", "2");
@@ -108,6 +109,7 @@ fn gitlab_merge_request_uses_the_diff_base_and_a_push_uses_before() {
         .success();
     // web was changed by the dropped commit and is back as it was: both differ from the tip.
     assert_eq!(changes(&run), ["web", "docs"]);
+    assert_eq!(run.output("base-source"), "gitlab-before");
     assert!(
         run.stderr.contains("base from GitLab CI_COMMIT_BEFORE_SHA"),
         "{}",
@@ -135,6 +137,7 @@ fn buildkite_pull_request_is_compared_with_its_base_branch_at_the_merge_base() {
         run.stderr
     );
     assert_eq!(run.output("base"), h.fork, "the merge base");
+    assert_eq!(run.output("base-source"), "buildkite-pull-request");
 }
 
 #[test]

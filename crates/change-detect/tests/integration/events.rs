@@ -51,6 +51,7 @@ fn push_to_a_branch_compares_before_and_after_in_a_depth_one_clone() {
     assert_eq!(run.output("worker"), "false");
     assert_eq!(run.output("base"), before);
     assert_eq!(run.output("head"), after);
+    assert_eq!(run.output("base-source"), "previous-tip");
     assert_eq!(
         run.json("matrix"),
         json!({"include": [{"filter": "api"}]}),
@@ -92,6 +93,7 @@ fn new_branch_is_compared_with_the_default_branch_at_the_merge_base_deepening_a_
     // not part of what this branch changes.
     assert_eq!(changed(&run), ["shared", "api", "worker"]);
     assert_eq!(run.files("worker"), ["crates/shared/src/lib.rs"]);
+    assert_eq!(run.output("base-source"), "default-branch");
     assert!(
         run.stderr.contains("first push of `feature`"),
         "{}",
@@ -241,6 +243,7 @@ fn tag_push_is_compared_with_the_previous_matching_tag() {
         changed(&first),
         ["shared", "api", "worker", "frontend", "docs"]
     );
+    assert_eq!(first.output("base-source"), "none");
     assert!(
         first.stderr.contains("every file counts as added"),
         "{}",
@@ -281,6 +284,7 @@ fn previous_tag_is_found_by_ancestry_not_version_order_in_a_shallow_clone() {
         .success();
     assert_eq!(changed(&run), ["worker"], "v1.5.0..v3.0.0: {}", run.stderr);
     assert_eq!(run.output("base"), work.rev("v1.5.0"));
+    assert_eq!(run.output("base-source"), "previous-tag");
     assert!(run.stderr.contains("--deepen"), "{}", run.stderr);
 
     // Every tag counts with `*`: the nearest is the lightweight `nightly`.

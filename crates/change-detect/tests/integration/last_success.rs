@@ -104,6 +104,7 @@ fn last_success_compares_with_the_last_successful_run_of_the_workflow_on_the_bra
     let run = last_success(&h, &server).success();
     assert_eq!(changes(&run), ["web", "docs"]);
     assert_eq!(run.output("base"), h.succeeded);
+    assert_eq!(run.output("base-source"), "last-success");
     assert!(
         run.stderr
             .contains("base from the last successful run of `ci.yml` on `main`: run #55"),
@@ -135,6 +136,11 @@ fn last_success_without_a_successful_run_falls_back_to_the_event_with_a_notice()
     let server = serve(|| Reply::json(200, r#"{"total_count": 0, "workflow_runs": []}"#));
     let run = last_success(&h, &server).success();
     assert_eq!(changes(&run), ["web"], "the push alone");
+    assert_eq!(
+        run.output("base-source"),
+        "previous-tip",
+        "the push's own base"
+    );
     assert!(
         run.stderr
             .contains("found no successful run of `ci.yml` on `main`"),

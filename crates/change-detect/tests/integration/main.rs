@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod events;
 mod globs;
+mod last_deployment;
 mod last_success;
 mod limits;
 mod lists;

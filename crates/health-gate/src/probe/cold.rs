@@ -80,7 +80,7 @@ fn ms(duration: Duration) -> f64 {
 
 /// Times one cold request for `check`; `None` for kinds that are not timed (gRPC, WebSocket,
 /// command, metrics).
-pub async fn measure(
+pub(crate) async fn measure(
     check: &Check,
     headers: &ResolvedHeaders,
     proxy_env: &(dyn Fn(&hyper::Uri) -> bool + Sync),

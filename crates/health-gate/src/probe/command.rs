@@ -2,101 +2,23 @@
 //! `command -v bwrap`), judge its exit code and output. The whole process group is killed when
 //! the attempt times out or is cancelled, so a hung command cannot leave children behind.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 
-use crate::config::{CommandConfig, ConfigError, config_error};
+use crate::config::{CommandSpec, Program};
 use crate::failure::{Failure, FailureKind};
 
 use super::Sample;
-use super::expect::{TextExpect, excerpt};
+use crate::expect::text::excerpt;
 
 /// Output kept per stream; the rest is read and dropped so the child never blocks on a pipe.
-pub const OUTPUT_CAP: usize = 10 * 1024;
-
-/// What to run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Program {
-    /// Program and arguments.
-    Argv(Vec<String>),
-    /// `sh -c LINE`.
-    Shell(String),
-}
-
-/// A validated command check.
-#[derive(Debug, Clone)]
-pub struct CommandSpec {
-    /// What to run.
-    pub program: Program,
-    /// Extra environment.
-    pub env: BTreeMap<String, String>,
-    /// Working directory.
-    pub cwd: Option<PathBuf>,
-    /// Accepted exit codes.
-    pub exit_codes: Vec<i32>,
-    /// stdout expectations.
-    pub stdout: TextExpect,
-    /// stderr expectations.
-    pub stderr: TextExpect,
-}
-
-impl CommandSpec {
-    /// The command as shown in reports.
-    pub fn display(&self) -> String {
-        match &self.program {
-            Program::Argv(argv) => argv.join(" "),
-            Program::Shell(line) => format!("sh -c {}", runner_protocol::output::shell_quote(line)),
-        }
-    }
-}
-
-/// Validates a `command:` config.
-pub fn resolve(config: CommandConfig, field: &str) -> Result<CommandSpec, Vec<ConfigError>> {
-    let mut errors = Vec::new();
-    let program = match (config.argv, config.shell) {
-        (Some(argv), None) if !argv.is_empty() && !argv[0].is_empty() => Some(Program::Argv(argv)),
-        (None, Some(line)) if !line.trim().is_empty() => Some(Program::Shell(line)),
-        _ => {
-            errors.push(config_error(
-                field,
-                "give exactly one of `argv` (a non-empty list, run without a shell) or `shell` (a command line for sh -c)",
-            ));
-            None
-        }
-    };
-    let stdout = TextExpect::resolve(config.stdout.as_ref(), &format!("{field}.stdout"))
-        .map_err(|e| errors.push(e))
-        .unwrap_or_default();
-    let stderr = TextExpect::resolve(config.stderr.as_ref(), &format!("{field}.stderr"))
-        .map_err(|e| errors.push(e))
-        .unwrap_or_default();
-    let exit_codes = config.exit_codes.unwrap_or_else(|| vec![0]);
-    if exit_codes.is_empty() {
-        errors.push(config_error(
-            format!("{field}.exit_codes"),
-            "list at least one accepted exit code",
-        ));
-    }
-    match program {
-        Some(program) if errors.is_empty() => Ok(CommandSpec {
-            program,
-            env: config.env,
-            cwd: config.cwd,
-            exit_codes,
-            stdout,
-            stderr,
-        }),
-        _ => Err(errors),
-    }
-}
+pub(crate) const OUTPUT_CAP: usize = 10 * 1024;
 
 /// A command probe.
 #[derive(Debug)]
-pub struct CommandProbe {
+pub(crate) struct CommandProbe {
     spec: CommandSpec,
     timeout: Duration,
 }
@@ -138,7 +60,7 @@ async fn read_capped(mut stream: impl tokio::io::AsyncRead + Unpin) -> (String, 
 
 impl CommandProbe {
     /// A probe with the attempt timeout.
-    pub fn new(spec: &CommandSpec, timeout: Duration) -> Self {
+    pub(crate) fn new(spec: &CommandSpec, timeout: Duration) -> Self {
         Self {
             spec: spec.clone(),
             timeout,
@@ -146,7 +68,7 @@ impl CommandProbe {
     }
 
     /// Runs the command once.
-    pub async fn attempt(&self) -> Result<Sample, Failure> {
+    pub(crate) async fn attempt(&self) -> Result<Sample, Failure> {
         let start = Instant::now();
         let mut command = match &self.spec.program {
             Program::Argv(argv) => {

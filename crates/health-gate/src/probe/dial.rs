@@ -22,7 +22,7 @@ use super::{ResolvedHeaders, header_map, is_loopback_host};
 
 /// Where and how to connect.
 #[derive(Debug)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     host: String,
     port: u16,
     connect_to: Option<SocketAddr>,
@@ -31,7 +31,7 @@ pub struct Endpoint {
 
 /// What to send on a connection.
 #[derive(Debug)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     method: hyper::Method,
     /// `https://host:port/path?query` (HTTP/2 `:scheme`/`:authority`/`:path`).
     absolute: hyper::Uri,
@@ -45,7 +45,7 @@ pub struct Exchange {
 
 /// When each phase of a dial ended; `None` when it did not happen.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Phases {
+pub(crate) struct Phases {
     /// Name lookup.
     pub dns: Option<Duration>,
     /// TCP handshake.
@@ -57,7 +57,7 @@ pub struct Phases {
 }
 
 /// A request sender over HTTP/1.1 or HTTP/2 (as ALPN decided).
-pub enum Sender {
+pub(crate) enum Sender {
     /// HTTP/1.1.
     H1(hyper::client::conn::http1::SendRequest<String>),
     /// HTTP/2.
@@ -65,7 +65,7 @@ pub enum Sender {
 }
 
 /// An open connection: its sender and the task driving it (stopped on drop).
-pub struct Connection {
+pub(crate) struct Connection {
     /// Sends requests.
     pub sender: Sender,
     _driver: AbortOnDrop,
@@ -79,7 +79,7 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// `http/1.1` or `h2`.
-    pub fn protocol(&self) -> &'static str {
+    pub(crate) fn protocol(&self) -> &'static str {
         match self.sender {
             Sender::H1(_) => "http/1.1",
             Sender::H2(_) => "h2",
@@ -87,7 +87,7 @@ impl Connection {
     }
 
     /// Still usable for another request.
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         match &self.sender {
             Sender::H1(sender) => !sender.is_closed(),
             Sender::H2(sender) => !sender.is_closed(),
@@ -95,7 +95,7 @@ impl Connection {
     }
 
     /// Sends `exchange`'s request; resolves at the response head.
-    pub async fn send(
+    pub(crate) async fn send(
         &mut self,
         exchange: &Exchange,
     ) -> Result<hyper::Response<hyper::body::Incoming>, hyper::Error> {
@@ -123,7 +123,7 @@ impl Drop for AbortOnDrop {
 
 /// True when reqwest would send a request to `uri` through a proxy taken from the environment
 /// (`HTTPS_PROXY`, `NO_PROXY`, ...), read as reqwest's `system-proxy` reads it.
-pub fn env_proxy_applies(uri: &hyper::Uri) -> bool {
+pub(crate) fn env_proxy_applies(uri: &hyper::Uri) -> bool {
     hyper_util::client::proxy::matcher::Matcher::from_system()
         .intercept(uri)
         .is_some()
@@ -131,7 +131,7 @@ pub fn env_proxy_applies(uri: &hyper::Uri) -> bool {
 
 /// Why an endpoint cannot be dialled by hand.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotDirect {
+pub(crate) enum NotDirect {
     /// Reached through a proxy.
     Proxied,
     /// The target is not usable (bad TLS file, ...).
@@ -140,7 +140,7 @@ pub enum NotDirect {
 
 impl Endpoint {
     /// The endpoint of a `HOST:PORT` TCP target.
-    pub fn tcp(addr: &str) -> Result<Self, NotDirect> {
+    pub(crate) fn tcp(addr: &str) -> Result<Self, NotDirect> {
         let (host, port) = addr
             .rsplit_once(':')
             .and_then(|(host, port)| Some((host, port.parse().ok()?)))
@@ -157,7 +157,7 @@ impl Endpoint {
     }
 
     /// The endpoint of an http(s) URL, unless a proxy is in the way.
-    pub fn http(
+    pub(crate) fn http(
         url: &reqwest::Url,
         tls: &TlsSpec,
         connect_to: Option<SocketAddr>,
@@ -205,7 +205,7 @@ impl Endpoint {
 
     /// Resolves (unless the host is an address or `connect_to` is set) and connects to the
     /// first address that answers; with `http`, completes TLS and the HTTP handshake.
-    pub async fn dial(
+    pub(crate) async fn dial(
         &self,
         connect_timeout: Duration,
         http: bool,
@@ -324,7 +324,7 @@ where
 
 impl Exchange {
     /// The request of an http or sse check (`sse` adds `Accept: text/event-stream`).
-    pub fn new(
+    pub(crate) fn new(
         method: hyper::Method,
         url: &reqwest::Url,
         headers: &ResolvedHeaders,
@@ -387,7 +387,7 @@ impl Exchange {
 }
 
 /// The endpoint and request of `check`, when it is an http or sse check.
-pub fn http_parts(
+pub(crate) fn http_parts(
     check: &Check,
     headers: &ResolvedHeaders,
     proxy_env: &(dyn Fn(&hyper::Uri) -> bool + Sync),
@@ -423,7 +423,7 @@ pub fn http_parts(
 /// One observation worker's own keep-alive connection to an http check, judged exactly as
 /// [`super::http::HttpProbe`] judges reqwest's responses. Redialled when the server closes it.
 #[derive(Debug)]
-pub struct DirectHttp {
+pub(crate) struct DirectHttp {
     shared: Arc<DirectShared>,
     connection: Option<Connection>,
 }
@@ -438,12 +438,12 @@ struct DirectShared {
 
 /// Builds [`DirectHttp`] workers for one check.
 #[derive(Debug, Clone)]
-pub struct DirectHttpFactory(Arc<DirectShared>);
+pub(crate) struct DirectHttpFactory(Arc<DirectShared>);
 
 impl DirectHttpFactory {
     /// A factory for `check`, when its observation can run on direct connections: an http
     /// check that does not follow redirects and is not proxied.
-    pub fn for_check(
+    pub(crate) fn for_check(
         check: &Check,
         headers: &ResolvedHeaders,
         proxy_env: &(dyn Fn(&hyper::Uri) -> bool + Sync),
@@ -464,7 +464,7 @@ impl DirectHttpFactory {
     }
 
     /// A worker with no connection yet (it dials on its first request).
-    pub fn worker(&self) -> DirectHttp {
+    pub(crate) fn worker(&self) -> DirectHttp {
         DirectHttp {
             shared: self.0.clone(),
             connection: None,
@@ -472,15 +472,9 @@ impl DirectHttpFactory {
     }
 }
 
-impl crate::observe::Worker for DirectHttp {
-    async fn attempt(&mut self) -> Result<super::Sample, Failure> {
-        DirectHttp::attempt(self).await
-    }
-}
-
 impl DirectHttp {
     /// One request on this worker's connection (dialled or redialled when needed).
-    pub async fn attempt(&mut self) -> Result<super::Sample, Failure> {
+    pub(crate) async fn attempt(&mut self) -> Result<super::Sample, Failure> {
         let start = Instant::now();
         let shared = &*self.shared;
         let mut connection = match self.connection.take() {

@@ -17,7 +17,7 @@ use super::{Phase, ResolvedHeaders, Sample, SetupError};
 
 /// A built gRPC probe.
 #[derive(Debug)]
-pub struct GrpcProbe {
+pub(crate) struct GrpcProbe {
     endpoint: Endpoint,
     /// A shared lazily-connected channel for observation; readiness connects per attempt.
     pooled: Option<Channel>,
@@ -43,7 +43,7 @@ fn read(path: &std::path::Path, what: &'static str) -> Result<Vec<u8>, SetupErro
 
 impl GrpcProbe {
     /// Builds the endpoint for `spec`.
-    pub fn build(
+    pub(crate) fn build(
         spec: &GrpcSpec,
         check: &Check,
         headers: &ResolvedHeaders,
@@ -108,7 +108,7 @@ impl GrpcProbe {
     }
 
     /// Connects (readiness) or reuses the channel (observation), then checks every service.
-    pub async fn attempt(&self) -> Result<Sample, Failure> {
+    pub(crate) async fn attempt(&self) -> Result<Sample, Failure> {
         let start = Instant::now();
         let work = async {
             let channel = match &self.pooled {

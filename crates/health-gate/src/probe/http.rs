@@ -3,14 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::{Check, HttpSpec, JsonAssertion, JsonExpectation};
+use crate::config::{Check, HttpSpec};
+use crate::expect::json::check_json;
 use crate::failure::{Failure, FailureKind, classify_connect_error, error_chain};
 
 use super::{Phase, ResolvedHeaders, Sample, SetupError, apply_proxy, header_map};
 
 /// A built HTTP probe.
 #[derive(Debug)]
-pub struct HttpProbe {
+pub(crate) struct HttpProbe {
     client: reqwest::Client,
     spec: HttpSpec,
     attempt_timeout: Duration,
@@ -23,7 +24,7 @@ struct RedirectRefused(String);
 
 impl HttpProbe {
     /// Builds the client for `spec`.
-    pub fn build(
+    pub(crate) fn build(
         spec: &HttpSpec,
         check: &Check,
         headers: &ResolvedHeaders,
@@ -42,7 +43,7 @@ impl HttpProbe {
                 if same_host_only && attempt.url().host_str().map(str::to_owned) != origin_host {
                     let error = RedirectRefused(format!(
                         "redirect to another host: {}",
-                        crate::config::display_url(attempt.url())
+                        crate::url::display_url(attempt.url())
                     ));
                     return attempt.error(error);
                 }
@@ -78,7 +79,7 @@ impl HttpProbe {
     }
 
     /// One request, judged against the expectations.
-    pub async fn attempt(&self) -> Result<Sample, Failure> {
+    pub(crate) async fn attempt(&self) -> Result<Sample, Failure> {
         let start = Instant::now();
         let mut request = self
             .client
@@ -106,7 +107,7 @@ impl HttpProbe {
 }
 
 /// Judges a response head: the status, then the content type.
-pub fn check_head(
+pub(crate) fn check_head(
     spec: &HttpSpec,
     status: u16,
     headers: &reqwest::header::HeaderMap,
@@ -143,7 +144,7 @@ pub fn check_head(
 /// Takes a response body chunk by chunk: enforces `max_body`, and keeps the bytes only when an
 /// assertion needs them.
 #[derive(Debug)]
-pub struct BodySink {
+pub(crate) struct BodySink {
     max_body: u64,
     keep: bool,
     read: u64,
@@ -152,7 +153,7 @@ pub struct BodySink {
 
 impl BodySink {
     /// A sink for `spec`'s body.
-    pub fn new(spec: &HttpSpec) -> Self {
+    pub(crate) fn new(spec: &HttpSpec) -> Self {
         Self {
             max_body: spec.max_body,
             keep: !spec.body_contains.is_empty()
@@ -164,7 +165,7 @@ impl BodySink {
     }
 
     /// One chunk; fails once the body exceeds `max_body` (reading stops there).
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), Failure> {
+    pub(crate) fn push(&mut self, chunk: &[u8]) -> Result<(), Failure> {
         self.read += chunk.len() as u64;
         if self.read > self.max_body {
             let max_body = self.max_body;
@@ -180,7 +181,7 @@ impl BodySink {
     }
 
     /// The body assertions, once the body is complete.
-    pub fn finish(self, spec: &HttpSpec) -> Result<(), Failure> {
+    pub(crate) fn finish(self, spec: &HttpSpec) -> Result<(), Failure> {
         if self.keep {
             check_body(spec, &self.body)?;
         }
@@ -214,7 +215,7 @@ fn describe_statuses(spec: &HttpSpec) -> String {
 }
 
 /// Compares media types, ignoring parameters and case (`application/json; charset=utf-8`).
-pub fn media_type_matches(actual: &str, expected: &str) -> bool {
+pub(crate) fn media_type_matches(actual: &str, expected: &str) -> bool {
     let essence = |t: &str| {
         t.split(';')
             .next()
@@ -251,44 +252,8 @@ fn check_body(spec: &HttpSpec, body: &[u8]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Checks JSONPath assertions against a document.
-pub fn check_json(assertions: &[JsonAssertion], value: &serde_json::Value) -> Result<(), Failure> {
-    for assertion in assertions {
-        let found = assertion.path.query(value).all();
-        let failure = |detail: String| {
-            Err(Failure::new(
-                FailureKind::Assertion,
-                format!("{}: {detail}", assertion.path_text),
-            ))
-        };
-        match &assertion.expectation {
-            JsonExpectation::Exists(true) if found.is_empty() => return failure("missing".into()),
-            JsonExpectation::Exists(false) if !found.is_empty() => {
-                return failure("present".into());
-            }
-            JsonExpectation::Exists(_) => {}
-            JsonExpectation::Equals(expected) => match found.first() {
-                Some(actual) if *actual == expected => {}
-                Some(actual) => return failure(format!("is {actual}, expected {expected}")),
-                None => return failure(format!("missing, expected {expected}")),
-            },
-            JsonExpectation::OneOf(options) => match found.first() {
-                Some(actual) if options.contains(actual) => {}
-                Some(actual) => {
-                    return failure(format!(
-                        "is {actual}, expected one of {}",
-                        serde_json::Value::Array(options.clone())
-                    ));
-                }
-                None => return failure("missing".into()),
-            },
-        }
-    }
-    Ok(())
-}
-
 /// Classifies a reqwest error.
-pub fn classify_reqwest(error: &reqwest::Error) -> Failure {
+pub(crate) fn classify_reqwest(error: &reqwest::Error) -> Failure {
     let chain = error_chain(error);
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(err) = source {
@@ -328,37 +293,5 @@ mod tests {
         assert!(media_type_matches("Text/Event-Stream", "text/event-stream"));
         assert!(!media_type_matches("text/html", "text/event-stream"));
         assert!(!media_type_matches("", "application/json"));
-    }
-
-    #[test]
-    fn json_assertions_report_what_was_found() {
-        let assertions = |yaml: &str| -> Vec<JsonAssertion> {
-            let gate = crate::config::GateFile::parse(&format!(
-                "checks:\n  - name: a\n    http: {{ url: 'http://h/', expect: {{ json: {yaml} }} }}\n"
-            ))
-            .expect("parses")
-            .resolve()
-            .expect("valid");
-            let crate::config::ProbeSpec::Http(http) = &gate.checks[0].probe else {
-                panic!()
-            };
-            http.json.clone()
-        };
-        let doc = serde_json::json!({"status": "ok", "checks": {"db": "degraded"}});
-        assert!(check_json(&assertions("[{ path: '$.status', equals: ok }]"), &doc).is_ok());
-        assert!(
-            check_json(
-                &assertions("[{ path: '$.checks.db', in: [ok, degraded] }]"),
-                &doc
-            )
-            .is_ok()
-        );
-        let error = check_json(&assertions("[{ path: '$.status', equals: down }]"), &doc)
-            .expect_err("mismatch");
-        assert_eq!(error.detail, "$.status: is \"ok\", expected \"down\"");
-        let error = check_json(&assertions("[{ path: '$.missing', exists: true }]"), &doc)
-            .expect_err("missing");
-        assert_eq!(error.kind, FailureKind::Assertion);
-        assert!(check_json(&assertions("[{ path: '$.missing', exists: false }]"), &doc).is_ok());
     }
 }

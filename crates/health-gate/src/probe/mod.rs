@@ -2,17 +2,17 @@
 //! phase (readiness uses fresh connections per attempt; observation reuses a pool, like a load
 //! generator would).
 
-pub mod cold;
-pub mod command;
-pub mod dial;
-pub mod expect;
-pub mod grpc;
-pub mod http;
-pub mod metrics;
-pub mod sse;
-pub mod tcp;
-pub mod tls;
-pub mod ws;
+pub(crate) mod cloudwatch;
+pub(crate) mod cold;
+pub(crate) mod command;
+pub(crate) mod dial;
+pub(crate) mod grpc;
+pub(crate) mod http;
+pub(crate) mod metrics;
+pub(crate) mod sse;
+pub(crate) mod tcp;
+pub(crate) mod tls;
+pub(crate) mod ws;
 
 use std::time::Duration;
 
@@ -21,14 +21,14 @@ use crate::failure::Failure;
 
 /// A successful attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// Start to the last byte needed for the verdict.
     pub latency: Duration,
 }
 
 /// Which phase a probe serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Fresh connection per attempt: "is it up now".
     Readiness,
     /// Pooled connections: "how does it behave under a burst".
@@ -49,7 +49,6 @@ pub enum SetupError {
     MissingEnv {
         /// Header name.
         name: String,
-        /// Variable.
         variable: String,
     },
     /// A value is not valid in a header or gRPC metadata.
@@ -89,10 +88,8 @@ impl ResolvedHeaders {
 
 /// A built probe.
 #[derive(Debug)]
-pub enum Probe {
-    /// HTTP(S).
+pub(crate) enum Probe {
     Http(http::HttpProbe),
-    /// SSE.
     Sse(sse::SseProbe),
     /// gRPC health.
     Grpc(grpc::GrpcProbe),
@@ -100,7 +97,6 @@ pub enum Probe {
     Tcp(tcp::TcpProbe),
     /// WebSocket.
     Ws(ws::WsProbe),
-    /// Command.
     Command(command::CommandProbe),
     /// Metrics (readiness: the source answers with data for every rule).
     Metrics(metrics::MetricsProbe),
@@ -108,7 +104,7 @@ pub enum Probe {
 
 impl Probe {
     /// Builds the probe for `check` in `phase`.
-    pub fn build(
+    pub(crate) fn build(
         check: &Check,
         headers: &ResolvedHeaders,
         phase: Phase,
@@ -134,7 +130,7 @@ impl Probe {
 
     /// One attempt. Callers bound it with the attempt timeout as well; probes also enforce
     /// their own per-phase timeouts so the failure class is precise.
-    pub async fn attempt(&self) -> Result<Sample, Failure> {
+    pub(crate) async fn attempt(&self) -> Result<Sample, Failure> {
         match self {
             Probe::Http(probe) => probe.attempt().await,
             Probe::Sse(probe) => probe.attempt().await,
@@ -148,7 +144,7 @@ impl Probe {
 }
 
 /// True when `host` is a loopback name or address: never sent through a proxy.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host
@@ -158,7 +154,7 @@ pub fn is_loopback_host(host: &str) -> bool {
 
 /// Applies the proxy policy to a reqwest client builder. A check with a fixed address
 /// (`connect_to`) never goes through a proxy: the proxy would pick the address.
-pub fn apply_proxy(
+pub(crate) fn apply_proxy(
     builder: reqwest::ClientBuilder,
     policy: &ProxyPolicy,
     url: &reqwest::Url,
@@ -175,7 +171,9 @@ pub fn apply_proxy(
 }
 
 /// Builds a reqwest header map from resolved headers.
-pub fn header_map(headers: &ResolvedHeaders) -> Result<reqwest::header::HeaderMap, SetupError> {
+pub(crate) fn header_map(
+    headers: &ResolvedHeaders,
+) -> Result<reqwest::header::HeaderMap, SetupError> {
     let mut map = reqwest::header::HeaderMap::new();
     for (name, value, sensitive) in &headers.0 {
         let header_name = reqwest::header::HeaderName::from_bytes(name.as_bytes())

@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 use crate::config::{Check, SseSpec};
 use crate::failure::{Failure, FailureKind, error_chain};
 
-use super::http::{check_json, classify_reqwest, media_type_matches};
+use crate::expect::json::check_json;
+
+use super::http::{classify_reqwest, media_type_matches};
 use super::{ResolvedHeaders, Sample, SetupError, apply_proxy, header_map};
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SseEvent {
+pub(crate) struct SseEvent {
     /// `event:` name, `message` when absent.
     pub name: String,
     /// `data:` lines joined with `\n`.
@@ -23,11 +25,11 @@ pub struct SseEvent {
 
 /// Most bytes an event may hold before it completes (the unfinished line plus its `data:`
 /// lines): a stream that never ends a line or an event must not grow without bound.
-pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
 /// Incremental parser of the `text/event-stream` format.
 #[derive(Debug, Default)]
-pub struct SseParser {
+pub(crate) struct SseParser {
     buffer: Vec<u8>,
     name: Option<String>,
     data: Vec<String>,
@@ -37,7 +39,7 @@ pub struct SseParser {
 
 impl SseParser {
     /// Feeds bytes; returns the events completed by them.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
         self.buffer.extend_from_slice(bytes);
         let mut events = Vec::new();
         while let Some(end) = self.buffer.iter().position(|b| *b == b'\n' || *b == b'\r') {
@@ -61,7 +63,7 @@ impl SseParser {
     }
 
     /// Bytes held for the event being read: the unfinished line and the `data:` lines.
-    pub fn pending_bytes(&self) -> usize {
+    pub(crate) fn pending_bytes(&self) -> usize {
         self.buffer.len() + self.data.iter().map(String::len).sum::<usize>()
     }
 
@@ -94,7 +96,7 @@ impl SseParser {
 
 /// A built SSE probe.
 #[derive(Debug)]
-pub struct SseProbe {
+pub(crate) struct SseProbe {
     client: reqwest::Client,
     spec: SseSpec,
     attempt_timeout: Duration,
@@ -103,7 +105,7 @@ pub struct SseProbe {
 impl SseProbe {
     /// Builds the client; no whole-request timeout (it would cut the stream), per-phase
     /// deadlines are enforced in [`SseProbe::attempt`].
-    pub fn build(
+    pub(crate) fn build(
         spec: &SseSpec,
         check: &Check,
         headers: &ResolvedHeaders,
@@ -130,7 +132,7 @@ impl SseProbe {
     }
 
     /// Opens the stream and waits for the required events. Never reconnects by itself.
-    pub async fn attempt(&self) -> Result<Sample, Failure> {
+    pub(crate) async fn attempt(&self) -> Result<Sample, Failure> {
         let start = Instant::now();
         let request = self
             .client

@@ -10,14 +10,14 @@ use super::Sample;
 
 /// A TCP connect probe.
 #[derive(Debug)]
-pub struct TcpProbe {
+pub(crate) struct TcpProbe {
     addr: String,
     connect_timeout: Duration,
 }
 
 impl TcpProbe {
     /// A probe of `spec.addr`.
-    pub fn new(spec: &TcpSpec, connect_timeout: Duration) -> Self {
+    pub(crate) fn new(spec: &TcpSpec, connect_timeout: Duration) -> Self {
         Self {
             addr: spec.addr.clone(),
             connect_timeout,
@@ -25,7 +25,7 @@ impl TcpProbe {
     }
 
     /// Resolves the address and tries every result until one connects.
-    pub async fn attempt(&self) -> Result<Sample, Failure> {
+    pub(crate) async fn attempt(&self) -> Result<Sample, Failure> {
         let start = Instant::now();
         let addresses: Vec<_> = tokio::net::lookup_host(&self.addr)
             .await

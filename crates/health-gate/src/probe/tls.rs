@@ -30,7 +30,7 @@ pub enum TlsError {
 }
 
 /// Installs the ring crypto provider as the process default (idempotent).
-pub fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
@@ -63,7 +63,10 @@ fn load_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'sta
 }
 
 /// The rustls client configuration for `spec`, with `alpn` protocols.
-pub fn client_config(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<rustls::ClientConfig, TlsError> {
+pub(crate) fn client_config(
+    spec: &TlsSpec,
+    alpn: &[&[u8]],
+) -> Result<rustls::ClientConfig, TlsError> {
     install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());

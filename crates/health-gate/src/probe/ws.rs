@@ -8,132 +8,22 @@
 //! `keep-alive` break other strict clients too, so the gate reports it rather than hiding it).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::config::{
-    Check, ConfigError, DefaultsConfig, HeaderValue, HumanDuration, TlsSpec, WsConfig,
-    config_error, merge_headers, resolve_tls,
-};
+use crate::config::{Check, STEP_TIMEOUT, WsSpec, WsStep};
 use crate::failure::{Failure, FailureKind, classify_connect_error, error_chain};
 
-use super::expect::{TextExpect, excerpt};
 use super::{ResolvedHeaders, Sample, SetupError};
-
-/// Default deadline of a step.
-pub const STEP_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A validated WebSocket check.
-#[derive(Debug, Clone)]
-pub struct WsSpec {
-    /// `ws://` or `wss://` URL.
-    pub url: reqwest::Url,
-    /// Handshake headers.
-    pub headers: Vec<(String, HeaderValue)>,
-    /// Offered subprotocols.
-    pub subprotocols: Vec<String>,
-    /// Handshake deadline.
-    pub handshake_timeout: Duration,
-    /// Steps.
-    pub steps: Vec<(WsStep, Duration)>,
-    /// TLS.
-    pub tls: TlsSpec,
-}
-
-/// One step.
-#[derive(Debug, Clone)]
-pub enum WsStep {
-    /// Send text.
-    Send(String),
-    /// Send bytes.
-    SendBinary(Vec<u8>),
-    /// Expect the next message.
-    Expect(TextExpect),
-    /// Ping and wait for the pong.
-    Ping,
-}
-
-/// Validates a `ws:` config.
-pub fn resolve(
-    config: WsConfig,
-    defaults: &DefaultsConfig,
-    attempt_timeout: Duration,
-    field: &str,
-) -> Result<WsSpec, Vec<ConfigError>> {
-    let mut errors = Vec::new();
-    let url = match reqwest::Url::parse(&config.url) {
-        Ok(url) if matches!(url.scheme(), "ws" | "wss") && url.host_str().is_some() => Some(url),
-        _ => {
-            errors.push(config_error(
-                format!("{field}.url"),
-                format!(
-                    "`{}` must be a ws:// or wss:// URL with a host",
-                    crate::config::display_url_text(&config.url)
-                ),
-            ));
-            None
-        }
-    };
-    let headers = merge_headers(&defaults.headers, &config.headers, field)
-        .map_err(|e| errors.push(e))
-        .unwrap_or_default();
-    let tls = resolve_tls(&defaults.tls, config.tls.as_ref(), field)
-        .map_err(|e| errors.push(e))
-        .unwrap_or_default();
-    let mut steps = Vec::new();
-    for (index, step) in config.steps.iter().enumerate() {
-        let step_field = format!("{field}.steps[{index}]");
-        let timeout = step.timeout.map_or(STEP_TIMEOUT, |d: HumanDuration| d.0);
-        let given = [
-            step.send.is_some(),
-            step.send_binary.is_some(),
-            step.expect.is_some(),
-            step.ping.unwrap_or(false),
-        ];
-        if given.iter().filter(|g| **g).count() != 1 {
-            errors.push(config_error(
-                &step_field,
-                "a step has exactly one of `send`, `send_binary`, `expect`, `ping: true`",
-            ));
-            continue;
-        }
-        let action = if let Some(text) = &step.send {
-            WsStep::Send(text.clone())
-        } else if let Some(text) = &step.send_binary {
-            WsStep::SendBinary(text.as_bytes().to_vec())
-        } else if let Some(expect) = &step.expect {
-            match TextExpect::resolve(Some(expect), &format!("{step_field}.expect")) {
-                Ok(expect) => WsStep::Expect(expect),
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            }
-        } else {
-            WsStep::Ping
-        };
-        steps.push((action, timeout));
-    }
-    match url {
-        Some(url) if errors.is_empty() => Ok(WsSpec {
-            url,
-            headers,
-            subprotocols: config.subprotocols,
-            handshake_timeout: config.handshake_timeout.map_or(attempt_timeout, |d| d.0),
-            steps,
-            tls,
-        }),
-        _ => Err(errors),
-    }
-}
+use crate::expect::text::excerpt;
 
 /// A built WebSocket probe.
 #[derive(Debug)]
-pub struct WsProbe {
+pub(crate) struct WsProbe {
     spec: WsSpec,
     headers: ResolvedHeaders,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -141,7 +31,7 @@ pub struct WsProbe {
 
 impl WsProbe {
     /// Builds the probe (TLS configuration for `wss://`).
-    pub fn build(
+    pub(crate) fn build(
         spec: &WsSpec,
         _check: &Check,
         headers: &ResolvedHeaders,
@@ -162,7 +52,7 @@ impl WsProbe {
     }
 
     /// One connection: handshake, steps, close.
-    pub async fn attempt(&self) -> Result<Sample, Failure> {
+    pub(crate) async fn attempt(&self) -> Result<Sample, Failure> {
         let start = Instant::now();
         let mut request = self
             .spec

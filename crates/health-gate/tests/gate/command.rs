@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use health_gate::failure::FailureKind;
-use health_gate::readiness::Stopped;
+use health_gate::outcome::Stopped;
 
 use crate::{last_failure, last_kind, only, run_yaml};
 

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use health_gate::failure::FailureKind;
-use health_gate::readiness::Stopped;
+use health_gate::outcome::Stopped;
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::HealthServer;
 use tonic_health::server::{HealthReporter, HealthService, health_reporter};

@@ -3,6 +3,7 @@
 
 mod bounds;
 mod cli;
+mod cloudwatch;
 mod cold;
 mod command;
 mod grpc;

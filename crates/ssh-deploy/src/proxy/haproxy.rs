@@ -15,7 +15,7 @@ use crate::quote::{RemotePath, q};
 
 /// HAProxy settings.
 #[derive(Debug, Clone)]
-pub struct Haproxy {
+pub(crate) struct Haproxy {
     /// The admin socket (`stats socket <path> level admin`).
     pub socket: RemotePath,
     /// The backend holding the `blue` and `green` servers.
@@ -26,7 +26,7 @@ pub struct Haproxy {
 
 impl Haproxy {
     /// Sends `commands` (`;`-separated) to the admin socket; prints HAProxy's answer.
-    pub fn api(&self, commands: &str) -> String {
+    pub(crate) fn api(&self, commands: &str) -> String {
         format!(
             "printf '%s\\n' {commands} | socat -t 10 - UNIX-CONNECT:{socket}",
             commands = q(commands),
@@ -72,7 +72,7 @@ impl Haproxy {
     /// `ready` the new server, and only once that was accepted `drain` the old one (never the
     /// reverse). If the drain is refused the new server goes back to `maint`, so a failed
     /// switch leaves the routing as it was.
-    pub fn switch(&self, to: Slot, from: Option<Slot>) -> String {
+    pub(crate) fn switch(&self, to: Slot, from: Option<Slot>) -> String {
         let from = from.unwrap_or(to.other());
         let ready = format!("set server {} state ready", self.server(to));
         let drain = format!("set server {} state drain", self.server(from));
@@ -90,7 +90,7 @@ impl Haproxy {
 
     /// Waits (capped by `timeout`) until the old server's current sessions (`scur`, field 5 of
     /// `show stat`) are 0; reports the count left.
-    pub fn drain(&self, old: Slot, timeout: Duration) -> String {
+    pub(crate) fn drain(&self, old: Slot, timeout: Duration) -> String {
         let body = format!(
             "s=$({api} | awk -F, -v b={backend} -v s={server} '$1 == b && $2 == s {{ print $5 }}'); \
              if [ \"$s\" = 0 ]; then ok=1; fi",
@@ -105,7 +105,7 @@ impl Haproxy {
     }
 
     /// The old slot is stopped: `maint` (no checks, no traffic) and persist.
-    pub fn retire(&self, old: Slot) -> String {
+    pub(crate) fn retire(&self, old: Slot) -> String {
         format!(
             "{}{}",
             self.checked(&format!("set server {} state maint", self.server(old)), ""),

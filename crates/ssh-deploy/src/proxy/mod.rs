@@ -2,18 +2,18 @@
 //! and how to tell when the previous slot has drained. Every function here spells a remote
 //! command line (pure, snapshot-tested) or parses a command's output.
 
-pub mod haproxy;
-pub mod nginx;
+pub(crate) mod haproxy;
+pub(crate) mod nginx;
 
 use std::fmt;
 use std::time::Duration;
 
-pub use haproxy::Haproxy;
-pub use nginx::Nginx;
+pub(crate) use haproxy::Haproxy;
+pub(crate) use nginx::Nginx;
 
 /// One of the two slots of a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Slot {
+pub(crate) enum Slot {
     /// `blue`.
     Blue,
     /// `green`.
@@ -22,7 +22,7 @@ pub enum Slot {
 
 impl Slot {
     /// `blue` or `green`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Slot::Blue => "blue",
             Slot::Green => "green",
@@ -30,7 +30,7 @@ impl Slot {
     }
 
     /// The other slot.
-    pub fn other(self) -> Slot {
+    pub(crate) fn other(self) -> Slot {
         match self {
             Slot::Blue => Slot::Green,
             Slot::Green => Slot::Blue,
@@ -38,7 +38,7 @@ impl Slot {
     }
 
     /// Parses `blue` / `green`.
-    pub fn parse(text: &str) -> Option<Slot> {
+    pub(crate) fn parse(text: &str) -> Option<Slot> {
         match text.trim() {
             "blue" => Some(Slot::Blue),
             "green" => Some(Slot::Green),
@@ -55,7 +55,7 @@ impl fmt::Display for Slot {
 
 /// A slot with its loopback port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     /// The slot.
     pub slot: Slot,
     /// Its port on 127.0.0.1.
@@ -64,7 +64,7 @@ pub struct Target {
 
 /// The proxy that routes to the live slot.
 #[derive(Debug, Clone)]
-pub enum Proxy {
+pub(crate) enum Proxy {
     /// nginx: upstream include rewritten, `nginx -t`, reload, wait for the old workers.
     Nginx(Nginx),
     /// HAProxy: runtime API `ready` new then `drain` old, wait for `scur` 0, persist.
@@ -73,7 +73,7 @@ pub enum Proxy {
 
 impl Proxy {
     /// `nginx` or `haproxy`.
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Proxy::Nginx(_) => "nginx",
             Proxy::Haproxy(_) => "haproxy",
@@ -82,7 +82,7 @@ impl Proxy {
 
     /// Routes new requests to `to` (`from` is the slot live until now, if any). Prints
     /// `drain-token=<...>` that [`Proxy::drain`] takes back.
-    pub fn switch(&self, to: Target, from: Option<Target>, token: &str) -> String {
+    pub(crate) fn switch(&self, to: Target, from: Option<Target>, token: &str) -> String {
         match self {
             Proxy::Nginx(nginx) => nginx.switch(to.port, token),
             Proxy::Haproxy(haproxy) => haproxy.switch(to.slot, from.map(|f| f.slot)),
@@ -91,7 +91,7 @@ impl Proxy {
 
     /// Waits (at most `timeout`) until `old` serves nothing through the proxy any more; prints
     /// `drained=yes|no` and what is still pinned.
-    pub fn drain(&self, old: Target, drain_token: &str, timeout: Duration) -> String {
+    pub(crate) fn drain(&self, old: Target, drain_token: &str, timeout: Duration) -> String {
         match self {
             Proxy::Nginx(nginx) => nginx.drain(drain_token, old.port, timeout),
             Proxy::Haproxy(haproxy) => haproxy.drain(old.slot, timeout),
@@ -100,7 +100,7 @@ impl Proxy {
 
     /// After the old slot was stopped: take it out of rotation for good (HAProxy `maint`, state
     /// persisted). nginx has nothing to do: the upstream no longer names it.
-    pub fn retire(&self, old: Slot) -> Option<String> {
+    pub(crate) fn retire(&self, old: Slot) -> Option<String> {
         match self {
             Proxy::Nginx(_) => None,
             Proxy::Haproxy(haproxy) => Some(haproxy.retire(old)),
@@ -110,7 +110,7 @@ impl Proxy {
 
 /// What a drain command reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DrainReport {
+pub(crate) struct DrainReport {
     /// The old slot stopped serving within the timeout.
     pub drained: bool,
     /// How long the wait took, in milliseconds (host clock).
@@ -121,7 +121,7 @@ pub struct DrainReport {
 
 impl DrainReport {
     /// Parses the `drained=`, `waited-ms=` and `pinned=` lines of a drain command.
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         let mut report = DrainReport::default();
         for line in text.lines() {
             if let Some(value) = line.strip_prefix("drained=") {
@@ -138,7 +138,7 @@ impl DrainReport {
 
 /// The `drain-token=` line of a switch command's output (validated: digits and spaces only,
 /// since it is handed back to a shell).
-pub fn drain_token(output: &str) -> String {
+pub(crate) fn drain_token(output: &str) -> String {
     output
         .lines()
         .find_map(|l| l.strip_prefix("drain-token="))
@@ -160,7 +160,7 @@ fn bounded_poll(timeout: Duration, body: &str) -> String {
 }
 
 /// Validates an upstream, backend or server name: `[A-Za-z0-9_.-]`, as both proxies accept.
-pub fn validate_name(text: &str, flag: &str) -> Result<String, String> {
+pub(crate) fn validate_name(text: &str, flag: &str) -> Result<String, String> {
     if text.is_empty()
         || !text
             .chars()

@@ -15,7 +15,7 @@ use crate::quote::{RemotePath, q};
 
 /// nginx settings.
 #[derive(Debug, Clone)]
-pub struct Nginx {
+pub(crate) struct Nginx {
     /// The include file holding `upstream <name> { server 127.0.0.1:<port>; }`.
     pub upstream_file: RemotePath,
     /// The upstream's name (what `proxy_pass http://<name>;` refers to).
@@ -30,7 +30,7 @@ pub struct Nginx {
 
 impl Nginx {
     /// The include file's text for the live port.
-    pub fn upstream_text(&self, port: u16) -> String {
+    pub(crate) fn upstream_text(&self, port: u16) -> String {
         format!(
             "# written by ssh-deploy (blue-green); do not edit\nupstream {} {{\n    server 127.0.0.1:{port};\n}}\n",
             self.upstream_name
@@ -39,7 +39,7 @@ impl Nginx {
 
     /// Records the current worker pids, swaps the include, tests, reloads; prints
     /// `drain-token=<old worker pids>`.
-    pub fn switch(&self, port: u16, token: &str) -> String {
+    pub(crate) fn switch(&self, port: u16, token: &str) -> String {
         let file = self.upstream_file.as_str();
         format!(
             "set -e; f={file}; t={tmp}; p={prev}; \
@@ -76,7 +76,7 @@ impl Nginx {
     /// it works for a deploy user that may not signal nginx's workers), capped by `timeout`;
     /// reports workers left and established connections still open to the old port
     /// (WebSockets keep an old worker alive until they close).
-    pub fn drain(&self, drain_token: &str, old_port: u16, timeout: Duration) -> String {
+    pub(crate) fn drain(&self, drain_token: &str, old_port: u16, timeout: Duration) -> String {
         let body = "alive=; for p in $old; do if [ -d /proc/\"$p\" ]; then alive=\"$alive $p\"; fi; done; \
                     if [ -z \"$alive\" ]; then ok=1; fi";
         format!(

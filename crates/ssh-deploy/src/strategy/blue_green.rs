@@ -17,21 +17,19 @@
 //!
 //! `current` follows the live slot, so `releases` and the release log stay meaningful.
 
-mod flow;
+pub(crate) mod flow;
 
 use std::time::Duration;
 
-pub use flow::{Step, deploy, plan, render};
-
 use crate::cli::{DeployArgs, ManagerArg, ProxyArg, ScopeArg};
 use crate::commands::Layout;
-use crate::options::Error;
+use crate::error::Error;
 use crate::proxy::{Haproxy, Nginx, Proxy, Slot, Target, validate_name};
 use crate::quote::{ReleaseId, RemotePath, q};
 
 /// How slots are started and stopped.
 #[derive(Debug, Clone)]
-pub enum SlotManager {
+pub(crate) enum SlotManager {
     /// systemd template instances: `<service>@blue`, `<service>@green`.
     Systemd {
         /// `systemctl --user`.
@@ -49,7 +47,7 @@ pub enum SlotManager {
 
 /// Validated blue-green settings.
 #[derive(Debug, Clone)]
-pub struct BlueGreen {
+pub(crate) struct BlueGreen {
     /// The service (one per deploy; one state file per service).
     pub service: String,
     /// The proxy in front.
@@ -80,7 +78,7 @@ pub struct BlueGreen {
 
 impl BlueGreen {
     /// A slot with its port.
-    pub fn target(&self, slot: Slot) -> Target {
+    pub(crate) fn target(&self, slot: Slot) -> Target {
         Target {
             slot,
             port: match slot {
@@ -103,12 +101,12 @@ impl BlueGreen {
     }
 
     /// Prints the state file (nothing on a first deploy).
-    pub fn read_state(&self, layout: &Layout) -> String {
+    pub(crate) fn read_state(&self, layout: &Layout) -> String {
         format!("cat {} 2>/dev/null || true", q(&self.state_file(layout)))
     }
 
     /// Records the live slot (temp file + rename: readers see the old or the new file).
-    pub fn write_state(
+    pub(crate) fn write_state(
         &self,
         layout: &Layout,
         live: Target,
@@ -127,7 +125,7 @@ impl BlueGreen {
     }
 
     /// Points the slot at the release and writes its env file, both renamed into place.
-    pub fn link_slot(
+    pub(crate) fn link_slot(
         &self,
         layout: &Layout,
         target: Target,
@@ -170,7 +168,7 @@ impl BlueGreen {
     }
 
     /// Starts (restarts) the slot on its release.
-    pub fn start(&self, layout: &Layout, target: Target, release: &ReleaseId) -> String {
+    pub(crate) fn start(&self, layout: &Layout, target: Target, release: &ReleaseId) -> String {
         match &self.slots {
             SlotManager::Systemd { user } => {
                 let scope = if *user { " --user" } else { "" };
@@ -186,7 +184,7 @@ impl BlueGreen {
     }
 
     /// Stops the slot (succeeds when it is not running).
-    pub fn stop(&self, layout: &Layout, target: Target) -> String {
+    pub(crate) fn stop(&self, layout: &Layout, target: Target) -> String {
         match &self.slots {
             SlotManager::Systemd { user } => format!(
                 "systemctl{} stop {}",
@@ -199,7 +197,7 @@ impl BlueGreen {
 
     /// Probes `http://127.0.0.1:<port><health_path>` on the host until it answers 2xx, for at
     /// most `start_timeout`.
-    pub fn health(&self, target: Target) -> Option<String> {
+    pub(crate) fn health(&self, target: Target) -> Option<String> {
         let path = self.health_path.as_ref()?;
         let steps = (self.start_timeout.as_millis() / 200).max(1);
         Some(format!(
@@ -218,7 +216,7 @@ impl BlueGreen {
 
     /// Requests `verify_url` on the host until `verify_count` consecutive 2xx answers name the
     /// new slot (or release), within `start_timeout`.
-    pub fn verify(&self, target: Target, release: &ReleaseId) -> String {
+    pub(crate) fn verify(&self, target: Target, release: &ReleaseId) -> String {
         let steps = (self.start_timeout.as_millis() / 50).max(1);
         let fetch = match &self.verify_header {
             Some(header) => format!(
@@ -250,7 +248,7 @@ impl BlueGreen {
 
     /// Stops the old slot after `keep_old_slot`, in the background on the host, unless a later
     /// switch made it live again by then.
-    pub fn stop_later(&self, layout: &Layout, old: Target, new: Slot) -> String {
+    pub(crate) fn stop_later(&self, layout: &Layout, old: Target, new: Slot) -> String {
         let mut stop = self.stop(layout, old);
         if let Some(retire) = self.proxy.retire(old.slot) {
             stop = format!("{stop}\n{retire}");
@@ -267,7 +265,7 @@ impl BlueGreen {
 
 impl BlueGreen {
     /// Validates the `--strategy blue-green` flags.
-    pub fn from_args(args: &DeployArgs, services: &[String]) -> Result<Self, Error> {
+    pub(crate) fn from_args(args: &DeployArgs, services: &[String]) -> Result<Self, Error> {
         let bg = &args.blue_green;
         let usage = |message: String| Error::Usage(message);
         let service = match services {
@@ -339,11 +337,7 @@ impl BlueGreen {
             Some(path) if !path.as_os_str().is_empty() => {
                 let content = std::fs::read_to_string(path)
                     .map_err(|e| usage(format!("--observe-gate-file {}: {e}", path.display())))?;
-                let probe = crate::tunnel::probe(&content)
-                    .map_err(|e| usage(format!("--observe-gate-file {}: {e}", path.display())))?
-                    .replace("{port}", "1")
-                    .replace("{slot}", "blue");
-                crate::deploy::resolve_gate(&probe, "127.0.0.1")
+                crate::gate::check(&content, "127.0.0.1")
                     .map_err(|e| usage(format!("--observe-gate-file {}: {e}", path.display())))?;
                 Some(content)
             }
@@ -405,7 +399,7 @@ impl BlueGreen {
 
 /// The state file's content.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct State {
+pub(crate) struct State {
     /// The live slot.
     pub live: Option<Slot>,
     /// Its release.
@@ -414,7 +408,7 @@ pub struct State {
 
 impl State {
     /// Parses `live=`/`release=` lines.
-    pub fn parse(text: &str) -> Self {
+    pub(crate) fn parse(text: &str) -> Self {
         let mut state = State::default();
         for line in text.lines() {
             if let Some(slot) = line.strip_prefix("live=") {

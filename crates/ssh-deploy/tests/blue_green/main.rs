@@ -553,3 +553,83 @@ fn nginx_reports_what_stays_pinned_to_the_old_slot() {
     assert_eq!(slots::websocket_slot(nginx.port()), "green");
     drop(socket);
 }
+
+/// Issue #22, points 1 and 2 on blue-green over a real sshd: the migration and the pre-switch
+/// hooks run in the new release before the new slot is started, and a failing one leaves the
+/// old slot serving with the new one never started; post-switch runs once the proxy serves the
+/// new slot, post-deploy at the end, and a failing strict post-switch hook switches back.
+#[test]
+fn migration_and_hooks_run_around_the_proxy_switch_and_a_failing_one_keeps_the_old_slot() {
+    let fx = Fixture::new();
+    let sshd = Sshd::start();
+    let haproxy = Haproxy::start(&fx.proxy_dir("haproxy"), fx.blue, fx.green);
+    let over_ssh = |version: &str, extra: &[&str]| {
+        let mut command = fx.command(&haproxy, version);
+        command
+            .env("SSH_DEPLOY_HOSTS", sshd.host("root"))
+            .env("SSH_DEPLOY_PRIVATE_KEY", sshd.user_key())
+            .env("SSH_DEPLOY_KNOWN_HOSTS", sshd.known_hosts_line())
+            .env("SSH_DEPLOY_SLOT_HEALTH_PATH", "/health")
+            .env_remove("SSH_DEPLOY_GATE_FILE")
+            .args(extra);
+        run(&mut command)
+    };
+    let out = over_ssh(
+        "v1",
+        &[
+            "--migrate",
+            "echo \"$SSH_DEPLOY_RELEASE $SSH_DEPLOY_STRATEGY\" > migrated",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(fx.root.join("releases/v1/migrated")).expect("migrated"),
+        "v1 blue-green\n"
+    );
+    assert_eq!(fx.live(), "blue");
+
+    let out = over_ssh("v2", &["--migrate", "exit 9"]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stderr.contains("migrate: exited with status 9"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fx.live(), "blue");
+    assert_eq!(slot_behind(haproxy.port()), "blue");
+    assert_eq!(
+        fx.slots.running(),
+        ["blue"],
+        "the new slot was never started"
+    );
+
+    let out = over_ssh("v2", &["--hook", "pre-switch@hosts=test -e approved"]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(out.stderr.contains("hook pre-switch"), "{}", out.stderr);
+    assert_eq!(slot_behind(haproxy.port()), "blue");
+    assert_eq!(fx.slots.running(), ["blue"]);
+
+    // post-switch runs once the proxy serves the new slot (before the observation), post-deploy
+    // after the old slot is retired; a failing strict post-switch hook switches back.
+    let log = fx.work.path().join("hooks.log");
+    let hooks = format!(
+        "post-switch@hosts=echo \"post-switch $(basename \"$(pwd -P)\")\" >> '{log}'\npost-deploy@hosts=echo \"post-deploy $SSH_DEPLOY_RESULT\" >> '{log}'",
+        log = log.display()
+    );
+    let out = over_ssh("v2", &["--hook", &hooks]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(fx.live(), "green");
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("hooks ran"),
+        "post-switch v2\npost-deploy success\n",
+        "post-switch in `current`, already the new release"
+    );
+    let out = over_ssh(
+        "v3",
+        &["--hook", "post-switch@hosts=exit 6", "--hooks-strict"],
+    );
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(json(&out)["result"], "rolled-back");
+    assert_eq!(fx.live(), "green");
+    assert_eq!(slot_behind(haproxy.port()), "green", "switched back");
+}

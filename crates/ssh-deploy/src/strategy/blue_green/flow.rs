@@ -6,13 +6,17 @@ use std::time::{Duration, Instant};
 use runner_protocol::{Runner, Verdict};
 
 use super::{BlueGreen, State};
-use crate::deploy::{HostError, HostRun, Shared};
-use crate::options::{DeployOptions, Error, HostReport, HostSpec};
+use crate::error::Error;
+use crate::hooks::{self, Event, HookEnv, Hooks, MigrateOn, Side};
+use crate::host_run::{HostContext, HostError, HostRun};
+use crate::options::{DeployOptions, HostSpec};
 use crate::proxy::{DrainReport, Slot, Target, drain_token};
+use crate::report::HostResult;
+use crate::rollout::{FleetOutcome, Rollout};
 
 /// One step of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     /// What it does.
     pub title: String,
     /// The exact command (`runner` for steps run from the runner).
@@ -21,9 +25,9 @@ pub struct Step {
 
 /// The per-host plan for `--dry-run`, as it runs when `live` is the live slot (the real run
 /// reads it from the state file).
-pub fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slot>) -> Vec<Step> {
+pub(crate) fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slot>) -> Vec<Step> {
     let layout = &options.connection.layout;
-    let change = &options.change;
+    let settings = &options.settings;
     let token = "<token>";
     let release = &options.release;
     let sha = options.sha256.as_str();
@@ -38,7 +42,7 @@ pub fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slot>) -> 
     };
     step(
         "lock + status",
-        layout.lock_and_status(token, &change.who, &change.run, Some(sha)),
+        layout.lock_and_status(token, &settings.who, &settings.run, Some(sha)),
     );
     step("read live slot", config.read_state(layout));
     let stage = crate::plan::stage_step(options, layout, false);
@@ -58,7 +62,7 @@ pub fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slot>) -> 
     if let Some(command) = config.health(new) {
         step(&format!("health of slot {} on its port", new.slot), command);
     }
-    if change.gate.is_some() {
+    if settings.gate.is_some() {
         step(
             &format!("gate slot {} on port {}", new.slot, new.port),
             "runner: health-gate --gate-file".into(),
@@ -103,13 +107,13 @@ pub fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slot>) -> 
             );
         }
     }
-    let finish = crate::plan::finish_step(layout, release, sha, &change.who);
+    let finish = crate::plan::finish_step(layout, release, sha, &settings.who);
     step(&finish.title, finish.command);
     steps
 }
 
 /// The dry-run text.
-pub fn render(options: &DeployOptions, config: &BlueGreen) -> String {
+pub(crate) fn render(options: &DeployOptions, config: &BlueGreen) -> String {
     let mut text = format!(
         "plan: blue-green release {} of `{}` behind {} (blue :{}, green :{}) to {} host(s), one host at a time; \
          shown for a host whose live slot is blue (the idle slot is read from the host's state file)\n",
@@ -120,6 +124,7 @@ pub fn render(options: &DeployOptions, config: &BlueGreen) -> String {
         config.green_port,
         options.connection.hosts.len(),
     );
+    text.push_str(&options.settings.lock_plan());
     let steps = plan(options, config, Some(Slot::Blue));
     for host in &options.connection.hosts {
         for step in &steps {
@@ -153,23 +158,25 @@ fn millis(duration: Duration) -> u128 {
 
 struct HostFlow<'a> {
     run: &'a mut HostRun,
-    shared: &'a Shared<'a>,
+    context: &'a HostContext<'a>,
     options: &'a DeployOptions,
     config: &'a BlueGreen,
     host: &'a HostSpec,
+    /// The host's place in the deploy (`--migrate-on first` runs on host 0).
+    index: usize,
     token: String,
 }
 
 impl HostFlow<'_> {
     fn log(&self, text: &str) {
-        self.shared
+        self.context
             .console
             .log(&format!("[{}] {text}", self.run.label()));
     }
 
     fn step(&mut self, stage: &str, command: &str) -> Result<String, HostError> {
         self.run
-            .step(self.shared, stage, command, None)
+            .step(self.context, stage, command, None)
             .map(|output| output.stdout)
     }
 
@@ -214,8 +221,8 @@ impl HostFlow<'_> {
                 old.slot, report.waited_ms
             ));
         } else {
-            self.shared.console.log(&format!(
-                "warning: {}: slot {} did not drain within {}s; still pinned: {}",
+            self.context.console.warn(&format!(
+                "{}: slot {} did not drain within {}s; still pinned: {}",
                 self.run.label(),
                 old.slot,
                 self.config.drain_timeout.as_secs(),
@@ -234,9 +241,27 @@ impl HostFlow<'_> {
 
     /// Lock, stage, start and gate the idle slot. Nothing the proxy routes to is touched.
     fn prepare(&mut self) -> Result<(Target, Option<Target>), HostError> {
-        let (layout, config, options) = (self.shared.layout, self.config, self.options);
+        let (layout, config, options) = (self.context.layout, self.config, self.options);
         self.run
-            .lock_and_read_status(self.shared, Some(&options.sha256))?;
+            .lock_and_read_status(self.context, Some(&options.sha256))?;
+        let env = self.hook_env(Event::PreDeploy);
+        let root = layout.root().as_str().to_owned();
+        let on_hosts = Hooks {
+            hooks: options
+                .hooks
+                .at(Event::PreDeploy, Side::Hosts)
+                .cloned()
+                .collect(),
+            ..Hooks::default()
+        };
+        hooks::run_for_host(
+            &on_hosts,
+            Event::PreDeploy,
+            self.run,
+            self.context,
+            &env,
+            &root,
+        )?;
         let state = State::parse(&self.step("read live slot", &config.read_state(layout))?);
         let old = state.live.map(|slot| config.target(slot));
         let new = config.target(state.live.map_or(Slot::Blue, Slot::other));
@@ -251,12 +276,13 @@ impl HostFlow<'_> {
             new.port
         ));
         self.run.stage(
-            self.shared,
+            self.context,
             &options.artifact,
             &options.sha256,
             &options.release,
-            &options.shared,
+            &options.shared_paths,
         )?;
+        self.before_switch()?;
         // The idle slot may still run the release before last (kept warm): it gets no traffic.
         self.step(
             &format!("stop idle slot {}", new.slot),
@@ -275,7 +301,7 @@ impl HostFlow<'_> {
             if let Some(command) = config.health(new) {
                 self.step(&format!("health of slot {}", new.slot), &command)?;
             }
-            if let Some(text) = self.shared.gate {
+            if let Some(text) = self.context.gate {
                 self.gate(text, new, &format!("gate slot {}", new.slot))?;
             }
             Ok(())
@@ -294,9 +320,40 @@ impl HostFlow<'_> {
         Ok((new, old))
     }
 
+    fn hook_env(&self, event: Event) -> HookEnv {
+        HookEnv {
+            event: event.name().to_owned(),
+            release: self.options.release.to_string(),
+            strategy: "blue-green".to_owned(),
+            ..HookEnv::default()
+        }
+        .on_host(self.run.previous.as_ref(), &self.host.name())
+    }
+
+    /// The migration (on the first host or each) and the pre-switch hooks, in the new release
+    /// directory, before the new slot is linked and started: nothing the proxy routes to has
+    /// changed yet.
+    fn before_switch(&mut self) -> Result<(), HostError> {
+        let hooks = &self.options.hooks;
+        let dir = self
+            .context
+            .layout
+            .root()
+            .join(&format!("releases/{}", self.options.release));
+        if let Some((command, on)) = &hooks.migrate {
+            if *on == MigrateOn::Each || self.index == 0 {
+                let env = self.hook_env(Event::PreSwitch).at("migrate");
+                let line = hooks::host_command(&dir, &env, command);
+                self.run.step(self.context, "migrate", &line, None)?;
+            }
+        }
+        let env = self.hook_env(Event::PreSwitch);
+        hooks::run_for_host(hooks, Event::PreSwitch, self.run, self.context, &env, &dir)
+    }
+
     /// Switch, verify, observe; then drain and stop the old slot, or switch back.
     fn activate(&mut self, new: Target, old: Option<Target>) -> Outcome {
-        let (layout, config, options) = (self.shared.layout, self.config, self.options);
+        let (layout, config, options) = (self.context.layout, self.config, self.options);
         let token = self.token.clone();
         let proxy = config.proxy.name();
         let (drain_token, took) = match self.switch(new, old, &format!("switch {proxy}")) {
@@ -330,26 +387,60 @@ impl HostFlow<'_> {
                 "{} consecutive answers through {proxy} came from slot {}",
                 config.verify_count, new.slot
             ));
+            let current = layout.root().join("current");
+            let env = self.hook_env(Event::PostSwitch);
+            let hooks = &options.hooks;
+            hooks::report_for_host(
+                hooks,
+                Event::PostSwitch,
+                self.run,
+                self.context,
+                &env,
+                &current,
+            )?;
             if let Some(text) = &config.observe_gate {
                 self.gate(text, new, "observe")?;
             }
             Ok(())
         })();
         if let Err(error) = checked {
-            return self.switch_back(new, old, error);
+            let outcome = self.switch_back(new, old, error);
+            if matches!(outcome, Outcome::SwitchedBack(_)) {
+                self.host_hook(Event::OnRollback, "rolled-back");
+            }
+            return outcome;
         }
-        let Some(old) = old else {
-            return Outcome::Deployed;
-        };
-        if let Err(error) = self.retire(old, new, &drain_token) {
-            // The new slot serves; leaving the old one running is no harm, so warn only.
-            self.shared.console.log(&format!("warning: {error}"));
+        if let Some(old) = old {
+            if let Err(error) = self.retire(old, new, &drain_token) {
+                // The new slot serves; leaving the old one running is no harm, so warn only.
+                self.context.console.warn(&error.to_string());
+            }
         }
+        self.host_hook(Event::PostDeploy, "success");
         Outcome::Deployed
     }
 
+    /// Runs the host-side hooks of `event` (post-deploy, on-rollback) in `current`; a failure
+    /// is a warning.
+    fn host_hook(&mut self, event: Event, result: &str) {
+        let hooks = Hooks {
+            hooks: self.options.hooks.at(event, Side::Hosts).cloned().collect(),
+            ..Hooks::default()
+        };
+        let env = HookEnv {
+            result: result.to_owned(),
+            ..self.hook_env(event)
+        };
+        let current = self.context.layout.root().join("current");
+        if let Err(error) =
+            hooks::run_for_host(&hooks, event, self.run, self.context, &env, &current)
+        {
+            self.context.console.warn(&error.to_string());
+        }
+    }
+
     fn retire(&mut self, old: Target, new: Target, drain_token: &str) -> Result<(), HostError> {
-        let (layout, config) = (self.shared.layout, self.config);
+        let (layout, config) = (self.context.layout, self.config);
         if !config.keep_old_slot.is_zero() {
             self.step(
                 &format!("stop slot {} later", old.slot),
@@ -374,7 +465,7 @@ impl HostFlow<'_> {
     }
 
     fn switch_back(&mut self, new: Target, old: Option<Target>, error: HostError) -> Outcome {
-        let (layout, config) = (self.shared.layout, self.config);
+        let (layout, config) = (self.context.layout, self.config);
         let Some(old) = old else {
             return Outcome::SwitchBackFailed(format!(
                 "{error}; there is no previous slot to switch back to (first blue-green deploy): \
@@ -384,7 +475,7 @@ impl HostFlow<'_> {
         };
         let token = self.token.clone();
         let proxy = config.proxy.name();
-        self.shared.console.log(&format!(
+        self.context.console.log(&format!(
             "[{}] {error}; switching {proxy} back to slot {}",
             self.run.label(),
             old.slot
@@ -411,7 +502,7 @@ impl HostFlow<'_> {
             Ok(drain_token) => {
                 self.run.switched = false;
                 if let Err(drain_error) = self.drain(new, &drain_token) {
-                    self.shared.console.log(&format!("warning: {drain_error}"));
+                    self.context.console.warn(&drain_error.to_string());
                 }
                 let _ = self.step(
                     &format!("stop slot {}", new.slot),
@@ -430,114 +521,77 @@ impl HostFlow<'_> {
 }
 
 /// `deploy --strategy blue-green`: hosts one at a time; the first failure stops the rollout.
-pub fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Verdict, Error> {
-    let Some(config) = options.blue_green.as_ref() else {
-        return Err(Error::Usage(
-            "--strategy blue-green needs the blue-green settings".into(),
-        ));
-    };
-    runner.set_output("release-id", options.release.as_str())?;
-    runner.set_output("artifact-sha256", options.sha256.as_str())?;
-    if options.change.dry_run {
-        for line in render(options, config).lines() {
-            runner.console().log(line);
-        }
-        runner.set_output("result", "dry-run")?;
-        return Ok(Verdict::Success);
-    }
+pub(crate) fn deploy(
+    options: &DeployOptions,
+    config: &BlueGreen,
+    runner: &mut Runner,
+) -> Result<Verdict, Error> {
     let console = runner.console().clone();
     let layout = &options.connection.layout;
-    let shared = options.change.shared(layout, &console);
-    let mut reports: Vec<HostReport> = Vec::new();
-    let mut failure: Option<Result<Verdict, Error>> = None;
-    for host in &options.connection.hosts {
-        let report = |run: Option<&HostRun>, result: &str, error: Option<String>| HostReport {
-            host: host.label(),
-            result: result.to_owned(),
-            previous: run.and_then(|r| r.previous.as_ref().map(ToString::to_string)),
-            error,
-            seconds: run.map_or(0.0, |r| r.started.elapsed().as_secs_f64()),
-        };
-        if failure.is_some() {
-            reports.push(report(None, "skipped", None));
-            continue;
+    let context = options.settings.context(layout, &console);
+    let mut rollout = Rollout::new(
+        &options.connection,
+        &options.release,
+        &options.sha256,
+        Some(options.keep_releases),
+        console.clone(),
+    );
+    let mut outcome = FleetOutcome::Success;
+    for (index, host) in options.connection.hosts.iter().enumerate() {
+        if !matches!(outcome, FleetOutcome::Success) {
+            break;
         }
         let _group = runner.group(&format!("blue-green: {}", host.label()));
-        let mut run = match options.connection.connect(host) {
-            Ok(remote) => HostRun::new(remote),
+        let mut run = match options.connection.open(host) {
+            Ok(run) => run,
             Err(error) => {
-                let error = HostError {
-                    host: host.label(),
-                    stage: "connect".into(),
-                    message: error.to_string(),
-                    infrastructure: true,
-                };
-                reports.push(report(None, "failed", Some(error.to_string())));
-                failure = Some(Err(Error::Hosts(vec![error])));
+                rollout.record(index, None, HostResult::Failed, Some(error.to_string()));
+                outcome = FleetOutcome::Failed(vec![error]);
                 continue;
             }
         };
         let token = runner_protocol::console::random_hex(8);
-        let outcome = HostFlow {
+        let ended = HostFlow {
             run: &mut run,
-            shared: &shared,
+            context: &context,
             options,
             config,
             host,
+            index,
             token,
         }
         .run();
-        let (result, error, verdict) = match outcome {
-            Outcome::Deployed => ("deployed", None, None),
-            Outcome::Failed(error) => (
-                "failed",
-                Some(error.to_string()),
-                Some(Err(Error::Hosts(vec![error]))),
-            ),
-            Outcome::SwitchedBack(error) => (
-                "rolled-back",
-                Some(error.to_string()),
-                Some(Ok(Verdict::RolledBack(format!(
-                    "{error}; switched back to the previous slot on {}",
-                    host.label()
-                )))),
-            ),
-            Outcome::SwitchBackFailed(message) => (
-                "rollback-failed",
-                Some(message.clone()),
-                Some(Err(Error::RollbackFailed(message))),
-            ),
+        let (result, error) = match ended {
+            Outcome::Deployed => (HostResult::Deployed, None),
+            Outcome::Failed(error) => {
+                let text = error.to_string();
+                outcome = FleetOutcome::Failed(vec![error]);
+                (HostResult::Failed, Some(text))
+            }
+            Outcome::SwitchedBack(error) => {
+                outcome = FleetOutcome::RolledBack {
+                    message: format!(
+                        "{error}; switched back to the previous slot on {}",
+                        host.label()
+                    ),
+                    infrastructure: false,
+                };
+                (HostResult::RolledBack, Some(error.to_string()))
+            }
+            Outcome::SwitchBackFailed(message) => {
+                outcome = FleetOutcome::RollbackFailed(message.clone());
+                (HostResult::RollbackFailed, Some(message))
+            }
         };
-        let success = result == "deployed";
+        let success = result == HostResult::Deployed;
         let touched = run.status.current.is_some() || success;
-        let logged = touched.then_some((&options.release, options.sha256.as_str()));
-        for finish_error in run.finish(
-            &shared,
-            logged,
-            if success { "success" } else { "failed" },
-            success.then_some(options.keep_releases),
-        ) {
-            runner.warn(&finish_error.to_string());
-        }
-        reports.push(report(Some(&run), result, error));
-        failure = verdict;
+        rollout.record(index, Some(&run), result, error);
+        let word = if success { "success" } else { "failed" };
+        rollout.finish(index, &mut run, &context, touched.then_some(word));
     }
-    let previous = reports
-        .iter()
-        .find_map(|r| r.previous.clone())
-        .unwrap_or_default();
-    runner.set_output("previous-release-id", previous)?;
-    crate::options::report_hosts(
+    rollout.conclude(
         runner,
         &format!("ssh-deploy blue-green {}", options.release),
-        &reports,
-    )?;
-    let result = match &failure {
-        None => "success",
-        Some(Ok(_)) => "rolled-back",
-        Some(Err(Error::RollbackFailed(_))) => "rollback-failed",
-        Some(Err(_)) => "failed",
-    };
-    runner.set_output("result", result)?;
-    failure.unwrap_or(Ok(Verdict::Success))
+        outcome,
+    )
 }

@@ -20,8 +20,11 @@ use runner_protocol::{Runner, Verdict};
 use sha2::{Digest, Sha256};
 
 use crate::cli::DeployArgs;
-use crate::options::{Change, Connection, Error, HostReport};
+use crate::error::{Error, usage};
+use crate::options::{Connection, ServiceSettings};
 use crate::quote::ReleaseId;
+use crate::report::HostResult;
+use crate::rollout::{FleetOutcome, Rollout};
 
 pub use run::{HostComposeReport, ServiceTiming};
 
@@ -31,7 +34,7 @@ pub struct ComposeOptions {
     /// Hosts and credentials.
     pub connection: Connection,
     /// Lock, dry run, who and which run.
-    pub change: Change,
+    pub(crate) settings: ServiceSettings,
     /// The deploy file, values resolved.
     pub spec: spec::Spec,
     /// The release id (`--release-id`, or the first 12 hex digits of [`Self::digest`]).
@@ -40,23 +43,19 @@ pub struct ComposeOptions {
     pub digest: String,
 }
 
-fn usage(message: impl Into<String>) -> Error {
-    Error::Usage(message.into())
-}
-
 impl ComposeOptions {
     /// Validates the flags and loads the deploy file (before any connection). Values read from
     /// the environment or files are masked before anything can print them.
-    pub fn from_args(args: &DeployArgs, runner: &Runner) -> Result<Self, Error> {
+    pub(crate) fn from_args(args: &DeployArgs, runner: &Runner) -> Result<Self, Error> {
         let connection = Connection::from_args(&args.hosts, runner)?;
-        let change = Change::from_args(&args.change, None, runner, false)?;
-        if change.gate.is_some() {
+        let settings = ServiceSettings::from_args(&args.change, None, runner, false)?;
+        if settings.gate.is_some() {
             return Err(usage(
                 "--gate-file does not apply to --strategy compose: give each service its \
                  `gate:` in the --compose-file",
             ));
         }
-        if !change.services.is_empty() {
+        if !settings.services.is_empty() {
             return Err(usage(
                 "--services does not apply to --strategy compose: the --compose-file lists \
                  the services in rollout order",
@@ -87,15 +86,10 @@ impl ComposeOptions {
             }
         }
         let digest = crate::pack::hex(&hasher.finalize());
-        let release = match &args.release_id {
-            Some(id) if !id.is_empty() => {
-                ReleaseId::parse(id).map_err(|e| usage(format!("--release-id: {e}")))?
-            }
-            _ => ReleaseId::parse(&digest[..12]).map_err(usage)?,
-        };
+        let release = crate::options::release_id(args.release_id.as_deref(), &digest)?;
         Ok(Self {
             connection,
-            change,
+            settings,
             spec,
             release,
             digest,
@@ -111,71 +105,95 @@ fn is_image_variable(spec: &spec::Spec, key: &str) -> bool {
         .any(|i| i.variable == key)
 }
 
-/// Runs the compose deploy on every host, one host at a time; stops at the first failure.
-pub fn deploy(options: &ComposeOptions, runner: &mut Runner) -> Result<Verdict, Error> {
-    runner.set_output("release-id", options.release.as_str())?;
-    let record = options
+/// Where the host's release record lives (env file copies, image ids).
+pub(crate) fn record_dir(options: &ComposeOptions) -> String {
+    options
         .connection
         .layout
         .root()
-        .join(&format!(".ssh-deploy/compose/{}", options.release));
-    if options.change.dry_run {
-        let commands = plan::Commands {
-            spec: &options.spec,
-            token: "<token>",
-            record: &record,
-        };
-        let steps = plan::rollout(&commands);
-        for host in &options.connection.hosts {
-            runner.console().log(&format!(
-                "plan: compose release {} on {} (on failure: restore env files and image tags from {record}, then bring the touched services back newest first)",
-                options.release,
-                host.label()
-            ));
-            for step in &steps {
-                runner.console().log(&format!(
-                    "  [{}] {}: {}",
-                    host.label(),
-                    step.title,
-                    step.command
-                ));
-            }
-        }
-        runner.set_output("result", "dry-run")?;
-        return Ok(Verdict::Success);
-    }
-    let console = runner.console().clone();
-    let mut reports: Vec<HostComposeReport> = Vec::new();
-    let mut host_reports: Vec<HostReport> = Vec::new();
-    let mut failure: Option<run::Failure> = None;
+        .join(&format!(".ssh-deploy/compose/{}", options.release))
+}
+
+/// The `--dry-run` plan: per host the exact commands.
+pub(crate) fn render(options: &ComposeOptions) -> String {
+    let record = record_dir(options);
+    let commands = plan::Commands {
+        spec: &options.spec,
+        token: "<token>",
+        record: &record,
+    };
+    let steps = plan::rollout(&commands);
+    let mut text = options.settings.lock_plan();
     for host in &options.connection.hosts {
-        if failure.is_some() {
-            host_reports.push(HostReport {
-                host: host.label(),
-                result: "skipped".into(),
-                previous: None,
-                error: None,
-                seconds: 0.0,
-            });
-            continue;
+        text.push_str(&format!(
+            "plan: compose release {} on {} (on failure: restore env files and image tags from {record}, then bring the touched services back newest first)\n",
+            options.release,
+            host.label()
+        ));
+        for step in &steps {
+            text.push_str(&format!(
+                "  [{}] {}: {}\n",
+                host.label(),
+                step.title,
+                step.command
+            ));
         }
+    }
+    text
+}
+
+/// Runs the compose deploy on every host, one host at a time; stops at the first failure.
+pub(crate) fn deploy(options: &ComposeOptions, runner: &mut Runner) -> Result<Verdict, Error> {
+    let record = record_dir(options);
+    let console = runner.console().clone();
+    let context = options
+        .settings
+        .context(&options.connection.layout, &console);
+    let mut rollout = Rollout::new(
+        &options.connection,
+        &options.release,
+        &options.digest,
+        None,
+        console.clone(),
+    );
+    let mut reports: Vec<HostComposeReport> = Vec::new();
+    let mut outcome = FleetOutcome::Success;
+    for (index, host) in options.connection.hosts.iter().enumerate() {
         let _group = runner.group(&format!("compose {} on {}", options.release, host.label()));
-        let (report, outcome) = run::deploy_host(options, host, &record, &console);
-        host_reports.push(HostReport {
-            host: host.label(),
-            result: report.result.clone(),
-            previous: None,
-            error: report.error.clone(),
-            seconds: report.seconds,
-        });
+        let (report, ended, run) = run::deploy_host(options, host, &record, &console);
+        let (result, log) = match ended {
+            Ok(()) => (HostResult::Deployed, Some("success")),
+            Err(run::Failure::Untouched(error)) => {
+                outcome = FleetOutcome::Failed(vec![error]);
+                (HostResult::Failed, None)
+            }
+            Err(run::Failure::RolledBack(error)) => {
+                outcome = FleetOutcome::RolledBack {
+                    message: format!(
+                        "{error}; env files, image tags and the touched services were restored"
+                    ),
+                    infrastructure: false,
+                };
+                (HostResult::RolledBack, Some("rolled-back"))
+            }
+            Err(run::Failure::RollbackFailed(error, rollback)) => {
+                outcome = FleetOutcome::RollbackFailed(format!("{error}; then: {rollback}"));
+                (HostResult::RollbackFailed, Some("rollback-failed"))
+            }
+        };
+        rollout.record(index, run.as_ref(), result, report.error.clone());
+        if let Some(mut run) = run {
+            // The release log records every run that changed something on the host.
+            rollout.finish(index, &mut run, &context, log);
+        }
         reports.push(report);
-        if let Err(error) = outcome {
-            failure = Some(error);
+        if !matches!(outcome, FleetOutcome::Success) {
+            break;
         }
     }
     runner.set_output(
         "compose-report",
-        serde_json::to_string(&reports).unwrap_or_default(),
+        serde_json::to_value(&reports).unwrap_or_default(),
     )?;
     let summary = runner.summary();
     for report in &reports {
@@ -192,29 +210,9 @@ pub fn deploy(options: &ComposeOptions, runner: &mut Runner) -> Result<Verdict, 
             }),
         );
     }
-    crate::options::report_hosts(
+    rollout.conclude(
         runner,
         &format!("ssh-deploy compose {}", options.release),
-        &host_reports,
-    )?;
-    match failure {
-        None => {
-            runner.set_output("result", "success")?;
-            Ok(Verdict::Success)
-        }
-        Some(run::Failure::Untouched(error)) => {
-            runner.set_output("result", "failed")?;
-            Err(Error::Hosts(vec![error]))
-        }
-        Some(run::Failure::RolledBack(error)) => {
-            runner.set_output("result", "rolled-back")?;
-            Ok(Verdict::RolledBack(format!(
-                "{error}; env files, image tags and the touched services were restored"
-            )))
-        }
-        Some(run::Failure::RollbackFailed(error, rollback)) => {
-            runner.set_output("result", "rollback-failed")?;
-            Err(Error::RollbackFailed(format!("{error}; then: {rollback}")))
-        }
-    }
+        outcome,
+    )
 }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use runner_protocol::console::Console;
 
-use crate::deploy::{HostError, HostRun, Shared};
+use crate::host_run::{HostContext, HostError, HostRun};
 use crate::options::HostSpec;
 use crate::remote::ExecOutput;
 
@@ -73,7 +73,7 @@ pub struct HostComposeReport {
 
 struct Host<'a> {
     run: HostRun,
-    shared: Shared<'a>,
+    context: HostContext<'a>,
     console: &'a Console,
     report: HostComposeReport,
 }
@@ -96,7 +96,7 @@ impl Host<'_> {
             reader.as_mut().map(|r| r as &mut dyn std::io::Read),
         )?;
         if !quiet {
-            crate::deploy::echo(self.console, self.run.label(), &output);
+            crate::host_run::echo(self.console, self.run.label(), &output);
         }
         if output.status != 0 {
             // A quiet command's stdout may hold values; its stderr (cat, chown, mv) does not.
@@ -104,7 +104,7 @@ impl Host<'_> {
                 "" if !quiet => output.stdout.trim(),
                 stderr => stderr,
             };
-            let tail = crate::deploy::last_lines(text, 5);
+            let tail = crate::host_run::last_lines(text, 5);
             let detail = if tail.is_empty() {
                 String::new()
             } else {
@@ -158,13 +158,14 @@ struct Before {
     running: Vec<Running>,
 }
 
-/// Deploys on one host; the report is filled in whatever happens.
+/// Deploys on one host; the report is filled in whatever happens. The host run is handed
+/// back (unless the connection failed) for the rollout's shared ending: release log, unlock.
 pub(super) fn deploy_host(
     options: &ComposeOptions,
     host: &HostSpec,
     record: &str,
     console: &Console,
-) -> (HostComposeReport, Result<(), Failure>) {
+) -> (HostComposeReport, Result<(), Failure>, Option<HostRun>) {
     let started = Instant::now();
     let mut report = HostComposeReport {
         host: host.label(),
@@ -176,17 +177,11 @@ pub(super) fn deploy_host(
         services: Vec::new(),
         commands: Vec::new(),
     };
-    let remote = match options.connection.connect(host) {
-        Ok(remote) => remote,
+    let run = match options.connection.open(host) {
+        Ok(run) => run,
         Err(error) => {
-            let error = HostError {
-                host: host.label(),
-                stage: "connect".into(),
-                message: error.to_string(),
-                infrastructure: true,
-            };
             report.error = Some(error.to_string());
-            return (report, Err(Failure::Untouched(error)));
+            return (report, Err(Failure::Untouched(error)), None);
         }
     };
     let token = runner_protocol::console::random_hex(8);
@@ -196,8 +191,10 @@ pub(super) fn deploy_host(
         record,
     };
     let mut h = Host {
-        run: HostRun::new(remote),
-        shared: options.change.shared(&options.connection.layout, console),
+        run,
+        context: options
+            .settings
+            .context(&options.connection.layout, console),
         console,
         report,
     };
@@ -222,31 +219,21 @@ pub(super) fn deploy_host(
             }
         }
     };
-    let result = match &outcome {
+    let mut report = h.report;
+    report.result = match &outcome {
         Ok(()) => "deployed",
         Err(Failure::Untouched(_)) => "failed",
         Err(Failure::RolledBack(_)) => "rolled-back",
         Err(Failure::RollbackFailed(..)) => "rollback-failed",
-    };
-    // The release log records every run that changed something on the host.
-    let logged = (result != "failed").then_some((&options.release, options.digest.as_str()));
-    let log_result = if result == "deployed" {
-        "success"
-    } else {
-        result
-    };
-    for error in h.run.finish(&h.shared, logged, log_result, None) {
-        console.log(&format!("warning: {error}"));
     }
-    let mut report = h.report;
-    report.result = result.to_owned();
+    .to_owned();
     report.error = match &outcome {
         Ok(()) => None,
         Err(Failure::Untouched(e) | Failure::RolledBack(e)) => Some(e.to_string()),
         Err(Failure::RollbackFailed(e, then)) => Some(format!("{e}; rollback: {then}")),
     };
     report.seconds = started.elapsed().as_secs_f64();
-    (report, outcome)
+    (report, outcome, Some(h.run))
 }
 
 /// The rollout; `before` is set once the snapshot is taken (from then on a failure rolls back).
@@ -260,7 +247,7 @@ fn rollout(
 ) -> Result<(), (HostError, Vec<String>)> {
     let spec = &options.spec;
     let untouched = |e| (e, Vec::new());
-    h.run.lock(&h.shared).map_err(untouched)?;
+    h.run.lock(&h.context).map_err(untouched)?;
     // 1. Pull every new image first: a registry problem stops the deploy before any change.
     let mut pulled: Vec<&str> = Vec::new();
     for service in &spec.services {
@@ -397,7 +384,7 @@ fn rollout(
                 let text = gate.replace("{service}", unit);
                 let name = host.name();
                 h.timed(unit, "gate", |h| {
-                    crate::deploy::run_gate(&text, &name)
+                    crate::gate::run_gate(&text, &name)
                         .map_err(|m| h.error(&format!("gate {unit}"), m))
                 })
                 .map_err(|e| fail(e, &touched))?;

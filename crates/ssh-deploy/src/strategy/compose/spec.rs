@@ -594,7 +594,7 @@ fn service(
                     match std::fs::read_to_string(&local) {
                         Ok(gate) => {
                             let probe = gate.replace("{service}", "service");
-                            match crate::deploy::resolve_gate(&probe, "127.0.0.1") {
+                            match crate::gate::resolve_gate(&probe, "127.0.0.1") {
                                 Ok(_) => service.gate = Some(gate),
                                 Err(e) => loader.problem(
                                     value.span,

@@ -1,29 +1,16 @@
-//! Runs the plan against hosts: per host lock -> upload -> verify -> unpack -> switch ->
-//! restart -> gate, per batch rollback, then log, retention and unlock.
+//! One host being worked on ([`HostRun`]): its connection and deploy lock, and the steps every
+//! strategy is built from (lock + status, stage, switch + restarts, gate, revert, finish), each
+//! a remote command whose output is echoed as untrusted text and whose failure names its step.
 
 use std::fs::File;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use runner_protocol::console::Console;
 
-use crate::commands::{LOCK_ACQUIRED, LOCK_HELD, Layout, ReleaseContext, ServiceManager};
+use crate::commands::{LOCK_ACQUIRED, Layout, ReleaseContext, ServiceManager};
 use crate::quote::ReleaseId;
 use crate::remote::{ExecOutput, Remote, RemoteError};
-
-/// How a release is activated on a host. Today: switch `current` and restart in place.
-/// Blue-green, canary-first and compose strategies (issue #11) plug in here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Strategy {
-    /// `current` symlink switch, restart in order.
-    #[default]
-    SymlinkSwitch,
-    /// Two slots behind a proxy ([`crate::strategy::blue_green`]).
-    BlueGreen,
-    /// docker compose hosts: env files, pulled images, services rolled one by one
-    /// ([`crate::strategy::compose`]).
-    Compose,
-}
+use crate::status::{HostStatus, LockHolder, parse_status};
 
 /// A failure on one host.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -39,9 +26,10 @@ pub struct HostError {
     pub infrastructure: bool,
 }
 
-/// Everything a host run needs that is the same for every host.
+/// What the steps on one host work with: its layout (inventory root), its gate (inventory vars
+/// filled in), the services and their manager, the lock settings, the console.
 #[derive(Debug)]
-pub struct Shared<'a> {
+pub(crate) struct HostContext<'a> {
     /// Paths and commands.
     pub layout: &'a Layout,
     /// Restarts.
@@ -52,6 +40,8 @@ pub struct Shared<'a> {
     pub gate: Option<&'a str>,
     /// Lock takeover age.
     pub lock_stale_after: Duration,
+    /// How long a lock another run holds is waited for (0: refuse at once).
+    pub lock_wait: Duration,
     /// Who deploys (release log, lock owner).
     pub who: &'a str,
     /// The CI run (lock owner).
@@ -62,38 +52,8 @@ pub struct Shared<'a> {
     pub interrupt: &'a crate::interrupt::Interrupt,
 }
 
-/// What `status` reported.
-#[derive(Debug, Clone, Default)]
-pub struct HostStatus {
-    /// The current release.
-    pub current: Option<ReleaseId>,
-    /// Releases, newest activation first, with their artifact sha.
-    pub releases: Vec<(ReleaseId, Option<String>)>,
-    /// The artifact is already on the host (checksum verified).
-    pub artifact_present: bool,
-}
-
-/// Parses the output of [`Layout::status`].
-pub fn parse_status(text: &str) -> HostStatus {
-    let mut status = HostStatus::default();
-    for line in text.lines() {
-        if let Some(current) = line.strip_prefix("current=") {
-            status.current = ReleaseId::parse(current).ok();
-        } else if let Some(rest) = line.strip_prefix("release ") {
-            let mut fields = rest.split(' ');
-            if let Some(Ok(id)) = fields.next().map(ReleaseId::parse) {
-                let sha = fields.next().filter(|s| *s != "-").map(str::to_owned);
-                status.releases.push((id, sha));
-            }
-        } else if line == "artifact=present" {
-            status.artifact_present = true;
-        }
-    }
-    status
-}
-
 /// One host being worked on; holds the connection and the lock until [`HostRun::finish`].
-pub struct HostRun {
+pub(crate) struct HostRun {
     remote: Box<dyn Remote>,
     token: String,
     locked: bool,
@@ -131,7 +91,7 @@ fn random_token() -> String {
 
 impl HostRun {
     /// Wraps a connection.
-    pub fn new(remote: Box<dyn Remote>) -> Self {
+    pub(crate) fn new(remote: Box<dyn Remote>) -> Self {
         Self {
             remote,
             token: random_token(),
@@ -148,17 +108,17 @@ impl HostRun {
     }
 
     /// The host label.
-    pub fn label(&self) -> &str {
+    pub(crate) fn label(&self) -> &str {
         self.remote.label()
     }
 
     /// This run still holds the host's deploy lock.
-    pub fn holds_lock(&self) -> bool {
+    pub(crate) fn holds_lock(&self) -> bool {
         self.locked
     }
 
     /// Replaces a dropped connection; the lock token stays, so the lock is still ours.
-    pub fn reconnect(&mut self, remote: Box<dyn Remote>) {
+    pub(crate) fn reconnect(&mut self, remote: Box<dyn Remote>) {
         self.remote = remote;
     }
 
@@ -172,44 +132,44 @@ impl HostRun {
     }
 
     /// Runs one step, echoing its output as untrusted text prefixed with the host.
-    pub fn step(
+    pub(crate) fn step(
         &mut self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         stage: &str,
         command: &str,
         input: Option<&mut dyn std::io::Read>,
     ) -> Result<ExecOutput, HostError> {
-        let output = self.exec_step(shared, stage, command, input)?;
-        self.judge(shared, stage, output)
+        let output = self.exec_step(context, stage, command, input)?;
+        self.judge(context, stage, output)
     }
 
     /// Runs several steps in one remote command (one login shell, one round trip), stopping at
     /// the first that fails; an error names that step. Output is echoed like [`HostRun::step`].
-    pub fn steps(
+    pub(crate) fn steps(
         &mut self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         parts: &[(String, String)],
         input: Option<&mut dyn std::io::Read>,
     ) -> Result<ExecOutput, HostError> {
         let (title, command) = crate::commands::combined(parts, true);
-        let mut output = self.exec_step(shared, &title, &command, input)?;
+        let mut output = self.exec_step(context, &title, &command, input)?;
         let failed = crate::commands::failed_part(&output.stdout);
         output.stdout = without_part_markers(&output.stdout);
         let stage = failed
             .and_then(|index| parts.get(index))
             .map_or(title.as_str(), |(stage, _)| stage.as_str());
-        self.judge(shared, stage, output)
+        self.judge(context, stage, output)
     }
 
     /// Runs `command` (nothing is judged yet); refuses to start a forward step after a signal.
     fn exec_step(
         &mut self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         stage: &str,
         command: &str,
         input: Option<&mut dyn std::io::Read>,
     ) -> Result<ExecOutput, HostError> {
-        if shared.interrupt.is_set() && !self.reverting {
+        if context.interrupt.is_set() && !self.reverting {
             return Err(HostError {
                 host: self.label().to_owned(),
                 stage: stage.to_owned(),
@@ -223,7 +183,7 @@ impl HostRun {
         // can be taken over once the lease has passed.
         let renewing;
         let command = if self.locked && !self.finishing {
-            renewing = shared
+            renewing = context
                 .layout
                 .renewing(&self.token, self.progress.as_deref(), command);
             renewing.as_str()
@@ -232,7 +192,7 @@ impl HostRun {
         };
         // A forward upload stops at a signal; a rollback's commands always complete.
         self.remote
-            .watch_interrupt((!self.reverting).then_some(shared.interrupt));
+            .watch_interrupt((!self.reverting).then_some(context.interrupt));
         self.remote
             .exec(command, input)
             .map_err(|error: RemoteError| HostError {
@@ -246,11 +206,11 @@ impl HostRun {
     /// Echoes a step's output and turns a non-zero exit status into an error naming `stage`.
     fn judge(
         &self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         stage: &str,
         output: ExecOutput,
     ) -> Result<ExecOutput, HostError> {
-        echo(shared.console, self.label(), &output);
+        echo(context.console, self.label(), &output);
         if output.status != 0 {
             let detail = output.stderr.trim();
             let detail = if detail.is_empty() {
@@ -272,7 +232,7 @@ impl HostRun {
 
     /// Runs one command without echoing its output (it may hold env file values) and without
     /// judging its exit status; the caller decides what to show.
-    pub fn exec_quiet(
+    pub(crate) fn exec_quiet(
         &mut self,
         stage: &str,
         command: &str,
@@ -288,12 +248,12 @@ impl HostRun {
     }
 
     /// Runs `status` quietly and returns its output.
-    pub fn remote_status(&mut self, layout: &Layout) -> Result<String, HostError> {
+    pub(crate) fn remote_status(&mut self, layout: &Layout) -> Result<String, HostError> {
         self.quiet("status", &layout.status(None))
     }
 
     /// Removes the lock whoever holds it and returns the owner file.
-    pub fn remote_force_unlock(&mut self, layout: &Layout) -> Result<String, HostError> {
+    pub(crate) fn remote_force_unlock(&mut self, layout: &Layout) -> Result<String, HostError> {
         self.quiet("unlock", &layout.force_unlock())
     }
 
@@ -311,42 +271,53 @@ impl HostRun {
     }
 
     /// Takes the deploy lock (taking over a stale one with a warning).
-    pub fn lock(&mut self, shared: &Shared<'_>) -> Result<(), HostError> {
-        self.take_lock(shared, None).map(drop)
+    pub(crate) fn lock(&mut self, context: &HostContext<'_>) -> Result<(), HostError> {
+        self.take_lock(context, None).map(drop)
     }
 
     /// Takes the deploy lock and reads what the host has, in one remote command (see
-    /// [`crate::commands::Layout::lock_and_status`]); same as [`HostRun::lock`] then
-    /// [`HostRun::read_status`].
-    pub fn lock_and_read_status(
+    /// [`crate::commands::Layout::lock_and_status`]).
+    pub(crate) fn lock_and_read_status(
         &mut self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         sha256: Option<&str>,
     ) -> Result<(), HostError> {
-        let output = self.take_lock(shared, Some(sha256))?;
+        let output = self.take_lock(context, Some(sha256))?;
         self.status = parse_status(&output);
         self.previous = self.status.current.clone();
         Ok(())
     }
 
     /// Takes the lock (running the status command too when `status` is set); returns the
-    /// output of the command that took it.
+    /// output of the command that took it. A lock another run holds is waited for, for up to
+    /// `--lock-wait`, its holder named once (and again when another run takes it over); a
+    /// stale one is taken over. Nothing is changed on the host while waiting.
     fn take_lock(
         &mut self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         status: Option<Option<&str>>,
     ) -> Result<String, HostError> {
-        for _attempt in 0..2 {
+        let started = Instant::now();
+        let mut taken_over = false;
+        let mut announced: Option<String> = None;
+        loop {
             let command = match status {
                 Some(sha256) => {
-                    shared
+                    context
                         .layout
-                        .lock_and_status(&self.token, shared.who, shared.run, sha256)
+                        .lock_and_status(&self.token, context.who, context.run, sha256)
                 }
-                None => shared.layout.lock(&self.token, shared.who, shared.run),
+                None => context.layout.lock(&self.token, context.who, context.run),
             };
-            let output = self.step(shared, "lock", &command, None)?;
-            if output.stdout.lines().any(|l| l == LOCK_ACQUIRED) {
+            let output = self.exec_step(context, "lock", &command, None)?;
+            let acquired = output.stdout.lines().any(|l| l == LOCK_ACQUIRED);
+            // While waiting, the holder's lines are not echoed again at every attempt.
+            let output = if announced.is_none() || acquired || output.status != 0 {
+                self.judge(context, "lock", output)?
+            } else {
+                output
+            };
+            if acquired {
                 self.locked = true;
                 let cleaned: Vec<&str> = output
                     .stdout
@@ -354,7 +325,7 @@ impl HostRun {
                     .filter_map(|line| line.strip_prefix(crate::commands::CLEANED))
                     .collect();
                 if !cleaned.is_empty() {
-                    let block = shared.console.untrusted();
+                    let block = context.console.untrusted();
                     block.line(&format!(
                         "[{}] removed what an earlier deploy left when it died: {}",
                         self.label(),
@@ -364,75 +335,111 @@ impl HostRun {
                 return Ok(output.stdout);
             }
             let holder = LockHolder::parse(&output.stdout);
-            if let Some(reason) = holder.stale(shared.lock_stale_after) {
-                shared.console.log(&format!(
-                    "warning: {}: taking over the deploy lock held by {} (run {}): {reason}",
+            if let Some(reason) = holder.stale(context.lock_stale_after) {
+                if taken_over {
+                    return Err(self.error(
+                        "lock",
+                        "the lock was taken again while taking over a stale one",
+                    ));
+                }
+                taken_over = true;
+                context.console.warn(&format!(
+                    "{}: taking over the deploy lock held by {} (run {}): {reason}",
                     self.label(),
                     holder.owner,
                     holder.run,
                 ));
-                self.step(shared, "unlock stale", &shared.layout.force_unlock(), None)?;
+                self.step(
+                    context,
+                    "unlock stale",
+                    &context.layout.force_unlock(),
+                    None,
+                )?;
                 continue;
             }
-            return Err(self.error(
-                "lock",
-                format!(
-                    "another deploy holds the lock: {}; wait for it, or run `ssh-deploy unlock` if \
-                     it is gone (a lock is taken over once its holder stops renewing its lease, or \
-                     after {}s in any case)",
-                    holder.describe(),
-                    shared.lock_stale_after.as_secs()
-                ),
-            ));
+            if taken_over {
+                return Err(self.error(
+                    "lock",
+                    "the lock was taken again while taking over a stale one",
+                ));
+            }
+            let waited = started.elapsed();
+            if context.lock_wait.is_zero() {
+                return Err(self.error(
+                    "lock",
+                    format!(
+                        "another deploy holds the lock: {}; wait for it (--lock-wait), or run \
+                         `ssh-deploy unlock` if it is gone (a lock is taken over once its holder \
+                         stops renewing its lease, or after {}s in any case)",
+                        holder.describe(),
+                        context.lock_stale_after.as_secs()
+                    ),
+                ));
+            }
+            if waited >= context.lock_wait {
+                return Err(HostError {
+                    host: self.label().to_owned(),
+                    stage: "lock".into(),
+                    message: format!(
+                        "another deploy still holds the lock after waiting {}s (--lock-wait): \
+                         {}; nothing was changed on this host",
+                        context.lock_wait.as_secs(),
+                        holder.describe()
+                    ),
+                    // Not the release's fault: the host was busy (exit 3, as for a lost host).
+                    infrastructure: true,
+                });
+            }
+            let who = format!("{} (run {})", holder.owner, holder.run);
+            if announced.as_deref() != Some(who.as_str()) {
+                context.console.log(&format!(
+                    "[{}] waiting up to {}s for the deploy lock held by {}",
+                    self.label(),
+                    context.lock_wait.saturating_sub(waited).as_secs(),
+                    holder.describe()
+                ));
+                announced = Some(who);
+            }
+            // Poll about once a second; a signal ends the wait at once (the next attempt is
+            // then refused, so nothing is taken).
+            let pause = LOCK_POLL.min(context.lock_wait - waited);
+            let until = Instant::now() + pause;
+            while Instant::now() < until && !context.interrupt.is_set() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        Err(self.error(
-            "lock",
-            "the lock was taken again while taking over a stale one",
-        ))
-    }
-
-    /// Reads what the host has.
-    pub fn read_status(
-        &mut self,
-        shared: &Shared<'_>,
-        sha256: Option<&str>,
-    ) -> Result<(), HostError> {
-        let output = self.step(shared, "status", &shared.layout.status(sha256), None)?;
-        self.status = parse_status(&output.stdout);
-        self.previous = self.status.current.clone();
-        Ok(())
     }
 
     /// Uploads (unless the host has it), verifies, unpacks and installs units, in one remote
     /// command: stdin carries the artifact, and the steps after the upload start once it ends.
-    pub fn stage(
+    pub(crate) fn stage(
         &mut self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         artifact: &std::path::Path,
         sha256: &str,
         release: &ReleaseId,
         shared_paths: &[String],
     ) -> Result<(), HostError> {
-        self.stage_then(shared, artifact, sha256, release, shared_paths, false)
+        self.stage_then(context, artifact, sha256, release, shared_paths, false)
     }
 
     /// [`HostRun::stage`], then the switch of `current`, in the same remote command; then
     /// restarts and checks like [`HostRun::activate`].
-    pub fn stage_and_activate(
+    pub(crate) fn stage_and_activate(
         &mut self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         artifact: &std::path::Path,
         sha256: &str,
         release: &ReleaseId,
         shared_paths: &[String],
     ) -> Result<(), HostError> {
-        self.stage_then(shared, artifact, sha256, release, shared_paths, true)?;
-        self.restart_services(shared, release)
+        self.stage_then(context, artifact, sha256, release, shared_paths, true)?;
+        self.restart_services(context, release)
     }
 
     fn stage_then(
         &mut self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         artifact: &std::path::Path,
         sha256: &str,
         release: &ReleaseId,
@@ -442,7 +449,7 @@ impl HostRun {
         let token = self.token.clone();
         let mut file = None;
         if self.status.artifact_present {
-            shared.console.log(&format!(
+            context.console.log(&format!(
                 "[{}] artifact {} already on the host, upload skipped",
                 self.label(),
                 &sha256[..12]
@@ -456,31 +463,31 @@ impl HostRun {
         let compression = crate::pack::Compression::detect(artifact)
             .map_err(|e| self.error("unpack", e.to_string()))?;
         let ctx = ReleaseContext {
-            layout: shared.layout,
+            layout: context.layout,
             release,
         };
-        let parts = shared.layout.stage_parts(
+        let parts = context.layout.stage_parts(
             release,
             sha256,
             &token,
             shared_paths,
             compression,
             file.is_some(),
-            shared.manager.prepare(&ctx),
+            context.manager.prepare(&ctx),
         );
         let mut parts = parts;
         if switch {
-            parts.push(("switch".to_owned(), shared.layout.switch(release, &token)));
+            parts.push(("switch".to_owned(), context.layout.switch(release, &token)));
         }
         let mut upload = file.map(|file| StopOnSignal {
             inner: file,
-            interrupt: shared.interrupt,
+            interrupt: context.interrupt,
         });
         let input = upload.as_mut().map(|f| f as &mut dyn std::io::Read);
         self.progress = input
             .is_some()
-            .then(|| shared.layout.upload_path(sha256, &token));
-        let staged = self.steps(shared, &parts, input);
+            .then(|| context.layout.upload_path(sha256, &token));
+        let staged = self.steps(context, &parts, input);
         self.progress = None;
         staged?;
         if switch {
@@ -490,50 +497,54 @@ impl HostRun {
     }
 
     /// Switches `current`, restarts in order and checks each service, in one remote command.
-    pub fn activate(&mut self, shared: &Shared<'_>, release: &ReleaseId) -> Result<(), HostError> {
+    pub(crate) fn activate(
+        &mut self,
+        context: &HostContext<'_>,
+        release: &ReleaseId,
+    ) -> Result<(), HostError> {
         let token = self.token.clone();
-        let switch = ("switch".to_owned(), shared.layout.switch(release, &token));
-        self.restart_after(shared, release, Some(switch))
+        let switch = ("switch".to_owned(), context.layout.switch(release, &token));
+        self.restart_after(context, release, Some(switch))
     }
 
     /// Restarts the services in order, checking each (journal tail on failure).
     fn restart_services(
         &mut self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         release: &ReleaseId,
     ) -> Result<(), HostError> {
-        self.restart_after(shared, release, None)
+        self.restart_after(context, release, None)
     }
 
     /// Runs `first` (the switch) and every service's restart and check as one remote command
     /// that stops at the first failure; a failed service gets its journal tail printed.
     fn restart_after(
         &mut self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         release: &ReleaseId,
         first: Option<(String, String)>,
     ) -> Result<(), HostError> {
         let ctx = ReleaseContext {
-            layout: shared.layout,
+            layout: context.layout,
             release,
         };
         let switching = first.is_some();
         let mut parts: Vec<(String, String)> = first.into_iter().collect();
         parts.extend(crate::commands::restart_parts(
-            shared.manager,
-            shared.services,
+            context.manager,
+            context.services,
             &ctx,
         ));
         if parts.is_empty() {
             return Ok(());
         }
-        if !self.reverting && !shared.interrupt.is_set() && !shared.services.is_empty() {
+        if !self.reverting && !context.interrupt.is_set() && !context.services.is_empty() {
             self.restarted = true;
         }
-        let result = self.steps(shared, &parts, None);
+        let result = self.steps(context, &parts, None);
         // The service whose restart or check failed, for its journal tail.
         let failed = result.as_ref().err().and_then(|error| {
-            shared.services.iter().find(|service| {
+            context.services.iter().find(|service| {
                 error.stage == format!("restart {service}")
                     || error.stage == format!("check {service}")
             })
@@ -552,22 +563,26 @@ impl HostRun {
             self.switched = self.previous.as_ref() != Some(release);
         }
         if let Some(service) = failed {
-            if let Some(logs) = shared.manager.logs(service) {
-                let _ = self.step(shared, &format!("logs {service}"), &logs, None);
+            if let Some(logs) = context.manager.logs(service) {
+                let _ = self.step(context, &format!("logs {service}"), &logs, None);
             }
         }
         result.map(drop)
     }
 
     /// Runs the gate for this host.
-    pub fn gate(&mut self, shared: &Shared<'_>, host_name: &str) -> Result<(), HostError> {
-        let Some(text) = shared.gate else {
+    pub(crate) fn gate(
+        &mut self,
+        context: &HostContext<'_>,
+        host_name: &str,
+    ) -> Result<(), HostError> {
+        let Some(text) = context.gate else {
             return Ok(());
         };
         // The gate runs on the runner, with no remote command to renew the lock's lease: a
         // held command renews it until the gate ends (or this process dies).
         let _lease = if self.locked {
-            self.remote.hold(&shared.layout.holding(&self.token)).ok()
+            self.remote.hold(&context.layout.holding(&self.token)).ok()
         } else {
             None
         };
@@ -575,7 +590,7 @@ impl HostRun {
         let interrupt = if self.reverting {
             crate::interrupt::Interrupt::default()
         } else {
-            shared.interrupt.clone()
+            context.interrupt.clone()
         };
         self.run_gate_text(text, host_name, &interrupt)
             .map_err(|message| self.error("gate", message))
@@ -583,20 +598,20 @@ impl HostRun {
 
     /// Runs the gate file `text` against `host_name`, with its `{tunnel:PORT}` placeholders
     /// forwarded over this host's connection for as long as the gate runs.
-    pub fn run_gate_text(
+    pub(crate) fn run_gate_text(
         &self,
         text: &str,
         host_name: &str,
         interrupt: &crate::interrupt::Interrupt,
     ) -> Result<(), String> {
         let (text, _tunnels) = crate::tunnel::open(text, |port| self.remote.tunnel(port))?;
-        run_gate_until(&text, host_name, interrupt)
+        crate::gate::run_gate_until(&text, host_name, interrupt)
     }
 
     /// Puts `current` back on `target`, restarts and re-checks.
-    pub fn revert(
+    pub(crate) fn revert(
         &mut self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         target: &ReleaseId,
         host_name: &str,
     ) -> Result<(), HostError> {
@@ -606,16 +621,16 @@ impl HostRun {
             // services still run the release they ran before, so switching back is enough.
             let token = self.token.clone();
             self.step(
-                shared,
+                context,
                 "switch",
-                &shared.layout.switch(target, &token),
+                &context.layout.switch(target, &token),
                 None,
             )
             .map(drop)
         } else {
-            self.activate(shared, target)
+            self.activate(context, target)
         }
-        .and_then(|()| self.gate(shared, host_name));
+        .and_then(|()| self.gate(context, host_name));
         self.reverting = false;
         result?;
         self.switched = false;
@@ -623,9 +638,9 @@ impl HostRun {
     }
 
     /// Appends to the release log, prunes old releases (on success) and releases the lock.
-    pub fn finish(
+    pub(crate) fn finish(
         &mut self,
-        shared: &Shared<'_>,
+        context: &HostContext<'_>,
         release: Option<(&ReleaseId, &str)>,
         result: &str,
         keep: Option<usize>,
@@ -638,7 +653,7 @@ impl HostRun {
         if let Some((id, sha)) = release {
             parts.push((
                 "release log".to_owned(),
-                shared.layout.log(id, sha, shared.who, result),
+                context.layout.log(id, sha, context.who, result),
             ));
         }
         if let (Some(keep), Some((id, _))) = (keep, release) {
@@ -658,28 +673,28 @@ impl HostRun {
             if !remove.is_empty() {
                 parts.push((
                     "retention".to_owned(),
-                    shared.layout.remove_releases(&remove),
+                    context.layout.remove_releases(&remove),
                 ));
             }
             parts.push((
                 "artifact retention".to_owned(),
-                shared.layout.prune_artifacts(),
+                context.layout.prune_artifacts(),
             ));
         }
         if self.locked {
-            parts.push(("unlock".to_owned(), shared.layout.unlock(&self.token)));
+            parts.push(("unlock".to_owned(), context.layout.unlock(&self.token)));
         }
         if parts.is_empty() {
             return Vec::new();
         }
         let (title, command) = crate::commands::combined(&parts, false);
-        let mut output = match self.exec_step(shared, &title, &command, None) {
+        let mut output = match self.exec_step(context, &title, &command, None) {
             Ok(output) => output,
             Err(error) => return vec![error],
         };
         let failed = crate::commands::failed_parts(&output.stdout);
         output.stdout = without_part_markers(&output.stdout);
-        echo(shared.console, self.label(), &output);
+        echo(context.console, self.label(), &output);
         let detail =
             runner_protocol::console::visible_controls(last_lines(output.stderr.trim(), 5));
         let mut errors: Vec<HostError> = failed
@@ -699,107 +714,8 @@ impl HostRun {
     }
 }
 
-/// Who holds a lock, from the owner file and the lock command's `held` line.
-#[derive(Debug, Clone, Default)]
-pub struct LockHolder {
-    /// `owner=` (`unknown` when the owner file could not be read).
-    pub owner: String,
-    /// `run=`.
-    pub run: String,
-    /// The owner file was readable and named an owner.
-    readable: bool,
-    since: Option<u64>,
-    now: Option<u64>,
-    /// When the lock directory was made (host clock), for a lock without a readable owner.
-    created: Option<u64>,
-    /// Until when the holder vouches for it (host clock).
-    lease: Option<u64>,
-}
-
-impl LockHolder {
-    /// Parses the lock command's `held` output.
-    pub fn parse(text: &str) -> Self {
-        let mut holder = LockHolder {
-            owner: "unknown".into(),
-            run: "unknown".into(),
-            ..LockHolder::default()
-        };
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix(LOCK_HELD) {
-                for word in rest.split_whitespace() {
-                    let number =
-                        |prefix: &str| word.strip_prefix(prefix).and_then(|n| n.parse().ok());
-                    holder.now = holder.now.or(number("now="));
-                    holder.created = holder.created.or(number("created="));
-                    holder.lease = holder.lease.or(number("lease="));
-                }
-            } else if let Some(owner) = line.strip_prefix("owner=") {
-                holder.owner = owner.to_owned();
-                holder.readable = true;
-            } else if let Some(run) = line.strip_prefix("run=") {
-                holder.run = run.to_owned();
-            } else if let Some(since) = line.strip_prefix("since=") {
-                holder.since = since.parse().ok();
-            }
-        }
-        holder
-    }
-
-    /// How long it has been held (host clock on both ends): since the owner file says, or
-    /// since the lock directory was made when the owner file is unreadable (a full disk when it
-    /// was taken leaves it empty).
-    pub fn age(&self) -> Option<Duration> {
-        let since = self.since.or(self.created)?;
-        Some(Duration::from_secs(self.now?.saturating_sub(since)))
-    }
-
-    /// Why the lock may be taken over, if it may: its lease passed (its holder stopped
-    /// renewing it, so the deploy that took it is gone), or it is older than `stale_after`.
-    pub fn stale(&self, stale_after: Duration) -> Option<String> {
-        if let (Some(now), Some(lease)) = (self.now, self.lease) {
-            if now > lease {
-                return Some(format!(
-                    "its lease ran out {}s ago (the deploy holding it stopped renewing it: it is gone)",
-                    now - lease
-                ));
-            }
-        }
-        let age = self.age()?;
-        (age >= stale_after).then(|| {
-            let what = if self.readable {
-                "it is stale"
-            } else {
-                "it has no readable owner (written on a full disk?) and is stale"
-            };
-            format!(
-                "{what}: held for {}s (--lock-stale-after {}s)",
-                age.as_secs(),
-                stale_after.as_secs()
-            )
-        })
-    }
-
-    /// The holder in an error message.
-    pub fn describe(&self) -> String {
-        let age = self.age().map_or_else(
-            || "for an unknown time".to_owned(),
-            |a| format!("for {}s", a.as_secs()),
-        );
-        let lease = match (self.now, self.lease) {
-            (Some(now), Some(lease)) => {
-                format!(", its lease runs {}s more", lease.saturating_sub(now))
-            }
-            _ => String::new(),
-        };
-        if self.readable {
-            format!("{} (run {}) {age}{lease}", self.owner, self.run)
-        } else {
-            format!(
-                "a deploy whose lock has no readable owner (written on a full disk?), held {age}{lease}"
-            )
-        }
-    }
-}
+/// How often a held lock is tried again while `--lock-wait` runs.
+const LOCK_POLL: Duration = Duration::from_secs(1);
 
 /// Why a step did not start.
 const REFUSED_AFTER_SIGNAL: &str = "interrupted (SIGINT/SIGTERM) before this step";
@@ -845,7 +761,7 @@ pub(crate) fn last_lines(text: &str, n: usize) -> &str {
 
 /// Echoes remote output: stop-commands around it, control characters made visible, one prefix
 /// per host.
-pub fn echo(console: &Console, host: &str, output: &ExecOutput) {
+pub(crate) fn echo(console: &Console, host: &str, output: &ExecOutput) {
     if output.stdout.trim().is_empty() && output.stderr.trim().is_empty() {
         return;
     }
@@ -855,148 +771,11 @@ pub fn echo(console: &Console, host: &str, output: &ExecOutput) {
     }
 }
 
-/// Runs a health-gate file against `host` from the runner; `Err` carries the reasons.
-pub fn run_gate(text: &str, host: &str) -> Result<(), String> {
-    run_gate_until(text, host, &crate::interrupt::Interrupt::default())
-}
-
-/// [`run_gate`], stopped early (as a failure) when `interrupt` is set.
-pub fn run_gate_until(
-    text: &str,
-    host: &str,
-    interrupt: &crate::interrupt::Interrupt,
-) -> Result<(), String> {
-    // Whatever the gate does, the deploy's own rollback path must survive it: a panic in a
-    // probe is a failed gate, never the end of the process with `current` switched and the
-    // lock held. (Every read of a peer's response is bounded inside health-gate, so a hostile
-    // endpoint cannot exhaust memory either.)
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        gate_until(text, host, interrupt)
-    }))
-    .unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("no message");
-        Err(format!(
-            "the health gate crashed ({what}); counted as a failed gate"
-        ))
-    })
-}
-
-fn gate_until(
-    text: &str,
-    host: &str,
-    interrupt: &crate::interrupt::Interrupt,
-) -> Result<(), String> {
-    let gate = resolve_gate(text, host)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the gate's runtime: {e}"))?;
-    let progress: health_gate::gate::Progress = Arc::new(Mutex::new(vec![None; gate.checks.len()]));
-    let started = Instant::now();
-    let finished = runtime.block_on(interrupt.until(health_gate::gate::run_gate(
-        &gate,
-        &health_gate::gate::CheckInputs::default(),
-        progress.clone(),
-    )));
-    let report =
-        health_gate::gate::build_report(&gate, &progress, finished.is_none(), started.elapsed());
-    if finished.is_none() {
-        return Err("health gate interrupted (SIGINT/SIGTERM)".into());
-    }
-    if report.decision == health_gate::report::Decision::Go {
-        return Ok(());
-    }
-    let reasons: Vec<String> = report
-        .checks
-        .iter()
-        .filter(|c| !c.passed)
-        .map(|c| format!("{} ({}): {}", c.name, c.target, c.failure_reason()))
-        .collect();
-    Err(format!(
-        "health gate failed ({}/{} required checks passed): {}",
-        report.passed,
-        report.required,
-        reasons.join("; ")
-    ))
-}
-
-/// Parses and resolves a gate file for `host`.
-pub fn resolve_gate(text: &str, host: &str) -> Result<health_gate::config::Gate, String> {
-    if !crate::tunnel::ports(text)?.is_empty() {
-        return Err(
-            "{tunnel:PORT} is only filled in for the deploy gate (--gate-file) of the symlink \
-             and blue-green strategies; use {host} here"
-                .into(),
-        );
-    }
-    let text = text.replace("{host}", host);
-    let file =
-        health_gate::config::GateFile::parse(&text).map_err(|e| format!("gate file: {e}"))?;
-    file.resolve().map_err(|errors| {
-        errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    })
-}
-
-/// Runs `work` for every item, at most `max_parallel` at once, keeping the input order.
-pub fn parallel<T: Send, R: Send>(
-    items: Vec<T>,
-    max_parallel: usize,
-    work: impl Fn(T) -> R + Sync,
-) -> Vec<R> {
-    let mut results = Vec::new();
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        let chunk: Vec<T> = items.by_ref().take(max_parallel.max(1)).collect();
-        let work = &work;
-        let chunk_results: Vec<R> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .into_iter()
-                .map(|item| scope.spawn(move || work(item)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| match h.join() {
-                    Ok(result) => result,
-                    Err(panic) => std::panic::resume_unwind(panic),
-                })
-                .collect()
-        });
-        results.extend(chunk_results);
-    }
-    results
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::{Arc, Mutex};
 
-    #[test]
-    fn parses_status_and_lock_holder() {
-        let status = parse_status(
-            "current=v2\nrelease v2 abc\nrelease v1 -\nrelease .tmp-x y\nartifact=present\n",
-        );
-        assert_eq!(status.current.as_ref().map(ReleaseId::as_str), Some("v2"));
-        assert_eq!(status.releases.len(), 2);
-        assert_eq!(status.releases[1].1, None);
-        assert!(status.artifact_present);
-        assert!(parse_status("current=\n").current.is_none());
-        let holder = LockHolder::parse(
-            "ssh-deploy-lock:held now=1100\ntoken=t\nowner=alice\nrun=42\nsince=1000\n",
-        );
-        assert_eq!(
-            (holder.owner.as_str(), holder.run.as_str()),
-            ("alice", "42")
-        );
-        assert_eq!(holder.age(), Some(Duration::from_secs(100)));
-    }
+    use super::*;
 
     /// Runs commands with the local `sh` and counts them: each would be one exec channel, and
     /// so one login shell, on a real host.
@@ -1079,17 +858,18 @@ mod tests {
             (ReleaseId::parse(version).expect("id"), artifact, sha)
         }
 
-        fn shared<'a>(
+        fn context<'a>(
             &'a self,
             manager: &'a crate::commands::Custom,
             services: &'a [String],
-        ) -> Shared<'a> {
-            Shared {
+        ) -> HostContext<'a> {
+            HostContext {
                 layout: &self.layout,
                 manager,
                 services,
                 gate: None,
                 lock_stale_after: Duration::from_secs(60),
+                lock_wait: Duration::ZERO,
                 who: "tester",
                 run: "run-1",
                 console: &self.console,
@@ -1125,17 +905,18 @@ mod tests {
     fn a_deploy_runs_three_remote_commands_and_a_redeploy_skips_the_upload() {
         let host = Host::new();
         let manager = no_services();
-        let shared = host.shared(&manager, &[]);
+        let context = host.context(&manager, &[]);
         let (_, artifact, sha) = host.artifact("v1");
         let deploy = |id: &str| {
             let before = host.command_count();
             let mut run = host.run();
             let release = ReleaseId::parse(id).expect("id");
-            run.lock_and_read_status(&shared, Some(&sha)).expect("lock");
+            run.lock_and_read_status(&context, Some(&sha))
+                .expect("lock");
             let uploaded = !run.status.artifact_present;
-            run.stage_and_activate(&shared, &artifact, &sha, &release, &[])
+            run.stage_and_activate(&context, &artifact, &sha, &release, &[])
                 .expect("stage and switch");
-            let errors = run.finish(&shared, Some((&release, &sha)), "success", Some(5));
+            let errors = run.finish(&context, Some((&release, &sha)), "success", Some(5));
             assert!(errors.is_empty(), "{errors:?}");
             assert!(!run.holds_lock());
             (host.command_count() - before, uploaded)
@@ -1156,7 +937,7 @@ mod tests {
     fn a_failed_part_of_the_stage_is_named_and_nothing_after_it_runs() {
         let host = Host::new();
         let manager = no_services();
-        let shared = host.shared(&manager, &[]);
+        let context = host.context(&manager, &[]);
         // gzip around bytes that are no tar archive: it passes the upload and the checksum,
         // and tar on the host refuses it.
         let artifact = host.file("broken.tar.gz");
@@ -1169,9 +950,10 @@ mod tests {
         let sha = crate::pack::sha256_file(&artifact).expect("sha").0;
         let mut run = host.run();
         let release = ReleaseId::parse("r1").expect("id");
-        run.lock_and_read_status(&shared, Some(&sha)).expect("lock");
+        run.lock_and_read_status(&context, Some(&sha))
+            .expect("lock");
         let error = run
-            .stage(&shared, &artifact, &sha, &release, &[])
+            .stage(&context, &artifact, &sha, &release, &[])
             .expect_err("tar refuses it");
         assert_eq!(error.stage, "unpack", "{error}");
         assert!(!host.root().join("releases/r1").exists());
@@ -1181,7 +963,7 @@ mod tests {
                 .join(format!(".ssh-deploy/artifacts/{sha}.tar.gz"))
                 .exists()
         );
-        assert!(run.finish(&shared, None, "failed", None).is_empty());
+        assert!(run.finish(&context, None, "failed", None).is_empty());
         assert!(!host.root().join(".ssh-deploy/lock").exists(), "unlocked");
     }
 
@@ -1197,32 +979,34 @@ mod tests {
             check: Vec::new(),
         };
         let services = ["web".to_owned()];
-        let shared = host.shared(&manager, &services);
+        let context = host.context(&manager, &services);
         let restarted = || std::fs::read_to_string(&restarts).unwrap_or_default();
         let (v1, v1_artifact, v1_sha) = host.artifact("v1");
         let mut run = host.run();
-        run.lock_and_read_status(&shared, Some(&v1_sha))
+        run.lock_and_read_status(&context, Some(&v1_sha))
             .expect("lock");
-        run.stage_and_activate(&shared, &v1_artifact, &v1_sha, &v1, &[])
+        run.stage_and_activate(&context, &v1_artifact, &v1_sha, &v1, &[])
             .expect("v1");
-        run.finish(&shared, Some((&v1, &v1_sha)), "success", None);
+        run.finish(&context, Some((&v1, &v1_sha)), "success", None);
         assert_eq!(restarted(), "v1\n");
 
         let (v2, v2_artifact, v2_sha) = host.artifact("v2");
         let mut run = host.run();
-        run.lock_and_read_status(&shared, Some(&v2_sha))
+        run.lock_and_read_status(&context, Some(&v2_sha))
             .expect("lock");
-        run.stage_then(&shared, &v2_artifact, &v2_sha, &v2, &[], true)
+        run.stage_then(&context, &v2_artifact, &v2_sha, &v2, &[], true)
             .expect("staged and switched");
         assert!(run.switched);
         host.interrupt.set();
-        let refused = run.restart_services(&shared, &v2).expect_err("no new step");
+        let refused = run
+            .restart_services(&context, &v2)
+            .expect_err("no new step");
         assert!(refused.message.contains("interrupted"), "{refused}");
-        run.revert(&shared, &v1, "localhost")
+        run.revert(&context, &v1, "localhost")
             .expect("switched back");
         assert_eq!(host.current(), std::path::Path::new("releases/v1"));
         assert_eq!(restarted(), "v1\n", "v1 kept running: no restart at all");
-        assert!(run.finish(&shared, None, "interrupted", None).is_empty());
+        assert!(run.finish(&context, None, "interrupted", None).is_empty());
     }
 
     #[test]
@@ -1244,13 +1028,14 @@ mod tests {
             )],
         };
         let services = ["api".to_owned(), "web".to_owned(), "late".to_owned()];
-        let shared = host.shared(&manager, &services);
+        let context = host.context(&manager, &services);
         let (release, artifact, sha) = host.artifact("v1");
         let mut run = host.run();
-        run.lock_and_read_status(&shared, Some(&sha)).expect("lock");
-        run.stage(&shared, &artifact, &sha, &release, &[])
+        run.lock_and_read_status(&context, Some(&sha))
+            .expect("lock");
+        run.stage(&context, &artifact, &sha, &release, &[])
             .expect("stage");
-        let error = run.activate(&shared, &release).expect_err("web fails");
+        let error = run.activate(&context, &release).expect_err("web fails");
         assert_eq!(error.stage, "restart web", "{error}");
         assert!(error.message.contains("status 3"), "{error}");
         assert!(run.switched, "the switch ran before the restarts");
@@ -1286,13 +1071,5 @@ mod tests {
             "would be retried"
         );
         assert!(error.to_string().contains("interrupted"), "{error}");
-    }
-
-    #[test]
-    fn parallel_keeps_order() {
-        assert_eq!(
-            parallel((0..7).collect(), 3, |i| i * 2),
-            [0, 2, 4, 6, 8, 10, 12]
-        );
     }
 }

@@ -1,39 +1,18 @@
 //! Expectations on a piece of text (a WebSocket message, a command's stdout or stderr).
 
-use crate::config::{ConfigError, JsonAssertion, TextExpectConfig, config_error, resolve_json};
-
-use super::http::check_json;
+use super::json::{JsonAssertion, check_json};
 
 /// Validated text expectations; all must hold; empty means "anything".
 #[derive(Debug, Clone, Default)]
 pub struct TextExpect {
     /// Substring.
     pub contains: Option<String>,
-    /// Regex.
     pub regex: Option<regex::Regex>,
     /// JSONPath assertions.
     pub json: Vec<JsonAssertion>,
 }
 
 impl TextExpect {
-    /// Validates a config.
-    pub fn resolve(config: Option<&TextExpectConfig>, field: &str) -> Result<Self, ConfigError> {
-        let Some(config) = config else {
-            return Ok(Self::default());
-        };
-        let regex = config
-            .regex
-            .as_deref()
-            .map(regex::Regex::new)
-            .transpose()
-            .map_err(|e| config_error(format!("{field}.regex"), e.to_string()))?;
-        Ok(Self {
-            contains: config.contains.clone(),
-            regex,
-            json: resolve_json(&config.json, &format!("{field}.json"))?,
-        })
-    }
-
     /// Checks `text`; the error says what did not hold.
     pub fn check(&self, text: &str) -> Result<(), String> {
         if let Some(needle) = &self.contains {
@@ -56,7 +35,7 @@ impl TextExpect {
 }
 
 /// `text` cut to `limit` characters for a message, with an ellipsis.
-pub fn excerpt(text: &str, limit: usize) -> String {
+pub(crate) fn excerpt(text: &str, limit: usize) -> String {
     let mut chars = text.chars();
     let head: String = chars.by_ref().take(limit).collect();
     if chars.next().is_some() {

@@ -1,0 +1,310 @@
+//! `ssh-deploy exec`: an ad-hoc command or script on one host or an inventory, in batches, with
+//! host keys verified like every connection. Scripts and commands run with errexit (`sh -e`):
+//! a failing line fails the host with its exit code (appleboy/ssh-action's most reported bug is
+//! a script whose failing line still reports success). Per host: the exit code, stdout in the
+//! `exec` output (capped, secrets masked), stdout and stderr in the log.
+
+use std::time::Instant;
+
+use runner_protocol::{Runner, Verdict};
+
+use crate::error::Error;
+use crate::host_run::{HostError, echo};
+use crate::options::{ExecOptions, ExecWhat, HostSpec};
+use crate::quote::{RemotePath, q};
+use crate::remote::ExecOutput;
+use crate::schedule::parallel;
+
+/// `$0` of the command (`sh -c` takes the first word after the command as `$0`).
+const ZERO: &str = "ssh-deploy-exec";
+
+/// The remote command line for `what` in `workdir` with `args` as `$1`, `$2`, ...: every
+/// value single-quoted, so no argument is split, globbed or expanded on the host. A script goes
+/// on stdin (`sh -e -s`), never on the command line.
+pub(crate) fn command_line(
+    workdir: Option<&RemotePath>,
+    what: &ExecWhat,
+    args: &[String],
+) -> String {
+    let cd = workdir.map_or(String::new(), |dir| format!("cd {} && ", q(dir.as_str())));
+    let args: String = args.iter().map(|a| format!(" {}", q(a))).collect();
+    match what {
+        ExecWhat::Command(command) => format!("{cd}exec sh -e -c {} {ZERO}{args}", q(command)),
+        ExecWhat::Script { .. } => format!("{cd}exec sh -e -s --{args}"),
+    }
+}
+
+/// How one host ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct ExecReport {
+    /// Host label.
+    pub(crate) host: String,
+    /// The command's exit code (`null` when it never ran: not reachable, or skipped).
+    pub(crate) exit_code: Option<i32>,
+    /// Stdout, secrets masked, at most `--max-output` bytes.
+    pub(crate) stdout: String,
+    /// Stdout was longer and was cut.
+    pub(crate) stdout_truncated: bool,
+    /// Why it did not run (connection, refused host key), if so.
+    pub(crate) error: Option<String>,
+    /// `skipped`: an earlier batch failed.
+    pub(crate) skipped: bool,
+    /// Seconds on the host.
+    pub(crate) seconds: f64,
+}
+
+/// Cuts `text` to at most `max` bytes, on a character boundary.
+fn cap(text: &str, max: usize) -> (String, bool) {
+    if text.len() <= max {
+        return (text.to_owned(), false);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (text[..end].to_owned(), true)
+}
+
+fn run_on(options: &ExecOptions, host: &HostSpec, command: &str) -> Result<ExecOutput, HostError> {
+    let mut run = options.connection.open(host)?;
+    let mut script = match &options.what {
+        ExecWhat::Script { text, .. } => Some(std::io::Cursor::new(text.as_bytes())),
+        ExecWhat::Command(_) => None,
+    };
+    run.exec_quiet(
+        "exec",
+        command,
+        script.as_mut().map(|s| s as &mut dyn std::io::Read),
+    )
+}
+
+/// `exec`.
+pub(crate) fn exec(options: &ExecOptions, runner: &mut Runner) -> Result<Verdict, Error> {
+    let hosts = &options.connection.hosts;
+    let command =
+        |host: &HostSpec| command_line(options.workdir(host), &options.what, &options.args);
+    if options.dry_run {
+        let what = match &options.what {
+            ExecWhat::Command(_) => "command".to_owned(),
+            ExecWhat::Script { path, .. } => format!("script {} on stdin", path.display()),
+        };
+        runner.console().log(&format!(
+            "plan: exec ({what}, errexit) on {} host(s) in {} batch(es) of at most {} at once; \
+             a batch with a failed host stops the run",
+            hosts.len(),
+            options.batches.len(),
+            options.max_parallel
+        ));
+        for (number, batch) in options.batches.iter().enumerate() {
+            for &index in batch {
+                runner.console().log(&format!(
+                    "  batch {}: [{}] {}",
+                    number + 1,
+                    hosts[index].label(),
+                    command(&hosts[index])
+                ));
+            }
+        }
+        runner.set_output("result", "dry-run")?;
+        return Ok(Verdict::Success);
+    }
+    let console = runner.console().clone();
+    let mut reports: Vec<Option<ExecReport>> = vec![None; hosts.len()];
+    let mut stopped = false;
+    for (number, batch) in options.batches.iter().enumerate() {
+        if stopped {
+            break;
+        }
+        let _group = runner.group(&format!(
+            "exec batch {}/{}: {}",
+            number + 1,
+            options.batches.len(),
+            batch
+                .iter()
+                .map(|&i| hosts[i].label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let results = parallel(batch.clone(), options.max_parallel, |index| {
+            let started = Instant::now();
+            let result = run_on(options, &hosts[index], &command(&hosts[index]));
+            (index, result, started.elapsed().as_secs_f64())
+        });
+        for (index, result, seconds) in results {
+            let host = hosts[index].label();
+            let report = match result {
+                Ok(output) => {
+                    echo(&console, &host, &output);
+                    let (stdout, truncated) =
+                        cap(&console.masker().scrub(&output.stdout), options.max_output);
+                    if truncated {
+                        console.warn(&format!(
+                            "{host}: stdout is longer than --max-output ({} bytes); the `exec` output holds the first {} bytes",
+                            output.stdout.len(),
+                            options.max_output
+                        ));
+                    }
+                    console.log(&format!("[{host}] exit code {}", output.status));
+                    ExecReport {
+                        host,
+                        exit_code: Some(output.status),
+                        stdout,
+                        stdout_truncated: truncated,
+                        error: None,
+                        skipped: false,
+                        seconds,
+                    }
+                }
+                Err(error) => ExecReport {
+                    host,
+                    exit_code: None,
+                    stdout: String::new(),
+                    stdout_truncated: false,
+                    error: Some(error.to_string()),
+                    skipped: false,
+                    seconds,
+                },
+            };
+            stopped |= report.exit_code != Some(0);
+            reports[index] = Some(report);
+        }
+    }
+    let reports: Vec<ExecReport> = reports
+        .into_iter()
+        .enumerate()
+        .map(|(index, report)| {
+            report.unwrap_or_else(|| ExecReport {
+                host: hosts[index].label(),
+                exit_code: None,
+                stdout: String::new(),
+                stdout_truncated: false,
+                error: None,
+                skipped: true,
+                seconds: 0.0,
+            })
+        })
+        .collect();
+    runner.set_output("exec", serde_json::to_value(&reports).unwrap_or_default())?;
+    let summary = runner.summary();
+    summary.heading(3, "ssh-deploy exec");
+    summary.table(
+        &["host", "exit code", "time", "error"],
+        reports.iter().map(|r| {
+            vec![
+                r.host.clone(),
+                match (r.exit_code, r.skipped) {
+                    (Some(code), _) => code.to_string(),
+                    (None, true) => "skipped".into(),
+                    (None, false) => "-".into(),
+                },
+                format!("{:.1}s", r.seconds),
+                r.error.clone().unwrap_or_default(),
+            ]
+        }),
+    );
+    let unreachable: Vec<HostError> = reports
+        .iter()
+        .filter_map(|r| {
+            r.error.as_ref().map(|message| HostError {
+                host: r.host.clone(),
+                stage: "exec".into(),
+                message: message.clone(),
+                infrastructure: true,
+            })
+        })
+        .collect();
+    let failed: Vec<String> = reports
+        .iter()
+        .filter_map(|r| match r.exit_code {
+            Some(code) if code != 0 => Some(format!("{} (exit {code})", r.host)),
+            _ => None,
+        })
+        .collect();
+    let result = if unreachable.is_empty() && failed.is_empty() {
+        "success"
+    } else {
+        "failed"
+    };
+    runner.set_output("result", result)?;
+    if !unreachable.is_empty() {
+        return Err(Error::Hosts(unreachable));
+    }
+    if !failed.is_empty() {
+        return Ok(Verdict::Failed(format!(
+            "the command failed on {}",
+            failed.join(", ")
+        )));
+    }
+    Ok(Verdict::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the host's `sh` makes of the command line: `$1`, `$2`, ... exactly as given.
+    #[test]
+    fn hostile_arguments_reach_the_command_as_single_words() {
+        let hostile = [
+            "a b",
+            "it's",
+            "$(touch pwned)",
+            "`touch pwned`",
+            "; touch pwned",
+            "\"quoted\"",
+            "*",
+            "$HOME",
+            "--",
+            "-e",
+            "back\\slash",
+            "line\nbreak",
+        ]
+        .map(str::to_owned);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let workdir = RemotePath::parse(dir.path().to_str().expect("utf-8")).expect("path");
+        let what = ExecWhat::Command("for a in \"$@\"; do printf '%s\\0' \"$a\"; done".into());
+        let line = command_line(Some(&workdir), &what, &hostile);
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .output()
+            .expect("sh");
+        assert!(output.status.success(), "{output:?}");
+        let words: Vec<String> = output
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|w| !w.is_empty())
+            .map(|w| String::from_utf8_lossy(w).into_owned())
+            .collect();
+        assert_eq!(words, hostile);
+        assert!(!dir.path().join("pwned").exists(), "nothing ran");
+    }
+
+    #[test]
+    fn a_failing_line_fails_the_script_and_nothing_after_it_runs() {
+        let what = ExecWhat::Script {
+            path: "s.sh".into(),
+            text: "echo one\nfalse\necho two\n".into(),
+        };
+        let line = command_line(None, &what, &[]);
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        if let (ExecWhat::Script { text, .. }, Some(mut stdin)) = (&what, child.stdin.take()) {
+            std::io::Write::write_all(&mut stdin, text.as_bytes()).expect("write");
+        }
+        let output = child.wait_with_output().expect("wait");
+        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "one\n");
+    }
+
+    #[test]
+    fn stdout_is_cut_on_a_character_boundary() {
+        assert_eq!(cap("abc", 5), ("abc".to_owned(), false));
+        assert_eq!(cap("aé", 2), ("a".to_owned(), true));
+    }
+}
