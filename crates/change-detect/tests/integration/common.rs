@@ -141,3 +141,37 @@ pub(crate) fn push_event(git_ref: &str, before: &str, after: &str, forced: bool)
 
 /// GitHub's "no commit" SHA.
 pub(crate) const ZERO: &str = "0000000000000000000000000000000000000000";
+
+/// The history both "last good commit" bases are tested on: seed, an api change (the last good
+/// commit), a docs change (a failed run or deployment), a web change (this push), pushed to a
+/// bare origin.
+pub(crate) struct GoodHistory {
+    pub(crate) _origin: test_support::GitRepo,
+    pub(crate) work: test_support::GitRepo,
+    pub(crate) good: String,
+    pub(crate) failed: String,
+    pub(crate) pushed: String,
+}
+
+pub(crate) fn good_history() -> GoodHistory {
+    let origin = test_support::GitRepo::bare();
+    let work = test_support::GitRepo::clone_from(&origin, &[]);
+    work.write("services/api/main.rs", "1")
+        .write("web/app.ts", "1")
+        .write("docs/a.md", "1");
+    work.commit("seed");
+    work.write("services/api/main.rs", "2");
+    let good = work.commit("api");
+    work.write("docs/a.md", "2");
+    let failed = work.commit("docs");
+    work.write("web/app.ts", "2");
+    let pushed = work.commit("web");
+    work.git(&["push", "-q", "origin", "main"]);
+    GoodHistory {
+        _origin: origin,
+        work,
+        good,
+        failed,
+        pushed,
+    }
+}

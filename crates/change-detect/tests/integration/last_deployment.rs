@@ -7,43 +7,11 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use test_support::GitRepo;
 use test_support::http_server::{HttpServer, Reply, Request};
 
-use crate::common::{detect, push_event};
+use crate::common::{GoodHistory, detect, good_history, push_event};
 
 const FILTERS: &str = "api: services/api/**\nweb: web/**\ndocs: docs/**\n";
-
-struct History {
-    _origin: GitRepo,
-    work: GitRepo,
-    deployed: String,
-    failed: String,
-    pushed: String,
-}
-
-fn history() -> History {
-    let origin = GitRepo::bare();
-    let work = GitRepo::clone_from(&origin, &[]);
-    work.write("services/api/main.rs", "1")
-        .write("web/app.ts", "1")
-        .write("docs/a.md", "1");
-    work.commit("seed");
-    work.write("services/api/main.rs", "2");
-    let deployed = work.commit("api");
-    work.write("docs/a.md", "2");
-    let failed = work.commit("docs");
-    work.write("web/app.ts", "2");
-    let pushed = work.commit("web");
-    work.git(&["push", "-q", "origin", "main"]);
-    History {
-        _origin: origin,
-        work,
-        deployed,
-        failed,
-        pushed,
-    }
-}
 
 fn deployment(id: u64, sha: &str) -> Value {
     json!({
@@ -72,7 +40,7 @@ fn serve(deployments: Vec<Value>, states: Vec<(u64, &'static str)>) -> HttpServe
     })
 }
 
-fn last_deployment(h: &History, server: &HttpServer, environment: &str) -> crate::common::Run {
+fn last_deployment(h: &GoodHistory, server: &HttpServer, environment: &str) -> crate::common::Run {
     detect(h.work.path())
         .event(
             "push",
@@ -97,14 +65,14 @@ fn changes(run: &crate::common::Run) -> Vec<String> {
 
 #[test]
 fn last_deployment_compares_with_the_newest_successful_deployment_to_the_environment() {
-    let h = history();
+    let h = good_history();
     let server = serve(
-        vec![deployment(3, &h.failed), deployment(2, &h.deployed)],
+        vec![deployment(3, &h.failed), deployment(2, &h.good)],
         vec![(3, "failure"), (2, "success")],
     );
     let run = last_deployment(&h, &server, "production").success();
     assert_eq!(changes(&run), ["web", "docs"], "{}", run.stderr);
-    assert_eq!(run.output("base"), h.deployed);
+    assert_eq!(run.output("base"), h.good);
     assert_eq!(run.output("base-source"), "last-deployment");
     assert!(
         run.stderr
@@ -127,7 +95,7 @@ fn last_deployment_compares_with_the_newest_successful_deployment_to_the_environ
 
 #[test]
 fn last_deployment_without_a_success_falls_back_to_the_event_with_a_notice() {
-    let h = history();
+    let h = good_history();
     let server = serve(vec![deployment(3, &h.failed)], vec![(3, "error")]);
     let run = last_deployment(&h, &server, "production").success();
     assert_eq!(changes(&run), ["web"], "the push alone");
@@ -142,7 +110,7 @@ fn last_deployment_without_a_success_falls_back_to_the_event_with_a_notice() {
 
 #[test]
 fn last_deployment_with_a_refused_token_names_the_permission_and_an_empty_name_is_a_usage_error() {
-    let h = history();
+    let h = good_history();
     let server = HttpServer::start(|_: &Request| {
         Reply::github_error(403, "Resource not accessible by integration")
     });

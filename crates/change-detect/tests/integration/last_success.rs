@@ -4,44 +4,12 @@
 //! push). The event alone compares the push (web); the last success brings docs back in.
 
 use serde_json::{Value, json};
-use test_support::GitRepo;
 use test_support::http_server::{HttpServer, Reply, Request};
 
-use crate::common::{detect, push_event};
+use crate::common::{GoodHistory, detect, good_history, push_event};
 
 const FILTERS: &str = "api: services/api/**\nweb: web/**\ndocs: docs/**\n";
 const CURRENT_RUN: u64 = 777;
-
-struct History {
-    _origin: GitRepo,
-    work: GitRepo,
-    succeeded: String,
-    failed: String,
-    pushed: String,
-}
-
-fn history() -> History {
-    let origin = GitRepo::bare();
-    let work = GitRepo::clone_from(&origin, &[]);
-    work.write("services/api/main.rs", "1")
-        .write("web/app.ts", "1")
-        .write("docs/a.md", "1");
-    work.commit("seed");
-    work.write("services/api/main.rs", "2");
-    let succeeded = work.commit("api");
-    work.write("docs/a.md", "2");
-    let failed = work.commit("docs");
-    work.write("web/app.ts", "2");
-    let pushed = work.commit("web");
-    work.git(&["push", "-q", "origin", "main"]);
-    History {
-        _origin: origin,
-        work,
-        succeeded,
-        failed,
-        pushed,
-    }
-}
 
 fn run_entry(id: u64, sha: &str) -> Value {
     json!({
@@ -61,7 +29,7 @@ fn serve(reply: impl Fn() -> Reply + Send + Sync + 'static) -> HttpServer {
     })
 }
 
-fn last_success(h: &History, server: &HttpServer) -> crate::common::Run {
+fn last_success(h: &GoodHistory, server: &HttpServer) -> crate::common::Run {
     detect(h.work.path())
         .event(
             "push",
@@ -91,8 +59,8 @@ fn changes(run: &crate::common::Run) -> Vec<String> {
 
 #[test]
 fn last_success_compares_with_the_last_successful_run_of_the_workflow_on_the_branch() {
-    let h = history();
-    let succeeded = h.succeeded.clone();
+    let h = good_history();
+    let succeeded = h.good.clone();
     let pushed = h.pushed.clone();
     let server = serve(move || {
         // This run first (it may already be listed), then the last good one.
@@ -103,7 +71,7 @@ fn last_success_compares_with_the_last_successful_run_of_the_workflow_on_the_bra
     });
     let run = last_success(&h, &server).success();
     assert_eq!(changes(&run), ["web", "docs"]);
-    assert_eq!(run.output("base"), h.succeeded);
+    assert_eq!(run.output("base"), h.good);
     assert_eq!(run.output("base-source"), "last-success");
     assert!(
         run.stderr
@@ -132,7 +100,7 @@ fn last_success_compares_with_the_last_successful_run_of_the_workflow_on_the_bra
 
 #[test]
 fn last_success_without_a_successful_run_falls_back_to_the_event_with_a_notice() {
-    let h = history();
+    let h = good_history();
     let server = serve(|| Reply::json(200, r#"{"total_count": 0, "workflow_runs": []}"#));
     let run = last_success(&h, &server).success();
     assert_eq!(changes(&run), ["web"], "the push alone");
@@ -151,7 +119,7 @@ fn last_success_without_a_successful_run_falls_back_to_the_event_with_a_notice()
 
 #[test]
 fn last_success_with_a_refused_token_names_the_permission() {
-    let h = history();
+    let h = good_history();
     let server = serve(|| Reply::github_error(403, "Resource not accessible by integration"));
     let run = last_success(&h, &server);
     assert_eq!(run.code, Some(3), "{}", run.stderr);
