@@ -116,12 +116,7 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
     tracing::debug!(plan = ?decision.plan, "range decided");
     let api = match (token, event.as_ref().and_then(|e| e.repository.clone())) {
         (Some(token), Some(repository)) => Some(ApiTarget {
-            url: runner
-                .env()
-                .get("GITHUB_API_URL")
-                .unwrap_or(DEFAULT_API_URL)
-                .trim_end_matches('/')
-                .to_owned(),
+            url: api_url(runner.env()),
             repository,
             token,
         }),
@@ -270,6 +265,14 @@ fn default_files_dir(runner: &Runner) -> std::path::PathBuf {
     base.join(format!("change-detect-lists-{}", std::process::id()))
 }
 
+/// `GITHUB_API_URL` without a trailing `/`, or github.com's API.
+fn api_url(env: &runner_protocol::Env) -> String {
+    env.get("GITHUB_API_URL")
+        .unwrap_or(DEFAULT_API_URL)
+        .trim_end_matches('/')
+        .to_owned()
+}
+
 /// `base: last-deployment:<environment>`: the commit of the newest successful deployment to the
 /// environment becomes the base; with none, the event decides as without `base` (with a notice).
 fn resolve_last_deployment(
@@ -296,12 +299,7 @@ fn resolve_last_deployment(
         missing: "the repository (GITHUB_REPOSITORY)",
     })?;
     let query = last_deployment::Query {
-        url: runner
-            .env()
-            .get("GITHUB_API_URL")
-            .unwrap_or(DEFAULT_API_URL)
-            .trim_end_matches('/')
-            .to_owned(),
+        url: api_url(runner.env()),
         repository,
         environment: environment.clone(),
         token,
@@ -370,11 +368,7 @@ fn resolve_last_success(
             missing: "a branch (this run is not on one)",
         })?;
     let query = last_success::Query {
-        url: env
-            .get("GITHUB_API_URL")
-            .unwrap_or(DEFAULT_API_URL)
-            .trim_end_matches('/')
-            .to_owned(),
+        url: api_url(runner.env()),
         repository,
         workflow: workflow.clone(),
         branch: branch.clone(),
