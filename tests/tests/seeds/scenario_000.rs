@@ -186,7 +186,9 @@ fn seed_000_rolls_five_services_over_three_hosts_and_rolls_back_a_release_that_n
     );
     let v3 = repo.release_id();
     let run_started = Instant::now();
-    let (log, gate_failed) = suite.act(&repo, &event, vars, &key, "health gate failed");
+    // ssh-deploy prints "health gate failed" with the final error, after the rollback; the
+    // moment it starts rolling back the failed host is the moment its gate failed.
+    let (log, gate_failed) = suite.act(&repo, &event, vars, &key, "rolling back");
     let samples = watcher.finish();
     let during_rollback = load.finish();
     let jobs = log.job_results();

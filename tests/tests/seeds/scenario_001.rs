@@ -86,7 +86,9 @@ fn seed_001_rolls_back_a_failed_verify_then_goes_blue_green_behind_nginx_with_a_
     );
     let v2 = repo.release_id();
     let run_started = Instant::now();
-    let (log, gate_failed) = suite.act(&repo, &event, vars, &key, "health gate failed");
+    // ssh-deploy prints "health gate failed" with the final error, after the rollback; the
+    // moment it starts rolling back is the moment the gate failed.
+    let (log, gate_failed) = suite.act(&repo, &event, vars, &key, "rolling back");
     let samples = watcher.finish();
     assert_eq!(
         log.job_results().get("staging").map(String::as_str),
