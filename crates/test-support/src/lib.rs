@@ -11,6 +11,7 @@
 //! - [`hostile`]: every input fed a hostile value, the output checked against the runner's rules.
 //! - [`GitRepo`]: a real git repository in a temporary directory (also bare, as an origin).
 //! - [`HttpServer`]: a real HTTP(S) server on 127.0.0.1 whose every reply the test scripts.
+//! - [`engine::Engine`]: a real Docker Engine + compose v2 + loopback registry (issue 19).
 //! - [`fleet::Fleet`]: several hosts, each its own network namespace with its own real sshd,
 //!   whose links a test can take down, throttle or cut.
 
@@ -20,6 +21,7 @@
 )]
 
 pub mod cli_contract;
+pub mod engine;
 pub mod fleet;
 pub mod git_repo;
 pub mod hostile;

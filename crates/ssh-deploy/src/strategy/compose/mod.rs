@@ -71,7 +71,7 @@ impl ComposeOptions {
         let spec = spec::load(path, &text, &lookup).map_err(|e| usage(e.to_string()))?;
         for file in &spec.env_files {
             for (key, value) in &file.set {
-                if !is_image_variable(&spec, key) {
+                if !is_image_variable(&spec, key) && !file.literal.contains(key) {
                     let _ = runner.secret(value.clone());
                 }
             }

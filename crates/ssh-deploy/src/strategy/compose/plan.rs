@@ -106,6 +106,9 @@ impl Commands<'_> {
 
     /// Copies every managed env file that exists into the release record (mode and owner kept)
     /// and records which image each service's container runs; prints the image lines.
+    /// One `compose ps` for the project, one `inspect` per container and one `image inspect`
+    /// per distinct image: every docker call costs a process start (compose's plugin is a
+    /// 76 MB binary), and replicas share their image.
     pub fn snapshot(&self, present: &[bool]) -> String {
         let record = q(self.record);
         let mut text = format!(
@@ -125,15 +128,17 @@ impl Commands<'_> {
             .map(q)
             .collect();
         text.push_str(&format!(
-            "for s in {}; do c=$({} ps -a -q \"$s\" 2>/dev/null | head -n 1); \
-             if [ -n \"$c\" ]; then i=$({docker} inspect --format '{{{{.Image}}}}' \"$c\"); \
-             r=$({docker} inspect --format '{{{{.Config.Image}}}}' \"$c\"); \
-             d=$({docker} image inspect --format '{{{{join .RepoDigests \",\"}}}}' \"$i\" 2>/dev/null || true); \
-             echo \"$s $i $r ${{d:--}}\"; \
+            "ps=$({compose} ps -a --format '{{{{.Service}}}} {{{{.ID}}}}' 2>/dev/null || true); seen=''; \
+             for s in {services}; do c=$(printf '%s\\n' \"$ps\" | awk -v s=\"$s\" '$1 == s {{ print $2; exit }}'); \
+             if [ -n \"$c\" ]; then set -- $({docker} inspect --format '{{{{.Image}}}} {{{{.Config.Image}}}}' \"$c\"); \
+             d=$(printf '%s\\n' \"$seen\" | awk -v i=\"$1\" '$1 == i {{ print $2; exit }}'); \
+             if [ -z \"$d\" ]; then d=$({docker} image inspect --format '{{{{join .RepoDigests \",\"}}}}' \"$1\" 2>/dev/null || true); \
+             d=${{d:--}}; seen=$(printf '%s\\n%s %s' \"$seen\" \"$1\" \"$d\"); fi; \
+             echo \"$s $1 $2 $d\"; \
              else echo \"$s - - -\"; fi; done > {record}/images.tmp; \
              mv -f {record}/images.tmp {record}/images; cat {record}/images",
-            services.join(" "),
-            self.compose(),
+            compose = self.compose(),
+            services = services.join(" "),
             docker = self.docker(),
         ));
         text
@@ -289,7 +294,10 @@ pub fn rollout(commands: &Commands<'_>) -> Vec<Step> {
 }
 
 /// What a failure puts back: env files from the record, previous image tags, then the touched
-/// services (those an `up` was started for), newest first.
+/// services (those an `up` was started for), newest first. A replica is drained again before
+/// it is recreated: the ones that passed their gate are back in the pool by then, and
+/// recreating one there fails the requests the proxy still sends it (seen against a real
+/// engine behind HAProxy, issue 19). Draining one that is still drained is a no-op for a proxy.
 pub fn rollback(
     commands: &Commands<'_>,
     present: &[bool],
@@ -301,17 +309,22 @@ pub fn rollback(
         steps.push(step("restore image tags", retag));
     }
     for service in touched.iter().rev() {
+        let group = commands
+            .spec
+            .services
+            .iter()
+            .find(|s| s.replicas.iter().any(|r| r == service));
+        if let Some(drain) = group.and_then(|s| s.drain.as_ref()) {
+            steps.push(step(
+                &format!("drain {service}"),
+                commands.hook(drain, service),
+            ));
+        }
         steps.push(step(
             &format!("up {service} (previous)"),
             commands.up_again(service),
         ));
-        let undrain = commands
-            .spec
-            .services
-            .iter()
-            .find(|s| s.replicas.iter().any(|r| r == service))
-            .and_then(|s| s.undrain.as_ref());
-        if let Some(undrain) = undrain {
+        if let Some(undrain) = group.and_then(|s| s.undrain.as_ref()) {
             steps.push(step(
                 &format!("undrain {service}"),
                 commands.hook(undrain, service),
@@ -368,11 +381,13 @@ mod tests {
                     path: ".env.ingress".into(),
                     set: vec![("OPENAI_API_KEY".into(), "sk-never-shown".into())],
                     unset: vec![],
+                    literal: vec![],
                 },
                 EnvFile {
                     path: ".env.proc".into(),
                     set: vec![("AGENTIC_BUNDLES_JSON".into(), "{\"bundles\":{}}".into())],
                     unset: vec!["OLD".into()],
+                    literal: vec![],
                 },
                 EnvFile {
                     path: ".env".into(),
@@ -381,6 +396,7 @@ mod tests {
                         ("API_IMAGE".into(), "ghcr.io/o/api:v2".into()),
                     ],
                     unset: vec![],
+                    literal: vec![],
                 },
             ],
             services: vec![

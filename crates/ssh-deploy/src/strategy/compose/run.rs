@@ -12,6 +12,9 @@ use super::ComposeOptions;
 use super::dotenv::{self, KeyDiff};
 use super::plan::{self, Commands, Running};
 
+/// The `service` of a timing that is not one service's: read, snapshot, write, validate.
+const HOST: &str = "(host)";
+
 /// How a host run ended badly.
 #[derive(Debug)]
 pub(super) enum Failure {
@@ -28,7 +31,8 @@ pub(super) enum Failure {
 pub struct ServiceTiming {
     /// The compose service.
     pub service: String,
-    /// `drain`, `up`, `gate`, `undrain`, `rollback`.
+    /// `pull`, `read env`, `snapshot`, `write env`, `validate` (service `(host)`), `drain`,
+    /// `up`, `gate`, `undrain`, `rollback`.
     pub action: String,
     /// `ok` or `failed`.
     pub result: String,
@@ -266,13 +270,9 @@ fn rollout(
     let mut present = Vec::new();
     let mut updates = Vec::new();
     for file in &spec.env_files {
+        let (stage, read) = (format!("read {}", file.path), commands.read_env(&file.path));
         let output = h
-            .exec(
-                &format!("read {}", file.path),
-                &commands.read_env(&file.path),
-                None,
-                true,
-            )
+            .timed(HOST, "read env", |h| h.exec(&stage, &read, None, true))
             .map_err(untouched)?;
         let (marker, old) = output
             .stdout
@@ -316,8 +316,11 @@ fn rollout(
         updates.push((old, update));
     }
     // 3. Snapshot into the release record.
+    let snapshot = commands.snapshot(&present);
     let output = h
-        .exec("snapshot", &commands.snapshot(&present), None, false)
+        .timed(HOST, "snapshot", |h| {
+            h.exec("snapshot", &snapshot, None, false)
+        })
         .map_err(untouched)?;
     let running = plan::parse_running(&output.stdout);
     h.report.previous = running.clone();
@@ -328,12 +331,10 @@ fn rollout(
             continue;
         }
         let stage = format!("write {}", file.path);
-        h.exec(
-            &stage,
-            &commands.write_env(&file.path),
-            Some(update.text.as_bytes()),
-            true,
-        )
+        let write = commands.write_env(&file.path);
+        h.timed(HOST, "write env", |h| {
+            h.exec(&stage, &write, Some(update.text.as_bytes()), true)
+        })
         .map_err(|e| (e, Vec::new()))?;
         let changed: Vec<String> = update
             .diff
@@ -358,8 +359,11 @@ fn rollout(
         ));
     }
     // 5. The project must still parse with the new env files.
-    h.exec("validate", &commands.validate(), None, false)
-        .map_err(|e| (e, Vec::new()))?;
+    let validate = commands.validate();
+    h.timed(HOST, "validate", |h| {
+        h.exec("validate", &validate, None, false)
+    })
+    .map_err(|e| (e, Vec::new()))?;
     // 6. One service per `up`, in order; replicas one at a time.
     let mut touched: Vec<String> = Vec::new();
     for service in &spec.services {
@@ -424,8 +428,15 @@ fn roll_back(
                 .map(drop),
             None => h.exec(&step.title, &step.command, None, false).map(drop),
         };
-        if let Err(error) = result {
-            failures.push(error.to_string());
+        match result {
+            // Best effort: the replica goes back to the previous version either way, and the
+            // undrain after its `up` puts it in the pool again.
+            Err(error) if step.title.starts_with("drain ") => h.console.log(&format!(
+                "[{}] warning: {error}; recreating it anyway",
+                h.run.label()
+            )),
+            Err(error) => failures.push(error.to_string()),
+            Ok(()) => {}
         }
     }
     if failures.is_empty() {

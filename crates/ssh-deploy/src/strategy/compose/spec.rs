@@ -64,6 +64,11 @@ pub struct EnvFile {
     pub set: Vec<(String, String)>,
     /// Keys to remove.
     pub unset: Vec<String>,
+    /// Keys of `set` whose value is written in the deploy file itself (`LOG_LEVEL: info`): it
+    /// is in the repository, so it is not masked. Values from `{ env: }` and `{ file: }` are
+    /// masked before anything prints (masking a literal such as `info` or `api-2` would blank
+    /// that word out of every log line, service names included).
+    pub literal: Vec<String>,
 }
 
 /// A service (or a group of replicas) in rollout order.
@@ -306,6 +311,7 @@ fn build(loader: &mut Loader<'_>, root: &Node) -> Option<Spec> {
                 path: String::new(),
                 set: Vec::new(),
                 unset: Vec::new(),
+                literal: Vec::new(),
             };
             for (key, value, _) in loader.mapping(item, &field, ENV_FILE) {
                 let path = join(&field, &key);
@@ -344,6 +350,9 @@ fn build(loader: &mut Loader<'_>, root: &Node) -> Option<Spec> {
                                     );
                                 }
                                 bundles_at.push((field.clone(), key_span));
+                            }
+                            if matches!(value.kind, NodeKind::Scalar(..)) {
+                                env.literal.push(name.clone());
                             }
                             env.set.push((name, resolved));
                         }
@@ -432,6 +441,7 @@ fn build(loader: &mut Loader<'_>, root: &Node) -> Option<Spec> {
                     path: image.env_file.clone(),
                     set: Vec::new(),
                     unset: Vec::new(),
+                    literal: Vec::new(),
                 });
                 spec.env_files.len() - 1
             }
@@ -664,6 +674,8 @@ mod tests {
                 ("N".into(), "3".into())
             ]
         );
+        // Only the value written in the file itself is public; `env:` and `file:` get masked.
+        assert_eq!(spec.env_files[0].literal, ["N"]);
         assert_eq!(spec.env_files[1].path, ".env");
         assert_eq!(
             spec.env_files[1].set,
