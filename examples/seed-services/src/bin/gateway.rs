@@ -45,7 +45,8 @@ async fn chat(stream: TcpStream) {
                 format!("{{\"type\":\"pong\",\"version\":\"{}\"}}", version())
             }
             Message::Text(text) => format!("{{\"type\":\"echo\",\"text\":{:?}}}", text.as_str()),
-            Message::Close(_) => return,
+            // Polling on answers the peer's close frame: a clean close handshake.
+            Message::Close(_) => continue,
             _ => continue,
         };
         if socket.send(Message::text(reply)).await.is_err() {
