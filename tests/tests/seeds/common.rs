@@ -49,6 +49,19 @@ impl Suite {
         key: &str,
         watch_for: &str,
     ) -> (ActLog, Option<Instant>) {
+        self.act_in(&repo.path, event, vars, key, &[], watch_for)
+    }
+
+    /// [`Suite::act`] in any repository `checkout`, with `extra_env` (`--env`) for every step.
+    pub(crate) fn act_in(
+        &self,
+        checkout: &Path,
+        event: &Path,
+        vars: Vec<(String, String)>,
+        key: &str,
+        extra_env: &[(&str, &str)],
+        watch_for: &str,
+    ) -> (ActLog, Option<Instant>) {
         let number = self.runs.get() + 1;
         self.runs.set(number);
         let scratch = self.dir.path().join(format!("act-{number}"));
@@ -61,45 +74,51 @@ impl Suite {
         )]
         let path = std::env::var("PATH").unwrap_or_default();
         let seen = LogWatch::start(scratch.join("act-push.jsonl"), watch_for);
+        let mut env = vec![
+            (
+                "DEPLOY_SUITE_DOWNLOAD_URL".into(),
+                self.mirror.download_url(),
+            ),
+            (
+                "DEPLOY_SUITE_CA_FILE".into(),
+                self.mirror.ca_file().display().to_string(),
+            ),
+            // The registry is not reachable (act runs behind a dead proxy): the build uses
+            // the crates cargo already has, at the versions of the workspace's lock file.
+            // The gate runs on the runner and dials the fleet's addresses directly, past
+            // the dead proxy the act harness sets for everything else.
+            (
+                "NO_PROXY".into(),
+                "127.0.0.1,localhost,10.213.0.0/16".into(),
+            ),
+            (
+                "no_proxy".into(),
+                "127.0.0.1,localhost,10.213.0.0/16".into(),
+            ),
+            ("CARGO_NET_OFFLINE".into(), "true".into()),
+            // The repository's own target dir (a symlink to the cache), whatever the
+            // test process's CARGO_TARGET_DIR is.
+            ("CARGO_TARGET_DIR".into(), "target".into()),
+            ("CARGO_TERM_COLOR".into(), "never".into()),
+            ("NPM_CONFIG_OFFLINE".into(), "true".into()),
+            ("NPM_CONFIG_AUDIT".into(), "false".into()),
+            ("NPM_CONFIG_FUND".into(), "false".into()),
+            ("NPM_CONFIG_UPDATE_NOTIFIER".into(), "false".into()),
+        ];
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
+        );
         let log = ActRun {
-            checkout: repo.path.clone(),
+            checkout: checkout.to_owned(),
             scratch,
             workflows: ".github/workflows/",
             event: "push",
             event_file: Some(event.to_owned()),
             vars,
             secrets: vec![("DEPLOY_SSH_KEY".into(), key.to_owned())],
-            env: vec![
-                (
-                    "DEPLOY_SUITE_DOWNLOAD_URL".into(),
-                    self.mirror.download_url(),
-                ),
-                (
-                    "DEPLOY_SUITE_CA_FILE".into(),
-                    self.mirror.ca_file().display().to_string(),
-                ),
-                // The registry is not reachable (act runs behind a dead proxy): the build uses
-                // the crates cargo already has, at the versions of the workspace's lock file.
-                // The gate runs on the runner and dials the fleet's addresses directly, past
-                // the dead proxy the act harness sets for everything else.
-                (
-                    "NO_PROXY".into(),
-                    "127.0.0.1,localhost,10.213.0.0/16".into(),
-                ),
-                (
-                    "no_proxy".into(),
-                    "127.0.0.1,localhost,10.213.0.0/16".into(),
-                ),
-                ("CARGO_NET_OFFLINE".into(), "true".into()),
-                // The repository's own target dir (a symlink to the cache), whatever the
-                // test process's CARGO_TARGET_DIR is.
-                ("CARGO_TARGET_DIR".into(), "target".into()),
-                ("CARGO_TERM_COLOR".into(), "never".into()),
-                ("NPM_CONFIG_OFFLINE".into(), "true".into()),
-                ("NPM_CONFIG_AUDIT".into(), "false".into()),
-                ("NPM_CONFIG_FUND".into(), "false".into()),
-                ("NPM_CONFIG_UPDATE_NOTIFIER".into(), "false".into()),
-            ],
+            env,
             process_env: vec![
                 ("PATH".into(), format!("{}:{path}", shim.display())),
                 (

@@ -12,6 +12,11 @@
 //!   back every host already switched.
 //! - `scenario_001`: one service: backup, stop, upload, start, verify, rollback on a failed
 //!   verify; then blue-green behind nginx, with a switch-back.
+//! - `scenario_004`: release.yaml -> checkouts of bare platform and bundle repositories ->
+//!   baked bundles -> images FROM a platform image, pushed to the loopback registry -> ECS on
+//!   moto_server (the descriptor in the processor only) -> the compose host's `.env.*` files;
+//!   a platform release whose loader ignores the descriptor fails the gate and every ECS
+//!   service goes back to its previous task definition.
 //!
 //! Each scenario prints a summary (what ran where, how long, what rolled back) and the
 //! measurements of issue 21: its wall time, the time from "gate failed" to "previous release
@@ -41,3 +46,4 @@ mod common;
 mod probe;
 mod scenario_000;
 mod scenario_001;
+mod scenario_004;
