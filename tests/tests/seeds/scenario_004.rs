@@ -615,7 +615,12 @@ fn seed_004_release_yaml_to_images_ecs_on_moto_and_compose_hosts_then_a_failed_g
         }
     }
     // The compose host: the processor's container reads the descriptor back byte for byte.
-    assert_eq!(host.get("chat-proc", "/bundles.json"), descriptor);
+    // Both come from out/bundles.json: ecs-taskdef-update's env-from-file keeps the file's
+    // final newline, ssh-deploy's `{ file: }` drops it (compose's dotenv would not keep it).
+    assert_eq!(
+        host.get("chat-proc", "/bundles.json"),
+        descriptor.strip_suffix('\n').unwrap_or(&descriptor)
+    );
     let proc_env = host.get("chat-proc", "/env.txt");
     assert!(
         proc_env.contains("BUNDLES_FORCE_ENV_ON_STARTUP=1\n"),
