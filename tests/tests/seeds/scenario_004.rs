@@ -20,6 +20,9 @@
 //! byte). Run 2 (release.yaml moves to platform v1.5.0): images build and ECS takes the new
 //! revisions, the gate fails (the new platform ignores `AGENTIC_BUNDLES_JSON`), every ECS
 //! service goes back to the revision it ran before; the compose hosts are never touched.
+//! Run 3 (platform v1.4.0 again, and a processor setting that breaks it on the compose hosts):
+//! ECS passes, the compose host's new processor never turns healthy, and the env files come
+//! back byte for byte with the processor on the image it ran before.
 //!
 //! moto runs no tasks (MOTO_ECS_SERVICE_RUNNING reports the deployment complete), so the
 //! gate runs the processor's released image once on the runner's engine with the descriptor,
@@ -426,8 +429,8 @@ fn unique(prefix: &str) -> String {
 }
 
 #[test]
-fn seed_004_release_yaml_to_images_ecs_on_moto_and_compose_hosts_then_a_failed_gate_rolls_ecs_back()
-{
+fn seed_004_release_yaml_to_images_ecs_on_moto_and_compose_hosts_with_an_ecs_and_a_compose_rollback()
+ {
     let started = Instant::now();
     let suite = Suite::start();
     let engine = Engine::start();
@@ -675,7 +678,7 @@ fn seed_004_release_yaml_to_images_ecs_on_moto_and_compose_hosts_then_a_failed_g
     let (log, gate_failed) = suite.act_in(
         &repo.path,
         &repo.event(&before),
-        vars,
+        vars.clone(),
         &sshd.user_key(),
         &extra_env,
         "Roll every service back",
@@ -748,6 +751,85 @@ fn seed_004_release_yaml_to_images_ecs_on_moto_and_compose_hosts_then_a_failed_g
         &sha2[..12],
         run2.as_secs_f64(),
         ended.saturating_duration_since(gate_failed).as_millis()
+    ));
+    // Run 3: back to platform v1.4.0, with a processor setting that breaks it on the compose
+    // hosts (its health check fails there): ECS passes its gate, the compose host's processor
+    // never turns healthy, and ssh-deploy puts the env files and the image tags back.
+    let compose_before = host.env_files();
+    let proc_image_before = host.project.image_of("chat-proc");
+    let bundles_before = host.get("chat-proc", "/bundles.json");
+    let before = repo.head();
+    write(&repo.path.join("release.yaml"), &release_yaml("v1.4.0"));
+    let compose_file = repo.path.join("deploy/compose.yaml");
+    let text = std::fs::read_to_string(&compose_file).expect("compose.yaml");
+    let line = "      BUNDLES_FORCE_ENV_ON_STARTUP: \"1\"\n";
+    assert!(text.contains(line), "{text}");
+    std::fs::write(
+        &compose_file,
+        text.replacen(line, &format!("{line}      FAIL_HEALTH: chat-proc\n"), 1),
+    )
+    .expect("compose.yaml");
+    git(
+        &repo.path,
+        &[
+            "commit",
+            "-q",
+            "-am",
+            "platform v1.4.0 again; processor: FAIL_HEALTH",
+        ],
+    );
+    let sha3 = repo.head();
+    let run_started = Instant::now();
+    let (log, rolling_back) = suite.act_in(
+        &repo.path,
+        &repo.event(&before),
+        vars,
+        &sshd.user_key(),
+        &extra_env,
+        "rolling back: env files and image tags",
+    );
+    let ended = Instant::now();
+    let run3 = run_started.elapsed();
+    let jobs = log.job_results();
+    assert_eq!(
+        jobs.get("deploy").map(String::as_str),
+        Some("success"),
+        "{jobs:?}\n{}",
+        log.tail()
+    );
+    assert_eq!(
+        jobs.get("compose").map(String::as_str),
+        Some("failure"),
+        "{jobs:?}\n{}",
+        log.tail()
+    );
+    let ecs3 = ecs_services(&moto);
+    assert_eq!(ecs3["processor"]["revision"], 4, "{ecs3}");
+    assert_eq!(
+        ecs3["processor"]["image"],
+        format!("{registry}/kdcube-chat-proc-bundled:{sha3}")
+    );
+    assert_eq!(
+        host.env_files(),
+        compose_before,
+        ".env, .env.ingress, .env.proc, .env.metrics restored byte for byte"
+    );
+    assert_eq!(
+        host.project.image_of("chat-proc"),
+        proc_image_before,
+        "the processor runs the image it ran before"
+    );
+    assert_eq!(
+        host.get("chat-proc", "/bundles.json"),
+        bundles_before,
+        "and serves again with the descriptor it had"
+    );
+    let rolling_back = rolling_back.expect("ssh-deploy said it rolled back");
+    summary.push(format!(
+        "  run 3  platform v1.4.0 + FAIL_HEALTH for the processor ({}): ECS -> revision 4, gate ok; compose host: chat-proc unhealthy, env files and image tags restored, chat-proc back on its image: {:.1} s; rolling back -> run end: {} ms",
+        &sha3[..12],
+        run3.as_secs_f64(),
+        ended.saturating_duration_since(rolling_back).as_millis()
     ));
     summary.push(format!(
         "  seed 004 wall time: {:.1} s",
