@@ -10,6 +10,7 @@
 //! image tags from the record and bring the touched services back, newest first.
 //! The commands are spelled by [`plan`] (pure, snapshot-tested); [`run`] carries them out.
 
+pub mod chain;
 pub mod dotenv;
 mod fields;
 pub mod plan;
@@ -122,7 +123,7 @@ pub(crate) fn render(options: &ComposeOptions) -> String {
         token: "<token>",
         record: &record,
     };
-    let steps = plan::rollout(&commands);
+    let steps = plan::rollout(&commands, Vec::new(), Vec::new());
     let mut text = options.settings.lock_plan();
     for host in &options.connection.hosts {
         text.push_str(&format!(
