@@ -198,6 +198,28 @@ impl Commands<'_> {
         )
     }
 
+    /// A host hook or the migration (`sh -e -c`): in the project dir with `remote_env`
+    /// exported, the hook's `SSH_DEPLOY_*` variables, and `COMPOSE_PROJECT_NAME` and
+    /// `COMPOSE_FILE` set to the deploy file's, so a plain `docker compose run --rm api CMD`
+    /// runs in this project, on the env files (and so the images) just written.
+    pub(crate) fn host_hook(&self, env: &crate::hooks::HookEnv, command: &str) -> String {
+        let mut exports: String = env
+            .pairs()
+            .iter()
+            .map(|(name, value)| format!(" {name}={}", q(value)))
+            .collect();
+        if let Some(name) = &self.spec.project_name {
+            exports.push_str(&format!(" COMPOSE_PROJECT_NAME={}", q(name)));
+        }
+        if !self.spec.compose_files.is_empty() {
+            exports.push_str(&format!(
+                " COMPOSE_FILE={}",
+                q(&self.spec.compose_files.join(":"))
+            ));
+        }
+        format!("{}env{exports} sh -e -c {}", self.prelude(), q(command))
+    }
+
     /// Puts every managed env file back from the release record, byte for byte (mode and owner
     /// too); files that did not exist before are removed.
     pub fn restore_env(&self, present: &[bool]) -> String {
@@ -273,26 +295,42 @@ pub fn prepare(commands: &Commands<'_>) -> Vec<Part> {
     parts
 }
 
-/// What runs between a remote command and the next: a runner-side health gate.
+/// What runs between a remote command and the next: a runner-side health gate or hook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     /// One remote command ([`chain`](super::chain)).
     Shell(Vec<Part>),
     /// health-gate for this service, from the runner.
     Gate(String),
+    /// The runner's hooks of this event (`pre-switch`, `post-switch`), for this host.
+    Runner(&'static str),
+}
+
+/// What runs around the services' `up`s on one host (issue 22): the migration and the host's
+/// pre-switch hooks after `config --quiet`, the host's post-switch hooks after the last `up`,
+/// and whether runner hooks run at either point.
+#[derive(Debug, Clone, Default)]
+pub struct Around {
+    /// Host parts after `config --quiet`, before the first drain or `up`.
+    pub before_up: Vec<Part>,
+    /// Runner pre-switch hooks, after `before_up`.
+    pub runner_before_up: bool,
+    /// Host parts after the last `up` (and its gate and undrain).
+    pub after_up: Vec<Part>,
+    /// Runner post-switch hooks, after `after_up`.
+    pub runner_after_up: bool,
 }
 
 /// Everything after [`prepare`], as remote commands split at the gates: the env writes (`sizes`:
 /// per env file, `None` when it does not change, `Some(None)` when the size is not known yet),
-/// `config --quiet`, then `before_up` (the migration and the host's pre-switch hooks), then one
-/// `up` per service in order, replicas one at a time (drain, up, gate, undrain), then
-/// `after_up` (the host's post-switch hooks). The undrain of one replica and the drain and up
-/// of the next share a command.
+/// `config --quiet`, then [`Around::before_up`] (the migration and the host's pre-switch
+/// hooks), then one `up` per service in order, replicas one at a time (drain, up, gate,
+/// undrain), then [`Around::after_up`] (the host's post-switch hooks). The undrain of one
+/// replica and the drain and up of the next share a command.
 pub fn phases(
     commands: &Commands<'_>,
     sizes: &[Option<Option<usize>>],
-    before_up: Vec<Part>,
-    after_up: Vec<Part>,
+    around: Around,
 ) -> Vec<Phase> {
     let spec = commands.spec;
     let mut phases = Vec::new();
@@ -313,7 +351,11 @@ pub fn phases(
         "validate",
         commands.validate(),
     ));
-    parts.extend(before_up);
+    parts.extend(around.before_up);
+    if around.runner_before_up {
+        phases.push(Phase::Shell(std::mem::take(&mut parts)));
+        phases.push(Phase::Runner("pre-switch"));
+    }
     for service in &spec.services {
         let replica = !service.replicas.is_empty();
         for unit in service.units() {
@@ -348,9 +390,12 @@ pub fn phases(
             }
         }
     }
-    parts.extend(after_up);
+    parts.extend(around.after_up);
     if !parts.is_empty() {
         phases.push(Phase::Shell(parts));
+    }
+    if around.runner_after_up {
+        phases.push(Phase::Runner("post-switch"));
     }
     phases
 }
@@ -358,7 +403,7 @@ pub fn phases(
 /// The rollout for one host, in order, for `--dry-run` and the tests: one block per remote
 /// command. Env writes read "(stdin; keys …)" in place of their content, and `head -c <size>`
 /// (the size is known once the host's file is read).
-pub fn rollout(commands: &Commands<'_>, before_up: Vec<Part>, after_up: Vec<Part>) -> Vec<Step> {
+pub fn rollout(commands: &Commands<'_>, before: Vec<Part>, around: Around) -> Vec<Step> {
     let spec = commands.spec;
     let mut steps = Vec::new();
     let mut shells = 0;
@@ -384,11 +429,17 @@ pub fn rollout(commands: &Commands<'_>, before_up: Vec<Part>, after_up: Vec<Part
             steps.push(step(&format!("shell {shells}: {title}"), part.command));
         }
     };
-    shell(&mut steps, prepare(commands));
+    let mut first = before;
+    first.extend(prepare(commands));
+    shell(&mut steps, first);
     let sizes = vec![Some(None); spec.env_files.len()];
-    for phase in phases(commands, &sizes, before_up, after_up) {
+    for phase in phases(commands, &sizes, around) {
         match phase {
             Phase::Shell(parts) => shell(&mut steps, parts),
+            Phase::Runner(event) => steps.push(step(
+                &format!("hooks {event}"),
+                "(the runner's hooks, with this host in SSH_DEPLOY_HOST)".into(),
+            )),
             Phase::Gate(unit) => steps.push(step(
                 &format!("gate {unit}"),
                 "(health-gate from the runner)".into(),
@@ -536,7 +587,7 @@ mod tests {
     #[test]
     fn rollout_commands() {
         let spec = spec();
-        let steps = rollout(&commands(&spec), Vec::new(), Vec::new());
+        let steps = rollout(&commands(&spec), Vec::new(), Around::default());
         let text = render(&steps);
         assert!(
             !text.contains("sk-never-shown"),

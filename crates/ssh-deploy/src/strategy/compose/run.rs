@@ -12,7 +12,10 @@ use super::ComposeOptions;
 use super::dotenv::{self, KeyDiff};
 use super::plan::{self, Commands, Running};
 
+use crate::hooks::Event;
+
 use super::chain::{self, Part};
+use super::lifecycle::Lifecycle;
 use super::plan::{HOST, Phase};
 
 /// How a host run ended badly.
@@ -233,6 +236,7 @@ struct Before {
 pub(super) fn deploy_host(
     options: &ComposeOptions,
     host: &HostSpec,
+    index: usize,
     record: &str,
     console: &Console,
 ) -> (HostComposeReport, Result<(), Failure>, Option<HostRun>) {
@@ -265,12 +269,18 @@ pub(super) fn deploy_host(
         token: token.clone(),
         context: options
             .settings
-            .context(&options.connection.layout, console),
+            .context(options.connection.layout_for(host), console),
         console,
         report,
     };
+    let lifecycle = Lifecycle::new(
+        &options.hooks,
+        options.release.as_str(),
+        &host.name(),
+        index,
+    );
     let mut before = None;
-    let outcome = rollout(&mut h, options, host, &commands, &mut before);
+    let outcome = rollout(&mut h, options, host, &commands, &lifecycle, &mut before);
     let outcome = match (outcome, before) {
         (Ok(()), _) => Ok(()),
         (Err((error, _)), None) => Err(Failure::Untouched(error)),
@@ -290,6 +300,31 @@ pub(super) fn deploy_host(
             }
         }
     };
+    // post-deploy after success, on-rollback after a rollback: reported, never fatal.
+    let after = match &outcome {
+        Ok(()) => Some((Event::PostDeploy, "success")),
+        Err(Failure::RolledBack(_)) => Some((Event::OnRollback, "rolled-back")),
+        Err(Failure::RollbackFailed(..)) => Some((Event::OnRollback, "rollback-failed")),
+        Err(Failure::Untouched(_)) => None,
+    };
+    if let Some((event, result)) = after {
+        let parts = lifecycle.parts(&commands, event, result);
+        if !parts.is_empty() {
+            match h.chain(&parts, None, false) {
+                Ok(parsed) => {
+                    for ended in parsed.ended.iter().filter(|e| e.status != 0) {
+                        console.warn(&format!(
+                            "[{}] the {} hook exited with status {}",
+                            h.run.label(),
+                            event.name(),
+                            ended.status
+                        ));
+                    }
+                }
+                Err((error, _)) => console.warn(&error.to_string()),
+            }
+        }
+    }
     let mut report = h.report;
     report.result = match &outcome {
         Ok(()) => "deployed",
@@ -314,17 +349,20 @@ fn rollout(
     options: &ComposeOptions,
     host: &HostSpec,
     commands: &Commands<'_>,
+    lifecycle: &Lifecycle<'_>,
     before: &mut Option<Before>,
 ) -> Result<(), (HostError, Vec<String>)> {
     let spec = &options.spec;
+    let strict = options.hooks.strict;
     let untouched = |e| (e, Vec::new());
     h.run.lock(&h.context).map_err(untouched)?;
     // 1. One command: pull every new image first (a registry problem stops the deploy before
     //    any change), then copy the env files into the release record and read them back, and
     //    record the running images.
-    let parsed = h
-        .chain(&plan::prepare(commands), None, true)
-        .map_err(|(e, _)| untouched(e))?;
+    //    The host's pre-deploy hooks go first.
+    let mut first = lifecycle.parts(commands, Event::PreDeploy, "");
+    first.extend(plan::prepare(commands));
+    let parsed = h.chain(&first, None, true).map_err(|(e, _)| untouched(e))?;
     // 2. Compute the new env files (pure); nothing is written yet.
     let mut present = Vec::new();
     let mut updates = Vec::new();
@@ -407,7 +445,7 @@ fn rollout(
     }
     let mut input = Some(input);
     let mut touched: Vec<String> = Vec::new();
-    for phase in plan::phases(commands, &sizes, Vec::new(), Vec::new()) {
+    for phase in plan::phases(commands, &sizes, lifecycle.around(commands)) {
         match phase {
             Phase::Shell(parts) => {
                 let result = h.chain(&parts, input.take().as_deref(), true);
@@ -416,7 +454,50 @@ fn rollout(
                     Err((_, failed)) => (*failed + 1).min(parts.len()),
                 };
                 touched.extend(parts[..ran].iter().filter_map(|p| p.touches.clone()));
-                result.map_err(|(e, _)| (e, touched.clone()))?;
+                match result {
+                    Ok(_) => {}
+                    // A post-switch hook comes last: the services are all up and gated.
+                    Err((error, failed))
+                        if !strict
+                            && parts
+                                .get(failed)
+                                .is_some_and(|p| p.action == "hook post-switch") =>
+                    {
+                        h.console.warn(&format!(
+                            "{error} (a post-switch hook: a warning without --hooks-strict)"
+                        ));
+                    }
+                    Err((error, _)) => return Err((error, touched)),
+                }
+            }
+            Phase::Runner(name) => {
+                let event = if name == "pre-switch" {
+                    Event::PreSwitch
+                } else {
+                    Event::PostSwitch
+                };
+                match lifecycle.on_runner(event) {
+                    Ok(outputs) => {
+                        for output in outputs {
+                            crate::host_run::echo(
+                                h.console,
+                                h.run.label(),
+                                &ExecOutput {
+                                    status: 0,
+                                    stdout: output,
+                                    stderr: String::new(),
+                                },
+                            );
+                        }
+                    }
+                    Err(message) if event == Event::PostSwitch && !strict => {
+                        h.console.warn(&format!("[{}] {message}", h.run.label()))
+                    }
+                    Err(message) => {
+                        let error = h.error(&format!("hook {name} (runner)"), message);
+                        return Err((error, touched));
+                    }
+                }
             }
             Phase::Gate(unit) => {
                 let service = spec
