@@ -515,8 +515,8 @@ impl DeployOptions {
             && (schedule.is_some() || budget != Budget::default())
         {
             return Err(usage(
-                "--schedule and --max-failed apply to the symlink strategy (blue-green and \
-                 compose deploy one host at a time and stop at the first failure)",
+                "--schedule and --max-failed apply to the symlink and compose strategies \
+                 (blue-green deploys one host at a time and stops at the first failure)",
             ));
         }
         let hooks = hooks_from_args(args)?;
