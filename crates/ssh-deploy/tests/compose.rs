@@ -681,6 +681,37 @@ fn host_hooks_run_in_the_project_dir_at_their_points() {
     );
 }
 
+/// A failing post-switch host hook (after every service is up and gated) is a warning; with
+/// --hooks-strict the host is rolled back like a failed gate.
+#[test]
+fn failing_post_switch_hook_warns_or_with_hooks_strict_rolls_back() {
+    let fx = Fixture::new(None);
+    let hook = (
+        "SSH_DEPLOY_HOOK",
+        "post-switch@hosts=echo cache cold >&2; exit 2",
+    );
+    let out = fx.deploy(&[hook]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr.contains("cache cold")
+            && out.stderr.contains("a warning without --hooks-strict"),
+        "{}",
+        out.stderr
+    );
+    let strict = fx.deploy(&[
+        hook,
+        ("SSH_DEPLOY_HOOKS_STRICT", "true"),
+        ("SSH_DEPLOY_RELEASE_ID", "v3"),
+    ]);
+    assert_eq!(strict.code, Some(1), "{strict:?}");
+    assert_eq!(outputs(&strict)["result"], "rolled-back");
+    assert!(
+        fx.ups().iter().any(|u| u == "api-3 (back)"),
+        "{:?}",
+        fx.ups()
+    );
+}
+
 #[test]
 fn failing_pre_deploy_host_hook_changes_nothing() {
     let fx = Fixture::new(None);

@@ -127,6 +127,9 @@ impl Host<'_> {
             .collect::<Vec<_>>()
             .join(" + ");
         let mut reader = input.map(std::io::Cursor::new);
+        // Without the markers nobody knows how far the command got: every part may have run
+        // (a rollback then brings back every service the command could have touched).
+        let unknown = parts.len().saturating_sub(1);
         let output = self
             .run
             .exec_quiet(
@@ -134,7 +137,7 @@ impl Host<'_> {
                 &script,
                 reader.as_mut().map(|r| r as &mut dyn std::io::Read),
             )
-            .map_err(|e| (e, 0))?;
+            .map_err(|e| (e, unknown))?;
         let parsed = match chain::parse(&output.stdout, &token) {
             Ok(parsed) => parsed,
             Err(problem) => {
@@ -142,7 +145,7 @@ impl Host<'_> {
                     "exited with status {} and its output could not be read: {problem}",
                     output.status
                 );
-                return Err((self.error(&titles, message), 0));
+                return Err((self.error(&titles, message), unknown));
             }
         };
         let mut on_host = 0.0;
@@ -459,6 +462,7 @@ fn rollout(
                     // A post-switch hook comes last: the services are all up and gated.
                     Err((error, failed))
                         if !strict
+                            && !error.infrastructure
                             && parts
                                 .get(failed)
                                 .is_some_and(|p| p.action == "hook post-switch") =>
