@@ -49,18 +49,32 @@ impl Suite {
         key: &str,
         watch_for: &str,
     ) -> (ActLog, Option<Instant>) {
-        self.act_in(&repo.path, event, vars, key, &[], watch_for)
+        self.act_with_env(repo, event, vars, key, watch_for, Vec::new())
     }
 
-    /// [`Suite::act`] in any repository `checkout`, with `extra_env` (`--env`) for every step.
+    /// [`Suite::act`] with `extra_env` in every job's environment (e.g. the engine's
+    /// `DOCKER_HOST`, which a real runner has by default).
+    pub(crate) fn act_with_env(
+        &self,
+        repo: &UserRepo,
+        event: &Path,
+        vars: Vec<(String, String)>,
+        key: &str,
+        watch_for: &str,
+        extra_env: Vec<(String, String)>,
+    ) -> (ActLog, Option<Instant>) {
+        self.act_in(&repo.path, event, vars, key, watch_for, extra_env)
+    }
+
+    /// [`Suite::act_with_env`] in any repository `checkout` (not made by [`UserRepo`]).
     pub(crate) fn act_in(
         &self,
         checkout: &Path,
         event: &Path,
         vars: Vec<(String, String)>,
         key: &str,
-        extra_env: &[(&str, &str)],
         watch_for: &str,
+        extra_env: Vec<(String, String)>,
     ) -> (ActLog, Option<Instant>) {
         let number = self.runs.get() + 1;
         self.runs.set(number);
@@ -74,42 +88,6 @@ impl Suite {
         )]
         let path = std::env::var("PATH").unwrap_or_default();
         let seen = LogWatch::start(scratch.join("act-push.jsonl"), watch_for);
-        let mut env = vec![
-            (
-                "DEPLOY_SUITE_DOWNLOAD_URL".into(),
-                self.mirror.download_url(),
-            ),
-            (
-                "DEPLOY_SUITE_CA_FILE".into(),
-                self.mirror.ca_file().display().to_string(),
-            ),
-            // The registry is not reachable (act runs behind a dead proxy): the build uses
-            // the crates cargo already has, at the versions of the workspace's lock file.
-            // The gate runs on the runner and dials the fleet's addresses directly, past
-            // the dead proxy the act harness sets for everything else.
-            (
-                "NO_PROXY".into(),
-                "127.0.0.1,localhost,10.213.0.0/16".into(),
-            ),
-            (
-                "no_proxy".into(),
-                "127.0.0.1,localhost,10.213.0.0/16".into(),
-            ),
-            ("CARGO_NET_OFFLINE".into(), "true".into()),
-            // The repository's own target dir (a symlink to the cache), whatever the
-            // test process's CARGO_TARGET_DIR is.
-            ("CARGO_TARGET_DIR".into(), "target".into()),
-            ("CARGO_TERM_COLOR".into(), "never".into()),
-            ("NPM_CONFIG_OFFLINE".into(), "true".into()),
-            ("NPM_CONFIG_AUDIT".into(), "false".into()),
-            ("NPM_CONFIG_FUND".into(), "false".into()),
-            ("NPM_CONFIG_UPDATE_NOTIFIER".into(), "false".into()),
-        ];
-        env.extend(
-            extra_env
-                .iter()
-                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned())),
-        );
         let log = ActRun {
             checkout: checkout.to_owned(),
             scratch,
@@ -118,7 +96,40 @@ impl Suite {
             event_file: Some(event.to_owned()),
             vars,
             secrets: vec![("DEPLOY_SSH_KEY".into(), key.to_owned())],
-            env,
+            env: vec![
+                (
+                    "DEPLOY_SUITE_DOWNLOAD_URL".into(),
+                    self.mirror.download_url(),
+                ),
+                (
+                    "DEPLOY_SUITE_CA_FILE".into(),
+                    self.mirror.ca_file().display().to_string(),
+                ),
+                // The registry is not reachable (act runs behind a dead proxy): the build uses
+                // the crates cargo already has, at the versions of the workspace's lock file.
+                // The gate runs on the runner and dials the fleet's addresses directly, past
+                // the dead proxy the act harness sets for everything else.
+                (
+                    "NO_PROXY".into(),
+                    "127.0.0.1,localhost,10.213.0.0/16".into(),
+                ),
+                (
+                    "no_proxy".into(),
+                    "127.0.0.1,localhost,10.213.0.0/16".into(),
+                ),
+                ("CARGO_NET_OFFLINE".into(), "true".into()),
+                // The repository's own target dir (a symlink to the cache), whatever the
+                // test process's CARGO_TARGET_DIR is.
+                ("CARGO_TARGET_DIR".into(), "target".into()),
+                ("CARGO_TERM_COLOR".into(), "never".into()),
+                ("NPM_CONFIG_OFFLINE".into(), "true".into()),
+                ("NPM_CONFIG_AUDIT".into(), "false".into()),
+                ("NPM_CONFIG_FUND".into(), "false".into()),
+                ("NPM_CONFIG_UPDATE_NOTIFIER".into(), "false".into()),
+            ]
+            .into_iter()
+            .chain(extra_env)
+            .collect(),
             process_env: vec![
                 ("PATH".into(), format!("{}:{path}", shim.display())),
                 (
@@ -291,6 +302,23 @@ impl UserRepo {
         std::os::unix::fs::symlink(&cache, path.join("target")).expect("target symlink");
         std::fs::write(path.join(".gitignore"), "target\nfrontend/dist/\ndist/\n")
             .expect(".gitignore");
+        git(&path, &["init", "-q", "-b", "main"]);
+        git(&path, &["add", "-A"]);
+        git(&path, &["commit", "-q", "-m", "initial"]);
+        Self {
+            path,
+            dir: dir.to_owned(),
+            commits: std::cell::Cell::new(0),
+        }
+    }
+
+    /// A repository of `files` (source here, path in the repository; directories copied
+    /// whole), committed once; for seeds whose repository is not a cargo project.
+    pub(crate) fn from_files(dir: &Path, files: &[(PathBuf, &str)]) -> Self {
+        let path = dir.join("repo");
+        for (source, target) in files {
+            copy(source, &path.join(target));
+        }
         git(&path, &["init", "-q", "-b", "main"]);
         git(&path, &["add", "-A"]);
         git(&path, &["commit", "-q", "-m", "initial"]);

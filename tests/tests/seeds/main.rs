@@ -12,6 +12,10 @@
 //!   back every host already switched.
 //! - `scenario_001`: one service: backup, stop, upload, start, verify, rollback on a failed
 //!   verify; then blue-green behind nginx, with a switch-back.
+//! - `scenario_002`: a five-service monorepo: change-detect on the push's commit range, only
+//!   the changed services' images built and pushed to the loopback registry, staging, then
+//!   production blue-green (slots are containers of the image) against a recorded baseline; a
+//!   slower and a failing release are switched back.
 //! - `scenario_004`: release.yaml -> checkouts of bare platform and bundle repositories ->
 //!   baked bundles -> images FROM a platform image, pushed to the loopback registry -> ECS on
 //!   moto_server (the descriptor in the processor only) -> the compose host's `.env.*` files;
@@ -46,4 +50,5 @@ mod common;
 mod probe;
 mod scenario_000;
 mod scenario_001;
+mod scenario_002;
 mod scenario_004;

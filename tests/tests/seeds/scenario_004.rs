@@ -499,12 +499,15 @@ fn seed_004_release_yaml_to_images_ecs_on_moto_and_compose_hosts_with_an_ecs_and
     std::fs::create_dir_all(&docker_config).expect("docker config");
     let endpoint = moto.endpoint();
     let docker_config = docker_config.display().to_string();
-    let extra_env = [
+    let extra_env: Vec<(String, String)> = [
         ("DOCKER_HOST", engine.host()),
         ("DOCKER_CONFIG", docker_config.as_str()),
         // The ECS and ECR endpoint of ecs-taskdef-update (the AWS SDK's own variable).
         ("AWS_ENDPOINT_URL", endpoint.as_str()),
-    ];
+    ]
+    .iter()
+    .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+    .collect();
     summary.push(format!(
         "  setup with the platform images, bare repos, moto, the compose host: {:.1} s",
         started.elapsed().as_secs_f64()
@@ -518,8 +521,8 @@ fn seed_004_release_yaml_to_images_ecs_on_moto_and_compose_hosts_with_an_ecs_and
         &repo.event(&"0".repeat(40)),
         vars.clone(),
         &sshd.user_key(),
-        &extra_env,
         "",
+        extra_env.clone(),
     );
     let run1 = run_started.elapsed();
     let jobs = log.job_results();
@@ -680,8 +683,8 @@ fn seed_004_release_yaml_to_images_ecs_on_moto_and_compose_hosts_with_an_ecs_and
         &repo.event(&before),
         vars.clone(),
         &sshd.user_key(),
-        &extra_env,
         "Roll every service back",
+        extra_env.clone(),
     );
     let ended = Instant::now();
     let run2 = run_started.elapsed();
@@ -785,8 +788,8 @@ fn seed_004_release_yaml_to_images_ecs_on_moto_and_compose_hosts_with_an_ecs_and
         &repo.event(&before),
         vars,
         &sshd.user_key(),
-        &extra_env,
         "rolling back: env files and image tags",
+        extra_env.clone(),
     );
     let ended = Instant::now();
     let run3 = run_started.elapsed();
