@@ -12,6 +12,10 @@
 //!   back every host already switched.
 //! - `scenario_001`: one service: backup, stop, upload, start, verify, rollback on a failed
 //!   verify; then blue-green behind nginx, with a switch-back.
+//! - `scenario_003`: compose hosts: staging on a push to main, production on a tag, api-1..3
+//!   rolled one at a time behind HAProxy with a gate each; a broken api-2 rolls back api-1
+//!   (the Docker Engine, compose v2 and registry of scripts/lib/engine.sh; see there for the
+//!   one dockerd both hosts share).
 //!
 //! Each scenario prints a summary (what ran where, how long, what rolled back) and the
 //! measurements of issue 21: its wall time, the time from "gate failed" to "previous release
@@ -41,3 +45,4 @@ mod common;
 mod probe;
 mod scenario_000;
 mod scenario_001;
+mod scenario_003;
