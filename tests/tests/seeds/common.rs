@@ -49,6 +49,19 @@ impl Suite {
         key: &str,
         watch_for: &str,
     ) -> (ActLog, Option<Instant>) {
+        self.act_with_env(repo, event, vars, Vec::new(), key, watch_for)
+    }
+
+    /// [`Suite::act`] with more job environment (`env`), e.g. the runner's `DOCKER_HOST`.
+    pub(crate) fn act_with_env(
+        &self,
+        repo: &UserRepo,
+        event: &Path,
+        vars: Vec<(String, String)>,
+        env: Vec<(String, String)>,
+        key: &str,
+        watch_for: &str,
+    ) -> (ActLog, Option<Instant>) {
         let number = self.runs.get() + 1;
         self.runs.set(number);
         let scratch = self.dir.path().join(format!("act-{number}"));
@@ -91,15 +104,25 @@ impl Suite {
                     "127.0.0.1,localhost,10.213.0.0/16".into(),
                 ),
                 ("CARGO_NET_OFFLINE".into(), "true".into()),
-                // The repository's own target dir (a symlink to the cache), whatever the
-                // test process's CARGO_TARGET_DIR is.
-                ("CARGO_TARGET_DIR".into(), "target".into()),
+                // A runner-level target dir, as a self-hosted runner with a persistent build
+                // dir sets it (the template adds no cache of its own): act copies the
+                // repository into a new directory per run, with fresh mtimes and without
+                // ignored files, so only this keeps the dependencies compiled across runs.
+                // The workflow's `cargo build` still runs and recompiles the services'
+                // own crate every run (its sources are new files to cargo).
+                (
+                    "CARGO_TARGET_DIR".into(),
+                    services_target_dir().display().to_string(),
+                ),
                 ("CARGO_TERM_COLOR".into(), "never".into()),
                 ("NPM_CONFIG_OFFLINE".into(), "true".into()),
                 ("NPM_CONFIG_AUDIT".into(), "false".into()),
                 ("NPM_CONFIG_FUND".into(), "false".into()),
                 ("NPM_CONFIG_UPDATE_NOTIFIER".into(), "false".into()),
-            ],
+            ]
+            .into_iter()
+            .chain(env)
+            .collect(),
             process_env: vec![
                 ("PATH".into(), format!("{}:{path}", shim.display())),
                 (
@@ -265,13 +288,9 @@ impl UserRepo {
             .current_dir(&path)
             .stdout(Stdio::null()));
         assert_eq!(trimmed.code, Some(0), "cargo update: {}", trimmed.stderr);
-        // The build's target dir outlives the test (next to the suite's own target dir), so
-        // only the first run compiles tonic and tokio; act copies the symlink with the tree.
-        let cache = services_target_dir();
-        std::fs::create_dir_all(&cache).expect("target cache");
-        std::os::unix::fs::symlink(&cache, path.join("target")).expect("target symlink");
         std::fs::write(path.join(".gitignore"), "target\nfrontend/dist/\ndist/\n")
             .expect(".gitignore");
+        prebuild_services(&path);
         git(&path, &["init", "-q", "-b", "main"]);
         git(&path, &["add", "-A"]);
         git(&path, &["commit", "-q", "-m", "initial"]);
@@ -280,6 +299,44 @@ impl UserRepo {
             dir: dir.to_owned(),
             commits: std::cell::Cell::new(0),
         }
+    }
+
+    /// A user's repository holding `files` (path, content, mode) and the scenario's
+    /// workflows, committed on main: for a seed whose repository is not examples/seed-services.
+    pub(crate) fn with_files(
+        dir: &Path,
+        files: &[(&str, String, u32)],
+        workflows: &[&str],
+    ) -> Self {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = dir.join("repo");
+        for (file, text, mode) in files {
+            let target = path.join(file);
+            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&target, text).expect("write");
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(*mode))
+                .expect("chmod");
+        }
+        for workflow in workflows {
+            copy(
+                &workspace_root().join(format!("tests/workflows/seeds/{workflow}.yml")),
+                &path.join(format!(".github/workflows/{workflow}.yml")),
+            );
+        }
+        git(&path, &["init", "-q", "-b", "main"]);
+        git(&path, &["add", "-A"]);
+        git(&path, &["commit", "-q", "-m", "initial"]);
+        Self {
+            path,
+            dir: dir.to_owned(),
+            commits: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Tags HEAD `tag` and returns the push event of the tag (`refs/tags/<tag>`).
+    pub(crate) fn tag(&self, tag: &str) -> PathBuf {
+        git(&self.path, &["tag", tag]);
+        self.event_of(&format!("refs/tags/{tag}"), &"0".repeat(40))
     }
 
     /// The current commit.
@@ -308,6 +365,11 @@ impl UserRepo {
 
     /// The push event of HEAD (`before`: the commit pushed before it).
     pub(crate) fn event(&self, before: &str) -> PathBuf {
+        self.event_of("refs/heads/main", before)
+    }
+
+    /// The push event of HEAD to `reference` (`before`: what the reference pointed at).
+    fn event_of(&self, reference: &str, before: &str) -> PathBuf {
         let number = self.commits.get() + 1;
         self.commits.set(number);
         let after = self.head();
@@ -315,12 +377,66 @@ impl UserRepo {
         std::fs::write(
             &event,
             format!(
-                "{{\"ref\":\"refs/heads/main\",\"before\":\"{before}\",\"after\":\"{after}\",\"forced\":false,\"repository\":{{\"default_branch\":\"main\",\"full_name\":\"acme/pagi\"}},\"head_commit\":{{\"id\":\"{after}\"}}}}"
+                "{{\"ref\":\"{reference}\",\"before\":\"{before}\",\"after\":\"{after}\",\"forced\":false,\"repository\":{{\"default_branch\":\"main\",\"full_name\":\"acme/pagi\"}},\"head_commit\":{{\"id\":\"{after}\"}}}}"
             ),
         )
         .expect("event");
         event
     }
+}
+
+/// Compiles the services and their dependencies into [`services_target_dir`] once per test
+/// process, before any act run, with the command the template runs (every binary), so the
+/// workflow's own `cargo build` only recompiles the services' crate. Without it the first act
+/// run would compile tonic and tokio inside its job (minutes on a loaded machine, past the act
+/// run's bound); the dir outlives the test, so on a warm cache this is a cargo no-op.
+fn prebuild_services(repo: &Path) {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let started = Instant::now();
+        let cargo = require_program("cargo", "install Rust with rustup");
+        let mut command = test_support::tool_command(cargo);
+        // cargo test's per-package variables would reach build scripts that track them; the
+        // act run's cargo does not have them (scripts/build-static unsets the same).
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_MANIFEST_LINKS",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            command.env_remove(name);
+        }
+        let log_path = repo.with_file_name("prebuild.log");
+        let log = std::fs::File::create(&log_path).expect("prebuild log");
+        let mut child = spawn(
+            command
+                .args(["build", "--release", "--locked", "--offline", "--bins"])
+                .env("CARGO_TARGET_DIR", services_target_dir())
+                .env("CARGO_TERM_COLOR", "never")
+                .current_dir(repo)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        // A cold build of tonic and tokio takes ~11 min on two loaded cores; a warm one less
+        // than a minute.
+        let status = test_support::wait_for_exit(
+            &mut child,
+            Duration::from_secs(40 * 60),
+            "cargo build of the seed services",
+        );
+        assert!(
+            status.success(),
+            "cargo build of the seed services: {status}\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        say(&format!(
+            "seed services compiled into {} in {:.1} s (once per test process)",
+            services_target_dir().display(),
+            started.elapsed().as_secs_f64()
+        ));
+    });
 }
 
 /// `<target dir>/seed-services`: the test binary runs from `<target dir>/debug/deps`.
