@@ -23,6 +23,8 @@ pub(crate) struct Suite {
     mirror: Mirror,
     release: PathBuf,
     runs: std::cell::Cell<usize>,
+    /// The jobs of the last act run and their seconds (see [`Suite::last_jobs`]).
+    last_jobs: std::cell::RefCell<Vec<(String, u64)>>,
 }
 
 impl Suite {
@@ -36,7 +38,19 @@ impl Suite {
             mirror,
             release,
             runs: std::cell::Cell::new(0),
+            last_jobs: std::cell::RefCell::new(Vec::new()),
         }
+    }
+
+    /// The jobs of the last act run with their wall time (`build 21 s, staging 9 s, ...`),
+    /// from act's log (one-second timestamps), in the order they started.
+    pub(crate) fn last_jobs(&self) -> String {
+        self.last_jobs
+            .borrow()
+            .iter()
+            .map(|(job, seconds)| format!("{job} {seconds} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Runs act on `push` in `repo` with `vars` and the deploy key; while it runs, the first
@@ -73,7 +87,8 @@ impl Suite {
             reason = "the act process's PATH, with the rustup stand-in first"
         )]
         let path = std::env::var("PATH").unwrap_or_default();
-        let seen = LogWatch::start(scratch.join("act-push.jsonl"), watch_for);
+        let log_file = scratch.join("act-push.jsonl");
+        let seen = LogWatch::start(log_file.clone(), watch_for);
         let log = ActRun {
             checkout: repo.path.clone(),
             scratch,
@@ -144,8 +159,41 @@ impl Suite {
             ..ActRun::default()
         }
         .run();
+        *self.last_jobs.borrow_mut() = job_seconds(&log_file);
         (log, seen.finish())
     }
+}
+
+/// Per job of an act log: seconds from its first line to its last (act stamps lines to the
+/// second: `"time":"2026-12-07T06:35:11Z"`), in the order the jobs started.
+fn job_seconds(log_file: &Path) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(log_file).unwrap_or_default();
+    let mut jobs: Vec<(String, u64, u64)> = Vec::new();
+    for line in text.lines() {
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(job), Some(time)) = (event["jobID"].as_str(), event["time"].as_str()) else {
+            continue;
+        };
+        let Some(second) = time
+            .split_once('T')
+            .map(|(_, clock)| clock.trim_end_matches('Z'))
+            .and_then(|clock| {
+                let mut parts = clock.split(':').map(|part| part.parse::<u64>().ok());
+                Some(parts.next()?? * 3600 + parts.next()?? * 60 + parts.next()??)
+            })
+        else {
+            continue;
+        };
+        match jobs.iter_mut().find(|(name, _, _)| name == job) {
+            Some((_, _, last)) => *last = second,
+            None => jobs.push((job.to_owned(), second, second)),
+        }
+    }
+    jobs.into_iter()
+        .map(|(job, first, last)| (job, (last + 86_400 - first) % 86_400))
+        .collect()
 }
 
 /// Notes the first moment a line of a growing file contains a text.

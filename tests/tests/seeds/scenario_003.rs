@@ -344,8 +344,9 @@ fn seed_003_stages_main_rolls_a_tag_over_three_replicas_and_rolls_back_a_broken_
         REPLICAS.iter().map(|r| production.container(r)).collect();
     assert_eq!(containers_after, containers_before, "production untouched");
     summary.push(format!(
-        "  run 1  push to main: image {main_tag} built and pushed -> staging-1 (api), {:.1} s; production untouched",
-        run_started.elapsed().as_secs_f64()
+        "  run 1  push to main: image {main_tag} built and pushed -> staging-1 (api), {:.1} s ({}); production untouched",
+        run_started.elapsed().as_secs_f64(),
+        suite.last_jobs()
     ));
 
     // 2. Tag v1.0.0: production, one replica at a time, under load through HAProxy.
@@ -399,8 +400,9 @@ fn seed_003_stages_main_rolls_a_tag_over_three_replicas_and_rolls_back_a_broken_
         "HAProxy served both versions while rolling: {rolling:?}"
     );
     summary.push(format!(
-        "  run 2  tag v1.0.0: image built and pushed -> prod-1 api-1, api-2, api-3 one at a time (drain, up, gate, undrain), {:.1} s, nothing rolled back; through HAProxy: {} requests, {} failed",
+        "  run 2  tag v1.0.0: image built and pushed -> prod-1 api-1, api-2, api-3 one at a time (drain, up, gate, undrain), {:.1} s ({}), nothing rolled back; through HAProxy: {} requests, {} failed",
         run_started.elapsed().as_secs_f64(),
+        suite.last_jobs(),
         rolling.requests,
         rolling.failed
     ));
@@ -463,8 +465,9 @@ fn seed_003_stages_main_rolls_a_tag_over_three_replicas_and_rolls_back_a_broken_
     let serving = settled_on(&samples, "v1.0.0").expect("every replica serves v1.0.0 again");
     let recovery = serving.saturating_duration_since(gate_failed);
     summary.push(format!(
-        "  run 3  tag v1.1.0: api-1 ok, api-2 unhealthy (compose up --wait); rolled back: api-2, api-1 -> v1.0.0, api-3 untouched; {:.1} s; rolling back -> v1.0.0 on every replica: {} ms; through HAProxy: {} requests, {} failed",
+        "  run 3  tag v1.1.0: api-1 ok, api-2 unhealthy (compose up --wait); rolled back: api-2, api-1 -> v1.0.0, api-3 untouched; {:.1} s ({}); rolling back -> v1.0.0 on every replica: {} ms; through HAProxy: {} requests, {} failed",
         run_started.elapsed().as_secs_f64(),
+        suite.last_jobs(),
         recovery.as_millis(),
         during_rollback.requests,
         during_rollback.failed
