@@ -23,6 +23,8 @@ pub(crate) struct Suite {
     mirror: Mirror,
     release: PathBuf,
     runs: std::cell::Cell<usize>,
+    /// The jobs of the last act run and their seconds (see [`Suite::last_jobs`]).
+    last_jobs: std::cell::RefCell<Vec<(String, u64)>>,
 }
 
 impl Suite {
@@ -36,7 +38,19 @@ impl Suite {
             mirror,
             release,
             runs: std::cell::Cell::new(0),
+            last_jobs: std::cell::RefCell::new(Vec::new()),
         }
+    }
+
+    /// The jobs of the last act run with their wall time (`build 21 s, staging 9 s, ...`),
+    /// from act's log (one-second timestamps), in the order they started.
+    pub(crate) fn last_jobs(&self) -> String {
+        self.last_jobs
+            .borrow()
+            .iter()
+            .map(|(job, seconds)| format!("{job} {seconds} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Runs act on `push` in `repo` with `vars` and the deploy key; while it runs, the first
@@ -87,7 +101,8 @@ impl Suite {
             reason = "the act process's PATH, with the rustup stand-in first"
         )]
         let path = std::env::var("PATH").unwrap_or_default();
-        let seen = LogWatch::start(scratch.join("act-push.jsonl"), watch_for);
+        let log_file = scratch.join("act-push.jsonl");
+        let seen = LogWatch::start(log_file.clone(), watch_for);
         let log = ActRun {
             checkout: checkout.to_owned(),
             scratch,
@@ -118,9 +133,16 @@ impl Suite {
                     "127.0.0.1,localhost,10.213.0.0/16".into(),
                 ),
                 ("CARGO_NET_OFFLINE".into(), "true".into()),
-                // The repository's own target dir (a symlink to the cache), whatever the
-                // test process's CARGO_TARGET_DIR is.
-                ("CARGO_TARGET_DIR".into(), "target".into()),
+                // A runner-level target dir, as a self-hosted runner with a persistent build
+                // dir sets it (the template adds no cache of its own): act copies the
+                // repository into a new directory per run, with fresh mtimes and without
+                // ignored files, so only this keeps the dependencies compiled across runs.
+                // The workflow's `cargo build` still runs and recompiles the services'
+                // own crate every run (its sources are new files to cargo).
+                (
+                    "CARGO_TARGET_DIR".into(),
+                    services_target_dir().display().to_string(),
+                ),
                 ("CARGO_TERM_COLOR".into(), "never".into()),
                 ("NPM_CONFIG_OFFLINE".into(), "true".into()),
                 ("NPM_CONFIG_AUDIT".into(), "false".into()),
@@ -151,8 +173,41 @@ impl Suite {
             ..ActRun::default()
         }
         .run();
+        *self.last_jobs.borrow_mut() = job_seconds(&log_file);
         (log, seen.finish())
     }
+}
+
+/// Per job of an act log: seconds from its first line to its last (act stamps lines to the
+/// second: `"time":"2026-12-07T06:35:11Z"`), in the order the jobs started.
+fn job_seconds(log_file: &Path) -> Vec<(String, u64)> {
+    let text = std::fs::read_to_string(log_file).unwrap_or_default();
+    let mut jobs: Vec<(String, u64, u64)> = Vec::new();
+    for line in text.lines() {
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(job), Some(time)) = (event["jobID"].as_str(), event["time"].as_str()) else {
+            continue;
+        };
+        let Some(second) = time
+            .split_once('T')
+            .map(|(_, clock)| clock.trim_end_matches('Z'))
+            .and_then(|clock| {
+                let mut parts = clock.split(':').map(|part| part.parse::<u64>().ok());
+                Some(parts.next()?? * 3600 + parts.next()?? * 60 + parts.next()??)
+            })
+        else {
+            continue;
+        };
+        match jobs.iter_mut().find(|(name, _, _)| name == job) {
+            Some((_, _, last)) => *last = second,
+            None => jobs.push((job.to_owned(), second, second)),
+        }
+    }
+    jobs.into_iter()
+        .map(|(job, first, last)| (job, (last + 86_400 - first) % 86_400))
+        .collect()
 }
 
 /// Notes the first moment a line of a growing file contains a text.
@@ -295,13 +350,9 @@ impl UserRepo {
             .current_dir(&path)
             .stdout(Stdio::null()));
         assert_eq!(trimmed.code, Some(0), "cargo update: {}", trimmed.stderr);
-        // The build's target dir outlives the test (next to the suite's own target dir), so
-        // only the first run compiles tonic and tokio; act copies the symlink with the tree.
-        let cache = services_target_dir();
-        std::fs::create_dir_all(&cache).expect("target cache");
-        std::os::unix::fs::symlink(&cache, path.join("target")).expect("target symlink");
         std::fs::write(path.join(".gitignore"), "target\nfrontend/dist/\ndist/\n")
             .expect(".gitignore");
+        prebuild_services(&path);
         git(&path, &["init", "-q", "-b", "main"]);
         git(&path, &["add", "-A"]);
         git(&path, &["commit", "-q", "-m", "initial"]);
@@ -327,6 +378,44 @@ impl UserRepo {
             dir: dir.to_owned(),
             commits: std::cell::Cell::new(0),
         }
+    }
+
+    /// A user's repository holding `files` (path, content, mode) and the scenario's
+    /// workflows, committed on main: for a seed whose repository is not examples/seed-services.
+    pub(crate) fn with_files(
+        dir: &Path,
+        files: &[(&str, String, u32)],
+        workflows: &[&str],
+    ) -> Self {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = dir.join("repo");
+        for (file, text, mode) in files {
+            let target = path.join(file);
+            std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&target, text).expect("write");
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(*mode))
+                .expect("chmod");
+        }
+        for workflow in workflows {
+            copy(
+                &workspace_root().join(format!("tests/workflows/seeds/{workflow}.yml")),
+                &path.join(format!(".github/workflows/{workflow}.yml")),
+            );
+        }
+        git(&path, &["init", "-q", "-b", "main"]);
+        git(&path, &["add", "-A"]);
+        git(&path, &["commit", "-q", "-m", "initial"]);
+        Self {
+            path,
+            dir: dir.to_owned(),
+            commits: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Tags HEAD `tag` and returns the push event of the tag (`refs/tags/<tag>`).
+    pub(crate) fn tag(&self, tag: &str) -> PathBuf {
+        git(&self.path, &["tag", tag]);
+        self.event_of(&format!("refs/tags/{tag}"), &"0".repeat(40))
     }
 
     /// The current commit.
@@ -355,6 +444,11 @@ impl UserRepo {
 
     /// The push event of HEAD (`before`: the commit pushed before it).
     pub(crate) fn event(&self, before: &str) -> PathBuf {
+        self.event_of("refs/heads/main", before)
+    }
+
+    /// The push event of HEAD to `reference` (`before`: what the reference pointed at).
+    fn event_of(&self, reference: &str, before: &str) -> PathBuf {
         let number = self.commits.get() + 1;
         self.commits.set(number);
         let after = self.head();
@@ -362,12 +456,66 @@ impl UserRepo {
         std::fs::write(
             &event,
             format!(
-                "{{\"ref\":\"refs/heads/main\",\"before\":\"{before}\",\"after\":\"{after}\",\"forced\":false,\"repository\":{{\"default_branch\":\"main\",\"full_name\":\"acme/pagi\"}},\"head_commit\":{{\"id\":\"{after}\"}}}}"
+                "{{\"ref\":\"{reference}\",\"before\":\"{before}\",\"after\":\"{after}\",\"forced\":false,\"repository\":{{\"default_branch\":\"main\",\"full_name\":\"acme/pagi\"}},\"head_commit\":{{\"id\":\"{after}\"}}}}"
             ),
         )
         .expect("event");
         event
     }
+}
+
+/// Compiles the services and their dependencies into [`services_target_dir`] once per test
+/// process, before any act run, with the command the template runs (every binary), so the
+/// workflow's own `cargo build` only recompiles the services' crate. Without it the first act
+/// run would compile tonic and tokio inside its job (minutes on a loaded machine, past the act
+/// run's bound); the dir outlives the test, so on a warm cache this is a cargo no-op.
+fn prebuild_services(repo: &Path) {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let started = Instant::now();
+        let cargo = require_program("cargo", "install Rust with rustup");
+        let mut command = test_support::tool_command(cargo);
+        // cargo test's per-package variables would reach build scripts that track them; the
+        // act run's cargo does not have them (scripts/build-static unsets the same).
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_MANIFEST_LINKS",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            command.env_remove(name);
+        }
+        let log_path = repo.with_file_name("prebuild.log");
+        let log = std::fs::File::create(&log_path).expect("prebuild log");
+        let mut child = spawn(
+            command
+                .args(["build", "--release", "--locked", "--offline", "--bins"])
+                .env("CARGO_TARGET_DIR", services_target_dir())
+                .env("CARGO_TERM_COLOR", "never")
+                .current_dir(repo)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log),
+        );
+        // A cold build of tonic and tokio takes ~11 min on two loaded cores; a warm one less
+        // than a minute.
+        let status = test_support::wait_for_exit(
+            &mut child,
+            Duration::from_secs(40 * 60),
+            "cargo build of the seed services",
+        );
+        assert!(
+            status.success(),
+            "cargo build of the seed services: {status}\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        say(&format!(
+            "seed services compiled into {} in {:.1} s (once per test process)",
+            services_target_dir().display(),
+            started.elapsed().as_secs_f64()
+        ));
+    });
 }
 
 /// `<target dir>/seed-services`: the test binary runs from `<target dir>/debug/deps`.

@@ -16,6 +16,10 @@
 //!   the changed services' images built and pushed to the loopback registry, staging, then
 //!   production blue-green (slots are containers of the image) against a recorded baseline; a
 //!   slower and a failing release are switched back.
+//! - `scenario_003`: compose hosts: staging on a push to main, production on a tag, api-1..3
+//!   rolled one at a time behind HAProxy with a gate each; a broken api-2 rolls back api-1
+//!   (the Docker Engine, compose v2 and registry of scripts/lib/engine.sh; see there for the
+//!   one dockerd both hosts share).
 //! - `scenario_004`: release.yaml -> checkouts of bare platform and bundle repositories ->
 //!   baked bundles -> images FROM a platform image, pushed to the loopback registry -> ECS on
 //!   moto_server (the descriptor in the processor only) -> the compose host's `.env.*` files;
@@ -51,4 +55,5 @@ mod probe;
 mod scenario_000;
 mod scenario_001;
 mod scenario_002;
+mod scenario_003;
 mod scenario_004;

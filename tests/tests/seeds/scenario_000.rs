@@ -109,8 +109,9 @@ fn seed_000_rolls_five_services_over_three_hosts_and_rolls_back_a_release_that_n
         assert!(page.body.contains("digital twin v1"), "{}", page.body);
     }
     summary.push(format!(
-        "  run 1  v1 {v1}: build -> staging-1 -> app-1 -> app-2 -> app-3, {:.1} s, nothing rolled back",
-        run_started.elapsed().as_secs_f64()
+        "  run 1  v1 {v1}: build -> staging-1 -> app-1 -> app-2 -> app-3, {:.1} s ({}), nothing rolled back",
+        run_started.elapsed().as_secs_f64(),
+        suite.last_jobs()
     ));
 
     // 2. v2 through a proxy that must not drop a request.
@@ -166,8 +167,9 @@ fn seed_000_rolls_five_services_over_three_hosts_and_rolls_back_a_release_that_n
         "requests through nginx failed during the rolling deploy: {rolling:?}"
     );
     summary.push(format!(
-        "  run 2  v2 {v2}: staging-1 -> app-1 -> app-2 -> app-3, {:.1} s, nothing rolled back; through nginx: {} requests, {} failed, answers per release {:?}",
+        "  run 2  v2 {v2}: staging-1 -> app-1 -> app-2 -> app-3, {:.1} s ({}), nothing rolled back; through nginx: {} requests, {} failed, answers per release {:?}",
         run_started.elapsed().as_secs_f64(),
+        suite.last_jobs(),
         rolling.requests,
         rolling.failed,
         rolling.releases
@@ -242,9 +244,10 @@ fn seed_000_rolls_five_services_over_three_hosts_and_rolls_back_a_release_that_n
     let serving = settled_on(&samples, &v2).expect("every production host serves v2 again");
     let recovery = serving.saturating_duration_since(gate_failed);
     summary.push(format!(
-        "  run 3  v3 {v3}: staging-1 ok, app-1 ok, app-2 ok, app-3 gate failed (memory NOT_SERVING); rolled back: {} -> v2; {:.1} s; gate failed -> v2 serving on every production host: {} ms; through nginx: {} requests, {} failed",
+        "  run 3  v3 {v3}: staging-1 ok, app-1 ok, app-2 ok, app-3 gate failed (memory NOT_SERVING); rolled back: {} -> v2; {:.1} s ({}); gate failed -> v2 serving on every production host: {} ms; through nginx: {} requests, {} failed",
         rolled_back.join(", "),
         run_started.elapsed().as_secs_f64(),
+        suite.last_jobs(),
         recovery.as_millis(),
         during_rollback.requests,
         during_rollback.failed

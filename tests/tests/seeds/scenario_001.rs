@@ -70,8 +70,9 @@ fn seed_001_rolls_back_a_failed_verify_then_goes_blue_green_behind_nginx_with_a_
     let answer = crate::probe::get(agent, "/version", Duration::from_secs(5)).expect("agent");
     assert_eq!(release_header(&answer), v1);
     summary.push(format!(
-        "  phase 1 run 1  v1 {v1} -> the server: upload, start, verify ok, {:.1} s",
-        run_started.elapsed().as_secs_f64()
+        "  phase 1 run 1  v1 {v1} -> the server: upload, start, verify ok, {:.1} s ({})",
+        run_started.elapsed().as_secs_f64(),
+        suite.last_jobs()
     ));
 
     // Phase 1, run 2: /health fails; v1 (the backup) comes back.
@@ -120,8 +121,9 @@ fn seed_001_rolls_back_a_failed_verify_then_goes_blue_green_behind_nginx_with_a_
     let serving = settled_on(&samples, &v1).expect("v1 serves again");
     let recovery = serving.saturating_duration_since(gate_failed);
     summary.push(format!(
-        "  phase 1 run 2  v2 {v2}: verify failed (/health 503), rolled back to v1 {v1}, {:.1} s; gate failed -> v1 serving: {} ms",
+        "  phase 1 run 2  v2 {v2}: verify failed (/health 503), rolled back to v1 {v1}, {:.1} s ({}); gate failed -> v1 serving: {} ms",
         run_started.elapsed().as_secs_f64(),
+        suite.last_jobs(),
         recovery.as_millis()
     ));
 
@@ -204,8 +206,9 @@ fn seed_001_rolls_back_a_failed_verify_then_goes_blue_green_behind_nginx_with_a_
     assert_eq!(release_header(&answer), b1, "{answer:?}");
     let first_slot = answer.header("X-Slot").unwrap_or_default().to_owned();
     summary.push(format!(
-        "  phase 2 run 1  b1 {b1}: slot {first_slot} started, gated, nginx switched to it, {:.1} s",
-        run_started.elapsed().as_secs_f64()
+        "  phase 2 run 1  b1 {b1}: slot {first_slot} started, gated, nginx switched to it, {:.1} s ({})",
+        run_started.elapsed().as_secs_f64(),
+        suite.last_jobs()
     ));
 
     // Phase 2, run 2: a good release under load through nginx.
@@ -242,8 +245,9 @@ fn seed_001_rolls_back_a_failed_verify_then_goes_blue_green_behind_nginx_with_a_
         "the load saw both releases: {switch:?}"
     );
     summary.push(format!(
-        "  phase 2 run 2  b2 {b2}: slot {second_slot} live, slot {first_slot} drained and stopped, {:.1} s; through nginx: {} requests, {} failed, per release {:?}",
+        "  phase 2 run 2  b2 {b2}: slot {second_slot} live, slot {first_slot} drained and stopped, {:.1} s ({}); through nginx: {} requests, {} failed, per release {:?}",
         run_started.elapsed().as_secs_f64(),
+        suite.last_jobs(),
         switch.requests,
         switch.failed,
         switch.releases
@@ -295,8 +299,9 @@ fn seed_001_rolls_back_a_failed_verify_then_goes_blue_green_behind_nginx_with_a_
         "failures through nginx other than the broken release's 500s: {switch_back:?}"
     );
     summary.push(format!(
-        "  phase 2 run 3  b3 {b3}: slot {first_slot} started and gated, nginx switched, observation failed (/ answers 500), switched back to slot {second_slot} (b2), {:.1} s; gate failed -> b2 serving through nginx: {} ms; through nginx: {} requests, {} failed (500s from b3 while live)",
+        "  phase 2 run 3  b3 {b3}: slot {first_slot} started and gated, nginx switched, observation failed (/ answers 500), switched back to slot {second_slot} (b2), {:.1} s ({}); gate failed -> b2 serving through nginx: {} ms; through nginx: {} requests, {} failed (500s from b3 while live)",
         run_started.elapsed().as_secs_f64(),
+        suite.last_jobs(),
         recovery.as_millis(),
         switch_back.requests,
         switch_back.failed
