@@ -506,6 +506,51 @@ fn keep_old_slot_leaves_it_running_then_stops_it_in_the_background() {
     assert_eq!(slot_behind(haproxy.port()), "green");
 }
 
+/// The stop command lives in the release, as seed 001's `deploy/bin/ctl slot-stop` does. On a
+/// first deploy the idle slot was never pointed at a release: there is nothing to stop and no
+/// script to run (it used to run from the root, exit 127, and fail the deploy with exit 3). Once
+/// a slot has a release, its own script stops it.
+#[test]
+fn a_first_deploy_with_a_stop_script_from_the_release_needs_no_previous_slot() {
+    let fx = Fixture::new();
+    let haproxy = Haproxy::start(&fx.proxy_dir("haproxy"), fx.blue, fx.green);
+    let deploy = |version: &str| {
+        let dir = fx.work.path().join(format!("tree-{version}/deploy"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(
+            dir.join("slot-stop"),
+            format!("{}\n", fx.slots.stop_command()),
+        )
+        .expect("write");
+        let mut command = fx.command(&haproxy, version);
+        command.env("SSH_DEPLOY_SLOT_STOP_COMMAND", "sh deploy/slot-stop");
+        run(&mut command)
+    };
+    let first = deploy("v1");
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert!(
+        first
+            .stderr
+            .contains("slot blue has no release yet: nothing to stop"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(fx.live(), "blue");
+    let second = deploy("v2");
+    assert_eq!(second.code, Some(0), "{second:?}");
+    assert_eq!(fx.live(), "green");
+    assert_eq!(
+        fx.slots.running(),
+        ["green"],
+        "blue was stopped by the script in its own release"
+    );
+    let third = deploy("v3");
+    assert_eq!(third.code, Some(0), "{third:?}");
+    assert_eq!(fx.live(), "blue");
+    assert_eq!(fx.slots.running(), ["blue"]);
+    assert_eq!(slot_behind(haproxy.port()), "blue");
+}
+
 #[test]
 fn a_refused_haproxy_command_fails_before_any_switch() {
     let fx = Fixture::new();
