@@ -247,6 +247,12 @@ impl HostRun {
         })
     }
 
+    /// From now on a signal ends the wait for a command's output at once (`exec`; see
+    /// [`crate::remote::Remote::stop_waiting_on_interrupt`]).
+    pub(crate) fn stop_waiting_on_interrupt(&mut self, interrupt: &crate::interrupt::Interrupt) {
+        self.remote.stop_waiting_on_interrupt(interrupt);
+    }
+
     /// Runs `status` quietly and returns its output.
     pub(crate) fn remote_status(&mut self, layout: &Layout) -> Result<String, HostError> {
         self.quiet("status", &layout.status(None))
@@ -479,9 +485,18 @@ impl HostRun {
         if switch {
             parts.push(("switch".to_owned(), context.layout.switch(release, &token)));
         }
-        let mut upload = file.map(|file| StopOnSignal {
-            inner: file,
-            interrupt: context.interrupt,
+        let label = self.label().to_owned();
+        let mut upload = file.map(|file| {
+            let total = file.metadata().map_or(0, |m| m.len());
+            crate::progress::Progress::new(
+                StopOnSignal {
+                    inner: file,
+                    interrupt: context.interrupt,
+                },
+                total,
+                context.console,
+                &label,
+            )
         });
         let input = upload.as_mut().map(|f| f as &mut dyn std::io::Read);
         self.progress = input
@@ -635,6 +650,40 @@ impl HostRun {
         result?;
         self.switched = false;
         Ok(())
+    }
+
+    /// A first deploy that failed after its switch has no release to go back to: stops the new
+    /// release's services (newest first, each that has a way to stop) and removes `current`,
+    /// as one remote command. Returns the services left running (no stop command known).
+    pub(crate) fn withdraw(
+        &mut self,
+        context: &HostContext<'_>,
+        release: &ReleaseId,
+    ) -> Result<Vec<String>, HostError> {
+        let ctx = ReleaseContext {
+            layout: context.layout,
+            release,
+        };
+        let mut parts: Vec<(String, String)> = Vec::new();
+        let mut left_running = Vec::new();
+        if self.restarted {
+            for service in context.services.iter().rev() {
+                match context.manager.stop(service, &ctx) {
+                    Some(command) => parts.push((format!("stop {service}"), command)),
+                    None => left_running.push(service.clone()),
+                }
+            }
+        }
+        parts.push((
+            "remove current".to_owned(),
+            context.layout.unswitch(release),
+        ));
+        self.reverting = true;
+        let result = self.steps(context, &parts, None);
+        self.reverting = false;
+        result?;
+        self.switched = false;
+        Ok(left_running)
     }
 
     /// Appends to the release log, prunes old releases (on success) and releases the lock.
@@ -898,6 +947,7 @@ mod tests {
         crate::commands::Custom {
             restart: Vec::new(),
             check: Vec::new(),
+            stop: Vec::new(),
         }
     }
 
@@ -977,6 +1027,7 @@ mod tests {
                 format!("echo \"$(cat VERSION)\" >> '{}'", restarts.display()),
             )],
             check: Vec::new(),
+            stop: Vec::new(),
         };
         let services = ["web".to_owned()];
         let context = host.context(&manager, &services);
@@ -1026,6 +1077,7 @@ mod tests {
                 "api".into(),
                 format!("echo api-ok >> '{}'", order.display()),
             )],
+            stop: Vec::new(),
         };
         let services = ["api".to_owned(), "web".to_owned(), "late".to_owned()];
         let context = host.context(&manager, &services);

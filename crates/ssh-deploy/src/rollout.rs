@@ -29,6 +29,10 @@ pub(crate) enum FleetOutcome {
         /// Every failure was an infrastructure one.
         infrastructure: bool,
     },
+    /// A first deploy failed after its switch: there was no release to roll back to, so the
+    /// new one was withdrawn (services stopped, `current` removed): `failed`, exit 1 like any
+    /// failed gate.
+    Withdrawn(String),
     /// A rollback did not complete.
     RollbackFailed(String),
     /// SIGINT/SIGTERM: these hosts were rolled back.
@@ -83,6 +87,11 @@ impl<'a> Rollout<'a> {
             error,
             seconds: run.map_or(0.0, |r| r.started.elapsed().as_secs_f64()),
         });
+    }
+
+    /// The error recorded for host `index`.
+    pub(crate) fn error(&self, index: usize) -> Option<&str> {
+        self.reports[index].as_ref()?.error.as_deref()
     }
 
     /// What was recorded for host `index`.
@@ -156,6 +165,7 @@ impl<'a> Rollout<'a> {
                 ("rolled-back", Ok(Verdict::RolledBack(message)))
             }
             FleetOutcome::Partial(message) => ("partial", Ok(Verdict::Failed(message))),
+            FleetOutcome::Withdrawn(message) => ("failed", Ok(Verdict::Failed(message))),
             FleetOutcome::RollbackFailed(message) => {
                 ("rollback-failed", Err(Error::RollbackFailed(message)))
             }

@@ -174,6 +174,59 @@ fn failed_gate_rolls_back_and_the_old_release_serves_again() {
     assert_eq!(json["previous-release-id"], "v1");
 }
 
+/// A first deploy whose gate fails has no release to roll back to. It used to end as
+/// "rollback failed: no previous release" (exit 4) without naming the failed check. Now: the
+/// failed check is named, the missing previous release is said as such, the new release's
+/// service is stopped (`--stop-command`) and `current` removed, and the exit code is the failed
+/// gate's (1, `result: failed`).
+#[test]
+fn a_first_deploy_whose_gate_fails_names_the_check_and_withdraws_the_release() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", false);
+    let stop = format!(
+        "web={SH_ALIVE}p=$(cat \"$SSH_DEPLOY_ROOT/shared/web.pid\"); kill \"$p\"; while alive \"$p\"; do sleep 0.05; done"
+    );
+    let out = fx.deploy(&v1, "v1", &["--stop-command", &stop]);
+    assert_eq!(out.code, Some(1), "{out:?}\n{}", fx.sshd.log());
+    assert!(
+        out.stderr.contains("health gate failed") && out.stderr.contains("web"),
+        "the failed check is named: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("no previous release to roll back to"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("rollback failed"),
+        "nothing to roll back to is not a failed rollback: {}",
+        out.stderr
+    );
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(json["result"], "failed");
+    let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("health gate failed") && error.contains("withdrawn"),
+        "{error}"
+    );
+    assert_eq!(fx.current(), "", "`current` was removed");
+    assert!(
+        fx.root.join("releases/v1/VERSION").is_file(),
+        "kept to inspect"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", fx.port)).is_err(),
+        "the new release's service was stopped"
+    );
+    // The next deploy is a first deploy again, and goes through.
+    let v2 = artifact(fx.work.path(), "v2", true);
+    let out = fx.deploy(&v2, "v2", &["--stop-command", &stop]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(fx.current(), "releases/v2");
+    assert_eq!(fx.serving(), "v2");
+}
+
 #[test]
 fn a_gate_through_an_ssh_tunnel_reaches_a_loopback_only_service_and_rolls_back() {
     let fx = Fixture::new();
