@@ -73,6 +73,19 @@ pub(crate) struct HostRun {
     finishing: bool,
     /// The host file that grows while the running step makes progress (the partial upload).
     progress: Option<String>,
+    /// What was done on the host and when (the step summary's timeline).
+    pub phases: Vec<Phase>,
+}
+
+/// One timed phase of a host's deploy (upload, switch, gate, rollback, ...).
+#[derive(Debug, Clone)]
+pub(crate) struct Phase {
+    /// What it was.
+    pub name: &'static str,
+    /// When it started.
+    pub start: Instant,
+    /// When it ended.
+    pub end: Instant,
 }
 
 impl std::fmt::Debug for HostRun {
@@ -104,7 +117,20 @@ impl HostRun {
             reverting: false,
             finishing: false,
             progress: None,
+            phases: Vec::new(),
         }
+    }
+
+    /// Runs `work` and records it as the phase `name`.
+    pub(crate) fn timed<T>(&mut self, name: &'static str, work: impl FnOnce(&mut Self) -> T) -> T {
+        let start = Instant::now();
+        let result = work(self);
+        self.phases.push(Phase {
+            name,
+            start,
+            end: Instant::now(),
+        });
+        result
     }
 
     /// The host label.
@@ -426,7 +452,9 @@ impl HostRun {
         release: &ReleaseId,
         shared_paths: &[String],
     ) -> Result<(), HostError> {
-        self.stage_then(context, artifact, sha256, release, shared_paths, false)
+        self.timed("upload", |run| {
+            run.stage_then(context, artifact, sha256, release, shared_paths, false)
+        })
     }
 
     /// [`HostRun::stage`], then the switch of `current`, in the same remote command; then
@@ -439,8 +467,10 @@ impl HostRun {
         release: &ReleaseId,
         shared_paths: &[String],
     ) -> Result<(), HostError> {
-        self.stage_then(context, artifact, sha256, release, shared_paths, true)?;
-        self.restart_services(context, release)
+        self.timed("upload", |run| {
+            run.stage_then(context, artifact, sha256, release, shared_paths, true)
+        })?;
+        self.timed("switch", |run| run.restart_services(context, release))
     }
 
     fn stage_then(
@@ -519,7 +549,12 @@ impl HostRun {
     ) -> Result<(), HostError> {
         let token = self.token.clone();
         let switch = ("switch".to_owned(), context.layout.switch(release, &token));
-        self.restart_after(context, release, Some(switch))
+        if self.reverting {
+            return self.restart_after(context, release, Some(switch));
+        }
+        self.timed("switch", |run| {
+            run.restart_after(context, release, Some(switch))
+        })
     }
 
     /// Restarts the services in order, checking each (journal tail on failure).
@@ -607,8 +642,21 @@ impl HostRun {
         } else {
             context.interrupt.clone()
         };
-        self.run_gate_text(text, host_name, &interrupt)
-            .map_err(|message| self.error("gate", message))
+        if self.reverting {
+            return self
+                .run_gate_text(text, host_name, &interrupt)
+                .map_err(|message| self.error("gate", message));
+        }
+        let start = Instant::now();
+        let result = self
+            .run_gate_text(text, host_name, &interrupt)
+            .map_err(|message| self.error("gate", message));
+        self.phases.push(Phase {
+            name: "gate",
+            start,
+            end: Instant::now(),
+        });
+        result
     }
 
     /// Runs the gate file `text` against `host_name`, with its `{tunnel:PORT}` placeholders
@@ -630,6 +678,7 @@ impl HostRun {
         target: &ReleaseId,
         host_name: &str,
     ) -> Result<(), HostError> {
+        let start = Instant::now();
         self.reverting = true;
         let result = if self.switched && !self.restarted {
             // Only `current` moved (a signal came between the switch and the restarts): the
@@ -647,6 +696,11 @@ impl HostRun {
         }
         .and_then(|()| self.gate(context, host_name));
         self.reverting = false;
+        self.phases.push(Phase {
+            name: "rollback",
+            start,
+            end: Instant::now(),
+        });
         result?;
         self.switched = false;
         Ok(())
@@ -679,7 +733,7 @@ impl HostRun {
             context.layout.unswitch(release),
         ));
         self.reverting = true;
-        let result = self.steps(context, &parts, None);
+        let result = self.timed("withdraw", |run| run.steps(context, &parts, None));
         self.reverting = false;
         result?;
         self.switched = false;

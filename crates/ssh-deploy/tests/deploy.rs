@@ -227,6 +227,69 @@ fn a_first_deploy_whose_gate_fails_names_the_check_and_withdraws_the_release() {
     assert_eq!(fx.serving(), "v2");
 }
 
+/// Issue 21, "Also": the step summary shows what ran where as a table (with each phase's
+/// time) and a mermaid timeline of every host's phases (upload, switch, gate, rollback). Host
+/// labels hold `:` (`root@127.0.0.1:PORT`), a mermaid statement separator, and the release id
+/// every character a release id may hold: nothing reaches the chart unreduced (the runner
+/// protocol's unit test feeds it HTML, fences and mermaid directives).
+#[test]
+fn the_step_summary_has_a_table_and_a_mermaid_timeline_of_each_hosts_phases() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let bad = artifact(fx.work.path(), "v2", false);
+    assert_eq!(fx.deploy(&v1, "v1", &[]).code, Some(0));
+    let summary = fx.work.path().join("summary.md");
+    let mut command = fx.command(&bad, "v2.0_rc-1", &[]);
+    command
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", fx.work.path().join("output"))
+        .env("GITHUB_STEP_SUMMARY", &summary);
+    let out = run(&mut command);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let text = std::fs::read_to_string(&summary).expect("summary");
+    assert_eq!(text.matches("```").count(), 2, "one fenced chart: {text}");
+    let chart: Vec<&str> = text
+        .split("```mermaid\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a mermaid block")
+        .lines()
+        .collect();
+    assert_eq!(chart[0], "gantt", "{text}");
+    assert!(
+        chart.contains(&"    title ssh-deploy v2.0_rc-1_ timeline"),
+        "{text}"
+    );
+    let label = fx.sshd.host("root").replace(':', "_");
+    assert!(
+        chart.contains(&format!("    section {label}").as_str()),
+        "{text}"
+    );
+    let mut phases = Vec::new();
+    for line in &chart[4..] {
+        if line.starts_with("    section ") {
+            continue;
+        }
+        // `    NAME :START, END`, nothing else.
+        let (name, times) = line.trim_start().split_once(" :").expect("a task line");
+        let (start, end) = times.split_once(", ").expect("start, end");
+        let (start, end): (u64, u64) = (start.parse().expect("ms"), end.parse().expect("ms"));
+        assert!(start < end, "{line}");
+        phases.push(name.to_owned());
+    }
+    assert_eq!(phases, ["upload", "switch", "gate", "rollback"], "{text}");
+    // The table: what ran where, with each phase's time.
+    assert!(
+        text.contains("| host | result | previous release | time | phases | error |"),
+        "{text}"
+    );
+    assert!(text.contains("rolled-back"), "{text}");
+    assert!(
+        text.contains("upload ") && text.contains("s, gate "),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_gate_through_an_ssh_tunnel_reaches_a_loopback_only_service_and_rolls_back() {
     let fx = Fixture::new();

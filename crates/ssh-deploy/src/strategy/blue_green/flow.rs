@@ -200,6 +200,15 @@ struct HostFlow<'a> {
 }
 
 impl HostFlow<'_> {
+    /// Records the phase `name` from `start` until now (the summary's timeline).
+    fn mark(&mut self, name: &'static str, start: Instant) {
+        self.run.phases.push(crate::host_run::Phase {
+            name,
+            start,
+            end: Instant::now(),
+        });
+    }
+
     fn log(&self, text: &str) {
         self.context
             .console
@@ -325,6 +334,7 @@ impl HostFlow<'_> {
             &format!("link slot {}", new.slot),
             &config.link_slot(layout, new, &options.release, &token),
         )?;
+        let gate_start = Instant::now();
         let started = (|| {
             self.step(
                 &format!("start slot {}", new.slot),
@@ -338,6 +348,7 @@ impl HostFlow<'_> {
             }
             Ok(())
         })();
+        self.mark("start + gate", gate_start);
         if let Err(error) = started {
             let _ = self.step(
                 &format!("stop slot {}", new.slot),
@@ -388,7 +399,10 @@ impl HostFlow<'_> {
         let (layout, config, options) = (self.context.layout, self.config, self.options);
         let token = self.token.clone();
         let proxy = config.proxy.name();
-        let (drain_token, took) = match self.switch(new, old, &format!("switch {proxy}")) {
+        let switch_start = Instant::now();
+        let switched = self.switch(new, old, &format!("switch {proxy}"));
+        self.mark("switch", switch_start);
+        let (drain_token, took) = match switched {
             Ok(switched) => switched,
             Err(error) => {
                 // nginx -t failed, or HAProxy refused: the old slot still serves.
@@ -405,6 +419,7 @@ impl HostFlow<'_> {
             new.slot,
             millis(took)
         ));
+        let verify_start = Instant::now();
         let checked = (|| {
             self.step(
                 "record live slot",
@@ -435,15 +450,21 @@ impl HostFlow<'_> {
             }
             Ok(())
         })();
+        self.mark("verify", verify_start);
         if let Err(error) = checked {
+            let back_start = Instant::now();
             let outcome = self.switch_back(new, old, error);
+            self.mark("rollback", back_start);
             if matches!(outcome, Outcome::SwitchedBack(_)) {
                 self.host_hook(Event::OnRollback, "rolled-back");
             }
             return outcome;
         }
         if let Some(old) = old {
-            if let Err(error) = self.retire(old, new, &drain_token) {
+            let retire_start = Instant::now();
+            let retired = self.retire(old, new, &drain_token);
+            self.mark("drain + stop", retire_start);
+            if let Err(error) = retired {
                 // The new slot serves; leaving the old one running is no harm, so warn only.
                 self.context.console.warn(&error.to_string());
             }
