@@ -182,6 +182,17 @@ fn failed_gate_rolls_back_and_the_old_release_serves_again() {
 #[test]
 fn a_first_deploy_whose_gate_fails_names_the_check_and_withdraws_the_release() {
     let fx = Fixture::new();
+    // Without a way to stop the service, the report says it is still running.
+    let v0 = artifact(fx.work.path(), "v0", false);
+    let out = fx.deploy(&v0, "v0", &[]);
+    assert_eq!(out.code, Some(1), "{out:?}\n{}", fx.sshd.log());
+    assert!(
+        out.stderr
+            .contains("still running (no --stop-command): web"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fx.current(), "", "`current` was removed");
     let v1 = artifact(fx.work.path(), "v1", false);
     let stop = format!(
         "web={SH_ALIVE}p=$(cat \"$SSH_DEPLOY_ROOT/shared/web.pid\"); kill \"$p\"; while alive \"$p\"; do sleep 0.05; done"
