@@ -95,7 +95,7 @@ pub(crate) struct ExecReport {
     pub(crate) stdout: String,
     /// Stdout was longer and was cut.
     pub(crate) stdout_truncated: bool,
-    /// Why it did not run (connection, refused host key), if so.
+    /// Why it did not run (connection, refused host key), or what a cancel did to it.
     pub(crate) error: Option<String>,
     /// `skipped`: an earlier batch failed.
     pub(crate) skipped: bool,
@@ -214,7 +214,10 @@ pub(crate) fn exec(options: &ExecOptions, runner: &mut Runner) -> Result<Verdict
     }
     let console = runner.console().clone();
     let interrupt = Interrupt::default();
-    interrupt.listen(&console);
+    interrupt.listen_saying(
+        &console,
+        "stopping the running commands on their hosts; no other host or batch starts",
+    );
     let mut reports: Vec<Option<ExecReport>> = vec![None; hosts.len()];
     let mut stopped = false;
     let mut interrupted: Vec<String> = Vec::new();
