@@ -63,6 +63,19 @@ impl Suite {
         watch_for: &str,
         extra_env: Vec<(String, String)>,
     ) -> (ActLog, Option<Instant>) {
+        self.act_in(&repo.path, event, vars, key, watch_for, extra_env)
+    }
+
+    /// [`Suite::act_with_env`] in any repository `checkout` (not made by [`UserRepo`]).
+    pub(crate) fn act_in(
+        &self,
+        checkout: &Path,
+        event: &Path,
+        vars: Vec<(String, String)>,
+        key: &str,
+        watch_for: &str,
+        extra_env: Vec<(String, String)>,
+    ) -> (ActLog, Option<Instant>) {
         let number = self.runs.get() + 1;
         self.runs.set(number);
         let scratch = self.dir.path().join(format!("act-{number}"));
@@ -76,7 +89,7 @@ impl Suite {
         let path = std::env::var("PATH").unwrap_or_default();
         let seen = LogWatch::start(scratch.join("act-push.jsonl"), watch_for);
         let log = ActRun {
-            checkout: repo.path.clone(),
+            checkout: checkout.to_owned(),
             scratch,
             workflows: ".github/workflows/",
             event: "push",

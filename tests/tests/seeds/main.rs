@@ -16,6 +16,11 @@
 //!   the changed services' images built and pushed to the loopback registry, staging, then
 //!   production blue-green (slots are containers of the image) against a recorded baseline; a
 //!   slower and a failing release are switched back.
+//! - `scenario_004`: release.yaml -> checkouts of bare platform and bundle repositories ->
+//!   baked bundles -> images FROM a platform image, pushed to the loopback registry -> ECS on
+//!   moto_server (the descriptor in the processor only) -> the compose host's `.env.*` files;
+//!   a platform release whose loader ignores the descriptor fails the gate and every ECS
+//!   service goes back to its previous task definition.
 //!
 //! Each scenario prints a summary (what ran where, how long, what rolled back) and the
 //! measurements of issue 21: its wall time, the time from "gate failed" to "previous release
@@ -46,3 +51,4 @@ mod probe;
 mod scenario_000;
 mod scenario_001;
 mod scenario_002;
+mod scenario_004;
