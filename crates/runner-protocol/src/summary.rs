@@ -106,6 +106,39 @@ impl Summary {
         self.push_markdown("\n");
     }
 
+    /// A mermaid gantt chart (GitHub renders mermaid in step summaries): one section per
+    /// distinct `section` in order of first appearance, one bar per task, times in milliseconds
+    /// from the start (axis `MM:SS`). Every label goes through [`mermaid_label`] after secrets are
+    /// scrubbed, so no value can end the fence, open HTML, or add mermaid statements.
+    pub fn gantt(&mut self, title: &str, tasks: &[GanttTask]) {
+        let mut chart = format!(
+            "```mermaid\ngantt\n    title {}\n    dateFormat x\n    axisFormat %M:%S\n",
+            mermaid_label(&self.masker.scrub(title))
+        );
+        let mut sections: Vec<&str> = Vec::new();
+        for task in tasks {
+            if !sections.contains(&task.section.as_str()) {
+                sections.push(&task.section);
+            }
+        }
+        for section in sections {
+            chart.push_str(&format!(
+                "    section {}\n",
+                mermaid_label(&self.masker.scrub(section))
+            ));
+            for task in tasks.iter().filter(|t| t.section == section) {
+                chart.push_str(&format!(
+                    "    {} :{}, {}\n",
+                    mermaid_label(&self.masker.scrub(&task.name)),
+                    task.start_ms,
+                    task.end_ms.max(task.start_ms + 1)
+                ));
+            }
+        }
+        chart.push_str("```\n\n");
+        self.push_markdown(&chart);
+    }
+
     /// Bytes left out so far.
     pub fn omitted_bytes(&self) -> usize {
         self.omitted_bytes
@@ -150,6 +183,43 @@ pub fn escape_inline(text: &str) -> String {
     out
 }
 
+/// One bar of a [`Summary::gantt`] chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GanttTask {
+    /// The section (row group) it belongs to, e.g. a host.
+    pub section: String,
+    /// The bar's label, e.g. a phase.
+    pub name: String,
+    /// Start, milliseconds from the chart's origin.
+    pub start_ms: u64,
+    /// End, milliseconds from the chart's origin (at least `start_ms + 1` is drawn).
+    pub end_ms: u64,
+}
+
+/// A label mermaid and markdown read literally: ASCII letters, digits, space and `._-@()/+`
+/// kept, every other character (`:` and `;` that end a statement, `#` and `%` that start
+/// entities and comments, backticks that could close the fence, `<>&"'` of HTML, `,`, line
+/// breaks, non-ASCII) becomes `_`; at most 80 characters, never empty.
+pub fn mermaid_label(text: &str) -> String {
+    let label: String = text
+        .chars()
+        .take(80)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " ._-@()/+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let label = label.trim();
+    if label.is_empty() {
+        "_".to_owned()
+    } else {
+        label.to_owned()
+    }
+}
+
 /// Escapes a table cell: as inline text, with line breaks kept as `<br>`.
 pub fn escape_cell(text: &str) -> String {
     text.split('\n')
@@ -161,6 +231,51 @@ pub fn escape_cell(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gantt_labels_cannot_leave_the_chart_or_the_fence() {
+        let hostile =
+            "web-1\n```\n<img src=x onerror=alert(1)>\nclick a call b()%%{init: {}}%%; #x: 1, 2";
+        let mut summary = Summary::default();
+        summary.gantt(
+            hostile,
+            &[
+                GanttTask {
+                    section: hostile.into(),
+                    name: "upload".into(),
+                    start_ms: 0,
+                    end_ms: 1500,
+                },
+                GanttTask {
+                    section: hostile.into(),
+                    name: hostile.into(),
+                    start_ms: 1500,
+                    end_ms: 1500,
+                },
+            ],
+        );
+        let text = summary.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "```mermaid");
+        assert_eq!(text.matches("```").count(), 2, "only our own fence: {text}");
+        let label =
+            "web-1______img src_x onerror_alert(1)__click a call b()___init_ ______ _x_ 1_ 2";
+        assert_eq!(
+            lines,
+            [
+                "```mermaid",
+                "gantt",
+                &format!("    title {label}"),
+                "    dateFormat x",
+                "    axisFormat %M:%S",
+                &format!("    section {label}"),
+                "    upload :0, 1500",
+                &format!("    {label} :1500, 1501"),
+                "```",
+                "",
+            ]
+        );
+    }
 
     #[test]
     fn table_cells_cannot_break_the_table() {

@@ -190,6 +190,11 @@ pub struct ChangeArgs {
     /// Optional check commands for `custom`: `service=shell command`, exit 0 = running.
     #[arg(long, value_name = "COMMANDS")]
     pub check_command: Vec<LineList>,
+    /// Optional stop commands for `custom`: `service=shell command` (run in `current`). Used
+    /// when a first deploy fails its gate: with no previous release to go back to, the new
+    /// release's services are stopped and `current` is removed.
+    #[arg(long, value_name = "COMMANDS")]
+    pub stop_command: Vec<LineList>,
     /// health-gate file checked after the restart, from the runner; `{host}` in it becomes the
     /// host's name, `{tunnel:PORT}` a runner-side address forwarded over SSH to the host's
     /// 127.0.0.1:PORT (services bound to loopback). A failed gate rolls back.

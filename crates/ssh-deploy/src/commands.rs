@@ -384,6 +384,16 @@ impl Layout {
         )
     }
 
+    /// Removes `current` when it still points at `id` (a first deploy that failed its gate: no
+    /// release to switch back to).
+    pub fn unswitch(&self, id: &ReleaseId) -> String {
+        format!(
+            "cd {root} && if [ \"$(readlink current)\" = {release} ]; then rm -f current; fi",
+            root = q(self.root.as_str()),
+            release = q(&format!("releases/{id}")),
+        )
+    }
+
     /// Removes old releases (the ids were chosen by [`releases_to_remove`]).
     pub fn remove_releases(&self, ids: &[ReleaseId]) -> String {
         let mut command = String::from("set -e");
@@ -537,6 +547,8 @@ pub(crate) trait ServiceManager: Send + Sync + std::fmt::Debug {
     fn is_active(&self, service: &str, ctx: &ReleaseContext<'_>) -> Option<String>;
     /// Prints recent logs of a failed service.
     fn logs(&self, service: &str) -> Option<String>;
+    /// Stops one service (`None`: no way to stop it is known).
+    fn stop(&self, service: &str, ctx: &ReleaseContext<'_>) -> Option<String>;
 }
 
 /// systemd: `systemctl [--user] restart <unit>`, `is-active`, `journalctl -u`.
@@ -609,6 +621,14 @@ impl ServiceManager for Systemd {
             q(&Self::unit(service))
         ))
     }
+
+    fn stop(&self, service: &str, _: &ReleaseContext<'_>) -> Option<String> {
+        Some(format!(
+            "systemctl{} stop {}",
+            self.scope(),
+            q(&Self::unit(service))
+        ))
+    }
 }
 
 /// A restart command (and optionally a check command) per service, run in `<root>/current`
@@ -619,6 +639,8 @@ pub(crate) struct Custom {
     pub restart: Vec<(String, String)>,
     /// `service -> check command` (exit 0 = running).
     pub check: Vec<(String, String)>,
+    /// `service -> stop command`.
+    pub stop: Vec<(String, String)>,
 }
 
 impl Custom {
@@ -656,6 +678,10 @@ impl ServiceManager for Custom {
 
     fn logs(&self, _: &str) -> Option<String> {
         None
+    }
+
+    fn stop(&self, service: &str, ctx: &ReleaseContext<'_>) -> Option<String> {
+        Self::find(&self.stop, service).map(|command| Self::wrap(service, ctx, command))
     }
 }
 
@@ -839,6 +865,7 @@ mod tests {
         let custom = Custom {
             restart: vec![("api".into(), "./bin/restart api".into())],
             check: vec![("api".into(), "kill -0 $(cat api.pid)".into())],
+            stop: Vec::new(),
         };
         insta::assert_snapshot!(
             "custom_commands",

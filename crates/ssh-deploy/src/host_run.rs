@@ -73,6 +73,19 @@ pub(crate) struct HostRun {
     finishing: bool,
     /// The host file that grows while the running step makes progress (the partial upload).
     progress: Option<String>,
+    /// What was done on the host and when (the step summary's timeline).
+    pub phases: Vec<Phase>,
+}
+
+/// One timed phase of a host's deploy (upload, switch, gate, rollback, ...).
+#[derive(Debug, Clone)]
+pub(crate) struct Phase {
+    /// What it was.
+    pub name: &'static str,
+    /// When it started.
+    pub start: Instant,
+    /// When it ended.
+    pub end: Instant,
 }
 
 impl std::fmt::Debug for HostRun {
@@ -104,7 +117,20 @@ impl HostRun {
             reverting: false,
             finishing: false,
             progress: None,
+            phases: Vec::new(),
         }
+    }
+
+    /// Runs `work` and records it as the phase `name`.
+    pub(crate) fn timed<T>(&mut self, name: &'static str, work: impl FnOnce(&mut Self) -> T) -> T {
+        let start = Instant::now();
+        let result = work(self);
+        self.phases.push(Phase {
+            name,
+            start,
+            end: Instant::now(),
+        });
+        result
     }
 
     /// The host label.
@@ -245,6 +271,12 @@ impl HostRun {
             message: error.to_string(),
             infrastructure: true,
         })
+    }
+
+    /// From now on a signal ends the wait for a command's output at once (`exec`; see
+    /// [`crate::remote::Remote::stop_waiting_on_interrupt`]).
+    pub(crate) fn stop_waiting_on_interrupt(&mut self, interrupt: &crate::interrupt::Interrupt) {
+        self.remote.stop_waiting_on_interrupt(interrupt);
     }
 
     /// Runs `status` quietly and returns its output.
@@ -420,7 +452,9 @@ impl HostRun {
         release: &ReleaseId,
         shared_paths: &[String],
     ) -> Result<(), HostError> {
-        self.stage_then(context, artifact, sha256, release, shared_paths, false)
+        self.timed("upload", |run| {
+            run.stage_then(context, artifact, sha256, release, shared_paths, false)
+        })
     }
 
     /// [`HostRun::stage`], then the switch of `current`, in the same remote command; then
@@ -433,8 +467,10 @@ impl HostRun {
         release: &ReleaseId,
         shared_paths: &[String],
     ) -> Result<(), HostError> {
-        self.stage_then(context, artifact, sha256, release, shared_paths, true)?;
-        self.restart_services(context, release)
+        self.timed("upload", |run| {
+            run.stage_then(context, artifact, sha256, release, shared_paths, true)
+        })?;
+        self.timed("switch", |run| run.restart_services(context, release))
     }
 
     fn stage_then(
@@ -479,9 +515,18 @@ impl HostRun {
         if switch {
             parts.push(("switch".to_owned(), context.layout.switch(release, &token)));
         }
-        let mut upload = file.map(|file| StopOnSignal {
-            inner: file,
-            interrupt: context.interrupt,
+        let label = self.label().to_owned();
+        let mut upload = file.map(|file| {
+            let total = file.metadata().map_or(0, |m| m.len());
+            crate::progress::Progress::new(
+                StopOnSignal {
+                    inner: file,
+                    interrupt: context.interrupt,
+                },
+                total,
+                context.console,
+                &label,
+            )
         });
         let input = upload.as_mut().map(|f| f as &mut dyn std::io::Read);
         self.progress = input
@@ -504,7 +549,12 @@ impl HostRun {
     ) -> Result<(), HostError> {
         let token = self.token.clone();
         let switch = ("switch".to_owned(), context.layout.switch(release, &token));
-        self.restart_after(context, release, Some(switch))
+        if self.reverting {
+            return self.restart_after(context, release, Some(switch));
+        }
+        self.timed("switch", |run| {
+            run.restart_after(context, release, Some(switch))
+        })
     }
 
     /// Restarts the services in order, checking each (journal tail on failure).
@@ -592,8 +642,21 @@ impl HostRun {
         } else {
             context.interrupt.clone()
         };
-        self.run_gate_text(text, host_name, &interrupt)
-            .map_err(|message| self.error("gate", message))
+        if self.reverting {
+            return self
+                .run_gate_text(text, host_name, &interrupt)
+                .map_err(|message| self.error("gate", message));
+        }
+        let start = Instant::now();
+        let result = self
+            .run_gate_text(text, host_name, &interrupt)
+            .map_err(|message| self.error("gate", message));
+        self.phases.push(Phase {
+            name: "gate",
+            start,
+            end: Instant::now(),
+        });
+        result
     }
 
     /// Runs the gate file `text` against `host_name`, with its `{tunnel:PORT}` placeholders
@@ -615,6 +678,7 @@ impl HostRun {
         target: &ReleaseId,
         host_name: &str,
     ) -> Result<(), HostError> {
+        let start = Instant::now();
         self.reverting = true;
         let result = if self.switched && !self.restarted {
             // Only `current` moved (a signal came between the switch and the restarts): the
@@ -632,9 +696,48 @@ impl HostRun {
         }
         .and_then(|()| self.gate(context, host_name));
         self.reverting = false;
+        self.phases.push(Phase {
+            name: "rollback",
+            start,
+            end: Instant::now(),
+        });
         result?;
         self.switched = false;
         Ok(())
+    }
+
+    /// A first deploy that failed after its switch has no release to go back to: stops the new
+    /// release's services (newest first, each that has a way to stop) and removes `current`,
+    /// as one remote command. Returns the services left running (no stop command known).
+    pub(crate) fn withdraw(
+        &mut self,
+        context: &HostContext<'_>,
+        release: &ReleaseId,
+    ) -> Result<Vec<String>, HostError> {
+        let ctx = ReleaseContext {
+            layout: context.layout,
+            release,
+        };
+        let mut parts: Vec<(String, String)> = Vec::new();
+        let mut left_running = Vec::new();
+        if self.restarted {
+            for service in context.services.iter().rev() {
+                match context.manager.stop(service, &ctx) {
+                    Some(command) => parts.push((format!("stop {service}"), command)),
+                    None => left_running.push(service.clone()),
+                }
+            }
+        }
+        parts.push((
+            "remove current".to_owned(),
+            context.layout.unswitch(release),
+        ));
+        self.reverting = true;
+        let result = self.timed("withdraw", |run| run.steps(context, &parts, None));
+        self.reverting = false;
+        result?;
+        self.switched = false;
+        Ok(left_running)
     }
 
     /// Appends to the release log, prunes old releases (on success) and releases the lock.
@@ -898,6 +1001,7 @@ mod tests {
         crate::commands::Custom {
             restart: Vec::new(),
             check: Vec::new(),
+            stop: Vec::new(),
         }
     }
 
@@ -977,6 +1081,7 @@ mod tests {
                 format!("echo \"$(cat VERSION)\" >> '{}'", restarts.display()),
             )],
             check: Vec::new(),
+            stop: Vec::new(),
         };
         let services = ["web".to_owned()];
         let context = host.context(&manager, &services);
@@ -1026,6 +1131,7 @@ mod tests {
                 "api".into(),
                 format!("echo api-ok >> '{}'", order.display()),
             )],
+            stop: Vec::new(),
         };
         let services = ["api".to_owned(), "web".to_owned(), "late".to_owned()];
         let context = host.context(&manager, &services);

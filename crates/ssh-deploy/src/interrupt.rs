@@ -27,6 +27,15 @@ impl Interrupt {
 
     /// Listens for SIGINT and SIGTERM on a background thread from now on.
     pub fn listen(&self, console: &Console) {
+        self.listen_saying(
+            console,
+            "finishing the current step, then rolling back what was switched and releasing the \
+             locks",
+        );
+    }
+
+    /// [`Interrupt::listen`], logging `then` (what happens next) when a signal arrives.
+    pub fn listen_saying(&self, console: &Console, then: &'static str) {
         let flag = self.clone();
         let listener_console = console.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -58,10 +67,7 @@ impl Interrupt {
                     }
                 });
                 flag.set();
-                listener_console.log(&format!(
-                    "received {name}: finishing the current step, then rolling back what was \
-                     switched and releasing the locks"
-                ));
+                listener_console.log(&format!("received {name}: {then}"));
             });
         if spawned.is_err() {
             console.warn("cannot listen for SIGTERM; an interrupted deploy is not rolled back");

@@ -26,6 +26,7 @@ mod ops;
 mod options;
 pub mod pack;
 mod plan;
+mod progress;
 mod proxy;
 mod quote;
 mod remote;

@@ -307,6 +307,7 @@ impl ServiceSettings {
             ManagerArg::Custom => {
                 let restart = pairs(&args.restart_command, "restart-command")?;
                 let check = pairs(&args.check_command, "check-command")?;
+                let stop = pairs(&args.stop_command, "stop-command")?;
                 // Blue-green starts slots with its own commands instead of restarts.
                 for service in services.iter().filter(|_| restarts) {
                     if !restart.iter().any(|(name, _)| name == service) {
@@ -316,7 +317,11 @@ impl ServiceSettings {
                         )));
                     }
                 }
-                Box::new(Custom { restart, check })
+                Box::new(Custom {
+                    restart,
+                    check,
+                    stop,
+                })
             }
         };
         let gate = match &args.gate_file {
@@ -511,14 +516,8 @@ impl DeployOptions {
                  `--schedule 5`, is --batch-size 5)",
             ));
         }
-        if args.strategy != crate::cli::StrategyArg::Symlink
-            && (schedule.is_some() || budget != Budget::default())
-        {
-            return Err(usage(
-                "--schedule and --max-failed apply to the symlink and compose strategies \
-                 (blue-green deploys one host at a time and stops at the first failure)",
-            ));
-        }
+        // Every strategy rolls by --schedule with a --max-failed budget (compose validates its
+        // own in ComposeOptions).
         let hooks = hooks_from_args(args)?;
         let total = connection.hosts.len();
         let mut batches = match (&canary, &schedule) {

@@ -126,6 +126,10 @@ pub trait Remote: Send {
     /// From now on, a signal set on `interrupt` (none: no signal) also ends a blocked upload (SSH connections
     /// shut their socket, see [`crate::watchdog`]). The local transport has nothing to unblock.
     fn watch_interrupt(&mut self, _interrupt: Option<&crate::interrupt::Interrupt>) {}
+    /// From now on, a signal set on `interrupt` also ends the wait for a running command's
+    /// output (`exec`): SSH connections shut their socket, and the command, which keeps running
+    /// on the host, must be stopped over another connection. The local transport waits.
+    fn stop_waiting_on_interrupt(&mut self, _interrupt: &crate::interrupt::Interrupt) {}
     /// Forwards a new loopback port on the runner to `127.0.0.1:port` on the host (gate checks
     /// of loopback-only services, see [`crate::tunnel`]). Only SSH connections can.
     fn tunnel(&self, port: u16) -> Result<crate::tunnel::Tunnel, String> {
@@ -403,6 +407,8 @@ pub(crate) struct SshRemote {
     /// A clone of the session's socket, for the watchdog to shut (see [`crate::watchdog`]).
     socket: Option<TcpStream>,
     interrupt: Option<crate::interrupt::Interrupt>,
+    /// A signal also ends the wait for a command's output (not only an upload).
+    stop_waiting: bool,
     // Declared after `session`, so the target's session is dropped (and says goodbye) before
     // the tunnel under it and the jump host's session go away.
     _jump: Option<(crate::jump::Forwarder, Box<SshRemote>)>,
@@ -583,6 +589,7 @@ impl SshRemote {
             stall: timeouts.stall,
             socket,
             interrupt: None,
+            stop_waiting: false,
             _jump: None,
         })
     }
@@ -639,7 +646,7 @@ impl SshRemote {
         if let Some(dog) = watchdog {
             dog.phase(
                 self.command_timeout + self.keepalive.max(Duration::from_secs(5)),
-                false,
+                self.stop_waiting,
             );
         }
         channel.send_eof().map_err(ssh("close stdin"))?;
@@ -734,6 +741,11 @@ impl Remote for SshRemote {
 
     fn watch_interrupt(&mut self, interrupt: Option<&crate::interrupt::Interrupt>) {
         self.interrupt = interrupt.cloned();
+    }
+
+    fn stop_waiting_on_interrupt(&mut self, interrupt: &crate::interrupt::Interrupt) {
+        self.interrupt = Some(interrupt.clone());
+        self.stop_waiting = true;
     }
 
     fn hold(&mut self, command: &str) -> Result<Hold, RemoteError> {

@@ -2,6 +2,7 @@
 //! every subcommand that touches hosts ends with.
 
 use runner_protocol::Runner;
+use runner_protocol::summary::GanttTask;
 
 use crate::error::Error;
 use crate::quote::ReleaseId;
@@ -65,6 +66,20 @@ pub(crate) struct HostReport {
     pub(crate) error: Option<String>,
     /// Seconds spent.
     pub(crate) seconds: f64,
+    /// What was done when (the summary's timeline; not an output).
+    #[serde(skip)]
+    pub(crate) phases: Vec<PhaseSpan>,
+}
+
+/// One phase of a host, in milliseconds from the start of the rollout.
+#[derive(Debug, Clone)]
+pub(crate) struct PhaseSpan {
+    /// upload, switch, gate, rollback, ...
+    pub(crate) name: &'static str,
+    /// Start.
+    pub(crate) start_ms: u64,
+    /// End.
+    pub(crate) end_ms: u64,
 }
 
 impl HostReport {
@@ -76,11 +91,14 @@ impl HostReport {
             previous: None,
             error: None,
             seconds: 0.0,
+            phases: Vec::new(),
         }
     }
 }
 
-/// Writes the `hosts` output, a summary table under `title` and one log line per host.
+/// Writes the `hosts` output, a summary table under `title` (what ran where: result, previous
+/// release, time, each phase's duration, error), a mermaid timeline of every host's phases, and
+/// one log line per host.
 pub(crate) fn publish(
     runner: &mut Runner,
     title: &str,
@@ -90,17 +108,49 @@ pub(crate) fn publish(
     let summary = runner.summary();
     summary.heading(3, title);
     summary.table(
-        &["host", "result", "previous release", "time", "error"],
+        &[
+            "host",
+            "result",
+            "previous release",
+            "time",
+            "phases",
+            "error",
+        ],
         reports.iter().map(|r| {
             vec![
                 r.host.clone(),
                 r.result.to_string(),
                 r.previous.clone().unwrap_or_else(|| "-".into()),
                 format!("{:.1}s", r.seconds),
+                r.phases
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} {:.1}s",
+                            p.name,
+                            p.end_ms.saturating_sub(p.start_ms) as f64 / 1000.0
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 r.error.clone().unwrap_or_default(),
             ]
         }),
     );
+    let tasks: Vec<GanttTask> = reports
+        .iter()
+        .flat_map(|r| {
+            r.phases.iter().map(|p| GanttTask {
+                section: r.host.clone(),
+                name: p.name.to_owned(),
+                start_ms: p.start_ms,
+                end_ms: p.end_ms,
+            })
+        })
+        .collect();
+    if !tasks.is_empty() {
+        summary.gantt(&format!("{title}: timeline"), &tasks);
+    }
     for r in reports {
         runner.console().log(&format!(
             "{:<30} {:<16} previous={} {:.1}s",

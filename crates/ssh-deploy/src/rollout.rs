@@ -12,7 +12,12 @@ use crate::error::Error;
 use crate::host_run::{HostContext, HostError, HostRun};
 use crate::options::Connection;
 use crate::quote::ReleaseId;
-use crate::report::{HostReport, HostResult};
+use crate::report::{HostReport, HostResult, PhaseSpan};
+
+/// Milliseconds from `origin` to `at` (0 when `at` came first).
+fn millis_since(origin: std::time::Instant, at: std::time::Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(origin).as_millis()).unwrap_or(u64::MAX)
+}
 
 /// How the whole rollout ended.
 #[derive(Debug)]
@@ -29,6 +34,10 @@ pub(crate) enum FleetOutcome {
         /// Every failure was an infrastructure one.
         infrastructure: bool,
     },
+    /// A first deploy failed after its switch: there was no release to roll back to, so the
+    /// new one was withdrawn (services stopped, `current` removed): `failed`, exit 1 like any
+    /// failed gate.
+    Withdrawn(String),
     /// A rollback did not complete.
     RollbackFailed(String),
     /// SIGINT/SIGTERM: these hosts were rolled back.
@@ -46,6 +55,8 @@ pub(crate) struct Rollout<'a> {
     keep: Option<usize>,
     console: Console,
     reports: Vec<Option<HostReport>>,
+    /// When the rollout started: the origin of the timeline's phases.
+    started: std::time::Instant,
 }
 
 impl<'a> Rollout<'a> {
@@ -65,6 +76,7 @@ impl<'a> Rollout<'a> {
             checksum,
             keep,
             console,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -82,7 +94,22 @@ impl<'a> Rollout<'a> {
             previous: run.and_then(|r| r.previous.as_ref().map(ToString::to_string)),
             error,
             seconds: run.map_or(0.0, |r| r.started.elapsed().as_secs_f64()),
+            phases: run.map_or_else(Vec::new, |r| {
+                r.phases
+                    .iter()
+                    .map(|phase| PhaseSpan {
+                        name: phase.name,
+                        start_ms: millis_since(self.started, phase.start),
+                        end_ms: millis_since(self.started, phase.end),
+                    })
+                    .collect()
+            }),
         });
+    }
+
+    /// The error recorded for host `index`.
+    pub(crate) fn error(&self, index: usize) -> Option<&str> {
+        self.reports[index].as_ref()?.error.as_deref()
     }
 
     /// What was recorded for host `index`.
@@ -156,6 +183,7 @@ impl<'a> Rollout<'a> {
                 ("rolled-back", Ok(Verdict::RolledBack(message)))
             }
             FleetOutcome::Partial(message) => ("partial", Ok(Verdict::Failed(message))),
+            FleetOutcome::Withdrawn(message) => ("failed", Ok(Verdict::Failed(message))),
             FleetOutcome::RollbackFailed(message) => {
                 ("rollback-failed", Err(Error::RollbackFailed(message)))
             }

@@ -37,7 +37,7 @@ impl std::fmt::Display for Fired {
                  --stall-timeout / --command-timeout)",
                 limit.as_secs()
             ),
-            Fired::Interrupted => f.write_str("interrupted (SIGINT/SIGTERM) during the upload"),
+            Fired::Interrupted => f.write_str("interrupted (SIGINT/SIGTERM)"),
         }
     }
 }

@@ -174,6 +174,133 @@ fn failed_gate_rolls_back_and_the_old_release_serves_again() {
     assert_eq!(json["previous-release-id"], "v1");
 }
 
+/// A first deploy whose gate fails has no release to roll back to. It used to end as
+/// "rollback failed: no previous release" (exit 4) without naming the failed check. Now: the
+/// failed check is named, the missing previous release is said as such, the new release's
+/// service is stopped (`--stop-command`) and `current` removed, and the exit code is the failed
+/// gate's (1, `result: failed`).
+#[test]
+fn a_first_deploy_whose_gate_fails_names_the_check_and_withdraws_the_release() {
+    let fx = Fixture::new();
+    // Without a way to stop the service, the report says it is still running.
+    let v0 = artifact(fx.work.path(), "v0", false);
+    let out = fx.deploy(&v0, "v0", &[]);
+    assert_eq!(out.code, Some(1), "{out:?}\n{}", fx.sshd.log());
+    assert!(
+        out.stderr
+            .contains("still running (no --stop-command): web"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fx.current(), "", "`current` was removed");
+    let v1 = artifact(fx.work.path(), "v1", false);
+    let stop = format!(
+        "web={SH_ALIVE}p=$(cat \"$SSH_DEPLOY_ROOT/shared/web.pid\"); kill \"$p\"; while alive \"$p\"; do sleep 0.05; done"
+    );
+    let out = fx.deploy(&v1, "v1", &["--stop-command", &stop]);
+    assert_eq!(out.code, Some(1), "{out:?}\n{}", fx.sshd.log());
+    assert!(
+        out.stderr.contains("health gate failed") && out.stderr.contains("web"),
+        "the failed check is named: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("no previous release to roll back to"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("rollback failed"),
+        "nothing to roll back to is not a failed rollback: {}",
+        out.stderr
+    );
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(json["result"], "failed");
+    let error = json["hosts"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("health gate failed") && error.contains("withdrawn"),
+        "{error}"
+    );
+    assert_eq!(fx.current(), "", "`current` was removed");
+    assert!(
+        fx.root.join("releases/v1/VERSION").is_file(),
+        "kept to inspect"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", fx.port)).is_err(),
+        "the new release's service was stopped"
+    );
+    // The next deploy is a first deploy again, and goes through.
+    let v2 = artifact(fx.work.path(), "v2", true);
+    let out = fx.deploy(&v2, "v2", &["--stop-command", &stop]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(fx.current(), "releases/v2");
+    assert_eq!(fx.serving(), "v2");
+}
+
+/// Issue 21, "Also": the step summary shows what ran where as a table (with each phase's
+/// time) and a mermaid timeline of every host's phases (upload, switch, gate, rollback). Host
+/// labels hold `:` (`root@127.0.0.1:PORT`), a mermaid statement separator, and the release id
+/// every character a release id may hold: nothing reaches the chart unreduced (the runner
+/// protocol's unit test feeds it HTML, fences and mermaid directives).
+#[test]
+fn the_step_summary_has_a_table_and_a_mermaid_timeline_of_each_hosts_phases() {
+    let fx = Fixture::new();
+    let v1 = artifact(fx.work.path(), "v1", true);
+    let bad = artifact(fx.work.path(), "v2", false);
+    assert_eq!(fx.deploy(&v1, "v1", &[]).code, Some(0));
+    let summary = fx.work.path().join("summary.md");
+    let mut command = fx.command(&bad, "v2.0_rc-1", &[]);
+    command
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", fx.work.path().join("output"))
+        .env("GITHUB_STEP_SUMMARY", &summary);
+    let out = run(&mut command);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let text = std::fs::read_to_string(&summary).expect("summary");
+    assert_eq!(text.matches("```").count(), 2, "one fenced chart: {text}");
+    let chart: Vec<&str> = text
+        .split("```mermaid\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a mermaid block")
+        .lines()
+        .collect();
+    assert_eq!(chart[0], "gantt", "{text}");
+    assert!(
+        chart.contains(&"    title ssh-deploy v2.0_rc-1_ timeline"),
+        "{text}"
+    );
+    let label = fx.sshd.host("root").replace(':', "_");
+    assert!(
+        chart.contains(&format!("    section {label}").as_str()),
+        "{text}"
+    );
+    let mut phases = Vec::new();
+    for line in &chart[4..] {
+        if line.starts_with("    section ") {
+            continue;
+        }
+        // `    NAME :START, END`, nothing else.
+        let (name, times) = line.trim_start().split_once(" :").expect("a task line");
+        let (start, end) = times.split_once(", ").expect("start, end");
+        let (start, end): (u64, u64) = (start.parse().expect("ms"), end.parse().expect("ms"));
+        assert!(start < end, "{line}");
+        phases.push(name.to_owned());
+    }
+    assert_eq!(phases, ["upload", "switch", "gate", "rollback"], "{text}");
+    // The table: what ran where, with each phase's time.
+    assert!(
+        text.contains("| host | result | previous release | time | phases | error |"),
+        "{text}"
+    );
+    assert!(text.contains("rolled-back"), "{text}");
+    assert!(
+        text.contains("upload ") && text.contains("s, gate "),
+        "{text}"
+    );
+}
+
 #[test]
 fn a_gate_through_an_ssh_tunnel_reaches_a_loopback_only_service_and_rolls_back() {
     let fx = Fixture::new();

@@ -237,3 +237,91 @@ fn the_dry_run_prints_the_quoted_command_per_host_and_runs_nothing() {
         assert!(!setup.root(index).join("ran").exists());
     }
 }
+
+/// Cancelling the step (SIGTERM to ssh-deploy, what the runner sends) while a long command runs
+/// on every host: the wait ends at once, each host's command is stopped over a new connection
+/// (its whole process group, so what it started goes too), and the run exits 130 saying so. It
+/// used to wait for the commands, which kept running on the hosts after a cancel.
+#[test]
+fn sigterm_stops_the_commands_it_started_on_every_host_and_exits_130() {
+    let setup = Setup::new();
+    let mut command = setup.command(&[
+        "--run",
+        "sleep 300 & echo $! > sleep.pid; touch started; wait",
+    ]);
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = test_support::process::spawn(&mut command);
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_thread = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        text
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    // Readiness: every host's command has started its child (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !(0..3).all(|i| setup.root(i).join("started").exists()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the commands never started"
+        );
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "ssh-deploy ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sleepers: Vec<String> = (0..3)
+        .map(|i| {
+            std::fs::read_to_string(setup.root(i).join("sleep.pid"))
+                .expect("pid")
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    let signalled = std::time::Instant::now();
+    test_support::send_signal(&child, "TERM");
+    let status = test_support::wait_for_exit(
+        &mut child,
+        std::time::Duration::from_secs(30),
+        "ssh-deploy exec after SIGTERM",
+    );
+    let elapsed = signalled.elapsed();
+    let stdout = out_thread.join().expect("stdout");
+    let stderr = err_thread.join().expect("stderr");
+    assert_eq!(status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(15),
+        "took {elapsed:?}"
+    );
+    // What was left running on the hosts: nothing (a zombie awaiting its reaper is gone too).
+    for pid in &sleepers {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = state.rsplit(") ").next().unwrap_or("").chars().next();
+        assert!(
+            matches!(state, None | Some('Z')),
+            "sleep {pid} still runs on its host: {state:?}\n{stderr}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json outputs");
+    assert_eq!(json["result"], "interrupted");
+    for report in json["exec"].as_array().expect("exec list") {
+        let error = report["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("the command was stopped") || error.contains("was killed"),
+            "{report}"
+        );
+    }
+    assert!(
+        stderr.contains("the command was stopped") || stderr.contains("was killed"),
+        "{stderr}"
+    );
+}

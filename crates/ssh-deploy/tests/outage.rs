@@ -325,3 +325,45 @@ fn sigterm_ends_an_upload_blocked_in_a_write() {
     }
     victim.clear_rate_limit();
 }
+
+/// A long upload says how far it is every few seconds, per host, as plain log lines a person
+/// can follow in a CI log (bytes, percent, rate, time left), then its total. Three hosts on
+/// links throttled to 4 Mbit/s, a 4 MiB incompressible artifact: about 8 s each, in parallel.
+#[test]
+fn a_long_upload_reports_bytes_percent_and_rate_every_few_seconds_per_host() {
+    let setup = Setup::new();
+    for host in setup.fleet.hosts() {
+        host.limit_rate(4_000_000);
+    }
+    let v1 = artifact(setup.work.path(), "v1", 4 << 20);
+    let out = run(&mut setup.command(&v1, "v1", &[]));
+    assert_eq!(out.code, Some(0), "{out:?}");
+    for index in 0..3 {
+        let host = format!("[host-{index} (root@");
+        let lines: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains(&host) && l.contains("upload: "))
+            .collect();
+        let progress: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.contains(" of ") && l.contains("%), ") && l.contains("/s"))
+            .collect();
+        assert!(
+            !progress.is_empty(),
+            "host-{index}: no progress line\n{}",
+            out.stderr
+        );
+        assert!(
+            lines.last().is_some_and(|l| l.contains(" sent in ")),
+            "host-{index}: no total line: {lines:?}"
+        );
+        // No carriage returns or escape sequences: a CI log keeps each line.
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains('\r') && !l.contains('\u{1b}'))
+        );
+    }
+    assert_eq!(setup.current(0), "releases/v1");
+}

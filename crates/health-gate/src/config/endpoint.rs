@@ -8,9 +8,10 @@ use super::error::{ConfigError, config_error};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProxyPolicy {
-    /// `HTTPS_PROXY`/`NO_PROXY` from the environment, never for loopback targets.
+    /// `HTTPS_PROXY`/`NO_PROXY` from the environment, never for loopback targets (`proxy: env`).
     Env,
-    /// Never.
+    /// Never (the default): a gate probes the hosts it deploys to, which a runner behind a
+    /// corporate proxy must reach directly, not through that proxy.
     None,
     /// This proxy URL (still never for loopback).
     Url(String),
@@ -21,7 +22,7 @@ pub(super) fn resolve_proxy(
     defaults: Option<&str>,
     field: &str,
 ) -> Result<ProxyPolicy, ConfigError> {
-    match own.or(defaults).unwrap_or("env") {
+    match own.or(defaults).unwrap_or("none") {
         "env" => Ok(ProxyPolicy::Env),
         "none" => Ok(ProxyPolicy::None),
         url if url.starts_with("http://")

@@ -52,7 +52,8 @@ pub struct DefaultsConfig {
     /// TLS settings.
     #[serde(default)]
     pub tls: TlsConfig,
-    /// `env` (default; loopback is never proxied), `none`, or a proxy URL.
+    /// `none` (default: direct), `env` (`HTTP(S)_PROXY`/`NO_PROXY`), or a proxy URL; loopback
+    /// is never proxied.
     pub proxy: Option<String>,
     /// Readiness defaults.
     #[serde(default)]
@@ -257,7 +258,7 @@ pub struct HttpConfig {
     pub tls: Option<TlsConfig>,
     /// Connect to this `ip:port` instead of resolving the URL's host (like curl --resolve).
     pub connect_to: Option<String>,
-    /// `env`, `none` or a proxy URL.
+    /// `none` (default), `env` or a proxy URL.
     pub proxy: Option<String>,
 }
 
@@ -357,7 +358,7 @@ pub struct SseConfig {
     pub tls: Option<TlsConfig>,
     /// Connect to this `ip:port` instead of resolving the URL's host.
     pub connect_to: Option<String>,
-    /// `env`, `none` or a proxy URL.
+    /// `none` (default), `env` or a proxy URL.
     pub proxy: Option<String>,
 }
 

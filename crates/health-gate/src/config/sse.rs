@@ -66,7 +66,7 @@ pub(super) fn resolve_sse(
             .flatten();
     let proxy = resolve_proxy(config.proxy.as_deref(), defaults.proxy.as_deref(), field)
         .map_err(|e| errors.push(e))
-        .unwrap_or(ProxyPolicy::Env);
+        .unwrap_or(ProxyPolicy::None);
     if let Err(error) = check_connect_to(url.as_ref(), connect_to, &proxy, field) {
         errors.push(error);
     }

@@ -9,6 +9,7 @@ mod command;
 mod grpc;
 mod http;
 mod metrics;
+mod proxy;
 mod sse;
 mod ws;
 

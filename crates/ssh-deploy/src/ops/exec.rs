@@ -3,6 +3,10 @@
 //! a failing line fails the host with its exit code (appleboy/ssh-action's most reported bug is
 //! a script whose failing line still reports success). Per host: the exit code, stdout in the
 //! `exec` output (capped, secrets masked), stdout and stderr in the log.
+//!
+//! SIGINT/SIGTERM (a cancelled step): no new batch or host starts, the wait for a running
+//! command ends at once, and the command is stopped on its host over a new connection (SIGTERM
+//! to its process group, SIGKILL after 5 s), or the report says it may still run; exit 130.
 
 use std::time::Instant;
 
@@ -10,6 +14,7 @@ use runner_protocol::{Runner, Verdict};
 
 use crate::error::Error;
 use crate::host_run::{HostError, echo};
+use crate::interrupt::Interrupt;
 use crate::options::{ExecOptions, ExecWhat, HostSpec};
 use crate::quote::{RemotePath, q};
 use crate::remote::ExecOutput;
@@ -26,12 +31,57 @@ pub(crate) fn command_line(
     what: &ExecWhat,
     args: &[String],
 ) -> String {
+    let (cd, inner) = parts(workdir, what, args);
+    format!("{cd}exec {inner}")
+}
+
+/// The `cd` prefix and the `sh -e` command of [`command_line`].
+fn parts(workdir: Option<&RemotePath>, what: &ExecWhat, args: &[String]) -> (String, String) {
     let cd = workdir.map_or(String::new(), |dir| format!("cd {} && ", q(dir.as_str())));
     let args: String = args.iter().map(|a| format!(" {}", q(a))).collect();
-    match what {
-        ExecWhat::Command(command) => format!("{cd}exec sh -e -c {} {ZERO}{args}", q(command)),
-        ExecWhat::Script { .. } => format!("{cd}exec sh -e -s --{args}"),
-    }
+    let inner = match what {
+        ExecWhat::Command(command) => format!("sh -e -c {} {ZERO}{args}", q(command)),
+        ExecWhat::Script { .. } => format!("sh -e -s --{args}"),
+    };
+    (cd, inner)
+}
+
+/// The host file holding the process group of the command run with `token`.
+fn pid_file(token: &str) -> String {
+    format!("\"${{TMPDIR:-/tmp}}\"/ssh-deploy-exec-{token}.pid")
+}
+
+/// [`command_line`] as it runs: the login shell (which sshd made a session and process group
+/// leader) first records its pid, the group of everything the command starts, in a file only
+/// this run knows (`set -C`: never through an existing file); the file goes when the command
+/// ends. A cancelled run stops the group with [`stop_line`].
+fn tracked_line(
+    workdir: Option<&RemotePath>,
+    what: &ExecWhat,
+    args: &[String],
+    token: &str,
+) -> String {
+    let (cd, inner) = parts(workdir, what, args);
+    format!(
+        "p={file}; (set -C; echo \"$$\" > \"$p\") || exit 125; {cd}{inner}; s=$?; rm -f \"$p\"; exit $s",
+        file = pid_file(token),
+    )
+}
+
+/// Stops the process group [`tracked_line`] recorded: SIGTERM, SIGKILL after 5 s (a member
+/// that is only a zombie waiting for its reaper counts as gone; without `ps`, `kill -0` decides).
+/// Prints `stopped`, `killed` or `finished` (the command had ended).
+fn stop_line(token: &str) -> String {
+    format!(
+        "p={file}; alive() {{ if command -v ps >/dev/null 2>&1; then \
+         ps -e -o pgid= -o stat= | awk -v g=\"$g\" '$1 == g && $2 !~ /^Z/ {{ f = 1 }} END {{ exit !f }}'; \
+         else kill -0 -\"$g\" 2>/dev/null; fi; }}; \
+         if [ -f \"$p\" ]; then g=$(cat \"$p\"); kill -TERM -\"$g\" 2>/dev/null; i=0; \
+         while alive && [ \"$i\" -lt 50 ]; do sleep 0.1; i=$((i+1)); done; \
+         if alive; then kill -KILL -\"$g\"; echo killed; else echo stopped; fi; \
+         rm -f \"$p\"; else echo finished; fi",
+        file = pid_file(token),
+    )
 }
 
 /// How one host ended.
@@ -45,7 +95,7 @@ pub(crate) struct ExecReport {
     pub(crate) stdout: String,
     /// Stdout was longer and was cut.
     pub(crate) stdout_truncated: bool,
-    /// Why it did not run (connection, refused host key), if so.
+    /// Why it did not run (connection, refused host key), or what a cancel did to it.
     pub(crate) error: Option<String>,
     /// `skipped`: an earlier batch failed.
     pub(crate) skipped: bool,
@@ -65,17 +115,71 @@ fn cap(text: &str, max: usize) -> (String, bool) {
     (text[..end].to_owned(), true)
 }
 
-fn run_on(options: &ExecOptions, host: &HostSpec, command: &str) -> Result<ExecOutput, HostError> {
-    let mut run = options.connection.open(host)?;
+/// How a host's command ended.
+enum Ran {
+    /// It ran to its end (any exit code).
+    Done(ExecOutput),
+    /// It did not run or could not be followed (unreachable, refused host key).
+    Failed(HostError),
+    /// Cancelled: what became of the command on the host.
+    Interrupted(String),
+}
+
+fn run_on(options: &ExecOptions, host: &HostSpec, interrupt: &Interrupt) -> Ran {
+    if interrupt.is_set() {
+        return Ran::Interrupted("not started (SIGINT/SIGTERM)".into());
+    }
+    let token = runner_protocol::console::random_hex(8);
+    let command = tracked_line(options.workdir(host), &options.what, &options.args, &token);
+    let mut run = match options.connection.open(host) {
+        Ok(run) => run,
+        Err(error) => return Ran::Failed(error),
+    };
+    run.stop_waiting_on_interrupt(interrupt);
     let mut script = match &options.what {
         ExecWhat::Script { text, .. } => Some(std::io::Cursor::new(text.as_bytes())),
         ExecWhat::Command(_) => None,
     };
-    run.exec_quiet(
+    let result = run.exec_quiet(
         "exec",
-        command,
+        &command,
         script.as_mut().map(|s| s as &mut dyn std::io::Read),
-    )
+    );
+    match result {
+        Ok(output) => Ran::Done(output),
+        Err(error) if !interrupt.is_set() => Ran::Failed(error),
+        Err(_) => {
+            drop(run);
+            // The wait ended, not the command: stop it over a new connection.
+            let stopped = options
+                .connection
+                .open(host)
+                .and_then(|mut run| run.exec_quiet("stop", &stop_line(&token), None));
+            Ran::Interrupted(match stopped {
+                Ok(output) if output.status == 0 => match output.stdout.trim() {
+                    "finished" => "interrupted; the command had already ended".to_owned(),
+                    "killed" => {
+                        "interrupted; the command was killed (SIGKILL: SIGTERM did not end it \
+                         within 5s)"
+                            .to_owned()
+                    }
+                    _ => "interrupted; the command was stopped (SIGTERM to its process group)"
+                        .to_owned(),
+                },
+                Ok(output) => format!(
+                    "interrupted; stopping the command failed (exit {}): {}; it may still run \
+                     (its process group is in {})",
+                    output.status,
+                    output.stderr.trim(),
+                    pid_file(&token)
+                ),
+                Err(error) => format!(
+                    "interrupted; the command may still run: {error} (its process group is in {})",
+                    pid_file(&token)
+                ),
+            })
+        }
+    }
 }
 
 /// `exec`.
@@ -109,10 +213,16 @@ pub(crate) fn exec(options: &ExecOptions, runner: &mut Runner) -> Result<Verdict
         return Ok(Verdict::Success);
     }
     let console = runner.console().clone();
+    let interrupt = Interrupt::default();
+    interrupt.listen_saying(
+        &console,
+        "stopping the running commands on their hosts; no other host or batch starts",
+    );
     let mut reports: Vec<Option<ExecReport>> = vec![None; hosts.len()];
     let mut stopped = false;
+    let mut interrupted: Vec<String> = Vec::new();
     for (number, batch) in options.batches.iter().enumerate() {
-        if stopped {
+        if stopped || interrupt.is_set() {
             break;
         }
         let _group = runner.group(&format!(
@@ -127,13 +237,26 @@ pub(crate) fn exec(options: &ExecOptions, runner: &mut Runner) -> Result<Verdict
         ));
         let results = parallel(batch.clone(), options.max_parallel, |index| {
             let started = Instant::now();
-            let result = run_on(options, &hosts[index], &command(&hosts[index]));
+            let result = run_on(options, &hosts[index], &interrupt);
             (index, result, started.elapsed().as_secs_f64())
         });
         for (index, result, seconds) in results {
             let host = hosts[index].label();
             let report = match result {
-                Ok(output) => {
+                Ran::Interrupted(what) => {
+                    console.warn(&format!("[{host}] {what}"));
+                    interrupted.push(format!("{host}: {what}"));
+                    ExecReport {
+                        host,
+                        exit_code: None,
+                        stdout: String::new(),
+                        stdout_truncated: false,
+                        error: Some(what),
+                        skipped: false,
+                        seconds,
+                    }
+                }
+                Ran::Done(output) => {
                     echo(&console, &host, &output);
                     let (stdout, truncated) =
                         cap(&console.masker().scrub(&output.stdout), options.max_output);
@@ -155,7 +278,7 @@ pub(crate) fn exec(options: &ExecOptions, runner: &mut Runner) -> Result<Verdict
                         seconds,
                     }
                 }
-                Err(error) => ExecReport {
+                Ran::Failed(error) => ExecReport {
                     host,
                     exit_code: None,
                     stdout: String::new(),
@@ -202,6 +325,26 @@ pub(crate) fn exec(options: &ExecOptions, runner: &mut Runner) -> Result<Verdict
             ]
         }),
     );
+    if interrupt.is_set() {
+        runner.set_output("result", "interrupted")?;
+        let finished = reports
+            .iter()
+            .filter(|r| r.exit_code.is_some())
+            .map(|r| format!("{} (exit {})", r.host, r.exit_code.unwrap_or_default()))
+            .collect::<Vec<_>>();
+        let mut message = String::from("interrupted (SIGINT/SIGTERM)");
+        if !interrupted.is_empty() {
+            message.push_str(&format!("; {}", interrupted.join("; ")));
+        }
+        if !finished.is_empty() {
+            message.push_str(&format!("; finished before: {}", finished.join(", ")));
+        }
+        let skipped = reports.iter().filter(|r| r.skipped).count();
+        if skipped > 0 {
+            message.push_str(&format!("; {skipped} host(s) not started"));
+        }
+        return Ok(Verdict::Interrupted(message));
+    }
     let unreachable: Vec<HostError> = reports
         .iter()
         .filter_map(|r| {

@@ -55,6 +55,7 @@ pub(crate) fn rollback(options: &RollbackOptions, runner: &mut Runner) -> Result
                     previous: previous.map(|p| p.to_string()),
                     error: None,
                     seconds: 0.0,
+                    phases: Vec::new(),
                 });
             }
             Err(error) => {
@@ -64,6 +65,7 @@ pub(crate) fn rollback(options: &RollbackOptions, runner: &mut Runner) -> Result
                     previous: None,
                     error: Some(error.to_string()),
                     seconds: 0.0,
+                    phases: Vec::new(),
                 });
                 errors.push(error);
             }

@@ -191,7 +191,18 @@ impl BlueGreen {
                 if *user { " --user" } else { "" },
                 q(&self.unit(target.slot))
             ),
-            SlotManager::Custom { stop, .. } => self.custom(layout, target, "", stop),
+            // A slot that was never pointed at a release (the other slot on a first deploy)
+            // runs nothing: the stop command, which usually lives in the slot's release
+            // (`deploy/bin/ctl slot-stop`), has nowhere to run, so it is not run.
+            SlotManager::Custom { stop, .. } => format!(
+                "if [ -d {dir} ]; then {command}\nelse echo {nothing}; fi",
+                dir = q(&self.slot_dir(layout, target.slot)),
+                command = self.custom(layout, target, "", stop),
+                nothing = q(&format!(
+                    "slot {} has no release yet: nothing to stop",
+                    target.slot
+                )),
+            ),
         }
     }
 

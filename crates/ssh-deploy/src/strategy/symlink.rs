@@ -136,6 +136,8 @@ pub(crate) fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Ver
     let mut tolerated: Runs = Vec::new();
     let mut tolerated_errors: Vec<HostError> = Vec::new();
     let mut rolled_back = Vec::new();
+    // First deploys that failed after their switch: nothing to roll back to, withdrawn instead.
+    let mut withdrawn: Vec<String> = Vec::new();
     let mut rollback_errors = Vec::new();
     let mut failure: Option<(Vec<HostError>, Runs)> = None;
     for (number, batch) in options.batches.iter().enumerate() {
@@ -197,8 +199,9 @@ pub(crate) fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Ver
                 continue;
             }
             match revert(&mut rollout, index, &mut run, &contexts[index], options) {
-                Ok(true) => rolled_back.push(run.label().to_owned()),
-                Ok(false) => {}
+                Ok(Reverted::RolledBack) => rolled_back.push(run.label().to_owned()),
+                Ok(Reverted::Withdrawn(what)) => withdrawn.push(what),
+                Ok(Reverted::NotSwitched) => {}
                 Err(error) => rollback_errors.push(error),
             }
             tolerated.push((index, run));
@@ -232,8 +235,9 @@ pub(crate) fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Ver
         }
         for (index, run) in to_revert {
             match revert(&mut rollout, *index, run, &contexts[*index], options) {
-                Ok(true) => rolled_back.push(run.label().to_owned()),
-                Ok(false) => {}
+                Ok(Reverted::RolledBack) => rolled_back.push(run.label().to_owned()),
+                Ok(Reverted::Withdrawn(what)) => withdrawn.push(what),
+                Ok(Reverted::NotSwitched) => {}
                 Err(error) => rollback_errors.push(error),
             }
         }
@@ -255,11 +259,21 @@ pub(crate) fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Ver
         FleetOutcome::RollbackFailed(rollback_errors.join("; "))
     } else if interrupted {
         FleetOutcome::Interrupted(rolled_back)
+    } else if stopped && rolled_back.is_empty() && !withdrawn.is_empty() {
+        // A first deploy failed its gate: the failure is the release's (exit 1, as any failed
+        // gate), and there was nothing to roll back to, which is said as such.
+        let first = errors.first().map(ToString::to_string).unwrap_or_default();
+        FleetOutcome::Withdrawn(format!("{first}; {}", withdrawn.join("; ")))
     } else if stopped && !rolled_back.is_empty() {
         let first = errors.first().map(ToString::to_string).unwrap_or_default();
+        let withdrawn = if withdrawn.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", withdrawn.join("; "))
+        };
         FleetOutcome::RolledBack {
             message: format!(
-                "{first}; rolled back to the previous release on {}",
+                "{first}; rolled back to the previous release on {}{withdrawn}",
                 rolled_back.join(", ")
             ),
             // What failed was the network or a host, not the release: exit 3 (targets
@@ -295,29 +309,33 @@ pub(crate) fn deploy(options: &DeployOptions, runner: &mut Runner) -> Result<Ver
     rollout.conclude(runner, &title(options), outcome)
 }
 
+/// How a host that failed came out of [`revert`].
+enum Reverted {
+    /// Back on the release it ran before.
+    RolledBack,
+    /// A first deploy: no release to go back to; services stopped, `current` removed (what
+    /// was done, and what was left running).
+    Withdrawn(String),
+    /// Never switched: nothing to undo.
+    NotSwitched,
+}
+
 /// Puts a host this run switched back on the release it ran before (reconnecting once when the
-/// connection was lost) and records how that went: `Ok(true)` rolled back, `Ok(false)` it was
-/// never switched, `Err` the rollback failed.
+/// connection was lost), or on a first deploy withdraws the new release, and records how that
+/// went; `Err` the rollback failed.
 fn revert(
     rollout: &mut Rollout<'_>,
     index: usize,
     run: &mut HostRun,
     context: &HostContext<'_>,
     options: &DeployOptions,
-) -> Result<bool, String> {
+) -> Result<Reverted, String> {
     if !run.switched {
-        return Ok(false);
+        return Ok(Reverted::NotSwitched);
     }
     let host = &options.connection.hosts[index];
     let Some(previous) = run.previous.clone() else {
-        let message = "no previous release to roll back to (first deploy)".to_owned();
-        rollout.record(
-            index,
-            Some(run),
-            HostResult::RollbackFailed,
-            Some(message.clone()),
-        );
-        return Err(format!("{}: {message}", run.label()));
+        return withdraw(rollout, index, run, context, options);
     };
     context
         .console
@@ -346,7 +364,7 @@ fn revert(
             {
                 context.console.warn(&error.to_string());
             }
-            Ok(true)
+            Ok(Reverted::RolledBack)
         }
         Err(error) => {
             rollout.record(
@@ -356,6 +374,71 @@ fn revert(
                 Some(error.to_string()),
             );
             Err(error.to_string())
+        }
+    }
+}
+
+/// A first deploy that failed after its switch: no release to roll back to, so the new one is
+/// withdrawn (its services stopped, `current` removed; the release stays in `releases/` to be
+/// looked at). The host is recorded `failed` with what was done; a withdrawal that fails is a
+/// failed rollback (exit 4): the host may still serve the release that failed.
+fn withdraw(
+    rollout: &mut Rollout<'_>,
+    index: usize,
+    run: &mut HostRun,
+    context: &HostContext<'_>,
+    options: &DeployOptions,
+) -> Result<Reverted, String> {
+    let label = run.label().to_owned();
+    context.console.log(&format!(
+        "[{label}] first deploy: no previous release to roll back to; stopping {} and removing `current`",
+        options.release
+    ));
+    let mut withdrawn = run.withdraw(context, &options.release);
+    if withdrawn.as_ref().is_err_and(|e| e.infrastructure) {
+        if let Ok(remote) = options.connection.connect(&options.connection.hosts[index]) {
+            run.reconnect(remote);
+            withdrawn = run.withdraw(context, &options.release);
+        }
+    }
+    match withdrawn {
+        Ok(left_running) => {
+            let running = if left_running.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; still running (no --stop-command): {}",
+                    left_running.join(", ")
+                )
+            };
+            let what = format!(
+                "first deploy on {label}: no previous release to roll back to; {} withdrawn                  (services stopped, `current` removed, kept in releases/ to inspect){running}",
+                options.release
+            );
+            let error = rollout
+                .error(index)
+                .map(|e| format!("{e}; "))
+                .unwrap_or_default();
+            rollout.record(
+                index,
+                Some(run),
+                HostResult::Failed,
+                Some(format!("{error}{what}")),
+            );
+            Ok(Reverted::Withdrawn(what))
+        }
+        Err(error) => {
+            let message = format!(
+                "first deploy: no previous release to roll back to, and withdrawing {} failed: {error}",
+                options.release
+            );
+            rollout.record(
+                index,
+                Some(run),
+                HostResult::RollbackFailed,
+                Some(message.clone()),
+            );
+            Err(format!("{label}: {message}"))
         }
     }
 }

@@ -421,6 +421,79 @@ fn dry_run_prints_the_blue_green_plan_and_touches_nothing() {
     assert!(!fx.root.exists(), "a dry run touches nothing");
 }
 
+/// Issue 22, point 5, for blue-green: `--schedule` and `--max-failed` (refused until now). The
+/// plan shows the batches and the budget; ten hosts on loopback addresses, never connected.
+#[test]
+fn the_blue_green_dry_run_plan_shows_the_schedule_and_the_failure_budget() {
+    let fx = Fixture::new();
+    let hosts: Vec<String> = (1..=10).map(|i| format!("root@127.0.0.{i}:22")).collect();
+    let nginx_dir = fx.proxy_dir("nginx-unused");
+    let mut command = binary();
+    command
+        .arg("deploy")
+        .env("SSH_DEPLOY_HOSTS", hosts.join("\n"))
+        .env("SSH_DEPLOY_INSECURE_ACCEPT_ANY_HOST_KEY", "true")
+        .env("SSH_DEPLOY_ROOT", &fx.root)
+        .env("SSH_DEPLOY_ARTIFACT", fx.artifact("v1"))
+        .env("SSH_DEPLOY_RELEASE_ID", "v1")
+        .env("SSH_DEPLOY_SERVICES", "web")
+        .env("SSH_DEPLOY_STRATEGY", "blue-green")
+        .env("SSH_DEPLOY_BLUE_PORT", "8081")
+        .env("SSH_DEPLOY_GREEN_PORT", "8082")
+        .env("SSH_DEPLOY_VERIFY_URL", "http://127.0.0.1/version")
+        .env(
+            "SSH_DEPLOY_NGINX_UPSTREAM_FILE",
+            nginx_dir.join("app.upstream"),
+        )
+        .env("SSH_DEPLOY_SCHEDULE", "1, 30%, 100%")
+        .env("SSH_DEPLOY_MAX_FAILED", "20%")
+        .env("SSH_DEPLOY_DRY_RUN", "true");
+    let out = run(&mut command);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    for expected in [
+        "to 10 host(s), in 3 batch(es), a batch's hosts in parallel",
+        "schedule: 1, 30%, 100% (--schedule) -> batches of 1, 3, 6 host(s)",
+        "batch 2/3: root@127.0.0.2:22, root@127.0.0.3:22, root@127.0.0.4:22",
+        "failure budget: 2 of 10 host(s) across all batches may fail",
+        "(--max-failed 20%)",
+    ] {
+        assert!(out.stderr.contains(expected), "{expected}\n{}", out.stderr);
+    }
+    assert!(!fx.root.exists(), "a dry run touches nothing");
+}
+
+/// A host that fails while the budget lasts is put back on its previous slot and the run goes
+/// on, ending `partial` (exit 1); without a budget the same failure stops the run as before
+/// (`rolled-back`). One host with real HAProxy and slots: the fleet's hosts share one file
+/// system and blue-green's proxy settings (upstream file, admin socket) are per run, so several
+/// blue-green hosts cannot run on this machine.
+#[test]
+fn a_host_failing_within_the_budget_is_switched_back_and_the_run_ends_partial() {
+    let fx = Fixture::new();
+    let haproxy = Haproxy::start(&fx.proxy_dir("haproxy"), fx.blue, fx.green);
+    assert_eq!(fx.deploy(&haproxy, "v1").code, Some(0));
+    let mut command = fx.command(&haproxy, "v2-bad");
+    command
+        .env("SSH_DEPLOY_SCHEDULE", "1")
+        .env("SSH_DEPLOY_MAX_FAILED", "1");
+    let out = run(&mut command);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(json(&out)["result"], "partial");
+    assert!(
+        out.stderr
+            .contains("within the failure budget (1 of 1 used)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(json(&out)["hosts"][0]["result"], "rolled-back");
+    assert_eq!(fx.live(), "blue");
+    assert_eq!(slot_behind(haproxy.port()), "blue");
+    assert_eq!(fx.slots.running(), ["blue"]);
+    let out = fx.deploy(&haproxy, "v3-bad");
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(json(&out)["result"], "rolled-back");
+}
+
 #[test]
 fn blue_green_flags_are_validated_before_any_connection() {
     let fx = Fixture::new();
@@ -504,6 +577,51 @@ fn keep_old_slot_leaves_it_running_then_stops_it_in_the_background() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(slot_behind(haproxy.port()), "green");
+}
+
+/// The stop command lives in the release, as seed 001's `deploy/bin/ctl slot-stop` does. On a
+/// first deploy the idle slot was never pointed at a release: there is nothing to stop and no
+/// script to run (it used to run from the root, exit 127, and fail the deploy with exit 3). Once
+/// a slot has a release, its own script stops it.
+#[test]
+fn a_first_deploy_with_a_stop_script_from_the_release_needs_no_previous_slot() {
+    let fx = Fixture::new();
+    let haproxy = Haproxy::start(&fx.proxy_dir("haproxy"), fx.blue, fx.green);
+    let deploy = |version: &str| {
+        let dir = fx.work.path().join(format!("tree-{version}/deploy"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(
+            dir.join("slot-stop"),
+            format!("{}\n", fx.slots.stop_command()),
+        )
+        .expect("write");
+        let mut command = fx.command(&haproxy, version);
+        command.env("SSH_DEPLOY_SLOT_STOP_COMMAND", "sh deploy/slot-stop");
+        run(&mut command)
+    };
+    let first = deploy("v1");
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert!(
+        first
+            .stderr
+            .contains("slot blue has no release yet: nothing to stop"),
+        "{}",
+        first.stderr
+    );
+    assert_eq!(fx.live(), "blue");
+    let second = deploy("v2");
+    assert_eq!(second.code, Some(0), "{second:?}");
+    assert_eq!(fx.live(), "green");
+    assert_eq!(
+        fx.slots.running(),
+        ["green"],
+        "blue was stopped by the script in its own release"
+    );
+    let third = deploy("v3");
+    assert_eq!(third.code, Some(0), "{third:?}");
+    assert_eq!(fx.live(), "blue");
+    assert_eq!(fx.slots.running(), ["blue"]);
+    assert_eq!(slot_behind(haproxy.port()), "blue");
 }
 
 #[test]

@@ -1,5 +1,7 @@
-//! The blue-green run: per host the sequence in the parent module's docs, hosts one at a time,
-//! and the `--dry-run` plan spelled from the same command functions.
+//! The blue-green run: per host the sequence in the parent module's docs, hosts one at a time
+//! (or, with `--schedule`, the schedule's batches, a batch's hosts in parallel), a failure
+//! budget across the fleet (`--max-failed`), and the `--dry-run` plan spelled from the same
+//! command functions.
 
 use std::time::{Duration, Instant};
 
@@ -114,17 +116,47 @@ pub(crate) fn plan(options: &DeployOptions, config: &BlueGreen, live: Option<Slo
 
 /// The dry-run text.
 pub(crate) fn render(options: &DeployOptions, config: &BlueGreen) -> String {
+    let hosts = &options.connection.hosts;
+    let batches = batches(options);
+    let how = match &options.schedule {
+        Some(_) => format!(
+            "in {} batch(es), a batch's hosts in parallel (at most {} at once)",
+            batches.len(),
+            options.max_parallel
+        ),
+        None => "one host at a time".to_owned(),
+    };
     let mut text = format!(
-        "plan: blue-green release {} of `{}` behind {} (blue :{}, green :{}) to {} host(s), one host at a time; \
+        "plan: blue-green release {} of `{}` behind {} (blue :{}, green :{}) to {} host(s), {how}; \
          shown for a host whose live slot is blue (the idle slot is read from the host's state file)\n",
         options.release,
         config.service,
         config.proxy.name(),
         config.blue_port,
         config.green_port,
-        options.connection.hosts.len(),
+        hosts.len(),
     );
     text.push_str(&options.settings.lock_plan());
+    if let Some(schedule) = &options.schedule {
+        let sizes: Vec<String> = batches.iter().map(|b| b.len().to_string()).collect();
+        text.push_str(&format!(
+            "schedule: {schedule} (--schedule) -> batches of {} host(s)\n",
+            sizes.join(", ")
+        ));
+        for (number, batch) in batches.iter().enumerate() {
+            let names: Vec<String> = batch.iter().map(|&i| hosts[i].label()).collect();
+            text.push_str(&format!(
+                "  batch {}/{}: {}\n",
+                number + 1,
+                batches.len(),
+                names.join(", ")
+            ));
+        }
+    }
+    text.push_str(&format!(
+        "failure budget: {}; a failed host is left on (or switched back to) its previous slot\n",
+        options.budget.describe(hosts.len())
+    ));
     let steps = plan(options, config, Some(Slot::Blue));
     for host in &options.connection.hosts {
         for step in &steps {
@@ -168,6 +200,15 @@ struct HostFlow<'a> {
 }
 
 impl HostFlow<'_> {
+    /// Records the phase `name` from `start` until now (the summary's timeline).
+    fn mark(&mut self, name: &'static str, start: Instant) {
+        self.run.phases.push(crate::host_run::Phase {
+            name,
+            start,
+            end: Instant::now(),
+        });
+    }
+
     fn log(&self, text: &str) {
         self.context
             .console
@@ -293,6 +334,7 @@ impl HostFlow<'_> {
             &format!("link slot {}", new.slot),
             &config.link_slot(layout, new, &options.release, &token),
         )?;
+        let gate_start = Instant::now();
         let started = (|| {
             self.step(
                 &format!("start slot {}", new.slot),
@@ -306,6 +348,7 @@ impl HostFlow<'_> {
             }
             Ok(())
         })();
+        self.mark("start + gate", gate_start);
         if let Err(error) = started {
             let _ = self.step(
                 &format!("stop slot {}", new.slot),
@@ -356,7 +399,10 @@ impl HostFlow<'_> {
         let (layout, config, options) = (self.context.layout, self.config, self.options);
         let token = self.token.clone();
         let proxy = config.proxy.name();
-        let (drain_token, took) = match self.switch(new, old, &format!("switch {proxy}")) {
+        let switch_start = Instant::now();
+        let switched = self.switch(new, old, &format!("switch {proxy}"));
+        self.mark("switch", switch_start);
+        let (drain_token, took) = match switched {
             Ok(switched) => switched,
             Err(error) => {
                 // nginx -t failed, or HAProxy refused: the old slot still serves.
@@ -373,6 +419,7 @@ impl HostFlow<'_> {
             new.slot,
             millis(took)
         ));
+        let verify_start = Instant::now();
         let checked = (|| {
             self.step(
                 "record live slot",
@@ -403,15 +450,21 @@ impl HostFlow<'_> {
             }
             Ok(())
         })();
+        self.mark("verify", verify_start);
         if let Err(error) = checked {
+            let back_start = Instant::now();
             let outcome = self.switch_back(new, old, error);
+            self.mark("rollback", back_start);
             if matches!(outcome, Outcome::SwitchedBack(_)) {
                 self.host_hook(Event::OnRollback, "rolled-back");
             }
             return outcome;
         }
         if let Some(old) = old {
-            if let Err(error) = self.retire(old, new, &drain_token) {
+            let retire_start = Instant::now();
+            let retired = self.retire(old, new, &drain_token);
+            self.mark("drain + stop", retire_start);
+            if let Err(error) = retired {
                 // The new slot serves; leaving the old one running is no harm, so warn only.
                 self.context.console.warn(&error.to_string());
             }
@@ -520,7 +573,21 @@ impl HostFlow<'_> {
     }
 }
 
-/// `deploy --strategy blue-green`: hosts one at a time; the first failure stops the rollout.
+/// The host batches of a blue-green deploy: the schedule's (`--schedule`), else one host each.
+fn batches(options: &DeployOptions) -> Vec<Vec<usize>> {
+    if options.schedule.is_some() {
+        options.batches.clone()
+    } else {
+        (0..options.connection.hosts.len())
+            .map(|i| vec![i])
+            .collect()
+    }
+}
+
+/// `deploy --strategy blue-green`: batch after batch (one host each without `--schedule`). A
+/// failed host is left on, or switched back to, its previous slot by its own flow; while the
+/// failure budget (`--max-failed`) lasts the rollout goes on (`partial`, exit 1), past it (and
+/// always when a switch back fails) it stops, and later hosts are `skipped`.
 pub(crate) fn deploy(
     options: &DeployOptions,
     config: &BlueGreen,
@@ -529,6 +596,7 @@ pub(crate) fn deploy(
     let console = runner.console().clone();
     let layout = &options.connection.layout;
     let context = options.settings.context(layout, &console);
+    let hosts = &options.connection.hosts;
     let mut rollout = Rollout::new(
         &options.connection,
         &options.release,
@@ -536,58 +604,131 @@ pub(crate) fn deploy(
         Some(options.keep_releases),
         console.clone(),
     );
+    let allowed = options.budget.allowed(hosts.len());
+    let batches = batches(options);
+    let mut tolerated: Vec<String> = Vec::new();
     let mut outcome = FleetOutcome::Success;
-    for (index, host) in options.connection.hosts.iter().enumerate() {
+    for (number, batch) in batches.iter().enumerate() {
         if !matches!(outcome, FleetOutcome::Success) {
             break;
         }
-        let _group = runner.group(&format!("blue-green: {}", host.label()));
-        let mut run = match options.connection.open(host) {
-            Ok(run) => run,
-            Err(error) => {
-                rollout.record(index, None, HostResult::Failed, Some(error.to_string()));
-                outcome = FleetOutcome::Failed(vec![error]);
+        let names: Vec<String> = batch.iter().map(|&i| hosts[i].label()).collect();
+        let _group = runner.group(
+            &if batches.len() == hosts.len() && options.schedule.is_none() {
+                format!("blue-green: {}", names.join(", "))
+            } else {
+                format!(
+                    "blue-green batch {}/{}: {}",
+                    number + 1,
+                    batches.len(),
+                    names.join(", ")
+                )
+            },
+        );
+        let results = crate::schedule::parallel(batch.clone(), options.max_parallel, |index| {
+            let host = &hosts[index];
+            let mut run = match options.connection.open(host) {
+                Ok(run) => run,
+                Err(error) => return (index, None, Outcome::Failed(error)),
+            };
+            let token = runner_protocol::console::random_hex(8);
+            let ended = HostFlow {
+                run: &mut run,
+                context: &context,
+                options,
+                config,
+                host,
+                index,
+                token,
+            }
+            .run();
+            (index, Some(run), ended)
+        });
+        // This batch's failures: (message, rolled back, infrastructure).
+        let mut failures: Vec<(HostError, bool)> = Vec::new();
+        let mut switch_back_failed: Vec<String> = Vec::new();
+        for (index, run, ended) in results {
+            let (result, error) = match ended {
+                Outcome::Deployed => (HostResult::Deployed, None),
+                Outcome::Failed(error) => {
+                    let text = error.to_string();
+                    failures.push((error, false));
+                    (HostResult::Failed, Some(text))
+                }
+                Outcome::SwitchedBack(error) => {
+                    let text = error.to_string();
+                    failures.push((error, true));
+                    (HostResult::RolledBack, Some(text))
+                }
+                Outcome::SwitchBackFailed(message) => {
+                    switch_back_failed.push(message.clone());
+                    (HostResult::RollbackFailed, Some(message))
+                }
+            };
+            let Some(mut run) = run else {
+                rollout.record(index, None, result, error);
                 continue;
-            }
-        };
-        let token = runner_protocol::console::random_hex(8);
-        let ended = HostFlow {
-            run: &mut run,
-            context: &context,
-            options,
-            config,
-            host,
-            index,
-            token,
+            };
+            let success = result == HostResult::Deployed;
+            let touched = run.status.current.is_some() || success;
+            rollout.record(index, Some(&run), result, error);
+            let word = if success { "success" } else { "failed" };
+            rollout.finish(index, &mut run, &context, touched.then_some(word));
         }
-        .run();
-        let (result, error) = match ended {
-            Outcome::Deployed => (HostResult::Deployed, None),
-            Outcome::Failed(error) => {
-                let text = error.to_string();
-                outcome = FleetOutcome::Failed(vec![error]);
-                (HostResult::Failed, Some(text))
+        if !switch_back_failed.is_empty() {
+            outcome = FleetOutcome::RollbackFailed(switch_back_failed.join("; "));
+            break;
+        }
+        if failures.is_empty() {
+            continue;
+        }
+        if tolerated.len() + failures.len() <= allowed {
+            for (error, switched_back) in &failures {
+                tolerated.push(if *switched_back {
+                    format!("{error} (switched back to the previous slot)")
+                } else {
+                    format!("{error} (the previous slot kept serving)")
+                });
             }
-            Outcome::SwitchedBack(error) => {
-                outcome = FleetOutcome::RolledBack {
-                    message: format!(
-                        "{error}; switched back to the previous slot on {}",
-                        host.label()
-                    ),
-                    infrastructure: false,
-                };
-                (HostResult::RolledBack, Some(error.to_string()))
-            }
-            Outcome::SwitchBackFailed(message) => {
-                outcome = FleetOutcome::RollbackFailed(message.clone());
-                (HostResult::RollbackFailed, Some(message))
+            console.warn(&format!(
+                "batch {}: {} host(s) failed, within the failure budget ({} of {allowed} used); \
+                 the rollout goes on",
+                number + 1,
+                failures.len(),
+                tolerated.len()
+            ));
+            continue;
+        }
+        let rolled_back: Vec<String> = failures
+            .iter()
+            .filter(|(_, back)| *back)
+            .map(|(error, _)| error.host.clone())
+            .collect();
+        outcome = if rolled_back.is_empty() {
+            FleetOutcome::Failed(failures.into_iter().map(|(error, _)| error).collect())
+        } else {
+            let first = failures
+                .first()
+                .map(|(error, _)| error.to_string())
+                .unwrap_or_default();
+            FleetOutcome::RolledBack {
+                message: format!(
+                    "{first}; switched back to the previous slot on {}",
+                    rolled_back.join(", ")
+                ),
+                infrastructure: false,
             }
         };
-        let success = result == HostResult::Deployed;
-        let touched = run.status.current.is_some() || success;
-        rollout.record(index, Some(&run), result, error);
-        let word = if success { "success" } else { "failed" };
-        rollout.finish(index, &mut run, &context, touched.then_some(word));
+    }
+    if matches!(outcome, FleetOutcome::Success) && !tolerated.is_empty() {
+        outcome = FleetOutcome::Partial(format!(
+            "{} host(s) failed within the failure budget ({} of {allowed}): {}; every other host \
+             serves {}",
+            tolerated.len(),
+            tolerated.len(),
+            tolerated.join("; "),
+            options.release
+        ));
     }
     rollout.conclude(
         runner,
