@@ -892,7 +892,7 @@ fn a_failed_migrations_log_tail_is_in_the_log_and_the_result_output_escaped() {
         let container = |name: &str| {
             aws_sdk_ecs::types::ContainerDefinition::builder()
                 .name(name)
-                .image(format!("{REGISTRY}/{REPOSITORY}:1.0"))
+                .image(format!("{REGISTRY}/{REPOSITORY}:2026.11.24"))
                 .memory(256)
                 .log_configuration(log("ecs"))
                 .build()
@@ -957,11 +957,15 @@ fn a_failed_migrations_log_tail_is_in_the_log_and_the_result_output_escaped() {
         if let Some(arn) = arns.first() {
             break arn.rsplit('/').next().unwrap_or_default().to_owned();
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no task after 30 s; tool: {:?}",
-            child.try_wait()
-        );
+        if child.try_wait().expect("wait").is_some() {
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "the tool ended before running the migration: {:?}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        assert!(std::time::Instant::now() < deadline, "no task after 30 s");
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     let messages = vec![
