@@ -245,6 +245,20 @@ pub trait EcsApi {
 
     /// StopTask.
     async fn stop_task(&self, cluster: &str, arn: &str, reason: &str) -> Result<(), ApiError>;
+
+    /// CloudWatch Logs GetLogEvents: the last `limit` messages of a stream, oldest first.
+    async fn log_tail(&self, stream: &LogStream, limit: u32) -> Result<Vec<String>, ApiError>;
+}
+
+/// A CloudWatch Logs stream (a container's `awslogs` log configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogStream {
+    /// `awslogs-group`.
+    pub group: String,
+    /// `awslogs-stream-prefix/container/task-id`.
+    pub stream: String,
+    /// `awslogs-region`, when given (else the tool's region).
+    pub region: Option<String>,
 }
 
 /// Time, so tests run the wait loop on a virtual clock.

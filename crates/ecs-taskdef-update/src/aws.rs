@@ -19,7 +19,7 @@ use aws_smithy_types::body::SdkBody;
 use serde_json::Value;
 
 use crate::api::{
-    ApiError, ContainerState, Deployment, EcrImage, EcsApi, ServiceEvent, ServiceState,
+    ApiError, ContainerState, Deployment, EcrImage, EcsApi, LogStream, ServiceEvent, ServiceState,
     StoppedTask, TaskState, UpdateRequest,
 };
 
@@ -65,11 +65,16 @@ impl Aws {
         if sdk.region().is_none() {
             return Err(NoRegion);
         }
-        Ok(Self {
+        Ok(Self::from_sdk(sdk))
+    }
+
+    /// The clients of an SDK configuration loaded elsewhere (tests: fixed credentials).
+    pub fn from_sdk(sdk: aws_config::SdkConfig) -> Self {
+        Self {
             ecs: aws_sdk_ecs::Client::new(&sdk),
             sdk,
             ecr: RefCell::default(),
-        })
+        }
     }
 
     fn ecr(&self, region: &str) -> aws_sdk_ecr::Client {
@@ -618,5 +623,27 @@ impl EcsApi for Aws {
             .await
             .map_err(|e| classify("StopTask", "ecs:StopTask", e))?;
         Ok(())
+    }
+
+    async fn log_tail(&self, stream: &LogStream, limit: u32) -> Result<Vec<String>, ApiError> {
+        // Same credentials and endpoint as ECS; the stream's own region when it names one.
+        let mut config = aws_sdk_cloudwatchlogs::config::Builder::from(&self.sdk);
+        if let Some(region) = &stream.region {
+            config = config.region(aws_sdk_cloudwatchlogs::config::Region::new(region.clone()));
+        }
+        let answer = aws_sdk_cloudwatchlogs::Client::from_conf(config.build())
+            .get_log_events()
+            .log_group_name(&stream.group)
+            .log_stream_name(&stream.stream)
+            .start_from_head(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| classify("GetLogEvents", "logs:GetLogEvents", e))?;
+        Ok(answer
+            .events()
+            .iter()
+            .filter_map(|e| e.message().map(str::to_owned))
+            .collect())
     }
 }

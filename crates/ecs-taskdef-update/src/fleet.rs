@@ -78,6 +78,14 @@ pub trait Sink {
     fn notice(&mut self, service: &str, text: &str) {
         self.line(service, text);
     }
+    /// Text from elsewhere (a container's log): masked and escaped so that no line of it can
+    /// be read as a workflow command.
+    fn untrusted(&mut self, service: &str, heading: &str, lines: &[String]) {
+        self.line(service, heading);
+        for line in lines {
+            self.line(service, &format!("| {line}"));
+        }
+    }
 }
 
 /// Final state of one service.
@@ -131,6 +139,8 @@ pub struct ServiceResult {
     pub status: ServiceStatus,
     /// Why, when not deployed.
     pub reason: Option<String>,
+    /// The migration, on the service it ran on.
+    pub migration: Option<crate::migration::MigrationReport>,
 }
 
 /// How the fleet ended.
@@ -443,6 +453,7 @@ pub async fn deploy(
             image_digests: p.image_digests.clone(),
             status: ServiceStatus::NotStarted,
             reason: None,
+            migration: None,
         })
         .collect();
     let mut failure: Option<String> = None;
@@ -494,7 +505,7 @@ pub async fn deploy(
         let arn = index.and_then(|i| results[i].task_definition.clone());
         match (index, arn) {
             (Some(index), Some(arn)) => {
-                if let Err(reason) = crate::migration::run(
+                let (report, verdict) = crate::migration::run(
                     api,
                     clock,
                     &prepared[index],
@@ -503,8 +514,9 @@ pub async fn deploy(
                     (interrupts, seen_interrupts),
                     sink,
                 )
-                .await
-                {
+                .await;
+                results[index].migration = Some(report);
+                if let Err(reason) = verdict {
                     if interrupts.count() > seen_interrupts {
                         interrupted = Some(interrupts.last());
                     }

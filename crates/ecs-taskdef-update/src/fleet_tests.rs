@@ -1252,3 +1252,103 @@ async fn the_rollback_command_on_a_blue_green_service_follows_the_new_service_de
         clock.now()
     );
 }
+
+#[tokio::test]
+async fn a_failed_migrations_exit_codes_and_log_tail_are_in_the_report() {
+    let clock = VirtualClock::default();
+    let replay = migration_fleet(
+        &clock,
+        vec![
+            (0, task("RUNNING", None, None)),
+            (20, task("STOPPED", Some(3), None)),
+        ],
+    );
+    let task_id = crate::replay::MIGRATION_TASK
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    let stream = format!("ecs/processor/{task_id}");
+    let mut events: Vec<String> = (1..=60).map(|i| format!("step {i}")).collect();
+    events.push("::error::injected\n".into());
+    events.push("alembic.util.exc.CommandError: Can't locate revision 9f2".into());
+    let events: Vec<&str> = events.iter().map(String::as_str).collect();
+    replay.log_stream("/ecs/processor", &stream, &events);
+    let (report, lines) = run(&replay, &clock, &with_migration(&["migrate"])).await;
+    assert!(
+        matches!(&report.outcome, FleetOutcome::Failed(r) if r.contains("exited 3")),
+        "{:?}",
+        report.outcome
+    );
+    assert!(replay.updates().is_empty(), "no service updated");
+    assert_eq!(
+        replay.log_reads(),
+        [crate::api::LogStream {
+            group: "/ecs/processor".into(),
+            stream: stream.clone(),
+            region: Some("eu-west-1".into()),
+        }]
+    );
+    let migration = report
+        .services
+        .iter()
+        .find(|s| s.service == "processor")
+        .and_then(|s| s.migration.clone())
+        .expect("a report");
+    assert_eq!(migration.task, crate::replay::MIGRATION_TASK);
+    assert_eq!(
+        migration.exit_codes,
+        [("processor".to_owned(), Some(3))].into_iter().collect()
+    );
+    assert_eq!(
+        migration.stopped_reason.as_deref(),
+        Some("Essential container in task exited")
+    );
+    assert!(migration.log.contains(&stream), "{}", migration.log);
+    // The last 50 events, oldest first, trailing newlines dropped.
+    assert_eq!(migration.log_tail.len(), 50);
+    assert_eq!(migration.log_tail[0], "step 13");
+    assert_eq!(migration.log_tail[48], "::error::injected");
+    assert_eq!(
+        migration.log_tail[49],
+        "alembic.util.exc.CommandError: Can't locate revision 9f2"
+    );
+    // Through the sink's untrusted path: the heading, then each event.
+    let heading = lines
+        .0
+        .iter()
+        .position(|l| l.contains("migration log tail (50 event(s)"))
+        .expect("heading");
+    assert_eq!(
+        lines.0[heading + 50],
+        "processor: | alembic.util.exc.CommandError: Can't locate revision 9f2"
+    );
+}
+
+#[tokio::test]
+async fn a_log_stream_that_cannot_be_read_is_said_and_the_verdict_stays_the_exit_code() {
+    let clock = VirtualClock::default();
+    let replay = migration_fleet(
+        &clock,
+        vec![
+            (0, task("RUNNING", None, None)),
+            (20, task("STOPPED", Some(0), None)),
+        ],
+    );
+    let (report, lines) = run(&replay, &clock, &with_migration(&["migrate"])).await;
+    assert_eq!(report.outcome, FleetOutcome::Deployed, "{:?}", lines.0);
+    assert!(
+        lines.0.iter().any(|l| l.starts_with(
+            "WARN processor: the migration's log tail could not be read: GetLogEvents failed"
+        )),
+        "{:?}",
+        lines.0
+    );
+    let migration = report
+        .services
+        .iter()
+        .find(|s| s.service == "processor")
+        .and_then(|s| s.migration.clone())
+        .expect("a report");
+    assert!(migration.log_tail.is_empty());
+    assert_eq!(replay.log_reads().len(), 1);
+}

@@ -182,6 +182,16 @@ impl Sink for LogSink<'_> {
     fn notice(&mut self, service: &str, text: &str) {
         self.0.notice(&format!("{service}: {text}"));
     }
+
+    fn untrusted(&mut self, service: &str, heading: &str, lines: &[String]) {
+        tracing::info!("{service}: {heading}");
+        // Workflow commands are suspended around the block; each line is scrubbed of secrets
+        // and its control characters are made visible.
+        let block = self.0.console().untrusted();
+        for line in lines.iter().flat_map(|l| l.lines()) {
+            block.line(&format!("{service}: | {line}"));
+        }
+    }
 }
 
 /// Runs `ecs-taskdef-update` with parsed flags.
@@ -241,7 +251,7 @@ async fn execute(
             render(
                 matches!(command, Command::Diff(_)),
                 args,
-                &plan.services,
+                (&plan.services, plan.migration.as_ref()),
                 aws.as_ref(),
                 runner,
             )
@@ -335,6 +345,7 @@ pub async fn deploy_with(
 /// Writes outputs and the summary of a deploy and maps its outcome.
 fn finish(report: FleetReport, runner: &mut Runner) -> Result<Verdict, Error> {
     let mut digests = BTreeMap::new();
+    let masker = runner.console().masker().clone();
     let result: Vec<Value> = report
         .services
         .iter()
@@ -348,6 +359,14 @@ fn finish(report: FleetReport, runner: &mut Runner) -> Result<Verdict, Error> {
                 "image-digests": s.image_digests,
                 "status": s.status.as_str(),
                 "reason": s.reason,
+                "migration": s.migration.as_ref().map(|m| json!({
+                    "task": m.task,
+                    "exit-codes": m.exit_codes,
+                    "stopped-reason": m.stopped_reason,
+                    "log": m.log,
+                    // From the container: scrubbed of every registered secret.
+                    "log-tail": m.log_tail.iter().map(|l| masker.scrub(l)).collect::<Vec<_>>(),
+                })),
             })
         })
         .collect();
@@ -442,7 +461,7 @@ pub async fn render_service(
 async fn render(
     diff_only: bool,
     args: &Args,
-    services: &[ServicePlan],
+    (services, migration): (&[ServicePlan], Option<&migration::Migration>),
     aws: Option<&Aws>,
     runner: &mut Runner,
 ) -> Result<Verdict, Error> {
@@ -472,6 +491,16 @@ async fn render(
             })?;
         tracing::info!("{}: wrote {}", service.service, path.display());
         files.insert(service.service.clone(), path.display().to_string());
+    }
+    if let (true, Some(migration)) = (diff_only, migration) {
+        diff_lines.push(format!(
+            "{}: migration before any service is updated: one task on the new revision, \
+             container {} runs {} (timeout {}); a non-zero exit code changes no service",
+            migration.service,
+            migration.container,
+            serde_json::to_string(&migration.command).unwrap_or_default(),
+            humantime::format_duration(migration.timeout)
+        ));
     }
     if diff_only {
         if hidden {

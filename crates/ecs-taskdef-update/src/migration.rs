@@ -3,12 +3,13 @@
 //! a command override, wait until it stops, and pass only when the named container exited 0.
 //! Until then no service is updated, so a failed migration changes no service.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use runner_protocol::signal::Interrupts;
 use serde_json::{Map, Value, json};
 
-use crate::api::{ApiError, Clock, EcsApi, TaskState};
+use crate::api::{ApiError, Clock, EcsApi, LogStream, TaskState};
 use crate::fleet::{Prepared, Sink, retrying};
 
 /// What to run.
@@ -22,6 +23,27 @@ pub struct Migration {
     pub command: Vec<String>,
     /// How long the task may take, from RunTask to STOPPED.
     pub timeout: Duration,
+}
+
+/// How many log events the tail holds.
+pub const LOG_TAIL_EVENTS: u32 = 50;
+/// Characters kept of one log event (a stack trace line, a JSON blob).
+const LOG_EVENT_CHARS: usize = 2_000;
+
+/// What the migration did, for the log, the summary and the `result` output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// The task ARN (empty when RunTask failed).
+    pub task: String,
+    /// Exit code per container (`None`: it did not run to the end).
+    pub exit_codes: BTreeMap<String, Option<i32>>,
+    /// ECS's stopped reason.
+    pub stopped_reason: Option<String>,
+    /// Where the migration container's output is (or why it is nowhere).
+    pub log: String,
+    /// The last events of its CloudWatch Logs stream (`awslogs` only), as the server sent them:
+    /// untrusted text, to be masked and escaped by whoever prints it.
+    pub log_tail: Vec<String>,
 }
 
 /// The RunTask request body: the service's run configuration, one task, the command override.
@@ -41,38 +63,62 @@ pub fn run_task_body(service: &Prepared, task_definition: &str, migration: &Migr
     Value::Object(body)
 }
 
-/// Where the migration container's output goes, from its `logConfiguration`: the CloudWatch
-/// Logs group and stream (and the command to read them) for `awslogs`, else the driver.
-pub fn log_location(service: &Prepared, container: &str, task_arn: &str) -> String {
-    let definition = service
+fn log_configuration<'a>(service: &'a Prepared, container: &str) -> Option<&'a Value> {
+    service
         .rendered
         .containers()
         .iter()
-        .find(|c| c.get("name").and_then(Value::as_str) == Some(container));
-    let Some(log) = definition.and_then(|c| c.get("logConfiguration")) else {
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+        .and_then(|c| c.get("logConfiguration"))
+}
+
+fn log_option(log: &Value, key: &str) -> Option<String> {
+    log.get("options")
+        .and_then(|o| o.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn task_id(task_arn: &str) -> &str {
+    task_arn.rsplit('/').next().unwrap_or(task_arn)
+}
+
+/// The CloudWatch Logs stream of the migration container, when its log driver is `awslogs`
+/// with a stream prefix (ECS names it `prefix/container/task-id`).
+pub fn awslogs_stream(service: &Prepared, container: &str, task_arn: &str) -> Option<LogStream> {
+    let log = log_configuration(service, container)?;
+    if log.get("logDriver").and_then(Value::as_str) != Some("awslogs") {
+        return None;
+    }
+    Some(LogStream {
+        group: log_option(log, "awslogs-group")?,
+        stream: format!(
+            "{}/{container}/{}",
+            log_option(log, "awslogs-stream-prefix")?,
+            task_id(task_arn)
+        ),
+        region: log_option(log, "awslogs-region"),
+    })
+}
+
+/// Where the migration container's output goes, from its `logConfiguration`: the CloudWatch
+/// Logs group and stream (and the command to read them) for `awslogs`, else the driver.
+pub fn log_location(service: &Prepared, container: &str, task_arn: &str) -> String {
+    let Some(log) = log_configuration(service, container) else {
         return format!("container `{container}` has no logConfiguration: its output was not kept");
     };
     let driver = log.get("logDriver").and_then(Value::as_str).unwrap_or("");
-    let option = |key: &str| {
-        log.get("options")
-            .and_then(|o| o.get(key))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let task_id = task_arn.rsplit('/').next().unwrap_or(task_arn);
-    match (driver, option("awslogs-group")) {
+    let task_id = task_id(task_arn);
+    match (driver, log_option(log, "awslogs-group")) {
         ("awslogs", Some(group)) => {
-            let region = option("awslogs-region")
+            let region = log_option(log, "awslogs-region")
                 .map(|r| format!(" --region {r}"))
                 .unwrap_or_default();
-            match option("awslogs-stream-prefix") {
-                Some(prefix) => {
-                    let stream = format!("{prefix}/{container}/{task_id}");
-                    format!(
-                        "logs: CloudWatch Logs group {group}, stream {stream} \
-                         (aws logs get-log-events --log-group-name {group} --log-stream-name {stream}{region})"
-                    )
-                }
+            match awslogs_stream(service, container, task_arn) {
+                Some(LogStream { stream, .. }) => format!(
+                    "logs: CloudWatch Logs group {group}, stream {stream} \
+                     (aws logs get-log-events --log-group-name {group} --log-stream-name {stream}{region})"
+                ),
                 None => format!(
                     "logs: CloudWatch Logs group {group}; without awslogs-stream-prefix the \
                      stream is named by ECS (aws logs describe-log-streams --log-group-name {group}{region})"
@@ -81,6 +127,50 @@ pub fn log_location(service: &Prepared, container: &str, task_arn: &str) -> Stri
         }
         (driver, _) => format!(
             "logs: container `{container}` logs with the `{driver}` driver; look there for task {task_id}"
+        ),
+    }
+}
+
+/// Reads the tail of the migration container's stream into `report` and shows it; a stream
+/// that cannot be read is said (with the IAM action), never fatal: the verdict is the exit code.
+async fn read_log_tail(
+    api: &impl EcsApi,
+    service: &Prepared,
+    container: &str,
+    report: &mut MigrationReport,
+    sink: &mut impl Sink,
+) {
+    let name = &service.plan.service;
+    report.log = log_location(service, container, &report.task);
+    sink.line(name, &report.log);
+    let Some(stream) = awslogs_stream(service, container, &report.task) else {
+        return;
+    };
+    match api.log_tail(&stream, LOG_TAIL_EVENTS).await {
+        Ok(events) => {
+            report.log_tail = events
+                .iter()
+                .map(|e| {
+                    let e = e.trim_end_matches(['\n', '\r']);
+                    match e.char_indices().nth(LOG_EVENT_CHARS) {
+                        Some((cut, _)) => format!("{}…", &e[..cut]),
+                        None => e.to_owned(),
+                    }
+                })
+                .collect();
+            sink.untrusted(
+                name,
+                &format!(
+                    "migration log tail ({} event(s) of {}, last {LOG_TAIL_EVENTS} at most):",
+                    report.log_tail.len(),
+                    stream.stream
+                ),
+                &report.log_tail,
+            );
+        }
+        Err(error) => sink.warn(
+            name,
+            &format!("the migration's log tail could not be read: {error}"),
         ),
     }
 }
@@ -130,7 +220,7 @@ fn describe_containers(task: &TaskState) -> String {
 }
 
 /// Runs the migration and waits for it; `Err` says why it did not pass (the task is stopped
-/// first when it is still running: timeout, signal).
+/// first when it is still running: timeout, signal). The report says what ran and its log tail.
 pub async fn run(
     api: &impl EcsApi,
     clock: &impl Clock,
@@ -139,12 +229,42 @@ pub async fn run(
     (migration, poll_interval, max_attempts): (&Migration, Duration, u32),
     (interrupts, seen): (&Interrupts, u32),
     sink: &mut impl Sink,
+) -> (MigrationReport, Result<(), String>) {
+    let mut report = MigrationReport::default();
+    let verdict = run_task(
+        api,
+        clock,
+        service,
+        task_definition,
+        (migration, poll_interval, max_attempts),
+        (interrupts, seen),
+        &mut report,
+        sink,
+    )
+    .await;
+    (report, verdict)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the arguments of `run`, plus its report"
+)]
+async fn run_task(
+    api: &impl EcsApi,
+    clock: &impl Clock,
+    service: &Prepared,
+    task_definition: &str,
+    (migration, poll_interval, max_attempts): (&Migration, Duration, u32),
+    (interrupts, seen): (&Interrupts, u32),
+    report: &mut MigrationReport,
+    sink: &mut impl Sink,
 ) -> Result<(), String> {
     let name = &service.plan.service;
     let body = run_task_body(service, task_definition, migration);
     let task = retrying(clock, max_attempts, || api.run_task(&body))
         .await
         .map_err(|e| format!("migration: {e}"))?;
+    report.task = task.clone();
     sink.line(
         name,
         &format!(
@@ -179,7 +299,13 @@ pub async fn run(
                                 .unwrap_or_default()
                         ),
                     );
-                    sink.line(name, &log_location(service, &migration.container, &task));
+                    report.exit_codes = state
+                        .containers
+                        .iter()
+                        .map(|c| (c.name.clone(), c.exit_code))
+                        .collect();
+                    report.stopped_reason = state.stopped_reason.clone();
+                    read_log_tail(api, service, &migration.container, report, sink).await;
                     return match verdict(&state, &migration.container) {
                         None => {
                             sink.line(name, "migration passed: no service was touched before it");
@@ -231,7 +357,7 @@ pub async fn run(
                     Err(e) => format!("{reason}: StopTask failed ({e}); stop {task} by hand"),
                 },
             );
-            sink.line(name, &log_location(service, &migration.container, &task));
+            read_log_tail(api, service, &migration.container, report, sink).await;
             return Err(reason);
         }
     }

@@ -16,6 +16,11 @@
 //!         unset-env: [OLD_FLAG]
 //!         secrets: {DB_PASSWORD: arn:aws:secretsmanager:…}
 //!         command: [python, -m, proc]
+//! migration:                             # optional: gates every update (issue 22)
+//!   service: processor                   # optional: default the first service
+//!   container: chat-proc                 # optional when the service edits one container
+//!   command: [python, -m, migrate]
+//!   timeout: 20m                         # optional: default --migration-timeout
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -93,6 +98,77 @@ struct DeployFile {
     #[serde(default)]
     order: Vec<String>,
     services: Vec<ServiceEntry>,
+    migration: Option<MigrationEntry>,
+}
+
+/// `migration:` of the deploy file; the same as the `--migration-*` flags.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct MigrationEntry {
+    service: Option<String>,
+    container: Option<String>,
+    command: Vec<String>,
+    #[serde(default, deserialize_with = "duration")]
+    timeout: Option<std::time::Duration>,
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text).map(Some).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{}` is not a duration ({e}): write e.g. `90s`, `20m`, `1h 30m`",
+            text.escape_debug()
+        ))
+    })
+}
+
+/// The migration of a deploy file, with where its fields are (for errors).
+#[derive(Debug)]
+struct FileMigration {
+    entry: MigrationEntry,
+    path: PathBuf,
+    text: String,
+}
+
+impl FileMigration {
+    /// `path: migration.FIELD: message at line L column C` (the field's value, else the block).
+    fn error(&self, field: &str, message: &str) -> PlanError {
+        let at = key_position(&self.text, "migration", field)
+            .map(|(line, column)| format!(" at line {line} column {column}"))
+            .unwrap_or_default();
+        PlanError::DeployFile {
+            path: self.path.clone(),
+            message: format!("migration.{field}: {message}{at}"),
+        }
+    }
+}
+
+/// 1-based line and column of `block:` → `key:` in block-style YAML (the top-level key, then
+/// the first more-indented line naming `key`), or of `block:` itself when `key` is not there.
+fn key_position(text: &str, block: &str, key: &str) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| {
+        l.strip_prefix(block)
+            .is_some_and(|r| r.trim_start().starts_with(':'))
+    })?;
+    for (offset, line) in lines[start + 1..].iter().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        if trimmed.len() == line.len() {
+            break;
+        }
+        if trimmed
+            .strip_prefix(key)
+            .is_some_and(|r| r.trim_start().starts_with(':'))
+        {
+            return Some((start + offset + 2, line.len() - trimmed.len() + 1));
+        }
+    }
+    Some((start + 1, 1))
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,25 +261,78 @@ pub struct Plan {
     pub migration: Option<crate::migration::Migration>,
 }
 
-/// The migration of the flags, checked against the plan's services.
+/// The migration of the deploy file or of the flags (not both), checked against the plan's
+/// services.
 fn migration(
     args: &Args,
     services: &[ServicePlan],
+    file: Option<&FileMigration>,
 ) -> Result<Option<crate::migration::Migration>, PlanError> {
+    let flagged = args
+        .migration_command
+        .as_deref()
+        .is_some_and(|c| !c.trim().is_empty())
+        || args
+            .migration_container
+            .as_deref()
+            .is_some_and(|c| !c.is_empty())
+        || args
+            .migration_service
+            .as_deref()
+            .is_some_and(|s| !s.is_empty());
+    if let Some(file) = file {
+        if flagged {
+            return Err(file.error(
+                "command",
+                "the deploy file declares the migration: drop the --migration-* flags (or the block)",
+            ));
+        }
+        let entry = &file.entry;
+        if entry.command.iter().all(|c| c.trim().is_empty()) {
+            return Err(file.error("command", "is empty: give the command as a list of words"));
+        }
+        let service = match entry.service.as_deref() {
+            Some(name) => services.iter().find(|s| s.service == name).ok_or_else(|| {
+                file.error(
+                    "service",
+                    &format!(
+                        "`{}` is not a service of this file (services: {})",
+                        name.escape_debug(),
+                        names(services)
+                    ),
+                )
+            })?,
+            None => services
+                .first()
+                .ok_or_else(|| file.error("service", "no service to run the migration on"))?,
+        };
+        let container = match (entry.container.as_deref(), service.edits.as_slice()) {
+            (Some(container), _) if !container.is_empty() => container.to_owned(),
+            (_, [only]) => only.name.clone(),
+            _ => {
+                return Err(file.error(
+                    "container",
+                    &format!(
+                        "give the container whose command the migration overrides (service `{}` edits {} containers)",
+                        service.service,
+                        service.edits.len()
+                    ),
+                ));
+            }
+        };
+        return Ok(Some(crate::migration::Migration {
+            service: service.service.clone(),
+            container,
+            command: entry.command.clone(),
+            timeout: entry.timeout.unwrap_or(args.migration_timeout),
+        }));
+    }
     let Some(command) = args
         .migration_command
         .as_deref()
         .filter(|c| !c.trim().is_empty())
     else {
-        if args
-            .migration_container
-            .as_deref()
-            .is_some_and(|c| !c.is_empty())
-            || args
-                .migration_service
-                .as_deref()
-                .is_some_and(|s| !s.is_empty())
-        {
+        if flagged {
             return Err(PlanError::Usage(
                 "--migration-container and --migration-service need --migration-command".into(),
             ));
@@ -243,6 +372,14 @@ fn migration(
         command,
         timeout: args.migration_timeout,
     }))
+}
+
+fn names(services: &[ServicePlan]) -> String {
+    services
+        .iter()
+        .map(|s| s.service.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn read(path: &Path, limit: u64) -> Result<String, PlanError> {
@@ -340,9 +477,9 @@ fn flatten(lists: &[runner_protocol::input::LineList]) -> Vec<String> {
 /// Builds the plan from flags.
 pub fn from_args(args: &Args, working_dir: &Path) -> Result<Plan, PlanError> {
     let order = flatten(&args.order);
-    let mut plan = match &args.deploy_file {
+    let (mut plan, file_migration) = match &args.deploy_file {
         Some(path) => from_file(path, args)?,
-        None => from_flags(args, working_dir)?,
+        None => (from_flags(args, working_dir)?, None),
     };
     let order = if order.is_empty() { plan.1 } else { order };
     if !order.is_empty() {
@@ -358,14 +495,14 @@ pub fn from_args(args: &Args, working_dir: &Path) -> Result<Plan, PlanError> {
             ordered.push(plan.0.remove(index));
         }
         ordered.append(&mut plan.0);
-        let migration = migration(args, &ordered)?;
+        let migration = migration(args, &ordered, file_migration.as_ref())?;
         return Ok(Plan {
             services: ordered,
             sequential: true,
             migration,
         });
     }
-    let migration = migration(args, &plan.0)?;
+    let migration = migration(args, &plan.0, file_migration.as_ref())?;
     Ok(Plan {
         services: plan.0,
         sequential: false,
@@ -511,7 +648,9 @@ fn parse_command(text: &str) -> Result<Vec<String>, PlanError> {
     }
 }
 
-fn from_file(path: &Path, args: &Args) -> Result<(Vec<ServicePlan>, Vec<String>), PlanError> {
+type FilePlan = ((Vec<ServicePlan>, Vec<String>), Option<FileMigration>);
+
+fn from_file(path: &Path, args: &Args) -> Result<FilePlan, PlanError> {
     let text = read(path, crate::limits::MAX_DEPLOY_FILE_BYTES)?;
     let file_error = |message: String| PlanError::DeployFile {
         path: path.to_owned(),
@@ -600,7 +739,12 @@ fn from_file(path: &Path, args: &Args) -> Result<(Vec<ServicePlan>, Vec<String>)
     if services.is_empty() {
         return Err(file_error("`services` is empty".into()));
     }
-    Ok((services, file.order))
+    let migration = file.migration.map(|entry| FileMigration {
+        entry,
+        path: path.to_owned(),
+        text,
+    });
+    Ok(((services, file.order), migration))
 }
 
 #[cfg(test)]
@@ -936,6 +1080,108 @@ mod tests {
             error.to_string().contains("unknown field `containerz`"),
             "{error}"
         );
+    }
+
+    const MIGRATING: &str = "cluster: prod\nservices:\n  - name: api\n    containers:\n      - {name: app, tag: '2.0'}\n      - {name: sidecar, tag: '2.0'}\n  - name: worker\n    containers:\n      - {name: work, tag: '2.0'}\n";
+
+    fn file_plan(text: &str, extra: &[&str]) -> Result<Plan, PlanError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("deploy.yaml");
+        std::fs::write(&path, text).expect("write");
+        let path = path.display().to_string();
+        let mut flags = vec!["--deploy-file", &path];
+        flags.extend_from_slice(extra);
+        from_args(&args(&flags), Path::new("."))
+    }
+
+    #[test]
+    fn a_migration_block_in_the_deploy_file_is_the_migration_of_the_flags() {
+        let plan = file_plan(
+            &format!(
+                "{MIGRATING}migration:\n  service: worker\n  command: [python, -m, migrate, 'head tag']\n  timeout: 20m\n"
+            ),
+            &[],
+        )
+        .expect("valid");
+        assert_eq!(
+            plan.migration,
+            Some(crate::migration::Migration {
+                service: "worker".into(),
+                container: "work".into(),
+                command: vec![
+                    "python".into(),
+                    "-m".into(),
+                    "migrate".into(),
+                    "head tag".into()
+                ],
+                timeout: std::time::Duration::from_secs(20 * 60),
+            })
+        );
+        // Defaults: the first service, the flag's timeout; the container named.
+        let plan = file_plan(
+            &format!("{MIGRATING}migration:\n  container: app\n  command: [migrate]\n"),
+            &["--migration-timeout=5m"],
+        )
+        .expect("valid");
+        let migration = plan.migration.expect("a migration");
+        assert_eq!(
+            (
+                migration.service.as_str(),
+                migration.container.as_str(),
+                migration.timeout
+            ),
+            ("api", "app", std::time::Duration::from_secs(300))
+        );
+    }
+
+    #[test]
+    fn a_bad_migration_block_is_named_with_its_line_and_column() {
+        for (block, extra, message) in [
+            (
+                "migration:\n  command: [migrate]\n  servce: api\n",
+                &[][..],
+                "migration: unknown field `servce`",
+            ),
+            (
+                "migration:\n  command: [migrate]\n  timeout: soon\n",
+                &[][..],
+                "`soon` is not a duration",
+            ),
+            (
+                "migration:\n  command: migrate\n",
+                &[][..],
+                "migration.command: invalid type: string \"migrate\", expected a sequence",
+            ),
+            (
+                "migration:\n  command: [migrate]\n  service: billing\n",
+                &[][..],
+                "migration.service: `billing` is not a service of this file (services: api, worker) at line 12 column 3",
+            ),
+            (
+                "migration:\n  command: [migrate]\n",
+                &[][..],
+                "migration.container: give the container whose command the migration overrides (service `api` edits 2 containers) at line 10 column 1",
+            ),
+            (
+                "migration:\n  command: ['  ']\n",
+                &[][..],
+                "migration.command: is empty: give the command as a list of words at line 11 column 3",
+            ),
+            (
+                "migration:\n  container: app\n  command: [migrate]\n",
+                &["--migration-command=other"][..],
+                "the deploy file declares the migration: drop the --migration-* flags (or the block) at line 12 column 3",
+            ),
+        ] {
+            let error = file_plan(&format!("{MIGRATING}{block}"), extra).expect_err(message);
+            let text = error.to_string();
+            assert!(text.contains(message), "{text}");
+            assert!(text.contains("deploy.yaml: "), "{text}");
+            assert!(
+                text.contains(" at line ") && text.contains(" column "),
+                "line and column: {text}"
+            );
+        }
     }
 
     #[test]

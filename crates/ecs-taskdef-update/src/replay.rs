@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::api::{
-    ApiError, Clock, Deployment, EcrImage, EcsApi, ServiceState, StoppedTask, TaskState,
+    ApiError, Clock, Deployment, EcrImage, EcsApi, LogStream, ServiceState, StoppedTask, TaskState,
     UpdateRequest,
 };
 
@@ -91,6 +91,8 @@ struct State {
     migration: Vec<(Duration, TaskState)>,
     runs: Vec<(Duration, Value)>,
     stopped_tasks: Vec<(String, String)>,
+    logs: BTreeMap<(String, String), Vec<String>>,
+    log_reads: Vec<LogStream>,
     calls: BTreeMap<&'static str, usize>,
 }
 
@@ -193,6 +195,19 @@ impl<'a> Replay<'a> {
     /// from RunTask.
     pub fn migration(&self, timeline: Vec<(Duration, TaskState)>) {
         self.state.borrow_mut().migration = timeline;
+    }
+
+    /// A CloudWatch Logs stream's messages (GetLogEvents of any other stream: not found).
+    pub fn log_stream(&self, group: &str, stream: &str, messages: &[&str]) {
+        self.state.borrow_mut().logs.insert(
+            (group.to_owned(), stream.to_owned()),
+            messages.iter().map(|m| (*m).to_owned()).collect(),
+        );
+    }
+
+    /// The streams GetLogEvents was asked for.
+    pub fn log_reads(&self) -> Vec<LogStream> {
+        self.state.borrow().log_reads.clone()
     }
 
     /// RunTask request bodies.
@@ -532,6 +547,21 @@ impl EcsApi for Replay<'_> {
             .stopped_tasks
             .push((arn.to_owned(), reason.to_owned()));
         Ok(())
+    }
+
+    async fn log_tail(&self, stream: &LogStream, limit: u32) -> Result<Vec<String>, ApiError> {
+        self.count("GetLogEvents");
+        let mut state = self.state.borrow_mut();
+        state.log_reads.push(stream.clone());
+        let messages = state
+            .logs
+            .get(&(stream.group.clone(), stream.stream.clone()))
+            .ok_or_else(|| ApiError::Other {
+                operation: "GetLogEvents",
+                message: "The specified log stream does not exist.".into(),
+            })?;
+        let skip = messages.len().saturating_sub(limit as usize);
+        Ok(messages[skip..].to_vec())
     }
 }
 

@@ -278,3 +278,39 @@ fn render_refuses_an_image_that_is_not_a_valid_reference() {
         assert!(!dir.path().join("pwned").exists());
     }
 }
+
+/// The dry run (`diff`) shows the deploy file's `migration:` block (issue 22 point 1).
+#[test]
+fn diff_shows_the_deploy_files_migration() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("td.json"),
+        include_str!("fixtures/describe-full.json"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("deploy.yaml"),
+        "services:\n  - name: web\n    task-definition: td.json\n    containers:\n      - {name: web, tag: '2.0'}\nmigration:\n  command: [python, -m, migrate]\n  timeout: 20m\n",
+    )
+    .expect("write");
+    let output = test_support::run(
+        test_support::tool_command(env!("CARGO_BIN_EXE_ecs-taskdef-update"))
+            .current_dir(dir.path())
+            .args([
+                "--output-format",
+                "json",
+                "diff",
+                "--deploy-file=deploy.yaml",
+            ]),
+    );
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let outputs: serde_json::Value = serde_json::from_str(&output.stdout).expect("json");
+    let diff = outputs["diff"].as_str().expect("diff");
+    assert!(
+        diff.contains(
+            "web: migration before any service is updated: one task on the new revision, \
+             container web runs [\"python\",\"-m\",\"migrate\"] (timeout 20m); a non-zero exit code changes no service"
+        ),
+        "{diff}"
+    );
+}

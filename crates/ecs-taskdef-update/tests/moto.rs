@@ -787,3 +787,240 @@ fn a_migration_runs_on_the_new_revision_before_the_service_update_and_a_failed_o
         serde_json::json!([{"name": "proc", "command": ["python", "-m", "migrate", "--to", "head tag"]}])
     );
 }
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .expect("clock after 1970")
+}
+
+/// A CloudWatch Logs stream with these messages, one millisecond apart.
+async fn put_stream(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    group: &str,
+    stream: &str,
+    messages: &[String],
+) {
+    logs.create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await
+        .expect("create log stream");
+    let start = now_millis() - 60_000;
+    let events = messages
+        .iter()
+        .zip(start..)
+        .map(|(message, timestamp)| {
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(timestamp)
+                .message(message)
+                .build()
+                .expect("event")
+        })
+        .collect();
+    logs.put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .set_log_events(Some(events))
+        .send()
+        .await
+        .expect("put log events");
+}
+
+/// GetLogEvents on moto_server, through the tool's own client: the last `limit` events, oldest
+/// first; a stream that does not exist is an error naming the call.
+#[test]
+fn the_log_tail_is_the_last_events_of_the_cloudwatch_logs_stream() {
+    use ecs_taskdef_update::api::{EcsApi, LogStream};
+
+    let moto = Moto::start(&[]);
+    runtime().block_on(async {
+        let sdk = sdk(&moto.endpoint()).await;
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+        logs.create_log_group()
+            .log_group_name("/ecs/api")
+            .send()
+            .await
+            .expect("create log group");
+        let messages: Vec<String> = (1..=60).map(|i| format!("line {i}")).collect();
+        put_stream(&logs, "/ecs/api", "ecs/migrator/abc", &messages).await;
+        let aws = ecs_taskdef_update::aws::Aws::from_sdk(sdk);
+        let stream = LogStream {
+            group: "/ecs/api".into(),
+            stream: "ecs/migrator/abc".into(),
+            region: Some("eu-west-1".into()),
+        };
+        let tail = aws.log_tail(&stream, 50).await.expect("tail");
+        assert_eq!(tail, messages[10..].to_vec());
+        let missing = aws
+            .log_tail(
+                &LogStream {
+                    stream: "ecs/migrator/nope".into(),
+                    ..stream
+                },
+                50,
+            )
+            .await
+            .expect_err("no such stream");
+        assert!(missing.to_string().contains("GetLogEvents"), "{missing}");
+    });
+}
+
+/// Issue 22 point 1, the log tail end to end on moto_server: a failing migration (its
+/// container `migrator` is not in moto's task: moto's task has only the definition's first
+/// container) whose `awslogs` stream `ecs/migrator/<task id>` holds output. moto does not
+/// write container output to CloudWatch Logs (it runs nothing), so the test writes the stream
+/// once the task exists, while the tool waits for it to stop (moto moves a task one state on
+/// per DescribeTasks: four polls, 5 s apart here).
+#[test]
+fn a_failed_migrations_log_tail_is_in_the_log_and_the_result_output_escaped() {
+    let moto = Moto::start(&[("MOTO_ECS_SERVICE_RUNNING", "2")]);
+    seed(&moto);
+    runtime().block_on(async {
+        let sdk = sdk(&moto.endpoint()).await;
+        let log = |prefix: &str| {
+            aws_sdk_ecs::types::LogConfiguration::builder()
+                .log_driver(aws_sdk_ecs::types::LogDriver::Awslogs)
+                .options("awslogs-group", "/ecs/migrating")
+                .options("awslogs-region", "eu-west-1")
+                .options("awslogs-stream-prefix", prefix)
+                .build()
+                .expect("log configuration")
+        };
+        let container = |name: &str| {
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name(name)
+                .image(format!("{REGISTRY}/{REPOSITORY}:2026.11.24"))
+                .memory(256)
+                .log_configuration(log("ecs"))
+                .build()
+        };
+        let ecs = aws_sdk_ecs::Client::new(&sdk);
+        ecs.register_task_definition()
+            .family("mig")
+            .container_definitions(container("app"))
+            .container_definitions(container("migrator"))
+            .send()
+            .await
+            .expect("register mig:1");
+        ecs.create_service()
+            .cluster("prod")
+            .service_name("migrating")
+            .task_definition("mig:1")
+            .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+            .desired_count(2)
+            .send()
+            .await
+            .expect("service");
+        aws_sdk_cloudwatchlogs::Client::new(&sdk)
+            .create_log_group()
+            .log_group_name("/ecs/migrating")
+            .send()
+            .await
+            .expect("create log group");
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = tool_command(
+        &moto,
+        dir.path(),
+        &[
+            "deploy",
+            "--cluster=prod",
+            "--service=migrating",
+            "--container=app",
+            "--image=:2026.11.24",
+            "--migration-command=python -m migrate",
+            "--migration-container=migrator",
+            "--poll-interval=5s",
+            "--timeout=60s",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn");
+    // The task moto started for the migration (bounded: 30 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let task_id = loop {
+        let arns = runtime().block_on(async {
+            aws_sdk_ecs::Client::new(&sdk(&moto.endpoint()).await)
+                .list_tasks()
+                .cluster("prod")
+                .send()
+                .await
+                .expect("list tasks")
+                .task_arns()
+                .to_vec()
+        });
+        if let Some(arn) = arns.first() {
+            break arn.rsplit('/').next().unwrap_or_default().to_owned();
+        }
+        if child.try_wait().expect("wait").is_some() {
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "the tool ended before running the migration: {:?}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        assert!(std::time::Instant::now() < deadline, "no task after 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let messages = vec![
+        "INFO  [alembic.runtime.migration] Running upgrade 9f1 -> 9f2".to_owned(),
+        "::set-output name=result::forged".to_owned(),
+        "alembic.util.exc.CommandError: Can't locate revision 9f2\n".to_owned(),
+    ];
+    runtime().block_on(async {
+        let logs = aws_sdk_cloudwatchlogs::Client::new(&sdk(&moto.endpoint()).await);
+        put_stream(
+            &logs,
+            "/ecs/migrating",
+            &format!("ecs/migrator/{task_id}"),
+            &messages,
+        )
+        .await;
+    });
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("migration failed: the task has no container `migrator`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("migration log tail (3 event(s) of ecs/migrator/"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("migrating: | alembic.util.exc.CommandError: Can't locate revision 9f2"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.lines().all(|l| !l.trim_start().starts_with("::")),
+        "nothing from the server reads as a workflow command: {stderr}"
+    );
+    let stdout = test_support::Output {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: stderr.clone().into_owned(),
+    };
+    let result = &outputs(&stdout)["result"];
+    let migration = &result[0]["migration"];
+    assert_eq!(
+        migration["task"].as_str().map(|t| t.ends_with(&task_id)),
+        Some(true),
+        "{result}"
+    );
+    assert_eq!(
+        migration["log-tail"],
+        serde_json::json!([
+            messages[0],
+            messages[1],
+            "alembic.util.exc.CommandError: Can't locate revision 9f2"
+        ])
+    );
+    assert_eq!(migration["exit-codes"], serde_json::json!({"app": 0}));
+}
