@@ -78,8 +78,8 @@ pub enum Error {
         path: PathBuf,
         /// 1-based line and column.
         position: Option<(u32, u32)>,
-        /// The offending source line.
-        source_line: Option<String>,
+        /// The file's text, for the snippet.
+        text: String,
         /// serde's message.
         message: String,
     },
@@ -90,9 +90,9 @@ pub enum Error {
         origin: String,
         /// Problems.
         errors: Vec<ConfigError>,
-        /// Where each problem is in the gate file (line, column, the line's text); empty for
-        /// the command line.
-        positions: Vec<Option<(u32, u32, String)>>,
+        /// The gate file's text, which places each problem at its field's line and column;
+        /// `None` for the command line.
+        text: Option<String>,
     },
     /// Neither a gate file nor a quick-form check.
     #[error(
@@ -144,47 +144,53 @@ impl Reportable for Error {
             Error::ParseGateFile {
                 path,
                 position,
-                source_line,
+                text,
                 message,
             } => {
-                let mut diagnostic = Diagnostic::new(format!("invalid gate file: {message}"))
-                    .at(
-                        path.display().to_string(),
-                        position.map(|p| p.0),
-                        position.map(|p| p.1),
-                    )
+                let diagnostic = Diagnostic::new(format!("invalid gate file: {message}"))
                     .with_hint("see the gate file format in the health-gate README");
-                if let Some(text) = source_line {
-                    diagnostic.snippet = Some(runner_protocol::diagnostic::Snippet {
-                        text: text.clone(),
-                        width: 1,
-                        label: None,
-                    });
-                }
-                vec![diagnostic]
+                let file = path.display().to_string();
+                vec![match position {
+                    Some((line, column)) => {
+                        let at = yaml_spans::Position {
+                            line: *line,
+                            column: *column,
+                            offset: 0,
+                        };
+                        let span = yaml_spans::Span { start: at, end: at };
+                        yaml_spans::diagnostic::place(diagnostic, &file, text, span, None)
+                    }
+                    None => diagnostic.at(file, None, None),
+                }]
             }
             Error::Config {
                 origin,
                 errors,
-                positions,
-            } => errors
-                .iter()
-                .enumerate()
-                .map(|(index, e)| {
-                    let position = positions.get(index).and_then(Option::as_ref);
-                    let mut diagnostic = Diagnostic::new(e.message.clone())
-                        .at(origin.clone(), position.map(|p| p.0), position.map(|p| p.1))
-                        .for_field(e.field.clone());
-                    if let Some((_, _, text)) = position {
-                        diagnostic.snippet = Some(runner_protocol::diagnostic::Snippet {
-                            text: text.clone(),
-                            width: 1,
-                            label: None,
-                        });
-                    }
-                    diagnostic
-                })
-                .collect(),
+                text,
+            } => {
+                // An empty file has no positions (its problems are about what it lacks).
+                let tree = text
+                    .as_deref()
+                    .and_then(|text| yaml_spans::parse(text).ok())
+                    .filter(|root| !root.is_null());
+                errors
+                    .iter()
+                    .map(|e| {
+                        let diagnostic = Diagnostic::new(e.message.clone());
+                        match (&tree, text) {
+                            (Some(root), Some(text)) => yaml_spans::diagnostic::place(
+                                diagnostic,
+                                origin,
+                                text,
+                                root.locate(&e.field).span,
+                                None,
+                            ),
+                            _ => diagnostic.at(origin.clone(), None, None),
+                        }
+                        .for_field(e.field.clone())
+                    })
+                    .collect()
+            }
             other => vec![Diagnostic::from_error(other)],
         }
     }
@@ -204,6 +210,9 @@ pub struct Options {
     /// Where each check of `gate.checks` comes from (the gate file's path, or
     /// `command line`) and its index there, for messages.
     pub origins: Vec<(String, usize)>,
+    /// The gate file's text, which places problems found after validation (an unset
+    /// header variable) at their line.
+    pub gate_text: Option<String>,
 }
 
 fn flag_lines(lists: &[runner_protocol::input::LineList]) -> Vec<String> {
@@ -372,19 +381,10 @@ fn load_gate_file(path: &Path) -> Result<(GateFile, String), Error> {
     let text = limits::read_text(path, limits::MAX_GATE_FILE_BYTES).map_err(|error| {
         Error::ReadGateFile {
             path: path.to_owned(),
-            source: match error {
-                limits::ReadError::Io(source) => source,
-                other => std::io::Error::new(std::io::ErrorKind::InvalidData, other),
-            },
+            source: error.into_io(),
         }
     })?;
     let file = GateFile::parse(&text).map_err(|error| {
-        let position = error.location();
-        let source_line = position.and_then(|(line, _)| {
-            text.lines()
-                .nth(line.saturating_sub(1) as usize)
-                .map(str::to_owned)
-        });
         let message = error.to_string();
         // serde_yaml_ng appends " at line L column C"; the location is rendered separately.
         let message = message
@@ -394,8 +394,8 @@ fn load_gate_file(path: &Path) -> Result<(GateFile, String), Error> {
             .to_owned();
         Error::ParseGateFile {
             path: path.to_owned(),
-            position,
-            source_line,
+            position: error.location(),
+            text: text.clone(),
             message,
         }
     })?;
@@ -409,30 +409,25 @@ impl Options {
         let mut origins = Vec::new();
         let mut baseline = cli.baseline.clone();
         let mut require = config::Require::All;
+        let mut gate_text = None;
         if let Some(path) = &cli.gate_file {
             let (file, text) = load_gate_file(path)?;
             let gate = file.resolve().map_err(|errors| Error::Config {
                 origin: path.display().to_string(),
-                positions: errors
-                    .iter()
-                    .map(|e| {
-                        let (line, column) = config::locate(&text, &e.field)?;
-                        let source = text.lines().nth(line.saturating_sub(1) as usize)?;
-                        Some((line, column, source.to_owned()))
-                    })
-                    .collect(),
                 errors,
+                text: Some(text.clone()),
             })?;
             baseline = baseline.or(gate.baseline_file);
             require = gate.require;
             origins.extend((0..gate.checks.len()).map(|i| (path.display().to_string(), i)));
             checks.extend(gate.checks);
+            gate_text = Some(text);
         }
         if let Some(file) = quick_form(cli)? {
             let gate = file.resolve().map_err(|errors| Error::Config {
                 origin: "command line".into(),
                 errors,
-                positions: Vec::new(),
+                text: None,
             })?;
             for (index, check) in gate.checks.into_iter().enumerate() {
                 if checks.iter().any(|c: &config::Check| c.name == check.name) {
@@ -445,7 +440,7 @@ impl Options {
                                 check.name
                             ),
                         }],
-                        positions: Vec::new(),
+                        text: None,
                     });
                 }
                 origins.push(("command line".to_owned(), index));
@@ -465,6 +460,7 @@ impl Options {
             record_baseline: cli.record_baseline.clone(),
             report_file: cli.report_file.clone(),
             origins,
+            gate_text,
         })
     }
 }
@@ -490,6 +486,7 @@ fn check_urls(check: &config::Check) -> Vec<&reqwest::Url> {
 fn check_inputs(
     gate: &Gate,
     origins: &[(String, usize)],
+    gate_text: Option<&str>,
     runner: &Runner,
     baseline: Option<&BaselineFile>,
 ) -> Result<CheckInputs, Error> {
@@ -531,6 +528,9 @@ fn check_inputs(
                 probe::SetupError::MissingEnv { name, .. } => name.clone(),
                 _ => String::new(),
             };
+            let text = gate_text
+                .filter(|_| origin != "command line")
+                .map(str::to_owned);
             Error::Config {
                 origin,
                 errors: vec![ConfigError {
@@ -540,7 +540,7 @@ fn check_inputs(
                         check.name
                     ),
                 }],
-                positions: Vec::new(),
+                text,
             }
         })?;
         inputs.headers.insert(check.name.clone(), headers);
@@ -633,7 +633,13 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         .as_deref()
         .map(BaselineFile::load)
         .transpose()?;
-    let inputs = check_inputs(&options.gate, &options.origins, runner, baseline.as_ref())?;
+    let inputs = check_inputs(
+        &options.gate,
+        &options.origins,
+        options.gate_text.as_deref(),
+        runner,
+        baseline.as_ref(),
+    )?;
     warn_about_insecure_tls(&options.gate, runner);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
