@@ -44,6 +44,24 @@ pub fn place(
     diagnostic
 }
 
+/// A placed diagnostic on one line, `file:line:col: message`, its hint on the next
+/// (`  hint: ...`): the form for logs and for errors nested in other messages.
+pub fn one_line(diagnostic: &Diagnostic) -> String {
+    let mut text = match &diagnostic.location {
+        Some(location) => match (location.line, location.column) {
+            (Some(line), Some(column)) => format!("{}:{line}:{column}: ", location.file),
+            (Some(line), None) => format!("{}:{line}: ", location.file),
+            _ => format!("{}: ", location.file),
+        },
+        None => String::new(),
+    };
+    text.push_str(&diagnostic.message);
+    if let Some(hint) = &diagnostic.hint {
+        text.push_str(&format!("\n  hint: {hint}"));
+    }
+    text
+}
+
 impl SyntaxError {
     /// The error as a diagnostic at its position in `text` (read from `file`).
     pub fn diagnostic(&self, file: &str, text: &str) -> Diagnostic {
@@ -82,6 +100,18 @@ mod tests {
                 error.span.start.line, error.span.start.column
             )),
             "{annotation}"
+        );
+    }
+
+    #[test]
+    fn one_line_puts_the_position_in_front() {
+        let diagnostic = Diagnostic::new("bad")
+            .at("f.yaml", Some(3), Some(5))
+            .with_hint("write good");
+        assert_eq!(one_line(&diagnostic), "f.yaml:3:5: bad\n  hint: write good");
+        assert_eq!(
+            one_line(&Diagnostic::new("bad").at("f.yaml", None, None)),
+            "f.yaml: bad"
         );
     }
 
