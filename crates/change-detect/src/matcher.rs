@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use regex_automata::meta::Regex as MetaRegex;
+use regex_automata::meta::{Cache as MetaCache, Regex as MetaRegex};
 use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 use rustc_hash::FxHashMap;
 
@@ -606,6 +606,16 @@ struct GlobIndex {
     deepest: usize,
     /// Largest number of regexes in one group (the size of the reusable [`PatternSet`]).
     widest: usize,
+    /// Number of regex sets (the caches a [`Scratch`] holds).
+    slots: usize,
+}
+
+/// What one thread reuses between lookups: the result set, and a search cache per regex set
+/// (searching with the thread's own cache instead of the regex's shared pool, which costs a
+/// lock on every call from a worker thread).
+struct Scratch {
+    found: PatternSet,
+    caches: Vec<Option<MetaCache>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -621,6 +631,13 @@ struct GlobGroup {
 #[derive(Debug, Clone)]
 struct RegexSet {
     ascii: MetaRegex,
+    /// This set's place in a [`Scratch`]'s caches.
+    slot: usize,
+    /// Every ASCII path one of the set's regexes matches ends with one of these (the
+    /// regexes' suffix literals, [`required_suffixes`]); `None` when some regex has none.
+    /// A path ending with none of them skips the set: the answer is the same, without
+    /// running the regexes (for `**/*.md` most paths end otherwise).
+    suffixes: Option<Vec<Vec<u8>>>,
     unicode: std::sync::Arc<std::sync::OnceLock<Result<MetaRegex, String>>>,
     patterns: Vec<String>,
     indices: Vec<usize>,
@@ -641,6 +658,14 @@ impl RegexSet {
             .syntax(regex_automata::util::syntax::Config::new().utf8(!ascii))
             .build_many(patterns)
             .map_err(|e| e.to_string())
+    }
+
+    /// False when no regex of the set can match the ASCII `path` (it ends with none of the
+    /// required suffixes); true when one may.
+    fn may_match_ascii(&self, path: &[u8]) -> bool {
+        self.suffixes
+            .as_ref()
+            .is_none_or(|suffixes| suffixes.iter().any(|suffix| path.ends_with(suffix)))
     }
 
     /// The set for `path` (ASCII or not).
@@ -675,7 +700,7 @@ impl GlobIndex {
         }
         let mut groups = FxHashMap::default();
         let mut root = GlobGroup::default();
-        let (mut deepest, mut widest) = (0, 0);
+        let (mut deepest, mut widest, mut slots) = (0, 0, 0);
         for (prefix, [everything, others]) in pending {
             let set = if others.is_empty() {
                 None
@@ -690,11 +715,14 @@ impl GlobIndex {
                 let ascii: Vec<&str> = regexes.iter().map(|r| r.ascii.as_str()).collect();
                 let set = RegexSet {
                     ascii: RegexSet::build(&ascii, true).map_err(CompileError)?,
+                    slot: slots,
+                    suffixes: required_suffixes(&ascii),
                     unicode: Default::default(),
                     patterns: regexes.iter().map(|r| r.rust.clone()).collect(),
                     indices: others,
                 };
                 widest = widest.max(set.indices.len());
+                slots += 1;
                 Some(set)
             };
             let group = GlobGroup { everything, set };
@@ -716,17 +744,21 @@ impl GlobIndex {
             root,
             deepest,
             widest,
+            slots,
         })
     }
 
-    /// A reusable result set for [`GlobIndex::matches_cached`].
-    fn scratch(&self) -> PatternSet {
-        PatternSet::new(self.widest.max(1))
+    /// A reusable result set and caches for [`GlobIndex::matches_cached`].
+    fn scratch(&self) -> Scratch {
+        Scratch {
+            found: PatternSet::new(self.widest.max(1)),
+            caches: (0..self.slots).map(|_| None).collect(),
+        }
     }
 
     /// Appends the indices of the globs matching `path` to `hits` (`scratch` is reused).
     #[cfg(test)]
-    fn matches_into(&self, path: &[u8], hits: &mut Vec<usize>, scratch: &mut PatternSet) {
+    fn matches_into(&self, path: &[u8], hits: &mut Vec<usize>, scratch: &mut Scratch) {
         self.matches_cached(path, &mut DirCache::default(), hits, scratch);
     }
 
@@ -739,7 +771,7 @@ impl GlobIndex {
         path: &[u8],
         cache: &mut DirCache<'a>,
         hits: &mut Vec<usize>,
-        scratch: &mut PatternSet,
+        scratch: &mut Scratch,
     ) {
         if let Some(found) = self.exact.get(path) {
             hits.extend_from_slice(found);
@@ -770,20 +802,56 @@ impl GlobIndex {
             let Some(set) = &group.set else {
                 continue;
             };
-            let Some(regex) = set.for_path(ascii) else {
-                continue;
-            };
-            let haystack = mapped.get_or_insert_with(|| jsregex::map_path(path));
-            scratch.clear();
-            let input = Input::new(haystack.as_ref()).anchored(Anchored::Yes);
-            regex.which_overlapping_matches(&input, scratch);
-            hits.extend(
-                scratch
-                    .iter()
-                    .map(|pattern| set.indices[pattern.as_usize()]),
-            );
+            let found = &mut scratch.found;
+            found.clear();
+            if ascii {
+                if !set.may_match_ascii(path) {
+                    continue;
+                }
+                let cache =
+                    scratch.caches[set.slot].get_or_insert_with(|| set.ascii.create_cache());
+                let input = Input::new(path).anchored(Anchored::Yes);
+                set.ascii
+                    .which_overlapping_matches_with(cache, &input, found);
+            } else {
+                let Some(regex) = set.for_path(false) else {
+                    continue;
+                };
+                let haystack = mapped.get_or_insert_with(|| jsregex::map_path(path));
+                let input = Input::new(haystack.as_ref()).anchored(Anchored::Yes);
+                regex.which_overlapping_matches(&input, found);
+            }
+            hits.extend(found.iter().map(|pattern| set.indices[pattern.as_usize()]));
         }
     }
+}
+
+/// The literals every match of one of `patterns` (ASCII regexes, anchored at both ends) ends
+/// with, when each pattern has a finite set of non-empty ones; `None` otherwise (then the set
+/// is always searched). regex-syntax's extractor guarantees that every match ends with one of
+/// a finite sequence's literals, exact or not, which is all the skip relies on.
+fn required_suffixes(patterns: &[&str]) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let mut extractor = Extractor::new();
+    extractor.kind(ExtractKind::Suffix);
+    let mut all = Vec::new();
+    for pattern in patterns {
+        // The same syntax as `RegexSet::build` with `ascii` (bytes, not UTF-8).
+        let hir = regex_syntax::ParserBuilder::new()
+            .utf8(false)
+            .build()
+            .parse(pattern)
+            .ok()?;
+        let suffixes = extractor.extract(&hir);
+        let literals = suffixes.literals()?;
+        if literals.is_empty() || literals.iter().any(|literal| literal.as_bytes().is_empty()) {
+            return None;
+        }
+        all.extend(literals.iter().map(|literal| literal.as_bytes().to_vec()));
+    }
+    all.sort();
+    all.dedup();
+    Some(all)
 }
 
 /// The groups of the last directory a [`GlobIndex`] looked up.
@@ -1190,6 +1258,49 @@ mod tests {
         let first_glob = |filter: usize| matcher.filters[filter].rules[0].patterns[0].globs[0];
         assert_eq!((first_glob(0), first_glob(1)), (0, 0));
     }
+    /// The ASCII regexes of a glob's text.
+    fn ascii_regexes(source: &str) -> Vec<String> {
+        crate::glob::Pattern::parse(source)
+            .expect(source)
+            .globs
+            .into_iter()
+            .filter_map(|glob| match glob {
+                Glob::Regex(regex) => Some(regex.ascii.clone()),
+                Glob::Exact(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn extension_globs_give_the_suffixes_a_path_must_end_with() {
+        let mut regexes = ascii_regexes("**/*.md");
+        regexes.extend(ascii_regexes("services/api/src/**/*.{rs,proto}"));
+        let patterns: Vec<&str> = regexes.iter().map(String::as_str).collect();
+        let suffixes = required_suffixes(&patterns).expect("finite suffixes");
+        // Inexact literals may be longer than the extension; each must end with one
+        // (or with one and a `/`: picomatch lets a trailing slash match).
+        for suffix in &suffixes {
+            let suffix = suffix.strip_suffix(b"/").unwrap_or(suffix);
+            assert!(
+                [".md", ".rs", ".proto"]
+                    .iter()
+                    .any(|ext| suffix.ends_with(ext.as_bytes())),
+                "{suffix:?}"
+            );
+        }
+        for ext in [".md", ".rs", ".proto"] {
+            assert!(
+                suffixes.iter().any(|s| s.ends_with(ext.as_bytes())),
+                "{ext}"
+            );
+        }
+        // A glob that can end in anything turns the skip off for its whole set.
+        let mut regexes = ascii_regexes("**/*.md");
+        regexes.extend(ascii_regexes("docs/*"));
+        let patterns: Vec<&str> = regexes.iter().map(String::as_str).collect();
+        assert_eq!(required_suffixes(&patterns), None);
+    }
+
     #[test]
     fn the_glob_index_answers_exactly_like_javascript() {
         let sources = [

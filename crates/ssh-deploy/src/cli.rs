@@ -285,6 +285,8 @@ pub struct DeployArgs {
     pub hooks_strict: bool,
     /// Migration command run with `sh -e -c` in the new release directory after the unpack
     /// and before the switch; a non-zero exit stops the deploy with nothing switched there.
+    /// compose: in the project directory, after the env files are written and before any
+    /// service is touched (`docker compose run --rm api ./migrate` runs the new image).
     ///
     /// Example: `--migrate './bin/migrate up'` (see --migrate-on).
     #[arg(long, value_name = "COMMAND", help_heading = "Hooks")]

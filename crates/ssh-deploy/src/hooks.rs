@@ -193,7 +193,7 @@ pub(crate) struct HookEnv {
 }
 
 impl HookEnv {
-    fn pairs(&self) -> [(&'static str, &str); 6] {
+    pub(crate) fn pairs(&self) -> [(&'static str, &str); 6] {
         [
             ("SSH_DEPLOY_HOOK", &self.event),
             ("SSH_DEPLOY_RELEASE", &self.release),

@@ -11,7 +11,7 @@ use runner_protocol::input::LineList;
 use crate::cli::{ChangeArgs, DeployArgs, ExecArgs, HostArgs, ManagerArg, RollbackArgs, ScopeArg};
 use crate::commands::{Custom, Layout, ServiceManager, Systemd};
 use crate::error::{Error, usage};
-use crate::hooks::{Event, Hook, Hooks, MigrateOn, Side};
+use crate::hooks::{Hook, Hooks, MigrateOn};
 use crate::host_run::HostContext;
 use crate::quote::{ReleaseId, RemotePath, relative_path};
 use crate::remote::{Auth, HostTarget, HostTrust, Timeouts};
@@ -514,8 +514,8 @@ impl DeployOptions {
             && (schedule.is_some() || budget != Budget::default())
         {
             return Err(usage(
-                "--schedule and --max-failed apply to the symlink strategy (blue-green and \
-                 compose deploy one host at a time and stop at the first failure)",
+                "--schedule and --max-failed apply to the symlink and compose strategies \
+                 (blue-green deploys one host at a time and stops at the first failure)",
             ));
         }
         let hooks = hooks_from_args(args)?;
@@ -590,18 +590,6 @@ pub(crate) fn hooks_from_args(args: &DeployArgs) -> Result<Hooks, Error> {
         migrate,
         strict: args.hooks_strict,
     };
-    if args.strategy == crate::cli::StrategyArg::Compose
-        && (hooks.migrate.is_some()
-            || hooks.hooks.iter().any(|h| {
-                h.side == Side::Hosts || matches!(h.event, Event::PreSwitch | Event::PostSwitch)
-            }))
-    {
-        return Err(usage(
-            "--strategy compose runs runner hooks only (pre-deploy, post-deploy, on-rollback): \
-             host hooks, pre-switch, post-switch and --migrate need a release directory, which \
-             compose hosts do not have",
-        ));
-    }
     Ok(hooks)
 }
 

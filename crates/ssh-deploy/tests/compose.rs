@@ -57,6 +57,8 @@ case "$1" in
       ps) for s in chat-ingress chat-proc metrics api-1 api-2 api-3; do echo "$s cid-$s"; done; exit 0 ;;
       up)
         s=$(last "$@"); state=healthy
+        port=${SSH_CONNECTION##* }
+        case "$*" in *--force-recreate*) ;; *) [ -f "$S/fail-port-$port-$s" ] && state=unhealthy ;; esac
         if [ -f "$S/up-$s" ]; then state=$(cat "$S/up-$s"); rm -f "$S/up-$s"; fi
         case "$state" in
           healthy) echo " Container $s  Healthy" >&2; exit 0 ;;
@@ -648,6 +650,238 @@ fn runner_hooks_wrap_the_compose_rollout() {
     let stopped = fx.deploy(&[("SSH_DEPLOY_HOOK", "pre-deploy=exit 3")]);
     assert_eq!(stopped.code, Some(1), "{stopped:?}");
     assert_eq!(outputs(&stopped)["result"], "failed");
-    let refused = fx.deploy(&[("SSH_DEPLOY_HOOK", "pre-deploy@hosts=true")]);
-    assert_eq!(refused.code, Some(2), "{refused:?}");
+}
+
+/// Issue 22 on compose hosts: host hooks run in the compose project dir with the hook
+/// variables and the project's COMPOSE_PROJECT_NAME / COMPOSE_FILE; pre-deploy before any
+/// pull, pre-switch after the env files are written and before the first `up`, post-switch
+/// after the last, post-deploy with the result.
+#[test]
+fn host_hooks_run_in_the_project_dir_at_their_points() {
+    let fx = Fixture::new(None);
+    let hooks = [
+        "pre-deploy@hosts=echo \"pre-deploy $SSH_DEPLOY_RELEASE $SSH_DEPLOY_STRATEGY $SSH_DEPLOY_HOST pulls=$(cat ../scenario/argv.log 2>/dev/null | grep -c '^pull ')\" >> lifecycle.log",
+        "pre-switch@hosts=echo \"pre-switch $COMPOSE_PROJECT_NAME $COMPOSE_FILE api=$(grep API_IMAGE .env) ups=$(grep -c ' up -d ' ../scenario/argv.log || true)\" >> lifecycle.log",
+        "post-switch@hosts=echo \"post-switch ups=$(grep -c ' up -d ' ../scenario/argv.log)\" >> lifecycle.log",
+        "post-deploy@hosts=echo \"post-deploy $SSH_DEPLOY_RESULT\" >> lifecycle.log",
+    ]
+    .join("\n");
+    let plan = fx.deploy(&[("SSH_DEPLOY_HOOK", &hooks), ("SSH_DEPLOY_DRY_RUN", "true")]);
+    assert_eq!(plan.code, Some(0), "{plan:?}");
+    for line in [
+        "hook pre-switch on each host (in the compose project dir)",
+        "shell 2: hook pre-switch: ",
+        "shell 1: hook pre-deploy: ",
+    ] {
+        assert!(plan.stderr.contains(line), "{line}:\n{}", plan.stderr);
+    }
+    let out = fx.deploy(&[("SSH_DEPLOY_HOOK", &hooks)]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let host = fx.sshd.host("root");
+    let host_name = host
+        .split('@')
+        .nth(1)
+        .and_then(|h| h.split(':').next())
+        .expect("host");
+    assert_eq!(
+        std::fs::read_to_string(project(fx.work.path()).join("lifecycle.log")).expect("hooks ran"),
+        format!(
+            "pre-deploy v2 compose {host_name} pulls=0\n\
+             pre-switch agentic docker-compose.yaml api=API_IMAGE='registry.example/api:v2' ups=0\n\
+             post-switch ups=6\n\
+             post-deploy success\n"
+        )
+    );
+}
+
+/// A failing post-switch host hook (after every service is up and gated) is a warning; with
+/// --hooks-strict the host is rolled back like a failed gate.
+#[test]
+fn failing_post_switch_hook_warns_or_with_hooks_strict_rolls_back() {
+    let fx = Fixture::new(None);
+    let hook = (
+        "SSH_DEPLOY_HOOK",
+        "post-switch@hosts=echo cache cold >&2; exit 2",
+    );
+    let out = fx.deploy(&[hook]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr.contains("cache cold")
+            && out.stderr.contains("a warning without --hooks-strict"),
+        "{}",
+        out.stderr
+    );
+    let strict = fx.deploy(&[
+        hook,
+        ("SSH_DEPLOY_HOOKS_STRICT", "true"),
+        ("SSH_DEPLOY_RELEASE_ID", "v3"),
+    ]);
+    assert_eq!(strict.code, Some(1), "{strict:?}");
+    assert_eq!(outputs(&strict)["result"], "rolled-back");
+    assert!(
+        fx.ups().iter().any(|u| u == "api-3 (back)"),
+        "{:?}",
+        fx.ups()
+    );
+}
+
+#[test]
+fn failing_pre_deploy_host_hook_changes_nothing() {
+    let fx = Fixture::new(None);
+    let before = fx.env_files();
+    let out = fx.deploy(&[(
+        "SSH_DEPLOY_HOOK",
+        "pre-deploy@hosts=echo not today >&2; exit 3",
+    )]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_eq!(outputs(&out)["result"], "failed");
+    assert!(out.stderr.contains("not today"), "{}", out.stderr);
+    assert!(fx.argv().is_empty(), "nothing pulled: {:?}", fx.argv());
+    assert_eq!(fx.env_files(), before);
+}
+
+/// A failing migration (run after the env files are written, before any `up`) restores the
+/// env files and touches no service; on-rollback@hosts hears about it. The real engine's
+/// `docker compose run` with the new image is in tests/compose_engine.rs.
+#[test]
+fn failing_migration_restores_the_env_files_and_touches_no_service() {
+    let fx = Fixture::new(None);
+    let before = fx.env_files();
+    let out = fx.deploy(&[
+        (
+            "SSH_DEPLOY_MIGRATE",
+            "grep -q \"API_IMAGE='registry.example/api:v2'\" .env && echo migration failed >&2 && exit 4",
+        ),
+        (
+            "SSH_DEPLOY_HOOK",
+            "on-rollback@hosts=echo \"on-rollback $SSH_DEPLOY_RESULT\" >> lifecycle.log",
+        ),
+    ]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("migration failed"), "{}", out.stderr);
+    assert!(fx.ups().is_empty(), "no service touched: {:?}", fx.ups());
+    assert_restored(&fx, &before);
+    assert_eq!(
+        std::fs::read_to_string(project(fx.work.path()).join("lifecycle.log")).expect("hook ran"),
+        "on-rollback rolled-back\n"
+    );
+}
+
+/// `--schedule` and `--max-failed` on a compose fleet (issue 22, point 5): three real sshd
+/// hosts (one machine, so they share the project dir and the stand-in; each has its own deploy
+/// root, so its own lock and release record). The stand-in fails `up api-2` on the second host
+/// (it knows the host by the sshd port in SSH_CONNECTION).
+struct ComposeFleet {
+    fx: Fixture,
+    extra: Vec<Sshd>,
+}
+
+impl ComposeFleet {
+    fn new() -> Self {
+        let fx = Fixture::new(None);
+        let extra = vec![Sshd::start(), Sshd::start()];
+        let public = std::fs::read_to_string(fx.sshd.dir().join("user_key.pub")).expect("key");
+        for sshd in &extra {
+            let mut keys = std::fs::OpenOptions::new()
+                .append(true)
+                .open(sshd.dir().join("authorized_keys"))
+                .expect("authorized_keys");
+            std::io::Write::write_all(&mut keys, public.as_bytes()).expect("append");
+        }
+        let mut inventory = String::from("user: root\nhosts:\n");
+        for (index, port) in Self::ports(&fx, &extra).iter().enumerate() {
+            inventory.push_str(&format!(
+                "  host-{index}: {{ address: 127.0.0.1, port: {port}, root: \"{}\" }}\n",
+                fx.path(&format!("root-{index}")).display()
+            ));
+        }
+        std::fs::write(fx.path("inventory.yaml"), inventory).expect("write");
+        Self { fx, extra }
+    }
+
+    fn ports(fx: &Fixture, extra: &[Sshd]) -> Vec<u16> {
+        std::iter::once(fx.sshd.port())
+            .chain(extra.iter().map(Sshd::port))
+            .collect()
+    }
+
+    fn fail(&self, host: usize, service: &str) {
+        let port = Self::ports(&self.fx, &self.extra)[host];
+        self.fx.script(&format!("fail-port-{port}-{service}"), "");
+    }
+
+    fn deploy(&self, extra: &[(&str, &str)]) -> Output {
+        let fx = &self.fx;
+        let known: Vec<String> = std::iter::once(fx.sshd.known_hosts_line())
+            .chain(self.extra.iter().map(Sshd::known_hosts_line))
+            .collect();
+        let mut command = tool_command(env!("CARGO_BIN_EXE_ssh-deploy"));
+        command
+            .arg("deploy")
+            .current_dir(fx.work.path())
+            .env("SSH_DEPLOY_STRATEGY", "compose")
+            .env("SSH_DEPLOY_COMPOSE_FILE", fx.path("compose-deploy.yaml"))
+            .env("SSH_DEPLOY_INVENTORY", fx.path("inventory.yaml"))
+            .env("SSH_DEPLOY_PRIVATE_KEY", fx.sshd.user_key())
+            .env("SSH_DEPLOY_KNOWN_HOSTS", known.join("\n"))
+            .env("SSH_DEPLOY_RELEASE_ID", "v2")
+            .env("OPENAI_API_KEY", SECRET)
+            .env("TAG", "v2");
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        run(&mut command)
+    }
+}
+
+fn host_results(out: &Output) -> Vec<String> {
+    outputs(out)["compose-report"]
+        .as_array()
+        .expect("compose-report")
+        .iter()
+        .map(|h| h["result"].as_str().expect("result").to_owned())
+        .collect()
+}
+
+#[test]
+fn a_failed_host_within_the_budget_is_rolled_back_and_the_schedule_goes_on() {
+    let fleet = ComposeFleet::new();
+    fleet.fail(1, "api-2");
+    let schedule = [
+        ("SSH_DEPLOY_SCHEDULE", "1, 100%"),
+        ("SSH_DEPLOY_MAX_FAILED", "1"),
+    ];
+    let plan = fleet.deploy(&[schedule[0], schedule[1], ("SSH_DEPLOY_DRY_RUN", "true")]);
+    assert_eq!(plan.code, Some(0), "{plan:?}");
+    assert!(
+        plan.stderr
+            .contains("plan: 2 batch(es) from --schedule `1, 100%`")
+            && plan.stderr.contains("failure budget: 1 host(s)"),
+        "{}",
+        plan.stderr
+    );
+    let out = fleet.deploy(&schedule);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(outputs(&out)["result"], "partial");
+    // host-1 and host-2 deployed in parallel, in the second batch; reports in host order.
+    assert_eq!(host_results(&out), ["deployed", "rolled-back", "deployed"]);
+    assert!(
+        out.stderr.contains("within the failure budget"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_failed_host_beyond_the_budget_stops_the_schedule() {
+    let fleet = ComposeFleet::new();
+    fleet.fail(1, "api-2");
+    let out = fleet.deploy(&[("SSH_DEPLOY_SCHEDULE", "1")]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_eq!(outputs(&out)["result"], "rolled-back");
+    assert_eq!(host_results(&out), ["deployed", "rolled-back"]);
+    assert!(
+        !fleet.fx.path("root-2/.ssh-deploy").exists(),
+        "host-2 was never touched"
+    );
 }

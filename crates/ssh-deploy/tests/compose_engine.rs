@@ -737,3 +737,71 @@ services:
         assert_eq!(value(bytes, "AGENTIC_BUNDLES_JSON"), None, "{name}");
     }
 }
+
+/// Issue 22 on compose: `--migrate` runs after the env files are written and before any
+/// replica is drained or recreated, so `docker compose run` starts the NEW image while every
+/// replica still serves the old one; a failing migration restores the env files and
+/// recreates nothing.
+#[test]
+fn seed_003_migration_runs_the_new_image_first_and_a_failed_one_changes_nothing() {
+    let s = Seed003::new("v1");
+    let engine = &s.host.engine;
+    let v1 = engine.build_image(&format!("{}/api:v1", s.host.repo), &[("VERSION", "v1")]);
+    engine.push(&format!("{}/api:v1", s.host.repo));
+    let v2 = engine.build_image(&format!("{}/api:v2", s.host.repo), &[("VERSION", "v2")]);
+    engine.push_only(&format!("{}/api:v2", s.host.repo));
+    s.up();
+    s.write_deploy("v2", "bonjour", "");
+    let before = s.host.env_files(&[".env", ".env.api"]);
+    let containers: Vec<Option<String>> = ["api-1", "api-2", "api-3"]
+        .iter()
+        .map(|r| s.host.project.container(r))
+        .collect();
+    let migrate = |exit: u8| {
+        format!(
+            "docker compose run --rm --no-deps -T api-1 sh -c 'echo \"migration on $VERSION while api-1 serves $(wget -q -O - http://127.0.0.1:$PORT/)\"; exit {exit}'"
+        )
+    };
+    let failed = s.host.deploy(&[("SSH_DEPLOY_MIGRATE", &migrate(5))]);
+    assert_eq!(failed.code, Some(1), "{failed:?}");
+    assert!(
+        failed
+            .stderr
+            .contains("migration on v2 while api-1 serves version=v1 replica=api-1"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(s.host.env_files(&[".env", ".env.api"]), before);
+    let after: Vec<Option<String>> = ["api-1", "api-2", "api-3"]
+        .iter()
+        .map(|r| s.host.project.container(r))
+        .collect();
+    assert_eq!(after, containers, "no container was recreated");
+    for replica in ["api-1", "api-2", "api-3"] {
+        assert_eq!(s.host.project.image_of(replica), v1, "{replica} runs v1");
+    }
+
+    let out = s.host.deploy(&[("SSH_DEPLOY_MIGRATE", &migrate(0))]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("migration on v2 while api-1 serves version=v1 replica=api-1"),
+        "{}",
+        out.stderr
+    );
+    for replica in ["api-1", "api-2", "api-3"] {
+        assert_eq!(s.host.project.image_of(replica), v2, "{replica} runs v2");
+    }
+    let actions: Vec<String> = report(&out)[0]["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .map(|t| t["action"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let migrated = actions
+        .iter()
+        .position(|a| a == "migrate")
+        .expect("migrated");
+    let first_drain = actions.iter().position(|a| a == "drain").expect("drained");
+    assert!(migrated < first_drain, "{actions:?}");
+}

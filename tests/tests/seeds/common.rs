@@ -49,6 +49,20 @@ impl Suite {
         key: &str,
         watch_for: &str,
     ) -> (ActLog, Option<Instant>) {
+        self.act_with_env(repo, event, vars, key, watch_for, Vec::new())
+    }
+
+    /// [`Suite::act`] with `extra_env` in every job's environment (e.g. the engine's
+    /// `DOCKER_HOST`, which a real runner has by default).
+    pub(crate) fn act_with_env(
+        &self,
+        repo: &UserRepo,
+        event: &Path,
+        vars: Vec<(String, String)>,
+        key: &str,
+        watch_for: &str,
+        extra_env: Vec<(String, String)>,
+    ) -> (ActLog, Option<Instant>) {
         let number = self.runs.get() + 1;
         self.runs.set(number);
         let scratch = self.dir.path().join(format!("act-{number}"));
@@ -99,7 +113,10 @@ impl Suite {
                 ("NPM_CONFIG_AUDIT".into(), "false".into()),
                 ("NPM_CONFIG_FUND".into(), "false".into()),
                 ("NPM_CONFIG_UPDATE_NOTIFIER".into(), "false".into()),
-            ],
+            ]
+            .into_iter()
+            .chain(extra_env)
+            .collect(),
             process_env: vec![
                 ("PATH".into(), format!("{}:{path}", shim.display())),
                 (
@@ -272,6 +289,23 @@ impl UserRepo {
         std::os::unix::fs::symlink(&cache, path.join("target")).expect("target symlink");
         std::fs::write(path.join(".gitignore"), "target\nfrontend/dist/\ndist/\n")
             .expect(".gitignore");
+        git(&path, &["init", "-q", "-b", "main"]);
+        git(&path, &["add", "-A"]);
+        git(&path, &["commit", "-q", "-m", "initial"]);
+        Self {
+            path,
+            dir: dir.to_owned(),
+            commits: std::cell::Cell::new(0),
+        }
+    }
+
+    /// A repository of `files` (source here, path in the repository; directories copied
+    /// whole), committed once; for seeds whose repository is not a cargo project.
+    pub(crate) fn from_files(dir: &Path, files: &[(PathBuf, &str)]) -> Self {
+        let path = dir.join("repo");
+        for (source, target) in files {
+            copy(source, &path.join(target));
+        }
         git(&path, &["init", "-q", "-b", "main"]);
         git(&path, &["add", "-A"]);
         git(&path, &["commit", "-q", "-m", "initial"]);

@@ -12,6 +12,10 @@
 //!   back every host already switched.
 //! - `scenario_001`: one service: backup, stop, upload, start, verify, rollback on a failed
 //!   verify; then blue-green behind nginx, with a switch-back.
+//! - `scenario_002`: a five-service monorepo: change-detect on the push's commit range, only
+//!   the changed services' images built and pushed to the loopback registry, staging, then
+//!   production blue-green (slots are containers of the image) against a recorded baseline; a
+//!   slower and a failing release are switched back.
 //!
 //! Each scenario prints a summary (what ran where, how long, what rolled back) and the
 //! measurements of issue 21: its wall time, the time from "gate failed" to "previous release
@@ -41,3 +45,4 @@ mod common;
 mod probe;
 mod scenario_000;
 mod scenario_001;
+mod scenario_002;

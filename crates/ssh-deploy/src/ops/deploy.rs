@@ -9,7 +9,7 @@ use runner_protocol::{Runner, Verdict};
 use crate::cli::{DeployArgs, StrategyArg};
 use crate::error::Error;
 use crate::hooks::{Event, HookEnv, Hooks, Side, run_on_runner};
-use crate::options::{DeployOptions, Strategy, hooks_from_args};
+use crate::options::{DeployOptions, Strategy};
 use crate::strategy::compose::ComposeOptions;
 use crate::strategy::{blue_green, compose, symlink};
 
@@ -17,14 +17,12 @@ use crate::strategy::{blue_green, compose, symlink};
 pub(crate) fn deploy(args: &DeployArgs, runner: &mut Runner) -> Result<Verdict, Error> {
     if args.strategy == StrategyArg::Compose {
         let options = ComposeOptions::from_args(args, runner)?;
-        let hooks = hooks_from_args(args)?;
         runner.set_output("release-id", options.release.as_str())?;
         if options.settings.dry_run {
-            let plan = format!("{}{}", compose::render(&options), hooks.plan());
-            return dry_run(runner, &plan);
+            return dry_run(runner, &compose::render(&options));
         }
         let env = env(options.release.as_str(), "compose");
-        return with_runner_hooks(runner, &hooks, &env, |runner| {
+        return with_runner_hooks(runner, &options.hooks, &env, |runner| {
             compose::deploy(&options, runner)
         });
     }

@@ -6,6 +6,7 @@
 
 use crate::quote::q;
 
+use super::chain::Part;
 use super::spec::{Service, Spec};
 
 /// One step: what it does, the exact command, and what its stdin carries (never shown).
@@ -95,30 +96,27 @@ impl Commands<'_> {
         format!("{}{} pull {}", self.prelude(), self.docker(), q(reference))
     }
 
-    /// Prints `present` and the file, or `absent` (run quietly: it holds values).
-    pub fn read_env(&self, path: &str) -> String {
-        format!(
-            "{}if [ -f {p} ]; then echo present; cat {p}; else echo absent; fi",
-            self.prelude(),
-            p = q(path)
-        )
-    }
-
     /// Copies every managed env file that exists into the release record (mode and owner kept)
-    /// and records which image each service's container runs; prints the image lines.
+    /// and prints it back as a length-prefixed block ([`chain`](super::chain), never echoed),
+    /// then records which image each service's container runs and prints the image lines.
     /// One `compose ps` for the project, one `inspect` per container and one `image inspect`
     /// per distinct image: every docker call costs a process start (compose's plugin is a
-    /// 76 MB binary), and replicas share their image.
-    pub fn snapshot(&self, present: &[bool]) -> String {
+    /// 76 MB binary), and replicas share their image. Reading the copy, not the file, makes
+    /// the snapshot exactly what the new files are computed from.
+    pub fn read_and_snapshot(&self) -> String {
         let record = q(self.record);
+        let tag = q(&super::chain::tag(self.token));
         let mut text = format!(
             "{}set -e; rm -rf {record}/env; mkdir -p {record}/env; ",
             self.prelude()
         );
-        for (index, (file, present)) in self.spec.env_files.iter().zip(present).enumerate() {
-            if *present {
-                text.push_str(&format!("cp -p {} {record}/env/{index}; ", q(&file.path)));
-            }
+        for (index, file) in self.spec.env_files.iter().enumerate() {
+            let path = q(&file.path);
+            text.push_str(&format!(
+                "if [ -f {path} ]; then cp -p {path} {record}/env/{index}; \
+                 printf '\\n%s env {index} present %s\\n' {tag} \"$(wc -c < {record}/env/{index})\"; \
+                 cat {record}/env/{index}; else printf '\\n%s env {index} absent\\n' {tag}; fi; "
+            ));
         }
         let services: Vec<String> = self
             .spec
@@ -136,7 +134,7 @@ impl Commands<'_> {
              d=${{d:--}}; seen=$(printf '%s\\n%s %s' \"$seen\" \"$1\" \"$d\"); fi; \
              echo \"$s $1 $2 $d\"; \
              else echo \"$s - - -\"; fi; done > {record}/images.tmp; \
-             mv -f {record}/images.tmp {record}/images; cat {record}/images",
+             mv -f {record}/images.tmp {record}/images; sed \"s/^/\"{tag}\" image /\" {record}/images",
             compose = self.compose(),
             services = services.join(" "),
             docker = self.docker(),
@@ -144,13 +142,17 @@ impl Commands<'_> {
         text
     }
 
-    /// Writes stdin to `path` atomically: temp file beside it, owner and mode of the old file,
-    /// fsync, rename, fsync of the directory. A symlinked env file is written through (the link
-    /// stays). The temp file is removed if anything fails.
-    pub fn write_env(&self, path: &str) -> String {
+    /// Writes the next `size` bytes of stdin to `path` atomically (several files share one
+    /// stdin, in order): temp file beside it, checked for the full size, owner and mode of the
+    /// old file, fsync, rename, fsync of the directory. A symlinked env file is written through
+    /// (the link stays). The temp file is removed if anything fails. `None`: the size is not
+    /// known yet (the plan).
+    pub fn write_env(&self, path: &str, size: Option<usize>) -> String {
+        let size = size.map_or_else(|| "<size>".to_owned(), |n| n.to_string());
         format!(
             "{}set -e; f=$(readlink -f -- {p}); t=\"$f\"{suffix}; trap 'rm -f \"$t\"' EXIT; umask 077; \
-             cat > \"$t\"; \
+             head -c {size} > \"$t\"; \
+             if [ \"$(wc -c < \"$t\")\" -ne {size} ]; then echo \"short input: {size} bytes expected\" >&2; exit 1; fi; \
              if [ -e \"$f\" ]; then chown --reference=\"$f\" \"$t\"; chmod --reference=\"$f\" \"$t\"; fi; \
              sync \"$t\"; mv -f \"$t\" \"$f\"; sync \"$(dirname \"$f\")\"",
             self.prelude(),
@@ -196,6 +198,28 @@ impl Commands<'_> {
         )
     }
 
+    /// A host hook or the migration (`sh -e -c`): in the project dir with `remote_env`
+    /// exported, the hook's `SSH_DEPLOY_*` variables, and `COMPOSE_PROJECT_NAME` and
+    /// `COMPOSE_FILE` set to the deploy file's, so a plain `docker compose run --rm api CMD`
+    /// runs in this project, on the env files (and so the images) just written.
+    pub(crate) fn host_hook(&self, env: &crate::hooks::HookEnv, command: &str) -> String {
+        let mut exports: String = env
+            .pairs()
+            .iter()
+            .map(|(name, value)| format!(" {name}={}", q(value)))
+            .collect();
+        if let Some(name) = &self.spec.project_name {
+            exports.push_str(&format!(" COMPOSE_PROJECT_NAME={}", q(name)));
+        }
+        if !self.spec.compose_files.is_empty() {
+            exports.push_str(&format!(
+                " COMPOSE_FILE={}",
+                q(&self.spec.compose_files.join(":"))
+            ));
+        }
+        format!("{}env{exports} sh -e -c {}", self.prelude(), q(command))
+    }
+
     /// Puts every managed env file back from the release record, byte for byte (mode and owner
     /// too); files that did not exist before are removed.
     pub fn restore_env(&self, present: &[bool]) -> String {
@@ -231,63 +255,195 @@ impl Commands<'_> {
     }
 }
 
-/// The rollout for one host, in order, for `--dry-run` and the tests. Env writes read
-/// "(stdin: N keys)" in place of their content; the snapshot assumes every file exists.
-pub fn rollout(commands: &Commands<'_>) -> Vec<Step> {
-    let spec = commands.spec;
-    let mut steps = Vec::new();
-    let mut pulled = Vec::new();
-    for service in &spec.services {
+fn part(title: String, service: &str, action: &str, command: String) -> Part {
+    Part {
+        title,
+        service: service.to_owned(),
+        action: action.to_owned(),
+        command,
+        touches: None,
+    }
+}
+
+/// The service of a timing that is not one service's: read, snapshot, write, validate.
+pub const HOST: &str = "(host)";
+
+/// The first remote command: pull every new image (a registry problem stops the deploy before
+/// anything changed), then read and snapshot the env files and the running images.
+pub fn prepare(commands: &Commands<'_>) -> Vec<Part> {
+    let mut parts = Vec::new();
+    let mut pulled: Vec<&str> = Vec::new();
+    for service in &commands.spec.services {
         if let Some(image) = &service.image {
-            if !pulled.contains(&image.reference) {
-                pulled.push(image.reference.clone());
-                steps.push(step(
-                    &format!("pull {}", image.reference),
+            if !pulled.contains(&image.reference.as_str()) {
+                pulled.push(&image.reference);
+                parts.push(part(
+                    format!("pull {}", image.reference),
+                    &service.name,
+                    "pull",
                     commands.pull(&image.reference),
                 ));
             }
         }
     }
-    for file in &spec.env_files {
-        steps.push(step(
-            &format!("read {}", file.path),
-            commands.read_env(&file.path),
-        ));
+    parts.push(part(
+        "snapshot".into(),
+        HOST,
+        "read env + snapshot",
+        commands.read_and_snapshot(),
+    ));
+    parts
+}
+
+/// What runs between a remote command and the next: a runner-side health gate or hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// One remote command ([`chain`](super::chain)).
+    Shell(Vec<Part>),
+    /// health-gate for this service, from the runner.
+    Gate(String),
+    /// The runner's hooks of this event (`pre-switch`, `post-switch`), for this host.
+    Runner(&'static str),
+}
+
+/// What runs around the services' `up`s on one host (issue 22): the migration and the host's
+/// pre-switch hooks after `config --quiet`, the host's post-switch hooks after the last `up`,
+/// and whether runner hooks run at either point.
+#[derive(Debug, Clone, Default)]
+pub struct Around {
+    /// Host parts after `config --quiet`, before the first drain or `up`.
+    pub before_up: Vec<Part>,
+    /// Runner pre-switch hooks, after `before_up`.
+    pub runner_before_up: bool,
+    /// Host parts after the last `up` (and its gate and undrain).
+    pub after_up: Vec<Part>,
+    /// Runner post-switch hooks, after `after_up`.
+    pub runner_after_up: bool,
+}
+
+/// Everything after [`prepare`], as remote commands split at the gates: the env writes (`sizes`:
+/// per env file, `None` when it does not change, `Some(None)` when the size is not known yet),
+/// `config --quiet`, then [`Around::before_up`] (the migration and the host's pre-switch
+/// hooks), then one `up` per service in order, replicas one at a time (drain, up, gate,
+/// undrain), then [`Around::after_up`] (the host's post-switch hooks). The undrain of one
+/// replica and the drain and up of the next share a command.
+pub fn phases(
+    commands: &Commands<'_>,
+    sizes: &[Option<Option<usize>>],
+    around: Around,
+) -> Vec<Phase> {
+    let spec = commands.spec;
+    let mut phases = Vec::new();
+    let mut parts = Vec::new();
+    for (file, size) in spec.env_files.iter().zip(sizes) {
+        if let Some(size) = size {
+            parts.push(part(
+                format!("write {}", file.path),
+                HOST,
+                "write env",
+                commands.write_env(&file.path, *size),
+            ));
+        }
     }
-    let present = vec![true; spec.env_files.len()];
-    steps.push(step("snapshot", commands.snapshot(&present)));
-    for file in &spec.env_files {
-        let keys: Vec<&str> = file
-            .set
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .chain(file.unset.iter().map(|k| k.as_str()))
-            .collect();
-        steps.push(step(
-            &format!("write {} (stdin; keys {})", file.path, keys.join(", ")),
-            commands.write_env(&file.path),
-        ));
+    parts.push(part(
+        "validate".into(),
+        HOST,
+        "validate",
+        commands.validate(),
+    ));
+    parts.extend(around.before_up);
+    if around.runner_before_up {
+        phases.push(Phase::Shell(std::mem::take(&mut parts)));
+        phases.push(Phase::Runner("pre-switch"));
     }
-    steps.push(step("validate", commands.validate()));
     for service in &spec.services {
+        let replica = !service.replicas.is_empty();
         for unit in service.units() {
-            let replica = !service.replicas.is_empty();
+            // Touched from the drain on: a rollback brings it back and undrains it.
+            let mut touches = Some(unit.to_owned());
             if let (true, Some(drain)) = (replica, &service.drain) {
-                steps.push(step(&format!("drain {unit}"), commands.hook(drain, unit)));
+                parts.push(Part {
+                    touches: touches.take(),
+                    ..part(
+                        format!("drain {unit}"),
+                        unit,
+                        "drain",
+                        commands.hook(drain, unit),
+                    )
+                });
             }
-            steps.push(step(&format!("up {unit}"), commands.up(unit)));
+            parts.push(Part {
+                touches,
+                ..part(format!("up {unit}"), unit, "up", commands.up(unit))
+            });
             if service.gate.is_some() {
-                steps.push(step(
-                    &format!("gate {unit}"),
-                    "(health-gate from the runner)".into(),
-                ));
+                phases.push(Phase::Shell(std::mem::take(&mut parts)));
+                phases.push(Phase::Gate(unit.to_owned()));
             }
             if let (true, Some(undrain)) = (replica, &service.undrain) {
-                steps.push(step(
-                    &format!("undrain {unit}"),
+                parts.push(part(
+                    format!("undrain {unit}"),
+                    unit,
+                    "undrain",
                     commands.hook(undrain, unit),
                 ));
             }
+        }
+    }
+    parts.extend(around.after_up);
+    if !parts.is_empty() {
+        phases.push(Phase::Shell(parts));
+    }
+    if around.runner_after_up {
+        phases.push(Phase::Runner("post-switch"));
+    }
+    phases
+}
+
+/// The rollout for one host, in order, for `--dry-run` and the tests: one block per remote
+/// command. Env writes read "(stdin; keys …)" in place of their content, and `head -c <size>`
+/// (the size is known once the host's file is read).
+pub fn rollout(commands: &Commands<'_>, before: Vec<Part>, around: Around) -> Vec<Step> {
+    let spec = commands.spec;
+    let mut steps = Vec::new();
+    let mut shells = 0;
+    let mut shell = |steps: &mut Vec<Step>, parts: Vec<Part>| {
+        shells += 1;
+        for part in parts {
+            let title = match part.title.strip_prefix("write ") {
+                Some(path) => {
+                    let file = spec.env_files.iter().find(|f| f.path == path);
+                    let keys: Vec<&str> = file
+                        .map(|f| {
+                            f.set
+                                .iter()
+                                .map(|(k, _)| k.as_str())
+                                .chain(f.unset.iter().map(String::as_str))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    format!("{} (stdin; keys {})", part.title, keys.join(", "))
+                }
+                None => part.title,
+            };
+            steps.push(step(&format!("shell {shells}: {title}"), part.command));
+        }
+    };
+    let mut first = before;
+    first.extend(prepare(commands));
+    shell(&mut steps, first);
+    let sizes = vec![Some(None); spec.env_files.len()];
+    for phase in phases(commands, &sizes, around) {
+        match phase {
+            Phase::Shell(parts) => shell(&mut steps, parts),
+            Phase::Runner(event) => steps.push(step(
+                &format!("hooks {event}"),
+                "(the runner's hooks, with this host in SSH_DEPLOY_HOST)".into(),
+            )),
+            Phase::Gate(unit) => steps.push(step(
+                &format!("gate {unit}"),
+                "(health-gate from the runner)".into(),
+            )),
         }
     }
     steps
@@ -431,7 +587,7 @@ mod tests {
     #[test]
     fn rollout_commands() {
         let spec = spec();
-        let steps = rollout(&commands(&spec));
+        let steps = rollout(&commands(&spec), Vec::new(), Around::default());
         let text = render(&steps);
         assert!(
             !text.contains("sk-never-shown"),
@@ -441,13 +597,32 @@ mod tests {
             !text.contains("bundles\\\":{}"),
             "values travel on stdin only"
         );
-        for up in steps.iter().filter(|s| s.title.starts_with("up ")) {
-            assert_eq!(up.command.matches(" up -d").count(), 1);
-            assert!(
-                up.command.ends_with(&format!("'{}'", &up.title[3..])),
-                "one service per up"
-            );
-        }
+        let ups: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| Some((s.title.split_once(": up ")?.1, s)))
+            .map(|(service, up)| {
+                assert_eq!(up.command.matches(" up -d").count(), 1);
+                assert!(
+                    up.command.ends_with(&format!("'{service}'")),
+                    "one service per up"
+                );
+                service
+            })
+            .collect();
+        assert_eq!(ups, ["chat-ingress", "api-1", "api-2"]);
+        // One remote command up to each gate, then undrain + next drain + up together.
+        let shells: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| s.title.split_once(':').map(|(shell, _)| shell))
+            .collect();
+        assert_eq!(
+            shells
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
+            4,
+            "{shells:?}"
+        );
         insta::assert_snapshot!("rollout_commands", text);
     }
 

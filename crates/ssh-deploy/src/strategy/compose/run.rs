@@ -12,8 +12,11 @@ use super::ComposeOptions;
 use super::dotenv::{self, KeyDiff};
 use super::plan::{self, Commands, Running};
 
-/// The `service` of a timing that is not one service's: read, snapshot, write, validate.
-const HOST: &str = "(host)";
+use crate::hooks::Event;
+
+use super::chain::{self, Part};
+use super::lifecycle::Lifecycle;
+use super::plan::{HOST, Phase};
 
 /// How a host run ended badly.
 #[derive(Debug)]
@@ -77,58 +80,14 @@ pub struct HostComposeReport {
 
 struct Host<'a> {
     run: HostRun,
+    /// This run's random token (temp file names, chain markers).
+    token: String,
     context: HostContext<'a>,
     console: &'a Console,
     report: HostComposeReport,
 }
 
 impl Host<'_> {
-    /// Runs a command, records it, echoes its (scrubbed) output unless `quiet`, and turns a
-    /// non-zero exit into an error.
-    fn exec(
-        &mut self,
-        stage: &str,
-        command: &str,
-        input: Option<&[u8]>,
-        quiet: bool,
-    ) -> Result<ExecOutput, HostError> {
-        self.report.commands.push(command.to_owned());
-        let mut reader = input.map(std::io::Cursor::new);
-        let output = self.run.exec_quiet(
-            stage,
-            command,
-            reader.as_mut().map(|r| r as &mut dyn std::io::Read),
-        )?;
-        if !quiet {
-            crate::host_run::echo(self.console, self.run.label(), &output);
-        }
-        if output.status != 0 {
-            // A quiet command's stdout may hold values; its stderr (cat, chown, mv) does not.
-            let text = match output.stderr.trim() {
-                "" if !quiet => output.stdout.trim(),
-                stderr => stderr,
-            };
-            let tail = crate::host_run::last_lines(text, 5);
-            let detail = if tail.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", runner_protocol::console::visible_controls(tail))
-            };
-            let message = if output.status == 124 && command.contains("timeout -k") {
-                format!("did not return within the up_timeout and was stopped (exit 124){detail}")
-            } else {
-                format!("exited with status {}{detail}", output.status)
-            };
-            return Err(HostError {
-                host: self.run.label().to_owned(),
-                stage: stage.to_owned(),
-                message,
-                infrastructure: false,
-            });
-        }
-        Ok(output)
-    }
-
     fn timed<T>(
         &mut self,
         service: &str,
@@ -144,6 +103,119 @@ impl Host<'_> {
             seconds: started.elapsed().as_secs_f64(),
         });
         result
+    }
+
+    /// Runs `parts` as one remote command ([`chain`]): records each part's command and its
+    /// time on the host, plus the command's overhead (`ssh`: channel, login shell, markers),
+    /// echoes what the parts printed (env file blocks never). With `stop_on_failure`, a failing
+    /// part is the error, with the index of that part (or of the first that did not finish).
+    fn chain(
+        &mut self,
+        parts: &[Part],
+        input: Option<&[u8]>,
+        stop_on_failure: bool,
+    ) -> Result<chain::Parsed, (HostError, usize)> {
+        let started = Instant::now();
+        for part in parts {
+            self.report.commands.push(part.command.clone());
+        }
+        let token = self.token.clone();
+        let script = chain::script(parts, &token, stop_on_failure);
+        let titles = parts
+            .iter()
+            .map(|p| p.title.as_str())
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let mut reader = input.map(std::io::Cursor::new);
+        // Without the markers nobody knows how far the command got: every part may have run
+        // (a rollback then brings back every service the command could have touched).
+        let unknown = parts.len().saturating_sub(1);
+        let output = self
+            .run
+            .exec_quiet(
+                &titles,
+                &script,
+                reader.as_mut().map(|r| r as &mut dyn std::io::Read),
+            )
+            .map_err(|e| (e, unknown))?;
+        let parsed = match chain::parse(&output.stdout, &token) {
+            Ok(parsed) => parsed,
+            Err(problem) => {
+                let message = format!(
+                    "exited with status {} and its output could not be read: {problem}",
+                    output.status
+                );
+                return Err((self.error(&titles, message), unknown));
+            }
+        };
+        let mut on_host = 0.0;
+        for ended in &parsed.ended {
+            let Some(part) = parts.get(ended.index) else {
+                continue;
+            };
+            on_host += ended.seconds;
+            self.report.services.push(ServiceTiming {
+                service: part.service.clone(),
+                action: part.action.clone(),
+                result: if ended.status == 0 { "ok" } else { "failed" }.to_owned(),
+                seconds: ended.seconds,
+            });
+            crate::host_run::echo(
+                self.console,
+                self.run.label(),
+                &ExecOutput {
+                    status: ended.status,
+                    stdout: ended.output.clone(),
+                    stderr: String::new(),
+                },
+            );
+        }
+        let unfinished = ExecOutput {
+            status: output.status,
+            stdout: parsed.trailing.clone(),
+            stderr: output.stderr.clone(),
+        };
+        crate::host_run::echo(self.console, self.run.label(), &unfinished);
+        self.report.services.push(ServiceTiming {
+            service: HOST.to_owned(),
+            action: "ssh".to_owned(),
+            result: "ok".to_owned(),
+            seconds: (started.elapsed().as_secs_f64() - on_host).max(0.0),
+        });
+        if !stop_on_failure || output.status == 0 {
+            return Ok(parsed);
+        }
+        let (index, text) = match parsed.failed() {
+            Some(index) => (
+                index,
+                parsed
+                    .ended
+                    .iter()
+                    .find(|e| e.index == index)
+                    .map(|e| e.output.clone())
+                    .unwrap_or_default(),
+            ),
+            None => (
+                parsed.ended.len(),
+                format!("{}{}", parsed.trailing, output.stderr),
+            ),
+        };
+        let Some(part) = parts.get(index) else {
+            let message = format!("exited with status {}", output.status);
+            return Err((self.error(&titles, message), index));
+        };
+        let tail = crate::host_run::last_lines(text.trim(), 5);
+        let detail = if tail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", runner_protocol::console::visible_controls(tail))
+        };
+        let message = if output.status == 124 && part.command.contains("timeout -k") {
+            format!("did not return within the up_timeout and was stopped (exit 124){detail}")
+        } else {
+            format!("exited with status {}{detail}", output.status)
+        };
+        Err((self.error(&part.title, message), index))
     }
 
     fn error(&self, stage: &str, message: String) -> HostError {
@@ -167,6 +239,7 @@ struct Before {
 pub(super) fn deploy_host(
     options: &ComposeOptions,
     host: &HostSpec,
+    index: usize,
     record: &str,
     console: &Console,
 ) -> (HostComposeReport, Result<(), Failure>, Option<HostRun>) {
@@ -196,14 +269,21 @@ pub(super) fn deploy_host(
     };
     let mut h = Host {
         run,
+        token: token.clone(),
         context: options
             .settings
-            .context(&options.connection.layout, console),
+            .context(options.connection.layout_for(host), console),
         console,
         report,
     };
+    let lifecycle = Lifecycle::new(
+        &options.hooks,
+        options.release.as_str(),
+        &host.name(),
+        index,
+    );
     let mut before = None;
-    let outcome = rollout(&mut h, options, host, &commands, &mut before);
+    let outcome = rollout(&mut h, options, host, &commands, &lifecycle, &mut before);
     let outcome = match (outcome, before) {
         (Ok(()), _) => Ok(()),
         (Err((error, _)), None) => Err(Failure::Untouched(error)),
@@ -223,6 +303,31 @@ pub(super) fn deploy_host(
             }
         }
     };
+    // post-deploy after success, on-rollback after a rollback: reported, never fatal.
+    let after = match &outcome {
+        Ok(()) => Some((Event::PostDeploy, "success")),
+        Err(Failure::RolledBack(_)) => Some((Event::OnRollback, "rolled-back")),
+        Err(Failure::RollbackFailed(..)) => Some((Event::OnRollback, "rollback-failed")),
+        Err(Failure::Untouched(_)) => None,
+    };
+    if let Some((event, result)) = after {
+        let parts = lifecycle.parts(&commands, event, result);
+        if !parts.is_empty() {
+            match h.chain(&parts, None, false) {
+                Ok(parsed) => {
+                    for ended in parsed.ended.iter().filter(|e| e.status != 0) {
+                        console.warn(&format!(
+                            "[{}] the {} hook exited with status {}",
+                            h.run.label(),
+                            event.name(),
+                            ended.status
+                        ));
+                    }
+                }
+                Err((error, _)) => console.warn(&error.to_string()),
+            }
+        }
+    }
     let mut report = h.report;
     report.result = match &outcome {
         Ok(()) => "deployed",
@@ -241,49 +346,39 @@ pub(super) fn deploy_host(
 }
 
 /// The rollout; `before` is set once the snapshot is taken (from then on a failure rolls back).
-/// The error carries the services an `up` was started for.
+/// The error carries the services an `up` (or its drain) was started for.
 fn rollout(
     h: &mut Host<'_>,
     options: &ComposeOptions,
     host: &HostSpec,
     commands: &Commands<'_>,
+    lifecycle: &Lifecycle<'_>,
     before: &mut Option<Before>,
 ) -> Result<(), (HostError, Vec<String>)> {
     let spec = &options.spec;
+    let strict = options.hooks.strict;
     let untouched = |e| (e, Vec::new());
     h.run.lock(&h.context).map_err(untouched)?;
-    // 1. Pull every new image first: a registry problem stops the deploy before any change.
-    let mut pulled: Vec<&str> = Vec::new();
-    for service in &spec.services {
-        if let Some(image) = &service.image {
-            if !pulled.contains(&image.reference.as_str()) {
-                pulled.push(&image.reference);
-                let command = commands.pull(&image.reference);
-                h.timed(&service.name, "pull", |h| {
-                    h.exec(&format!("pull {}", image.reference), &command, None, false)
-                })
-                .map_err(untouched)?;
-            }
-        }
-    }
-    // 2. Read the env files and compute the new ones (pure); nothing is written yet.
+    // 1. One command: pull every new image first (a registry problem stops the deploy before
+    //    any change), then copy the env files into the release record and read them back, and
+    //    record the running images.
+    //    The host's pre-deploy hooks go first.
+    let mut first = lifecycle.parts(commands, Event::PreDeploy, "");
+    first.extend(plan::prepare(commands));
+    let parsed = h.chain(&first, None, true).map_err(|(e, _)| untouched(e))?;
+    // 2. Compute the new env files (pure); nothing is written yet.
     let mut present = Vec::new();
     let mut updates = Vec::new();
-    for file in &spec.env_files {
-        let (stage, read) = (format!("read {}", file.path), commands.read_env(&file.path));
-        let output = h
-            .timed(HOST, "read env", |h| h.exec(&stage, &read, None, true))
-            .map_err(untouched)?;
-        let (marker, old) = output
-            .stdout
-            .split_once('\n')
-            .unwrap_or((&output.stdout, ""));
-        let exists = marker.trim() == "present";
-        let old = if exists {
-            old.to_owned()
-        } else {
-            String::new()
+    for (index, file) in spec.env_files.iter().enumerate() {
+        let block = parsed.env.iter().find(|(i, _)| *i == index);
+        let Some((_, content)) = block else {
+            return Err(untouched(h.error(
+                &format!("read {}", file.path),
+                format!("{}: the snapshot did not send it back", file.path),
+            )));
         };
+        let exists = content.is_some();
+        let old = content.clone().unwrap_or_default();
         let entries = dotenv::parse(&old).map_err(|e| {
             untouched(h.error(
                 &format!("read {}", file.path),
@@ -315,27 +410,20 @@ fn rollout(
         });
         updates.push((old, update));
     }
-    // 3. Snapshot into the release record.
-    let snapshot = commands.snapshot(&present);
-    let output = h
-        .timed(HOST, "snapshot", |h| {
-            h.exec("snapshot", &snapshot, None, false)
-        })
-        .map_err(untouched)?;
-    let running = plan::parse_running(&output.stdout);
+    let running = plan::parse_running(&parsed.images);
     h.report.previous = running.clone();
     *before = Some(Before { present, running });
-    // 4. Write the env files that change.
+    // 3. The env files that change, all on one stdin, then `config --quiet`, then the services
+    //    in order, one command up to each gate.
+    let mut sizes = Vec::new();
+    let mut input = Vec::new();
     for (file, (old, update)) in spec.env_files.iter().zip(&updates) {
         if update.is_noop(old) {
+            sizes.push(None);
             continue;
         }
-        let stage = format!("write {}", file.path);
-        let write = commands.write_env(&file.path);
-        h.timed(HOST, "write env", |h| {
-            h.exec(&stage, &write, Some(update.text.as_bytes()), true)
-        })
-        .map_err(|e| (e, Vec::new()))?;
+        sizes.push(Some(Some(update.text.len())));
+        input.extend_from_slice(update.text.as_bytes());
         let changed: Vec<String> = update
             .diff
             .iter()
@@ -358,54 +446,87 @@ fn rollout(
             changed.join(", ")
         ));
     }
-    // 5. The project must still parse with the new env files.
-    let validate = commands.validate();
-    h.timed(HOST, "validate", |h| {
-        h.exec("validate", &validate, None, false)
-    })
-    .map_err(|e| (e, Vec::new()))?;
-    // 6. One service per `up`, in order; replicas one at a time.
+    let mut input = Some(input);
     let mut touched: Vec<String> = Vec::new();
-    for service in &spec.services {
-        let replica = !service.replicas.is_empty();
-        for unit in service.units() {
-            let fail = |e: HostError, touched: &Vec<String>| (e, touched.clone());
-            // Touched from the drain on: a rollback brings it back and undrains it.
-            touched.push(unit.to_owned());
-            if let (true, Some(drain)) = (replica, &service.drain) {
-                let command = commands.hook(drain, unit);
-                h.timed(unit, "drain", |h| {
-                    h.exec(&format!("drain {unit}"), &command, None, false)
-                })
-                .map_err(|e| fail(e, &touched))?;
+    for phase in plan::phases(commands, &sizes, lifecycle.around(commands)) {
+        match phase {
+            Phase::Shell(parts) => {
+                let result = h.chain(&parts, input.take().as_deref(), true);
+                let ran = match &result {
+                    Ok(_) => parts.len(),
+                    Err((_, failed)) => (*failed + 1).min(parts.len()),
+                };
+                touched.extend(parts[..ran].iter().filter_map(|p| p.touches.clone()));
+                match result {
+                    Ok(_) => {}
+                    // A post-switch hook comes last: the services are all up and gated.
+                    Err((error, failed))
+                        if !strict
+                            && !error.infrastructure
+                            && parts
+                                .get(failed)
+                                .is_some_and(|p| p.action == "hook post-switch") =>
+                    {
+                        h.console.warn(&format!(
+                            "{error} (a post-switch hook: a warning without --hooks-strict)"
+                        ));
+                    }
+                    Err((error, _)) => return Err((error, touched)),
+                }
             }
-            let command = commands.up(unit);
-            h.timed(unit, "up", |h| {
-                h.exec(&format!("up {unit}"), &command, None, false)
-            })
-            .map_err(|e| fail(e, &touched))?;
-            if let Some(gate) = &service.gate {
-                let text = gate.replace("{service}", unit);
+            Phase::Runner(name) => {
+                let event = if name == "pre-switch" {
+                    Event::PreSwitch
+                } else {
+                    Event::PostSwitch
+                };
+                match lifecycle.on_runner(event) {
+                    Ok(outputs) => {
+                        for output in outputs {
+                            crate::host_run::echo(
+                                h.console,
+                                h.run.label(),
+                                &ExecOutput {
+                                    status: 0,
+                                    stdout: output,
+                                    stderr: String::new(),
+                                },
+                            );
+                        }
+                    }
+                    Err(message) if event == Event::PostSwitch && !strict => {
+                        h.console.warn(&format!("[{}] {message}", h.run.label()))
+                    }
+                    Err(message) => {
+                        let error = h.error(&format!("hook {name} (runner)"), message);
+                        return Err((error, touched));
+                    }
+                }
+            }
+            Phase::Gate(unit) => {
+                let service = spec
+                    .services
+                    .iter()
+                    .find(|s| s.units().contains(&unit.as_str()));
+                let Some(gate) = service.and_then(|s| s.gate.as_ref()) else {
+                    continue;
+                };
+                let text = gate.replace("{service}", &unit);
                 let name = host.name();
-                h.timed(unit, "gate", |h| {
+                h.timed(&unit, "gate", |h| {
                     crate::gate::run_gate(&text, &name)
                         .map_err(|m| h.error(&format!("gate {unit}"), m))
                 })
-                .map_err(|e| fail(e, &touched))?;
-            }
-            if let (true, Some(undrain)) = (replica, &service.undrain) {
-                let command = commands.hook(undrain, unit);
-                h.timed(unit, "undrain", |h| {
-                    h.exec(&format!("undrain {unit}"), &command, None, false)
-                })
-                .map_err(|e| fail(e, &touched))?;
+                .map_err(|e| (e, touched.clone()))?;
             }
         }
     }
     Ok(())
 }
 
-/// Runs the rollback plan; every step is tried, the failures are returned together.
+/// Runs the rollback plan as one command; every step is tried, the failures are returned
+/// together (a failed drain is a warning: the replica goes back to the previous version either
+/// way, and the undrain after its `up` puts it in the pool again).
 fn roll_back(
     h: &mut Host<'_>,
     commands: &Commands<'_>,
@@ -413,30 +534,51 @@ fn roll_back(
     touched: &[String],
 ) -> Result<(), String> {
     let steps = plan::rollback(commands, &before.present, &before.running, touched);
+    let parts: Vec<Part> = steps
+        .into_iter()
+        .map(|step| {
+            let (service, action) = match step.title.split_once(' ') {
+                Some(("up", rest)) => (rest.trim_end_matches(" (previous)"), "rollback"),
+                Some(("drain", unit)) => (unit, "drain"),
+                Some(("undrain", unit)) => (unit, "undrain"),
+                _ => (HOST, "restore"),
+            };
+            Part {
+                service: service.to_owned(),
+                action: action.to_owned(),
+                title: step.title,
+                command: step.command,
+                touches: None,
+            }
+        })
+        .collect();
+    let parsed = match h.chain(&parts, None, false) {
+        Ok(parsed) => parsed,
+        Err((error, _)) => return Err(error.to_string()),
+    };
     let mut failures = Vec::new();
-    for step in steps {
-        let service = step
-            .title
-            .strip_prefix("up ")
-            .and_then(|t| t.strip_suffix(" (previous)"))
-            .map(str::to_owned);
-        let result = match &service {
-            Some(service) => h
-                .timed(service, "rollback", |h| {
-                    h.exec(&step.title, &step.command, None, false)
-                })
-                .map(drop),
-            None => h.exec(&step.title, &step.command, None, false).map(drop),
+    for (index, part) in parts.iter().enumerate() {
+        let ended = parsed.ended.iter().find(|e| e.index == index);
+        let problem = match ended {
+            None => "did not run (the command ended early)".to_owned(),
+            Some(e) if e.status != 0 => {
+                let tail = crate::host_run::last_lines(e.output.trim(), 5);
+                format!(
+                    "exited with status {}: {}",
+                    e.status,
+                    runner_protocol::console::visible_controls(tail)
+                )
+            }
+            Some(_) => continue,
         };
-        match result {
-            // Best effort: the replica goes back to the previous version either way, and the
-            // undrain after its `up` puts it in the pool again.
-            Err(error) if step.title.starts_with("drain ") => h.console.log(&format!(
+        let error = h.error(&part.title, problem);
+        if part.action == "drain" {
+            h.console.log(&format!(
                 "[{}] warning: {error}; recreating it anyway",
                 h.run.label()
-            )),
-            Err(error) => failures.push(error.to_string()),
-            Ok(()) => {}
+            ));
+        } else {
+            failures.push(error.to_string());
         }
     }
     if failures.is_empty() {
