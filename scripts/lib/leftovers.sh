@@ -101,7 +101,11 @@ check_leftovers_self_test() {
     "(command line) leftover-$TEST_RUN_ID 300.4"; do
     case "$report" in
       *"$tag"*) ;;
-      *) printf 'error: the leftover check did not name `%s`:\n%s\n' "$tag" "$report" >&2; status=1 ;;
+      *)
+        # shellcheck disable=SC2016 # the backticks quote the tag in the printed text
+        printf 'error: the leftover check did not name `%s`:\n%s\n' "$tag" "$report" >&2
+        status=1
+        ;;
     esac
   done
   # check_leftovers killed them: a second check must pass.

@@ -39,14 +39,17 @@ pub mod embed;
 mod cli;
 mod grpc_probe;
 
+mod error;
+pub use error::Error;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use cli::Cli;
-use runner_protocol::{Diagnostic, ErrorClass, Reportable, Runner, Verdict};
+use runner_protocol::{Runner, Verdict};
 
-use crate::baseline::{BaselineError, BaselineFile};
+use crate::baseline::BaselineFile;
 use crate::config::{
     CheckConfig, CommandConfig, ConfigError, DefaultsConfig, ExpectConfig, Gate, GateFile,
     GrpcConfig, HttpConfig, HumanDuration, ObserveConfig, ProbeSpec, ReadinessConfig, SseConfig,
@@ -58,137 +61,6 @@ use crate::report::{Decision, Report};
 
 /// The step outputs this tool writes; `action.yml` must declare exactly these.
 pub const OUTPUTS: &[&str] = &["decision", "report"];
-
-/// Errors of `health-gate`.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The gate file could not be read.
-    #[error("cannot read the gate file {path}")]
-    ReadGateFile {
-        /// File.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The gate file is not valid YAML for the model.
-    #[error("{message}")]
-    ParseGateFile {
-        /// File.
-        path: PathBuf,
-        /// 1-based line and column.
-        position: Option<(u32, u32)>,
-        /// The offending source line.
-        source_line: Option<String>,
-        /// serde's message.
-        message: String,
-    },
-    /// The gate is invalid; every problem is listed.
-    #[error("the gate is invalid ({} problems)", .errors.len())]
-    Config {
-        /// Where the checks came from.
-        origin: String,
-        /// Problems.
-        errors: Vec<ConfigError>,
-        /// Where each problem is in the gate file (line, column, the line's text); empty for
-        /// the command line.
-        positions: Vec<Option<(u32, u32, String)>>,
-    },
-    /// Neither a gate file nor a quick-form check.
-    #[error(
-        "no checks: give --gate-file or at least one of --url, --grpc-addr, --sse-url, --tcp-addr"
-    )]
-    NoChecks,
-    /// A quick-form flag is malformed.
-    #[error("{flag}: {message}")]
-    Flag {
-        /// The flag.
-        flag: &'static str,
-        /// What is wrong.
-        message: String,
-    },
-    /// Baseline problem.
-    #[error(transparent)]
-    Baseline(#[from] BaselineError),
-    /// The async runtime could not start.
-    #[error("cannot start the async runtime")]
-    Runtime(#[source] std::io::Error),
-    /// The report file could not be written.
-    #[error("cannot write the report to {path}")]
-    WriteReport {
-        /// File.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Output protocol error.
-    #[error(transparent)]
-    Output(#[from] runner_protocol::output::OutputError),
-}
-
-impl Reportable for Error {
-    fn class(&self) -> ErrorClass {
-        match self {
-            Error::Runtime(_) | Error::WriteReport { .. } => ErrorClass::Infrastructure,
-            Error::Output(error) => error.class(),
-            Error::Baseline(BaselineError::Io {
-                action: "write", ..
-            }) => ErrorClass::Infrastructure,
-            _ => ErrorClass::Usage,
-        }
-    }
-
-    fn diagnostics(&self) -> Vec<Diagnostic> {
-        match self {
-            Error::ParseGateFile {
-                path,
-                position,
-                source_line,
-                message,
-            } => {
-                let mut diagnostic = Diagnostic::new(format!("invalid gate file: {message}"))
-                    .at(
-                        path.display().to_string(),
-                        position.map(|p| p.0),
-                        position.map(|p| p.1),
-                    )
-                    .with_hint("see the gate file format in the health-gate README");
-                if let Some(text) = source_line {
-                    diagnostic.snippet = Some(runner_protocol::diagnostic::Snippet {
-                        text: text.clone(),
-                        width: 1,
-                        label: None,
-                    });
-                }
-                vec![diagnostic]
-            }
-            Error::Config {
-                origin,
-                errors,
-                positions,
-            } => errors
-                .iter()
-                .enumerate()
-                .map(|(index, e)| {
-                    let position = positions.get(index).and_then(Option::as_ref);
-                    let mut diagnostic = Diagnostic::new(e.message.clone())
-                        .at(origin.clone(), position.map(|p| p.0), position.map(|p| p.1))
-                        .for_field(e.field.clone());
-                    if let Some((_, _, text)) = position {
-                        diagnostic.snippet = Some(runner_protocol::diagnostic::Snippet {
-                            text: text.clone(),
-                            width: 1,
-                            label: None,
-                        });
-                    }
-                    diagnostic
-                })
-                .collect(),
-            other => vec![Diagnostic::from_error(other)],
-        }
-    }
-}
 
 /// Validated options.
 #[derive(Debug)]
@@ -204,6 +76,9 @@ pub struct Options {
     /// Where each check of `gate.checks` comes from (the gate file's path, or
     /// `command line`) and its index there, for messages.
     pub origins: Vec<(String, usize)>,
+    /// The gate file's text, which places problems found after validation (an unset
+    /// header variable) at their line.
+    pub gate_text: Option<String>,
 }
 
 fn flag_lines(lists: &[runner_protocol::input::LineList]) -> Vec<String> {
@@ -372,19 +247,10 @@ fn load_gate_file(path: &Path) -> Result<(GateFile, String), Error> {
     let text = limits::read_text(path, limits::MAX_GATE_FILE_BYTES).map_err(|error| {
         Error::ReadGateFile {
             path: path.to_owned(),
-            source: match error {
-                limits::ReadError::Io(source) => source,
-                other => std::io::Error::new(std::io::ErrorKind::InvalidData, other),
-            },
+            source: error.into_io(),
         }
     })?;
     let file = GateFile::parse(&text).map_err(|error| {
-        let position = error.location();
-        let source_line = position.and_then(|(line, _)| {
-            text.lines()
-                .nth(line.saturating_sub(1) as usize)
-                .map(str::to_owned)
-        });
         let message = error.to_string();
         // serde_yaml_ng appends " at line L column C"; the location is rendered separately.
         let message = message
@@ -394,8 +260,8 @@ fn load_gate_file(path: &Path) -> Result<(GateFile, String), Error> {
             .to_owned();
         Error::ParseGateFile {
             path: path.to_owned(),
-            position,
-            source_line,
+            position: error.location(),
+            text: text.clone(),
             message,
         }
     })?;
@@ -409,30 +275,25 @@ impl Options {
         let mut origins = Vec::new();
         let mut baseline = cli.baseline.clone();
         let mut require = config::Require::All;
+        let mut gate_text = None;
         if let Some(path) = &cli.gate_file {
             let (file, text) = load_gate_file(path)?;
             let gate = file.resolve().map_err(|errors| Error::Config {
                 origin: path.display().to_string(),
-                positions: errors
-                    .iter()
-                    .map(|e| {
-                        let (line, column) = config::locate(&text, &e.field)?;
-                        let source = text.lines().nth(line.saturating_sub(1) as usize)?;
-                        Some((line, column, source.to_owned()))
-                    })
-                    .collect(),
                 errors,
+                text: Some(text.clone()),
             })?;
             baseline = baseline.or(gate.baseline_file);
             require = gate.require;
             origins.extend((0..gate.checks.len()).map(|i| (path.display().to_string(), i)));
             checks.extend(gate.checks);
+            gate_text = Some(text);
         }
         if let Some(file) = quick_form(cli)? {
             let gate = file.resolve().map_err(|errors| Error::Config {
                 origin: "command line".into(),
                 errors,
-                positions: Vec::new(),
+                text: None,
             })?;
             for (index, check) in gate.checks.into_iter().enumerate() {
                 if checks.iter().any(|c: &config::Check| c.name == check.name) {
@@ -445,7 +306,7 @@ impl Options {
                                 check.name
                             ),
                         }],
-                        positions: Vec::new(),
+                        text: None,
                     });
                 }
                 origins.push(("command line".to_owned(), index));
@@ -465,6 +326,7 @@ impl Options {
             record_baseline: cli.record_baseline.clone(),
             report_file: cli.report_file.clone(),
             origins,
+            gate_text,
         })
     }
 }
@@ -490,6 +352,7 @@ fn check_urls(check: &config::Check) -> Vec<&reqwest::Url> {
 fn check_inputs(
     gate: &Gate,
     origins: &[(String, usize)],
+    gate_text: Option<&str>,
     runner: &Runner,
     baseline: Option<&BaselineFile>,
 ) -> Result<CheckInputs, Error> {
@@ -531,6 +394,9 @@ fn check_inputs(
                 probe::SetupError::MissingEnv { name, .. } => name.clone(),
                 _ => String::new(),
             };
+            let text = gate_text
+                .filter(|_| origin != "command line")
+                .map(str::to_owned);
             Error::Config {
                 origin,
                 errors: vec![ConfigError {
@@ -540,7 +406,7 @@ fn check_inputs(
                         check.name
                     ),
                 }],
-                positions: Vec::new(),
+                text,
             }
         })?;
         inputs.headers.insert(check.name.clone(), headers);
@@ -633,7 +499,13 @@ pub fn run(cli: Cli, runner: &mut Runner) -> Result<Verdict, Error> {
         .as_deref()
         .map(BaselineFile::load)
         .transpose()?;
-    let inputs = check_inputs(&options.gate, &options.origins, runner, baseline.as_ref())?;
+    let inputs = check_inputs(
+        &options.gate,
+        &options.origins,
+        options.gate_text.as_deref(),
+        runner,
+        baseline.as_ref(),
+    )?;
     warn_about_insecure_tls(&options.gate, runner);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -3,7 +3,7 @@
 //! problem at once with file, line, column, field path and a hint.
 //!
 //! ```text
-//! text --yaml::parse--> spanned tree --load--> Document { Release, SpanIndex, problems }
+//! text --yaml_spans::parse--> spanned tree --load--> Document { Release, SpanIndex, problems }
 //!                                               --validate--> every problem, as Diagnostics
 //! ```
 
@@ -16,7 +16,6 @@ pub mod props;
 pub mod refs;
 pub mod validate;
 pub mod version;
-pub mod yaml;
 pub mod yaml11;
 
 use std::path::Path;

@@ -6,7 +6,7 @@ use crate::model::{
     RepoPin, Shape,
 };
 use crate::problem::{FieldPath, Problem, SourceFile, SpanIndex, did_you_mean};
-use crate::yaml::{self, Node, NodeKind, key_text};
+use yaml_spans::{self as yaml, Node, NodeKind, key_text};
 
 /// A parsed descriptor: the model (with empty placeholders where fields were missing or
 /// invalid), the span index for messages, and the problems found while loading.

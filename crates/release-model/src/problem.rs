@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use runner_protocol::diagnostic::{Diagnostic, Snippet};
+use runner_protocol::diagnostic::Diagnostic;
 use runner_protocol::{Annotation, Level};
 
-use crate::yaml::Span;
+use yaml_spans::Span;
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -239,11 +239,6 @@ impl SourceFile {
         }
     }
 
-    fn line(&self, number: u32) -> Option<&str> {
-        let index = usize::try_from(number).ok()?.checked_sub(1)?;
-        self.text.lines().nth(index)
-    }
-
     fn span_of(&self, problem: &Problem, index: &SpanIndex) -> Option<Span> {
         match problem.target {
             Target::Span(span) => Some(span),
@@ -256,33 +251,17 @@ impl SourceFile {
 
     /// The problem as a diagnostic: message, `file:line:col`, snippet, field and hint.
     pub fn diagnostic(&self, problem: &Problem, index: &SpanIndex) -> Diagnostic {
-        let span = self.span_of(problem, index);
         let mut diagnostic = Diagnostic::new(problem.message.clone());
-        match span {
-            Some(span) if span.start.line > 0 => {
-                diagnostic = diagnostic.at(
-                    self.name.clone(),
-                    Some(span.start.line),
-                    Some(span.start.column),
-                );
-                if let Some(text) = self.line(span.start.line) {
-                    let line_chars = text.chars().count();
-                    let start = usize::try_from(span.start.column).unwrap_or(1);
-                    let available = line_chars.saturating_sub(start.saturating_sub(1));
-                    let width = if span.end.line == span.start.line {
-                        span.end.offset.saturating_sub(span.start.offset)
-                    } else {
-                        available
-                    };
-                    diagnostic.snippet = Some(Snippet {
-                        text: text.to_owned(),
-                        width: width.min(available).max(1),
-                        label: problem.label.clone(),
-                    });
-                }
-            }
-            _ => diagnostic = diagnostic.at(self.name.clone(), None, None),
-        }
+        diagnostic = match self.span_of(problem, index) {
+            Some(span) => yaml_spans::diagnostic::place(
+                diagnostic,
+                &self.name,
+                &self.text,
+                span,
+                problem.label.clone(),
+            ),
+            None => diagnostic.at(self.name.clone(), None, None),
+        };
         if !problem.field.is_root() {
             diagnostic = diagnostic.for_field(problem.field.to_string());
         }

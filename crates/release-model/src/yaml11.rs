@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::problem::{FieldPath, Problem};
-use crate::yaml::{Node, NodeKind, Resolved, Style, key_text};
+use yaml_spans::{Node, NodeKind, Resolved, Style, key_text};
 
 /// What PyYAML makes of a plain scalar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

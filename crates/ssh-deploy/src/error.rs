@@ -1,6 +1,6 @@
 //! The error of `ssh-deploy` and its exit class.
 
-use runner_protocol::{ErrorClass, Reportable};
+use runner_protocol::{Diagnostic, ErrorClass, Reportable};
 
 use crate::host_run::HostError;
 use crate::pack::PackError;
@@ -11,6 +11,10 @@ pub enum Error {
     /// Bad flags or inputs.
     #[error("{0}")]
     Usage(String),
+    /// An input file (inventory, compose deploy file) is invalid: every problem at its
+    /// `file:line:col`, so GitHub annotates the line.
+    #[error("{}", .0.iter().map(yaml_spans::diagnostic::one_line).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Diagnostic>),
     /// Packing or checking the artifact failed.
     #[error(transparent)]
     Pack(#[from] PackError),
@@ -32,7 +36,7 @@ pub enum Error {
 impl Reportable for Error {
     fn class(&self) -> ErrorClass {
         match self {
-            Error::Usage(_) => ErrorClass::Usage,
+            Error::Usage(_) | Error::Invalid(_) => ErrorClass::Usage,
             Error::Pack(PackError::Unsafe { .. } | PackError::NonUtf8 { .. }) => ErrorClass::Usage,
             Error::Pack(PackError::Io { .. }) => ErrorClass::Usage,
             // Host errors that reach here failed before anything was switched (a held lock, a
@@ -41,6 +45,13 @@ impl Reportable for Error {
             Error::Hosts(_) | Error::RestoredAfterInfrastructure(_) => ErrorClass::Infrastructure,
             Error::Output(error) => error.class(),
             Error::RollbackFailed(_) => ErrorClass::RollbackFailed,
+        }
+    }
+
+    fn diagnostics(&self) -> Vec<Diagnostic> {
+        match self {
+            Error::Invalid(problems) => problems.clone(),
+            other => vec![Diagnostic::from_error(other)],
         }
     }
 }

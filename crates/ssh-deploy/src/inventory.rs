@@ -25,6 +25,9 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
+use runner_protocol::Diagnostic;
+use yaml_spans::{Node, NodeKind, Position, Span, key_text};
+
 use crate::quote::RemotePath;
 use crate::remote::HostTarget;
 
@@ -39,19 +42,11 @@ pub(crate) enum InventoryError {
         /// Cause.
         source: std::io::Error,
     },
-    /// YAML syntax, an unknown field or an invalid value.
-    #[error("{path}:{line}:{column}: {message}")]
-    At {
-        /// File.
-        path: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What is wrong and what would be valid.
-        message: String,
-    },
-    /// A problem without a position (a duplicate across groups, an unknown group).
+    /// YAML syntax, an unknown field, an invalid value, a host listed twice: placed at its
+    /// `file:line:col`.
+    #[error("{}", yaml_spans::diagnostic::one_line(.0))]
+    At(Box<Diagnostic>),
+    /// A problem outside the file (the `--group` it does not have).
     #[error("{path}: {message}")]
     File {
         /// File.
@@ -59,6 +54,56 @@ pub(crate) enum InventoryError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// `message` at `span` of the inventory `text` (read from `origin`).
+fn placed(origin: &str, text: &str, span: Span, message: String) -> InventoryError {
+    InventoryError::At(Box::new(yaml_spans::diagnostic::place(
+        Diagnostic::new(message),
+        origin,
+        text,
+        span,
+        None,
+    )))
+}
+
+/// Where host `name` is listed: `groups.<group>.hosts.<name>`, or `hosts.<name>` (the key:
+/// a host may be listed with no settings). Host names may hold dots, so keys are matched
+/// whole, not as a dotted path.
+fn host_span(root: &Node, group: Option<&str>, name: &str) -> Span {
+    fn entry<'n>(node: &'n Node, key: &str) -> Option<(Span, &'n Node)> {
+        match &node.kind {
+            NodeKind::Mapping(entries) => entries
+                .iter()
+                .find(|(k, _)| key_text(k) == key)
+                .map(|(k, v)| (k.span, v)),
+            _ => None,
+        }
+    }
+    let mut node = root;
+    let mut span = root.span;
+    let route = group
+        .map(|g| vec!["groups", g, "hosts", name])
+        .unwrap_or_else(|| vec!["hosts", name]);
+    for key in route {
+        match entry(node, key) {
+            Some((key_span, value)) => {
+                span = key_span;
+                node = value;
+            }
+            None => break,
+        }
+    }
+    span
+}
+
+impl From<InventoryError> for crate::error::Error {
+    fn from(error: InventoryError) -> Self {
+        match error {
+            InventoryError::At(diagnostic) => crate::error::Error::Invalid(vec![*diagnostic]),
+            other => crate::error::usage(other.to_string()),
+        }
+    }
 }
 
 /// One host of the inventory, with everything resolved.
@@ -258,11 +303,11 @@ impl Inventory {
         default_port: u16,
     ) -> Result<Self, InventoryError> {
         // Bounded like every input file of the suite (a pull request can edit it).
-        let text = health_gate::limits::read_text(path, MAX_INVENTORY_BYTES).map_err(|error| {
+        let text = yaml_spans::read_text(path, MAX_INVENTORY_BYTES).map_err(|error| {
             InventoryError::Read {
                 path: path.display().to_string(),
                 source: match error {
-                    health_gate::limits::ReadError::Io(source) => source,
+                    yaml_spans::ReadError::Io(source) => source,
                     other => std::io::Error::other(other.to_string()),
                 },
             }
@@ -282,13 +327,18 @@ impl Inventory {
         default_user: &str,
         default_port: u16,
     ) -> Result<Self, InventoryError> {
+        let at = |line: usize, column: usize, message: String| {
+            let number = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            let start = Position {
+                line: number(line),
+                column: number(column),
+                offset: 0,
+            };
+            placed(origin, text, Span { start, end: start }, message)
+        };
         // Refused in linear time before libyaml sees it (deep nesting takes it minutes).
-        health_gate::limits::check_yaml_depth(text).map_err(|deep| InventoryError::At {
-            path: origin.to_owned(),
-            line: deep.line,
-            column: deep.column,
-            message: deep.to_string(),
-        })?;
+        yaml_spans::check_depth(text)
+            .map_err(|deep| at(deep.line, deep.column, deep.to_string()))?;
         let spec: FileSpec = serde_yaml_ng::from_str(text).map_err(|error| {
             let (line, column) = error.location().map_or((1, 1), |l| (l.line(), l.column()));
             // serde_yaml_ng appends " at line L column C"; the position is in front already.
@@ -298,16 +348,16 @@ impl Inventory {
                 .next()
                 .unwrap_or(&message)
                 .to_owned();
-            InventoryError::At {
-                path: origin.to_owned(),
-                line,
-                column,
-                message,
-            }
+            at(line, column, message)
         })?;
-        let file_error = |message: String| InventoryError::File {
-            path: origin.to_owned(),
-            message,
+        // The same text as a spanned tree, for problems found after serde (a host listed
+        // twice, a bad address): each is placed at the host it is about.
+        let tree = yaml_spans::parse(text).ok();
+        let host_error = |group: &Option<String>, name: &str, message: String| {
+            let span = tree.as_ref().map_or_else(Span::default, |root| {
+                host_span(root, group.as_deref(), name)
+            });
+            placed(origin, text, span, message)
         };
         let file_vars: BTreeMap<String, String> =
             spec.vars.0.into_iter().map(|(k, v)| (k, v.0)).collect();
@@ -339,16 +389,20 @@ impl Inventory {
                         || host.jump.is_some()
                         || !host.vars.0.is_empty();
                     if explicit {
-                        return Err(file_error(format!(
-                            "host `{name}`{} has settings, but it was listed before (groups: {}); \
+                        return Err(host_error(
+                            &group_name,
+                            &name,
+                            format!(
+                                "host `{name}`{} has settings, but it was listed before (groups: {}); \
                              give its settings once and only its name elsewhere",
-                            in_group(&group_name),
-                            if existing.groups.is_empty() {
-                                "none".to_owned()
-                            } else {
-                                existing.groups.join(", ")
-                            }
-                        )));
+                                in_group(&group_name),
+                                if existing.groups.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    existing.groups.join(", ")
+                                }
+                            ),
+                        ));
                     }
                     existing.groups.extend(group_name.clone());
                     for (key, value) in &group.vars.0 {
@@ -371,7 +425,11 @@ impl Inventory {
                     .unwrap_or(default_port);
                 let address = host.address.clone().unwrap_or_else(|| name.clone());
                 let mut target = HostTarget::new(&user, &address, port).map_err(|e| {
-                    file_error(format!("host `{name}`{}: {e}", in_group(&group_name)))
+                    host_error(
+                        &group_name,
+                        &name,
+                        format!("host `{name}`{}: {e}", in_group(&group_name)),
+                    )
                 })?;
                 target.name = Some(name.clone());
                 let mut vars = file_vars.clone();
@@ -388,7 +446,7 @@ impl Inventory {
                     .or(spec.jump.clone())
                     .map(|j| HostTarget::parse(&j.0, &user, 22))
                     .transpose()
-                    .map_err(file_error)?;
+                    .map_err(|e| host_error(&group_name, &name, e))?;
                 hosts.push(InventoryHost {
                     name,
                     target,
@@ -400,7 +458,11 @@ impl Inventory {
             }
         }
         if hosts.is_empty() {
-            return Err(file_error(
+            let span = tree.as_ref().map_or_else(Span::default, |root| root.span);
+            return Err(placed(
+                origin,
+                text,
+                span,
                 "names no host: list them under `hosts:` or `groups: <name>: hosts:`".into(),
             ));
         }
@@ -574,6 +636,14 @@ hosts:
             ("hosts:\n  a: { vars: { k: [1] } }\n", "inv.yaml:2:19:"),
             ("hosts: [a, b]\n", "inv.yaml:1:8:"),
             ("hosts:\n  a: {}\n  a: {}\n", "`a` is listed twice"),
+            (
+                "groups:\n  web:\n    hosts: { a: }\n  db:\n    hosts:\n      a: { port: 2 }\n",
+                "inv.yaml:6:7: host `a` in group `db` has settings, but it was listed before",
+            ),
+            (
+                "hosts:\n  ok: {}\n  b: { address: 'x y' }\n",
+                "inv.yaml:3:3: host `b`",
+            ),
         ];
         for (text, expected) in cases {
             let error = Inventory::parse(text, "inv.yaml", "u", 22)
@@ -582,7 +652,10 @@ hosts:
             assert!(error.contains(expected), "{text:?}: {error}");
         }
         let error = Inventory::parse("vars: {}\n", "inv.yaml", "u", 22).expect_err("empty");
-        assert!(error.to_string().contains("names no host"), "{error}");
+        assert!(
+            error.to_string().starts_with("inv.yaml:1:1: names no host"),
+            "{error}"
+        );
         let inventory = Inventory::parse(EXAMPLE, "inv.yaml", "u", 22).expect("ok");
         let error = inventory
             .select("db", "inv.yaml")

@@ -125,8 +125,7 @@ impl Connection {
         match &args.inventory {
             Some(path) => {
                 let origin = path.display().to_string();
-                let mut inventory = crate::inventory::Inventory::load(path, &args.user, args.port)
-                    .map_err(|e| usage(e.to_string()))?;
+                let mut inventory = crate::inventory::Inventory::load(path, &args.user, args.port)?;
                 if let Some(group) = args.group.as_deref().filter(|g| !g.is_empty()) {
                     inventory = inventory
                         .select(group, &origin)

@@ -25,3 +25,42 @@ fn no_input_can_inject_a_workflow_command() {
         "no hostile value reached the output: nothing was checked ({checked:?})"
     );
 }
+
+/// A bad inventory is a usage error at its file, line and column, before any connection: on a
+/// terminal under the message, under GitHub Actions in the annotation (issue 18).
+#[test]
+fn a_bad_inventory_is_annotated_at_its_line_and_column() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let inventory = dir.path().join("inventory.yaml");
+    std::fs::write(&inventory, "user: deploy\nhosts:\n  web-1: { prot: 22 }\n").expect("write");
+    let command = || {
+        let mut command = test_support::tool_command(Path::new(env!("CARGO_BIN_EXE_ssh-deploy")));
+        command
+            .arg("exec")
+            .arg("--inventory")
+            .arg(&inventory)
+            .args(["--run", "true"]);
+        command
+    };
+    let message = "hosts.web-1: unknown field `prot`, expected one of `address`";
+    let out = test_support::run(&mut command());
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains(&format!(
+            "error: {message}, `user`, `port`, `root`, `jump`, `vars`\n --> {}:3:12\n",
+            inventory.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    let out = test_support::run(command().env("GITHUB_ACTIONS", "true"));
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let annotation = format!(
+        "::error file={},line=3,col=12::{message}",
+        inventory.display()
+    );
+    assert!(
+        out.stdout.contains(&annotation) || out.stderr.contains(&annotation),
+        "no {annotation} in {out:?}"
+    );
+}

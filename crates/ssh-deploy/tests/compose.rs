@@ -543,8 +543,10 @@ fn bad_deploy_file_names_line_column_and_field_before_connecting() {
     let out = fx.deploy(&[]);
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(
-        out.stderr
-            .contains("compose-deploy.yaml:26:5: `services[2].replica` is not a known field"),
+        out.stderr.contains(&format!(
+            "error: `services[2].replica` is not a known field\n  --> {}:26:5\n",
+            path.display()
+        )),
         "{}",
         out.stderr
     );
@@ -552,6 +554,17 @@ fn bad_deploy_file_names_line_column_and_field_before_connecting() {
         out.stderr.contains("did you mean `replicas`?"),
         "{}",
         out.stderr
+    );
+    // Under GitHub Actions the annotation carries the file, line and column.
+    let out = fx.deploy(&[("GITHUB_ACTIONS", "true")]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let annotation = format!(
+        "::error file={},line=26,col=5::`services[2].replica` is not a known field",
+        path.display()
+    );
+    assert!(
+        out.stdout.contains(&annotation) || out.stderr.contains(&annotation),
+        "no {annotation} in {out:?}"
     );
     assert!(fx.argv().is_empty());
 }

@@ -345,7 +345,7 @@ fn an_unset_env_header_names_the_gate_file_and_the_check() {
     assert_eq!(out.code, Some(2), "{out:?}");
     assert!(
         out.stderr.contains(&format!(
-            "error: check `api`: header or metadata `Authorization` reads $API_TOKEN_NOT_SET, which is not set; set it in the step's `env:` (e.g. from a secret)\n --> {}",
+            "error: check `api`: header or metadata `Authorization` reads $API_TOKEN_NOT_SET, which is not set; set it in the step's `env:` (e.g. from a secret)\n --> {}:5:67\n",
             gate.display()
         )),
         "{}",
@@ -356,6 +356,20 @@ fn an_unset_env_header_names_the_gate_file_and_the_check() {
             .contains("field: checks[1].http.headers.Authorization"),
         "{}",
         out.stderr
+    );
+    // Under GitHub Actions the annotation carries the file, line and column.
+    let out = run(binary()
+        .env("GITHUB_ACTIONS", "true")
+        .arg("--gate-file")
+        .arg(&gate));
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let annotation = format!(
+        "::error file={},line=5,col=67::check `api`: header or metadata `Authorization` reads",
+        gate.display()
+    );
+    assert!(
+        out.stdout.contains(&annotation) || out.stderr.contains(&annotation),
+        "no {annotation} in {out:?}"
     );
 }
 

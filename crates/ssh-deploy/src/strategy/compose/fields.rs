@@ -4,31 +4,37 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use release_model::yaml::{Node, NodeKind, Span, key_text};
+use runner_protocol::Diagnostic;
+use yaml_spans::{Node, NodeKind, Span, key_text};
 
 /// Collects problems while fields are read; resolves `{ env: }` and `{ file: }` values.
 pub(super) struct Loader<'a> {
     /// The deploy file as the user named it (for messages).
     pub(super) file: String,
+    /// Its text, for the snippets under problems.
+    pub(super) text: &'a str,
     /// Its directory: runner-side paths are relative to it.
     pub(super) base: PathBuf,
     /// The runner's environment.
     pub(super) lookup: &'a dyn Fn(&str) -> Option<String>,
     /// Everything wrong so far.
-    pub(super) problems: Vec<String>,
+    pub(super) problems: Vec<Diagnostic>,
 }
 
 impl Loader<'_> {
     /// Records a problem at `span`.
     pub(super) fn problem(&mut self, span: Span, field: &str, message: &str, hint: &str) {
-        let mut text = format!(
-            "{}:{}:{}: `{field}` {message}",
-            self.file, span.start.line, span.start.column
+        let mut diagnostic = yaml_spans::diagnostic::place(
+            Diagnostic::new(format!("`{field}` {message}")),
+            &self.file,
+            self.text,
+            span,
+            None,
         );
         if !hint.is_empty() {
-            text.push_str(&format!("\n  hint: {hint}"));
+            diagnostic = diagnostic.with_hint(hint);
         }
-        self.problems.push(text);
+        self.problems.push(diagnostic);
     }
 
     /// The entries of a mapping; keys outside `allowed` (unless empty) are problems with a

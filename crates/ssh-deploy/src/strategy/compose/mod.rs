@@ -83,7 +83,7 @@ impl ComposeOptions {
             .map_err(|e| usage(format!("--compose-file {}: {e}", path.display())))?;
         let env = runner.env();
         let lookup = |name: &str| env.get(name).map(str::to_owned);
-        let spec = spec::load(path, &text, &lookup).map_err(|e| usage(e.to_string()))?;
+        let spec = spec::load(path, &text, &lookup)?;
         for file in &spec.env_files {
             for (key, value) in &file.set {
                 if !is_image_variable(&spec, key) && !file.literal.contains(key) {

@@ -23,7 +23,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use release_model::yaml::{Node, NodeKind, Span};
+use runner_protocol::Diagnostic;
+use yaml_spans::{Node, NodeKind, Span};
 
 use super::fields::{Loader, join};
 
@@ -112,10 +113,16 @@ pub struct Image {
 
 /// The deploy file is invalid; every problem is listed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", .problems.join("\n"))]
+#[error("{}", .problems.iter().map(yaml_spans::diagnostic::one_line).collect::<Vec<_>>().join("\n"))]
 pub struct SpecError {
-    /// `file:line:col: `field`: message` lines, each with its hint.
-    pub problems: Vec<String>,
+    /// Each problem at its `file:line:col`, with its hint.
+    pub problems: Vec<Diagnostic>,
+}
+
+impl From<SpecError> for crate::error::Error {
+    fn from(error: SpecError) -> Self {
+        crate::error::Error::Invalid(error.problems)
+    }
 }
 
 const TOP: &[&str] = &[
@@ -157,14 +164,12 @@ pub fn load(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Spec, SpecError> {
     let file = path.display().to_string();
-    let root = release_model::yaml::parse(text).map_err(|e| SpecError {
-        problems: vec![format!(
-            "{file}:{}:{}: {}",
-            e.span.start.line, e.span.start.column, e.message
-        )],
+    let root = yaml_spans::parse(text).map_err(|e| SpecError {
+        problems: vec![e.diagnostic(&file, text)],
     })?;
     let mut loader = Loader {
         file,
+        text,
         base: path.parent().map(Path::to_owned).unwrap_or_default(),
         lookup,
         problems: Vec::new(),
