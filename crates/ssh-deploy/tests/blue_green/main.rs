@@ -18,7 +18,6 @@ use std::time::Instant;
 
 use proxies::{Haproxy, Nginx, Proxy};
 use slots::Slots;
-use test_support::free_port;
 use test_support::process::Scope;
 use test_support::sshd::Sshd;
 use test_support::{Output, run, tool_command};
@@ -48,12 +47,14 @@ impl Fixture {
         test_support::require_program("curl", "apt-get install -y curl");
         let work = tempfile::tempdir().expect("tmp");
         let root = work.path().join("it's app");
+        let slots = Slots::start();
+        let (blue, green) = (slots.reserve(), slots.reserve());
         Self {
             scope: Scope::new(),
             root,
-            slots: Slots::start(),
-            blue: free_port(),
-            green: free_port(),
+            slots,
+            blue,
+            green,
             work,
         }
     }

@@ -22,6 +22,8 @@ const SLOW: Duration = Duration::from_secs(2);
 struct Running {
     stopped: Arc<AtomicBool>,
     port: u16,
+    /// The reserved socket it listens on, if its port is reserved.
+    reserved: Option<socket2::Socket>,
     connections: Arc<Mutex<Vec<(u64, TcpStream)>>>,
     in_flight: Arc<AtomicU64>,
     accept: Option<std::thread::JoinHandle<()>>,
@@ -44,16 +46,23 @@ pub(crate) struct SlotStats {
 pub(crate) struct Slots {
     control: HttpServer,
     running: Arc<Mutex<HashMap<String, Running>>>,
+    /// The slots' ports, held for the fixture's life (see [`Slots::reserve`]).
+    reserved: Reserved,
     /// Counters.
     pub(crate) stats: Arc<SlotStats>,
 }
+
+/// Sockets bound (not listening) to the slots' ports, by port.
+type Reserved = Arc<Mutex<HashMap<u16, socket2::Socket>>>;
 
 impl Slots {
     /// Starts the control endpoint (no slot runs yet).
     pub(crate) fn start() -> Self {
         let running: Arc<Mutex<HashMap<String, Running>>> = Arc::default();
         let stats: Arc<SlotStats> = Arc::default();
+        let reserved: Reserved = Arc::default();
         let (control_running, control_stats) = (running.clone(), stats.clone());
+        let control_reserved = reserved.clone();
         let control = HttpServer::start(move |request| {
             let query: HashMap<&str, &str> = request
                 .path
@@ -68,7 +77,12 @@ impl Slots {
                 if let Some(old) = map.remove(&slot) {
                     stop(old, &control_stats);
                 }
-                match serve(&slot, port, release, control_stats.clone()) {
+                let socket = control_reserved
+                    .lock()
+                    .expect("lock")
+                    .get(&port)
+                    .map(|s| s.try_clone());
+                match serve(&slot, port, socket, release, control_stats.clone()) {
                     Ok(running) => {
                         control_stats.starts.fetch_add(1, Ordering::SeqCst);
                         map.insert(slot, running);
@@ -88,8 +102,31 @@ impl Slots {
         Self {
             control,
             running,
+            reserved,
             stats,
         }
+    }
+
+    /// A port for a slot, held until the fixture ends: a socket bound to it (explicitly, so
+    /// the kernel keeps the binding when the slot stops listening) but listening only while
+    /// the slot runs. A port merely found free (bind 0, close) could be taken in between by
+    /// any other test's connection, whose source port comes from the same range; a bound port
+    /// is skipped by the kernel's choice of source ports. While the slot is stopped,
+    /// connections to the port are refused, as for a stopped service.
+    pub(crate) fn reserve(&self) -> u16 {
+        for _ in 0..100 {
+            let port = test_support::free_port();
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("socket");
+            socket.set_reuse_address(true).expect("SO_REUSEADDR");
+            let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            // Taken since free_port saw it free: try another.
+            if socket.bind(&address.into()).is_ok() {
+                self.reserved.lock().expect("lock").insert(port, socket);
+                return port;
+            }
+        }
+        panic!("no free loopback port could be bound in 100 tries");
     }
 
     /// `--slot-start-command`.
@@ -131,8 +168,17 @@ impl Drop for Slots {
 
 fn stop(mut running: Running, stats: &SlotStats) {
     running.stopped.store(true, Ordering::SeqCst);
-    // Wake the accept loop; once it sees `stopped` it drops the listener.
-    let _ = TcpStream::connect(("127.0.0.1", running.port));
+    match &running.reserved {
+        // Stop listening and keep the port: the accept loop wakes with an error, sees
+        // `stopped`, and ends; new connections are refused.
+        Some(socket) => {
+            let _ = socket.shutdown(Shutdown::Read);
+        }
+        // Wake the accept loop; once it sees `stopped` it drops the listener.
+        None => {
+            let _ = TcpStream::connect(("127.0.0.1", running.port));
+        }
+    }
     if let Some(accept) = running.accept.take() {
         let _ = accept.join();
     }
@@ -145,8 +191,21 @@ fn stop(mut running: Running, stats: &SlotStats) {
     }
 }
 
-fn serve(slot: &str, port: u16, release: &str, stats: Arc<SlotStats>) -> std::io::Result<Running> {
-    let listener = TcpListener::bind(("127.0.0.1", port))?;
+fn serve(
+    slot: &str,
+    port: u16,
+    reserved: Option<std::io::Result<socket2::Socket>>,
+    release: &str,
+    stats: Arc<SlotStats>,
+) -> std::io::Result<Running> {
+    let (listener, reserved) = match reserved {
+        Some(socket) => {
+            let socket = socket?;
+            socket.listen(128)?;
+            (TcpListener::from(socket.try_clone()?), Some(socket))
+        }
+        None => (TcpListener::bind(("127.0.0.1", port))?, None),
+    };
     let stopped = Arc::new(AtomicBool::new(false));
     let connections: Arc<Mutex<Vec<(u64, TcpStream)>>> = Arc::default();
     let in_flight = Arc::new(AtomicU64::new(0));
@@ -184,6 +243,7 @@ fn serve(slot: &str, port: u16, release: &str, stats: Arc<SlotStats>) -> std::io
     Ok(Running {
         stopped,
         port,
+        reserved,
         connections,
         in_flight,
         accept: Some(accept),
