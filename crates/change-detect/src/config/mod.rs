@@ -235,4 +235,67 @@ mod tests {
             diagnostic.message
         );
     }
+
+    #[test]
+    fn merge_keys_bring_shared_keys_and_written_keys_win() {
+        let filters = parse_ok(
+            "common: &common\n  paths: a/**\n  matrix: {dir: a}\n\
+             api:\n  <<: *common\n  exclude: [x/**]\n\
+             web:\n  <<: [*common]\n  paths: w/**\n",
+        );
+        assert_eq!(sources(&filters[1].rules), [vec!["a/**"]]);
+        assert_eq!(sources(&filters[1].exclude), [vec!["x/**"]]);
+        assert_eq!(filters[1].matrix["dir"], "a");
+        assert_eq!(
+            sources(&filters[2].rules),
+            [vec!["w/**"]],
+            "written `paths` wins"
+        );
+        assert_eq!(filters[2].matrix["dir"], "a");
+    }
+
+    #[test]
+    fn an_error_in_merged_content_points_where_the_anchor_wrote_it() {
+        // Valid as `common` (a status map), an unknown key once merged into the extended form.
+        let error = parse_err("common: &c {added: x/**}\napi:\n  paths: y/**\n  <<: *c\n");
+        assert_eq!(error.message, "unknown key `added` in filter `api`");
+        assert_eq!((error.line(), error.column()), (Some(1), Some(13)));
+        assert_eq!(error.field.as_deref(), Some("api.added"));
+        // A cycle through a merged `depends-on`: at the key the anchor wrote.
+        let error = parse_err("a: &a\n  paths: x/**\n  depends-on: [b]\nb:\n  <<: *a\n");
+        assert_eq!(
+            error.message,
+            "filters depend on each other in a cycle: b -> b"
+        );
+        assert_eq!((error.line(), error.column()), (Some(3), Some(3)));
+    }
+
+    #[test]
+    fn an_error_in_aliased_content_points_where_the_anchor_wrote_it() {
+        let error = parse_err("p: &p [nope/**]\nb:\n  paths: y/**\n  depends-on: *p\n");
+        assert_eq!(
+            error.message,
+            "filter `b` depends on `nope/**`, which is not a filter"
+        );
+        assert_eq!((error.line(), error.column()), (Some(1), Some(8)));
+        assert_eq!(error.field.as_deref(), Some("b.depends-on[0]"));
+        let error = parse_err("list: &l ['ok/**', 'x/+(a)']\n");
+        assert_eq!((error.line(), error.column()), (Some(1), Some(21)));
+    }
+
+    #[test]
+    fn positions_come_from_the_tree_not_from_searching_the_text() {
+        // The word `add` is also written, earlier in the same filter, as a pattern.
+        let error = parse_err("api:\n  - \"add\"\n  - add: y/**\n");
+        assert_eq!(error.message, "unknown status `add` in filter `api`");
+        assert_eq!((error.line(), error.column()), (Some(3), Some(5)));
+        // A value with no text to search for (null) is found where it is.
+        let error = parse_err("api:\n  - x/**\n  - ~\n");
+        assert_eq!(error.message, "`null` in filter `api` is not a pattern");
+        assert_eq!((error.line(), error.column()), (Some(3), Some(5)));
+        // A name that is not a string has a place too.
+        let error = parse_err("api: x/**\n1.5: y/**\n");
+        assert_eq!(error.message, "filter name `1.5` is not a string");
+        assert_eq!((error.line(), error.column()), (Some(2), Some(1)));
+    }
 }
