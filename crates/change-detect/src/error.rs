@@ -8,12 +8,12 @@ use runner_protocol::{Diagnostic, ErrorClass, Reportable};
 
 use crate::api::ApiError;
 use crate::config::FiltersError;
+use crate::decision::PlanError;
 use crate::git::GitError;
 use crate::last_deployment::LastDeploymentError;
 use crate::last_success::LastSuccessError;
 use crate::matcher::CompileError;
 use crate::options::OptionsError;
-use crate::plan::PlanError;
 
 /// Errors of `change-detect`.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,7 @@ pub mod ci;
 mod cli;
 pub mod collect;
 pub mod config;
+pub mod decision;
 mod error;
 pub mod filter;
 pub mod format;
@@ -25,6 +26,7 @@ pub mod glob;
 pub mod jsregex;
 pub mod last_deployment;
 pub mod last_success;
+pub mod lookaheads;
 pub mod matcher;
 pub mod options;
 pub mod outputs;
@@ -42,12 +44,12 @@ use runner_protocol::{Runner, Verdict};
 
 use crate::api::ApiTarget;
 use crate::config::{FiltersError, Origin, limits};
+use crate::decision::Plan;
 use crate::filter::Filter;
 use crate::format::ListFormat;
 use crate::git::{EarlyDiff, Git};
 use crate::matcher::{Matcher, Pipeline};
 use crate::options::Options;
-use crate::plan::Plan;
 use crate::report::Report;
 
 /// The step outputs this tool always writes; `action.yml` must declare exactly these.
