@@ -298,4 +298,19 @@ mod tests {
         assert_eq!(error.message, "filter name `1.5` is not a string");
         assert_eq!((error.line(), error.column()), (Some(2), Some(1)));
     }
+
+    #[test]
+    fn a_value_is_found_after_its_anchor_and_tag() {
+        let error = parse_err("my.service: &a1 1.0\n");
+        assert_eq!(
+            error.message,
+            "`1.0` in filter `my.service` is not a pattern"
+        );
+        assert_eq!((error.line(), error.column()), (Some(1), Some(17)));
+        let error = parse_err("api: &p 'x/+(a)'\n");
+        assert_eq!((error.line(), error.column()), (Some(1), Some(10)));
+        let error = parse_err("api: [&e '']\n");
+        assert_eq!(error.message, "empty pattern in filter `api`");
+        assert_eq!((error.line(), error.column()), (Some(1), Some(10)));
+    }
 }

@@ -81,19 +81,28 @@ fn name(key: &Node) -> Option<String> {
     }
 }
 
-/// The span of a node's text: inside the quotes of a quoted scalar on one line.
+/// The span of a scalar's text on one line: after its anchor or tag (`&a 1.0`, `!!str x`)
+/// and inside its quotes; other nodes' spans as they are.
 fn inner(node: &Node) -> Span {
     let mut span = node.span;
-    let quoted = matches!(node.kind, NodeKind::Scalar(_, Style::Quoted))
-        && node.tag.is_none()
-        && span.start.line == span.end.line
-        && span.end.offset >= span.start.offset + 2;
-    if quoted {
-        span.start.column += 1;
-        span.start.offset += 1;
-        span.end.column -= 1;
-        span.end.offset -= 1;
+    let NodeKind::Scalar(text, style) = &node.kind else {
+        return span;
+    };
+    if span.start.line != span.end.line {
+        return span;
     }
+    let chars = text.chars().count();
+    let quotes = usize::from(*style == Style::Quoted) * 2;
+    let width = span.end.offset.saturating_sub(span.start.offset);
+    if width < chars + quotes {
+        // Escapes or a block scalar: the text is not written as it reads.
+        return span;
+    }
+    let shift = width - chars - quotes / 2;
+    span.start.offset += shift;
+    span.start.column += u32::try_from(shift).unwrap_or(0);
+    span.end.offset -= quotes / 2;
+    span.end.column -= u32::try_from(quotes / 2).unwrap_or(0);
     span
 }
 
@@ -362,11 +371,23 @@ fn word_span(key: Span, text: &str, start: usize, word: &str) -> Span {
     span
 }
 
+/// The span of a scalar with its quotes (an empty pattern is shown as `''`).
+fn quoted(node: &Node) -> Span {
+    let mut span = inner(node);
+    if matches!(node.kind, NodeKind::Scalar(_, Style::Quoted)) && span != node.span {
+        span.start.offset -= 1;
+        span.start.column -= 1;
+        span.end.offset += 1;
+        span.end.column += 1;
+    }
+    span
+}
+
 /// A pattern, or why it is not one (at its text, or at its quotes when it is empty).
 fn pattern(filter: &str, field: &str, source: &str, node: &Node) -> Result<Pattern, ConfigError> {
     Pattern::parse(source).map_err(|error| {
         let (message, span) = if source.is_empty() {
-            (format!("empty pattern in filter `{filter}`"), node.span)
+            (format!("empty pattern in filter `{filter}`"), quoted(node))
         } else {
             (
                 format!("pattern `{source}` in filter `{filter}`: {error}"),
