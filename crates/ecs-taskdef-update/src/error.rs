@@ -7,8 +7,8 @@ use runner_protocol::{Diagnostic, ErrorClass, Reportable};
 
 use crate::api::ApiError;
 use crate::aws::NoRegion;
-use crate::fleet::PrepareError;
 use crate::plan::PlanError;
+use crate::prepare::PrepareError;
 use crate::taskdef::TaskDefError;
 
 /// Errors of `ecs-taskdef-update`.
@@ -133,7 +133,7 @@ impl Reportable for Error {
 mod tests {
     use super::*;
     use crate::api::ApiError;
-    use crate::fleet::PrepareError;
+    use crate::prepare::PrepareError;
     use crate::taskdef::TaskDefError;
 
     #[test]

@@ -29,7 +29,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cli::Args;
-use crate::fleet::{Base, ServicePlan};
+use crate::service_plan::{Base, ServicePlan};
 use crate::taskdef::{self, ContainerEdit, ImageEdit, TaskEdit};
 
 /// Errors in flags or the deploy file.
