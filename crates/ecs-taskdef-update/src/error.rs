@@ -92,6 +92,10 @@ impl Reportable for Error {
     }
 
     fn diagnostics(&self) -> Vec<Diagnostic> {
+        if let Error::Plan(PlanError::DeployFile(placed)) = self {
+            // Already placed at its file:line:col: an annotation with file, line and col.
+            return vec![(**placed).clone()];
+        }
         let diagnostic = Diagnostic::from_error(self);
         let hint = match self {
             Error::Prepare(PrepareError::Api {

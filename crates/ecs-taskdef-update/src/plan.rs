@@ -25,8 +25,10 @@
 
 use std::path::{Path, PathBuf};
 
+use runner_protocol::Diagnostic;
 use serde::Deserialize;
 use serde_json::Value;
+use yaml_spans::{Node, Position, Span};
 
 use crate::cli::Args;
 use crate::service_plan::{Base, ServicePlan};
@@ -44,14 +46,10 @@ pub enum PlanError {
         #[source]
         source: std::io::Error,
     },
-    /// The deploy file is not valid.
-    #[error("{path}: {message}")]
-    DeployFile {
-        /// Path.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    /// The deploy file is not valid: placed at its `file:line:col`, with the field and what
+    /// would be valid.
+    #[error("{}", yaml_spans::diagnostic::one_line(.0))]
+    DeployFile(Box<Diagnostic>),
     /// A task definition file is not JSON.
     #[error("{path} is not JSON: {source}")]
     Json {
@@ -108,67 +106,84 @@ struct MigrationEntry {
     service: Option<String>,
     container: Option<String>,
     command: Vec<String>,
-    #[serde(default, deserialize_with = "duration")]
-    timeout: Option<std::time::Duration>,
+    /// A duration, read after serde so that a bad one is placed at its value.
+    timeout: Option<String>,
 }
 
-fn duration<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<std::time::Duration>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map(Some).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "`{}` is not a duration ({e}): write e.g. `90s`, `20m`, `1h 30m`",
-            text.escape_debug()
-        ))
-    })
+/// The deploy file's text and its spanned tree: every problem found in it is placed at the
+/// line and column of the field it is about.
+#[derive(Debug)]
+struct Source {
+    /// The path as given.
+    origin: String,
+    text: String,
+    /// `None` when the spanned parser refuses what serde accepted: problems then name the
+    /// file without a line.
+    tree: Option<Node>,
 }
 
-/// The migration of a deploy file, with where its fields are (for errors).
+impl PlanError {
+    /// Adds what would be valid to a deploy file problem (other errors are returned as they
+    /// are).
+    fn with_hint(self, hint: &str) -> Self {
+        match self {
+            PlanError::DeployFile(diagnostic) => {
+                PlanError::DeployFile(Box::new(diagnostic.with_hint(hint)))
+            }
+            other => other,
+        }
+    }
+}
+
+impl Source {
+    /// `message` at the node of `field` (a dotted path, `services[0].containers[1].env`; a
+    /// missing part gives the mapping that lacks it), with the field named.
+    fn error(&self, field: &str, message: String) -> PlanError {
+        let diagnostic = Diagnostic::new(message);
+        let diagnostic = match &self.tree {
+            Some(root) => yaml_spans::diagnostic::place(
+                diagnostic,
+                &self.origin,
+                &self.text,
+                root.locate(field).span,
+                None,
+            ),
+            None => diagnostic.at(self.origin.clone(), None, None),
+        };
+        PlanError::DeployFile(Box::new(diagnostic.for_field(field)))
+    }
+
+    /// `message` at a 1-based line and column (serde's and the depth check's positions).
+    fn error_at(&self, (line, column): (usize, usize), message: String) -> PlanError {
+        let number = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let start = Position {
+            line: number(line),
+            column: number(column),
+            offset: 0,
+        };
+        PlanError::DeployFile(Box::new(yaml_spans::diagnostic::place(
+            Diagnostic::new(message),
+            &self.origin,
+            &self.text,
+            Span { start, end: start },
+            None,
+        )))
+    }
+}
+
+/// The migration of a deploy file, and the file that places its problems.
 #[derive(Debug)]
 struct FileMigration {
     entry: MigrationEntry,
-    path: PathBuf,
-    text: String,
+    source: Source,
 }
 
 impl FileMigration {
-    /// `path: migration.FIELD: message at line L column C` (the field's value, else the block).
+    /// `migration.FIELD: message`, at the field's value (else the block).
     fn error(&self, field: &str, message: &str) -> PlanError {
-        let at = key_position(&self.text, "migration", field)
-            .map(|(line, column)| format!(" at line {line} column {column}"))
-            .unwrap_or_default();
-        PlanError::DeployFile {
-            path: self.path.clone(),
-            message: format!("migration.{field}: {message}{at}"),
-        }
+        let field = format!("migration.{field}");
+        self.source.error(&field, format!("{field}: {message}"))
     }
-}
-
-/// 1-based line and column of `block:` → `key:` in block-style YAML (the top-level key, then
-/// the first more-indented line naming `key`), or of `block:` itself when `key` is not there.
-fn key_position(text: &str, block: &str, key: &str) -> Option<(usize, usize)> {
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.iter().position(|l| {
-        l.strip_prefix(block)
-            .is_some_and(|r| r.trim_start().starts_with(':'))
-    })?;
-    for (offset, line) in lines[start + 1..].iter().enumerate() {
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        if trimmed.len() == line.len() {
-            break;
-        }
-        if trimmed
-            .strip_prefix(key)
-            .is_some_and(|r| r.trim_start().starts_with(':'))
-        {
-            return Some((start + offset + 2, line.len() - trimmed.len() + 1));
-        }
-    }
-    Some((start + 1, 1))
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,13 +230,18 @@ struct ContainerEntry {
     docker_labels: serde_yaml_ng::Mapping,
 }
 
+/// A problem with one entry of a mapping field: the entry's key (`None`: the field as a
+/// whole), what is wrong (prefixed by the field's name when shown), and what would be valid.
+type EntryError = (Option<String>, String, &'static str);
+
+const NAME_VALUE: &str = "write `NAME: value` entries, the value a string (quote it when YAML would read a list or a mapping)";
+
 /// The entries of a YAML mapping in the order written, values as strings: scalars as written
 /// (`null` is empty), structures as JSON only where `structures` allows it (env values).
 fn entries(
     mapping: serde_yaml_ng::Mapping,
-    field: &str,
     structures: bool,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, EntryError> {
     use serde_yaml_ng::Value as Yaml;
     mapping
         .into_iter()
@@ -230,7 +250,7 @@ fn entries(
                 Yaml::String(key) => key,
                 Yaml::Number(n) => n.to_string(),
                 Yaml::Bool(b) => b.to_string(),
-                _ => return Err(format!("{field}: keys must be names")),
+                _ => return Err((None, "keys must be names".into(), NAME_VALUE)),
             };
             let value = match value {
                 Yaml::String(text) => text,
@@ -238,12 +258,17 @@ fn entries(
                 Yaml::Number(n) => n.to_string(),
                 Yaml::Null => String::new(),
                 Yaml::Tagged(_) => {
-                    return Err(format!("{field}.{key}: YAML tags are not supported"));
+                    return Err((
+                        Some(key),
+                        "YAML tags are not supported".into(),
+                        "remove the `!tag` in front of the value",
+                    ));
                 }
-                other if structures => {
-                    serde_json::to_string(&other).map_err(|e| format!("{field}.{key}: {e}"))?
-                }
-                _ => return Err(format!("{field}.{key}: must be a string")),
+                other if structures => match serde_json::to_string(&other) {
+                    Ok(json) => json,
+                    Err(error) => return Err((Some(key), error.to_string(), NAME_VALUE)),
+                },
+                _ => return Err((Some(key), "must be a string".into(), NAME_VALUE)),
             };
             Ok((key, value))
         })
@@ -291,6 +316,18 @@ fn migration(
         if entry.command.iter().all(|c| c.trim().is_empty()) {
             return Err(file.error("command", "is empty: give the command as a list of words"));
         }
+        let timeout = match entry.timeout.as_deref() {
+            Some(text) => humantime::parse_duration(text).map_err(|e| {
+                file.error(
+                    "timeout",
+                    &format!(
+                        "`{}` is not a duration ({e}): write e.g. `90s`, `20m`, `1h 30m`",
+                        text.escape_debug()
+                    ),
+                )
+            })?,
+            None => args.migration_timeout,
+        };
         let service = match entry.service.as_deref() {
             Some(name) => services.iter().find(|s| s.service == name).ok_or_else(|| {
                 file.error(
@@ -324,7 +361,7 @@ fn migration(
             service: service.service.clone(),
             container,
             command: entry.command.clone(),
-            timeout: entry.timeout.unwrap_or(args.migration_timeout),
+            timeout,
         }));
     }
     let Some(command) = args
@@ -534,17 +571,21 @@ fn container_names(text: &str) -> Result<Vec<String>, PlanError> {
     Ok(names.into_iter().map(|n| n.trim().to_owned()).collect())
 }
 
+/// The role changes, checked; the error names the field it is about (`task-role-arn`,
+/// `execution-role-arn`) and what is wrong.
 fn task_edit(
     task_role_arn: Option<&str>,
     execution_role_arn: Option<&str>,
-) -> Result<TaskEdit, String> {
+) -> Result<TaskEdit, (&'static str, String)> {
     let task_role_arn = task_role_arn.filter(|a| !a.is_empty());
     let execution_role_arn = execution_role_arn.filter(|a| !a.is_empty());
-    if let Some(arn) = task_role_arn {
-        taskdef::check_role_arn("task-role-arn", arn)?;
-    }
-    if let Some(arn) = execution_role_arn {
-        taskdef::check_role_arn("execution-role-arn", arn)?;
+    for (field, arn) in [
+        ("task-role-arn", task_role_arn),
+        ("execution-role-arn", execution_role_arn),
+    ] {
+        if let Some(arn) = arn {
+            taskdef::check_role_arn(field, arn).map_err(|message| (field, message))?;
+        }
     }
     Ok(TaskEdit {
         task_role_arn: task_role_arn.map(str::to_owned),
@@ -581,7 +622,7 @@ fn from_flags(
         args.task_role_arn.as_deref(),
         args.execution_role_arn.as_deref(),
     )
-    .map_err(PlanError::Usage)?;
+    .map_err(|(_, message)| PlanError::Usage(message))?;
     let edit = ContainerEdit {
         name: String::new(),
         image: args
@@ -652,83 +693,136 @@ type FilePlan = ((Vec<ServicePlan>, Vec<String>), Option<FileMigration>);
 
 fn from_file(path: &Path, args: &Args) -> Result<FilePlan, PlanError> {
     let text = read(path, crate::limits::MAX_DEPLOY_FILE_BYTES)?;
-    let file_error = |message: String| PlanError::DeployFile {
-        path: path.to_owned(),
-        message,
+    let mut source = Source {
+        origin: path.display().to_string(),
+        text,
+        tree: None,
     };
-    crate::limits::check_yaml_depth(&text).map_err(|e| file_error(e.to_string()))?;
-    let file: DeployFile = serde_yaml_ng::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+    // Refused in linear time before libyaml sees it (deep nesting takes it minutes).
+    crate::limits::check_yaml_depth(&source.text).map_err(|deep| {
+        // No snippet: the line may be the whole (megabyte) file.
+        let number = |n: usize| Some(u32::try_from(n).unwrap_or(u32::MAX));
+        PlanError::DeployFile(Box::new(
+            Diagnostic::new(format!(
+                "YAML nested more than {} levels deep",
+                crate::limits::MAX_YAML_DEPTH
+            ))
+            .at(
+                source.origin.clone(),
+                number(deep.line),
+                number(deep.column),
+            ),
+        ))
+    })?;
+    let file: DeployFile = serde_yaml_ng::from_str(&source.text).map_err(|error| {
+        let at = error.location().map_or((1, 1), |l| (l.line(), l.column()));
+        // serde_yaml_ng appends " at line L column C"; the diagnostic carries the position.
+        let message = error.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message);
+        source.error_at(at, message.to_owned())
+    })?;
+    // The same text as a spanned tree, for the problems found after serde.
+    source.tree = yaml_spans::parse(&source.text).ok();
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut services = Vec::new();
-    for entry in file.services {
-        check_service_name(&entry.name).map_err(|e| file_error(format!("services: {e}")))?;
+    for (service_index, entry) in file.services.into_iter().enumerate() {
+        let service_field = format!("services[{service_index}]");
+        let in_service = |what: &str| format!("{service_field}.{what}");
+        check_service_name(&entry.name)
+            .map_err(|e| source.error(&in_service("name"), e.to_string()))?;
         if services
             .iter()
             .any(|s: &ServicePlan| s.service == entry.name)
         {
-            return Err(file_error(format!(
-                "service `{}` is listed twice",
-                entry.name
-            )));
+            return Err(source.error(
+                &in_service("name"),
+                format!("service `{}` is listed twice", entry.name),
+            ));
         }
         let mut edits = Vec::new();
-        for container in entry.containers {
-            let field = format!("services[{}].containers[{}]", entry.name, container.name);
+        for (container_index, container) in entry.containers.into_iter().enumerate() {
+            // Messages name the service and container; the field is their position.
+            let named = format!("services[{}].containers[{}]", entry.name, container.name);
+            let field = in_service(&format!("containers[{container_index}]"));
             let image = match (container.image, container.tag, container.digest) {
                 (Some(image), None, None) => Some(image_edit(&image)),
                 (None, Some(tag), None) => Some(ImageEdit::Tag(tag)),
                 (None, None, Some(digest)) => Some(ImageEdit::Digest(digest)),
                 (None, None, None) => None,
                 _ => {
-                    return Err(file_error(format!(
-                        "{field}: give one of image, tag, digest"
-                    )));
+                    return Err(
+                        source.error(&field, format!("{named}: give one of image, tag, digest"))
+                    );
                 }
             };
-            let in_field = |what: &str| format!("{field}.{what}");
-            let mut env_set =
-                entries(container.env, &in_field("env"), true).map_err(&file_error)?;
-            for (name, file) in entries(container.env_from_file, &in_field("env-from-file"), false)
-                .map_err(&file_error)?
-            {
-                env_set.push((
-                    name,
-                    read(&dir.join(file), crate::limits::MAX_INPUT_FILE_BYTES)?,
-                ));
+            let mapping = |what: &str, mapping, structures| {
+                entries(mapping, structures).map_err(|(key, message, hint)| {
+                    let what = match key {
+                        Some(key) => format!("{what}.{key}"),
+                        None => what.to_owned(),
+                    };
+                    source
+                        .error(
+                            &format!("{field}.{what}"),
+                            format!("{named}.{what}: {message}"),
+                        )
+                        .with_hint(hint)
+                })
+            };
+            let mut env_set = mapping("env", container.env, true)?;
+            for (name, file) in mapping("env-from-file", container.env_from_file, false)? {
+                let text = read(&dir.join(file), crate::limits::MAX_INPUT_FILE_BYTES).map_err(
+                    |error| {
+                        source.error(
+                            &format!("{field}.env-from-file.{name}"),
+                            format!("{named}.env-from-file.{name}: {error}"),
+                        )
+                    },
+                )?;
+                env_set.push((name, text));
             }
             if let Some(driver) = &container.log_driver {
-                taskdef::check_log_driver(driver)
-                    .map_err(|e| file_error(format!("{}: {e}", in_field("log-driver"))))?;
+                taskdef::check_log_driver(driver).map_err(|e| {
+                    source.error(
+                        &format!("{field}.log-driver"),
+                        format!("{named}.log-driver: {e}"),
+                    )
+                })?;
             }
             edits.push(ContainerEdit {
-                name: container.name,
+                name: container.name.clone(),
                 image,
                 env_set,
                 env_unset: container.unset_env,
-                secrets_set: entries(container.secrets, &in_field("secrets"), false)
-                    .map_err(&file_error)?,
+                secrets_set: mapping("secrets", container.secrets, false)?,
                 secrets_unset: container.unset_secrets,
                 command: container.command,
                 env_files: container.env_files,
                 log_driver: container.log_driver,
-                log_options: entries(container.log_options, &in_field("log-options"), false)
-                    .map_err(&file_error)?,
-                docker_labels: entries(container.docker_labels, &in_field("docker-labels"), false)
-                    .map_err(&file_error)?,
+                log_options: mapping("log-options", container.log_options, false)?,
+                docker_labels: mapping("docker-labels", container.docker_labels, false)?,
             });
         }
         let task_edit = task_edit(
             entry.task_role_arn.as_deref(),
             entry.execution_role_arn.as_deref(),
         )
-        .map_err(|e| file_error(format!("services[{}]: {e}", entry.name)))?;
+        .map_err(|(role, e)| {
+            source.error(&in_service(role), format!("services[{}]: {e}", entry.name))
+        })?;
+        let base = base(entry.task_definition.as_deref(), dir).map_err(|error| {
+            source.error(
+                &in_service("task-definition"),
+                format!("services[{}].task-definition: {error}", entry.name),
+            )
+        })?;
         services.push(ServicePlan {
             cluster: entry
                 .cluster
                 .or_else(|| file.cluster.clone())
                 .unwrap_or_else(|| args.cluster.clone()),
             service: entry.name,
-            base: base(entry.task_definition.as_deref(), dir)?,
+            base,
             edits,
             task_edit,
             register: entry.register.unwrap_or(args.register),
@@ -737,13 +831,9 @@ fn from_file(path: &Path, args: &Args) -> Result<FilePlan, PlanError> {
         });
     }
     if services.is_empty() {
-        return Err(file_error("`services` is empty".into()));
+        return Err(source.error("services", "`services` is empty".into()));
     }
-    let migration = file.migration.map(|entry| FileMigration {
-        entry,
-        path: path.to_owned(),
-        text,
-    });
+    let migration = file.migration.map(|entry| FileMigration { entry, source });
     Ok(((services, file.order), migration))
 }
 
@@ -1134,54 +1224,182 @@ mod tests {
         );
     }
 
+    /// The diagnostic of a deploy file error: message, line, column, field.
+    fn placed(error: PlanError) -> (String, Option<u32>, Option<u32>, Option<String>) {
+        let PlanError::DeployFile(diagnostic) = error else {
+            panic!("not a deploy file error: {error}")
+        };
+        let location = diagnostic.location.expect("placed in the file");
+        assert!(location.file.ends_with("deploy.yaml"), "{}", location.file);
+        (
+            diagnostic.message,
+            location.line,
+            location.column,
+            diagnostic.field,
+        )
+    }
+
     #[test]
-    fn a_bad_migration_block_is_named_with_its_line_and_column() {
-        for (block, extra, message) in [
+    fn a_bad_migration_block_is_placed_at_its_line_and_column() {
+        // MIGRATING has 9 lines: `migration:` is line 10.
+        for (block, extra, (message, line, column), field) in [
             (
                 "migration:\n  command: [migrate]\n  servce: api\n",
                 &[][..],
-                "migration: unknown field `servce`",
+                ("migration: unknown field `servce`", 12, 3),
+                None,
             ),
             (
                 "migration:\n  command: [migrate]\n  timeout: soon\n",
                 &[][..],
-                "`soon` is not a duration",
+                ("migration.timeout: `soon` is not a duration", 12, 12),
+                Some("migration.timeout"),
             ),
             (
                 "migration:\n  command: migrate\n",
                 &[][..],
-                "migration.command: invalid type: string \"migrate\", expected a sequence",
+                (
+                    "migration.command: invalid type: string \"migrate\", expected a sequence",
+                    11,
+                    12,
+                ),
+                None,
             ),
             (
                 "migration:\n  command: [migrate]\n  service: billing\n",
                 &[][..],
-                "migration.service: `billing` is not a service of this file (services: api, worker) at line 12 column 3",
+                (
+                    "migration.service: `billing` is not a service of this file (services: api, worker)",
+                    12,
+                    12,
+                ),
+                Some("migration.service"),
             ),
             (
                 "migration:\n  command: [migrate]\n",
                 &[][..],
-                "migration.container: give the container whose command the migration overrides (service `api` edits 2 containers) at line 10 column 1",
+                (
+                    "migration.container: give the container whose command the migration overrides (service `api` edits 2 containers)",
+                    11,
+                    3,
+                ),
+                Some("migration.container"),
             ),
             (
                 "migration:\n  command: ['  ']\n",
                 &[][..],
-                "migration.command: is empty: give the command as a list of words at line 11 column 3",
+                (
+                    "migration.command: is empty: give the command as a list of words",
+                    11,
+                    12,
+                ),
+                Some("migration.command"),
             ),
             (
                 "migration:\n  container: app\n  command: [migrate]\n",
                 &["--migration-command=other"][..],
-                "the deploy file declares the migration: drop the --migration-* flags (or the block) at line 12 column 3",
+                (
+                    "the deploy file declares the migration: drop the --migration-* flags (or the block)",
+                    12,
+                    12,
+                ),
+                Some("migration.command"),
             ),
         ] {
             let error = file_plan(&format!("{MIGRATING}{block}"), extra).expect_err(message);
-            let text = error.to_string();
+            let (text, at_line, at_column, at_field) = placed(error);
             assert!(text.contains(message), "{text}");
-            assert!(text.contains("deploy.yaml: "), "{text}");
-            assert!(
-                text.contains(" at line ") && text.contains(" column "),
-                "line and column: {text}"
+            assert_eq!(
+                (at_line, at_column, at_field.as_deref()),
+                (Some(line), Some(column), field),
+                "{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_bad_service_entry_is_placed_at_the_field_it_is_about() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let service = "services:\n  - name: api\n    containers:\n      - name: app\n";
+        for (text, (message, line, column), field) in [
+            (
+                format!("{service}        tag: '1'\n        digest: 'sha256:0'\n"),
+                (
+                    "services[api].containers[app]: give one of image, tag, digest",
+                    4,
+                    9,
+                ),
+                "services[0].containers[0]",
+            ),
+            (
+                format!("{service}        docker-labels: {{a: [b]}}\n"),
+                (
+                    "services[api].containers[app].docker-labels.a: must be a string",
+                    5,
+                    28,
+                ),
+                "services[0].containers[0].docker-labels.a",
+            ),
+            (
+                format!("{service}        log-driver: carrier-pigeon\n"),
+                ("services[api].containers[app].log-driver: ", 5, 21),
+                "services[0].containers[0].log-driver",
+            ),
+            (
+                format!("{service}        env-from-file: {{A: missing.json}}\n"),
+                (
+                    "services[api].containers[app].env-from-file.A: cannot read ",
+                    5,
+                    28,
+                ),
+                "services[0].containers[0].env-from-file.A",
+            ),
+            (
+                "services:\n  - name: api\n  - name: api\n".to_owned(),
+                ("service `api` is listed twice", 3, 11),
+                "services[1].name",
+            ),
+            (
+                "services:\n  - name: api\n    task-role-arn: nope\n".to_owned(),
+                ("services[api]: task-role-arn", 3, 20),
+                "services[0].task-role-arn",
+            ),
+            (
+                "services: []\n".to_owned(),
+                ("`services` is empty", 1, 11),
+                "services",
+            ),
+        ] {
+            let path = dir.path().join("deploy.yaml");
+            std::fs::write(&path, &text).expect("write");
+            let error = from_args(
+                &args(&["--deploy-file", &path.display().to_string()]),
+                Path::new("."),
+            )
+            .expect_err(message);
+            let (text, at_line, at_column, at_field) = placed(error);
+            assert!(text.contains(message), "{text}");
+            assert_eq!(
+                (at_line, at_column, at_field.as_deref()),
+                (Some(line), Some(column), Some(field)),
+                "{text}"
+            );
+        }
+        // What would be valid travels with the problem.
+        let path = dir.path().join("deploy.yaml");
+        std::fs::write(&path, format!("{service}        env: {{A: !x y}}\n")).expect("write");
+        let error = from_args(
+            &args(&["--deploy-file", &path.display().to_string()]),
+            Path::new("."),
+        )
+        .expect_err("a tag");
+        let PlanError::DeployFile(diagnostic) = error else {
+            panic!("not placed: {error}")
+        };
+        assert_eq!(
+            diagnostic.hint.as_deref(),
+            Some("remove the `!tag` in front of the value")
+        );
     }
 
     #[test]
