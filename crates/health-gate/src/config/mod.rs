@@ -37,6 +37,7 @@ mod http;
 mod metrics;
 mod observation;
 mod parse;
+mod problems;
 mod readiness;
 mod sse;
 mod tcp;
@@ -51,6 +52,7 @@ pub use error::ConfigError;
 pub use file::GateFile;
 pub use gate::Gate;
 pub use parse::ParseError;
+pub use problems::GateFileError;
 
 pub(crate) use cloudwatch::{CloudWatchMetric, CloudWatchSource};
 pub(crate) use command::{CommandSpec, Program};

@@ -349,7 +349,7 @@ impl BlueGreen {
                 let content = std::fs::read_to_string(path)
                     .map_err(|e| usage(format!("--observe-gate-file {}: {e}", path.display())))?;
                 crate::gate::check(&content, "127.0.0.1")
-                    .map_err(|e| usage(format!("--observe-gate-file {}: {e}", path.display())))?;
+                    .map_err(|e| e.in_file("--observe-gate-file", path, &content))?;
                 Some(content)
             }
             _ => None,
