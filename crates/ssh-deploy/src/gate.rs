@@ -2,11 +2,8 @@
 //! `{port}`/`{slot}`), checked before anything connects, and run from the runner through
 //! health-gate's embedding API ([`health_gate::embed`]).
 
-use std::path::Path;
-
 use health_gate::embed::{self, BaselineFile, Gate, GateFileError, Report};
 
-use crate::error::Error;
 use crate::interrupt::Interrupt;
 
 /// Why a gate file cannot be used.
@@ -18,22 +15,6 @@ pub(crate) enum GateError {
     /// Not a valid gate: every problem at its line and column in the file.
     #[error(transparent)]
     File(#[from] GateFileError),
-}
-
-impl GateError {
-    /// The error of the gate file at `path` (read from flag `flag`, its text as written
-    /// `text`): its problems as diagnostics at `file:line:col` (GitHub annotates the line),
-    /// a placeholder problem as a usage error naming the flag and the file.
-    pub(crate) fn in_file(self, flag: &str, path: &Path, text: &str) -> Error {
-        match self {
-            GateError::Placeholder(message) => {
-                crate::error::usage(format!("{flag} {}: {message}", path.display()))
-            }
-            GateError::File(error) => {
-                Error::Invalid(error.diagnostics(&path.display().to_string(), text))
-            }
-        }
-    }
 }
 
 /// Parses and resolves a gate file for `host`.

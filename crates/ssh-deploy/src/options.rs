@@ -333,7 +333,7 @@ impl ServiceSettings {
                 // `{vars.NAME}` the file is checked per host once the vars are known.
                 if !text.contains("{vars.") {
                     crate::gate::check(&text, "127.0.0.1")
-                        .map_err(|e| e.in_file("--gate-file", path, &text))?;
+                        .map_err(|e| crate::error::gate_file(e, "--gate-file", path, &text))?;
                 }
                 Some(text)
             }
@@ -661,7 +661,7 @@ fn canary_from_args(
     if let Err(error) = crate::gate::resolve_gate(&rendered, &host.name()) {
         return Err(match (&args.canary_gate_file, error) {
             (Some(path), error @ crate::gate::GateError::File(_)) => {
-                error.in_file("--canary-gate-file", path, &text)
+                crate::error::gate_file(error, "--canary-gate-file", path, &text)
             }
             (_, error) => usage(format!("canary gate ({origin}): {error}")),
         });
