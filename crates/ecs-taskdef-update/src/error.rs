@@ -7,7 +7,7 @@ use runner_protocol::{Diagnostic, ErrorClass, Reportable};
 
 use crate::api::ApiError;
 use crate::aws::NoRegion;
-use crate::plan::PlanError;
+use crate::plan_error::PlanError;
 use crate::prepare::PrepareError;
 use crate::taskdef::TaskDefError;
 

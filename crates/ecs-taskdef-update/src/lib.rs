@@ -1,6 +1,7 @@
 //! Deploy to Amazon ECS: new task definition revisions, service update, honest wait, rollback.
 //!
-//! - [`plan`]: flags or a deploy file -> validated service plans.
+//! - [`plan`]: flags or a deploy file (`deploy_file`, every problem placed at its line) ->
+//!   validated service plans; [`plan_error`] says what is wrong with them.
 //! - [`taskdef`]: the register-API field model, describe-only stripping, edits, image references.
 //! - [`diff`]: per-container changes, secrets and long values redacted.
 //! - [`watch`]: the wait decision over DescribeServices observations.
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod aws;
 mod cli;
+mod deploy_file;
 pub mod diff;
 pub mod fleet;
 pub mod fleet_config;
@@ -23,6 +25,8 @@ pub mod migration;
 pub mod native;
 mod native_deploy;
 pub mod plan;
+pub mod plan_error;
+mod plan_values;
 pub mod prepare;
 pub mod prepared;
 pub mod replay;
@@ -48,7 +52,7 @@ use crate::api::{EcsApi, SystemClock};
 use crate::aws::{Aws, Connection};
 use crate::fleet_config::FleetConfig;
 use crate::fleet_report::{FleetOutcome, FleetReport};
-use crate::plan::PlanError;
+use crate::plan_error::PlanError;
 use crate::prepare::PrepareError;
 use crate::service_plan::{Base, ServicePlan};
 use crate::sink::Sink;
