@@ -569,6 +569,30 @@ fn bad_deploy_file_names_line_column_and_field_before_connecting() {
     assert!(fx.argv().is_empty());
 }
 
+/// A service's gate file with a mistake is reported at the gate file's own line and column
+/// (the annotation names the gate file), before anything connects.
+#[test]
+fn a_bad_service_gate_file_is_annotated_at_its_own_line_and_column() {
+    let fx = Fixture::new(None);
+    let gate = fx.path("api-gate.yaml");
+    std::fs::write(
+        &gate,
+        "checks:\n  - name: api\n    attempt_timeout: forever\n    http: { url: 'http://{host}:1/health/{service}' }\n",
+    )
+    .expect("write");
+    let out = fx.deploy(&[("GITHUB_ACTIONS", "true")]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    let annotation = format!(
+        "::error file={},line=2,col=5::invalid gate file: checks[0]: `forever` is not a duration",
+        gate.display()
+    );
+    assert!(
+        out.stdout.contains(&annotation) || out.stderr.contains(&annotation),
+        "no {annotation} in {out:?}"
+    );
+    assert!(fx.argv().is_empty());
+}
+
 #[test]
 fn dry_run_prints_the_plan_without_connecting() {
     let fx = Fixture::new(None);

@@ -611,6 +611,11 @@ fn service(
                             let probe = gate.replace("{service}", "service");
                             match crate::gate::resolve_gate(&probe, "127.0.0.1") {
                                 Ok(_) => service.gate = Some(gate),
+                                // The gate file's own problems, each at its line and column in
+                                // that file (GitHub annotates the gate file's line).
+                                Err(crate::gate::GateError::File(e)) => loader
+                                    .problems
+                                    .extend(e.diagnostics(&local.display().to_string(), &gate)),
                                 Err(e) => loader.problem(
                                     value.span,
                                     &path,
