@@ -138,6 +138,12 @@ impl HostRun {
         self.remote.label()
     }
 
+    /// From now on each remote command starts the next one's login shell ahead (see
+    /// [`Remote::start_ahead`]).
+    pub(crate) fn start_ahead(&mut self) {
+        self.remote.start_ahead();
+    }
+
     /// This run still holds the host's deploy lock.
     pub(crate) fn holds_lock(&self) -> bool {
         self.locked

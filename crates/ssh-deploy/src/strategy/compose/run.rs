@@ -254,13 +254,16 @@ pub(super) fn deploy_host(
         services: Vec::new(),
         commands: Vec::new(),
     };
-    let run = match options.connection.open(host) {
+    let mut run = match options.connection.open(host) {
         Ok(run) => run,
         Err(error) => {
             report.error = Some(error.to_string());
             return (report, Err(Failure::Untouched(error)), None);
         }
     };
+    // A compose host runs about seven commands (lock, one per phase between gates, release
+    // log): each one's login shell starts while the one before runs (issue 19).
+    run.start_ahead();
     let token = runner_protocol::console::random_hex(8);
     let commands = Commands {
         spec: &options.spec,
