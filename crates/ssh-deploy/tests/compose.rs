@@ -41,12 +41,15 @@ case "$1" in
     fi
     echo "$2: Pulling from registry"; exit 0 ;;
   inspect)
-    c=$(last "$@"); s=${c#cid-}
-    echo "sha256:old$s registry.example/$s:old"
+    [ "$2" = --format ] || exit 99
+    shift 3
+    for c; do s=${c#cid-}; echo "$c sha256:old$s registry.example/$s:old"; done
     exit 0 ;;
   image)
-    [ "$2" = inspect ] || exit 99
-    i=$(last "$@"); echo "registry.example/${i#sha256:old}@sha256:d1g35t"; exit 0 ;;
+    [ "$2" = inspect ] && [ "$3" = --format ] || exit 99
+    shift 4
+    for i; do echo "$i registry.example/${i#sha256:old}@sha256:d1g35t"; done
+    exit 0 ;;
   tag) exit 0 ;;
   compose)
     shift
