@@ -138,10 +138,10 @@ impl HostRun {
         self.remote.label()
     }
 
-    /// From now on each remote command starts the next one's login shell ahead (see
-    /// [`Remote::start_ahead`]).
-    pub(crate) fn start_ahead(&mut self) {
-        self.remote.start_ahead();
+    /// With `on`, from now on each remote command starts the next one's login shell ahead (see
+    /// [`Remote::start_ahead`]); off before the last command.
+    pub(crate) fn start_ahead(&mut self, on: bool) {
+        self.remote.start_ahead(on);
     }
 
     /// This run still holds the host's deploy lock.

@@ -130,13 +130,15 @@ pub trait Remote: Send {
     /// output (`exec`): SSH connections shut their socket, and the command, which keeps running
     /// on the host, must be stopped over another connection. The local transport waits.
     fn stop_waiting_on_interrupt(&mut self, _interrupt: &crate::interrupt::Interrupt) {}
-    /// From now on, each command also starts the next command's channel and login shell, which
-    /// then waits for its command ([`WAITER`]): the login shell's start (its rc files: 0.16 s
-    /// for root on the benchmark machine, issue 19) overlaps the command before it instead of
-    /// adding to every command. Commands run exactly as with [`Remote::exec`]: same shell, same
-    /// stdin (the input after the command text), stdout, stderr and exit status. The local
-    /// transport has no login shell to start ahead.
-    fn start_ahead(&mut self) {}
+    /// With `on`, from now on each command starts the next command's channel and login shell
+    /// while it runs, and that shell waits for its command ([`WAITER`]): a login shell's start
+    /// (its rc files: 0.16 s for root on the benchmark machine, issue 19) overlaps the command
+    /// before it instead of adding to every command. Commands run exactly as with
+    /// [`Remote::exec`]: same shell, same stdin (the input after the command text), stdout,
+    /// stderr and exit status. Off (before the last command, so no shell is started for
+    /// nothing), a shell already started is still used by the next command. The local transport
+    /// has no login shell to start ahead.
+    fn start_ahead(&mut self, _on: bool) {}
     /// Forwards a new loopback port on the runner to `127.0.0.1:port` on the host (gate checks
     /// of loopback-only services, see [`crate::tunnel`]). Only SSH connections can.
     fn tunnel(&self, port: u16) -> Result<crate::tunnel::Tunnel, String> {
@@ -416,6 +418,16 @@ pub(crate) const WAITER: &str = "IFS= read -r ssh_deploy_n || exit 0; \
      { echo \"ssh-deploy: the command arrived incomplete; nothing was run\" >&2; exit 255; }; \
      eval \"$ssh_deploy_s\"";
 
+/// How many commands' channels [`Remote::start_ahead`] keeps started. One: a second one
+/// started at the same time would compete with it for the host's CPU (and on the benchmark
+/// machine for `pyenv rehash`'s lock in root's `~/.bashrc`), and is one more shell to wind down
+/// at the end.
+const AHEAD: usize = 1;
+
+/// How long closing the connection waits for a login shell started ahead and never used to
+/// get through its rc files and exit (see the [`Drop`] of [`SshRemote`]).
+const SPARE_CLOSE: Duration = Duration::from_secs(5);
+
 /// An SSH connection (libssh2).
 pub(crate) struct SshRemote {
     label: String,
@@ -430,8 +442,9 @@ pub(crate) struct SshRemote {
     stop_waiting: bool,
     /// Each command starts the next one's channel ahead ([`Remote::start_ahead`]).
     ahead: bool,
-    /// The channel started ahead, its login shell waiting for a command ([`WAITER`]).
-    spare: Option<ssh2::Channel>,
+    /// The channels started ahead, oldest first, their login shells waiting for a command
+    /// ([`WAITER`]).
+    spares: std::collections::VecDeque<ssh2::Channel>,
     // Declared after `session`, so the target's session is dropped (and says goodbye) before
     // the tunnel under it and the jump host's session go away.
     _jump: Option<(crate::jump::Forwarder, Box<SshRemote>)>,
@@ -614,9 +627,20 @@ impl SshRemote {
             interrupt: None,
             stop_waiting: false,
             ahead: false,
-            spare: None,
+            spares: std::collections::VecDeque::new(),
             _jump: None,
         })
+    }
+
+    /// With [`Remote::start_ahead`], starts channels until [`AHEAD`] wait (if one cannot be
+    /// started now, the command that would have used it starts its own).
+    fn start_spares(&mut self) {
+        while self.ahead && self.spares.len() < AHEAD {
+            match self.start_waiter() {
+                Ok(channel) => self.spares.push_back(channel),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Opens a channel running [`WAITER`] (its login shell starts now, on the host).
@@ -708,11 +732,8 @@ impl SshRemote {
             );
         }
         channel.send_eof().map_err(ssh("close stdin"))?;
-        if self.ahead && self.spare.is_none() {
-            // The next command's login shell starts while this one runs (if it cannot be
-            // started now, the next command starts its own).
-            self.spare = self.start_waiter().ok();
-        }
+        // The next commands' login shells start while this one runs.
+        self.start_spares();
         // While the command runs quietly (a restart, a gate on the host), reads time out every
         // keepalive interval, send a keepalive and go on, up to the command timeout of silence.
         let slice = if self.keepalive.is_zero() {
@@ -811,8 +832,8 @@ impl Remote for SshRemote {
         self.stop_waiting = true;
     }
 
-    fn start_ahead(&mut self) {
-        self.ahead = true;
+    fn start_ahead(&mut self, on: bool) {
+        self.ahead = on;
     }
 
     fn hold(&mut self, command: &str) -> Result<Hold, RemoteError> {
@@ -870,7 +891,7 @@ impl Remote for SshRemote {
             },
             None => error,
         };
-        let (mut channel, waiting) = match self.spare.take() {
+        let (mut channel, waiting) = match self.spares.pop_front() {
             Some(channel) => (channel, true),
             None if self.ahead => (self.start_waiter().map_err(fired)?, true),
             None => (
@@ -893,7 +914,7 @@ impl Remote for SshRemote {
                 let _ = socket.shutdown(std::net::Shutdown::Both);
             }
             self.session.set_blocking(false);
-            self.spare = None;
+            self.spares.clear();
         }
         drop(channel);
         result.map_err(fired)
@@ -993,6 +1014,25 @@ impl Drop for Hold {
     fn drop(&mut self) {
         if let Some(close) = self.0.take() {
             close();
+        }
+    }
+}
+
+impl Drop for SshRemote {
+    /// A login shell started ahead and never used is closed gracefully: EOF on its stdin (it
+    /// exits having run nothing, [`WAITER`]) and a bounded wait for it to exit, so it is not
+    /// cut off half-way through its rc files when the connection goes (one killed inside
+    /// `pyenv rehash` leaves that tool's lock file behind, and every later login shell on the
+    /// host waits 60 s for it).
+    fn drop(&mut self) {
+        if self.spares.is_empty() {
+            return;
+        }
+        self.session
+            .set_timeout(SPARE_CLOSE.as_millis().try_into().unwrap_or(u32::MAX));
+        for mut spare in self.spares.drain(..) {
+            let _ = spare.send_eof();
+            let _ = spare.wait_close();
         }
     }
 }

@@ -51,6 +51,9 @@ case "$1" in
     for i; do echo "$i registry.example/${i#sha256:old}@sha256:d1g35t"; done
     exit 0 ;;
   tag) exit 0 ;;
+  ps)
+    [ "$*" = 'ps -a --filter label=com.docker.compose.project=agentic --filter label=com.docker.compose.oneoff=False --format {{.Label "com.docker.compose.service"}} {{.ID}}' ] || exit 99
+    for s in chat-ingress chat-proc metrics api-1 api-2 api-3; do echo "$s cid-$s"; done; exit 0 ;;
   compose)
     shift
     while [ $# -gt 0 ]; do case "$1" in -p|-f) shift 2 ;; *) break ;; esac; done

@@ -263,7 +263,7 @@ pub(super) fn deploy_host(
     };
     // A compose host runs about seven commands (lock, one per phase between gates, release
     // log): each one's login shell starts while the one before runs (issue 19).
-    run.start_ahead();
+    run.start_ahead(true);
     let token = runner_protocol::console::random_hex(8);
     let commands = Commands {
         spec: &options.spec,
@@ -345,6 +345,9 @@ pub(super) fn deploy_host(
         Err(Failure::RollbackFailed(e, then)) => Some(format!("{e}; rollback: {then}")),
     };
     report.seconds = started.elapsed().as_secs_f64();
+    // The release log and unlock come next, the last command: it uses the shell started
+    // during the one before, and starts none.
+    h.run.start_ahead(false);
     (report, outcome, Some(h.run))
 }
 
