@@ -110,6 +110,12 @@ impl Layout {
         )
     }
 
+    /// [`Layout::lock`], then, only once the lock is taken, `command` in the same remote shell
+    /// (in a subshell without `set -e`: its exit status is the whole command's).
+    pub fn lock_and(&self, token: &str, owner: &str, run: &str, command: &str) -> String {
+        self.lock_then(token, owner, run, &format!("( set +e; {command}\n)"))
+    }
+
     fn lock_then(&self, token: &str, owner: &str, run: &str, then: &str) -> String {
         let lock = self.state("lock");
         format!(

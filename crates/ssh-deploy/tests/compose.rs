@@ -891,3 +891,72 @@ fn a_failed_host_beyond_the_budget_stops_the_schedule() {
         "host-2 was never touched"
     );
 }
+
+/// The lock rides in the first remote command and the release log and unlock in the last
+/// (issue 19: one login shell fewer each), with the lock's semantics unchanged: a held lock
+/// stops the deploy before anything runs and stays its holder's; a lock whose lease ran out is
+/// taken over; a success is logged once and the lock released; a rollback is logged as such.
+#[test]
+fn the_lock_and_the_release_log_ride_in_the_first_and_last_commands() {
+    let fx = Fixture::new(None);
+    let state = fx.path("state/.ssh-deploy");
+    let log = || std::fs::read_to_string(state.join("log")).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let hold = |lease: u64| {
+        std::fs::create_dir_all(state.join("lock")).expect("mkdir");
+        std::fs::write(
+            state.join("lock/owner"),
+            format!("token=0therrun\nowner=someone\nrun=77\nsince={now}\n"),
+        )
+        .expect("owner");
+        std::fs::write(state.join("lock/lease"), format!("{lease}\n")).expect("lease");
+    };
+
+    // Held by a live deploy: nothing runs, the lock stays its holder's.
+    hold(now + 600);
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stderr.contains("another deploy holds the lock"),
+        "{}",
+        out.stderr
+    );
+    assert!(fx.argv().is_empty(), "nothing ran: {:?}", fx.argv());
+    assert!(
+        std::fs::read_to_string(state.join("lock/owner"))
+            .expect("still held")
+            .contains("token=0therrun")
+    );
+    assert_eq!(log(), "");
+
+    // Its lease ran out: taken over, deployed, logged once, released.
+    hold(now - 100);
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr.contains("taking over the deploy lock"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fx.ups().len(), 6, "{:?}", fx.ups());
+    let lines: Vec<String> = log().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("v2\t") && lines[0].ends_with("\tsuccess"),
+        "{lines:?}"
+    );
+    assert!(!state.join("lock").exists(), "lock released");
+
+    // A free lock: taken in the first command; a failed gate is rolled back and logged so.
+    let fx = Fixture::new(Some("api-3"));
+    let state = fx.path("state/.ssh-deploy");
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let log = std::fs::read_to_string(state.join("log")).expect("log");
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(log.trim_end().ends_with("\trolled-back"), "{log}");
+    assert!(!state.join("lock").exists(), "lock released");
+}
