@@ -193,6 +193,20 @@ impl Layout {
         self.renewing_bounded(token, None, None, "cat >/dev/null")
     }
 
+    /// A loop that renews the lease (when the lock is ours) now and every third of the lease
+    /// until it gets SIGTERM (taking its `sleep` along), to run in the background while a
+    /// login shell started ahead waits for its command ([`crate::remote::Remote::start_ahead`]):
+    /// like [`Layout::holding`], the lease is held while the runner is connected and between
+    /// commands (a gate), and no longer once the connection ends.
+    pub fn renewer(&self, token: &str) -> String {
+        format!(
+            "( trap 'kill $t 2>/dev/null; exit 0' TERM; \
+             while :; do {renew}; sleep {every} & t=$!; wait $t; done ) </dev/null >/dev/null 2>&1",
+            renew = self.renew_for(token, self.lease),
+            every = (self.lease / 3).max(1),
+        )
+    }
+
     fn renewing_bounded(
         &self,
         token: &str,

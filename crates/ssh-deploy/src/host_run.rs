@@ -140,8 +140,21 @@ impl HostRun {
 
     /// With `on`, from now on each remote command starts the next one's login shell ahead (see
     /// [`Remote::start_ahead`]); off before the last command.
-    pub(crate) fn start_ahead(&mut self, on: bool) {
-        self.remote.start_ahead(on);
+    /// A shell started ahead renews the lock's lease while it waits (between commands: during
+    /// a gate), as [`HostRun::gate`]'s held command does.
+    pub(crate) fn start_ahead(&mut self, context: &HostContext<'_>, on: bool) {
+        let idle = context.layout.renewer(&self.token);
+        self.remote.start_ahead(on, &idle);
+    }
+
+    /// `command` with the lock's lease renewed while it runs (as every step of
+    /// [`HostRun::step`]), when the lock is held; unchanged otherwise.
+    pub(crate) fn lease_renewing(&self, context: &HostContext<'_>, command: &str) -> String {
+        if self.locked && !self.finishing {
+            context.layout.renewing(&self.token, None, command)
+        } else {
+            command.to_owned()
+        }
     }
 
     /// This run still holds the host's deploy lock.
@@ -337,9 +350,10 @@ impl HostRun {
         context: &HostContext<'_>,
         command: &str,
     ) -> Result<Option<ExecOutput>, HostError> {
+        let renewing = context.layout.renewing(&self.token, None, command);
         let locking = context
             .layout
-            .lock_and(&self.token, context.who, context.run, command);
+            .lock_and(&self.token, context.who, context.run, &renewing);
         let mut output = match self.exec_quiet("lock", &locking, None) {
             Ok(output) => output,
             Err(error) => {

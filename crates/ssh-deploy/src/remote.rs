@@ -138,7 +138,11 @@ pub trait Remote: Send {
     /// stderr and exit status. Off (before the last command, so no shell is started for
     /// nothing), a shell already started is still used by the next command. The local transport
     /// has no login shell to start ahead.
-    fn start_ahead(&mut self, _on: bool) {}
+    ///
+    /// `idle` (may be empty) runs in the background while a shell started ahead waits (the
+    /// lock's lease renewer, [`crate::commands::Layout::renewer`]): stopped before the command
+    /// runs.
+    fn start_ahead(&mut self, _on: bool, _idle: &str) {}
     /// Forwards a new loopback port on the runner to `127.0.0.1:port` on the host (gate checks
     /// of loopback-only services, see [`crate::tunnel`]). Only SSH connections can.
     fn tunnel(&self, port: u16) -> Result<crate::tunnel::Tunnel, String> {
@@ -412,6 +416,22 @@ pub(crate) enum KnownHostsVerdict {
 /// connection cut mid-command must never run a prefix of it), and runs it with `eval`, so
 /// `exit`, traps and `$?` behave as in `sh -c`. A channel closed before any header (the
 /// connection ends with one started ahead and unused) exits 0 having run nothing.
+/// With `idle` (a command), it runs in the background while the shell waits, and is stopped
+/// (and waited for) before the command runs or the shell exits.
+pub(crate) fn waiter(idle: &str) -> String {
+    if idle.is_empty() {
+        return WAITER.to_owned();
+    }
+    format!(
+        "{idle} & ssh_deploy_idle=$!; IFS= read -r ssh_deploy_n; ssh_deploy_r=$?; \
+         kill $ssh_deploy_idle 2>/dev/null; wait $ssh_deploy_idle 2>/dev/null; \
+         [ $ssh_deploy_r -eq 0 ] || exit 0; {}",
+        WAITER
+            .strip_prefix("IFS= read -r ssh_deploy_n || exit 0; ")
+            .unwrap_or(WAITER)
+    )
+}
+
 pub(crate) const WAITER: &str = "IFS= read -r ssh_deploy_n || exit 0; \
      ssh_deploy_s=$(head -c \"$ssh_deploy_n\"; echo x); ssh_deploy_s=${ssh_deploy_s%x}; \
      [ \"$(printf '%s' \"$ssh_deploy_s\" | wc -c)\" -eq \"$ssh_deploy_n\" ] || \
@@ -442,6 +462,8 @@ pub(crate) struct SshRemote {
     stop_waiting: bool,
     /// Each command starts the next one's channel ahead ([`Remote::start_ahead`]).
     ahead: bool,
+    /// What a shell started ahead runs while it waits ([`waiter`]).
+    idle: String,
     /// The channels started ahead, oldest first, their login shells waiting for a command
     /// ([`WAITER`]).
     spares: std::collections::VecDeque<ssh2::Channel>,
@@ -627,6 +649,7 @@ impl SshRemote {
             interrupt: None,
             stop_waiting: false,
             ahead: false,
+            idle: String::new(),
             spares: std::collections::VecDeque::new(),
             _jump: None,
         })
@@ -657,7 +680,9 @@ impl SshRemote {
             .session
             .channel_session()
             .map_err(ssh("open channel"))?;
-        channel.exec(WAITER).map_err(ssh("start command"))?;
+        channel
+            .exec(&waiter(&self.idle))
+            .map_err(ssh("start command"))?;
         Ok(channel)
     }
 
@@ -832,8 +857,9 @@ impl Remote for SshRemote {
         self.stop_waiting = true;
     }
 
-    fn start_ahead(&mut self, on: bool) {
+    fn start_ahead(&mut self, on: bool, idle: &str) {
         self.ahead = on;
+        idle.clone_into(&mut self.idle);
     }
 
     fn hold(&mut self, command: &str) -> Result<Hold, RemoteError> {

@@ -960,3 +960,64 @@ fn the_lock_and_the_release_log_ride_in_the_first_and_last_commands() {
     assert!(log.trim_end().ends_with("\trolled-back"), "{log}");
     assert!(!state.join("lock").exists(), "lock released");
 }
+
+/// The lock's lease is renewed for as long as a compose deploy works on the host, a gate
+/// included: the shell started ahead for the next command renews it while it waits (issue 19;
+/// before, compose commands never renewed it, so a second deploy took the lock over from a live
+/// one once a lease had passed). A 3 s lease and a gate held for 4.5 s: the second deploy is
+/// refused, the first goes on and releases the lock.
+#[test]
+fn the_lease_is_renewed_through_a_gate_longer_than_it() {
+    let fx = Fixture::new(None);
+    let open = fx.path("gate-open");
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let gate = {
+        let open = open.clone();
+        let asked = asked.clone();
+        HttpServer::start(move |request| {
+            if request.path.ends_with("/api-2") && !open.exists() {
+                asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Reply::text(503, "warming up")
+            } else {
+                Reply::text(200, "ok")
+            }
+        })
+    };
+    std::fs::write(
+        fx.path("api-gate.yaml"),
+        format!(
+            "checks:\n  - name: api\n    attempt_timeout: 2s\n    http: {{ url: 'http://{{host}}:{}/health/{{service}}' }}\n    readiness: {{ interval: 50ms, deadline: 60s }}\n",
+            gate.addr().port()
+        ),
+    )
+    .expect("gate");
+    let first = std::thread::scope(|scope| {
+        let first = scope.spawn(|| fx.deploy(&[("SSH_DEPLOY_LOCK_LEASE", "3s")]));
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while asked.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(
+                std::time::Instant::now() < until && !first.is_finished(),
+                "the gate of api-2 never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // Not synchronisation: the lease must have run out had nobody renewed it.
+        std::thread::sleep(std::time::Duration::from_millis(4500));
+        let second = fx.deploy(&[
+            ("SSH_DEPLOY_LOCK_LEASE", "3s"),
+            ("SSH_DEPLOY_RELEASE_ID", "v3"),
+        ]);
+        assert_eq!(second.code, Some(3), "{second:?}");
+        assert!(
+            second.stderr.contains("another deploy holds the lock"),
+            "{}",
+            second.stderr
+        );
+        std::fs::write(&open, "").expect("open the gate");
+        first.join().expect("first deploy")
+    });
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert!(!first.stderr.contains("taking over"), "{}", first.stderr);
+    assert!(!fx.path("state/.ssh-deploy/lock").exists(), "lock released");
+    assert_eq!(fx.ups().len(), 6, "{:?}", fx.ups());
+}

@@ -18,6 +18,10 @@ use super::chain::{self, Part};
 use super::lifecycle::Lifecycle;
 use super::plan::{HOST, Phase};
 
+/// The title and action of the release log + unlock part that ends a successful host's last
+/// command.
+const FINISH: &str = "release log + unlock";
+
 /// How a host run ended badly.
 #[derive(Debug)]
 pub(super) enum Failure {
@@ -130,11 +134,15 @@ impl Host<'_> {
         lock: bool,
     ) -> Result<chain::Parsed, (HostError, usize)> {
         let started = Instant::now();
-        for part in parts {
+        // The release log and unlock are every strategy's, left out of the report.
+        for part in parts.iter().filter(|p| p.action != FINISH) {
             self.report.commands.push(part.command.clone());
         }
         let token = self.token.clone();
         let script = chain::script(parts, &token, stop_on_failure);
+        // The lease is renewed while the command runs, except in the one that releases the
+        // lock (a renewal racing the unlock's `rm -rf` could leave the lock directory behind).
+        let renew = !parts.iter().any(|p| p.action == FINISH);
         let titles = parts
             .iter()
             .map(|p| p.title.as_str())
@@ -154,14 +162,20 @@ impl Host<'_> {
         };
         let output = match locked {
             Some(output) => output,
-            None => self
-                .run
-                .exec_quiet(
-                    &titles,
-                    &script,
-                    reader.as_mut().map(|r| r as &mut dyn std::io::Read),
-                )
-                .map_err(|e| (e, unknown))?,
+            None => {
+                let script = if renew {
+                    self.run.lease_renewing(&self.context, &script)
+                } else {
+                    script
+                };
+                self.run
+                    .exec_quiet(
+                        &titles,
+                        &script,
+                        reader.as_mut().map(|r| r as &mut dyn std::io::Read),
+                    )
+                    .map_err(|e| (e, unknown))?
+            }
         };
         let parsed = match chain::parse(&output.stdout, &token) {
             Ok(parsed) => parsed,
@@ -279,16 +293,13 @@ pub(super) fn deploy_host(
         services: Vec::new(),
         commands: Vec::new(),
     };
-    let mut run = match options.connection.open(host) {
+    let run = match options.connection.open(host) {
         Ok(run) => run,
         Err(error) => {
             report.error = Some(error.to_string());
             return (report, Err(Failure::Untouched(error)), None);
         }
     };
-    // A compose host runs about seven commands (lock, one per phase between gates, release
-    // log): each one's login shell starts while the one before runs (issue 19).
-    run.start_ahead(true);
     let token = runner_protocol::console::random_hex(8);
     let commands = Commands {
         spec: &options.spec,
@@ -304,6 +315,10 @@ pub(super) fn deploy_host(
         console,
         report,
     };
+    // A compose host runs about five commands (one per phase between gates, the lock in the
+    // first, the release log in the last): each one's login shell starts while the one before
+    // runs (issue 19), and renews the lease while it waits (through the gates).
+    h.run.start_ahead(&h.context, true);
     let lifecycle = Lifecycle::new(
         &options.hooks,
         options.release.as_str(),
@@ -372,7 +387,7 @@ pub(super) fn deploy_host(
     report.seconds = started.elapsed().as_secs_f64();
     // The release log and unlock come next, the last command: it uses the shell started
     // during the one before, and starts none.
-    h.run.start_ahead(false);
+    h.run.start_ahead(&h.context, false);
     (report, outcome, Some(h.run))
 }
 
@@ -491,9 +506,9 @@ fn rollout(
     if let (true, Some(Phase::Shell(parts))) = (ends, phases.last_mut()) {
         finishing = Some(parts.len());
         parts.push(Part {
-            title: "release log + unlock".into(),
+            title: FINISH.into(),
             service: HOST.to_owned(),
-            action: "release log + unlock".into(),
+            action: FINISH.into(),
             command: h
                 .run
                 .finish_command(&h.context, &options.release, &options.digest, "success"),
@@ -504,6 +519,11 @@ fn rollout(
     for (at, phase) in phases.into_iter().enumerate() {
         match phase {
             Phase::Shell(parts) => {
+                if at == last && finishing.is_some() {
+                    // The last command of the host: no shell started for a next one (it would
+                    // only hold up closing the connection, see `SshRemote`'s `Drop`).
+                    h.run.start_ahead(&h.context, false);
+                }
                 let result = h.chain(&parts, input.take().as_deref(), true);
                 let ran = match &result {
                     Ok(_) => parts.len(),
