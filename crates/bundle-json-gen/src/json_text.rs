@@ -82,7 +82,7 @@ fn write(out: &mut String, value: &Value, pretty: bool, depth: usize) {
 }
 
 /// Compact or pretty (two-space) JSON text of `value`, with the escapes above.
-pub fn json_text(value: &Value, pretty: bool) -> String {
+pub(crate) fn json_text(value: &Value, pretty: bool) -> String {
     let mut out = String::new();
     write(&mut out, value, pretty, 0);
     out

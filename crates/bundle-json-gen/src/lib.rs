@@ -4,13 +4,13 @@
 //! release-descriptor-render: shared code). [`descriptor`] builds the runtime JSON and its
 //! output forms; [`stage`] copies bundle folders. Only this file talks to the runner.
 
-pub mod bundles_yaml;
+pub(crate) mod bundles_yaml;
 mod cli;
-pub mod descriptor;
-pub mod dotenv;
-pub mod json_text;
-pub mod platform;
-pub mod stage;
+pub(crate) mod descriptor;
+pub(crate) mod dotenv;
+pub(crate) mod json_text;
+pub(crate) mod platform;
+pub(crate) mod stage;
 
 mod error;
 pub use error::Error;

@@ -27,7 +27,6 @@ pub enum StageError {
         id: String,
         /// Repository.
         repo: String,
-        /// Ref.
         git_ref: String,
     },
     /// A `--checkout` entry or the `--checkouts` JSON is malformed.
@@ -48,7 +47,6 @@ pub enum StageError {
     NoEntrypoint {
         /// Bundle id.
         id: String,
-        /// The folder.
         folder: PathBuf,
         /// The module name.
         module: String,
@@ -78,7 +76,6 @@ pub enum StageError {
     Io {
         /// What was being done.
         action: &'static str,
-        /// The path.
         path: PathBuf,
         /// The cause.
         #[source]
@@ -97,7 +94,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Stage
 
 /// One file of a staged bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ManifestFile {
+pub(crate) struct ManifestFile {
     /// Path relative to the bundle folder, `/`-separated. A byte that is not part of valid
     /// UTF-8 is written `\xNN` (then `path_bytes` holds the exact name).
     pub path: String,
@@ -110,9 +107,8 @@ pub struct ManifestFile {
     pub kind: &'static str,
 }
 
-/// One staged bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StagedBundle {
+pub(crate) struct StagedBundle {
     /// Bundle id.
     pub id: String,
     /// Folder under `dest`.
@@ -132,7 +128,7 @@ pub struct StagedBundle {
 
 /// The manifest written beside the staged bundles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     /// Destination root.
     pub dest: String,
     /// Bundles in descriptor order.
@@ -141,14 +137,14 @@ pub struct Manifest {
 
 /// Which checkout holds each bundle.
 #[derive(Debug, Clone, Default)]
-pub struct CheckoutMap {
+pub(crate) struct CheckoutMap {
     by_id: BTreeMap<String, PathBuf>,
     by_pin: Vec<(String, String, PathBuf)>,
 }
 
 impl CheckoutMap {
     /// From `id=path` pairs.
-    pub fn add_pairs(&mut self, pairs: &[String]) -> Result<(), StageError> {
+    pub(crate) fn add_pairs(&mut self, pairs: &[String]) -> Result<(), StageError> {
         for pair in pairs {
             let (id, path) = pair
                 .split_once('=')
@@ -163,7 +159,7 @@ impl CheckoutMap {
     }
 
     /// From the `checkouts` output of release-descriptor-render (`[{url, ref, path, bundles}]`).
-    pub fn add_json(&mut self, json: &str) -> Result<(), StageError> {
+    pub(crate) fn add_json(&mut self, json: &str) -> Result<(), StageError> {
         let list: Vec<serde_json::Value> = serde_json::from_str(json).map_err(|error| {
             StageError::Checkouts(format!(
                 "--checkouts is not a JSON list of checkouts: {error}"
@@ -201,7 +197,7 @@ impl CheckoutMap {
     }
 
     /// The checkout of `item`.
-    pub fn find(&self, item: &BundleItem) -> Option<&Path> {
+    pub(crate) fn find(&self, item: &BundleItem) -> Option<&Path> {
         self.by_id.get(&item.id).map(PathBuf::as_path).or_else(|| {
             self.by_pin
                 .iter()
@@ -452,7 +448,7 @@ fn inside_checkout(id: &str, checkout: &Path, source: &Path) -> Result<PathBuf, 
 
 /// Options of a staging run.
 #[derive(Debug, Clone)]
-pub struct StageOptions {
+pub(crate) struct StageOptions {
     /// Destination root (`./bundles`, copied to `/bundles` in the image).
     pub dest: PathBuf,
     /// Replace an existing, different bundle folder.
@@ -461,7 +457,7 @@ pub struct StageOptions {
 
 /// Stages every item. The folder name comes from a validated `module` (no separators, no
 /// `..`), and `subdir` is validated too; both are checked again here before any copy.
-pub fn stage(
+pub(crate) fn stage(
     items: &[BundleItem],
     checkouts: &CheckoutMap,
     options: &StageOptions,

@@ -24,7 +24,7 @@ pub struct Checkout {
 
 /// `owner/name` when `repo` is a GitHub repository (`owner/name`, `git@github.com:o/n.git`,
 /// `https://github.com/o/n`, `ssh://git@github.com/o/n.git`).
-pub fn github_repository(repo: &str) -> Option<String> {
+pub(crate) fn github_repository(repo: &str) -> Option<String> {
     let rest = if let Some(rest) = repo.strip_prefix("git@github.com:") {
         rest
     } else if let Some((_, rest)) = repo.split_once("://") {
@@ -49,7 +49,7 @@ pub fn github_repository(repo: &str) -> Option<String> {
 }
 
 /// The identity of a repository for de-duplication (GitHub names compare case-insensitively).
-pub fn repository_key(repo: &str) -> String {
+pub(crate) fn repository_key(repo: &str) -> String {
     match github_repository(repo) {
         Some(name) => format!("github:{}", name.to_ascii_lowercase()),
         None => repo
@@ -85,7 +85,7 @@ fn short_name(repo: &str) -> String {
 
 /// The checkouts of a release, in descriptor order: platform, frontend, then bundle repos.
 /// A repo@ref used several times is checked out once and lists all its bundles.
-pub fn checkouts(release: &Release, dir: &str) -> Vec<Checkout> {
+pub(crate) fn checkouts(release: &Release, dir: &str) -> Vec<Checkout> {
     let mut list: Vec<(String, Checkout)> = Vec::new();
     let dir = dir.trim_end_matches('/');
     let mut add = |name: String, pin: &RepoPin, bundle: Option<&str>| {

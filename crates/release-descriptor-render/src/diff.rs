@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// A value before and after.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Change<T> {
+pub(crate) struct Change<T> {
     /// In the base descriptor.
     pub from: T,
     /// In this descriptor.
@@ -16,7 +16,7 @@ pub struct Change<T> {
 
 /// A bundle whose repository or ref changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Repin {
+pub(crate) struct Repin {
     /// Bundle id.
     pub id: String,
     /// Before and after.
@@ -26,16 +26,15 @@ pub struct Repin {
 
 /// A bundle with other fields changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Modified {
+pub(crate) struct Modified {
     /// Bundle id.
     pub id: String,
     /// Which fields (`module`, `subdir`, `props`, ...).
     pub fields: Vec<&'static str>,
 }
 
-/// Bundle changes.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct BundleChanges {
+pub(crate) struct BundleChanges {
     /// Ids only in this descriptor.
     pub added: Vec<String>,
     /// Ids only in the base.
@@ -48,7 +47,7 @@ pub struct BundleChanges {
 
 /// The whole difference.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ReleaseDiff {
+pub(crate) struct ReleaseDiff {
     /// True when anything differs.
     pub changed: bool,
     /// `release_name`.
@@ -89,7 +88,7 @@ fn modified_fields(from: &BundleItem, to: &BundleItem) -> Vec<&'static str> {
 }
 
 /// Compares `base` with `new`.
-pub fn diff(base: &Release, new: &Release) -> ReleaseDiff {
+pub(crate) fn diff(base: &Release, new: &Release) -> ReleaseDiff {
     let mut bundles = BundleChanges::default();
     for item in &new.bundles.items {
         match base.bundles.items.iter().find(|b| b.id == item.id) {
@@ -150,7 +149,7 @@ fn text(value: &Option<String>) -> String {
 }
 
 /// The diff as markdown for a step summary or a PR comment.
-pub fn markdown(diff: &ReleaseDiff) -> String {
+pub(crate) fn markdown(diff: &ReleaseDiff) -> String {
     let mut out = String::from("### Release changes\n\n");
     if !diff.changed {
         out.push_str("No changes.\n");

@@ -16,7 +16,7 @@ use runner_protocol::Secret;
 
 /// A GitHub REST API client for one base URL and token.
 #[derive(Debug)]
-pub struct GithubApi {
+pub(crate) struct GithubApi {
     base: String,
     token: Secret,
     client: OnceLock<Result<Client, String>>,
@@ -42,7 +42,7 @@ fn encode_ref(git_ref: &str) -> String {
 
 impl GithubApi {
     /// A client for `base` (e.g. `https://api.github.com`) authenticating with `token`.
-    pub fn new(base: &str, token: Secret) -> Self {
+    pub(crate) fn new(base: &str, token: Secret) -> Self {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             token,
@@ -108,7 +108,11 @@ impl GithubApi {
 
     /// Resolves `git_ref` in `owner/name`: a commit SHA is confirmed, a tag is peeled to its
     /// commit, then branches are tried.
-    pub fn resolve(&self, repository: &str, git_ref: &str) -> Result<Option<ResolvedRef>, String> {
+    pub(crate) fn resolve(
+        &self,
+        repository: &str,
+        git_ref: &str,
+    ) -> Result<Option<ResolvedRef>, String> {
         let repo = format!("/repos/{repository}");
         if is_full_sha(git_ref) {
             let found = self.get(&format!("{repo}/commits/{git_ref}"))?;

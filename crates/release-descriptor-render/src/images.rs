@@ -48,30 +48,23 @@ pub enum ImageError {
     /// A tag is not a valid Docker tag.
     #[error("`{tag}` is not a valid image tag for {source_name} images")]
     InvalidTag {
-        /// The tag.
         tag: String,
         /// `platform` or `customer`.
         source_name: &'static str,
     },
     /// A name is not a valid image name.
     #[error("`{name}` is not a valid image name")]
-    InvalidName {
-        /// The name.
-        name: String,
-    },
+    InvalidName { name: String },
     /// Customer images need the customer commit.
     #[error("customer images need the customer repository's commit")]
     MissingCustomerSha,
     /// An image is listed twice.
     #[error("image `{name}` is listed twice")]
-    Duplicate {
-        /// The name.
-        name: String,
-    },
+    Duplicate { name: String },
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` (the Docker tag grammar).
-pub fn is_valid_tag(tag: &str) -> bool {
+pub(crate) fn is_valid_tag(tag: &str) -> bool {
     let mut chars = tag.chars();
     tag.len() <= 128
         && matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
@@ -90,7 +83,7 @@ fn is_valid_name(name: &str) -> bool {
 }
 
 /// The images of a release.
-pub fn images(
+pub(crate) fn images(
     set: &ImageSet,
     platform_ref: &str,
     customer_sha: Option<&str>,
@@ -142,7 +135,7 @@ pub fn images(
 }
 
 /// `{"name": "registry/name:tag", ...}`
-pub fn references(images: &[Image]) -> serde_json::Value {
+pub(crate) fn references(images: &[Image]) -> serde_json::Value {
     serde_json::Value::Object(
         images
             .iter()
@@ -157,7 +150,7 @@ pub fn references(images: &[Image]) -> serde_json::Value {
 }
 
 /// A `strategy.matrix` value: `{"include": [image, ...]}`.
-pub fn matrix(images: &[Image]) -> serde_json::Value {
+pub(crate) fn matrix(images: &[Image]) -> serde_json::Value {
     serde_json::json!({ "include": images })
 }
 

@@ -4,14 +4,14 @@
 //! [`release_model`] loads and validates (every error at once), [`checkouts`], [`images`],
 //! [`templates`], [`lock`] and [`diff`] compute, and only this file talks to the runner.
 
-pub mod checkouts;
+pub(crate) mod checkouts;
 mod cli;
-pub mod diff;
-pub mod github;
-pub mod images;
-pub mod lock;
-pub mod resolve;
-pub mod templates;
+pub(crate) mod diff;
+pub(crate) mod github;
+pub(crate) mod images;
+pub(crate) mod lock;
+pub(crate) mod resolve;
+pub(crate) mod templates;
 
 mod error;
 pub use error::Error;

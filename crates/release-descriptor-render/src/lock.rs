@@ -15,14 +15,14 @@ type Answer = Result<Option<ResolvedRef>, String>;
 
 /// Remembers answers, so validation and locking ask each remote once per ref.
 #[derive(Debug)]
-pub struct CachedLookup<'a> {
+pub(crate) struct CachedLookup<'a> {
     inner: &'a Resolver,
     cache: RefCell<HashMap<(String, String), Answer>>,
 }
 
 impl<'a> CachedLookup<'a> {
     /// Wraps a resolver.
-    pub fn new(inner: &'a Resolver) -> Self {
+    pub(crate) fn new(inner: &'a Resolver) -> Self {
         Self {
             inner,
             cache: RefCell::new(HashMap::new()),
@@ -42,9 +42,8 @@ impl RefLookup for CachedLookup<'_> {
     }
 }
 
-/// One locked repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LockedRepository {
+pub(crate) struct LockedRepository {
     /// Checkout name (`platform`, `frontend`, `bundles-<repo>`).
     pub name: String,
     /// `owner/name` or the URL.
@@ -64,9 +63,8 @@ pub struct LockedRepository {
     pub bundles: Vec<String>,
 }
 
-/// The lock file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LockFile {
+pub(crate) struct LockFile {
     /// Format version of this file.
     pub lock_version: u32,
     /// The release.
@@ -89,7 +87,7 @@ pub struct LockError {
 }
 
 /// Resolves every checkout of `release`.
-pub fn lock(
+pub(crate) fn lock(
     release: &Release,
     resolver: &Resolver,
     lookup: &dyn RefLookup,

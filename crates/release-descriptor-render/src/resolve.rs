@@ -17,9 +17,9 @@ pub struct Resolver {
 }
 
 /// How a ref was resolved, for the lock file.
-pub const VIA_GIT: &str = "git ls-remote";
+pub(crate) const VIA_GIT: &str = "git ls-remote";
 /// How a ref was resolved, for the lock file.
-pub const VIA_API: &str = "github api";
+pub(crate) const VIA_API: &str = "github api";
 
 impl Resolver {
     /// A resolver; `token` enables the GitHub API for GitHub repositories.
@@ -61,7 +61,7 @@ impl RefLookup for Resolver {
 
 /// Resolves `git_ref` with `git ls-remote`: tags (peeled) first, then branches, as git does.
 /// A full SHA is taken as a commit (ls-remote cannot confirm a commit exists).
-pub fn ls_remote(url: &str, git_ref: &str) -> Result<Option<ResolvedRef>, String> {
+pub(crate) fn ls_remote(url: &str, git_ref: &str) -> Result<Option<ResolvedRef>, String> {
     if is_full_sha(git_ref) {
         return Ok(Some(ResolvedRef {
             kind: RefKind::Commit,

@@ -28,10 +28,7 @@ pub struct TemplateJob {
 pub enum TemplateError {
     /// A `--template` entry is not `SRC=DEST`.
     #[error("--template `{entry}` must be `SOURCE=DESTINATION`")]
-    Spec {
-        /// The entry.
-        entry: String,
-    },
+    Spec { entry: String },
     /// The template file is larger than [`MAX_TEMPLATE_BYTES`] or not UTF-8.
     #[error("cannot read template {path}: {reason}")]
     Read {
@@ -78,7 +75,7 @@ impl TemplateError {
 }
 
 /// Parses `SRC=DEST` entries.
-pub fn parse_jobs(entries: &[String]) -> Result<Vec<TemplateJob>, TemplateError> {
+pub(crate) fn parse_jobs(entries: &[String]) -> Result<Vec<TemplateJob>, TemplateError> {
     entries
         .iter()
         .map(|entry| match entry.split_once('=') {
@@ -98,14 +95,14 @@ pub fn parse_jobs(entries: &[String]) -> Result<Vec<TemplateJob>, TemplateError>
 }
 
 /// Largest template file read (1 MiB).
-pub const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
 /// Engine instructions one template may execute (each loop iteration costs a few): far
 /// above any config file's needs, and under a second of work.
-pub const FUEL: u64 = 5_000_000;
+pub(crate) const FUEL: u64 = 5_000_000;
 /// Levels of macro, include and block recursion (minijinja's own cap is 500).
-pub const RECURSION_LIMIT: usize = 100;
+pub(crate) const RECURSION_LIMIT: usize = 100;
 /// Largest rendered output (10 MiB).
-pub const MAX_OUTPUT_BYTES: usize = 10 * 1024 * 1024;
+pub(crate) const MAX_OUTPUT_BYTES: usize = 10 * 1024 * 1024;
 
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
@@ -119,7 +116,7 @@ fn environment() -> Environment<'static> {
 }
 
 /// Renders `text` (named `name` in messages) with `context`.
-pub fn render_text(
+pub(crate) fn render_text(
     name: &str,
     text: &str,
     context: &serde_json::Value,
@@ -230,7 +227,10 @@ fn diagnostic(name: &str, text: &str, error: &minijinja::Error) -> Diagnostic {
 /// Renders one job to its destination (parent directories are created). The result is
 /// written to a temporary file beside the destination and renamed over it, so the final
 /// component is never followed; a destination that is a symlink or lies under one is refused.
-pub fn render_job(job: &TemplateJob, context: &serde_json::Value) -> Result<(), TemplateError> {
+pub(crate) fn render_job(
+    job: &TemplateJob,
+    context: &serde_json::Value,
+) -> Result<(), TemplateError> {
     let text =
         release_model::limits::read_text(&job.source, MAX_TEMPLATE_BYTES).map_err(|error| {
             match error {
@@ -311,7 +311,7 @@ fn refuse_symlinks(destination: &Path) -> Result<(), TemplateError> {
 }
 
 /// RFC 3339 UTC text for seconds since the Unix epoch (`2026-11-24T09:30:00Z`).
-pub fn rfc3339_utc(seconds: i64) -> String {
+pub(crate) fn rfc3339_utc(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
     let second_of_day = seconds.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.

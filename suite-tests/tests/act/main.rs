@@ -1,6 +1,6 @@
 //! The act suite: the six actions and the three reusable templates run inside a
 //! GitHub-compatible runner (nektos/act, host mode `-P ubuntu-latest=-self-hosted`, no Docker),
-//! as a user's workflow runs them; see tests/workflows/ for the workflows and the stand-ins.
+//! as a user's workflow runs them; see suite-tests/workflows/ for the workflows and the stand-ins.
 //!
 //! - `actions`: every action via `uses: ./actions/<name>`, with `binary-path` and with
 //!   `install: download` of the pinned release tag from a loopback HTTPS mirror.

@@ -1,6 +1,6 @@
 //! Seed 002, plasma-engine: five services in one repository, images per service, staging, then
 //! production blue-green against a recorded baseline (examples/seed-services/plasma-engine,
-//! tests/workflows/seeds/seed-002.yml calling action-templates/monorepo-ci.yml).
+//! suite-tests/workflows/seeds/seed-002.yml calling action-templates/monorepo-ci.yml).
 //!
 //! - change-detect reads the push's real commit range; the template builds and pushes only the
 //!   changed services' images to the loopback registry (Debian `docker-registry`), FROM the
@@ -270,7 +270,7 @@ fn seed_002_builds_only_changed_images_and_switches_back_releases_that_break_the
                 ".github/workflows/monorepo-ci.yml",
             ),
             (
-                workspace_root().join("tests/workflows/seeds/seed-002.yml"),
+                workspace_root().join("suite-tests/workflows/seeds/seed-002.yml"),
                 ".github/workflows/seed-002.yml",
             ),
         ],

@@ -1,4 +1,4 @@
-//! Seed 003, compose hosts: the team's cd.yml (tests/workflows/seeds/seed-003.yml) builds the
+//! Seed 003, compose hosts: the team's cd.yml (suite-tests/workflows/seeds/seed-003.yml) builds the
 //! API image with `docker build`, pushes it to the registry, and deploys with ssh-deploy's
 //! compose strategy: a push to main goes to the staging host, a tag `v*` to the production
 //! host, where api-1, api-2 and api-3 are rolled one at a time (drained from HAProxy, recreated,
@@ -303,7 +303,7 @@ fn seed_003_stages_main_rolls_a_tag_over_three_replicas_and_rolls_back_a_broken_
     let production_versions =
         || -> Vec<String> { ports.iter().map(|(_, port)| version(*port)).collect() };
     let mut summary = vec![
-        "seed 003 (compose hosts, tests/workflows/seeds/seed-003.yml; one dockerd for both hosts)"
+        "seed 003 (compose hosts, suite-tests/workflows/seeds/seed-003.yml; one dockerd for both hosts)"
             .to_owned(),
     ];
 

@@ -82,8 +82,8 @@ fn output_references(text: &str) -> Vec<(String, String)> {
 
 fn workflows_to_check() -> Vec<PathBuf> {
     let root = workspace_root();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("tests/workflows"))
-        .expect("tests/workflows")
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("suite-tests/workflows"))
+        .expect("suite-tests/workflows")
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "yml"))
@@ -245,7 +245,7 @@ fn the_act_suites_template_callers_are_the_workflow_templates_with_dot_slash() {
         let published = yaml(&root.join(format!(
             "action-templates/workflow-templates/{template}.yml"
         )));
-        let ours = yaml(&root.join(format!("tests/workflows/{template}-caller.yml")));
+        let ours = yaml(&root.join(format!("suite-tests/workflows/{template}-caller.yml")));
         let (_, published_job) = published["jobs"]
             .as_mapping()
             .expect("jobs")

@@ -1,12 +1,12 @@
 //! The three reusable templates (action-templates/*.yml) through caller workflows
-//! (tests/workflows/*-caller.yml: the published workflow templates with `./` for `$/`), in a
+//! (suite-tests/workflows/*-caller.yml: the published workflow templates with `./` for `$/`), in a
 //! user's repository: a cargo workspace with one service, a Vite-style frontend, a filters
 //! file, a gate file and release.yaml. The suite's own actions come from the release checkout
 //! as `deploy-suite/actions/actions/<name>@v1` (act `--local-repository`), installed from the
 //! loopback mirror named by the documented DEPLOY_SUITE_DOWNLOAD_URL variable.
 //!
 //! As far as act and this machine allow: remote actions are local stand-ins
-//! (tests/workflows/stand-ins/README.md), `rustup toolchain install` is a stand-in that checks
+//! (suite-tests/workflows/stand-ins/README.md), `rustup toolchain install` is a stand-in that checks
 //! the toolchain is installed (no download), the bare-metal deploy restarts no service (the
 //! loopback host has no systemd; the actions suite covers ordered restarts), and the ECS
 //! release stops at `docker build` (no Docker here), after render, checkouts and bundle
@@ -50,7 +50,7 @@ fn user_repo(dir: &Path, gate_url: &str) -> (PathBuf, PathBuf) {
             &repo.join(format!(".github/workflows/{template}.yml")),
         );
         copy(
-            &root.join(format!("tests/workflows/{template}-caller.yml")),
+            &root.join(format!("suite-tests/workflows/{template}-caller.yml")),
             &repo.join(format!(".github/workflows/{template}-caller.yml")),
         );
     }
@@ -175,7 +175,7 @@ fn the_three_templates_run_through_their_callers_in_act() {
     )
     .trim()
     .to_owned();
-    let shim = workspace_root().join("tests/workflows/stand-ins/bin");
+    let shim = workspace_root().join("suite-tests/workflows/stand-ins/bin");
     #[expect(
         clippy::disallowed_methods,
         reason = "the act process's PATH, with the rustup stand-in first"

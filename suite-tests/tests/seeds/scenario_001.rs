@@ -1,11 +1,11 @@
 //! Seed 001, the backend agent on one server.
 //!
-//! Phase 1 (tests/workflows/seeds/seed-001.yml, a caller of the bare-metal template): the
+//! Phase 1 (suite-tests/workflows/seeds/seed-001.yml, a caller of the bare-metal template): the
 //! current release stays on the host as the backup (`releases/<id>`), the agent is stopped and
 //! started from the uploaded release, verified from the runner, and a release whose /health
 //! fails is rolled back to the backup, which serves again.
 //!
-//! Phase 2 (tests/workflows/seeds/seed-001-blue-green.yml, what the team switches to): the
+//! Phase 2 (suite-tests/workflows/seeds/seed-001-blue-green.yml, what the team switches to): the
 //! same agent in two slots behind nginx on the server. A good release goes live with no failed
 //! request through nginx; a release that is healthy but fails its users (`/` answers 500) is
 //! switched back after the observation through nginx.
@@ -174,7 +174,7 @@ fn seed_001_rolls_back_a_failed_verify_then_goes_blue_green_behind_nginx_with_a_
     let before = repo.head();
     std::fs::remove_file(repo.path.join(".github/workflows/seed-001.yml")).expect("rm");
     crate::fixture::copy(
-        &test_support::workspace_root().join("tests/workflows/seeds/seed-001-blue-green.yml"),
+        &test_support::workspace_root().join("suite-tests/workflows/seeds/seed-001-blue-green.yml"),
         &repo.path.join(".github/workflows/seed-001-blue-green.yml"),
     );
     let agent_rs = repo.path.join("src/bin/agent.rs");

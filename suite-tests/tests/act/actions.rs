@@ -1,4 +1,4 @@
-//! tests/workflows/actions.yml: the six actions, with the binaries this build made and with
+//! suite-tests/workflows/actions.yml: the six actions, with the binaries this build made and with
 //! the release installed from the loopback mirror.
 
 use std::path::Path;

@@ -95,7 +95,7 @@ impl Suite {
         let scratch = self.dir.path().join(format!("act-{number}"));
         let artifacts = scratch.join("artifacts");
         std::fs::create_dir_all(&artifacts).expect("artifacts");
-        let shim = workspace_root().join("tests/workflows/stand-ins/bin");
+        let shim = workspace_root().join("suite-tests/workflows/stand-ins/bin");
         #[expect(
             clippy::disallowed_methods,
             reason = "the act process's PATH, with the rustup stand-in first"
@@ -337,7 +337,7 @@ impl UserRepo {
         );
         for workflow in workflows {
             copy(
-                &root.join(format!("tests/workflows/seeds/{workflow}.yml")),
+                &root.join(format!("suite-tests/workflows/seeds/{workflow}.yml")),
                 &path.join(format!(".github/workflows/{workflow}.yml")),
             );
         }
@@ -398,7 +398,7 @@ impl UserRepo {
         }
         for workflow in workflows {
             copy(
-                &workspace_root().join(format!("tests/workflows/seeds/{workflow}.yml")),
+                &workspace_root().join(format!("suite-tests/workflows/seeds/{workflow}.yml")),
                 &path.join(format!(".github/workflows/{workflow}.yml")),
             );
         }

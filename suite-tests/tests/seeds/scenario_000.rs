@@ -1,4 +1,4 @@
-//! Seed 000, bare metal first: the bare-metal template (tests/workflows/seeds/seed-000.yml calls
+//! Seed 000, bare metal first: the bare-metal template (suite-tests/workflows/seeds/seed-000.yml calls
 //! it) builds memory, tools, orchestrator, telemetry, gateway and the frontend once into one
 //! artifact, deploys it to staging and then to three production hosts one at a time, each
 //! restarting the services in dependency order and gated by the seed's §7.5 checks (gateway
@@ -73,7 +73,7 @@ fn seed_000_rolls_five_services_over_three_hosts_and_rolls_back_a_release_that_n
         .iter()
         .map(|host| SocketAddr::from((host.address(), GATEWAY_PORT)))
         .collect();
-    let mut summary = vec!["seed 000 (bare metal, rolling, tests/workflows/seeds/seed-000.yml -> action-templates/bare-metal-release.yml)".to_owned()];
+    let mut summary = vec!["seed 000 (bare metal, rolling, suite-tests/workflows/seeds/seed-000.yml -> action-templates/bare-metal-release.yml)".to_owned()];
 
     // 1. v1 on empty hosts.
     let v1 = repo.release_id();

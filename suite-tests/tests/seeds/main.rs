@@ -1,5 +1,5 @@
 //! The seed pipelines end to end (issue 21), the way their teams would run them: the workflow
-//! is a template from action-templates/ (through a caller in tests/workflows/seeds/) or the
+//! is a template from action-templates/ (through a caller in suite-tests/workflows/seeds/) or the
 //! workflow a crate README shows for the seed, run by nektos/act in host mode; the hosts are a
 //! `test_support::fleet::Fleet` (each host its own network namespace, its own sshd, host keys
 //! verified from known_hosts); the services are the Rust services in examples/seed-services,
@@ -31,7 +31,7 @@
 //! serving" on the fleet, and the failed requests through the proxy while it deployed
 //! (`cargo test -p suite-tests --test seeds -- --nocapture` shows them).
 //!
-//! Stand-ins, as in the act suite (tests/workflows/stand-ins/README.md): the remote actions
+//! Stand-ins, as in the act suite (suite-tests/workflows/stand-ins/README.md): the remote actions
 //! (checkout of other repositories, setup-node, upload/download-artifact) and `rustup`; the
 //! frontend's `vite build` is a node script (no npm registry here). The cargo build is real
 //! (offline, from the workspace's own lock file's versions). act ignores `environment:` (no

@@ -1,7 +1,7 @@
 //! Seed 004, KDCube: a platform repository and a customer repository, one `release.yaml`.
 //!
 //! The customer repository (built here) holds release.yaml, the Dockerfiles, the ECS deploy
-//! file, the compose deploy file and tests/workflows/seeds/seed-004.yml, a caller of
+//! file, the compose deploy file and suite-tests/workflows/seeds/seed-004.yml, a caller of
 //! action-templates/ecs-release.yml. The platform (`acme/kdcube-ai-app`) and bundle
 //! (`acme/customer-bundles`) repositories are local bare git repositories: the only stand-in
 //! (no GitHub here); the checkout stand-in clones them at the refs release.yaml pins.
@@ -341,7 +341,7 @@ fn customer_repo(dir: &Path, registry: &str, engine: &Engine, host: &ComposeHost
         &path.join(".github/workflows/ecs-release.yml"),
     );
     crate::fixture::copy(
-        &root.join("tests/workflows/seeds/seed-004.yml"),
+        &root.join("suite-tests/workflows/seeds/seed-004.yml"),
         &path.join(".github/workflows/seed-004.yml"),
     );
     write(&path.join("release.yaml"), &release_yaml("v1.4.0"));

@@ -164,7 +164,7 @@ pub(crate) fn release_checkout(dir: &Path, mirror: &Mirror, workflows: &[&str]) 
     }
     for workflow in workflows {
         copy(
-            &root.join(format!("tests/workflows/{workflow}.yml")),
+            &root.join(format!("suite-tests/workflows/{workflow}.yml")),
             &checkout.join(format!(".github/workflows/{workflow}.yml")),
         );
     }
@@ -193,7 +193,7 @@ pub(crate) fn release_checkout(dir: &Path, mirror: &Mirror, workflows: &[&str]) 
 }
 
 /// Remote actions the templates use that cannot be fetched offline, each replaced by a local
-/// stand-in (tests/workflows/stand-ins/<name>, whose action.yml says what it does instead).
+/// stand-in (suite-tests/workflows/stand-ins/<name>, whose action.yml says what it does instead).
 /// act's own special case covers `actions/checkout` of the repository under test (it copies
 /// the local tree); the stand-in covers checkouts of other repositories.
 pub(crate) const STAND_INS: &[(&str, &str)] = &[
@@ -261,7 +261,7 @@ impl ActRun<'_> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         std::fs::create_dir_all(&self.scratch).expect("scratch dir");
-        let stand_ins = workspace_root().join("tests/workflows/stand-ins");
+        let stand_ins = workspace_root().join("suite-tests/workflows/stand-ins");
         let mut command = tool_command(act);
         command
             .current_dir(&self.checkout)
