@@ -1247,6 +1247,55 @@ mod tests {
         assert_eq!(waiter(b""), (Some(0), String::new(), String::new()));
     }
 
+    /// A shell started ahead with an idle command (the lease renewer) runs it while it waits
+    /// and stops it, and waits for it, before the command runs, or before it exits unused.
+    #[test]
+    fn a_waiting_shell_stops_its_idle_command_first() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("idle.log");
+        let quoted = crate::quote::q(log.to_str().expect("utf-8"));
+        let idle = format!(
+            "( trap 'echo stopped >> {quoted}; exit 0' TERM; echo started >> {quoted}; \
+             while :; do sleep 1 & wait $!; done ) </dev/null >/dev/null 2>&1"
+        );
+        let run = |stdin: Option<&str>| {
+            let _ = std::fs::remove_file(&log);
+            let mut child = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(waiter(&idle))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("bash");
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("started")) {
+                assert!(
+                    std::time::Instant::now() < until,
+                    "the idle command never started"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let mut pipe = child.stdin.take().expect("stdin");
+            if let Some(command) = stdin {
+                pipe.write_all(format!("{}\n{command}", command.len()).as_bytes())
+                    .expect("write");
+            }
+            drop(pipe);
+            let out = child.wait_with_output().expect("wait");
+            (
+                out.status.code(),
+                String::from_utf8(out.stdout).expect("utf-8"),
+            )
+        };
+        let command = format!("cat {quoted}; exit 3");
+        assert_eq!(run(Some(&command)), (Some(3), "started\nstopped\n".into()));
+        assert_eq!(run(None), (Some(0), String::new()));
+        assert_eq!(
+            std::fs::read_to_string(&log).expect("log"),
+            "started\nstopped\n"
+        );
+    }
+
     #[test]
     fn base64_matches_openssh() {
         assert_eq!(base64(b"", true), "");
