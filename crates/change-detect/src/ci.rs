@@ -13,7 +13,7 @@ use runner_protocol::env::Env;
 use runner_protocol::event::ZERO_SHA;
 
 use crate::base_source::BaseSource;
-use crate::plan::{Decision, Plan, PlanError};
+use crate::decision::{Decision, Plan, PlanError};
 
 /// What a CI system says about the build.
 #[derive(Debug, Clone, PartialEq, Eq)]

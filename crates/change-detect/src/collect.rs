@@ -3,10 +3,10 @@
 use crate::api::{self, ApiError, ApiTarget};
 use crate::base_source::BaseSource;
 use crate::change::{Change, Renames, split_rename};
+use crate::decision::Plan;
 use crate::error::Error;
 use crate::git::{Depth, Git, GitError};
 use crate::options::{OnTruncation, Options};
-use crate::plan::Plan;
 
 /// What was compared (the changes themselves went to the caller's `emit`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,13 +7,13 @@ use runner_protocol::output::OutputError;
 use runner_protocol::{Diagnostic, ErrorClass, Reportable};
 
 use crate::api::ApiError;
-use crate::config::{ConfigError, Origin};
+use crate::config::FiltersError;
+use crate::decision::PlanError;
 use crate::git::GitError;
 use crate::last_deployment::LastDeploymentError;
 use crate::last_success::LastSuccessError;
 use crate::matcher::CompileError;
 use crate::options::OptionsError;
-use crate::plan::PlanError;
 
 /// Errors of `change-detect`.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +31,8 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The filters are invalid.
-    #[error("{}", .0.1)]
-    Config(Box<(Origin, ConfigError)>),
+    #[error(transparent)]
+    Config(Box<FiltersError>),
     /// The patterns could not be compiled.
     #[error(transparent)]
     Compile(#[from] CompileError),
@@ -104,10 +104,7 @@ impl Reportable for Error {
 
     fn diagnostics(&self) -> Vec<Diagnostic> {
         let diagnostic = match self {
-            Error::Config(boxed) => {
-                let (origin, error) = boxed.as_ref();
-                error.diagnostic(origin)
-            }
+            Error::Config(error) => error.diagnostic(),
             Error::Options(error) => Diagnostic::new(error.message.clone()).with_hint(error.hint.clone()),
             Error::Plan(error) => Diagnostic::new(error.message.clone()).with_hint(error.hint.clone()),
             Error::FiltersFile { .. } => Diagnostic::from_error(self)

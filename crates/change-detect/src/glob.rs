@@ -443,7 +443,7 @@ fn check_ranges(source: &str) -> Result<(), PatternError> {
 mod tests {
     use super::*;
     use crate::change::{Change, Status};
-    use crate::config::Quantifier;
+    use crate::filter::Quantifier;
     use crate::matcher::Matcher;
 
     /// Through the whole matcher (index, Rust regexes, the JavaScript interpreter for line

@@ -14,7 +14,7 @@
 //! [`map_path`] gives every code unit its own Rust `char` (surrogates move to plane 15, which
 //! paths then never contain), so the Rust regex counts code units too.
 
-use crate::picomatch;
+use crate::lookaheads::DOT_LOOKAHEADS;
 
 /// A parsed regular expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -665,7 +665,7 @@ impl Node {
             }
             Node::Lookahead { negative, text, .. } => {
                 let text = String::from_utf16_lossy(text);
-                let known = picomatch::DOT_LOOKAHEADS.iter().any(|l| {
+                let known = DOT_LOOKAHEADS.iter().any(|l| {
                     l.strip_prefix("(?!").and_then(|l| l.strip_suffix(')')) == Some(&text)
                 });
                 if !(*negative && known) {

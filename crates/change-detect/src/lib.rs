@@ -16,7 +16,9 @@ pub mod ci;
 mod cli;
 pub mod collect;
 pub mod config;
+pub mod decision;
 mod error;
+pub mod filter;
 pub mod format;
 pub mod git;
 pub mod github;
@@ -24,9 +26,10 @@ pub mod glob;
 pub mod jsregex;
 pub mod last_deployment;
 pub mod last_success;
-pub mod limits;
+pub mod lookaheads;
 pub mod matcher;
 pub mod options;
+pub mod outputs;
 pub mod picomatch;
 pub mod plan;
 pub mod report;
@@ -40,12 +43,13 @@ use runner_protocol::event::EventContext;
 use runner_protocol::{Runner, Verdict};
 
 use crate::api::ApiTarget;
-use crate::config::{Filter, Origin};
+use crate::config::{FiltersError, Origin, limits};
+use crate::decision::Plan;
+use crate::filter::Filter;
 use crate::format::ListFormat;
 use crate::git::{EarlyDiff, Git};
 use crate::matcher::{Matcher, Pipeline};
 use crate::options::Options;
-use crate::plan::Plan;
 use crate::report::Report;
 
 /// The step outputs this tool always writes; `action.yml` must declare exactly these.
@@ -53,7 +57,7 @@ use crate::report::Report;
 /// Per-filter outputs (`<filter>`, `<filter>_count`, `<filter>_files`) are written too, but
 /// their names come from the filters file, so a composite action cannot re-export them: the
 /// `filters` output carries the same data as JSON.
-pub const OUTPUTS: &[&str] = report::STATIC_OUTPUTS;
+pub const OUTPUTS: &[&str] = outputs::STATIC_OUTPUTS;
 
 /// Lists whose step outputs would take more than this (bytes, as GitHub counts them) are
 /// written to files instead: GitHub accepts 1 MB of outputs per job.
@@ -229,7 +233,11 @@ fn load_filters(options: &Options) -> Result<(Vec<Filter>, Origin), Error> {
         if let Ok(metadata) = std::fs::metadata(&path) {
             let length = usize::try_from(metadata.len()).unwrap_or(usize::MAX);
             if let Err(error) = limits::check_size(length) {
-                return Err(Error::Config(Box::new((origin, error))));
+                return Err(Error::Config(Box::new(FiltersError {
+                    origin,
+                    text: String::new(),
+                    error,
+                })));
             }
         }
         let text = read_file(&path).map_err(|source| Error::FiltersFile {
@@ -240,7 +248,11 @@ fn load_filters(options: &Options) -> Result<(Vec<Filter>, Origin), Error> {
     };
     match config::parse(&text) {
         Ok(filters) => Ok((filters, origin)),
-        Err(error) => Err(Error::Config(Box::new((origin, error)))),
+        Err(error) => Err(Error::Config(Box::new(FiltersError {
+            origin,
+            text,
+            error,
+        }))),
     }
 }
 

@@ -18,7 +18,7 @@ use regex_automata::{Anchored, Input, MatchKind, PatternSet};
 use rustc_hash::FxHashMap;
 
 use crate::change::{Change, Status, StatusSet};
-use crate::config::{Filter, Quantifier, Rule};
+use crate::filter::{Filter, Quantifier, Rule};
 use crate::glob::Glob;
 use crate::jsregex;
 

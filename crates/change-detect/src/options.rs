@@ -6,7 +6,7 @@ use crate::change::Renames;
 use crate::cli::{
     Cli, CliForcePush, CliListFormat, CliOnTruncation, CliQuantifier, CliRenames, CliSource,
 };
-use crate::config::Quantifier;
+use crate::filter::Quantifier;
 use crate::format::ListFormat;
 
 /// What a force push is compared with.

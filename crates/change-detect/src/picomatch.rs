@@ -12,6 +12,8 @@
 //! Extglobs are not ported: the caller refuses them before they get here, and
 //! [`PicoError::Extglob`] stops the port if one slips through.
 
+use crate::lookaheads::{NO_DOT_SLASH, NO_DOTS, NO_DOTS_SLASH, ONE_CHAR};
+
 /// What picomatch compiles a pattern to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Compiled {
@@ -36,25 +38,15 @@ const MAX_LENGTH: usize = 1024 * 64;
 const DOT_LITERAL: &str = "\\.";
 const PLUS_LITERAL: &str = "\\+";
 const SLASH_LITERAL: &str = "\\/";
-const ONE_CHAR: &str = "(?=.)";
 const QMARK: &str = "[^/]";
 const STAR: &str = "[^/]*?";
 const START_ANCHOR: &str = "(?:^|\\/)";
 const DOTS_SLASH: &str = "\\.{1,2}(?:\\/|$)";
-const NO_DOTS: &str = "(?!(?:^|\\/)\\.{1,2}(?:\\/|$))";
-const NO_DOT_SLASH: &str = "(?!\\.{0,1}(?:\\/|$))";
-const NO_DOTS_SLASH: &str = "(?!\\.{1,2}(?:\\/|$))";
 
 /// `globstar(opts)` with `dot: true`.
 fn globstar() -> String {
     format!("(?:(?:(?!{START_ANCHOR}{DOTS_SLASH}).)*?)")
 }
-
-/// The lookaheads picomatch adds for `dot` handling and for "at least one character"; the
-/// Rust compiler recognises them by their exact text.
-pub const DOT_LOOKAHEADS: [&str; 3] = [NO_DOTS, NO_DOT_SLASH, NO_DOTS_SLASH];
-/// `ONE_CHAR`.
-pub const ONE_CHAR_LOOKAHEAD: &str = ONE_CHAR;
 
 fn u(text: &str) -> Vec<u16> {
     text.encode_utf16().collect()

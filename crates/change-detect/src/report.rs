@@ -7,19 +7,9 @@ use runner_protocol::output::{OutputError, OutputValue};
 
 use crate::base_source::BaseSource;
 use crate::change::{Change, RepoPath};
-use crate::config::Filter;
+use crate::filter::Filter;
 use crate::format::{self, ListFormat};
 use crate::matcher::{FileSet, Matches};
-
-/// The static step outputs, in the order they are written (after the per-filter outputs).
-pub const STATIC_OUTPUTS: &[&str] = &[
-    "changes",
-    "matrix",
-    "filters",
-    "base",
-    "head",
-    "base-source",
-];
 
 /// Files shown per filter in the summary and the log.
 const PREVIEW: usize = 5;

@@ -9,10 +9,14 @@
 use std::time::{Duration, Instant};
 
 use ecs_taskdef_update::api::Clock as _;
-use ecs_taskdef_update::fleet::{self, Base, FleetConfig, ServicePlan, Sink};
+use ecs_taskdef_update::fleet;
+use ecs_taskdef_update::fleet_config::FleetConfig;
+use ecs_taskdef_update::prepare;
 use ecs_taskdef_update::replay::{
     AfterRollback, Replay, ScriptedService, VirtualClock, arn, deployment, service_state,
 };
+use ecs_taskdef_update::service_plan::{Base, ServicePlan};
+use ecs_taskdef_update::sink::Sink;
 use ecs_taskdef_update::taskdef::{ContainerEdit, ImageEdit};
 use ecs_taskdef_update::watch::WatchConfig;
 use serde_json::json;
@@ -142,7 +146,7 @@ fn once(
         .unwrap();
     let wall = Instant::now();
     runtime.block_on(async {
-        let prepared = fleet::prepare(&replay, &clock, &plans(), &config, &mut Quiet)
+        let prepared = prepare::prepare(&replay, &clock, &plans(), &config, &mut Quiet)
             .await
             .unwrap();
         let interrupts = runner_protocol::signal::Interrupts::manual().1;

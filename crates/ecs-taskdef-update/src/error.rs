@@ -7,8 +7,8 @@ use runner_protocol::{Diagnostic, ErrorClass, Reportable};
 
 use crate::api::ApiError;
 use crate::aws::NoRegion;
-use crate::fleet::PrepareError;
-use crate::plan::PlanError;
+use crate::plan_error::PlanError;
+use crate::prepare::PrepareError;
 use crate::taskdef::TaskDefError;
 
 /// Errors of `ecs-taskdef-update`.
@@ -92,6 +92,10 @@ impl Reportable for Error {
     }
 
     fn diagnostics(&self) -> Vec<Diagnostic> {
+        if let Error::Plan(PlanError::DeployFile(placed)) = self {
+            // Already placed at its file:line:col: an annotation with file, line and col.
+            return vec![(**placed).clone()];
+        }
         let diagnostic = Diagnostic::from_error(self);
         let hint = match self {
             Error::Prepare(PrepareError::Api {
@@ -133,7 +137,7 @@ impl Reportable for Error {
 mod tests {
     use super::*;
     use crate::api::ApiError;
-    use crate::fleet::PrepareError;
+    use crate::prepare::PrepareError;
     use crate::taskdef::TaskDefError;
 
     #[test]

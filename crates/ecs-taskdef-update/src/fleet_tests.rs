@@ -8,10 +8,13 @@ use runner_protocol::signal::InterruptSender;
 
 use super::*;
 use crate::api::{ApiError, StoppedTask};
+use crate::prepare::{PrepareError, prepare};
 use crate::replay::{
     AfterRollback, Replay, ScriptedService, VirtualClock, arn, deployment, service_state,
 };
-use crate::taskdef::ImageEdit;
+use crate::service_plan::{Base, ServicePlan};
+use crate::taskdef::{ContainerEdit, ImageEdit};
+use crate::watch::WatchConfig;
 
 const REGISTRY: &str = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
 const SERVICES: [&str; 3] = ["ingress", "processor", "metrics"];

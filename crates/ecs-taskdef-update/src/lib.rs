@@ -1,10 +1,13 @@
 //! Deploy to Amazon ECS: new task definition revisions, service update, honest wait, rollback.
 //!
-//! - [`plan`]: flags or a deploy file -> validated service plans.
+//! - [`plan`]: flags or a deploy file (`deploy_file`, every problem placed at its line) ->
+//!   validated service plans; [`plan_error`] says what is wrong with them.
 //! - [`taskdef`]: the register-API field model, describe-only stripping, edits, image references.
 //! - [`diff`]: per-container changes, secrets and long values redacted.
 //! - [`watch`]: the wait decision over DescribeServices observations.
-//! - [`fleet`]: prepare, register, update, wait, roll back, behind the [`api::EcsApi`] seam.
+//! - [`service_plan`] -> [`prepare`] (describe, render, check images; nothing changes) ->
+//!   [`prepared`] -> [`fleet`] (register, update, wait, roll back), behind the [`api::EcsApi`]
+//!   seam, configured by [`fleet_config`], reporting to a [`sink`] and into a [`fleet_report`].
 //! - [`native`]: blue/green, linear and canary services: the service-deployment wait.
 //! - [`migration`]: a one-off task on the new revision that gates every update.
 //! - [`aws`]: the seam over the SDK; [`replay`]: a scripted one for tests and benchmarks.
@@ -12,14 +15,25 @@
 pub mod api;
 pub mod aws;
 mod cli;
+mod deploy_file;
 pub mod diff;
 pub mod fleet;
+pub mod fleet_config;
+pub mod fleet_report;
 pub mod limits;
 pub mod migration;
 pub mod native;
 mod native_deploy;
 pub mod plan;
+pub mod plan_error;
+mod plan_values;
+pub mod prepare;
+pub mod prepared;
 pub mod replay;
+mod retry;
+mod rollback_end;
+pub mod service_plan;
+pub mod sink;
 pub mod taskdef;
 pub mod watch;
 
@@ -36,8 +50,12 @@ use serde_json::{Value, json};
 
 use crate::api::{EcsApi, SystemClock};
 use crate::aws::{Aws, Connection};
-use crate::fleet::{Base, FleetConfig, FleetOutcome, FleetReport, PrepareError, ServicePlan, Sink};
-use crate::plan::PlanError;
+use crate::fleet_config::FleetConfig;
+use crate::fleet_report::{FleetOutcome, FleetReport};
+use crate::plan_error::PlanError;
+use crate::prepare::PrepareError;
+use crate::service_plan::{Base, ServicePlan};
+use crate::sink::Sink;
 use crate::watch::WatchConfig;
 
 /// The step outputs this tool writes; `action.yml` must declare exactly these.
@@ -198,7 +216,7 @@ pub async fn deploy_with(
     runner: &Runner,
 ) -> Result<FleetReport, Error> {
     let started = clock.now();
-    let prepared = fleet::prepare(api, clock, services, config, &mut LogSink(runner)).await?;
+    let prepared = prepare::prepare(api, clock, services, config, &mut LogSink(runner)).await?;
     let mut hidden = false;
     for service in &prepared {
         for change in diff::diff(&service.base, &service.rendered) {

@@ -10,7 +10,9 @@ use runner_protocol::signal::Interrupts;
 use serde_json::{Map, Value, json};
 
 use crate::api::{ApiError, Clock, EcsApi, LogStream, TaskState};
-use crate::fleet::{Prepared, Sink, retrying};
+use crate::prepared::Prepared;
+use crate::retry::retrying;
+use crate::sink::Sink;
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]

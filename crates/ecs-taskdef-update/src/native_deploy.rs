@@ -6,10 +6,14 @@ use std::time::Duration;
 use runner_protocol::signal::Interrupts;
 
 use crate::api::{ApiError, Clock, EcsApi, UpdateRequest};
-use crate::fleet::{FleetConfig, Prepared, RollbackEnd, Sink, retrying};
+use crate::fleet_config::FleetConfig;
 use crate::native::{
     self, NativeConfig, NativeOutcome, NativeWatch, RollbackOutcome, ServiceDeployment,
 };
+use crate::prepared::Prepared;
+use crate::retry::retrying;
+use crate::rollback_end::RollbackEnd;
+use crate::sink::Sink;
 
 /// A native deployment being followed.
 #[derive(Debug, Clone)]

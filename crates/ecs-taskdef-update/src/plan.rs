@@ -1,254 +1,14 @@
-//! From flags or a deploy file to validated service plans.
-//!
-//! ```yaml
-//! cluster: prod
-//! order: [processor, ingress, metrics]   # optional: one after the other
-//! services:
-//!   - name: processor
-//!     desired-count: 2                   # optional
-//!     force-new-deployment: false        # optional
-//!     task-definition: proc:41           # optional base: ref or JSON file
-//!     containers:
-//!       - name: chat-proc
-//!         image: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/kdcube-chat-proc-bundled:2026.11.24
-//!         env: {LOG_LEVEL: info}
-//!         env-from-file: {AGENTIC_BUNDLES_JSON: bundles.json}
-//!         unset-env: [OLD_FLAG]
-//!         secrets: {DB_PASSWORD: arn:aws:secretsmanager:…}
-//!         command: [python, -m, proc]
-//! migration:                             # optional: gates every update (issue 22)
-//!   service: processor                   # optional: default the first service
-//!   container: chat-proc                 # optional when the service edits one container
-//!   command: [python, -m, migrate]
-//!   timeout: 20m                         # optional: default --migration-timeout
-//! ```
+//! From flags or a deploy file (`deploy_file`, which places every problem at its line) to validated service plans, and
+//! the migration of either.
 
-use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
-use serde_json::Value;
+use std::path::Path;
 
 use crate::cli::Args;
-use crate::fleet::{Base, ServicePlan};
-use crate::taskdef::{self, ContainerEdit, ImageEdit, TaskEdit};
-
-/// Errors in flags or the deploy file.
-#[derive(Debug, thiserror::Error)]
-pub enum PlanError {
-    /// A file cannot be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// Path.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The deploy file is not valid.
-    #[error("{path}: {message}")]
-    DeployFile {
-        /// Path.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A task definition file is not JSON.
-    #[error("{path} is not JSON: {source}")]
-    Json {
-        /// Path.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: serde_json::Error,
-    },
-    /// A file is larger than its limit or not UTF-8.
-    #[error("cannot read {path}: {reason}")]
-    Limit {
-        /// Path.
-        path: PathBuf,
-        /// Why (the limit, or not UTF-8).
-        reason: String,
-    },
-    /// A `NAME=value` line without `=`. Nothing after the name is shown: the line may hold a
-    /// secret (`DB_PASSWORD hunter2`).
-    #[error("line {number} of --{flag} is not NAME=value{}; the rest of the line is not shown, it may be a secret", .name.as_ref().map(|n| format!(" (it starts with `{n}`)")).unwrap_or_default())]
-    Pair {
-        /// The flag.
-        flag: &'static str,
-        /// 1-based line number among the flag's lines.
-        number: usize,
-        /// The leading name, only when a separator (space, `:`) follows it.
-        name: Option<String>,
-    },
-    /// A service name that is not an ECS service name (it also names the `render` file).
-    #[error("service name `{name}` is not valid: use 1 to 255 letters, digits, `-` and `_`")]
-    ServiceName {
-        /// The name as given (escaped).
-        name: String,
-    },
-    /// Something else about the flags.
-    #[error("{0}")]
-    Usage(String),
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct DeployFile {
-    cluster: Option<String>,
-    #[serde(default)]
-    order: Vec<String>,
-    services: Vec<ServiceEntry>,
-    migration: Option<MigrationEntry>,
-}
-
-/// `migration:` of the deploy file; the same as the `--migration-*` flags.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct MigrationEntry {
-    service: Option<String>,
-    container: Option<String>,
-    command: Vec<String>,
-    #[serde(default, deserialize_with = "duration")]
-    timeout: Option<std::time::Duration>,
-}
-
-fn duration<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<std::time::Duration>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map(Some).map_err(|e| {
-        serde::de::Error::custom(format!(
-            "`{}` is not a duration ({e}): write e.g. `90s`, `20m`, `1h 30m`",
-            text.escape_debug()
-        ))
-    })
-}
-
-/// The migration of a deploy file, with where its fields are (for errors).
-#[derive(Debug)]
-struct FileMigration {
-    entry: MigrationEntry,
-    path: PathBuf,
-    text: String,
-}
-
-impl FileMigration {
-    /// `path: migration.FIELD: message at line L column C` (the field's value, else the block).
-    fn error(&self, field: &str, message: &str) -> PlanError {
-        let at = key_position(&self.text, "migration", field)
-            .map(|(line, column)| format!(" at line {line} column {column}"))
-            .unwrap_or_default();
-        PlanError::DeployFile {
-            path: self.path.clone(),
-            message: format!("migration.{field}: {message}{at}"),
-        }
-    }
-}
-
-/// 1-based line and column of `block:` → `key:` in block-style YAML (the top-level key, then
-/// the first more-indented line naming `key`), or of `block:` itself when `key` is not there.
-fn key_position(text: &str, block: &str, key: &str) -> Option<(usize, usize)> {
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.iter().position(|l| {
-        l.strip_prefix(block)
-            .is_some_and(|r| r.trim_start().starts_with(':'))
-    })?;
-    for (offset, line) in lines[start + 1..].iter().enumerate() {
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        if trimmed.len() == line.len() {
-            break;
-        }
-        if trimmed
-            .strip_prefix(key)
-            .is_some_and(|r| r.trim_start().starts_with(':'))
-        {
-            return Some((start + offset + 2, line.len() - trimmed.len() + 1));
-        }
-    }
-    Some((start + 1, 1))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct ServiceEntry {
-    name: String,
-    cluster: Option<String>,
-    task_definition: Option<String>,
-    desired_count: Option<i32>,
-    #[serde(default)]
-    force_new_deployment: bool,
-    task_role_arn: Option<String>,
-    execution_role_arn: Option<String>,
-    register: Option<bool>,
-    #[serde(default)]
-    containers: Vec<ContainerEntry>,
-}
-
-/// Maps (`env`, `secrets`, ...) are read as YAML mappings, so entries keep the order the user
-/// wrote them in (new entries are appended in that order).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct ContainerEntry {
-    name: String,
-    image: Option<String>,
-    tag: Option<String>,
-    digest: Option<String>,
-    #[serde(default)]
-    env: serde_yaml_ng::Mapping,
-    #[serde(default)]
-    env_from_file: serde_yaml_ng::Mapping,
-    #[serde(default)]
-    unset_env: Vec<String>,
-    #[serde(default)]
-    secrets: serde_yaml_ng::Mapping,
-    #[serde(default)]
-    unset_secrets: Vec<String>,
-    command: Option<Vec<String>>,
-    env_files: Option<Vec<String>>,
-    log_driver: Option<String>,
-    #[serde(default)]
-    log_options: serde_yaml_ng::Mapping,
-    #[serde(default)]
-    docker_labels: serde_yaml_ng::Mapping,
-}
-
-/// The entries of a YAML mapping in the order written, values as strings: scalars as written
-/// (`null` is empty), structures as JSON only where `structures` allows it (env values).
-fn entries(
-    mapping: serde_yaml_ng::Mapping,
-    field: &str,
-    structures: bool,
-) -> Result<Vec<(String, String)>, String> {
-    use serde_yaml_ng::Value as Yaml;
-    mapping
-        .into_iter()
-        .map(|(key, value)| {
-            let key = match key {
-                Yaml::String(key) => key,
-                Yaml::Number(n) => n.to_string(),
-                Yaml::Bool(b) => b.to_string(),
-                _ => return Err(format!("{field}: keys must be names")),
-            };
-            let value = match value {
-                Yaml::String(text) => text,
-                Yaml::Bool(b) => b.to_string(),
-                Yaml::Number(n) => n.to_string(),
-                Yaml::Null => String::new(),
-                Yaml::Tagged(_) => {
-                    return Err(format!("{field}.{key}: YAML tags are not supported"));
-                }
-                other if structures => {
-                    serde_json::to_string(&other).map_err(|e| format!("{field}.{key}: {e}"))?
-                }
-                _ => return Err(format!("{field}.{key}: must be a string")),
-            };
-            Ok((key, value))
-        })
-        .collect()
-}
+use crate::deploy_file::{FileMigration, from_file};
+use crate::plan_error::PlanError;
+use crate::plan_values::{base, check_service_name, image_edit, read, task_edit};
+use crate::service_plan::ServicePlan;
+use crate::taskdef::{self, ContainerEdit};
 
 /// What to deploy, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -287,45 +47,7 @@ fn migration(
                 "the deploy file declares the migration: drop the --migration-* flags (or the block)",
             ));
         }
-        let entry = &file.entry;
-        if entry.command.iter().all(|c| c.trim().is_empty()) {
-            return Err(file.error("command", "is empty: give the command as a list of words"));
-        }
-        let service = match entry.service.as_deref() {
-            Some(name) => services.iter().find(|s| s.service == name).ok_or_else(|| {
-                file.error(
-                    "service",
-                    &format!(
-                        "`{}` is not a service of this file (services: {})",
-                        name.escape_debug(),
-                        names(services)
-                    ),
-                )
-            })?,
-            None => services
-                .first()
-                .ok_or_else(|| file.error("service", "no service to run the migration on"))?,
-        };
-        let container = match (entry.container.as_deref(), service.edits.as_slice()) {
-            (Some(container), _) if !container.is_empty() => container.to_owned(),
-            (_, [only]) => only.name.clone(),
-            _ => {
-                return Err(file.error(
-                    "container",
-                    &format!(
-                        "give the container whose command the migration overrides (service `{}` edits {} containers)",
-                        service.service,
-                        service.edits.len()
-                    ),
-                ));
-            }
-        };
-        return Ok(Some(crate::migration::Migration {
-            service: service.service.clone(),
-            container,
-            command: entry.command.clone(),
-            timeout: entry.timeout.unwrap_or(args.migration_timeout),
-        }));
+        return file.resolve(services, args.migration_timeout).map(Some);
     }
     let Some(command) = args
         .migration_command
@@ -372,70 +94,6 @@ fn migration(
         command,
         timeout: args.migration_timeout,
     }))
-}
-
-fn names(services: &[ServicePlan]) -> String {
-    services
-        .iter()
-        .map(|s| s.service.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn read(path: &Path, limit: u64) -> Result<String, PlanError> {
-    crate::limits::read_text(path, limit).map_err(|error| match error {
-        crate::limits::ReadError::Io(source) => PlanError::Read {
-            path: path.to_owned(),
-            source,
-        },
-        other => PlanError::Limit {
-            path: path.to_owned(),
-            reason: other.to_string(),
-        },
-    })
-}
-
-/// ECS service names: 1-255 letters, digits, hyphens and underscores. Checked before use,
-/// since `render` writes `<output-dir>/<service>.json`: `../../x` must not leave it.
-fn check_service_name(name: &str) -> Result<(), PlanError> {
-    let valid = !name.is_empty()
-        && name.len() <= 255
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(PlanError::ServiceName {
-            name: name.escape_debug().to_string(),
-        })
-    }
-}
-
-/// Resolves a base: a path to an existing file (or ending in `.json`) is a document,
-/// anything else a reference.
-fn base(reference: Option<&str>, relative_to: &Path) -> Result<Base, PlanError> {
-    let Some(reference) = reference.filter(|r| !r.is_empty()) else {
-        return Ok(Base::Current);
-    };
-    let path = relative_to.join(reference);
-    if reference.ends_with(".json") || (!reference.starts_with("arn:") && path.is_file()) {
-        let text = read(&path, crate::limits::MAX_INPUT_FILE_BYTES)?;
-        let document: Value =
-            serde_json::from_str(&text).map_err(|source| PlanError::Json { path, source })?;
-        return Ok(Base::Document(document));
-    }
-    Ok(Base::Reference(reference.to_owned()))
-}
-
-fn image_edit(image: &str) -> ImageEdit {
-    if let Some(tag) = image.strip_prefix(':') {
-        ImageEdit::Tag(tag.to_owned())
-    } else if let Some(digest) = image.strip_prefix('@') {
-        ImageEdit::Digest(digest.to_owned())
-    } else {
-        ImageEdit::Full(image.to_owned())
-    }
 }
 
 fn pairs(
@@ -534,24 +192,6 @@ fn container_names(text: &str) -> Result<Vec<String>, PlanError> {
     Ok(names.into_iter().map(|n| n.trim().to_owned()).collect())
 }
 
-fn task_edit(
-    task_role_arn: Option<&str>,
-    execution_role_arn: Option<&str>,
-) -> Result<TaskEdit, String> {
-    let task_role_arn = task_role_arn.filter(|a| !a.is_empty());
-    let execution_role_arn = execution_role_arn.filter(|a| !a.is_empty());
-    if let Some(arn) = task_role_arn {
-        taskdef::check_role_arn("task-role-arn", arn)?;
-    }
-    if let Some(arn) = execution_role_arn {
-        taskdef::check_role_arn("execution-role-arn", arn)?;
-    }
-    Ok(TaskEdit {
-        task_role_arn: task_role_arn.map(str::to_owned),
-        execution_role_arn: execution_role_arn.map(str::to_owned),
-    })
-}
-
 fn from_flags(
     args: &Args,
     working_dir: &Path,
@@ -581,7 +221,7 @@ fn from_flags(
         args.task_role_arn.as_deref(),
         args.execution_role_arn.as_deref(),
     )
-    .map_err(PlanError::Usage)?;
+    .map_err(|(_, message)| PlanError::Usage(message))?;
     let edit = ContainerEdit {
         name: String::new(),
         image: args
@@ -648,108 +288,11 @@ fn parse_command(text: &str) -> Result<Vec<String>, PlanError> {
     }
 }
 
-type FilePlan = ((Vec<ServicePlan>, Vec<String>), Option<FileMigration>);
-
-fn from_file(path: &Path, args: &Args) -> Result<FilePlan, PlanError> {
-    let text = read(path, crate::limits::MAX_DEPLOY_FILE_BYTES)?;
-    let file_error = |message: String| PlanError::DeployFile {
-        path: path.to_owned(),
-        message,
-    };
-    crate::limits::check_yaml_depth(&text).map_err(|e| file_error(e.to_string()))?;
-    let file: DeployFile = serde_yaml_ng::from_str(&text).map_err(|e| file_error(e.to_string()))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut services = Vec::new();
-    for entry in file.services {
-        check_service_name(&entry.name).map_err(|e| file_error(format!("services: {e}")))?;
-        if services
-            .iter()
-            .any(|s: &ServicePlan| s.service == entry.name)
-        {
-            return Err(file_error(format!(
-                "service `{}` is listed twice",
-                entry.name
-            )));
-        }
-        let mut edits = Vec::new();
-        for container in entry.containers {
-            let field = format!("services[{}].containers[{}]", entry.name, container.name);
-            let image = match (container.image, container.tag, container.digest) {
-                (Some(image), None, None) => Some(image_edit(&image)),
-                (None, Some(tag), None) => Some(ImageEdit::Tag(tag)),
-                (None, None, Some(digest)) => Some(ImageEdit::Digest(digest)),
-                (None, None, None) => None,
-                _ => {
-                    return Err(file_error(format!(
-                        "{field}: give one of image, tag, digest"
-                    )));
-                }
-            };
-            let in_field = |what: &str| format!("{field}.{what}");
-            let mut env_set =
-                entries(container.env, &in_field("env"), true).map_err(&file_error)?;
-            for (name, file) in entries(container.env_from_file, &in_field("env-from-file"), false)
-                .map_err(&file_error)?
-            {
-                env_set.push((
-                    name,
-                    read(&dir.join(file), crate::limits::MAX_INPUT_FILE_BYTES)?,
-                ));
-            }
-            if let Some(driver) = &container.log_driver {
-                taskdef::check_log_driver(driver)
-                    .map_err(|e| file_error(format!("{}: {e}", in_field("log-driver"))))?;
-            }
-            edits.push(ContainerEdit {
-                name: container.name,
-                image,
-                env_set,
-                env_unset: container.unset_env,
-                secrets_set: entries(container.secrets, &in_field("secrets"), false)
-                    .map_err(&file_error)?,
-                secrets_unset: container.unset_secrets,
-                command: container.command,
-                env_files: container.env_files,
-                log_driver: container.log_driver,
-                log_options: entries(container.log_options, &in_field("log-options"), false)
-                    .map_err(&file_error)?,
-                docker_labels: entries(container.docker_labels, &in_field("docker-labels"), false)
-                    .map_err(&file_error)?,
-            });
-        }
-        let task_edit = task_edit(
-            entry.task_role_arn.as_deref(),
-            entry.execution_role_arn.as_deref(),
-        )
-        .map_err(|e| file_error(format!("services[{}]: {e}", entry.name)))?;
-        services.push(ServicePlan {
-            cluster: entry
-                .cluster
-                .or_else(|| file.cluster.clone())
-                .unwrap_or_else(|| args.cluster.clone()),
-            service: entry.name,
-            base: base(entry.task_definition.as_deref(), dir)?,
-            edits,
-            task_edit,
-            register: entry.register.unwrap_or(args.register),
-            desired_count: entry.desired_count,
-            force_new_deployment: entry.force_new_deployment || args.force_new_deployment,
-        });
-    }
-    if services.is_empty() {
-        return Err(file_error("`services` is empty".into()));
-    }
-    let migration = file.migration.map(|entry| FileMigration {
-        entry,
-        path: path.to_owned(),
-        text,
-    });
-    Ok(((services, file.order), migration))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service_plan::Base;
+    use crate::taskdef::ImageEdit;
     use clap::FromArgMatches as _;
 
     fn args(extra: &[&str]) -> Args {
@@ -1134,54 +677,182 @@ mod tests {
         );
     }
 
+    /// The diagnostic of a deploy file error: message, line, column, field.
+    fn placed(error: PlanError) -> (String, Option<u32>, Option<u32>, Option<String>) {
+        let PlanError::DeployFile(diagnostic) = error else {
+            panic!("not a deploy file error: {error}")
+        };
+        let location = diagnostic.location.expect("placed in the file");
+        assert!(location.file.ends_with("deploy.yaml"), "{}", location.file);
+        (
+            diagnostic.message,
+            location.line,
+            location.column,
+            diagnostic.field,
+        )
+    }
+
     #[test]
-    fn a_bad_migration_block_is_named_with_its_line_and_column() {
-        for (block, extra, message) in [
+    fn a_bad_migration_block_is_placed_at_its_line_and_column() {
+        // MIGRATING has 9 lines: `migration:` is line 10.
+        for (block, extra, (message, line, column), field) in [
             (
                 "migration:\n  command: [migrate]\n  servce: api\n",
                 &[][..],
-                "migration: unknown field `servce`",
+                ("migration: unknown field `servce`", 12, 3),
+                None,
             ),
             (
                 "migration:\n  command: [migrate]\n  timeout: soon\n",
                 &[][..],
-                "`soon` is not a duration",
+                ("migration.timeout: `soon` is not a duration", 12, 12),
+                Some("migration.timeout"),
             ),
             (
                 "migration:\n  command: migrate\n",
                 &[][..],
-                "migration.command: invalid type: string \"migrate\", expected a sequence",
+                (
+                    "migration.command: invalid type: string \"migrate\", expected a sequence",
+                    11,
+                    12,
+                ),
+                None,
             ),
             (
                 "migration:\n  command: [migrate]\n  service: billing\n",
                 &[][..],
-                "migration.service: `billing` is not a service of this file (services: api, worker) at line 12 column 3",
+                (
+                    "migration.service: `billing` is not a service of this file (services: api, worker)",
+                    12,
+                    12,
+                ),
+                Some("migration.service"),
             ),
             (
                 "migration:\n  command: [migrate]\n",
                 &[][..],
-                "migration.container: give the container whose command the migration overrides (service `api` edits 2 containers) at line 10 column 1",
+                (
+                    "migration.container: give the container whose command the migration overrides (service `api` edits 2 containers)",
+                    11,
+                    3,
+                ),
+                Some("migration.container"),
             ),
             (
                 "migration:\n  command: ['  ']\n",
                 &[][..],
-                "migration.command: is empty: give the command as a list of words at line 11 column 3",
+                (
+                    "migration.command: is empty: give the command as a list of words",
+                    11,
+                    12,
+                ),
+                Some("migration.command"),
             ),
             (
                 "migration:\n  container: app\n  command: [migrate]\n",
                 &["--migration-command=other"][..],
-                "the deploy file declares the migration: drop the --migration-* flags (or the block) at line 12 column 3",
+                (
+                    "the deploy file declares the migration: drop the --migration-* flags (or the block)",
+                    12,
+                    12,
+                ),
+                Some("migration.command"),
             ),
         ] {
             let error = file_plan(&format!("{MIGRATING}{block}"), extra).expect_err(message);
-            let text = error.to_string();
+            let (text, at_line, at_column, at_field) = placed(error);
             assert!(text.contains(message), "{text}");
-            assert!(text.contains("deploy.yaml: "), "{text}");
-            assert!(
-                text.contains(" at line ") && text.contains(" column "),
-                "line and column: {text}"
+            assert_eq!(
+                (at_line, at_column, at_field.as_deref()),
+                (Some(line), Some(column), field),
+                "{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_bad_service_entry_is_placed_at_the_field_it_is_about() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let service = "services:\n  - name: api\n    containers:\n      - name: app\n";
+        for (text, (message, line, column), field) in [
+            (
+                format!("{service}        tag: '1'\n        digest: 'sha256:0'\n"),
+                (
+                    "services[api].containers[app]: give one of image, tag, digest",
+                    4,
+                    9,
+                ),
+                "services[0].containers[0]",
+            ),
+            (
+                format!("{service}        docker-labels: {{a: [b]}}\n"),
+                (
+                    "services[api].containers[app].docker-labels.a: must be a string",
+                    5,
+                    28,
+                ),
+                "services[0].containers[0].docker-labels.a",
+            ),
+            (
+                format!("{service}        log-driver: carrier-pigeon\n"),
+                ("services[api].containers[app].log-driver: ", 5, 21),
+                "services[0].containers[0].log-driver",
+            ),
+            (
+                format!("{service}        env-from-file: {{A: missing.json}}\n"),
+                (
+                    "services[api].containers[app].env-from-file.A: cannot read ",
+                    5,
+                    28,
+                ),
+                "services[0].containers[0].env-from-file.A",
+            ),
+            (
+                "services:\n  - name: api\n  - name: api\n".to_owned(),
+                ("service `api` is listed twice", 3, 11),
+                "services[1].name",
+            ),
+            (
+                "services:\n  - name: api\n    task-role-arn: nope\n".to_owned(),
+                ("services[api]: task-role-arn", 3, 20),
+                "services[0].task-role-arn",
+            ),
+            (
+                "services: []\n".to_owned(),
+                ("`services` is empty", 1, 11),
+                "services",
+            ),
+        ] {
+            let path = dir.path().join("deploy.yaml");
+            std::fs::write(&path, &text).expect("write");
+            let error = from_args(
+                &args(&["--deploy-file", &path.display().to_string()]),
+                Path::new("."),
+            )
+            .expect_err(message);
+            let (text, at_line, at_column, at_field) = placed(error);
+            assert!(text.contains(message), "{text}");
+            assert_eq!(
+                (at_line, at_column, at_field.as_deref()),
+                (Some(line), Some(column), Some(field)),
+                "{text}"
+            );
+        }
+        // What would be valid travels with the problem.
+        let path = dir.path().join("deploy.yaml");
+        std::fs::write(&path, format!("{service}        env: {{A: !x y}}\n")).expect("write");
+        let error = from_args(
+            &args(&["--deploy-file", &path.display().to_string()]),
+            Path::new("."),
+        )
+        .expect_err("a tag");
+        let PlanError::DeployFile(diagnostic) = error else {
+            panic!("not placed: {error}")
+        };
+        assert_eq!(
+            diagnostic.hint.as_deref(),
+            Some("remove the `!tag` in front of the value")
+        );
     }
 
     #[test]

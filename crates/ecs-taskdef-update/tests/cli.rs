@@ -130,7 +130,7 @@ fn a_service_name_that_would_leave_the_output_dir_is_refused_issue_25() {
     assert!(
         output
             .stderr
-            .contains("deploy.yaml: services: service name `../../x` is not valid"),
+            .contains("error: service name `../../x` is not valid: use 1 to 255 letters, digits, `-` and `_`\n --> deploy.yaml:2:9\n"),
         "{}",
         output.stderr
     );
@@ -218,7 +218,7 @@ fn deep_or_huge_deploy_files_are_refused_fast_issue_25() {
     assert!(
         output
             .stderr
-            .contains("deep.yaml: YAML nested more than 64 levels deep at line 1 column"),
+            .contains("error: YAML nested more than 64 levels deep\n --> deep.yaml:1:"),
         "{}",
         output.stderr
     );
@@ -230,7 +230,7 @@ fn deep_or_huge_deploy_files_are_refused_fast_issue_25() {
     assert!(
         output
             .stderr
-            .contains("block.yaml: YAML nested more than 64 levels deep at line 2 column 127"),
+            .contains("error: YAML nested more than 64 levels deep\n --> block.yaml:2:127\n"),
         "{}",
         output.stderr
     );
@@ -312,5 +312,73 @@ fn diff_shows_the_deploy_files_migration() {
              container web runs [\"python\",\"-m\",\"migrate\"] (timeout 20m); a non-zero exit code changes no service"
         ),
         "{diff}"
+    );
+}
+
+/// `ecs-taskdef-update render --deploy-file FILE` on `text`: once for a terminal, once under
+/// GitHub Actions (where the error must be an annotation).
+fn render_deploy_file(text: &str) -> (String, test_support::Output, test_support::Output) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("deploy.yaml");
+    std::fs::write(&file, text).expect("write");
+    let command = || {
+        let mut command = test_support::tool_command(env!("CARGO_BIN_EXE_ecs-taskdef-update"));
+        command
+            .current_dir(dir.path())
+            .arg("render")
+            .arg("--deploy-file")
+            .arg(&file);
+        command
+    };
+    let terminal = test_support::run(&mut command());
+    let actions = test_support::run(command().env("GITHUB_ACTIONS", "true"));
+    (file.display().to_string(), terminal, actions)
+}
+
+fn assert_annotated(
+    (file, terminal, actions): &(String, test_support::Output, test_support::Output),
+    (line, column): (u32, u32),
+    message: &str,
+) {
+    assert_eq!(terminal.code, Some(2), "{terminal:?}");
+    let at = format!(" --> {file}:{line}:{column}\n");
+    assert!(
+        terminal.stderr.contains(&format!("error: {message}")) && terminal.stderr.contains(&at),
+        "no `{message}` at {file}:{line}:{column} in\n{}",
+        terminal.stderr
+    );
+    assert_eq!(actions.code, Some(2), "{actions:?}");
+    let annotation = format!("::error file={file},line={line},col={column}::{message}");
+    assert!(
+        actions.stdout.contains(&annotation) || actions.stderr.contains(&annotation),
+        "no {annotation} in {actions:?}"
+    );
+}
+
+const TWO_SERVICES: &str = "cluster: prod\nservices:\n  - name: api\n    containers:\n      - {name: app, tag: '2.0'}\n      - {name: sidecar, tag: '2.0'}\n  - name: worker\n    containers:\n      - {name: work, tag: '2.0'}\n";
+
+#[test]
+fn a_bad_deploy_file_is_annotated_at_its_line_and_column() {
+    // A cross-field problem of the `migration:` block: at the value it is about.
+    assert_annotated(
+        &render_deploy_file(&format!(
+            "{TWO_SERVICES}migration:\n  command: [migrate]\n  service: billing\n"
+        )),
+        (12, 12),
+        "migration.service: `billing` is not a service of this file (services: api, worker)",
+    );
+    // A field serde refuses: at the key.
+    assert_annotated(
+        &render_deploy_file("services:\n  - name: api\n    containerz: []\n"),
+        (3, 5),
+        "services[0]: unknown field `containerz`",
+    );
+    // A value checked after serde: at the value.
+    assert_annotated(
+        &render_deploy_file(
+            "services:\n  - name: api\n    containers:\n      - name: app\n        secrets: {A: x, B: [y]}\n",
+        ),
+        (5, 28),
+        "services[api].containers[app].secrets.B: must be a string",
     );
 }

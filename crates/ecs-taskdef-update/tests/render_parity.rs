@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use clap::FromArgMatches as _;
-use ecs_taskdef_update::fleet::ServicePlan;
 use ecs_taskdef_update::replay::{Replay, ScriptedService, VirtualClock};
+use ecs_taskdef_update::service_plan::ServicePlan;
 use ecs_taskdef_update::{Cli, Command, plan, render_service};
 use serde_json::Value;
 

@@ -11,22 +11,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use crate::baseline::BaselineFile;
-pub use crate::config::Gate;
+pub use crate::config::{Gate, GateFileError};
 pub use crate::report::Report;
 
 use crate::config::GateFile;
 use crate::gate::{CheckInputs, Progress, baseline_from, build_report, run_gate};
 use crate::report::Decision;
 
-/// Why a gate could not be read or evaluated (a gate that ran and said no is a [`Report`]).
+/// Why a gate could not be evaluated (a gate that ran and said no is a [`Report`]).
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
-    /// The text is not a gate file.
-    #[error("gate file: {0}")]
-    Parse(String),
-    /// The gate file parsed but is invalid; every problem, `; `-separated.
-    #[error("{0}")]
-    Invalid(String),
     /// The async runtime the probes need could not start.
     #[error("cannot start the gate's runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -38,18 +32,13 @@ pub enum EmbedError {
     Crashed(String),
 }
 
-/// Parses and validates a gate file's text (placeholders already filled in).
-pub fn parse(text: &str) -> Result<Gate, EmbedError> {
-    let file = GateFile::parse(text).map_err(|e| EmbedError::Parse(e.to_string()))?;
-    file.resolve().map_err(|errors| {
-        EmbedError::Invalid(
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })
+/// Parses and validates a gate file's text (placeholders already filled in). The error holds
+/// every problem with its line and column in `text`; [`GateFileError::diagnostics`] places
+/// them in the file the text came from.
+pub fn parse(text: &str) -> Result<Gate, GateFileError> {
+    let file = GateFile::parse(text).map_err(|error| GateFileError::from_parse(&error))?;
+    file.resolve()
+        .map_err(|errors| GateFileError::from_config(&errors, text))
 }
 
 /// Runs `gate` to its decision, comparing against `baseline` where its thresholds are relative.
@@ -199,10 +188,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parse_joins_every_problem_and_names_a_syntax_error() {
-        assert!(matches!(parse("checks: ["), Err(EmbedError::Parse(_))));
-        let invalid = parse("checks:\n  - name: a\n").expect_err("no probe");
-        assert!(matches!(invalid, EmbedError::Invalid(_)), "{invalid}");
+    fn parse_places_a_syntax_error_and_every_validation_problem() {
+        let text = "checks:\n  - name: a\n    tcp: { addr: [x }\n";
+        let syntax = parse(text)
+            .expect_err("unclosed")
+            .diagnostics("g.yaml", text);
+        let location = syntax[0].location.as_ref().expect("placed");
+        assert_eq!(
+            (location.file.as_str(), location.line, location.column),
+            ("g.yaml", Some(3), Some(18)),
+            "{syntax:?}"
+        );
+        assert!(
+            syntax[0].message.starts_with("invalid gate file: "),
+            "{syntax:?}"
+        );
+        let text = "checks:\n  - name: a\n  - name: b\n    tcp: { addr: nope }\n";
+        let invalid = parse(text)
+            .expect_err("two problems")
+            .diagnostics("g.yaml", text);
+        let places: Vec<_> = invalid
+            .iter()
+            .map(|d| {
+                let location = d.location.as_ref().expect("placed");
+                (d.field.as_deref(), location.line)
+            })
+            .collect();
+        assert_eq!(places.len(), 2, "{invalid:?}");
+        assert_eq!(places[0], (Some("checks[0]"), Some(2)), "{invalid:?}");
+        assert_eq!(places[1].1, Some(4), "{invalid:?}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use runner_protocol::{Diagnostic, ErrorClass, Reportable};
 
 use crate::baseline::BaselineError;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, GateFileError};
 
 /// Errors of `health-gate`.
 #[derive(Debug, thiserror::Error)]
@@ -20,16 +20,14 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The gate file is not valid YAML for the model.
-    #[error("{message}")]
+    #[error("{problem}")]
     ParseGateFile {
         /// File.
         path: PathBuf,
-        /// 1-based line and column.
-        position: Option<(u32, u32)>,
         /// The file's text, for the snippet.
         text: String,
-        /// serde's message.
-        message: String,
+        /// serde's message at its line and column.
+        problem: GateFileError,
     },
     /// The gate is invalid; every problem is listed.
     #[error("the gate is invalid ({} problems)", .errors.len())]
@@ -91,54 +89,26 @@ impl Reportable for Error {
         match self {
             Error::ParseGateFile {
                 path,
-                position,
                 text,
-                message,
-            } => {
-                let diagnostic = Diagnostic::new(format!("invalid gate file: {message}"))
-                    .with_hint("see the gate file format in the health-gate README");
-                let file = path.display().to_string();
-                vec![match position {
-                    Some((line, column)) => {
-                        let at = yaml_spans::Position {
-                            line: *line,
-                            column: *column,
-                            offset: 0,
-                        };
-                        let span = yaml_spans::Span { start: at, end: at };
-                        yaml_spans::diagnostic::place(diagnostic, &file, text, span, None)
-                    }
-                    None => diagnostic.at(file, None, None),
-                }]
-            }
+                problem,
+            } => problem.diagnostics(&path.display().to_string(), text),
             Error::Config {
                 origin,
                 errors,
-                text,
-            } => {
-                // An empty file has no positions (its problems are about what it lacks).
-                let tree = text
-                    .as_deref()
-                    .and_then(|text| yaml_spans::parse(text).ok())
-                    .filter(|root| !root.is_null());
-                errors
-                    .iter()
-                    .map(|e| {
-                        let diagnostic = Diagnostic::new(e.message.clone());
-                        match (&tree, text) {
-                            (Some(root), Some(text)) => yaml_spans::diagnostic::place(
-                                diagnostic,
-                                origin,
-                                text,
-                                root.locate(&e.field).span,
-                                None,
-                            ),
-                            _ => diagnostic.at(origin.clone(), None, None),
-                        }
+                text: Some(text),
+            } => GateFileError::from_config(errors, text).diagnostics(origin, text),
+            Error::Config {
+                origin,
+                errors,
+                text: None,
+            } => errors
+                .iter()
+                .map(|e| {
+                    Diagnostic::new(e.message.clone())
+                        .at(origin.clone(), None, None)
                         .for_field(e.field.clone())
-                    })
-                    .collect()
-            }
+                })
+                .collect(),
             other => vec![Diagnostic::from_error(other)],
         }
     }

@@ -250,20 +250,10 @@ fn load_gate_file(path: &Path) -> Result<(GateFile, String), Error> {
             source: error.into_io(),
         }
     })?;
-    let file = GateFile::parse(&text).map_err(|error| {
-        let message = error.to_string();
-        // serde_yaml_ng appends " at line L column C"; the location is rendered separately.
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
-        Error::ParseGateFile {
-            path: path.to_owned(),
-            position: error.location(),
-            text: text.clone(),
-            message,
-        }
+    let file = GateFile::parse(&text).map_err(|error| Error::ParseGateFile {
+        path: path.to_owned(),
+        text: text.clone(),
+        problem: config::GateFileError::from_parse(&error),
     })?;
     Ok((file, text))
 }

@@ -147,11 +147,12 @@ impl Diagnostic {
                 .as_ref()
                 .and_then(|l| l.column)
                 .map_or(1, |c| c as usize);
-            text.push_str(&format!("\n{gutter} |\n{number} | {}", snippet.text));
+            let (shown, column, width) = window(&snippet.text, column, snippet.width);
+            text.push_str(&format!("\n{gutter} |\n{number} | {shown}"));
             text.push_str(&format!(
                 "\n{gutter} | {}{}",
                 " ".repeat(column.saturating_sub(1)),
-                "^".repeat(snippet.width.max(1))
+                "^".repeat(width.max(1))
             ));
             if let Some(label) = &snippet.label {
                 text.push(' ');
@@ -195,9 +196,61 @@ pub trait Reportable: std::error::Error + Sized + 'static {
     }
 }
 
+/// At most this many characters of a source line are shown under a diagnostic.
+const SNIPPET_CHARS: usize = 160;
+
+/// The part of `line` shown in a snippet, with the caret's 1-based `column` and `width` in it:
+/// the whole line when it is short, else [`SNIPPET_CHARS`] characters around the column with `…`
+/// where text was left out (a minified or generated file can hold megabytes on one line).
+fn window(line: &str, column: usize, width: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= SNIPPET_CHARS {
+        return (line.to_owned(), column, width);
+    }
+    let at = column.saturating_sub(1).min(chars.len());
+    let mut start = at.saturating_sub(SNIPPET_CHARS / 4);
+    let end = (start + SNIPPET_CHARS).min(chars.len());
+    start = end.saturating_sub(SNIPPET_CHARS).min(start);
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    let column = at - start + usize::from(start > 0) + 1;
+    (shown, column, width.min(end.saturating_sub(at)).max(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_source_line_is_shown_around_the_column_only() {
+        let line = format!("{}key: bad{}", "x".repeat(100_000), "y".repeat(100_000));
+        let diagnostic = Diagnostic {
+            snippet: Some(Snippet {
+                text: line,
+                width: 3,
+                label: None,
+            }),
+            ..Diagnostic::new("bad value").at("f.yaml", Some(1), Some(100_006))
+        };
+        let text = diagnostic.to_text();
+        assert!(text.len() < 1_000, "{} bytes", text.len());
+        let lines: Vec<&str> = text.lines().collect();
+        let source = lines[3].strip_prefix("1 | ").expect("source line");
+        let caret = lines[4].strip_prefix("  | ").expect("caret line");
+        assert!(source.starts_with('…') && source.ends_with('…'), "{source}");
+        assert_eq!(source.chars().count(), SNIPPET_CHARS + 2);
+        // The caret still points at `bad`.
+        let at = caret.find('^').expect("caret");
+        let under: String = source.chars().skip(at).take(3).collect();
+        assert_eq!(under, "bad");
+        assert_eq!(caret.trim_start(), "^^^");
+    }
 
     #[test]
     fn renders_location_snippet_field_and_hint() {

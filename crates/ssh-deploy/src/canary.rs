@@ -51,7 +51,7 @@ pub(crate) fn record_baseline(
     host_name: &str,
 ) -> Result<Option<BaselineFile>, HostError> {
     let label = run.label().to_owned();
-    let gate = resolve_gate(&canary.gate, host_name).map_err(|e| error(run, e))?;
+    let gate = resolve_gate(&canary.gate, host_name).map_err(|e| error(run, e.to_string()))?;
     let recorded = match &run.status.current {
         Some(current) => embed::record_baseline(&gate, &|| context.interrupt.is_set())
             .map_err(|reason| format!("{reason} (release {current})")),
@@ -85,7 +85,7 @@ pub(crate) fn observe(
     host_name: &str,
 ) -> Result<(), HostError> {
     let label = run.label().to_owned();
-    let gate = resolve_gate(&canary.gate, host_name).map_err(|e| error(run, e))?;
+    let gate = resolve_gate(&canary.gate, host_name).map_err(|e| error(run, e.to_string()))?;
     context.console.log(&format!(
         "[{label}] observing the canary against the baseline ({})",
         canary.origin

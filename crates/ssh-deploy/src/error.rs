@@ -1,6 +1,10 @@
 //! The error of `ssh-deploy` and its exit class.
 
+use std::path::Path;
+
 use runner_protocol::{Diagnostic, ErrorClass, Reportable};
+
+use crate::gate::GateError;
 
 use crate::host_run::HostError;
 use crate::pack::PackError;
@@ -52,6 +56,18 @@ impl Reportable for Error {
         match self {
             Error::Invalid(problems) => problems.clone(),
             other => vec![Diagnostic::from_error(other)],
+        }
+    }
+}
+
+/// The error of the gate file at `path` (given with `flag`, its text as written `text`): its
+/// problems as diagnostics at `file:line:col` (GitHub annotates the line), a placeholder
+/// problem as a usage error naming the flag and the file.
+pub(crate) fn gate_file(error: GateError, flag: &str, path: &Path, text: &str) -> Error {
+    match error {
+        GateError::Placeholder(message) => usage(format!("{flag} {}: {message}", path.display())),
+        GateError::File(error) => {
+            Error::Invalid(error.diagnostics(&path.display().to_string(), text))
         }
     }
 }

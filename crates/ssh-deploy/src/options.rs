@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use runner_protocol::Runner;
 use runner_protocol::input::LineList;
+use runner_protocol::{Diagnostic, Runner};
 
 use crate::cli::{ChangeArgs, DeployArgs, ExecArgs, HostArgs, ManagerArg, RollbackArgs, ScopeArg};
 use crate::commands::{Custom, Layout, ServiceManager, Systemd};
@@ -254,6 +254,8 @@ pub(crate) struct ServiceSettings {
     pub manager: Box<dyn ServiceManager>,
     /// Gate file text.
     pub gate: Option<String>,
+    /// The gate file's path, which places its problems (`file:line:col`).
+    pub gate_file: Option<PathBuf>,
     /// Stale lock age.
     pub lock_stale_after: Duration,
     /// How long a lock another run holds is waited for (0: refuse at once).
@@ -331,7 +333,7 @@ impl ServiceSettings {
                 // `{vars.NAME}` the file is checked per host once the vars are known.
                 if !text.contains("{vars.") {
                     crate::gate::check(&text, "127.0.0.1")
-                        .map_err(|e| usage(format!("--gate-file {}: {e}", path.display())))?;
+                        .map_err(|e| crate::error::gate_file(e, "--gate-file", path, &text))?;
                 }
                 Some(text)
             }
@@ -351,6 +353,7 @@ impl ServiceSettings {
             services,
             manager,
             gate,
+            gate_file: args.gate_file.clone(),
             lock_stale_after: args.lock_stale_after,
             lock_wait: args.lock_wait,
             dry_run: args.dry_run,
@@ -360,8 +363,9 @@ impl ServiceSettings {
         })
     }
 
-    /// The gate text per host, `{vars.NAME}` filled in from the host's inventory vars.
-    pub(crate) fn gates_for(&self, connection: &Connection) -> Result<Vec<Option<String>>, String> {
+    /// The gate text per host, `{vars.NAME}` filled in from the host's inventory vars. A
+    /// problem of the filled-in file is placed at its line in the gate file and names the host.
+    pub(crate) fn gates_for(&self, connection: &Connection) -> Result<Vec<Option<String>>, Error> {
         connection
             .hosts
             .iter()
@@ -370,9 +374,23 @@ impl ServiceSettings {
                     return Ok(None);
                 };
                 let rendered = crate::inventory::render_vars(text, &connection.vars_for(host))
-                    .map_err(|e| format!("--gate-file, host {}: {e}", host.label()))?;
-                crate::gate::check(&rendered, &host.name())
-                    .map_err(|e| format!("--gate-file, host {}: {e}", host.label()))?;
+                    .map_err(|e| usage(format!("--gate-file, host {}: {e}", host.label())))?;
+                crate::gate::check(&rendered, &host.name()).map_err(|error| {
+                    let flag = format!("--gate-file (host {})", host.label());
+                    match (error, &self.gate_file) {
+                        (crate::gate::GateError::File(error), Some(path)) => Error::Invalid(
+                            error
+                                .diagnostics(&path.display().to_string(), text)
+                                .into_iter()
+                                .map(|d| Diagnostic {
+                                    message: format!("host {}: {}", host.label(), d.message),
+                                    ..d
+                                })
+                                .collect(),
+                        ),
+                        (error, _) => usage(format!("{flag}: {error}")),
+                    }
+                })?;
                 Ok(Some(rendered))
             })
             .collect()
@@ -535,7 +553,7 @@ impl DeployOptions {
             let rest: Vec<usize> = batches[0].split_off(1);
             batches.insert(1, rest);
         }
-        let gates = settings.gates_for(&connection).map_err(usage)?;
+        let gates = settings.gates_for(&connection)?;
         let strategy = match args.strategy {
             crate::cli::StrategyArg::BlueGreen => {
                 Strategy::BlueGreen(Box::new(BlueGreen::from_args(args, &settings.services)?))
@@ -638,11 +656,20 @@ fn canary_from_args(
         }
     };
     let host = &connection.hosts[0];
-    let text = crate::inventory::render_vars(&text, &connection.vars_for(host))
+    let rendered = crate::inventory::render_vars(&text, &connection.vars_for(host))
         .map_err(|e| usage(format!("canary gate, host {}: {e}", host.label())))?;
-    crate::gate::resolve_gate(&text, &host.name())
-        .map_err(|e| usage(format!("canary gate ({origin}): {e}")))?;
-    Ok(Some(crate::canary::Canary { gate: text, origin }))
+    if let Err(error) = crate::gate::resolve_gate(&rendered, &host.name()) {
+        return Err(match (&args.canary_gate_file, error) {
+            (Some(path), error @ crate::gate::GateError::File(_)) => {
+                crate::error::gate_file(error, "--canary-gate-file", path, &text)
+            }
+            (_, error) => usage(format!("canary gate ({origin}): {error}")),
+        });
+    }
+    Ok(Some(crate::canary::Canary {
+        gate: rendered,
+        origin,
+    }))
 }
 
 /// Validated `rollback` options.

@@ -23,6 +23,6 @@ pub mod read;
 mod tree;
 
 pub use depth::{MAX_DEPTH, TooDeep, check_depth};
-pub use parse::{Limits, SyntaxError, parse, parse_with_limits};
+pub use parse::{ErrorKind, Limits, SyntaxError, parse, parse_with_limits};
 pub use read::{ReadError, read_text};
 pub use tree::{Node, NodeKind, Position, Resolved, Span, Style, key_text};

@@ -6,7 +6,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle};
 
 use crate::tree::{Node, NodeKind, Span, Style};
 
-/// A YAML syntax error.
+/// A YAML syntax error, or a text refused before it is read whole.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct SyntaxError {
@@ -14,6 +14,27 @@ pub struct SyntaxError {
     pub message: String,
     /// Where.
     pub span: Span,
+    /// Which rule refused the text, for callers that word the refusal their own way.
+    pub kind: ErrorKind,
+}
+
+/// Which rule a [`SyntaxError`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Not YAML (the parser's own error), or an alias to an unknown anchor.
+    Invalid,
+    /// Nested deeper than [`Limits::max_depth`] (or the scanner's own flow limit).
+    Depth,
+    /// More aliases than [`Limits::max_aliases`].
+    Aliases,
+    /// More nodes than [`Limits::max_nodes`], aliases expanded.
+    Nodes,
+    /// More scalar bytes than [`Limits::max_scalar_bytes`], aliases expanded.
+    ScalarBytes,
+    /// A merge key `<<` whose value is not a mapping or a list of mappings.
+    Merge,
+    /// A second document in the stream.
+    SecondDocument,
 }
 
 /// How far a YAML text may nest and expand. A 1 KB text of nested aliases ("billion laughs")
@@ -100,14 +121,22 @@ impl<'input> Builder<'input> {
             Some(Err(error)) => {
                 let marker = *error.marker();
                 let span = Span::from_parser(saphyr_parser::Span::empty(marker));
+                // The scanner stops flow collections at 255 levels: a nesting refusal too.
+                let kind = if error.info().contains("recursion limit") {
+                    ErrorKind::Depth
+                } else {
+                    ErrorKind::Invalid
+                };
                 Err(SyntaxError {
                     message: format!("invalid YAML: {}", error.info()),
                     span,
+                    kind,
                 })
             }
             None => Err(SyntaxError {
                 message: "invalid YAML: unexpected end of input".into(),
                 span: self.last_end,
+                kind: ErrorKind::Invalid,
             }),
         }
     }
@@ -122,6 +151,7 @@ impl<'input> Builder<'input> {
                     return Err(SyntaxError {
                         message: "expected one YAML document, found a second one".into(),
                         span,
+                        kind: ErrorKind::SecondDocument,
                     });
                 }
                 Event::DocumentStart(_) => {
@@ -132,12 +162,14 @@ impl<'input> Builder<'input> {
                     return Ok(root.unwrap_or(Node {
                         kind: NodeKind::Scalar(String::new(), Style::Plain),
                         span,
+                        tag: None,
                     }));
                 }
                 _ => {
                     return Err(SyntaxError {
                         message: "invalid YAML: unexpected event".into(),
                         span,
+                        kind: ErrorKind::Invalid,
                     });
                 }
             }
@@ -147,26 +179,38 @@ impl<'input> Builder<'input> {
     /// Charges `weight` (a node or an expanded alias at `depth`) against the limits.
     fn charge(&mut self, weight: Weight, depth: usize, span: Span) -> Result<(), SyntaxError> {
         let limits = self.limits;
-        let refuse = |message: String| Err(SyntaxError { message, span });
+        let refuse = |message: String, kind: ErrorKind| {
+            Err(SyntaxError {
+                message,
+                span,
+                kind,
+            })
+        };
         if depth + weight.height > limits.max_depth {
-            return refuse(format!(
-                "YAML nested more than {} levels deep",
-                limits.max_depth
-            ));
+            return refuse(
+                format!("YAML nested more than {} levels deep", limits.max_depth),
+                ErrorKind::Depth,
+            );
         }
         self.nodes = self.nodes.saturating_add(weight.nodes);
         self.scalar_bytes = self.scalar_bytes.saturating_add(weight.scalar_bytes);
         if self.nodes > limits.max_nodes {
-            return refuse(format!(
-                "YAML expands to more than {} nodes (aliases expanded); refusing an alias bomb",
-                limits.max_nodes
-            ));
+            return refuse(
+                format!(
+                    "YAML expands to more than {} nodes (aliases expanded); refusing an alias bomb",
+                    limits.max_nodes
+                ),
+                ErrorKind::Nodes,
+            );
         }
         if self.scalar_bytes > limits.max_scalar_bytes {
-            return refuse(format!(
-                "YAML expands to more than {} bytes of text (aliases expanded); refusing an alias bomb",
-                limits.max_scalar_bytes
-            ));
+            return refuse(
+                format!(
+                    "YAML expands to more than {} bytes of text (aliases expanded); refusing an alias bomb",
+                    limits.max_scalar_bytes
+                ),
+                ErrorKind::ScalarBytes,
+            );
         }
         Ok(())
     }
@@ -179,7 +223,7 @@ impl<'input> Builder<'input> {
         depth: usize,
     ) -> Result<(Node, Weight), SyntaxError> {
         let (node, weight, anchor) = match event {
-            Event::Scalar(text, style, anchor, _tag) => {
+            Event::Scalar(text, style, anchor, tag) => {
                 let style = match style {
                     ScalarStyle::Plain => Style::Plain,
                     _ => Style::Quoted,
@@ -193,10 +237,11 @@ impl<'input> Builder<'input> {
                 let node = Node {
                     kind: NodeKind::Scalar(text.into_owned(), style),
                     span,
+                    tag: tag_text(tag.as_deref()),
                 };
                 (node, weight, anchor)
             }
-            Event::SequenceStart(anchor, _tag) => {
+            Event::SequenceStart(anchor, tag) => {
                 let own = Weight {
                     nodes: 1,
                     scalar_bytes: 0,
@@ -222,10 +267,11 @@ impl<'input> Builder<'input> {
                         start: span.start,
                         end: end.end.max(span.end),
                     },
+                    tag: tag_text(tag.as_deref()),
                 };
                 (node, weight, anchor)
             }
-            Event::MappingStart(anchor, _tag) => {
+            Event::MappingStart(anchor, tag) => {
                 let own = Weight {
                     nodes: 1,
                     scalar_bytes: 0,
@@ -255,6 +301,7 @@ impl<'input> Builder<'input> {
                         start: span.start,
                         end: end.end.max(span.end),
                     },
+                    tag: tag_text(tag.as_deref()),
                 };
                 (node, weight, anchor)
             }
@@ -263,6 +310,7 @@ impl<'input> Builder<'input> {
                     return Err(SyntaxError {
                         message: "invalid YAML: alias to an unknown anchor".into(),
                         span,
+                        kind: ErrorKind::Invalid,
                     });
                 };
                 self.aliases += 1;
@@ -273,6 +321,7 @@ impl<'input> Builder<'input> {
                             self.limits.max_aliases
                         ),
                         span,
+                        kind: ErrorKind::Aliases,
                     });
                 }
                 // Charged before the copy is made: a refused alias allocates nothing.
@@ -281,12 +330,14 @@ impl<'input> Builder<'input> {
                 return node.map(|node| (node, weight)).ok_or(SyntaxError {
                     message: "invalid YAML: alias to an unknown anchor".into(),
                     span,
+                    kind: ErrorKind::Invalid,
                 });
             }
             _ => {
                 return Err(SyntaxError {
                     message: "invalid YAML: unexpected event".into(),
                     span,
+                    kind: ErrorKind::Invalid,
                 });
             }
         };
@@ -316,6 +367,7 @@ fn merge(entries: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, SyntaxError> {
         let refuse = |span: Span| SyntaxError {
             message: "a merge key `<<` takes a mapping or a list of mappings".into(),
             span,
+            kind: ErrorKind::Merge,
         };
         match value.kind {
             NodeKind::Mapping(merged) => sources.push(merged),
@@ -340,6 +392,11 @@ fn merge(entries: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, SyntaxError> {
         }
     }
     Ok(written)
+}
+
+/// A tag as one string: handle and suffix joined.
+fn tag_text(tag: Option<&saphyr_parser::Tag>) -> Option<String> {
+    tag.map(|tag| format!("{}{}", tag.handle, tag.suffix))
 }
 
 impl Weight {
@@ -388,6 +445,39 @@ mod tests {
                 "g": "1.10.2", "h": "yes", "i": null, "j": 1000.0
             })
         );
+    }
+
+    #[test]
+    fn tags_are_kept_as_written() {
+        let root = parse("a: !!str 12\nb: !local [x]\nc: 12\n").expect("valid");
+        let entries = mapping(&root);
+        assert_eq!(entries[0].1.tag.as_deref(), Some("tag:yaml.org,2002:str"));
+        assert_eq!(entries[1].1.tag.as_deref(), Some("!local"));
+        assert_eq!(entries[2].1.tag, None);
+    }
+
+    #[test]
+    fn refusals_say_which_rule_refused() {
+        let kind =
+            |text: &str, limits: Limits| parse_with_limits(text, limits).expect_err(text).kind;
+        let small = Limits {
+            max_depth: 2,
+            max_aliases: 1,
+            max_nodes: 8,
+            max_scalar_bytes: 8,
+        };
+        assert_eq!(kind("a: [1, 2\n", small), ErrorKind::Invalid);
+        assert_eq!(kind("a: [[1]]\n", small), ErrorKind::Depth);
+        assert_eq!(kind("a: &a x\nb: *a\nc: *a\n", small), ErrorKind::Aliases);
+        assert_eq!(
+            kind("[1, 2, 3, 4, 5, 6, 7, 8, 9]\n", small),
+            ErrorKind::Nodes
+        );
+        assert_eq!(kind("a: 123456789\n", small), ErrorKind::ScalarBytes);
+        assert_eq!(kind("a:\n  <<: x\n", small), ErrorKind::Merge);
+        assert_eq!(kind("a: 1\n---\nb: 2\n", small), ErrorKind::SecondDocument);
+        let flow = format!("a: {}", "[".repeat(300));
+        assert_eq!(kind(&flow, Limits::DEFAULT), ErrorKind::Depth);
     }
 
     #[test]

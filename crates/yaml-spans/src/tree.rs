@@ -61,6 +61,10 @@ pub struct Node {
     pub kind: NodeKind,
     /// Where it is.
     pub span: Span,
+    /// The tag as written, handle and suffix joined (`tag:yaml.org,2002:str` for `!!str`,
+    /// `!local` for `!local`); `None` without one. Resolution ignores it: callers that give
+    /// tags a meaning (change-detect, which reads tags as serde_yaml_ng did) look at it.
+    pub tag: Option<String>,
 }
 
 /// A core-schema scalar resolved from a plain scalar.

@@ -2,7 +2,8 @@
 //! `{ dot: true }` (how dorny/paths-filter calls it), see `tests/data/picomatch-oracle.js`.
 
 use change_detect::change::{Change, Status};
-use change_detect::config::{Quantifier, parse};
+use change_detect::config::parse;
+use change_detect::filter::Quantifier;
 use change_detect::matcher::Matcher;
 
 #[derive(serde::Deserialize)]

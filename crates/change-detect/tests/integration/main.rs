@@ -7,6 +7,7 @@ mod ci;
 mod cli;
 mod common;
 mod events;
+mod filters;
 mod globs;
 mod last_deployment;
 mod last_success;

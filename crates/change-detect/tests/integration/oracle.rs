@@ -14,7 +14,8 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use change_detect::change::{Change, Status};
-use change_detect::config::{Quantifier, parse};
+use change_detect::config::parse;
+use change_detect::filter::Quantifier;
 use change_detect::matcher::Matcher;
 use serde_json::{Value, json};
 

@@ -15,13 +15,23 @@
 //!     sse: { url: "http://127.0.0.1:8080/api/telemetry/stream", event: telemetry }
 //!   - name: db-port
 //!     tcp: { addr: "127.0.0.1:5432" }
+//!   - name: chat
+//!     ws: { url: "ws://127.0.0.1:8080/api/chat", steps: [{ send: ping }, { expect: { contains: pong } }] }
+//!   - name: sandbox
+//!     command: { shell: "command -v bwrap" }
+//!   - name: errors
+//!     metrics:
+//!       scrape: http://127.0.0.1:8080/metrics     # or `prometheus:` / `cloudwatch:`
+//!       window: 30s
+//!       rules: [{ expr: 'increase(http_requests_total{code=~"5.."})', below: 5 }]
 //! gate: { require: all }
 //! ```
 //!
 //! Layout: [`file`] is the file as written; [`gate`] resolves it check by check, each probe
-//! kind in its own module (spec + resolution), with the shared pieces (headers, TLS,
-//! endpoint, expectations, readiness, observation) beside them. Nothing here depends on
-//! how a probe runs.
+//! kind (http, grpc, sse, tcp, ws, command, metrics with its cloudwatch source) in its own
+//! module (spec + resolution), with the shared pieces (headers, TLS, endpoint, expectations,
+//! readiness, observation) beside them; `problems` places what is wrong with a file at its
+//! lines. Nothing here depends on how a probe runs.
 
 mod cloudwatch;
 mod command;
@@ -37,6 +47,7 @@ mod http;
 mod metrics;
 mod observation;
 mod parse;
+mod problems;
 mod readiness;
 mod sse;
 mod tcp;
@@ -51,6 +62,7 @@ pub use error::ConfigError;
 pub use file::GateFile;
 pub use gate::Gate;
 pub use parse::ParseError;
+pub use problems::GateFileError;
 
 pub(crate) use cloudwatch::{CloudWatchMetric, CloudWatchSource};
 pub(crate) use command::{CommandSpec, Program};

@@ -3,7 +3,7 @@
 
 use runner_protocol::{Runner, Verdict};
 
-use crate::error::{Error, usage};
+use crate::error::Error;
 use crate::host_run::{HostError, HostRun};
 use crate::options::{HostSpec, RollbackOptions};
 use crate::quote::ReleaseId;
@@ -17,10 +17,7 @@ const PARALLEL: usize = 8;
 pub(crate) fn rollback(options: &RollbackOptions, runner: &mut Runner) -> Result<Verdict, Error> {
     let console = runner.console().clone();
     let hosts = options.connection.hosts.clone();
-    let gates = options
-        .settings
-        .gates_for(&options.connection)
-        .map_err(usage)?;
+    let gates = options.settings.gates_for(&options.connection)?;
     let results = parallel(
         hosts.clone().into_iter().enumerate().collect(),
         PARALLEL,

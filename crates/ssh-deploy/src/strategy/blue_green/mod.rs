@@ -348,8 +348,9 @@ impl BlueGreen {
             Some(path) if !path.as_os_str().is_empty() => {
                 let content = std::fs::read_to_string(path)
                     .map_err(|e| usage(format!("--observe-gate-file {}: {e}", path.display())))?;
-                crate::gate::check(&content, "127.0.0.1")
-                    .map_err(|e| usage(format!("--observe-gate-file {}: {e}", path.display())))?;
+                crate::gate::check(&content, "127.0.0.1").map_err(|e| {
+                    crate::error::gate_file(e, "--observe-gate-file", path, &content)
+                })?;
                 Some(content)
             }
             _ => None,
