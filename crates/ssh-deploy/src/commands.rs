@@ -110,6 +110,12 @@ impl Layout {
         )
     }
 
+    /// [`Layout::lock`], then, only once the lock is taken, `command` in the same remote shell
+    /// (in a subshell without `set -e`: its exit status is the whole command's).
+    pub fn lock_and(&self, token: &str, owner: &str, run: &str, command: &str) -> String {
+        self.lock_then(token, owner, run, &format!("( set +e; {command}\n)"))
+    }
+
     fn lock_then(&self, token: &str, owner: &str, run: &str, then: &str) -> String {
         let lock = self.state("lock");
         format!(
@@ -185,6 +191,20 @@ impl Layout {
     /// connection ends (the runner died, or the host's SSH server gave up on a dead link).
     pub fn holding(&self, token: &str) -> String {
         self.renewing_bounded(token, None, None, "cat >/dev/null")
+    }
+
+    /// A loop that renews the lease (when the lock is ours) now and every third of the lease
+    /// until it gets SIGTERM (taking its `sleep` along), to run in the background while a
+    /// login shell started ahead waits for its command ([`crate::remote::Remote::start_ahead`]):
+    /// like [`Layout::holding`], the lease is held while the runner is connected and between
+    /// commands (a gate), and no longer once the connection ends.
+    pub fn renewer(&self, token: &str) -> String {
+        format!(
+            "( trap 'kill $t 2>/dev/null; exit 0' TERM; \
+             while :; do {renew}; sleep {every} & t=$!; wait $t; done ) </dev/null >/dev/null 2>&1",
+            renew = self.renew_for(token, self.lease),
+            every = (self.lease / 3).max(1),
+        )
     }
 
     fn renewing_bounded(

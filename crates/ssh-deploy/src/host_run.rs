@@ -138,6 +138,25 @@ impl HostRun {
         self.remote.label()
     }
 
+    /// With `on`, from now on each remote command starts the next one's login shell ahead (see
+    /// [`Remote::start_ahead`]); off before the last command.
+    /// A shell started ahead renews the lock's lease while it waits (between commands: during
+    /// a gate), as [`HostRun::gate`]'s held command does.
+    pub(crate) fn start_ahead(&mut self, context: &HostContext<'_>, on: bool) {
+        let idle = context.layout.renewer(&self.token);
+        self.remote.start_ahead(on, &idle);
+    }
+
+    /// `command` with the lock's lease renewed while it runs (as every step of
+    /// [`HostRun::step`]), when the lock is held; unchanged otherwise.
+    pub(crate) fn lease_renewing(&self, context: &HostContext<'_>, command: &str) -> String {
+        if self.locked && !self.finishing {
+            context.layout.renewing(&self.token, None, command)
+        } else {
+            command.to_owned()
+        }
+    }
+
     /// This run still holds the host's deploy lock.
     pub(crate) fn holds_lock(&self) -> bool {
         self.locked
@@ -318,6 +337,59 @@ impl HostRun {
         self.status = parse_status(&output);
         self.previous = self.status.current.clone();
         Ok(())
+    }
+
+    /// Tries to take the lock and run `command` in the same remote command (one login shell
+    /// fewer), without echoing anything `command` prints (it may hold env file values). Taken:
+    /// the output, with the lock's own lines taken out (the caller judges `command`'s status).
+    /// Not taken (held by another run, stale, or the lock command failed): `None`, after taking
+    /// the lock as [`HostRun::lock`] does (waiting, stale takeover, errors), so the caller runs
+    /// `command` on its own.
+    pub(crate) fn lock_and_run_quiet(
+        &mut self,
+        context: &HostContext<'_>,
+        command: &str,
+    ) -> Result<Option<ExecOutput>, HostError> {
+        let renewing = context.layout.renewing(&self.token, None, command);
+        let locking = context
+            .layout
+            .lock_and(&self.token, context.who, context.run, &renewing);
+        let mut output = match self.exec_quiet("lock", &locking, None) {
+            Ok(output) => output,
+            Err(error) => {
+                // The lock may have been taken before the connection failed: the ending
+                // releases it (only if it is this run's, see `Layout::unlock`).
+                self.locked = true;
+                return Err(error);
+            }
+        };
+        if !output.stdout.lines().any(|l| l == LOCK_ACQUIRED) {
+            self.lock(context)?;
+            return Ok(None);
+        }
+        self.locked = true;
+        let mut cleaned = Vec::new();
+        let mut rest = String::new();
+        for line in output.stdout.split_inclusive('\n') {
+            let bare = line.trim_end_matches('\n');
+            if bare == LOCK_ACQUIRED {
+                continue;
+            }
+            match bare.strip_prefix(crate::commands::CLEANED) {
+                // The cleanup's lines come before anything `command` prints.
+                Some(name) if rest.is_empty() => cleaned.push(name.to_owned()),
+                _ => rest.push_str(line),
+            }
+        }
+        if !cleaned.is_empty() {
+            context.console.untrusted().line(&format!(
+                "[{}] removed what an earlier deploy left when it died: {}",
+                self.label(),
+                cleaned.join(", ")
+            ));
+        }
+        output.stdout = rest;
+        Ok(Some(output))
     }
 
     /// Takes the lock (running the status command too when `status` is set); returns the
@@ -738,6 +810,50 @@ impl HostRun {
         result?;
         self.switched = false;
         Ok(left_running)
+    }
+
+    /// The release log line for `release` (`result`) and the unlock, as one command that always
+    /// exits 0 and prints which failed ([`crate::commands::sequence`]): for a strategy that
+    /// ends its last remote command with them (one login shell fewer). Then
+    /// [`HostRun::finished_by`] with what it printed.
+    pub(crate) fn finish_command(
+        &self,
+        context: &HostContext<'_>,
+        release: &ReleaseId,
+        checksum: &str,
+        result: &str,
+    ) -> String {
+        let parts = [
+            (
+                "release log".to_owned(),
+                context.layout.log(release, checksum, context.who, result),
+            ),
+            ("unlock".to_owned(), context.layout.unlock(&self.token)),
+        ];
+        crate::commands::combined(&parts, false).1
+    }
+
+    /// After a [`HostRun::finish_command`] ran: the run is finished (the lock stays held only
+    /// if its unlock failed); the failures, as warnings.
+    pub(crate) fn finished_by(&mut self, output: &str) -> Vec<HostError> {
+        self.reverting = true;
+        self.finishing = true;
+        let failed = crate::commands::failed_parts(output);
+        if !failed.contains(&1) {
+            self.locked = false;
+        }
+        failed
+            .iter()
+            .map(|&index| {
+                let stage = if index == 0 { "release log" } else { "unlock" };
+                self.error(stage, "failed")
+            })
+            .collect()
+    }
+
+    /// The release log and unlock already ran ([`HostRun::finished_by`]).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finishing
     }
 
     /// Appends to the release log, prunes old releases (on success) and releases the lock.

@@ -130,6 +130,19 @@ pub trait Remote: Send {
     /// output (`exec`): SSH connections shut their socket, and the command, which keeps running
     /// on the host, must be stopped over another connection. The local transport waits.
     fn stop_waiting_on_interrupt(&mut self, _interrupt: &crate::interrupt::Interrupt) {}
+    /// With `on`, from now on each command starts the next command's channel and login shell
+    /// while it runs, and that shell waits for its command ([`WAITER`]): a login shell's start
+    /// (its rc files: 0.16 s for root on the benchmark machine, issue 19) overlaps the command
+    /// before it instead of adding to every command. Commands run exactly as with
+    /// [`Remote::exec`]: same shell, same stdin (the input after the command text), stdout,
+    /// stderr and exit status. Off (before the last command, so no shell is started for
+    /// nothing), a shell already started is still used by the next command. The local transport
+    /// has no login shell to start ahead.
+    ///
+    /// `idle` (may be empty) runs in the background while a shell started ahead waits (the
+    /// lock's lease renewer, [`crate::commands::Layout::renewer`]): stopped before the command
+    /// runs.
+    fn start_ahead(&mut self, _on: bool, _idle: &str) {}
     /// Forwards a new loopback port on the runner to `127.0.0.1:port` on the host (gate checks
     /// of loopback-only services, see [`crate::tunnel`]). Only SSH connections can.
     fn tunnel(&self, port: u16) -> Result<crate::tunnel::Tunnel, String> {
@@ -397,6 +410,44 @@ pub(crate) enum KnownHostsVerdict {
     NotFound,
 }
 
+/// The command of a channel started ahead ([`Remote::start_ahead`]): the login shell reads a
+/// header line with the command's length in bytes, then exactly that many bytes (`head -c`
+/// reads no further: what follows is the command's own stdin), checks it got all of them (a
+/// connection cut mid-command must never run a prefix of it), and runs it with `eval`, so
+/// `exit`, traps and `$?` behave as in `sh -c`. A channel closed before any header (the
+/// connection ends with one started ahead and unused) exits 0 having run nothing.
+/// With `idle` (a command), it runs in the background while the shell waits, and is stopped
+/// (and waited for) before the command runs or the shell exits.
+pub(crate) fn waiter(idle: &str) -> String {
+    if idle.is_empty() {
+        return WAITER.to_owned();
+    }
+    format!(
+        "{idle} & ssh_deploy_idle=$!; IFS= read -r ssh_deploy_n; ssh_deploy_r=$?; \
+         kill $ssh_deploy_idle 2>/dev/null; wait $ssh_deploy_idle 2>/dev/null; \
+         [ $ssh_deploy_r -eq 0 ] || exit 0; {}",
+        WAITER
+            .strip_prefix("IFS= read -r ssh_deploy_n || exit 0; ")
+            .unwrap_or(WAITER)
+    )
+}
+
+pub(crate) const WAITER: &str = "IFS= read -r ssh_deploy_n || exit 0; \
+     ssh_deploy_s=$(head -c \"$ssh_deploy_n\"; echo x); ssh_deploy_s=${ssh_deploy_s%x}; \
+     [ \"$(printf '%s' \"$ssh_deploy_s\" | wc -c)\" -eq \"$ssh_deploy_n\" ] || \
+     { echo \"ssh-deploy: the command arrived incomplete; nothing was run\" >&2; exit 255; }; \
+     eval \"$ssh_deploy_s\"";
+
+/// How many commands' channels [`Remote::start_ahead`] keeps started. One: a second one
+/// started at the same time would compete with it for the host's CPU (and on the benchmark
+/// machine for `pyenv rehash`'s lock in root's `~/.bashrc`), and is one more shell to wind down
+/// at the end.
+const AHEAD: usize = 1;
+
+/// How long closing the connection waits for a login shell started ahead and never used to
+/// get through its rc files and exit (see the [`Drop`] of [`SshRemote`]).
+const SPARE_CLOSE: Duration = Duration::from_secs(5);
+
 /// An SSH connection (libssh2).
 pub(crate) struct SshRemote {
     label: String,
@@ -409,6 +460,13 @@ pub(crate) struct SshRemote {
     interrupt: Option<crate::interrupt::Interrupt>,
     /// A signal also ends the wait for a command's output (not only an upload).
     stop_waiting: bool,
+    /// Each command starts the next one's channel ahead ([`Remote::start_ahead`]).
+    ahead: bool,
+    /// What a shell started ahead runs while it waits ([`waiter`]).
+    idle: String,
+    /// The channels started ahead, oldest first, their login shells waiting for a command
+    /// ([`WAITER`]).
+    spares: std::collections::VecDeque<ssh2::Channel>,
     // Declared after `session`, so the target's session is dropped (and says goodbye) before
     // the tunnel under it and the jump host's session go away.
     _jump: Option<(crate::jump::Forwarder, Box<SshRemote>)>,
@@ -590,17 +648,53 @@ impl SshRemote {
             socket,
             interrupt: None,
             stop_waiting: false,
+            ahead: false,
+            idle: String::new(),
+            spares: std::collections::VecDeque::new(),
             _jump: None,
         })
     }
 
-    /// The part of [`Remote::exec`] that uses the open channel.
+    /// With [`Remote::start_ahead`], starts channels until [`AHEAD`] wait (if one cannot be
+    /// started now, the command that would have used it starts its own).
+    fn start_spares(&mut self) {
+        while self.ahead && self.spares.len() < AHEAD {
+            match self.start_waiter() {
+                Ok(channel) => self.spares.push_back(channel),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Opens a channel running [`WAITER`] (its login shell starts now, on the host).
+    fn start_waiter(&mut self) -> Result<ssh2::Channel, RemoteError> {
+        let ssh = |action: &'static str| {
+            let host = self.label.clone();
+            move |source| RemoteError::Ssh {
+                host,
+                action: action.into(),
+                source,
+            }
+        };
+        let mut channel = self
+            .session
+            .channel_session()
+            .map_err(ssh("open channel"))?;
+        channel
+            .exec(&waiter(&self.idle))
+            .map_err(ssh("start command"))?;
+        Ok(channel)
+    }
+
+    /// The part of [`Remote::exec`] that uses the open channel. `waiting`: the channel already
+    /// runs [`WAITER`], and the command goes on its stdin ahead of the input.
     fn run_channel(
         &mut self,
         channel: &mut ssh2::Channel,
         command: &str,
         input: Option<&mut dyn Read>,
         watchdog: Option<&crate::watchdog::Watchdog>,
+        waiting: bool,
     ) -> Result<ExecOutput, RemoteError> {
         let label = self.label.clone();
         let ssh = |action: &'static str| {
@@ -619,7 +713,20 @@ impl SshRemote {
                 source,
             }
         };
-        channel.exec(command).map_err(ssh("start command"))?;
+        let header = format!("{}\n{command}", command.len());
+        let mut empty = std::io::empty();
+        let mut waiting_input;
+        let input: Option<&mut dyn Read> = if waiting {
+            let rest: &mut dyn Read = match input {
+                Some(input) => input,
+                None => &mut empty,
+            };
+            waiting_input = header.as_bytes().chain(rest);
+            Some(&mut waiting_input)
+        } else {
+            channel.exec(command).map_err(ssh("start command"))?;
+            input.map(|input| -> &mut dyn Read { input })
+        };
         if let Some(input) = input {
             // While the artifact is written, a stall or a signal shuts the connection.
             if let Some(dog) = watchdog {
@@ -650,6 +757,8 @@ impl SshRemote {
             );
         }
         channel.send_eof().map_err(ssh("close stdin"))?;
+        // The next commands' login shells start while this one runs.
+        self.start_spares();
         // While the command runs quietly (a restart, a gate on the host), reads time out every
         // keepalive interval, send a keepalive and go on, up to the command timeout of silence.
         let slice = if self.keepalive.is_zero() {
@@ -748,6 +857,11 @@ impl Remote for SshRemote {
         self.stop_waiting = true;
     }
 
+    fn start_ahead(&mut self, on: bool, idle: &str) {
+        self.ahead = on;
+        idle.clone_into(&mut self.idle);
+    }
+
     fn hold(&mut self, command: &str) -> Result<Hold, RemoteError> {
         let ssh = |action: &str| {
             let host = self.label.clone();
@@ -803,12 +917,18 @@ impl Remote for SshRemote {
             },
             None => error,
         };
-        let mut channel = self
-            .session
-            .channel_session()
-            .map_err(ssh("open channel"))
-            .map_err(fired)?;
-        let result = self.run_channel(&mut channel, command, input, watchdog.as_ref());
+        let (mut channel, waiting) = match self.spares.pop_front() {
+            Some(channel) => (channel, true),
+            None if self.ahead => (self.start_waiter().map_err(fired)?, true),
+            None => (
+                self.session
+                    .channel_session()
+                    .map_err(ssh("open channel"))
+                    .map_err(fired)?,
+                false,
+            ),
+        };
+        let result = self.run_channel(&mut channel, command, input, watchdog.as_ref(), waiting);
         let lost = watchdog.as_ref().and_then(|w| w.fired()).is_some()
             || result.as_ref().is_err_and(RemoteError::is_unreachable);
         if lost {
@@ -820,6 +940,7 @@ impl Remote for SshRemote {
                 let _ = socket.shutdown(std::net::Shutdown::Both);
             }
             self.session.set_blocking(false);
+            self.spares.clear();
         }
         drop(channel);
         result.map_err(fired)
@@ -919,6 +1040,25 @@ impl Drop for Hold {
     fn drop(&mut self) {
         if let Some(close) = self.0.take() {
             close();
+        }
+    }
+}
+
+impl Drop for SshRemote {
+    /// A login shell started ahead and never used is closed gracefully: EOF on its stdin (it
+    /// exits having run nothing, [`WAITER`]) and a bounded wait for it to exit, so it is not
+    /// cut off half-way through its rc files when the connection goes (one killed inside
+    /// `pyenv rehash` leaves that tool's lock file behind, and every later login shell on the
+    /// host waits 60 s for it).
+    fn drop(&mut self) {
+        if self.spares.is_empty() {
+            return;
+        }
+        self.session
+            .set_timeout(SPARE_CLOSE.as_millis().try_into().unwrap_or(u32::MAX));
+        for mut spare in self.spares.drain(..) {
+            let _ = spare.send_eof();
+            let _ = spare.wait_close();
         }
     }
 }
@@ -1049,6 +1189,111 @@ mod tests {
         for bad in ["", "a@", "host:x", "ho st", "$(id)@h", "h;rm"] {
             assert!(HostTarget::parse(bad, "u", 22).is_err(), "{bad}");
         }
+    }
+
+    /// What a channel started ahead does with its stdin, through the local `bash` (the login
+    /// shell sshd starts runs [`WAITER`] with `-c` just so): the command runs with the rest of
+    /// stdin as its own, its exit status and both streams kept; a command cut short is never
+    /// run; a channel closed unused runs nothing.
+    #[test]
+    fn a_waiting_shell_runs_exactly_the_command_it_was_sent() {
+        let waiter = |stdin: &[u8]| {
+            let mut child = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(WAITER)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("bash");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(stdin)
+                .expect("write");
+            let out = child.wait_with_output().expect("wait");
+            (
+                out.status.code(),
+                String::from_utf8(out.stdout).expect("utf-8"),
+                String::from_utf8(out.stderr).expect("utf-8"),
+            )
+        };
+        let dir = tempfile::tempdir().expect("tmp");
+        let marker = dir.path().join("ran");
+        let command = format!(
+            "set -e; echo \"it's $((1 + 1))\"; echo warn >&2; head -c 3; echo; \
+             n=0; trap 'echo trapped' EXIT; touch '{}'\n\nexit 7",
+            marker.display()
+        );
+        let mut stdin = format!("{}\n{command}", command.len()).into_bytes();
+        stdin.extend_from_slice(b"abcdef");
+        let (status, stdout, stderr) = waiter(&stdin);
+        assert_eq!(status, Some(7), "{stdout}{stderr}");
+        assert_eq!(stdout, "it's 2\nabc\ntrapped\n");
+        assert_eq!(stderr, "warn\n");
+        assert!(marker.exists());
+
+        // Cut short (the connection died mid-command): nothing runs, not even a prefix.
+        std::fs::remove_file(&marker).expect("rm");
+        let cut = format!("{}\n{}", command.len(), &command[..command.len() - 8]);
+        let (status, stdout, stderr) = waiter(cut.as_bytes());
+        assert_eq!(status, Some(255));
+        assert_eq!(stdout, "");
+        assert!(stderr.contains("incomplete"), "{stderr}");
+        assert!(!marker.exists());
+
+        // Started ahead and never used.
+        assert_eq!(waiter(b""), (Some(0), String::new(), String::new()));
+    }
+
+    /// A shell started ahead with an idle command (the lease renewer) runs it while it waits
+    /// and stops it, and waits for it, before the command runs, or before it exits unused.
+    #[test]
+    fn a_waiting_shell_stops_its_idle_command_first() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("idle.log");
+        let quoted = crate::quote::q(log.to_str().expect("utf-8"));
+        let idle = format!(
+            "( trap 'echo stopped >> {quoted}; exit 0' TERM; echo started >> {quoted}; \
+             while :; do sleep 1 & wait $!; done ) </dev/null >/dev/null 2>&1"
+        );
+        let run = |stdin: Option<&str>| {
+            let _ = std::fs::remove_file(&log);
+            let mut child = std::process::Command::new("bash")
+                .arg("-c")
+                .arg(waiter(&idle))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("bash");
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("started")) {
+                assert!(
+                    std::time::Instant::now() < until,
+                    "the idle command never started"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let mut pipe = child.stdin.take().expect("stdin");
+            if let Some(command) = stdin {
+                pipe.write_all(format!("{}\n{command}", command.len()).as_bytes())
+                    .expect("write");
+            }
+            drop(pipe);
+            let out = child.wait_with_output().expect("wait");
+            (
+                out.status.code(),
+                String::from_utf8(out.stdout).expect("utf-8"),
+            )
+        };
+        let command = format!("cat {quoted}; exit 3");
+        assert_eq!(run(Some(&command)), (Some(3), "started\nstopped\n".into()));
+        assert_eq!(run(None), (Some(0), String::new()));
+        assert_eq!(
+            std::fs::read_to_string(&log).expect("log"),
+            "started\nstopped\n"
+        );
     }
 
     #[test]

@@ -41,13 +41,19 @@ case "$1" in
     fi
     echo "$2: Pulling from registry"; exit 0 ;;
   inspect)
-    c=$(last "$@"); s=${c#cid-}
-    echo "sha256:old$s registry.example/$s:old"
+    [ "$2" = --format ] || exit 99
+    shift 3
+    for c; do s=${c#cid-}; echo "$c sha256:old$s registry.example/$s:old"; done
     exit 0 ;;
   image)
-    [ "$2" = inspect ] || exit 99
-    i=$(last "$@"); echo "registry.example/${i#sha256:old}@sha256:d1g35t"; exit 0 ;;
+    [ "$2" = inspect ] && [ "$3" = --format ] || exit 99
+    shift 4
+    for i; do echo "$i registry.example/${i#sha256:old}@sha256:d1g35t"; done
+    exit 0 ;;
   tag) exit 0 ;;
+  ps)
+    [ "$*" = 'ps -a --filter label=com.docker.compose.project=agentic --filter label=com.docker.compose.oneoff=False --format {{.Label "com.docker.compose.service"}} {{.ID}}' ] || exit 99
+    for s in chat-ingress chat-proc metrics api-1 api-2 api-3; do echo "$s cid-$s"; done; exit 0 ;;
   compose)
     shift
     while [ $# -gt 0 ]; do case "$1" in -p|-f) shift 2 ;; *) break ;; esac; done
@@ -908,4 +914,134 @@ fn a_failed_host_beyond_the_budget_stops_the_schedule() {
         !fleet.fx.path("root-2/.ssh-deploy").exists(),
         "host-2 was never touched"
     );
+}
+
+/// The lock rides in the first remote command and the release log and unlock in the last
+/// (issue 19: one login shell fewer each), with the lock's semantics unchanged: a held lock
+/// stops the deploy before anything runs and stays its holder's; a lock whose lease ran out is
+/// taken over; a success is logged once and the lock released; a rollback is logged as such.
+#[test]
+fn the_lock_and_the_release_log_ride_in_the_first_and_last_commands() {
+    let fx = Fixture::new(None);
+    let state = fx.path("state/.ssh-deploy");
+    let log = || std::fs::read_to_string(state.join("log")).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let hold = |lease: u64| {
+        std::fs::create_dir_all(state.join("lock")).expect("mkdir");
+        std::fs::write(
+            state.join("lock/owner"),
+            format!("token=0therrun\nowner=someone\nrun=77\nsince={now}\n"),
+        )
+        .expect("owner");
+        std::fs::write(state.join("lock/lease"), format!("{lease}\n")).expect("lease");
+    };
+
+    // Held by a live deploy: nothing runs, the lock stays its holder's.
+    hold(now + 600);
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(
+        out.stderr.contains("another deploy holds the lock"),
+        "{}",
+        out.stderr
+    );
+    assert!(fx.argv().is_empty(), "nothing ran: {:?}", fx.argv());
+    assert!(
+        std::fs::read_to_string(state.join("lock/owner"))
+            .expect("still held")
+            .contains("token=0therrun")
+    );
+    assert_eq!(log(), "");
+
+    // Its lease ran out: taken over, deployed, logged once, released.
+    hold(now - 100);
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr.contains("taking over the deploy lock"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fx.ups().len(), 6, "{:?}", fx.ups());
+    let lines: Vec<String> = log().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("v2\t") && lines[0].ends_with("\tsuccess"),
+        "{lines:?}"
+    );
+    assert!(!state.join("lock").exists(), "lock released");
+
+    // A free lock: taken in the first command; a failed gate is rolled back and logged so.
+    let fx = Fixture::new(Some("api-3"));
+    let state = fx.path("state/.ssh-deploy");
+    let out = fx.deploy(&[]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    let log = std::fs::read_to_string(state.join("log")).expect("log");
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(log.trim_end().ends_with("\trolled-back"), "{log}");
+    assert!(!state.join("lock").exists(), "lock released");
+}
+
+/// The lock's lease is renewed for as long as a compose deploy works on the host, a gate
+/// included: the shell started ahead for the next command renews it while it waits (issue 19;
+/// before, compose commands never renewed it, so a second deploy took the lock over from a live
+/// one once a lease had passed). A 3 s lease and a gate held for 4.5 s: the second deploy is
+/// refused, the first goes on and releases the lock.
+#[test]
+fn the_lease_is_renewed_through_a_gate_longer_than_it() {
+    let fx = Fixture::new(None);
+    let open = fx.path("gate-open");
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let gate = {
+        let open = open.clone();
+        let asked = asked.clone();
+        HttpServer::start(move |request| {
+            if request.path.ends_with("/api-2") && !open.exists() {
+                asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Reply::text(503, "warming up")
+            } else {
+                Reply::text(200, "ok")
+            }
+        })
+    };
+    std::fs::write(
+        fx.path("api-gate.yaml"),
+        format!(
+            "checks:\n  - name: api\n    attempt_timeout: 2s\n    http: {{ url: 'http://{{host}}:{}/health/{{service}}' }}\n    readiness: {{ interval: 50ms, deadline: 60s }}\n",
+            gate.addr().port()
+        ),
+    )
+    .expect("gate");
+    let first = std::thread::scope(|scope| {
+        let first = scope.spawn(|| fx.deploy(&[("SSH_DEPLOY_LOCK_LEASE", "3s")]));
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while asked.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(
+                std::time::Instant::now() < until && !first.is_finished(),
+                "the gate of api-2 never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // Not synchronisation: the lease must have run out had nobody renewed it.
+        std::thread::sleep(std::time::Duration::from_millis(4500));
+        let second = fx.deploy(&[
+            ("SSH_DEPLOY_LOCK_LEASE", "3s"),
+            ("SSH_DEPLOY_RELEASE_ID", "v3"),
+        ]);
+        assert_eq!(second.code, Some(3), "{second:?}");
+        assert!(
+            second.stderr.contains("another deploy holds the lock"),
+            "{}",
+            second.stderr
+        );
+        std::fs::write(&open, "").expect("open the gate");
+        first.join().expect("first deploy")
+    });
+    assert_eq!(first.code, Some(0), "{first:?}");
+    assert!(!first.stderr.contains("taking over"), "{}", first.stderr);
+    assert!(!fx.path("state/.ssh-deploy/lock").exists(), "lock released");
+    assert_eq!(fx.ups().len(), 6, "{:?}", fx.ups());
 }

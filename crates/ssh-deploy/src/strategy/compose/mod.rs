@@ -301,8 +301,14 @@ pub(crate) fn deploy(options: &ComposeOptions, runner: &mut Runner) -> Result<Ve
                 };
                 rollout.record(index, run.as_ref(), result, report.error.clone());
                 if let Some(mut run) = run {
-                    // The release log records every run that changed something on the host.
-                    rollout.finish(index, &mut run, &context, log);
+                    // The release log records every run that changed something on the host
+                    // (a successful one wrote it, and unlocked, in its last command: then only
+                    // an unlock that failed there is tried again).
+                    if !run.is_finished() {
+                        rollout.finish(index, &mut run, &context, log);
+                    } else if run.holds_lock() {
+                        rollout.finish(index, &mut run, &context, None);
+                    }
                 }
                 reports.push(report);
                 if let Some((text, failure)) = failed {

@@ -18,6 +18,10 @@ use super::chain::{self, Part};
 use super::lifecycle::Lifecycle;
 use super::plan::{HOST, Phase};
 
+/// The title and action of the release log + unlock part that ends a successful host's last
+/// command.
+const FINISH: &str = "release log + unlock";
+
 /// How a host run ended badly.
 #[derive(Debug)]
 pub(super) enum Failure {
@@ -115,12 +119,30 @@ impl Host<'_> {
         input: Option<&[u8]>,
         stop_on_failure: bool,
     ) -> Result<chain::Parsed, (HostError, usize)> {
+        self.chain_locking(parts, input, stop_on_failure, false)
+    }
+
+    /// [`Host::chain`]; with `lock`, the deploy lock is taken first, in the same remote command
+    /// when it is free (one login shell fewer), else as [`HostRun::lock`] does (waiting, stale
+    /// takeover) before the parts run on their own. A lock that cannot be taken is an error
+    /// before any part ran.
+    fn chain_locking(
+        &mut self,
+        parts: &[Part],
+        input: Option<&[u8]>,
+        stop_on_failure: bool,
+        lock: bool,
+    ) -> Result<chain::Parsed, (HostError, usize)> {
         let started = Instant::now();
-        for part in parts {
+        // The release log and unlock are every strategy's, left out of the report.
+        for part in parts.iter().filter(|p| p.action != FINISH) {
             self.report.commands.push(part.command.clone());
         }
         let token = self.token.clone();
         let script = chain::script(parts, &token, stop_on_failure);
+        // The lease is renewed while the command runs, except in the one that releases the
+        // lock (a renewal racing the unlock's `rm -rf` could leave the lock directory behind).
+        let renew = !parts.iter().any(|p| p.action == FINISH);
         let titles = parts
             .iter()
             .map(|p| p.title.as_str())
@@ -130,14 +152,31 @@ impl Host<'_> {
         // Without the markers nobody knows how far the command got: every part may have run
         // (a rollback then brings back every service the command could have touched).
         let unknown = parts.len().saturating_sub(1);
-        let output = self
-            .run
-            .exec_quiet(
-                &titles,
-                &script,
-                reader.as_mut().map(|r| r as &mut dyn std::io::Read),
-            )
-            .map_err(|e| (e, unknown))?;
+        let locked = if lock {
+            let context = &self.context;
+            self.run
+                .lock_and_run_quiet(context, &script)
+                .map_err(|e| (e, unknown))?
+        } else {
+            None
+        };
+        let output = match locked {
+            Some(output) => output,
+            None => {
+                let script = if renew {
+                    self.run.lease_renewing(&self.context, &script)
+                } else {
+                    script
+                };
+                self.run
+                    .exec_quiet(
+                        &titles,
+                        &script,
+                        reader.as_mut().map(|r| r as &mut dyn std::io::Read),
+                    )
+                    .map_err(|e| (e, unknown))?
+            }
+        };
         let parsed = match chain::parse(&output.stdout, &token) {
             Ok(parsed) => parsed,
             Err(problem) => {
@@ -276,6 +315,10 @@ pub(super) fn deploy_host(
         console,
         report,
     };
+    // A compose host runs about five commands (one per phase between gates, the lock in the
+    // first, the release log in the last): each one's login shell starts while the one before
+    // runs (issue 19), and renews the lease while it waits (through the gates).
+    h.run.start_ahead(&h.context, true);
     let lifecycle = Lifecycle::new(
         &options.hooks,
         options.release.as_str(),
@@ -342,6 +385,9 @@ pub(super) fn deploy_host(
         Err(Failure::RollbackFailed(e, then)) => Some(format!("{e}; rollback: {then}")),
     };
     report.seconds = started.elapsed().as_secs_f64();
+    // The release log and unlock come next, the last command: it uses the shell started
+    // during the one before, and starts none.
+    h.run.start_ahead(&h.context, false);
     (report, outcome, Some(h.run))
 }
 
@@ -358,14 +404,15 @@ fn rollout(
     let spec = &options.spec;
     let strict = options.hooks.strict;
     let untouched = |e| (e, Vec::new());
-    h.run.lock(&h.context).map_err(untouched)?;
-    // 1. One command: pull every new image first (a registry problem stops the deploy before
+    // 1. One command: the lock, then pull every new image first (a registry problem stops the deploy before
     //    any change), then copy the env files into the release record and read them back, and
     //    record the running images.
     //    The host's pre-deploy hooks go first.
     let mut first = lifecycle.parts(commands, Event::PreDeploy, "");
     first.extend(plan::prepare(commands));
-    let parsed = h.chain(&first, None, true).map_err(|(e, _)| untouched(e))?;
+    let parsed = h
+        .chain_locking(&first, None, true, true)
+        .map_err(|(e, _)| untouched(e))?;
     // 2. Compute the new env files (pure); nothing is written yet.
     let mut present = Vec::new();
     let mut updates = Vec::new();
@@ -448,9 +495,35 @@ fn rollout(
     }
     let mut input = Some(input);
     let mut touched: Vec<String> = Vec::new();
-    for phase in plan::phases(commands, &sizes, lifecycle.around(commands)) {
+    let mut phases = plan::phases(commands, &sizes, lifecycle.around(commands));
+    // The release log and unlock end the last command when nothing runs after it on this host
+    // (no runner post-switch hook, no post-deploy host hook): one login shell fewer. They run
+    // only once every part before them succeeded, and their failure is a warning.
+    let ends = lifecycle
+        .parts(commands, Event::PostDeploy, "success")
+        .is_empty();
+    let mut finishing = None;
+    if let (true, Some(Phase::Shell(parts))) = (ends, phases.last_mut()) {
+        finishing = Some(parts.len());
+        parts.push(Part {
+            title: FINISH.into(),
+            service: HOST.to_owned(),
+            action: FINISH.into(),
+            command: h
+                .run
+                .finish_command(&h.context, &options.release, &options.digest, "success"),
+            touches: None,
+        });
+    }
+    let last = phases.len().saturating_sub(1);
+    for (at, phase) in phases.into_iter().enumerate() {
         match phase {
             Phase::Shell(parts) => {
+                if at == last && finishing.is_some() {
+                    // The last command of the host: no shell started for a next one (it would
+                    // only hold up closing the connection, see `SshRemote`'s `Drop`).
+                    h.run.start_ahead(&h.context, false);
+                }
                 let result = h.chain(&parts, input.take().as_deref(), true);
                 let ran = match &result {
                     Ok(_) => parts.len(),
@@ -458,7 +531,16 @@ fn rollout(
                 };
                 touched.extend(parts[..ran].iter().filter_map(|p| p.touches.clone()));
                 match result {
-                    Ok(_) => {}
+                    Ok(parsed) => {
+                        let ended = finishing
+                            .filter(|_| at == last)
+                            .and_then(|index| parsed.ended.iter().find(|e| e.index == index));
+                        if let Some(ended) = ended {
+                            for warning in h.run.finished_by(&ended.output) {
+                                h.console.warn(&warning.to_string());
+                            }
+                        }
+                    }
                     // A post-switch hook comes last: the services are all up and gated.
                     Err((error, failed))
                         if !strict
