@@ -13,14 +13,13 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ssh_deploy::strategy::compose::dotenv;
 use test_support::engine::{Engine, Project};
-use test_support::process::{ChildGuard, spawn};
+use test_support::haproxy::ReplicaProxy;
 use test_support::sshd::Sshd;
 use test_support::{Output, free_port, run, tool_command};
 
@@ -61,89 +60,6 @@ fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
         .and_then(|s| s.parse().ok())
         .ok_or(std::io::ErrorKind::InvalidData)?;
     Ok((status, body.to_owned()))
-}
-
-/// HAProxy in front of the replicas: backend `api` (health-checked, drained through the
-/// runtime API by the deploy's hooks), `/direct/<replica>/health` for the per-replica gate.
-/// No retries (`retries 0`): a request sent to a replica that is being recreated fails and is
-/// counted, so "no failed request" measures the deploy's draining, not HAProxy's retrying.
-struct Haproxy {
-    _child: ChildGuard,
-    port: u16,
-    socket: PathBuf,
-}
-
-impl Haproxy {
-    fn start(dir: &Path, replicas: &[(String, u16)]) -> Self {
-        test_support::require_program("haproxy", "apt-get install -y haproxy");
-        test_support::require_program("socat", "apt-get install -y socat");
-        let port = free_port();
-        let socket = dir.join("admin.sock");
-        let mut config = format!(
-            "global\n  stats socket {s} mode 600 level admin\n\
-             defaults\n  mode http\n  timeout connect 2s\n  timeout check 3s\n  timeout client 20s\n  timeout server 20s\n  \
-             retries 0\n\
-             frontend web\n  bind 127.0.0.1:{port}\n  \
-             use_backend direct-%[path,field(3,/)] if {{ path_beg /direct/ }}\n  default_backend api\n\
-             backend api\n  balance roundrobin\n  option httpchk GET /health\n",
-            s = socket.display()
-        );
-        for (replica, p) in replicas {
-            config.push_str(&format!(
-                "  server {replica} 127.0.0.1:{p} check inter 500ms fall 3 rise 1\n"
-            ));
-        }
-        for (replica, p) in replicas {
-            config.push_str(&format!(
-                "backend direct-{replica}\n  http-request set-path /health\n  server s 127.0.0.1:{p}\n"
-            ));
-        }
-        std::fs::write(dir.join("haproxy.cfg"), config).expect("write");
-        let child = spawn(
-            Command::new("haproxy")
-                .arg("-db")
-                .arg("-f")
-                .arg(dir.join("haproxy.cfg"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null()),
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() || !socket.exists() {
-            assert!(Instant::now() < deadline, "haproxy did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self {
-            _child: child,
-            port,
-            socket,
-        }
-    }
-
-    /// The drain/undrain script the deploy's hooks run on the host (`./proxy drain api-1`):
-    /// maintenance, then wait (bounded) until the replica serves no request any more.
-    fn hook_script(&self) -> String {
-        format!(
-            r#"#!/bin/sh
-set -e
-api() {{ echo "$1" | socat -t 2 stdio UNIX-CONNECT:'{s}'; }}
-echo "$1 $2" >> hooks.log
-case "$1" in
-  drain)
-    api "set server api/$2 state maint" >/dev/null
-    i=0
-    while :; do
-      cur=$(api "show stat" | awk -F, -v s="$2" '$1 == "api" && $2 == s {{ print $5 }}')
-      [ "$cur" = 0 ] && exit 0
-      i=$((i + 1)); [ "$i" -lt 200 ] || {{ echo "$2 still serves $cur requests" >&2; exit 1; }}
-      sleep 0.05
-    done ;;
-  ready) api "set server api/$2 state ready" >/dev/null ;;
-  *) echo "usage: proxy drain|ready SERVER" >&2; exit 2 ;;
-esac
-"#,
-            s = self.socket.display()
-        )
-    }
 }
 
 /// Requests through the proxy, new connection each, two clients, all through the deploy.
@@ -303,7 +219,7 @@ fn report(out: &Output) -> serde_json::Value {
 /// Seed 003: api-1..3 on the host network behind HAProxy, rolled one at a time.
 struct Seed003 {
     host: Host,
-    haproxy: Haproxy,
+    haproxy: ReplicaProxy,
     ports: Vec<(String, u16)>,
 }
 
@@ -334,7 +250,7 @@ impl Seed003 {
             "# api replicas\nGREETING=hello\nFAIL_HEALTH=\n",
             0o640,
         );
-        let haproxy = Haproxy::start(host.work.path(), &ports);
+        let haproxy = ReplicaProxy::start(host.work.path(), &ports);
         write(&dir.join("proxy"), &haproxy.hook_script(), 0o755);
         write(
             &host.path("api-gate.yaml"),

@@ -24,6 +24,7 @@ pub mod cli_contract;
 pub mod engine;
 pub mod fleet;
 pub mod git_repo;
+pub mod haproxy;
 pub mod hostile;
 pub mod http_server;
 pub mod moto;

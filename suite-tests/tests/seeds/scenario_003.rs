@@ -26,15 +26,14 @@
 //! - act ignores `environment:` (no approval step before production: on GitHub the
 //!   `production` environment's required reviewers are that step) and `concurrency:`.
 
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use test_support::engine::{Engine, Project, SERVE};
 use test_support::fleet::Fleet;
 use test_support::free_port;
-use test_support::process::{ChildGuard, spawn};
+use test_support::haproxy::ReplicaProxy;
 
 use crate::common::{Suite, UserRepo, say};
 use crate::probe::{Answer, Load, Watcher, get, settled_on};
@@ -52,94 +51,6 @@ fn version_of(answer: &Answer) -> String {
         .and_then(|word| word.strip_prefix("version="))
         .unwrap_or_default()
         .to_owned()
-}
-
-/// HAProxy in front of the production replicas: backend `api` (health-checked, drained by
-/// the deploy's hooks through the runtime API), `/direct/<replica>/health` for the gates.
-/// `retries 0`: a request sent to a replica being recreated fails and is counted, so "no
-/// failed request" measures the deploy's draining, not HAProxy's retrying.
-struct Haproxy {
-    _child: ChildGuard,
-    port: u16,
-    socket: PathBuf,
-}
-
-impl Haproxy {
-    fn start(dir: &Path, replicas: &[(&str, u16)]) -> Self {
-        test_support::require_program("haproxy", "apt-get install -y haproxy");
-        test_support::require_program("socat", "apt-get install -y socat");
-        std::fs::create_dir_all(dir).expect("haproxy dir");
-        let port = free_port();
-        let socket = dir.join("admin.sock");
-        let mut config = format!(
-            "global\n  stats socket {s} mode 600 level admin\n\
-             defaults\n  mode http\n  timeout connect 2s\n  timeout check 3s\n  timeout client 20s\n  timeout server 20s\n  \
-             retries 0\n\
-             frontend web\n  bind 127.0.0.1:{port}\n  \
-             use_backend direct-%[path,field(3,/)] if {{ path_beg /direct/ }}\n  default_backend api\n\
-             backend api\n  balance roundrobin\n  option httpchk GET /health\n",
-            s = socket.display()
-        );
-        for (replica, p) in replicas {
-            config.push_str(&format!(
-                "  server {replica} 127.0.0.1:{p} check inter 500ms fall 3 rise 1\n"
-            ));
-        }
-        for (replica, p) in replicas {
-            config.push_str(&format!(
-                "backend direct-{replica}\n  http-request set-path /health\n  server s 127.0.0.1:{p}\n"
-            ));
-        }
-        std::fs::write(dir.join("haproxy.cfg"), config).expect("haproxy.cfg");
-        let child = spawn(
-            Command::new("haproxy")
-                .arg("-db")
-                .arg("-f")
-                .arg(dir.join("haproxy.cfg"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.join("haproxy.log")).expect("haproxy.log")),
-        );
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() || !socket.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "haproxy did not start within 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self {
-            _child: child,
-            port,
-            socket,
-        }
-    }
-
-    /// The host's drain/undrain script the deploy's hooks run (`./proxy drain api-1`):
-    /// maintenance, then wait (bounded: 10 s) until the replica serves no request any more.
-    fn hook_script(&self) -> String {
-        format!(
-            r#"#!/bin/sh
-set -e
-api() {{ echo "$1" | socat -t 2 stdio UNIX-CONNECT:'{s}'; }}
-echo "$1 $2" >> hooks.log
-case "$1" in
-  drain)
-    api "set server api/$2 state maint" >/dev/null
-    i=0
-    while :; do
-      cur=$(api "show stat" | awk -F, -v s="$2" '$1 == "api" && $2 == s {{ print $5 }}')
-      [ "$cur" = 0 ] && exit 0
-      i=$((i + 1)); [ "$i" -lt 200 ] || {{ echo "$2 still serves $cur requests" >&2; exit 1; }}
-      sleep 0.05
-    done ;;
-  ready) api "set server api/$2 state ready" >/dev/null ;;
-  *) echo "usage: proxy drain|ready SERVER" >&2; exit 2 ;;
-esac
-"#,
-            s = self.socket.display()
-        )
-    }
 }
 
 fn write(path: &Path, text: &str) {
@@ -199,7 +110,7 @@ fn seed_003_stages_main_rolls_a_tag_over_three_replicas_and_rolls_back_a_broken_
     let production = Project::new(&engine, &format!("{name}-production"), &production_dir);
     staging.run(&["up", "-d", "--wait"]);
     production.run(&["up", "-d", "--wait"]);
-    let haproxy = Haproxy::start(&work.join("haproxy"), &ports);
+    let haproxy = ReplicaProxy::start(&work.join("haproxy"), &ports);
     write(&production_dir.join("proxy"), &haproxy.hook_script());
     make_executable(&production_dir.join("proxy"));
     let lb = SocketAddr::from(([127, 0, 0, 1], haproxy.port));
